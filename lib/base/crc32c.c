@@ -1,0 +1,2 @@
+/* crc32c.c: see base.h */
+#include "base.h"

@@ -1,0 +1,2 @@
+/* flags.c: see base.h */
+#include "base.h"

@@ -1,0 +1,2 @@
+/* metrics.c: see base.h */
+#include "base.h"
