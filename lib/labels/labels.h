@@ -53,6 +53,7 @@ typedef struct labels_builder {
   orr_arena *arena;
   labels_label *v;
   size_t n, cap;
+  int oom; /* an allocation failed; labels_builder_finish returns ORR_ENOMEM */
 } labels_builder;
 
 void labels_builder_init(labels_builder *b, orr_arena *a, const labels_set *base);
@@ -98,6 +99,13 @@ const char *labels_matcher_prefix(const labels_matcher *m);
 bool labels_matches_all(const labels_set *s, labels_matcher *const *ms, size_t n);
 /* Appends the PromQL form: name="value", name=~"re". */
 int labels_matcher_format(const labels_matcher *m, orr_buf *out);
+
+/* ---------------------------------------------------------------- internal
+ * Shared by the module's files (labels__ prefix); not for other modules. */
+/* Appends |s| (|n| bytes) quoted as Go's strconv.Quote does. */
+int labels__quote(orr_buf *out, const char *s, size_t n);
+/* True when |s| is valid UTF-8 (no surrogates, no overlongs). */
+bool labels__utf8_valid(const char *s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,678 @@
+/* matcher.c: label matchers (=, !=, =~, !~) with Prometheus 2.42 semantics.
+ * Regexes are written in Go's RE2 syntax; we check that syntax, translate the
+ * few escapes whose meaning differs, and run them on PCRE2 (JIT when the
+ * library has it) under match and depth limits.
+ *
+ * Design notes:
+ *  1. A regex is anchored as Prometheus does, ^(?:re)$, where RE2's $ means
+ *     end of text: we write \z (PCRE2's $ would also match before a final \n).
+ *  2. Go regexps work on UTF-8; invalid bytes match "." as U+FFFD. We compile
+ *     with PCRE2_UTF and match with PCRE2_NO_UTF_CHECK after validating the
+ *     subject ourselves. A subject that is not valid UTF-8 is matched by a
+ *     second, byte-mode compilation of the same pattern (made on first need),
+ *     where "." matches any single byte but \n — the closest PCRE2 comes to
+ *     Go here. If that compilation fails (e.g. the pattern has \x{100}) such
+ *     subjects do not match.
+ *  3. Syntax RE2 rejects is rejected with Go's message text: backreferences,
+ *     lookaround, atomic groups, possessive and stacked quantifiers, \C \K \G
+ *     \X \R \h \e ..., conditionals, recursion, repeat counts over 1000.
+ *  4. Go's \v is the vertical tab (PCRE2: vertical space class), Go's \s has
+ *     no \v (PCRE2's has), Go's \1 is an error and \012 an octal escape:
+ *     those are translated.
+ *  5. Fast paths (no PCRE2 call): a plain alternation of literals ("a|b|c",
+ *     kept sorted for binary search), a literal prefix followed by ".*"
+ *     (Prometheus 2.42's "." does not match \n, so neither does the tail),
+ *     ".*" and ".+".
+ *  6. A matcher is immutable after construction except for two lazily set
+ *     pointers (byte-mode code, cached match data) that are swapped
+ *     atomically, so one matcher may be used from several threads. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "labels.h"
+
+/* Limits on one match: backtracking steps and nesting depth. A match that
+ * hits them counts as no match (the header documents it). */
+#define MATCH_LIMIT 1000000u
+#define DEPTH_LIMIT 10000u
+#define MAX_REPEAT 1000 /* RE2's limit on {n,m} */
+
+typedef enum { FAST_NONE = 0, FAST_SET, FAST_PREFIX, FAST_ANY, FAST_NONEMPTY } fast_kind;
+
+struct labels_matcher {
+  labels_match_type type;
+  char *name;
+  char *value;
+  size_t value_len;
+  bool empty_matches; /* cached labels_matcher_matches(m, "", 0) */
+
+  /* Regex state (=~ and !~ only). */
+  fast_kind fast;
+  char **set; /* FAST_SET: sorted, unique literals */
+  size_t nset;
+  size_t *set_len;
+  char *prefix; /* FAST_PREFIX */
+  size_t prefix_len;
+  char *pcre_pattern;            /* translated and anchored */
+  pcre2_code *code;              /* UTF mode */
+  _Atomic(pcre2_code *) bytecode; /* byte mode, compiled on first invalid-UTF-8 subject */
+  atomic_int bytecode_failed;
+  _Atomic(pcre2_match_data *) md; /* one cached match data; others are made per call */
+  pcre2_match_context *mctx;
+};
+
+static int jit_available(void) {
+  static atomic_int cached = -1;
+  int v = atomic_load(&cached);
+  if (v < 0) {
+    uint32_t jit = 0;
+    pcre2_config(PCRE2_CONFIG_JIT, &jit);
+    v = jit ? 1 : 0;
+    atomic_store(&cached, v);
+  }
+  return v;
+}
+
+/* ---------------------------------------------------------------- RE2 syntax */
+
+typedef struct translate {
+  const char *re;
+  size_t n;
+  orr_buf *out;
+  char *err;
+  size_t errlen;
+} translate;
+
+static int syntax_error(translate *t, const char *what, const char *at, size_t len) {
+  snprintf(t->err, t->errlen, "error parsing regexp: %s: `%.*s`", what, (int)len, at);
+  return ORR_EINVAL;
+}
+
+static bool is_alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_octal(char c) { return c >= '0' && c <= '7'; }
+
+/* Parses a repeat {n}, {n,} or {n,m} at |p|; returns its length or 0 when the
+ * text is not a repeat (then RE2 and PCRE2 both take "{" literally). */
+static size_t parse_repeat(const char *p, const char *end, long *lo, long *hi) {
+  const char *s = p;
+  if (s >= end || *s != '{') return 0;
+  s++;
+  long a = -1, b = -1;
+  if (s >= end || *s < '0' || *s > '9') return 0;
+  a = 0;
+  while (s < end && *s >= '0' && *s <= '9') {
+    if (a < 100000) a = a * 10 + (*s - '0');
+    s++;
+  }
+  b = a;
+  if (s < end && *s == ',') {
+    s++;
+    if (s < end && *s >= '0' && *s <= '9') {
+      b = 0;
+      while (s < end && *s >= '0' && *s <= '9') {
+        if (b < 100000) b = b * 10 + (*s - '0');
+        s++;
+      }
+    } else {
+      b = -1;
+    }
+  }
+  if (s >= end || *s != '}') return 0;
+  *lo = a;
+  *hi = b;
+  return (size_t)(s + 1 - p);
+}
+
+/* Handles one escape at |p| (pointing at the backslash); appends its PCRE2
+ * form and returns the number of bytes consumed, or 0 after writing an error.
+ * |in_class| selects the rules inside [...]. */
+static size_t translate_escape(translate *t, const char *p, const char *end, bool in_class) {
+  if (p + 1 >= end) {
+    syntax_error(t, "trailing backslash at end of expression", "", 0);
+    return 0;
+  }
+  unsigned char c = (unsigned char)p[1];
+  if (c < 0x80 && !is_alnum(c)) { /* escaped punctuation is literal in both */
+    orr_buf_append(t->out, p, 2);
+    return 2;
+  }
+  switch (c) {
+  case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+    if (p + 2 >= end || !is_octal(p[2])) break; /* a backreference: unsupported */
+    goto octal;
+  case '0':
+  octal: {
+    unsigned v = 0;
+    size_t i = 1, digits = 0;
+    while (digits < 3 && p + i < end && is_octal(p[i])) {
+      v = v * 8 + (unsigned)(p[i] - '0');
+      i++, digits++;
+    }
+    orr_buf_printf(t->out, "\\x{%x}", v);
+    return i;
+  }
+  case 'a': case 'f': case 'n': case 'r': case 't': case 'd': case 'D': case 'w': case 'W':
+    orr_buf_append(t->out, p, 2);
+    return 2;
+  case 'v':
+    orr_buf_puts(t->out, "\\x{0b}");
+    return 2;
+  case 's':
+    orr_buf_puts(t->out, in_class ? "\\t\\n\\f\\r " : "[\\t\\n\\f\\r ]");
+    return 2;
+  case 'S':
+    if (in_class) break; /* a negated class inside a class: no PCRE2 spelling */
+    orr_buf_puts(t->out, "[^\\t\\n\\f\\r ]");
+    return 2;
+  case 'A': case 'z': case 'b': case 'B':
+    if (in_class) break;
+    orr_buf_append(t->out, p, 2);
+    return 2;
+  case 'x': {
+    /* \xHH or \x{H...} */
+    if (p + 2 < end && p[2] == '{') {
+      const char *q = p + 3;
+      while (q < end && *q != '}') {
+        if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F')))
+          break;
+        q++;
+      }
+      if (q >= end || *q != '}' || q == p + 3) break;
+      orr_buf_append(t->out, p, (size_t)(q + 1 - p));
+      return (size_t)(q + 1 - p);
+    }
+    for (int i = 2; i < 4; i++) {
+      if (p + i >= end || !strchr("0123456789abcdefABCDEF", p[i]) || !p[i]) goto bad;
+    }
+    orr_buf_append(t->out, p, 4);
+    return 4;
+  }
+  case 'p': case 'P': {
+    /* \pL or \p{Name}: same spelling in both. */
+    if (p + 2 >= end) break;
+    if (p[2] == '{') {
+      const char *q = memchr(p + 3, '}', (size_t)(end - (p + 3)));
+      if (!q) break;
+      orr_buf_append(t->out, p, (size_t)(q + 1 - p));
+      return (size_t)(q + 1 - p);
+    }
+    orr_buf_append(t->out, p, 3);
+    return 3;
+  }
+  case 'Q': {
+    if (in_class) break;
+    /* \Q...\E: literal text; unterminated runs to the end, as in RE2. */
+    const char *q = p + 2;
+    const char *e = q;
+    while (e + 1 < end && !(e[0] == '\\' && e[1] == 'E')) e++;
+    size_t litlen = (e + 1 < end) ? (size_t)(e - q) : (size_t)(end - q);
+    for (size_t i = 0; i < litlen; i++) {
+      unsigned char ch = (unsigned char)q[i];
+      if (ch < 0x80 && !is_alnum(ch) && ch != ' ') orr_buf_putc(t->out, '\\');
+      orr_buf_putc(t->out, (char)ch);
+    }
+    return (e + 1 < end) ? (size_t)(e + 2 - p) : (size_t)(end - p);
+  }
+  default:
+    break;
+  }
+bad:;
+  /* RE2 names the escape including a whole UTF-8 sequence. */
+  size_t len = 2;
+  if (c >= 0x80) {
+    while (p + len < end && ((unsigned char)p[len] & 0xc0) == 0x80) len++;
+  }
+  syntax_error(t, "invalid escape sequence", p, len);
+  return 0;
+}
+
+/* Translates the RE2 pattern into |t->out|; returns 0 or ORR_EINVAL. */
+static int translate_re2(translate *t) {
+  const char *p = t->re, *end = t->re + t->n;
+  const char *last_repeat = NULL; /* start of the previous repetition operator */
+  if (!labels__utf8_valid(t->re, t->n)) return syntax_error(t, "invalid UTF-8", t->re, t->n);
+  while (p < end) {
+    char c = *p;
+    const char *op = p;
+    bool repeat = false;
+    if (c == '\\') {
+      size_t k = translate_escape(t, p, end, false);
+      if (!k) return ORR_EINVAL;
+      p += k;
+    } else if (c == '[') {
+      /* A class: copy through to the matching ], checking escapes. */
+      orr_buf_putc(t->out, '[');
+      p++;
+      if (p < end && *p == '^') orr_buf_putc(t->out, *p++);
+      if (p < end && *p == ']') orr_buf_putc(t->out, *p++);
+      bool closed = false;
+      while (p < end) {
+        if (*p == ']') {
+          orr_buf_putc(t->out, *p++);
+          closed = true;
+          break;
+        }
+        if (*p == '\\') {
+          size_t k = translate_escape(t, p, end, true);
+          if (!k) return ORR_EINVAL;
+          p += k;
+          continue;
+        }
+        if (*p == '[' && p + 1 < end && p[1] == ':') {
+          const char *q = p + 2;
+          while (q + 1 < end && !(q[0] == ':' && q[1] == ']')) q++;
+          if (q + 1 < end) {
+            orr_buf_append(t->out, p, (size_t)(q + 2 - p));
+            p = q + 2;
+            continue;
+          }
+        }
+        if (*p == '[') { /* literal [ inside a class: PCRE2 wants it escaped */
+          orr_buf_puts(t->out, "\\[");
+          p++;
+          continue;
+        }
+        orr_buf_putc(t->out, *p++);
+      }
+      if (!closed) return syntax_error(t, "missing closing ]", op, (size_t)(end - op));
+    } else if (c == '(') {
+      if (p + 1 < end && p[1] == '?') {
+        /* (?:  (?flags)  (?flags:  (?P<name>  — everything else is Perl
+         * syntax RE2 does not have. */
+        const char *q = p + 2;
+        if (q < end && *q == 'P' && q + 1 < end && q[1] == '<') {
+          const char *r = q + 2;
+          while (r < end && *r != '>') {
+            if (!(is_alnum((unsigned char)*r) || *r == '_'))
+              return syntax_error(t, "invalid named capture", p, (size_t)(r + 1 - p));
+            r++;
+          }
+          if (r >= end || r == q + 2)
+            return syntax_error(t, "invalid named capture", p, (size_t)(end - p));
+          orr_buf_append(t->out, p, (size_t)(r + 1 - p));
+          p = r + 1;
+          last_repeat = NULL;
+          continue;
+        }
+        bool neg = false, any = false;
+        while (q < end) {
+          char f = *q;
+          if (f == 'i' || f == 'm' || f == 's' || f == 'U') {
+            any = true;
+            q++;
+            continue;
+          }
+          if (f == '-' && !neg) {
+            neg = true;
+            q++;
+            continue;
+          }
+          break;
+        }
+        if (q >= end) return syntax_error(t, "missing closing )", p, (size_t)(end - p));
+        if ((*q != ':' && *q != ')') || (neg && q[-1] == '-') || (*q == ')' && !any)) {
+          size_t l = (size_t)(q + 1 - p);
+          if ((unsigned char)*q >= 0x80) {
+            while (p + l < end && ((unsigned char)p[l] & 0xc0) == 0x80) l++;
+          }
+          return syntax_error(t, "invalid or unsupported Perl syntax", p, l);
+        }
+        orr_buf_append(t->out, p, (size_t)(q + 1 - p));
+        p = q + 1;
+      } else {
+        orr_buf_putc(t->out, *p++);
+      }
+    } else if (c == '*' || c == '+' || c == '?') {
+      repeat = true;
+      p++;
+    } else if (c == '{') {
+      long lo, hi;
+      size_t k = parse_repeat(p, end, &lo, &hi);
+      if (k) {
+        if (lo > MAX_REPEAT || hi > MAX_REPEAT || (hi >= 0 && hi < lo))
+          return syntax_error(t, "invalid repeat count", p, k);
+        repeat = true;
+        p += k;
+      } else {
+        orr_buf_puts(t->out, "\\{");
+        p++;
+      }
+    } else {
+      orr_buf_putc(t->out, *p++);
+    }
+    if (repeat) {
+      if (p < end && *p == '?') p++; /* non-greedy */
+      if (last_repeat) return syntax_error(t, "invalid nested repetition operator", last_repeat,
+                                           (size_t)(p - last_repeat));
+      orr_buf_append(t->out, op, (size_t)(p - op));
+      last_repeat = op;
+    } else {
+      last_repeat = NULL;
+    }
+  }
+  return t->out->oom ? ORR_ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- fast paths */
+
+/* Reads a literal run of |re| starting at |*pos|, stopping at an unescaped
+ * "|" or the end; appends the unescaped bytes to |out|. Returns false when
+ * something other than a literal byte or an escaped punctuation is found
+ * (the position is then left there). */
+static bool read_literal(const char *re, size_t n, size_t *pos, orr_buf *out) {
+  size_t i = *pos;
+  while (i < n && re[i] != '|') {
+    unsigned char c = (unsigned char)re[i];
+    if (c == '\\') {
+      if (i + 1 >= n) break;
+      unsigned char d = (unsigned char)re[i + 1];
+      if (d >= 0x80 || is_alnum(d)) break;
+      orr_buf_putc(out, (char)d);
+      i += 2;
+      continue;
+    }
+    if (strchr(".+*?()[]{}^$", c) && c) break;
+    orr_buf_putc(out, (char)c);
+    i++;
+  }
+  *pos = i;
+  return true;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Detects "a|b|c" (FAST_SET), "lit.*" (FAST_PREFIX), ".+" (FAST_NONEMPTY).
+ * Returns 0 (possibly with no fast path) or ORR_ENOMEM. Literals holding a NUL
+ * byte (possible through \x00) are left to PCRE2. */
+static int detect_fast(labels_matcher *m) {
+  const char *re = m->value;
+  size_t n = m->value_len;
+  orr_buf lit = {0};
+  int rc = 0;
+  if (n == 2 && re[0] == '.' && re[1] == '+') {
+    m->fast = FAST_NONEMPTY;
+    return 0;
+  }
+  /* Prefix: a literal followed by exactly ".*". */
+  if (n >= 2 && re[n - 2] == '.' && re[n - 1] == '*' && (n < 3 || re[n - 3] != '\\')) {
+    size_t pos = 0;
+    read_literal(re, n - 2, &pos, &lit);
+    if (pos == n - 2 && !lit.oom && (lit.len == 0 || !memchr(lit.data, 0, lit.len))) {
+      if (lit.len == 0) {
+        m->fast = FAST_ANY; /* ".*" */
+        goto out;
+      }
+      m->prefix = orr_buf_steal(&lit, &m->prefix_len);
+      m->fast = FAST_PREFIX;
+      goto out;
+    }
+    orr_buf_reset(&lit);
+  }
+  /* Alternation of literals. */
+  size_t alts = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (re[i] == '\\') {
+      i++;
+      continue;
+    }
+    if (re[i] == '|') alts++;
+  }
+  char **set = calloc(alts, sizeof(*set));
+  size_t *lens = calloc(alts, sizeof(*lens));
+  if (!set || !lens) {
+    free(set);
+    free(lens);
+    rc = ORR_ENOMEM;
+    goto out;
+  }
+  size_t pos = 0, k = 0;
+  bool ok = true;
+  for (;;) {
+    orr_buf_reset(&lit);
+    read_literal(re, n, &pos, &lit);
+    if (lit.oom) {
+      rc = ORR_ENOMEM;
+      ok = false;
+      break;
+    }
+    if ((pos < n && re[pos] != '|') || (lit.len && memchr(lit.data, 0, lit.len))) {
+      ok = false;
+      break;
+    }
+    set[k] = lit.len ? orr_buf_steal(&lit, &lens[k]) : strdup("");
+    if (!set[k]) {
+      rc = ORR_ENOMEM;
+      ok = false;
+      break;
+    }
+    k++;
+    if (pos >= n) break;
+    pos++; /* the | */
+  }
+  if (!ok) {
+    for (size_t i = 0; i < k; i++) free(set[i]);
+    free(set);
+    free(lens);
+    goto out;
+  }
+  qsort(set, k, sizeof(*set), cmp_str);
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (u && strcmp(set[u - 1], set[i]) == 0) {
+      free(set[i]);
+      continue;
+    }
+    set[u] = set[i];
+    lens[u] = strlen(set[i]);
+    u++;
+  }
+  m->set = set;
+  m->set_len = lens;
+  m->nset = u;
+  m->fast = FAST_SET;
+out:
+  orr_buf_free(&lit);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- matcher */
+
+static pcre2_code *compile(const char *pattern, uint32_t flags, char *err, size_t errlen) {
+  int errcode = 0;
+  PCRE2_SIZE erroff = 0;
+  pcre2_code *code =
+      pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags | PCRE2_DOLLAR_ENDONLY,
+                    &errcode, &erroff, NULL);
+  if (!code) {
+    if (err && errlen) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(errcode, msg, sizeof(msg));
+      snprintf(err, errlen, "error parsing regexp: %s", (const char *)msg);
+    }
+    return NULL;
+  }
+  if (jit_available()) pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* best effort */
+  return code;
+}
+
+void labels_matcher_free(labels_matcher *m) {
+  if (!m) return;
+  free(m->name);
+  free(m->value);
+  for (size_t i = 0; i < m->nset; i++) free(m->set[i]);
+  free(m->set);
+  free(m->set_len);
+  free(m->prefix);
+  free(m->pcre_pattern);
+  pcre2_code_free(m->code);
+  pcre2_code_free(atomic_load(&m->bytecode));
+  pcre2_match_data_free(atomic_load(&m->md));
+  pcre2_match_context_free(m->mctx);
+  free(m);
+}
+
+labels_matcher *labels_matcher_new(labels_match_type type, const char *name, const char *value,
+                                   char *err, size_t errlen) {
+  char dummy[1];
+  if (!err || !errlen) {
+    err = dummy;
+    errlen = sizeof(dummy);
+  }
+  err[0] = 0;
+  if (!name || !value || type > LABELS_MATCH_NRE) {
+    snprintf(err, errlen, "invalid matcher");
+    return NULL;
+  }
+  labels_matcher *m = calloc(1, sizeof(*m));
+  orr_buf pat = {0};
+  if (!m) goto oom;
+  m->type = type;
+  m->name = strdup(name);
+  m->value = strdup(value);
+  if (!m->name || !m->value) goto oom;
+  m->value_len = strlen(value);
+  if (type == LABELS_MATCH_RE || type == LABELS_MATCH_NRE) {
+    orr_buf_puts(&pat, "^(?:");
+    translate t = {value, m->value_len, &pat, err, errlen};
+    int rc = translate_re2(&t);
+    if (rc == ORR_ENOMEM) goto oom;
+    if (rc) goto fail;
+    orr_buf_puts(&pat, ")\\z");
+    if (pat.oom) goto oom;
+    m->code = compile(pat.data, PCRE2_UTF, err, errlen);
+    if (!m->code) goto fail;
+    m->pcre_pattern = orr_buf_steal(&pat, NULL);
+    m->mctx = pcre2_match_context_create(NULL);
+    if (!m->mctx) goto oom;
+    pcre2_set_match_limit(m->mctx, MATCH_LIMIT);
+    pcre2_set_depth_limit(m->mctx, DEPTH_LIMIT);
+    if (detect_fast(m)) goto oom;
+  }
+  m->empty_matches = labels_matcher_matches(m, "", 0);
+  return m;
+oom:
+  snprintf(err, errlen, "out of memory");
+fail:
+  orr_buf_free(&pat);
+  labels_matcher_free(m);
+  return NULL;
+}
+
+labels_match_type labels_matcher_type(const labels_matcher *m) { return m->type; }
+const char *labels_matcher_name(const labels_matcher *m) { return m->name; }
+const char *labels_matcher_value(const labels_matcher *m) { return m->value; }
+
+static bool run_pcre(labels_matcher *m, const char *s, size_t n) {
+  pcre2_code *code = m->code;
+  uint32_t opts = PCRE2_NO_UTF_CHECK;
+  if (!labels__utf8_valid(s, n)) {
+    code = atomic_load(&m->bytecode);
+    if (!code) {
+      if (atomic_load(&m->bytecode_failed)) return false;
+      code = compile(m->pcre_pattern, 0, NULL, 0);
+      if (!code) {
+        atomic_store(&m->bytecode_failed, 1);
+        return false;
+      }
+      pcre2_code *expected = NULL;
+      if (!atomic_compare_exchange_strong(&m->bytecode, &expected, code)) {
+        pcre2_code_free(code); /* another thread won */
+        code = expected;
+      }
+    }
+    opts = 0;
+  }
+  pcre2_match_data *md = atomic_exchange(&m->md, NULL);
+  if (!md) md = pcre2_match_data_create(1, NULL);
+  if (!md) return false;
+  int rc = pcre2_match(code, (PCRE2_SPTR)s, n, 0, opts, md, m->mctx);
+  md = atomic_exchange(&m->md, md);
+  pcre2_match_data_free(md); /* NULL unless another thread cached one meanwhile */
+  return rc >= 0;
+}
+
+static bool regex_matches(labels_matcher *m, const char *s, size_t n) {
+  switch (m->fast) {
+  case FAST_SET: {
+    size_t lo = 0, hi = m->nset;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      size_t l = m->set_len[mid];
+      int c = memcmp(m->set[mid], s, l < n ? l : n);
+      if (c == 0) c = l < n ? -1 : (l > n ? 1 : 0);
+      if (c == 0) return true;
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return false;
+  }
+  case FAST_PREFIX:
+    return n >= m->prefix_len && memcmp(s, m->prefix, m->prefix_len) == 0 &&
+           !memchr(s + m->prefix_len, '\n', n - m->prefix_len);
+  case FAST_ANY:
+    return !memchr(s, '\n', n);
+  case FAST_NONEMPTY:
+    return n > 0 && !memchr(s, '\n', n);
+  case FAST_NONE:
+    break;
+  }
+  return run_pcre(m, s, n);
+}
+
+bool labels_matcher_matches(const labels_matcher *cm, const char *value, size_t n) {
+  labels_matcher *m = (labels_matcher *)cm; /* only the atomic caches change */
+  switch (m->type) {
+  case LABELS_MATCH_EQ:
+    return n == m->value_len && memcmp(value, m->value, n) == 0;
+  case LABELS_MATCH_NEQ:
+    return !(n == m->value_len && memcmp(value, m->value, n) == 0);
+  case LABELS_MATCH_RE:
+    return regex_matches(m, value, n);
+  case LABELS_MATCH_NRE:
+    return !regex_matches(m, value, n);
+  }
+  return false;
+}
+
+bool labels_matcher_matches_empty(const labels_matcher *m) { return m->empty_matches; }
+
+size_t labels_matcher_set_values(const labels_matcher *m, const char *const **values) {
+  if (m->type != LABELS_MATCH_RE || m->fast != FAST_SET) return 0;
+  *values = (const char *const *)m->set;
+  return m->nset;
+}
+
+const char *labels_matcher_prefix(const labels_matcher *m) {
+  if (m->type != LABELS_MATCH_RE) return NULL;
+  if (m->fast == FAST_PREFIX) return m->prefix;
+  if (m->fast == FAST_ANY) return "";
+  return NULL;
+}
+
+bool labels_matches_all(const labels_set *s, labels_matcher *const *ms, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *v = labels_get(s, ms[i]->name);
+    if (!v) v = "";
+    if (!labels_matcher_matches(ms[i], v, strlen(v))) return false;
+  }
+  return true;
+}
+
+int labels_matcher_format(const labels_matcher *m, orr_buf *out) {
+  static const char *const ops[] = {"=", "!=", "=~", "!~"};
+  orr_buf_puts(out, m->name);
+  orr_buf_puts(out, ops[m->type]);
+  labels__quote(out, m->value, m->value_len);
+  return out->oom ? ORR_ENOMEM : 0;
+}

@@ -1,0 +1,362 @@
+/* test_labels.c: label sets (order, hash, text form), the builder, and
+ * matchers with Prometheus 2.42's semantics, including RE2 syntax checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "labels.h"
+
+#define L(n, v) {(n), (v)}
+
+static void test_compare(void **state) {
+  (void)state;
+  labels_label a[] = {L("a", "1"), L("b", "2")};
+  labels_label b[] = {L("a", "1"), L("b", "3")};
+  labels_label c[] = {L("a", "1")};
+  labels_label d[] = {L("a", "1"), L("c", "0")};
+  labels_set sa = {a, 2}, sb = {b, 2}, sc = {c, 1}, sd = {d, 2}, empty = {NULL, 0};
+  assert_true(labels_cmp(&sa, &sb) < 0);
+  assert_true(labels_cmp(&sb, &sa) > 0);
+  assert_true(labels_cmp(&sc, &sa) < 0); /* prefix sorts first */
+  assert_true(labels_cmp(&sa, &sd) < 0); /* by name before value */
+  assert_int_equal(labels_cmp(&sa, &sa), 0);
+  assert_true(labels_cmp(&empty, &sc) < 0);
+  assert_true(labels_equal(&sa, &sa));
+  assert_false(labels_equal(&sa, &sb));
+  assert_false(labels_equal(&sa, &sc));
+}
+
+static void test_get_sort_valid(void **state) {
+  (void)state;
+  labels_label v[] = {L("job", "x"), L("__name__", "up"), L("a", ""), L("instance", "h:1")};
+  labels_set s = {v, 4};
+  assert_int_equal(labels_sort(&s), 0);
+  assert_string_equal(s.v[0].name, "__name__");
+  assert_string_equal(s.v[1].name, "a");
+  assert_string_equal(s.v[3].name, "job");
+  assert_string_equal(labels_get(&s, "job"), "x");
+  assert_string_equal(labels_get(&s, "__name__"), "up");
+  assert_null(labels_get(&s, "a")); /* empty value is absent */
+  assert_null(labels_get(&s, "zzz"));
+  labels_label dup[] = {L("a", "1"), L("a", "2")};
+  labels_set sdup = {dup, 2};
+  assert_int_equal(labels_sort(&sdup), ORR_EINVAL);
+
+  assert_true(labels_valid_name("foo_bar9", 8));
+  assert_true(labels_valid_name("_x", 2));
+  assert_false(labels_valid_name("9x", 2));
+  assert_false(labels_valid_name("a:b", 3));
+  assert_false(labels_valid_name("", 0));
+  assert_false(labels_valid_name("a-b", 3));
+  assert_true(labels_valid_metric_name("a:b", 3));
+  assert_true(labels_valid_metric_name(":x", 2));
+  assert_false(labels_valid_metric_name("1x", 2));
+}
+
+static void test_hash(void **state) {
+  (void)state;
+  /* Prometheus: labels.FromStrings("__name__","up","job","x").Hash() is xxh64 of
+   * "__name__\xffup\xffjob\xffx\xff". */
+  labels_label v[] = {L("__name__", "up"), L("job", "x")};
+  labels_set s = {v, 2};
+  uint64_t h = labels_hash(&s);
+  assert_true(h == 0x447b970bfc1f7804ull);
+  labels_label w[] = {L("__name__", "up"), L("job", "y")};
+  labels_set t = {w, 2};
+  assert_true(h != labels_hash(&t));
+  /* Moving the separator changes the hash ("a","bc" vs "ab","c"). */
+  labels_label p[] = {L("a", "bc")}, q[] = {L("ab", "c")};
+  labels_set sp = {p, 1}, sq = {q, 1};
+  assert_true(labels_hash(&sp) != labels_hash(&sq));
+  /* Known values: xxh64 (seed 0) computed by an independent implementation. */
+  labels_label k[] = {L("a", "b")};
+  labels_set sk = {k, 1}, empty = {NULL, 0};
+  assert_true(labels_hash(&sk) == 0x608891b6a4fd3588ull);
+  assert_true(labels_hash(&empty) == 0xef46db3751d8e999ull);
+  /* The streaming path (> 1 KiB) gives the same value as the buffered one. */
+  static char big[2000];
+  memset(big, 'v', sizeof(big) - 1);
+  labels_label b1[] = {L("a", big)};
+  labels_set sb = {b1, 1};
+  assert_true(labels_hash(&sb) == 0xee16dd46b1fa2d89ull);
+}
+
+static void test_format(void **state) {
+  (void)state;
+  orr_buf b = {0};
+  labels_label v[] = {L("__name__", "up"), L("instance", "a\"b\\c\nd"), L("job", "x")};
+  labels_set s = {v, 3};
+  assert_int_equal(labels_format(&s, &b), 0);
+  assert_string_equal(b.data, "up{instance=\"a\\\"b\\\\c\\nd\", job=\"x\"}");
+  orr_buf_reset(&b);
+  labels_set only = {v, 1};
+  labels_format(&only, &b);
+  assert_string_equal(b.data, "up");
+  orr_buf_reset(&b);
+  labels_set noname = {v + 2, 1};
+  labels_format(&noname, &b);
+  assert_string_equal(b.data, "{job=\"x\"}");
+  orr_buf_reset(&b);
+  labels_set empty = {NULL, 0};
+  labels_format(&empty, &b);
+  assert_string_equal(b.data, "{}");
+  orr_buf_reset(&b);
+  labels_label u[] = {L("a", "h\xc3\xa9\xff")};
+  labels_set su = {u, 1};
+  labels_format(&su, &b);
+  assert_string_equal(b.data, "{a=\"h\xc3\xa9\\xff\"}");
+  orr_buf_free(&b);
+}
+
+static void test_builder(void **state) {
+  (void)state;
+  orr_arena *a = orr_arena_new(0);
+  labels_label v[] = {L("__name__", "up"), L("instance", "h"), L("job", "x")};
+  labels_set base = {v, 3}, out;
+  labels_builder b;
+  labels_builder_init(&b, a, &base);
+  assert_int_equal(labels_builder_set(&b, "zone", "eu"), 0);
+  assert_int_equal(labels_builder_set(&b, "job", "y"), 0);
+  assert_int_equal(labels_builder_set(&b, "instance", ""), 0); /* deletes */
+  assert_int_equal(labels_builder_del(&b, "nope"), 0);
+  assert_int_equal(labels_builder_set(&b, "a", "1"), 0);
+  assert_int_equal(labels_builder_finish(&b, &out), 0);
+  assert_int_equal(out.n, 4);
+  assert_string_equal(out.v[0].name, "__name__");
+  assert_string_equal(out.v[1].name, "a");
+  assert_string_equal(out.v[2].name, "job");
+  assert_string_equal(out.v[2].value, "y");
+  assert_string_equal(out.v[3].name, "zone");
+  /* The base set is untouched. */
+  assert_string_equal(v[2].value, "x");
+  assert_int_equal(base.n, 3);
+  labels_set copy;
+  assert_int_equal(labels_copy(a, &out, &copy), 0);
+  assert_true(labels_equal(&copy, &out));
+  assert_ptr_not_equal(copy.v[0].name, out.v[0].name);
+  orr_arena_destroy(a);
+}
+
+typedef struct mcase {
+  labels_match_type type;
+  const char *re;
+  const char *value;
+  bool want;
+} mcase;
+
+static const mcase match_table[] = {
+    /* Prometheus semantics for absent labels (passed as ""). */
+    {LABELS_MATCH_RE, "", "", true},
+    {LABELS_MATCH_RE, "", "x", false},
+    {LABELS_MATCH_NEQ, "", "", false},
+    {LABELS_MATCH_NEQ, "", "x", true},
+    {LABELS_MATCH_EQ, "", "", true},
+    {LABELS_MATCH_RE, ".*", "", true},
+    {LABELS_MATCH_RE, ".*", "anything", true},
+    {LABELS_MATCH_RE, ".+", "", false},
+    {LABELS_MATCH_RE, ".+", "a", true},
+    {LABELS_MATCH_NRE, ".+", "", true},
+    {LABELS_MATCH_NRE, ".*", "x", false},
+    /* Full anchoring. */
+    {LABELS_MATCH_RE, "foo", "foo", true},
+    {LABELS_MATCH_RE, "foo", "foobar", false},
+    {LABELS_MATCH_RE, "foo", "xfoo", false},
+    {LABELS_MATCH_RE, "a|b", "ab", false},
+    {LABELS_MATCH_RE, "a|b", "b", true},
+    {LABELS_MATCH_RE, "foo|bar|baz", "bar", true},
+    {LABELS_MATCH_RE, "foo|bar|baz", "ba", false},
+    {LABELS_MATCH_RE, "foo.*", "foo", true},
+    {LABELS_MATCH_RE, "foo.*", "foobar", true},
+    {LABELS_MATCH_RE, "foo.*", "fo", false},
+    {LABELS_MATCH_RE, "foo.*", "xfoo", false},
+    /* "." does not match a newline in Prometheus 2.42 (no (?s)). */
+    {LABELS_MATCH_RE, "foo.*", "foo\nbar", false},
+    {LABELS_MATCH_RE, ".*", "a\nb", false},
+    {LABELS_MATCH_RE, "(?s)a.*", "a\nb", true},
+    /* RE2 $ is end of text: no match before a trailing newline. */
+    {LABELS_MATCH_RE, "foo$", "foo\n", false},
+    {LABELS_MATCH_RE, "foo\\n", "foo\n", true},
+    {LABELS_MATCH_RE, "foo\\z", "foo", true},
+    {LABELS_MATCH_RE, "(?i)FOO", "foo", true},
+    {LABELS_MATCH_RE, "(?i:F)oo", "foo", true},
+    {LABELS_MATCH_RE, "[a-c]+\\d{2}", "abc12", true},
+    {LABELS_MATCH_RE, "[a-c]+\\d{2}", "abc123", false},
+    {LABELS_MATCH_RE, "[[:alpha:]]+", "abc", true},
+    {LABELS_MATCH_RE, "a{2,3}", "aaaa", false},
+    {LABELS_MATCH_RE, "x{", "x{", true}, /* a literal brace, as in RE2 */
+    {LABELS_MATCH_RE, "\\.", ".", true},
+    {LABELS_MATCH_RE, "\\.", "a", false},
+    {LABELS_MATCH_RE, "\\Qa.b\\E", "a.b", true},
+    {LABELS_MATCH_RE, "\\Qa.b\\E", "axb", false},
+    {LABELS_MATCH_RE, "\\v", "\v", true},
+    {LABELS_MATCH_RE, "\\s", "\v", false}, /* RE2's \s has no \v */
+    {LABELS_MATCH_RE, "\\s", "\t", true},
+    {LABELS_MATCH_RE, "\\101", "A", true}, /* octal */
+    {LABELS_MATCH_RE, "\\x41\\x{42}", "AB", true},
+    {LABELS_MATCH_RE, "(?P<n>a)b", "ab", true},
+    /* UTF-8: "." is one code point; invalid bytes still match ".". */
+    {LABELS_MATCH_RE, "h.llo", "h\xc3\xa9llo", true},
+    {LABELS_MATCH_RE, "h..llo", "h\xc3\xa9llo", false},
+    {LABELS_MATCH_RE, "h.llo", "h\xffllo", true},
+    {LABELS_MATCH_RE, "\\p{Greek}+", "\xce\xb1\xce\xb2", true},
+    {LABELS_MATCH_RE, "a+?b", "aab", true},
+};
+
+static void test_matchers_table(void **state) {
+  (void)state;
+  char err[256];
+  for (size_t i = 0; i < sizeof(match_table) / sizeof(match_table[0]); i++) {
+    const mcase *c = &match_table[i];
+    labels_matcher *m = labels_matcher_new(c->type, "l", c->re, err, sizeof(err));
+    if (!m) fail_msg("case %zu /%s/: %s", i, c->re, err);
+    bool got = labels_matcher_matches(m, c->value, strlen(c->value));
+    if (got != c->want) fail_msg("case %zu /%s/ on \"%s\": got %d", i, c->re, c->value, got);
+    /* matches_empty agrees with matching "" */
+    assert_int_equal(labels_matcher_matches_empty(m), labels_matcher_matches(m, "", 0));
+    labels_matcher_free(m);
+  }
+}
+
+typedef struct bad {
+  const char *re;
+  const char *err;
+} bad;
+
+static void test_rejected_syntax(void **state) {
+  (void)state;
+  static const bad cases[] = {
+      {"a(?=b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"},
+      {"a(?!b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?!`"},
+      {"(?<=a)b", "error parsing regexp: invalid or unsupported Perl syntax: `(?<`"},
+      {"(?>a)", "error parsing regexp: invalid or unsupported Perl syntax: `(?>`"},
+      {"(?#c)", "error parsing regexp: invalid or unsupported Perl syntax: `(?#`"},
+      {"(?(1)a|b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?(`"},
+      {"(?x)a", "error parsing regexp: invalid or unsupported Perl syntax: `(?x`"},
+      {"(a)\\1", "error parsing regexp: invalid escape sequence: `\\1`"},
+      {"\\C", "error parsing regexp: invalid escape sequence: `\\C`"},
+      {"a\\Kb", "error parsing regexp: invalid escape sequence: `\\K`"},
+      {"\\Z", "error parsing regexp: invalid escape sequence: `\\Z`"},
+      {"[\\b]", "error parsing regexp: invalid escape sequence: `\\b`"},
+      {"a++", "error parsing regexp: invalid nested repetition operator: `++`"},
+      {"a*+", "error parsing regexp: invalid nested repetition operator: `*+`"},
+      {"a**", "error parsing regexp: invalid nested repetition operator: `**`"},
+      {"a{1001}", "error parsing regexp: invalid repeat count: `{1001}`"},
+      {"[a", "error parsing regexp: missing closing ]: `[a`"},
+      {"a\\", "error parsing regexp: trailing backslash at end of expression: ``"},
+  };
+  char err[256];
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "l", cases[i].re, err, sizeof(err));
+    if (m) fail_msg("/%s/ was accepted", cases[i].re);
+    assert_string_equal(err, cases[i].err);
+  }
+  /* Errors PCRE2 finds itself still read as regexp errors. */
+  labels_matcher *m = labels_matcher_new(LABELS_MATCH_NRE, "l", "(a", err, sizeof(err));
+  assert_null(m);
+  assert_true(strncmp(err, "error parsing regexp: ", 22) == 0);
+  m = labels_matcher_new(LABELS_MATCH_RE, "l", "\xff", err, sizeof(err));
+  assert_null(m);
+  /* Equality matchers take any value verbatim. */
+  m = labels_matcher_new(LABELS_MATCH_EQ, "l", "(?=", err, sizeof(err));
+  assert_non_null(m);
+  labels_matcher_free(m);
+}
+
+static void test_fast_paths(void **state) {
+  (void)state;
+  char err[128];
+  const char *const *vals;
+  labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "job", "c|a|b|a", err, sizeof(err));
+  assert_non_null(m);
+  assert_int_equal(labels_matcher_set_values(m, &vals), 3);
+  assert_string_equal(vals[0], "a");
+  assert_string_equal(vals[1], "b");
+  assert_string_equal(vals[2], "c");
+  assert_null(labels_matcher_prefix(m));
+  assert_false(labels_matcher_matches_empty(m));
+  labels_matcher_free(m);
+
+  m = labels_matcher_new(LABELS_MATCH_RE, "job", "a\\.b|", err, sizeof(err));
+  assert_int_equal(labels_matcher_set_values(m, &vals), 2);
+  assert_string_equal(vals[0], "");
+  assert_string_equal(vals[1], "a.b");
+  assert_true(labels_matcher_matches_empty(m));
+  assert_true(labels_matcher_matches(m, "a.b", 3));
+  assert_false(labels_matcher_matches(m, "axb", 3));
+  labels_matcher_free(m);
+
+  m = labels_matcher_new(LABELS_MATCH_RE, "job", "api-.*", err, sizeof(err));
+  assert_string_equal(labels_matcher_prefix(m), "api-");
+  assert_int_equal(labels_matcher_set_values(m, &vals), 0);
+  labels_matcher_free(m);
+
+  m = labels_matcher_new(LABELS_MATCH_RE, "job", "a.*b", err, sizeof(err));
+  assert_null(labels_matcher_prefix(m));
+  assert_int_equal(labels_matcher_set_values(m, &vals), 0);
+  assert_true(labels_matcher_matches(m, "axxb", 4));
+  labels_matcher_free(m);
+
+  m = labels_matcher_new(LABELS_MATCH_NRE, "job", "a|b", err, sizeof(err));
+  assert_int_equal(labels_matcher_set_values(m, &vals), 0); /* only for =~ */
+  labels_matcher_free(m);
+}
+
+static void test_match_limit(void **state) {
+  (void)state;
+  char err[128];
+  /* Catastrophic backtracking: stops at the limit and counts as no match. */
+  static const char *const res[] = {"(a*)*b", "(x+x+)+[yz]", "(a|a)*[bc]"};
+  char s[4096];
+  for (size_t i = 0; i < 3; i++) {
+    labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "l", res[i], err, sizeof(err));
+    assert_non_null(m);
+    memset(s, res[i][1] == 'x' ? 'x' : 'a', sizeof(s) - 1);
+    s[sizeof(s) - 1] = 0;
+    uint64_t t0 = orr_mono_ns();
+    assert_false(labels_matcher_matches(m, s, strlen(s)));
+    assert_true(orr_mono_ns() - t0 < 5000000000ull); /* bounded, not exponential */
+    labels_matcher_free(m);
+  }
+}
+
+static void test_matches_all_and_format(void **state) {
+  (void)state;
+  char err[128];
+  labels_label v[] = {L("__name__", "up"), L("job", "api")};
+  labels_set s = {v, 2};
+  labels_matcher *ms[3];
+  ms[0] = labels_matcher_new(LABELS_MATCH_EQ, "__name__", "up", err, sizeof(err));
+  ms[1] = labels_matcher_new(LABELS_MATCH_RE, "job", "api|web", err, sizeof(err));
+  ms[2] = labels_matcher_new(LABELS_MATCH_EQ, "zone", "", err, sizeof(err));
+  assert_true(labels_matches_all(&s, ms, 3));
+  labels_matcher_free(ms[2]);
+  ms[2] = labels_matcher_new(LABELS_MATCH_NEQ, "zone", "", err, sizeof(err));
+  assert_false(labels_matches_all(&s, ms, 3)); /* != "" requires presence */
+  orr_buf b = {0};
+  labels_matcher_format(ms[1], &b);
+  assert_string_equal(b.data, "job=~\"api|web\"");
+  orr_buf_reset(&b);
+  labels_matcher_format(ms[2], &b);
+  assert_string_equal(b.data, "zone!=\"\"");
+  assert_int_equal(labels_matcher_type(ms[1]), LABELS_MATCH_RE);
+  assert_string_equal(labels_matcher_name(ms[1]), "job");
+  assert_string_equal(labels_matcher_value(ms[1]), "api|web");
+  orr_buf_free(&b);
+  for (int i = 0; i < 3; i++) labels_matcher_free(ms[i]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_compare),        cmocka_unit_test(test_get_sort_valid),
+      cmocka_unit_test(test_hash),           cmocka_unit_test(test_format),
+      cmocka_unit_test(test_builder),        cmocka_unit_test(test_matchers_table),
+      cmocka_unit_test(test_rejected_syntax), cmocka_unit_test(test_fast_paths),
+      cmocka_unit_test(test_match_limit),    cmocka_unit_test(test_matches_all_and_format),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
