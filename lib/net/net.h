@@ -25,6 +25,213 @@ extern "C" {
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */
 
+/* gRPC over HTTP/2 cleartext (h2c, prior knowledge), server and client, on
+ * one libuv loop with nghttp2. Only unary and server-streaming methods; no
+ * compression (a compressed message is refused as gRPC does). Everything
+ * here is called from the loop thread only. */
+
+/* Status codes, as on the wire (grpc-status). */
+#define NET_GRPC_STATUS_MAP(X)  \
+  X(OK, 0)                      \
+  X(CANCELLED, 1)               \
+  X(UNKNOWN, 2)                 \
+  X(INVALID_ARGUMENT, 3)        \
+  X(DEADLINE_EXCEEDED, 4)       \
+  X(NOT_FOUND, 5)               \
+  X(ALREADY_EXISTS, 6)          \
+  X(PERMISSION_DENIED, 7)       \
+  X(RESOURCE_EXHAUSTED, 8)      \
+  X(FAILED_PRECONDITION, 9)     \
+  X(ABORTED, 10)                \
+  X(OUT_OF_RANGE, 11)           \
+  X(UNIMPLEMENTED, 12)          \
+  X(INTERNAL, 13)               \
+  X(UNAVAILABLE, 14)            \
+  X(DATA_LOSS, 15)              \
+  X(UNAUTHENTICATED, 16)
+
+typedef enum {
+#define NET__GRPC_STATUS_ENUM(name, v) NET_GRPC_##name = v,
+  NET_GRPC_STATUS_MAP(NET__GRPC_STATUS_ENUM)
+#undef NET__GRPC_STATUS_ENUM
+} net_grpc_status;
+
+/* Returns the upper-case name of |code| ("DEADLINE_EXCEEDED"), static;
+ * "UNKNOWN" for codes outside the table. */
+const char *net_grpc_status_name(int code);
+/* Maps an ORR_E* code to the gRPC status a peer should see (ORR_ETIMEOUT →
+ * DEADLINE_EXCEEDED, ORR_ELIMIT → RESOURCE_EXHAUSTED, ...). */
+int net_grpc_status_from_err(int err);
+
+/* ---- message framing (pure bytes, no I/O) */
+#define NET_GRPC_PREFIX_LEN 5
+#define NET_GRPC_DEFAULT_MAX_RECV (4u * 1024 * 1024)
+
+/* Appends the 5-byte prefix (compressed flag 0, big-endian length) and |msg|
+ * to |out|. Returns 0, ORR_ERANGE (len > 4 GiB - 1) or ORR_ENOMEM. */
+int net_grpc_frame_append(orr_buf *out, const void *msg, size_t len);
+
+/* An incremental deframer: fed arbitrary pieces of a stream's DATA bytes, it
+ * yields whole messages. Zero-initialise, then net_grpc_deframer_init(). */
+typedef struct net_grpc_deframer {
+  size_t max_msg;       /* larger messages fail with RESOURCE_EXHAUSTED */
+  int encoding_set;     /* grpc-encoding other than identity was sent */
+  uint8_t prefix[NET_GRPC_PREFIX_LEN];
+  size_t prefix_len;    /* bytes of |prefix| seen so far */
+  size_t need;          /* payload length of the current message */
+  orr_buf msg;          /* payload collected so far when split across pieces */
+  int status;           /* gRPC status of the first error, or 0 */
+  const char *errmsg;   /* static description of that error */
+} net_grpc_deframer;
+
+/* |max_msg| 0 means NET_GRPC_DEFAULT_MAX_RECV. |encoding_set| says whether a
+ * grpc-encoding other than identity was negotiated. */
+void net_grpc_deframer_init(net_grpc_deframer *d, size_t max_msg, int encoding_set);
+void net_grpc_deframer_free(net_grpc_deframer *d);
+/* Consumes bytes of |p|/|n| up to the end of the first message completed
+ * (or all of them). |*used| gets the bytes consumed. When a message is
+ * complete, |*msg|/|*msg_len| point at it (borrowed until the next call),
+ * otherwise |*msg| is NULL. Returns 0, or ORR_ELIMIT (message larger than
+ * max_msg; d->status = RESOURCE_EXHAUSTED), ORR_EUNSUPPORTED (compressed
+ * message we cannot decode: INTERNAL without grpc-encoding, UNIMPLEMENTED
+ * with one), ORR_ECORRUPT (bad flag byte: INTERNAL), ORR_ENOMEM. Errors
+ * latch: every later call returns the same error. */
+int net_grpc_deframer_feed(net_grpc_deframer *d, const uint8_t *p, size_t n, size_t *used,
+                           const uint8_t **msg, size_t *msg_len);
+/* Whether the deframer stands between messages (no partial message held). */
+int net_grpc_deframer_idle(const net_grpc_deframer *d);
+
+/* ---- header values */
+/* Parses a grpc-timeout value ("100m", "5S": 1-8 digits then one of
+ * H M S m u n) into nanoseconds, saturating at INT64_MAX. Returns 0 or
+ * ORR_EINVAL. */
+int net_grpc_timeout_parse(const char *s, size_t n, int64_t *ns);
+/* Formats |ns| (> 0) as a grpc-timeout with at most 8 digits in the finest
+ * unit that fits, rounding up. |out| must hold 16 bytes. Returns |out|. */
+char *net_grpc_timeout_format(int64_t ns, char *out, size_t outlen);
+/* Appends |s| percent-encoded as grpc-message wants (bytes outside
+ * 0x20..0x7E and '%' become %XX). Returns 0 or ORR_ENOMEM. */
+int net_grpc_message_encode(orr_buf *out, const char *s, size_t n);
+/* Appends the decoding of a grpc-message value; malformed %-sequences are
+ * kept verbatim. Returns 0 or ORR_ENOMEM. */
+int net_grpc_message_decode(orr_buf *out, const char *s, size_t n);
+
+/* ---- server */
+typedef struct net_grpc_server net_grpc_server;
+typedef struct net_grpc_call net_grpc_call; /* one server-side call */
+
+typedef enum { NET_GRPC_UNARY = 0, NET_GRPC_SERVER_STREAMING } net_grpc_kind;
+
+/* A method handler, called on the loop thread once the whole request message
+ * arrived. |req|/|len| are borrowed from the call's arena (valid until the
+ * call is finished). The handler must eventually call net_grpc_call_finish()
+ * exactly once, now or later from the loop thread — also after a cancel. */
+typedef void (*net_grpc_handler_fn)(net_grpc_call *call, const uint8_t *req, size_t len,
+                                    void *arg);
+/* Per-call notifications: |on_writable| after a send returned ORR_EAGAIN and
+ * the queue drained; |on_cancel| once when the call ends before finish (peer
+ * RST_STREAM, deadline, connection loss, shutdown), with the status the peer
+ * was told (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). */
+typedef void (*net_grpc_call_fn)(net_grpc_call *call, void *arg);
+typedef void (*net_grpc_cancel_fn)(net_grpc_call *call, int status, void *arg);
+
+typedef struct net_grpc_server_opts {
+  size_t max_recv_msg;     /* 0: NET_GRPC_DEFAULT_MAX_RECV */
+  size_t send_queue_bytes; /* per call; send returns ORR_EAGAIN beyond. 0: 256 KiB */
+  uint32_t max_concurrent_streams; /* per connection; 0: 100 */
+} net_grpc_server_opts;
+
+/* Creates a server on |loop|; |opts| may be NULL. Caller frees with
+ * net_grpc_server_close(). Returns 0 or ORR_ENOMEM. */
+int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_grpc_server **out);
+/* Registers |path| ("/pkg.Service/Method", copied). Returns 0, ORR_EEXISTS
+ * or ORR_ENOMEM. */
+int net_grpc_server_register(net_grpc_server *s, const char *path, net_grpc_kind kind,
+                             net_grpc_handler_fn fn, void *arg);
+/* Listens on |host| (numeric IPv4/IPv6) and |port| (0: any free port).
+ * Returns 0, ORR_EINVAL or a negative errno from libuv. */
+int net_grpc_server_listen(net_grpc_server *s, const char *host, int port);
+/* The port actually bound (useful after listening on port 0), or -1. */
+int net_grpc_server_port(const net_grpc_server *s);
+/* Graceful shutdown: stops accepting, sends GOAWAY, lets calls in flight
+ * finish for up to |grace_ms| and then cancels them (UNAVAILABLE). When every
+ * connection is closed, frees the server and calls |on_closed(arg)| (may be
+ * NULL). The server must not be used after this call. Calls not yet finished
+ * by their handlers stay valid until net_grpc_call_finish(). */
+void net_grpc_server_close(net_grpc_server *s, int64_t grace_ms, void (*on_closed)(void *arg),
+                           void *arg);
+
+/* Sets the per-call callbacks (either may be NULL); |arg| is borrowed. */
+void net_grpc_call_set_callbacks(net_grpc_call *c, net_grpc_call_fn on_writable,
+                                 net_grpc_cancel_fn on_cancel, void *arg);
+/* Queues one response message (copied). Returns 0; ORR_EAGAIN when the call's
+ * queue is full (nothing queued: wait for on_writable and send it again);
+ * ORR_ECANCELED after a cancel; ORR_EINVAL after finish or a second message
+ * of a unary call; ORR_ENOMEM. A message is always accepted into an empty
+ * queue, so one larger than the queue still goes out. */
+int net_grpc_call_send(net_grpc_call *c, const void *msg, size_t len);
+/* Ends the call with |status| and |message| (may be NULL; copied; sent
+ * percent-encoded as grpc-message) after the queued messages. Releases the
+ * call: |c| must not be used afterwards. Returns 0, or ORR_ECANCELED if the
+ * call had been cancelled (it is released all the same). */
+int net_grpc_call_finish(net_grpc_call *c, int status, const char *message);
+/* The call's arena, freed when the call is released. */
+orr_arena *net_grpc_call_arena(net_grpc_call *c);
+/* The method path, borrowed for the call's life. */
+const char *net_grpc_call_path(const net_grpc_call *c);
+/* The absolute deadline on orr_mono_ns()'s clock, or 0 for none. */
+uint64_t net_grpc_call_deadline_ns(const net_grpc_call *c);
+/* The value of request header |name| (lower case; "-bin" values are left
+ * base64-encoded as sent), borrowed for the call's life, or NULL. */
+const char *net_grpc_call_metadata(const net_grpc_call *c, const char *name);
+/* Whether the call was cancelled (on_cancel has been or is being called). */
+int net_grpc_call_cancelled(const net_grpc_call *c);
+
+/* ---- client */
+typedef struct net_grpc_client net_grpc_client;
+typedef struct net_grpc_ccall net_grpc_ccall; /* one client-side call */
+
+/* Called for each response message, borrowed until return. Return 0 to go
+ * on, or NET_GRPC_PAUSE to stop consuming: the HTTP/2 window then closes and
+ * the server is held back until net_grpc_ccall_resume(). */
+#define NET_GRPC_PAUSE 1
+typedef int (*net_grpc_msg_fn)(net_grpc_ccall *c, const uint8_t *msg, size_t len, void *arg);
+/* Called exactly once, always from the loop (never from inside the call that
+ * started or cancelled the call), with the gRPC status and the decoded
+ * grpc-message (borrowed until return, "" when none). The call is freed when
+ * this returns. */
+typedef void (*net_grpc_done_fn)(net_grpc_ccall *c, int status, const char *message, void *arg);
+
+typedef struct net_grpc_call_opts {
+  int64_t timeout_ms;             /* > 0: sent as grpc-timeout and enforced here */
+  const char *const *metadata;    /* name, value, ..., NULL; or NULL */
+  size_t max_recv_msg;            /* 0: NET_GRPC_DEFAULT_MAX_RECV */
+  int unary;                      /* expect exactly one response message */
+} net_grpc_call_opts;
+
+/* Creates a client for |host|:|port| on |loop|; connects on the first call
+ * and again after a connection is lost. Caller frees with
+ * net_grpc_client_close(). Returns 0, ORR_EINVAL or ORR_ENOMEM. */
+int net_grpc_client_new(uv_loop_t *loop, const char *host, int port, net_grpc_client **out);
+/* Fails every call in flight with CANCELLED, closes the connection and frees
+ * the client; |on_closed(arg)| (may be NULL) runs once everything is closed. */
+void net_grpc_client_close(net_grpc_client *c, void (*on_closed)(void *arg), void *arg);
+/* Starts a call of |path| with the request |req|/|len| (copied). |opts| may be
+ * NULL. |arg| is borrowed until on_done. On success |*out| (may be NULL) is
+ * valid until on_done returns. Returns 0 or ORR_ENOMEM / ORR_EINVAL; on
+ * failure no callback is ever called. A connection failure is reported
+ * through on_done as UNAVAILABLE. */
+int net_grpc_client_call(net_grpc_client *c, const char *path, const void *req, size_t len,
+                         const net_grpc_call_opts *opts, net_grpc_msg_fn on_msg,
+                         net_grpc_done_fn on_done, void *arg, net_grpc_ccall **out);
+/* Stops/restarts consuming response messages (as returning NET_GRPC_PAUSE). */
+void net_grpc_ccall_pause(net_grpc_ccall *c);
+void net_grpc_ccall_resume(net_grpc_ccall *c);
+/* Cancels: sends RST_STREAM(CANCEL); on_done follows with CANCELLED. */
+void net_grpc_ccall_cancel(net_grpc_ccall *c);
+/* Value of response header or trailer |name|, borrowed until on_done returns. */
+const char *net_grpc_ccall_metadata(const net_grpc_ccall *c, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,136 @@
+/* h2_conn.c: moves bytes between a uv_tcp_t and an nghttp2 session for the
+ * gRPC server and client; the invariants are in net_int.h (gRPC section).
+ * No gRPC knowledge here: the owner's nghttp2 callbacks do the protocol. */
+#include <string.h>
+
+#include "net_int.h"
+
+/* nghttp2 hands out at most one DATA frame (16 KiB + header) per
+ * mem_send call; collect this much before starting a write. */
+#define H2_WRITE_BATCH (64 * 1024)
+
+static void h2_flush(net__h2_conn *h);
+
+static void h2_handle_closed(uv_handle_t *handle) {
+  net__h2_conn *h = handle->data;
+  if (--h->pending_closes > 0) return;
+  if (h->session) {
+    nghttp2_session_del(h->session);
+    h->session = NULL;
+  }
+  orr_buf_free(&h->out);
+  h->ops->closed(h);
+}
+
+void net__h2_conn_close(net__h2_conn *h, int err) {
+  if (!h->err) h->err = err;
+  if (h->closing) return;
+  h->closing = 1;
+  h->pending_closes = 2;
+  uv_close((uv_handle_t *)&h->tcp, h2_handle_closed);
+  uv_close((uv_handle_t *)&h->idle, h2_handle_closed);
+}
+
+static void h2_idle_cb(uv_idle_t *idle) {
+  net__h2_conn *h = idle->data;
+  uv_idle_stop(idle);
+  h->idle_on = 0;
+  if (h->closing) return;
+  if (h->ops->tick) h->ops->tick(h);
+  if (!h->closing) h2_flush(h);
+}
+
+void net__h2_conn_kick(net__h2_conn *h) {
+  if (h->closing || h->idle_on) return;
+  h->idle_on = 1;
+  uv_idle_start(&h->idle, h2_idle_cb);
+}
+
+int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, void *owner) {
+  memset(h, 0, sizeof(*h));
+  h->ops = ops;
+  h->owner = owner;
+  int rc = uv_tcp_init(loop, &h->tcp);
+  if (rc) return rc;
+  uv_idle_init(loop, &h->idle);
+  h->tcp.data = h;
+  h->idle.data = h;
+  h->wreq.data = h;
+  return 0;
+}
+
+static void h2_write_cb(uv_write_t *req, int status) {
+  net__h2_conn *h = req->data;
+  h->writing = 0;
+  h->out.len = 0;
+  if (h->closing) return;
+  if (status < 0) {
+    net__h2_conn_close(h, ORR_EIO);
+    return;
+  }
+  net__h2_conn_kick(h);
+}
+
+static void h2_flush(net__h2_conn *h) {
+  if (h->writing || h->closing || !h->connected || !h->session) return;
+  h->out.len = 0;
+  while (h->out.len < H2_WRITE_BATCH) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(h->session, &data);
+    if (n < 0) {
+      net__h2_conn_close(h, ORR_EPROTO);
+      return;
+    }
+    if (n == 0) break;
+    if (orr_buf_append(&h->out, data, (size_t)n)) {
+      net__h2_conn_close(h, ORR_ENOMEM);
+      return;
+    }
+  }
+  if (h->out.len > 0) {
+    uv_buf_t b = uv_buf_init(h->out.data, (unsigned)h->out.len);
+    int rc = uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb);
+    if (rc) {
+      net__h2_conn_close(h, ORR_EIO);
+      return;
+    }
+    h->writing = 1;
+    return;
+  }
+  /* Nothing to send: the session is over once it wants neither direction
+   * (GOAWAY exchanged and every stream closed). */
+  if (!nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session))
+    net__h2_conn_close(h, 0);
+}
+
+static void h2_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  net__h2_conn *h = handle->data;
+  *buf = uv_buf_init(h->rbuf, sizeof(h->rbuf));
+}
+
+static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  net__h2_conn *h = stream->data;
+  if (h->closing) return;
+  if (nread < 0) {
+    net__h2_conn_close(h, nread == UV_EOF ? ORR_ECLOSED : ORR_EIO);
+    return;
+  }
+  if (nread == 0) return;
+  ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)buf->base, (size_t)nread);
+  if (rv < 0) {
+    /* Fatal (bad preface, flooding, callback failure): nghttp2 may have
+     * queued a GOAWAY, but the peer is not worth waiting for. */
+    net__h2_conn_close(h, ORR_EPROTO);
+    return;
+  }
+  net__h2_conn_kick(h);
+}
+
+int net__h2_conn_start(net__h2_conn *h) {
+  h->connected = 1;
+  uv_tcp_nodelay(&h->tcp, 1);
+  int rc = uv_read_start((uv_stream_t *)&h->tcp, h2_alloc_cb, h2_read_cb);
+  if (rc) return rc;
+  net__h2_conn_kick(h);
+  return 0;
+}
