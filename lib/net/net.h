@@ -20,7 +20,141 @@ extern "C" {
 /* (section owned by the HTTP server work) */
 
 /* ================================================================ HTTP client */
-/* (section owned by the HTTP client work) */
+/* HTTP client (http_client.c): libcurl's multi interface driven by the
+ * daemon's libuv loop. One client per loop; it owns the curl multi handle,
+ * whose connection cache is shared by every request (keep-alive reuse, a cap
+ * per host). Used for remote read, /federate scraping and S3.
+ *
+ * Lifecycle of one request: net_http_client_req_new() → setters →
+ * net_http_client_start() → on_headers (once, final response only) →
+ * on_body (zero or more pieces) → on_done (exactly once, also after a cancel,
+ * a failed start or the client closing). The request is freed when on_done
+ * returns; the caller must not use it afterwards. Everything runs on the
+ * loop thread; callbacks are never called from inside net_http_client_start,
+ * _cancel or _resume. */
+typedef struct net_http_client net_http_client;
+typedef struct net_http_client_req net_http_client_req;
+
+typedef struct net_http_client_opts {
+  long max_host_connections;  /* open connections per host; 0: 16 */
+  long max_total_connections; /* 0: unlimited */
+  const char *user_agent;     /* copied; NULL: "orrery/<version>" */
+} net_http_client_opts;
+
+/* Creates a client on |loop| (borrowed until the close callback). |opts| may
+ * be NULL. Returns 0, ORR_ENOMEM or ORR_EINTERNAL (curl refused). Caller
+ * frees with net_http_client_close(). */
+int net_http_client_new(uv_loop_t *loop, const net_http_client_opts *opts,
+                        net_http_client **out);
+/* Cancels every request (each gets on_done with ORR_ECANCELED, also those
+ * never started), closes all handles, then calls |cb| (may be NULL) and frees
+ * the client. New requests fail with ORR_ECLOSED meanwhile. */
+void net_http_client_close(net_http_client *c, void (*cb)(void *arg), void *arg);
+
+/* Returned by on_body / an upload reader: stop until net_http_client_resume().
+ * For on_body the piece was NOT consumed; it is delivered again (perhaps with
+ * more bytes) after the resume. */
+#define NET_HTTP_CLIENT_PAUSE 1
+
+/* Called once the final response's headers are in (|status| 100..599).
+ * Returns 0 to go on or a negative ORR_E* code to abort with it. */
+typedef int (*net_http_client_headers_fn)(net_http_client_req *r, int status, void *arg);
+/* Called with each piece of the body as it arrives; |data| is borrowed for
+ * the call. Returns 0 (consumed), NET_HTTP_CLIENT_PAUSE, or a negative ORR_E*
+ * code to abort the transfer with it. */
+typedef int (*net_http_client_body_fn)(net_http_client_req *r, const char *data, size_t n,
+                                       void *arg);
+/* Called exactly once. |result|: 0 (a response arrived, whatever its status),
+ * ORR_ETIMEOUT, ORR_ECANCELED, ORR_ELIMIT, ORR_EIO (see
+ * net_http_client_error()), ORR_ECLOSED, ORR_ENOMEM, or a code a callback
+ * aborted with. |r| is freed when this returns. */
+typedef void (*net_http_client_done_fn)(net_http_client_req *r, int result, void *arg);
+/* Upload reader: writes up to |cap| bytes to |buf| and sets *nread (0 at the
+ * end). Returns 0, NET_HTTP_CLIENT_PAUSE (no data yet) or a negative ORR_E*
+ * code to abort. */
+typedef int (*net_http_client_read_fn)(net_http_client_req *r, char *buf, size_t cap,
+                                       size_t *nread, void *arg);
+/* Rewinds an upload reader to its first byte (for retries and for curl
+ * resending on a reused connection that died). Returns 0 or ORR_E*. */
+typedef int (*net_http_client_rewind_fn)(net_http_client_req *r, void *arg);
+
+/* Retries of one request, each attempt on the same settings. An attempt is
+ * retried only while nothing of its response has been handed to the caller:
+ * a retryable status is decided before on_headers (and its body discarded),
+ * a transport error before any on_headers. Never after a cancel. The delay
+ * before retry n (1-based) is uniform in [d, 2d), d = min_delay * 2^(n-1),
+ * capped at max_delay; a Retry-After (seconds or HTTP date) longer than that
+ * is honoured up to max_retry_after. Waiting runs on a uv timer. */
+typedef struct net_http_client_retry {
+  int max_attempts;           /* including the first; <= 1: no retries */
+  int64_t min_delay_ms;       /* 0: 100 ms */
+  int64_t max_delay_ms;       /* 0: 10 s */
+  int64_t max_retry_after_ms; /* 0: 60 s */
+  /* Returns nonzero to retry after |result| (0 or ORR_E*) with |status| (0
+   * when none). NULL: net_http_client_retry_default. */
+  int (*should_retry)(const net_http_client_req *r, int result, int status, void *arg);
+  void *arg;
+} net_http_client_retry;
+
+/* Retries ORR_ETIMEOUT, ORR_EIO (connection errors), 5xx and 429. */
+int net_http_client_retry_default(const net_http_client_req *r, int result, int status,
+                                  void *arg);
+/* The backoff before retry |n| (1-based) under |p| for a random |rnd|. */
+int64_t net_http_client_retry_delay_ms(const net_http_client_retry *p, int n, uint64_t rnd);
+
+/* Creates a request (method and URL are copied; method "HEAD" asks for no
+ * body). Returns 0, ORR_EINVAL, ORR_ENOMEM or ORR_ECLOSED. The request belongs
+ * to the client: start it, or free an unstarted one with
+ * net_http_client_req_free(). */
+int net_http_client_req_new(net_http_client *c, const char *method, const char *url,
+                            net_http_client_req **out);
+void net_http_client_req_free(net_http_client_req *r); /* only before start */
+/* Adds a request header (copied). An empty |value| removes a header curl
+ * would add. Returns 0 or ORR_ENOMEM. */
+int net_http_client_req_header(net_http_client_req *r, const char *name, const char *value);
+/* Body as bytes: |data| is borrowed until on_done. */
+void net_http_client_req_body(net_http_client_req *r, const void *data, size_t len);
+/* Body from a reader: |len| bytes, or -1 for unknown (sent chunked).
+ * |rewind| may be NULL (then the request is not retried once it has read). */
+void net_http_client_req_body_reader(net_http_client_req *r, int64_t len,
+                                     net_http_client_read_fn read,
+                                     net_http_client_rewind_fn rewind, void *arg);
+/* Per attempt: total time and connect time in ms; 0: no limit / curl's 300 s. */
+void net_http_client_req_timeouts(net_http_client_req *r, int64_t total_ms, int64_t connect_ms);
+/* AWS SigV4 signing by curl: |provider| as CURLOPT_AWS_SIGV4
+ * ("aws:amz:us-east-1:s3"); keys are copied. Returns 0 or ORR_ENOMEM. */
+int net_http_client_req_aws_sigv4(net_http_client_req *r, const char *provider,
+                                  const char *access_key, const char *secret_key);
+void net_http_client_req_callbacks(net_http_client_req *r, net_http_client_headers_fn on_headers,
+                                   net_http_client_body_fn on_body,
+                                   net_http_client_done_fn on_done, void *arg);
+/* Collects the whole body into |out| (borrowed until on_done; on_body is then
+ * not called). More than |max_bytes| stops the transfer with ORR_ELIMIT. */
+void net_http_client_req_collect(net_http_client_req *r, orr_buf *out, size_t max_bytes);
+/* |p| is copied; NULL: no retries. */
+void net_http_client_req_retry(net_http_client_req *r, const net_http_client_retry *p);
+
+/* Starts |r|. Returns 0, or an error after which on_done still runs (with
+ * that error) — from the loop, not from inside this call. */
+int net_http_client_start(net_http_client_req *r);
+/* Cancels |r| at any point before on_done: on_done follows with ORR_ECANCELED
+ * (unless it already completed in the same loop turn). Loop thread only. */
+void net_http_client_cancel(net_http_client_req *r);
+/* Resumes a transfer paused by NET_HTTP_CLIENT_PAUSE (either direction). */
+void net_http_client_resume(net_http_client_req *r);
+
+/* Response accessors, valid from on_headers until on_done returns. */
+int net_http_client_status(const net_http_client_req *r); /* 0 before headers */
+/* Case-insensitive lookup of a response header (first occurrence); the value
+ * is borrowed like the request. NULL if absent. */
+const char *net_http_client_header(const net_http_client_req *r, const char *name);
+/* Iterates response headers: start with *it = 0; returns 0 at the end. */
+int net_http_client_header_next(const net_http_client_req *r, size_t *it, const char **name,
+                                size_t *name_len, const char **value);
+/* Curl's error text for the last attempt ("" if none). */
+const char *net_http_client_error(const net_http_client_req *r);
+int net_http_client_attempts(const net_http_client_req *r); /* attempts started */
+uint64_t net_http_client_body_bytes(const net_http_client_req *r); /* delivered */
 
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */

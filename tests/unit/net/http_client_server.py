@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Test HTTP/1.1 server for test_http_client: serves bodies of N bytes, delays,
+fails then succeeds (retries), holds requests, streams slowly, echoes bodies.
+Usage: http_client_server.py PORT (binds 127.0.0.1:PORT)."""
+
+import http.server
+import socket
+import select
+import sys
+import threading
+import time
+import urllib.parse
+
+PATTERN = bytes(range(251))
+BLOCK = PATTERN * 4096  # a multiple of the pattern, ~1 MB
+
+lock = threading.Lock()
+accepted = 0
+flaky = {}  # key -> list of arrival times (monotonic ms)
+
+
+def pattern_bytes(n):
+    """Byte i of a body is i % 251; yields pieces of at most ~1 MB."""
+    while n > 0:
+        k = min(n, len(BLOCK))
+        yield BLOCK[:k]
+        n -= k
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        global accepted
+        super().setup()
+        with lock:
+            accepted += 1
+            self.conn_id = accepted
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def read_body(self):
+        n = self.headers.get("Content-Length")
+        if n is not None:
+            return self.rfile.read(int(n)), False
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out), True
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        return b"", False
+
+    def start(self, status, length=None, extra=()):
+        self.send_response(status)
+        self.send_header("X-Conn-Id", str(self.conn_id))
+        with lock:
+            self.send_header("X-Accepted", str(accepted))
+        for k, v in extra:
+            self.send_header(k, v)
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def reply(self, status, body, extra=()):
+        self.start(status, len(body), extra)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def write_chunk(self, data):
+        self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def wait_client_gone(self, seconds):
+        """Holds the request until the client closes or |seconds| pass."""
+        end = time.monotonic() + seconds
+        sock = self.connection
+        while time.monotonic() < end:
+            r, _, _ = select.select([sock], [], [], 0.1)
+            if r:
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
+
+    def handle_any(self):
+        u = urllib.parse.urlparse(self.path)
+        q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query).items()}
+        body, chunked = self.read_body()
+        if u.path == "/bytes":
+            n = int(q.get("n", "0"))
+            time.sleep(int(q.get("delay_ms", "0")) / 1000.0)
+            if q.get("chunked"):
+                self.start(200, None)
+                for piece in pattern_bytes(n):
+                    self.write_chunk(piece)
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.start(200, n)
+                for piece in pattern_bytes(n):
+                    self.wfile.write(piece)
+        elif u.path == "/slow":
+            n, chunk, ms = int(q["n"]), int(q["chunk"]), int(q["ms"])
+            self.start(200, n)
+            sent = 0
+            data = PATTERN * (chunk // len(PATTERN) + 1)
+            while sent < n:
+                k = min(chunk, n - sent)
+                off = sent % len(PATTERN)
+                piece = (PATTERN[off:] + data)[:k]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += k
+                if sent < n:
+                    time.sleep(ms / 1000.0)
+        elif u.path == "/hold":
+            self.wait_client_gone(30)
+            self.close_connection = True
+        elif u.path == "/flaky":
+            key = q["key"]
+            fails = int(q.get("fails", "1"))
+            now = time.monotonic() * 1000.0
+            with lock:
+                times = flaky.setdefault(key, [])
+                times.append(now)
+                count = len(times)
+                arrivals = ",".join("%.1f" % (t - times[0]) for t in times)
+            extra = [("X-Attempt", str(count)), ("X-Arrivals", arrivals),
+                     ("X-Body-Len", str(len(body)))]
+            if count <= fails:
+                if "retry_after" in q:
+                    extra.append(("Retry-After", q["retry_after"]))
+                self.reply(int(q.get("status", "500")), b"fail %d" % count, extra)
+            else:
+                self.reply(200, body if body else arrivals.encode(), extra)
+        elif u.path == "/echo":
+            extra = [("X-Chunked", "1" if chunked else "0")]
+            for name in ("Authorization", "X-Amz-Date", "X-Test"):
+                if self.headers.get(name):
+                    extra.append(("X-Echo-" + name, self.headers.get(name)))
+            self.reply(200, body, extra)
+        else:
+            self.reply(404, b"not found")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        # clients that cancel or time out reset their connections: expected
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+def main():
+    port = int(sys.argv[1])
+    srv = Server(("127.0.0.1", port), Handler)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
