@@ -1,0 +1,475 @@
+/* test_grpc_loop.c: our gRPC client against our gRPC server in one process
+ * on one loop over 127.0.0.1 — unary, streaming, deadline, cancel, unknown
+ * method, size limits, status messages, a paused client holding the server
+ * back, connection failure and graceful shutdown. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "net.h"
+
+/* ---------------------------------------------------------------- server side */
+
+typedef struct srv_stats {
+  int started, finished, cancelled;
+  int last_cancel_status;
+  int blocked;          /* a streaming handler is waiting for on_writable */
+  int64_t bytes_queued; /* message bytes accepted by net_grpc_call_send */
+  char last_md[64];
+} srv_stats;
+
+static srv_stats S;
+
+typedef struct stream_job {
+  net_grpc_call *call;
+  int64_t left; /* messages left; < 0: until cancelled */
+  size_t size;
+  uv_timer_t timer;
+  int done;
+} stream_job;
+
+static void stream_pump(net_grpc_call *call, void *arg);
+
+static void on_cancel(net_grpc_call *call, int status, void *arg) {
+  S.cancelled++;
+  S.last_cancel_status = status;
+  S.blocked = 0;
+  assert_true(net_grpc_call_cancelled(call));
+  assert_int_equal(net_grpc_call_finish(call, NET_GRPC_OK, NULL), ORR_ECANCELED);
+}
+
+static void stream_pump(net_grpc_call *call, void *arg) {
+  stream_job *j = arg;
+  static char buf[1 << 20];
+  S.blocked = 0;
+  while (j->left != 0) {
+    int rc = net_grpc_call_send(call, buf, j->size);
+    if (rc == ORR_EAGAIN) {
+      S.blocked = 1;
+      return; /* on_writable will call again */
+    }
+    assert_int_equal(rc, 0);
+    S.bytes_queued += (int64_t)j->size;
+    if (j->left > 0) j->left--;
+  }
+  S.finished++;
+  net_grpc_call_finish(call, NET_GRPC_OK, NULL);
+}
+
+static void h_stream(net_grpc_call *call, const uint8_t *req, size_t len, void *arg) {
+  S.started++;
+  stream_job *j = orr_arena_calloc(net_grpc_call_arena(call), 1, sizeof(*j));
+  char txt[64];
+  snprintf(txt, sizeof(txt), "%.*s", (int)len, (const char *)req);
+  long long count = 0, size = 0;
+  assert_int_equal(sscanf(txt, "%lld %lld", &count, &size), 2);
+  j->left = count;
+  j->size = (size_t)size;
+  net_grpc_call_set_callbacks(call, stream_pump, on_cancel, j);
+  stream_pump(call, j);
+}
+
+static void h_echo(net_grpc_call *call, const uint8_t *req, size_t len, void *arg) {
+  S.started++;
+  const char *md = net_grpc_call_metadata(call, "x-test");
+  snprintf(S.last_md, sizeof(S.last_md), "%s", md ? md : "");
+  if (len > 7 && memcmp(req, "status:", 7) == 0) {
+    /* "status:<code>:<message>" */
+    char *s = orr_arena_strndup(net_grpc_call_arena(call), (const char *)req + 7, len - 7);
+    int code = atoi(s);
+    char *msg = strchr(s, ':');
+    S.finished++;
+    net_grpc_call_finish(call, code, msg ? msg + 1 : NULL);
+    return;
+  }
+  assert_int_equal(net_grpc_call_send(call, req, len), 0);
+  assert_int_equal(net_grpc_call_send(call, req, len), ORR_EINVAL); /* unary: one */
+  S.finished++;
+  net_grpc_call_finish(call, NET_GRPC_OK, NULL);
+}
+
+static void h_hang(net_grpc_call *call, const uint8_t *req, size_t len, void *arg) {
+  S.started++;
+  net_grpc_call_set_callbacks(call, NULL, on_cancel, NULL);
+}
+
+static void slow_done(uv_timer_t *t) {
+  net_grpc_call *call = t->data;
+  assert_int_equal(net_grpc_call_send(call, "late", 4), 0);
+  S.finished++;
+  assert_int_equal(net_grpc_call_finish(call, NET_GRPC_OK, NULL), 0);
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+static void h_slow(net_grpc_call *call, const uint8_t *req, size_t len, void *arg) {
+  S.started++;
+  uv_timer_t *t = malloc(sizeof(*t));
+  uv_timer_init(uv_default_loop(), t);
+  t->data = call;
+  uv_timer_start(t, slow_done, 100, 0);
+}
+
+/* ---------------------------------------------------------------- client side */
+
+typedef struct result {
+  int done;
+  int status;
+  char message[256];
+  int msgs;
+  int64_t bytes;
+  char first[256];
+  int pause_after;     /* pause once this many messages arrived (0: never) */
+  int cancel_after;    /* cancel once this many messages arrived (0: never) */
+  net_grpc_ccall *call;
+} result;
+
+static int on_msg(net_grpc_ccall *c, const uint8_t *msg, size_t len, void *arg) {
+  result *r = arg;
+  if (r->msgs == 0) snprintf(r->first, sizeof(r->first), "%.*s", (int)len, (const char *)msg);
+  r->msgs++;
+  r->bytes += (int64_t)len;
+  if (r->cancel_after && r->msgs == r->cancel_after) net_grpc_ccall_cancel(c);
+  if (r->pause_after && r->msgs == r->pause_after) return NET_GRPC_PAUSE;
+  return 0;
+}
+
+static void on_done(net_grpc_ccall *c, int status, const char *message, void *arg) {
+  result *r = arg;
+  assert_int_equal(r->done, 0); /* exactly once */
+  r->done = 1;
+  r->status = status;
+  snprintf(r->message, sizeof(r->message), "%s", message);
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+typedef struct fixture {
+  uv_loop_t *loop;
+  net_grpc_server *srv;
+  net_grpc_client *cli;
+  int port;
+} fixture;
+
+static void watchdog(uv_timer_t *t) { fail_msg("test timed out waiting"); }
+
+/* Runs the loop until |*flag| becomes non-zero (10 s at most). */
+static void run_until(uv_loop_t *loop, const int *flag) {
+  uv_timer_t wd;
+  uv_timer_init(loop, &wd);
+  uv_timer_start(&wd, watchdog, 10000, 0);
+  while (!*flag) uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&wd, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static int setup(void **state) {
+  static fixture f;
+  memset(&f, 0, sizeof(f));
+  memset(&S, 0, sizeof(S));
+  f.loop = uv_default_loop();
+  net_grpc_server_opts o = {.max_recv_msg = 64 * 1024};
+  assert_int_equal(net_grpc_server_new(f.loop, &o, &f.srv), 0);
+  assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL), 0);
+  assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL),
+                   ORR_EEXISTS);
+  assert_int_equal(
+      net_grpc_server_register(f.srv, "/t.S/Stream", NET_GRPC_SERVER_STREAMING, h_stream, NULL), 0);
+  assert_int_equal(
+      net_grpc_server_register(f.srv, "/t.S/Hang", NET_GRPC_SERVER_STREAMING, h_hang, NULL), 0);
+  assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Slow", NET_GRPC_UNARY, h_slow, NULL), 0);
+  assert_int_equal(net_grpc_server_listen(f.srv, "127.0.0.1", 0), 0);
+  f.port = net_grpc_server_port(f.srv);
+  assert_true(f.port > 0);
+  assert_int_equal(net_grpc_client_new(f.loop, "127.0.0.1", f.port, &f.cli), 0);
+  *state = &f;
+  return 0;
+}
+
+static void set_flag(void *arg) { *(int *)arg = 1; }
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  int cli_closed = 0, srv_closed = 0;
+  if (f->cli) net_grpc_client_close(f->cli, set_flag, &cli_closed);
+  else cli_closed = 1;
+  if (f->srv) net_grpc_server_close(f->srv, 1000, set_flag, &srv_closed);
+  else srv_closed = 1;
+  run_until(f->loop, &cli_closed);
+  run_until(f->loop, &srv_closed);
+  uv_run(f->loop, UV_RUN_NOWAIT);
+  return 0;
+}
+
+static void call(fixture *f, const char *path, const char *req, const net_grpc_call_opts *o,
+                 result *r) {
+  assert_int_equal(net_grpc_client_call(f->cli, path, req, strlen(req), o, on_msg, on_done, r,
+                                        &r->call),
+                   0);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_unary(void **state) {
+  fixture *f = *state;
+  const char *md[] = {"x-test", "hello-md", NULL};
+  net_grpc_call_opts o = {.unary = 1, .metadata = md, .timeout_ms = 5000};
+  result r = {0}, r2 = {0};
+  call(f, "/t.S/Echo", "ping", &o, &r);
+  call(f, "/t.S/Echo", "pong", &o, &r2); /* multiplexed on the same connection */
+  run_until(f->loop, &r.done);
+  run_until(f->loop, &r2.done);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  assert_string_equal(r.message, "");
+  assert_int_equal(r.msgs, 1);
+  assert_string_equal(r.first, "ping");
+  assert_int_equal(r2.status, NET_GRPC_OK);
+  assert_string_equal(r2.first, "pong");
+  assert_string_equal(S.last_md, "hello-md");
+}
+
+static void test_status_message(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  call(f, "/t.S/Echo", "status:5:no such series: {job=\"a\"} 100% \xc3\xa9\n", NULL, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_NOT_FOUND);
+  assert_string_equal(r.message, "no such series: {job=\"a\"} 100% \xc3\xa9\n");
+  assert_int_equal(r.msgs, 0);
+}
+
+static void test_unknown_method(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  call(f, "/t.S/Nope", "x", NULL, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_UNIMPLEMENTED);
+  assert_non_null(strstr(r.message, "/t.S/Nope"));
+  assert_int_equal(S.started, 0);
+}
+
+static void test_streaming(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  call(f, "/t.S/Stream", "2000 1000", NULL, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  assert_int_equal(r.msgs, 2000);
+  assert_int_equal(r.bytes, 2000 * 1000);
+  assert_int_equal(S.finished, 1);
+}
+
+static void test_max_message(void **state) {
+  fixture *f = *state;
+  /* Request larger than the server's 64 KiB limit. */
+  char *big = malloc(100 * 1024);
+  memset(big, 'a', 100 * 1024 - 1);
+  big[100 * 1024 - 1] = 0;
+  result r = {0};
+  call(f, "/t.S/Echo", big, NULL, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_RESOURCE_EXHAUSTED);
+  assert_int_equal(S.started, 0);
+  /* Response larger than the client's limit. */
+  result r2 = {0};
+  net_grpc_call_opts o = {.max_recv_msg = 1000};
+  call(f, "/t.S/Stream", "3 5000", &o, &r2);
+  run_until(f->loop, &r2.done);
+  assert_int_equal(r2.status, NET_GRPC_RESOURCE_EXHAUSTED);
+  assert_int_equal(r2.msgs, 0);
+  free(big);
+}
+
+static void test_deadline(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  net_grpc_call_opts o = {.timeout_ms = 150};
+  uint64_t t0 = orr_mono_ns();
+  call(f, "/t.S/Hang", "x", &o, &r);
+  run_until(f->loop, &r.done);
+  uint64_t took_ms = (orr_mono_ns() - t0) / 1000000;
+  assert_int_equal(r.status, NET_GRPC_DEADLINE_EXCEEDED);
+  assert_true(took_ms >= 140 && took_ms < 3000);
+  run_until(f->loop, &S.cancelled);
+  assert_int_equal(S.started, 1);
+  /* The server's own timer or the client's RST: either way the handler is
+   * told, and not twice. */
+  assert_true(S.last_cancel_status == NET_GRPC_DEADLINE_EXCEEDED ||
+              S.last_cancel_status == NET_GRPC_CANCELLED);
+  assert_int_equal(S.cancelled, 1);
+}
+
+static void test_server_deadline(void **state) {
+  /* The server enforces grpc-timeout by itself: the header goes out as plain
+   * metadata and the client has no local deadline, so DEADLINE_EXCEEDED can
+   * only come from the server. */
+  fixture *f = *state;
+  result r = {0};
+  const char *md[] = {"grpc-timeout", "200m", NULL};
+  net_grpc_call_opts o = {.metadata = md};
+  call(f, "/t.S/Hang", "x", &o, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_DEADLINE_EXCEEDED);
+  run_until(f->loop, &S.cancelled);
+  assert_int_equal(S.last_cancel_status, NET_GRPC_DEADLINE_EXCEEDED);
+  assert_int_equal(S.cancelled, 1);
+}
+
+static void test_cancel(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  r.cancel_after = 3;
+  call(f, "/t.S/Stream", "-1 100", NULL, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_CANCELLED);
+  assert_int_equal(r.msgs, 3); /* nothing delivered after cancel */
+  run_until(f->loop, &S.cancelled);
+  assert_int_equal(S.last_cancel_status, NET_GRPC_CANCELLED);
+  /* The connection is still good. */
+  result r2 = {0};
+  net_grpc_call_opts o = {.unary = 1};
+  call(f, "/t.S/Echo", "after", &o, &r2);
+  run_until(f->loop, &r2.done);
+  assert_int_equal(r2.status, NET_GRPC_OK);
+}
+
+typedef struct stall_check {
+  uv_timer_t t;
+  int64_t last;
+  int still;
+  int stalled;
+} stall_check;
+
+/* Declares the server stalled once its handler is blocked and nothing more
+ * was queued for 3 consecutive 100 ms checks. */
+static void stall_tick(uv_timer_t *t) {
+  stall_check *s = t->data;
+  if (S.blocked && S.bytes_queued == s->last)
+    s->still++;
+  else
+    s->still = 0;
+  s->last = S.bytes_queued;
+  if (s->still >= 3) {
+    s->stalled = 1;
+    uv_timer_stop(t);
+  }
+}
+
+static void test_flow_control_paused_client(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  r.pause_after = 1;
+  /* 32 MiB in 64 KiB messages. */
+  call(f, "/t.S/Stream", "512 65536", NULL, &r);
+  stall_check sc = {0};
+  uv_timer_init(f->loop, &sc.t);
+  sc.t.data = &sc;
+  uv_timer_start(&sc.t, stall_tick, 100, 100);
+  run_until(f->loop, &sc.stalled);
+  /* Held back by the client's 1 MiB stream window plus the server's 256 KiB
+   * queue and a message or two in flight — nowhere near 32 MiB. */
+  assert_int_equal(r.msgs, 1);
+  assert_true(S.bytes_queued < 2 * 1024 * 1024);
+  assert_false(r.done);
+  net_grpc_ccall_resume(r.call);
+  run_until(f->loop, &r.done);
+  uv_close((uv_handle_t *)&sc.t, NULL);
+  uv_run(f->loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  assert_int_equal(r.msgs, 512);
+  assert_int_equal(r.bytes, 512LL * 65536);
+}
+
+static void test_connection_refused(void **state) {
+  fixture *f = *state;
+  /* A port that was free a moment ago: a server we close at once. */
+  net_grpc_server *tmp;
+  assert_int_equal(net_grpc_server_new(f->loop, NULL, &tmp), 0);
+  assert_int_equal(net_grpc_server_listen(tmp, "127.0.0.1", 0), 0);
+  int port = net_grpc_server_port(tmp);
+  int closed = 0;
+  net_grpc_server_close(tmp, 0, set_flag, &closed);
+  run_until(f->loop, &closed);
+  net_grpc_client *c;
+  assert_int_equal(net_grpc_client_new(f->loop, "127.0.0.1", port, &c), 0);
+  result r = {0};
+  assert_int_equal(net_grpc_client_call(c, "/t.S/Echo", "x", 1, NULL, on_msg, on_done, &r, NULL), 0);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_UNAVAILABLE);
+  int cclosed = 0;
+  net_grpc_client_close(c, set_flag, &cclosed);
+  run_until(f->loop, &cclosed);
+}
+
+static void test_graceful_shutdown(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  net_grpc_call_opts o = {.unary = 1};
+  call(f, "/t.S/Slow", "x", &o, &r);
+  run_until(f->loop, &S.started);
+  int closed = 0;
+  net_grpc_server_close(f->srv, 5000, set_flag, &closed);
+  f->srv = NULL;
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_OK); /* the call in flight finished */
+  assert_string_equal(r.first, "late");
+  run_until(f->loop, &closed);
+  /* A new call finds nobody listening. */
+  result r2 = {0};
+  call(f, "/t.S/Echo", "x", NULL, &r2);
+  run_until(f->loop, &r2.done);
+  assert_int_equal(r2.status, NET_GRPC_UNAVAILABLE);
+}
+
+static void test_shutdown_grace_expires(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  call(f, "/t.S/Hang", "x", NULL, &r);
+  run_until(f->loop, &S.started);
+  int closed = 0;
+  net_grpc_server_close(f->srv, 100, set_flag, &closed);
+  f->srv = NULL;
+  run_until(f->loop, &r.done);
+  run_until(f->loop, &closed);
+  assert_int_equal(r.status, NET_GRPC_UNAVAILABLE);
+  assert_int_equal(S.cancelled, 1);
+  assert_int_equal(S.last_cancel_status, NET_GRPC_UNAVAILABLE);
+}
+
+static void test_client_close_cancels(void **state) {
+  fixture *f = *state;
+  result r = {0};
+  call(f, "/t.S/Hang", "x", NULL, &r);
+  run_until(f->loop, &S.started);
+  int closed = 0;
+  net_grpc_client_close(f->cli, set_flag, &closed);
+  f->cli = NULL;
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_CANCELLED);
+  run_until(f->loop, &closed);
+  run_until(f->loop, &S.cancelled);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_status_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_max_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_server_deadline, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_flow_control_paused_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_close_cancels, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
