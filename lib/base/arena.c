@@ -19,7 +19,8 @@ typedef struct arena_block {
 } arena_block;
 
 struct orr_arena {
-  arena_block *head; /* current block; older blocks follow */
+  arena_block *head;  /* current block; older blocks follow */
+  arena_block *first; /* the block made with the arena, kept by reset */
   size_t block_size;
   size_t used;
   size_t reserved;
@@ -44,6 +45,7 @@ orr_arena *orr_arena_new(size_t block_size) {
     free(a);
     return NULL;
   }
+  a->first = a->head;
   a->reserved = a->block_size;
   return a;
 }
@@ -63,26 +65,19 @@ void orr_arena_destroy(orr_arena *a) {
 }
 
 void orr_arena_reset(orr_arena *a) {
-  /* Keep the oldest block of the default size: it is the one at the tail. */
-  arena_block *keep = NULL, *b = a->head, *prev = NULL;
+  /* Keep the first block only. It is not necessarily the tail of the chain:
+   * dedicated large blocks are linked in right behind the current block. */
+  arena_block *b = a->head;
   while (b) {
-    prev = b;
-    b = b->next;
-  }
-  keep = prev;
-  b = a->head;
-  while (b && b != keep) {
     arena_block *n = b->next;
-    free(b);
+    if (b != a->first) free(b);
     b = n;
   }
-  if (keep) {
-    keep->used = 0;
-    keep->next = NULL;
-  }
-  a->head = keep;
+  a->first->used = 0;
+  a->first->next = NULL;
+  a->head = a->first;
   a->used = 0;
-  a->reserved = keep ? keep->size : 0;
+  a->reserved = a->first->size;
 }
 
 void *orr_arena_alloc(orr_arena *a, size_t n) {

@@ -1,8 +1,11 @@
 /* log.c: structured logging, logfmt or JSON lines, one write per record so
- * that lines from several threads never interleave. */
+ * that lines from several threads never interleave. The shapes are go-kit's
+ * (as Prometheus and Thanos log): logfmt keys in call order; JSON objects
+ * with keys sorted (go-kit marshals a map), HTML characters left alone. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base.h"
@@ -59,30 +62,70 @@ const char *orr__fmt_dbl(char *buf, double v) {
   return buf;
 }
 
-/* logfmt quotes a value that is empty or holds a space, '=', '"' or a
- * control character; inside quotes, '"' and '\' are escaped. */
+/* Escapes |v| inside double quotes as go-logfmt and encoding/json (with
+ * HTML escaping off) both do: \\ \" \n \r \t, other control bytes as \u00XX. */
+static void put_quoted(orr_buf *b, const char *v) {
+  static const char hex[] = "0123456789abcdef";
+  orr_buf_putc(b, '"');
+  for (const char *p = v; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    switch (c) {
+    case '"': orr_buf_puts(b, "\\\""); break;
+    case '\\': orr_buf_puts(b, "\\\\"); break;
+    case '\n': orr_buf_puts(b, "\\n"); break;
+    case '\r': orr_buf_puts(b, "\\r"); break;
+    case '\t': orr_buf_puts(b, "\\t"); break;
+    default:
+      if (c < 0x20) {
+        char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        orr_buf_puts(b, u);
+      } else {
+        orr_buf_putc(b, (char)c);
+      }
+    }
+  }
+  orr_buf_putc(b, '"');
+}
+
+/* go-logfmt quotes a value that holds a space, '=', '"' or a control
+ * character; an empty value stays empty ("key="), and "null" is quoted so
+ * that it is not read as a nil. */
 static void logfmt_value(orr_buf *b, const char *v) {
-  int quote = *v == 0;
+  int quote = strcmp(v, "null") == 0;
   for (const char *p = v; *p && !quote; p++) {
     unsigned char c = (unsigned char)*p;
     if (c <= ' ' || c == '=' || c == '"' || c == 0x7f) quote = 1;
   }
-  if (!quote) {
-    orr_buf_puts(b, v);
-    return;
-  }
-  orr_buf_putc(b, '"');
-  orr_buf_json_escape(b, v, strlen(v));
-  orr_buf_putc(b, '"');
+  if (quote) put_quoted(b, v);
+  else orr_buf_puts(b, v);
 }
 
-static void json_pair(orr_buf *b, const char *k, const char *v, int first) {
-  if (!first) orr_buf_putc(b, ',');
-  orr_buf_putc(b, '"');
-  orr_buf_json_escape(b, k, strlen(k));
-  orr_buf_puts(b, "\":\"");
-  orr_buf_json_escape(b, v, strlen(v));
-  orr_buf_putc(b, '"');
+typedef struct {
+  const char *k, *v;
+  int seq;
+} log_pair;
+
+static int cmp_pair(const void *a, const void *b) {
+  const log_pair *x = a, *y = b;
+  int c = strcmp(x->k, y->k);
+  return c ? c : x->seq - y->seq;
+}
+
+/* One JSON object with the keys sorted; a repeated key keeps its last value,
+ * as in a Go map. */
+static void json_record(orr_buf *b, log_pair *pairs, int n) {
+  qsort(pairs, (size_t)n, sizeof(*pairs), cmp_pair);
+  orr_buf_putc(b, '{');
+  int first = 1;
+  for (int i = 0; i < n; i++) {
+    if (i + 1 < n && strcmp(pairs[i].k, pairs[i + 1].k) == 0) continue;
+    if (!first) orr_buf_putc(b, ',');
+    first = 0;
+    put_quoted(b, pairs[i].k);
+    orr_buf_putc(b, ':');
+    put_quoted(b, pairs[i].v);
+  }
+  orr_buf_puts(b, "}\n");
 }
 
 void orr__log(orr_log_level level, const char *file, int line, const char *msg, ...) {
@@ -94,18 +137,29 @@ void orr__log(orr_log_level level, const char *file, int line, const char *msg, 
   va_list ap;
   va_start(ap, msg);
   if (g_format == ORR_LOG_JSON) {
-    orr_buf_putc(&b, '{');
-    json_pair(&b, "ts", ts, 1);
-    json_pair(&b, "level", level_names[level], 0);
-    json_pair(&b, "caller", caller, 0);
-    json_pair(&b, "msg", msg, 0);
+    log_pair small[32], *pairs = small;
+    int n = 0, cap = 32;
+    pairs[n++] = (log_pair){"ts", ts, 0};
+    pairs[n++] = (log_pair){"level", level_names[level], 1};
+    pairs[n++] = (log_pair){"caller", caller, 2};
+    pairs[n++] = (log_pair){"msg", msg, 3};
     for (;;) {
       const char *k = va_arg(ap, const char *);
       if (!k) break;
       const char *v = va_arg(ap, const char *);
-      json_pair(&b, k, v ? v : "", 0);
+      if (n == cap) {
+        log_pair *np = malloc(sizeof(*np) * (size_t)cap * 2);
+        if (!np) break; /* keep what fits rather than lose the record */
+        memcpy(np, pairs, sizeof(*np) * (size_t)n);
+        if (pairs != small) free(pairs);
+        pairs = np;
+        cap *= 2;
+      }
+      pairs[n] = (log_pair){k, v ? v : "", n};
+      n++;
     }
-    orr_buf_puts(&b, "}\n");
+    json_record(&b, pairs, n);
+    if (pairs != small) free(pairs);
   } else {
     orr_buf_puts(&b, "ts=");
     orr_buf_puts(&b, ts);

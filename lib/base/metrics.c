@@ -194,6 +194,7 @@ static int same_family(const orr_metric *m, metric_type type, const char *const 
 }
 
 static orr_series *series_new(orr_metric *m, const char *const *values, uint64_t hash);
+static uint64_t hash_values(const char *const *values, size_t n);
 
 /* Creates (or finds the identical) family; NULL on OOM, an invalid name or
  * a conflicting family of the same name. */
@@ -245,7 +246,7 @@ static orr_metric *family_new(orr_registry *r, const char *name, const char *hel
   qsort(m->order, nlabels, sizeof(size_t), cmp_label_index);
   pthread_mutex_unlock(&sort_mu);
   /* A metric without labels always has its one series, as in client_golang. */
-  if (nlabels == 0 && !fn && !series_new(m, NULL, 0)) goto fail;
+  if (nlabels == 0 && !fn && !series_new(m, NULL, hash_values(NULL, 0))) goto fail;
   m->next = r->metrics;
   r->metrics = m;
   pthread_mutex_unlock(&r->mu);
