@@ -1,0 +1,44 @@
+/* tsdb_int.h: layouts and helpers shared by the files of the tsdb module
+ * (not part of its public face, tsdb.h). Formats' magic numbers, versions and
+ * CRC conventions live here. Prefix: tsdb__. */
+#ifndef ORR_TSDB_INT_H
+#define ORR_TSDB_INT_H
+
+#include "tsdb.h"
+
+/* ================================================================ chunks */
+/* (section owned by the chunks work) */
+
+/* ================================================================ index */
+/* (section owned by the index work) */
+#define TSDB__INDEX_MAGIC 0xBAAAD700u
+#define TSDB__INDEX_V1 1
+#define TSDB__INDEX_V2 2
+#define TSDB__INDEX_TOC_LEN (6 * 8 + 4)
+#define TSDB__INDEX_HEADER_LEN 5 /* magic, version */
+#define TSDB__SYMBOL_FACTOR 32   /* symbols / postings offsets sampled in memory */
+#define TSDB__TOMBSTONE_MAGIC 0x0130BA30u
+#define TSDB__TOMBSTONE_V1 1
+
+/* Records a corruption message for tsdb_index_last_error() and returns
+ * ORR_ECORRUPT. */
+int tsdb__corrupt(const char *fmt, ...) ORR_PRINTF(1, 2);
+
+/* A postings iterator: concrete iterators embed this first. |cur| is valid
+ * after next/seek returned true. */
+struct tsdb_postings {
+  bool (*next)(tsdb_postings *p);
+  bool (*seek)(tsdb_postings *p, uint64_t v);
+  uint64_t cur;
+};
+
+/* Iterator over a validated big-endian uint32 list (postings section body);
+ * |p| is borrowed for the iterator's life. */
+tsdb_postings *tsdb__postings_be32(orr_arena *a, const uint8_t *p, size_t count);
+
+/* Reads the whole of |path| into |b|: 0, ORR_ENOTFOUND, ORR_EIO, ORR_ENOMEM. */
+int tsdb__read_file(const char *path, orr_buf *b);
+/* Writes <dir>/<name> atomically (<name>.tmp, fsync, rename, fsync dir). */
+int tsdb__write_file_atomic(const char *dir, const char *name, const void *p, size_t n);
+
+#endif /* ORR_TSDB_INT_H */
