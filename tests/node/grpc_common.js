@@ -1,0 +1,109 @@
+// grpc_common.js: shared helpers of the gRPC interop drivers — loading
+// grpc-js and the test proto, starting a process and waiting for a line,
+// and small assertions that count failures.
+'use strict';
+const { spawn } = require('child_process');
+const fs = require('fs');
+
+function load(protoPath) {
+  let grpc, protoLoader;
+  try {
+    grpc = require('@grpc/grpc-js');
+    protoLoader = require('@grpc/proto-loader');
+  } catch (e) {
+    console.error('SKIP: @grpc/grpc-js not installed (run scripts/bootstrap.sh)');
+    process.exit(77);
+  }
+  const def = protoLoader.loadSync(protoPath, {
+    keepCase: true, longs: Number, defaults: true, oneofs: true,
+  });
+  return { grpc, proto: grpc.loadPackageDefinition(def) };
+}
+
+let failures = 0;
+function check(cond, what, detail) {
+  if (cond) {
+    console.log(`ok   ${what}`);
+  } else {
+    failures++;
+    console.log(`FAIL ${what}${detail !== undefined ? ': ' + JSON.stringify(detail) : ''}`);
+  }
+}
+function failed() { return failures; }
+
+// Starts |bin| with |args|; collects stdout and stderr lines so a test can
+// wait for one (readiness, log events) instead of sleeping.
+function startProcess(bin, args) {
+  const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = { stdout: [], stderr: [] };
+  const waiters = [];
+  const feed = (name) => {
+    let partial = '';
+    p[name].on('data', (d) => {
+      partial += d.toString();
+      let i;
+      while ((i = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, i);
+        partial = partial.slice(i + 1);
+        lines[name].push(line);
+        if (process.env.GRPC_TEST_VERBOSE) console.log(`[${name}] ${line}`);
+        for (const w of waiters.slice()) w();
+      }
+    });
+  };
+  feed('stdout');
+  feed('stderr');
+  let exited = null;
+  const exitWaiters = [];
+  p.on('exit', (code, sig) => {
+    exited = { code, sig };
+    for (const w of exitWaiters) w();
+    for (const w of waiters.slice()) w();
+  });
+  // Resolves with the match of the first line of |stream| (from line |from|)
+  // matching |re|; rejects after |ms| or when the process exits.
+  function waitLine(stream, re, ms, from = 0) {
+    return new Promise((resolve, reject) => {
+      let timer;
+      const w = () => {
+        for (let i = from; i < lines[stream].length; i++) {
+          const m = lines[stream][i].match(re);
+          if (m) {
+            waiters.splice(waiters.indexOf(w), 1);
+            clearTimeout(timer);
+            resolve(m);
+            return;
+          }
+        }
+        if (exited) {
+          waiters.splice(waiters.indexOf(w), 1);
+          clearTimeout(timer);
+          reject(new Error(`process exited (${JSON.stringify(exited)}) before ${re}`));
+        }
+      };
+      timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`timed out waiting for ${re} on ${stream}`));
+      }, ms);
+      waiters.push(w);
+      w();
+    });
+  }
+  function waitExit(ms) {
+    return new Promise((resolve, reject) => {
+      if (exited) return resolve(exited);
+      const t = setTimeout(() => reject(new Error('process did not exit')), ms);
+      exitWaiters.push(() => { clearTimeout(t); resolve(exited); });
+    });
+  }
+  return { proc: p, lines, waitLine, waitExit };
+}
+
+// Peak resident set (VmHWM) of process |pid| in KiB, from /proc.
+function vmHwmKb(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = s.match(/^VmHWM:\s+(\d+) kB/m);
+  return m ? Number(m[1]) : -1;
+}
+
+module.exports = { load, check, failed, startProcess, vmHwmKb };
