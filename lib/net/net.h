@@ -17,7 +17,173 @@ extern "C" {
 #endif
 
 /* ================================================================ HTTP server */
-/* (section owned by the HTTP server work) */
+/* HTTP/1.1 server on the daemon's libuv loop (http_server.c), the request
+ * parser it is built on (http_parse.c, no I/O) and a router with the
+ * Prometheus API error shape (http_router.c).
+ *
+ * Lifecycle of one request: the server parses it, then calls the handler on
+ * the loop thread with a net_http_req. The request stays valid until the
+ * handler finishes the response — at once or later (after work on a thread
+ * pool, from the loop thread) — with net_http_respond*() or
+ * net_http_stream_end(). If the client goes away first, the request is
+ * marked gone and its on_gone callback runs; the handler must still finish
+ * it, which then frees it. Requests on one connection are handled one at a
+ * time (pipelined requests wait their turn). */
+typedef struct net_http_server net_http_server;
+typedef struct net_http_req net_http_req;
+typedef void (*net_http_handler)(net_http_req *req, void *arg);
+
+/* A name/value pair of a request; strings are NUL-terminated and owned by the
+ * request's arena. |value_len| counts bytes (a decoded value may hold NUL). */
+typedef struct net_http_kv {
+  const char *name;
+  const char *value;
+  size_t value_len;
+} net_http_kv;
+
+typedef struct net_http_config {
+  size_t max_header_bytes;     /* request line + headers; over → 431 (default 1 MiB) */
+  size_t max_url_bytes;        /* request target; over → 414 (default 64 KiB) */
+  size_t max_body_bytes;       /* over → 413 (default 16 MiB) */
+  uint64_t header_timeout_ms;  /* from a request's first byte to its last header (10 s) */
+  uint64_t body_timeout_ms;    /* from the last header to the end of the body (60 s) */
+  uint64_t idle_timeout_ms;    /* keep-alive connection with no request (120 s) */
+  size_t write_high_water;     /* streaming: queued bytes that pause the writer (1 MiB) */
+  size_t gzip_min_bytes;       /* whole bodies shorter than this are not gzipped (1 KiB) */
+  /* Called once per finished request, before it is freed (|req| readable);
+   * |status| is the status sent, |bytes| the body bytes written (after
+   * compression). For access logs and metrics. NULL: none. */
+  void (*on_complete)(net_http_req *req, int status, uint64_t bytes, void *arg);
+  void *on_complete_arg;
+} net_http_config;
+
+/* Fills |c| with the defaults above. */
+void net_http_config_default(net_http_config *c);
+
+/* Creates a server on |loop| calling |handler(req, arg)| for each request.
+ * |cfg| is copied (NULL: defaults). Returns 0, ORR_EINVAL or ORR_ENOMEM;
+ * on success *out is freed by net_http_server_free() after shutdown. */
+int net_http_server_new(uv_loop_t *loop, const net_http_config *cfg, net_http_handler handler,
+                        void *arg, net_http_server **out);
+/* Listens on "host:port" ("[::1]:9090", ":9090" for all interfaces; port 0
+ * picks a free one). Returns 0, ORR_EINVAL for a bad address, or ORR_EIO
+ * (details logged). */
+int net_http_server_listen(net_http_server *s, const char *addr);
+/* The bound port after a successful listen, or -1. */
+int net_http_server_port(const net_http_server *s);
+/* Graceful drain: stops accepting, closes idle connections at once, lets
+ * in-flight requests finish for up to |grace_ms|, then closes the remaining
+ * connections (their requests are marked gone). |done(s, arg)| runs on the
+ * loop once every connection is closed and every request finished; the
+ * server may be freed from there. */
+void net_http_server_shutdown(net_http_server *s, uint64_t grace_ms,
+                              void (*done)(net_http_server *s, void *arg), void *arg);
+/* Frees a server that was never listened on or whose shutdown completed. */
+void net_http_server_free(net_http_server *s);
+/* Connections currently open and requests not yet finished (for tests). */
+size_t net_http_server_connections(const net_http_server *s);
+
+/* ---- the request (all borrowed from |req|; valid until it is finished) */
+const char *net_http_req_method(const net_http_req *req); /* "GET" */
+const char *net_http_req_path(const net_http_req *req);   /* decoded path "/api/v1/query" */
+const char *net_http_req_target(const net_http_req *req); /* raw request target */
+/* Query and form parameters merged as Go's Request.ParseForm: values from an
+ * application/x-www-form-urlencoded POST/PUT/PATCH body first, then the
+ * URL query, in order of appearance. */
+const net_http_kv *net_http_req_params(const net_http_req *req, size_t *n);
+/* The first value of parameter |name|, or NULL (as Go's FormValue but NULL
+ * for absent). */
+const char *net_http_req_param(const net_http_req *req, const char *name);
+/* Header lookup, case-insensitive; the first value or NULL. */
+const char *net_http_req_header(const net_http_req *req, const char *name);
+const net_http_kv *net_http_req_headers(const net_http_req *req, size_t *n);
+/* The body (NUL-terminated; |*len| may be NULL). */
+const char *net_http_req_body(const net_http_req *req, size_t *len);
+/* The request's arena: freed when the response completes. */
+orr_arena *net_http_req_arena(net_http_req *req);
+/* Monotonic time (orr_mono_ns) when the request's first byte arrived. */
+uint64_t net_http_req_start_ns(const net_http_req *req);
+/* Remote address "ip:port" (borrowed; "" when unknown). */
+const char *net_http_req_remote(const net_http_req *req);
+/* Whether the client went away (reset, EOF, server forced close). */
+bool net_http_req_gone(const net_http_req *req);
+/* |cb(req, arg)| runs once, on the loop, when the client goes away before the
+ * response is finished; the handler still finishes the request. */
+void net_http_req_on_gone(net_http_req *req, void (*cb)(net_http_req *req, void *arg),
+                          void *arg);
+/* Route data set by the router: the matched route's name (NULL if none) and
+ * the path variables of its pattern (":name" segments, a trailing "*rest"). */
+const char *net_http_req_route(const net_http_req *req);
+const char *net_http_req_var(const net_http_req *req, const char *name);
+
+/* ---- the response */
+/* Adds a response header; |name| and |value| are copied. Returns 0,
+ * ORR_EINVAL (CR/LF in them, or the response already started) or ORR_ENOMEM. */
+int net_http_resp_header(net_http_req *req, const char *name, const char *value);
+/* Sends the whole response and finishes |req| (it is freed: do not touch it
+ * afterwards). |body| is borrowed for the call. |content_type| may be NULL.
+ * Gzipped when the client accepts it and |len| >= gzip_min_bytes. */
+void net_http_respond(net_http_req *req, int status, const char *content_type, const void *body,
+                      size_t len);
+/* As net_http_respond, taking ownership of |body|'s data (no copy). */
+void net_http_respond_buf(net_http_req *req, int status, const char *content_type, orr_buf *body);
+/* printf-style text/plain response. */
+void net_http_respondf(net_http_req *req, int status, const char *fmt, ...) ORR_PRINTF(3, 4);
+
+/* Starts a streaming response (chunked, or close-delimited for HTTP/1.0),
+ * gzipped when the client accepts it. |on_drain(req, arg)| runs when the
+ * queued output falls back under the low-water mark after a write returned
+ * ORR_EAGAIN. Returns 0 or ORR_EINVAL (already started). */
+int net_http_stream_begin(net_http_req *req, int status, const char *content_type,
+                          void (*on_drain)(net_http_req *req, void *arg), void *arg);
+/* Queues |len| bytes (copied). Returns 0 when more may be written at once;
+ * ORR_EAGAIN when the data was queued but the queue is over the high-water
+ * mark (wait for on_drain); ORR_ECLOSED when the client is gone (data
+ * dropped; finish with net_http_stream_end); ORR_ENOMEM. */
+int net_http_stream_write(net_http_req *req, const void *data, size_t len);
+/* Pushes out data held by the compressor (gzip sync flush). Same returns. */
+int net_http_stream_flush(net_http_req *req);
+/* Ends the stream and finishes |req| (freed). */
+void net_http_stream_end(net_http_req *req);
+
+/* Reason phrase for |status| ("Not Found"), "Unknown" for others. */
+const char *net_http_status_text(int status);
+
+/* ---- router */
+typedef struct net_http_router net_http_router;
+enum {
+  NET_HTTP_GET = 1 << 0,
+  NET_HTTP_POST = 1 << 1,
+  NET_HTTP_PUT = 1 << 2,
+  NET_HTTP_DELETE = 1 << 3,
+  NET_HTTP_HEAD = 1 << 4,
+  NET_HTTP_OPTIONS = 1 << 5,
+  NET_HTTP_PATCH = 1 << 6,
+};
+/* Returns a new router (404 for unmatched paths), or NULL on OOM. Freed with
+ * net_http_router_free(). */
+net_http_router *net_http_router_new(void);
+void net_http_router_free(net_http_router *r);
+/* Adds a route. |pattern| is an exact path ("/metrics") or has ":var"
+ * segments matching one non-empty segment ("/api/v1/label/:name/values") and
+ * may end in a segment "*var" matching the rest of the path, possibly empty.
+ * |methods| is a NET_HTTP_* set; a matching path with another method gets
+ * 405 with an Allow header. |name| labels the route (metrics' handler label;
+ * NULL: the pattern). Both strings are copied. Earlier routes win. Returns 0,
+ * ORR_EINVAL for a bad pattern or ORR_ENOMEM. */
+int net_http_router_add(net_http_router *r, unsigned methods, const char *pattern,
+                        const char *name, net_http_handler handler, void *arg);
+/* The server handler that dispatches to |r| (pass |r| as its arg). */
+void net_http_router_handle(net_http_req *req, void *r);
+/* NET_HTTP_* bit of a method name, 0 if unknown. */
+unsigned net_http_method_bit(const char *method);
+
+/* Prometheus API error: {"status":"error","errorType":"<type>","error":"<msg>"}
+ * with the status Prometheus 2.42 uses for the type: bad_data 400,
+ * execution 422, canceled and timeout 503, not_found 404, internal and
+ * anything else (unavailable) 500. Finishes |req|. */
+void net_http_respond_api_error(net_http_req *req, const char *error_type, const char *msg);
+int net_http_api_error_status(const char *error_type);
 
 /* ================================================================ HTTP client */
 /* HTTP client (http_client.c): libcurl's multi interface driven by the

@@ -7,6 +7,82 @@
 #include "net.h"
 
 /* ================================================================ HTTP server */
+#include <http_parser.h>
+#include <zlib.h>
+
+/* The request parser: http-parser callbacks assemble one request at a time
+ * into a net__http_msg, enforcing the size limits. No I/O: bytes in, events
+ * out, so it can be fuzzed. After NET__HP_READY the parser is paused; the
+ * caller takes the message, and the bytes it did not consume belong to the
+ * next request (pipelining). */
+typedef struct net__http_msg {
+  orr_arena *arena; /* owns this struct and every string below */
+  const char *method;
+  char *target;     /* raw request target */
+  char *path;       /* decoded path */
+  net_http_kv *headers;
+  size_t nheaders;
+  net_http_kv *params; /* body form params, then query params */
+  size_t nparams;
+  char *body;
+  size_t body_len;
+  unsigned short http_major, http_minor;
+  bool keep_alive;
+  uint64_t start_ns;
+} net__http_msg;
+
+enum { NET__HP_MORE = 0, NET__HP_READY, NET__HP_ERROR };
+
+typedef struct net__http_parse {
+  http_parser p;
+  size_t max_header, max_url, max_body;
+  orr_arena *arena;  /* arena of the request being assembled, or NULL */
+  orr_buf url, field, value, body;
+  orr_buf hdrs;      /* array of net_http_kv, copied into the arena at the end */
+  size_t header_bytes;
+  bool in_message;   /* saw the first byte of a request */
+  bool headers_done;
+  bool last_was_value;
+  uint64_t start_ns;
+  int err_status;    /* on NET__HP_ERROR: 400, 413, 414, 431 */
+  const char *err_msg;
+  net__http_msg *ready;
+} net__http_parse;
+
+void net__http_parse_init(net__http_parse *ps, size_t max_header, size_t max_url,
+                          size_t max_body);
+/* Frees everything the parser holds (including an untaken message). */
+void net__http_parse_free(net__http_parse *ps);
+/* Feeds |len| bytes; returns how many were consumed and sets *event. After
+ * NET__HP_ERROR the parser is dead (err_status/err_msg say why). */
+size_t net__http_parse_feed(net__http_parse *ps, const char *data, size_t len, int *event);
+/* Takes the finished message (caller frees with orr_arena_destroy(msg->arena))
+ * and unpauses the parser. */
+net__http_msg *net__http_parse_take(net__http_parse *ps);
+
+/* URL decoding as Go's net/url: |plus_space| turns '+' into ' ' (query).
+ * Writes at most |n| bytes to |out|, NUL-terminates, sets *outlen; returns 0
+ * or ORR_EINVAL for a bad %-escape. |out| may equal |in|. */
+int net__url_unescape(const char *in, size_t n, bool plus_space, char *out, size_t *outlen);
+/* Appends the pairs of |q| (a=b&c=d) to |kv| (an orr_buf of net_http_kv),
+ * strings in |a|; pairs with ';' or bad escapes are skipped as Go does. */
+int net__parse_query(orr_arena *a, const char *q, size_t n, orr_buf *kv);
+
+/* Router lookup without I/O. Returns 200 and the route's handler, name and
+ * path variables (in |a|), 404, or 405 with *allow the NET_HTTP_* set. */
+typedef struct net__http_route_match {
+  net_http_handler handler;
+  void *arg;
+  const char *name;
+  net_http_kv *vars;
+  size_t nvars;
+  unsigned allow;
+} net__http_route_match;
+int net__http_router_match(const net_http_router *r, const char *method, const char *path,
+                           orr_arena *a, net__http_route_match *m);
+/* Sets the route data net_http_req_route()/var() return. */
+void net__http_req_set_route(net_http_req *req, const char *name, net_http_kv *vars,
+                             size_t nvars);
 
 /* ================================================================ HTTP client */
 
