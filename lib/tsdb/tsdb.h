@@ -19,6 +19,224 @@ extern "C" {
 /* ================================================================ chunks */
 /* (section owned by the chunks work: XOR, aggregate chunks, segment files) */
 
+/* Chunk encodings, as the byte before a chunk's data in a segment file. */
+typedef enum {
+  TSDB_ENC_NONE = 0,
+  TSDB_ENC_XOR = 1,
+  TSDB_ENC_HISTOGRAM = 2,       /* native histograms: stored and passed, not decoded */
+  TSDB_ENC_FLOAT_HISTOGRAM = 3,
+  TSDB_ENC_AGGR = 0xff, /* Thanos downsampling aggregate chunk (ChunkEncAggr) */
+} tsdb_chunk_enc;
+
+typedef struct tsdb_sample {
+  int64_t t; /* milliseconds */
+  double v;
+} tsdb_sample;
+
+/* ---------------------------------------------------------------- XOR chunks
+ * Bit-exact with Prometheus's chunkenc XOR: a 2-byte big-endian sample count,
+ * the first timestamp (varint) and value (64 bits), the second timestamp's
+ * delta (uvarint) and then delta-of-delta timestamps and XORed values in a
+ * bit stream, padded to a byte. Values are kept bit for bit (stale NaN). */
+#define TSDB_XOR_MAX_SAMPLES 65535
+
+/* An encoder. Fields are private; zero-initialise or call _init. */
+typedef struct tsdb_xor_appender {
+  uint8_t *data; /* chunk bytes: count header + bit stream */
+  size_t len, cap;
+  int64_t t;       /* last timestamp */
+  uint64_t tdelta; /* last timestamp delta */
+  uint64_t vbits;  /* last value's bits */
+  uint16_t num;
+  uint8_t leading, trailing; /* leading 0xff: no window yet */
+  uint8_t free_bits;         /* unused low bits of the last byte */
+} tsdb_xor_appender;
+
+/* Prepares an empty chunk; returns 0 or ORR_ENOMEM. Caller frees with
+ * tsdb_xor_appender_free() (also after a failed init). */
+int tsdb_xor_appender_init(tsdb_xor_appender *a);
+void tsdb_xor_appender_free(tsdb_xor_appender *a);
+/* Empties the chunk, keeping its memory. */
+void tsdb_xor_appender_reset(tsdb_xor_appender *a);
+/* Appends a sample. Timestamps should increase (the format stores any
+ * order, as Prometheus's does). Returns 0, ORR_ENOMEM, or ORR_ERANGE when
+ * the chunk already holds TSDB_XOR_MAX_SAMPLES. */
+int tsdb_xor_append(tsdb_xor_appender *a, int64_t t, double v);
+/* The chunk's bytes so far (borrowed until the next append/reset/free). */
+const uint8_t *tsdb_xor_bytes(const tsdb_xor_appender *a, size_t *len);
+static inline uint16_t tsdb_xor_appender_samples(const tsdb_xor_appender *a) { return a->num; }
+
+/* A decoder over borrowed chunk bytes. Fields are private except t and v. */
+typedef struct tsdb_xor_iter {
+  int64_t t; /* current sample, valid after next() returned 1 */
+  double v;
+  const uint8_t *p, *end; /* unread bytes */
+  uint64_t w;             /* bit buffer, valid bits at the top */
+  unsigned nbits;         /* valid bits in w */
+  uint16_t total, read;
+  uint64_t tdelta, vbits;
+  uint8_t leading, trailing;
+  int err;
+} tsdb_xor_iter;
+
+/* Starts iterating over |n| bytes at |p|, borrowed while iterating. Chunks
+ * shorter than the 2-byte header fail on the first next(). */
+void tsdb_xor_iter_init(tsdb_xor_iter *it, const uint8_t *p, size_t n);
+/* Advances: returns 1 with it->t/it->v set, 0 at the end, or ORR_ECORRUPT
+ * when the bytes run out or are impossible (the error latches). */
+int tsdb_xor_iter_next(tsdb_xor_iter *it);
+/* Advances to the first sample with t >= |t| (staying when already there);
+ * returns as next(). */
+int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t);
+/* Reads the sample count from a chunk's header; ORR_ECORRUPT when n < 2. */
+int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count);
+/* Decodes every sample into |out| (|cap| entries); returns the count (>= 0),
+ * ORR_ECORRUPT, or ORR_ERANGE when |cap| is too small. */
+int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap);
+
+/* ---------------------------------------------------------------- chunk cutting
+ * Where Prometheus 2.42's head starts a new chunk, so that blocks we write
+ * hold the chunks Prometheus would have written for the same samples. For
+ * each sample of a series, in time order (head_append.go appendPreprocessor):
+ *   - the first sample opens a chunk; a chunk opened at t must end before
+ *     nextAt = (t / range) * range + range (the end of t's chunk range);
+ *   - when the open chunk holds 30 samples (samplesPerChunk/4), nextAt is
+ *     re-estimated so the rest of the range splits into equal chunks:
+ *     n = (nextAt - min) / ((max - min + 1) * 4) with max the 30th sample's
+ *     time; if n > 1, nextAt = min + (nextAt - min) / n (computeChunkEndTime);
+ *   - a sample with t >= nextAt, or arriving when the chunk holds 240
+ *     samples (2 * samplesPerChunk), opens a new chunk.
+ * Prometheus's head uses range = the minimum block duration (2h);
+ * promtool tsdb create-blocks-from uses twice its block duration (4h). */
+#define TSDB_SAMPLES_PER_CHUNK 120
+
+typedef struct tsdb_chunk_cutter {
+  int64_t range;
+  int64_t min_t, max_t, next_at;
+  uint32_t n; /* samples in the open chunk; 0: none open */
+} tsdb_chunk_cutter;
+
+void tsdb_chunk_cutter_init(tsdb_chunk_cutter *c, int64_t chunk_range);
+/* Accounts for a sample at |t|: returns 1 when it opens a new chunk, 0 when
+ * it joins the open one, ORR_EINVAL when t is not after the previous sample
+ * (Prometheus drops those) or the range is not positive. */
+int tsdb_chunk_cutter_add(tsdb_chunk_cutter *c, int64_t t);
+
+/* One encoded chunk with its time range (inclusive). */
+typedef struct tsdb_chunk {
+  int64_t mint, maxt;
+  uint8_t enc; /* tsdb_chunk_enc */
+  uint8_t *data; /* owned as the producing function says */
+  size_t len;
+} tsdb_chunk;
+
+/* Encodes |n| samples (strictly increasing t) into XOR chunks cut as the
+ * head does for |chunk_range|. On success |*out| holds |*nout| chunks; the
+ * caller frees them with tsdb_chunks_free(). Returns 0, ORR_EINVAL (order),
+ * or ORR_ENOMEM. */
+int tsdb_xor_encode_series(const tsdb_sample *s, size_t n, int64_t chunk_range,
+                           tsdb_chunk **out, size_t *nout);
+/* Frees chunks (and their data) made by tsdb_xor_encode_series. */
+void tsdb_chunks_free(tsdb_chunk *c, size_t n);
+
+/* ---------------------------------------------------------------- aggregate chunks
+ * Thanos's AggrChunk (encoding 0xff): up to five sub-chunks, in the order
+ * count, sum, min, max, counter; each present one is uvarint(len(data)),
+ * its encoding byte and its data; an absent one is a single 0 byte. */
+typedef enum {
+  TSDB_AGGR_COUNT = 0,
+  TSDB_AGGR_SUM,
+  TSDB_AGGR_MIN,
+  TSDB_AGGR_MAX,
+  TSDB_AGGR_COUNTER,
+  TSDB_AGGR_NUM
+} tsdb_aggr_type;
+
+/* Returns "count", "sum", "min", "max", "counter" (static), or "<unknown>". */
+const char *tsdb_aggr_name(tsdb_aggr_type t);
+
+typedef struct tsdb_aggr_sub {
+  uint8_t enc;         /* usually TSDB_ENC_XOR */
+  const uint8_t *data; /* NULL or len 0: absent */
+  size_t len;
+} tsdb_aggr_sub;
+
+/* Appends the aggregate chunk's bytes (without the 0xff encoding byte) made
+ * of |subs| (TSDB_AGGR_NUM entries, borrowed) to |out|; 0 or ORR_ENOMEM. */
+int tsdb_aggr_encode(const tsdb_aggr_sub *subs, orr_buf *out);
+/* Finds aggregate |t| in |n| bytes at |p|: fills |*sub| (borrowing |p|) and
+ * returns 0, ORR_ENOTFOUND when absent, ORR_ECORRUPT on a bad layout. */
+int tsdb_aggr_get(const uint8_t *p, size_t n, tsdb_aggr_type t, tsdb_aggr_sub *sub);
+/* Starts an XOR iterator over aggregate |t|; returns as tsdb_aggr_get, and
+ * ORR_EUNSUPPORTED when that sub-chunk is not XOR. */
+int tsdb_aggr_iter_init(tsdb_xor_iter *it, const uint8_t *p, size_t n, tsdb_aggr_type t);
+
+/* Builds the five XOR sub-chunks side by side. Fields are private. */
+typedef struct tsdb_aggr_appender {
+  tsdb_xor_appender sub[TSDB_AGGR_NUM];
+} tsdb_aggr_appender;
+
+/* Returns 0 or ORR_ENOMEM; caller frees with tsdb_aggr_appender_free(). */
+int tsdb_aggr_appender_init(tsdb_aggr_appender *a);
+void tsdb_aggr_appender_free(tsdb_aggr_appender *a);
+/* Appends one sample to aggregate |t| (the counter aggregate may hold more
+ * samples than the others); returns as tsdb_xor_append. */
+int tsdb_aggr_append(tsdb_aggr_appender *a, tsdb_aggr_type t, int64_t ts, double v);
+/* Appends the aggregate chunk to |out|; aggregates without samples are
+ * written as absent. Returns 0 or ORR_ENOMEM. */
+int tsdb_aggr_appender_bytes(const tsdb_aggr_appender *a, orr_buf *out);
+
+/* ---------------------------------------------------------------- chunk segment files
+ * A block's chunks/ directory: files 000001, 000002, ... each starting with
+ * magic 0x85BD40DD, version 1 and 3 zero bytes, then chunks as uvarint(len),
+ * encoding byte, data, CRC32C(encoding + data) big-endian. A chunk reference
+ * is (segment index << 32) | offset in that segment, index 0 being the first
+ * file. Segments are at most 512 MiB (a larger single chunk gets a segment
+ * of its own, as in Prometheus). */
+#define TSDB_SEGMENT_DEFAULT_SIZE ((uint64_t)512 * 1024 * 1024)
+
+typedef struct tsdb_chunk_reader tsdb_chunk_reader;
+
+/* Opens (mmaps) every segment file of |dir|. Returns 0, ORR_EIO,
+ * ORR_ENOTFOUND (no such directory), ORR_ECORRUPT (a bad segment header) or ORR_ENOMEM
+ * and writes the reason to |err|. Caller frees with tsdb_chunk_reader_close().
+ * A reader is immutable after open and may be shared by threads. */
+int tsdb_chunk_reader_open(const char *dir, tsdb_chunk_reader **out, char *err, size_t errlen);
+/* As _open over |nseg| in-memory segments (borrowed until close), named
+ * "segment <i>" in messages. */
+int tsdb_chunk_reader_open_bytes(const uint8_t *const *segs, const size_t *lens, size_t nseg,
+                                 tsdb_chunk_reader **out, char *err, size_t errlen);
+void tsdb_chunk_reader_close(tsdb_chunk_reader *r);
+size_t tsdb_chunk_reader_segments(const tsdb_chunk_reader *r);
+/* Reads the chunk at |ref| with its length and CRC checked. On success
+ * |*chunk| has enc, data (borrowed while the reader is open) and len (mint
+ * and maxt are left 0: the index knows them). Returns 0, ORR_ENOTFOUND (no
+ * such segment) or ORR_ECORRUPT with the file and offset in |err|. */
+int tsdb_chunk_reader_get(const tsdb_chunk_reader *r, uint64_t ref, tsdb_chunk *chunk, char *err,
+                          size_t errlen);
+/* Walks every chunk of segment |seg| in file order; |fn| returns 0 to go
+ * on, anything else stops the walk and is returned. Returns 0 at the end
+ * or ORR_ECORRUPT (message in |err|). */
+int tsdb_chunk_reader_walk(const tsdb_chunk_reader *r, size_t seg,
+                           int (*fn)(void *arg, uint64_t ref, const tsdb_chunk *c), void *arg,
+                           char *err, size_t errlen);
+
+typedef struct tsdb_chunk_writer tsdb_chunk_writer;
+
+/* Creates |dir| if needed and prepares to write segment files after the
+ * last one present. |segment_size| 0 means TSDB_SEGMENT_DEFAULT_SIZE.
+ * Returns 0, ORR_EIO or ORR_ENOMEM (reason in |err|). Caller ends with
+ * tsdb_chunk_writer_close(). */
+int tsdb_chunk_writer_open(const char *dir, uint64_t segment_size, tsdb_chunk_writer **out,
+                           char *err, size_t errlen);
+/* Writes one chunk (|c->enc|, |c->data|, |c->len|; borrowed) and returns its
+ * reference in |*ref|. Cuts a new segment when the chunk would not fit.
+ * Returns 0, ORR_EIO, ORR_ERANGE (len over 4 GiB) or ORR_ENOMEM. */
+int tsdb_chunk_writer_add(tsdb_chunk_writer *w, const tsdb_chunk *c, uint64_t *ref);
+/* Flushes, fsyncs and closes every segment and the directory, and frees
+ * |w|. Returns 0 or the first error met (also from earlier adds). */
+int tsdb_chunk_writer_close(tsdb_chunk_writer *w, char *err, size_t errlen);
+
 /* ================================================================ index */
 /* (section owned by the index work: index v2, postings, meta.json, tombstones) */
 

@@ -8,6 +8,11 @@
 
 /* ================================================================ chunks */
 /* (section owned by the chunks work) */
+#define TSDB__SEGMENT_MAGIC 0x85BD40DDu
+#define TSDB__SEGMENT_V1 1
+#define TSDB__SEGMENT_HEADER_LEN 8 /* magic, version, 3 bytes padding */
+#define TSDB__CHUNK_LEN_MAX_BYTES 5 /* uvarint of a 32-bit length */
+#define TSDB__CHUNK_CRC_LEN 4
 
 /* ================================================================ index */
 /* (section owned by the index work) */

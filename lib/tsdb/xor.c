@@ -1,0 +1,487 @@
+/* xor.c: Prometheus's XOR chunk encoding (Gorilla-style delta-of-delta
+ * timestamps and XORed values), bit-exact with chunkenc in Prometheus 2.42,
+ * plus the head's chunk-cutting rule and a whole-series encoder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsdb.h"
+#include "tsdb_int.h"
+
+/* ---------------------------------------------------------------- encoder */
+
+#define XOR_HEADER_LEN 2
+
+int tsdb_xor_appender_init(tsdb_xor_appender *a) {
+  memset(a, 0, sizeof(*a));
+  a->cap = 128;
+  a->data = calloc(1, a->cap);
+  if (!a->data) return ORR_ENOMEM;
+  tsdb_xor_appender_reset(a);
+  return 0;
+}
+
+void tsdb_xor_appender_free(tsdb_xor_appender *a) {
+  free(a->data);
+  memset(a, 0, sizeof(*a));
+}
+
+void tsdb_xor_appender_reset(tsdb_xor_appender *a) {
+  a->len = XOR_HEADER_LEN;
+  if (a->data) a->data[0] = a->data[1] = 0;
+  a->num = 0;
+  a->t = 0;
+  a->tdelta = 0;
+  a->vbits = 0;
+  a->leading = 0xff;
+  a->trailing = 0;
+  a->free_bits = 0;
+}
+
+/* Makes room for |n| more bytes. */
+static int reserve(tsdb_xor_appender *a, size_t n) {
+  if (a->len + n <= a->cap) return 0;
+  size_t cap = a->cap ? a->cap : 128;
+  while (cap < a->len + n) cap *= 2;
+  uint8_t *d = realloc(a->data, cap);
+  if (!d) return ORR_ENOMEM;
+  a->data = d;
+  a->cap = cap;
+  return 0;
+}
+
+/* Writes the low |nb| (<= 64) bits of |v|, most significant first. Room
+ * must have been reserved: at most nb/8 + 2 new bytes.
+ *
+ * Prometheus's bstream writes whole bytes of a multi-bit write with
+ * writeByte, which on a byte boundary appends the byte *and* an empty one
+ * after it. The empty byte is filled by the next write, but a chunk that
+ * ends right after such a write keeps it as a trailing 0x00. We mirror
+ * that: a write of a multiple of 8 bits (>= 8) that starts on a byte
+ * boundary leaves an empty byte (free_bits == 8) behind. */
+static void put_bits(tsdb_xor_appender *a, uint64_t v, unsigned nb) {
+  int eager = nb >= 8 && nb % 8 == 0 && (a->free_bits == 0 || a->free_bits == 8);
+  while (nb) {
+    if (a->free_bits == 0) {
+      a->data[a->len++] = 0;
+      a->free_bits = 8;
+    }
+    unsigned take = nb < a->free_bits ? nb : a->free_bits;
+    unsigned bits = (unsigned)(v >> (nb - take)) & ((1u << take) - 1);
+    a->data[a->len - 1] |= (uint8_t)(bits << (a->free_bits - take));
+    a->free_bits = (uint8_t)(a->free_bits - take);
+    nb -= take;
+  }
+  if (eager) {
+    a->data[a->len++] = 0;
+    a->free_bits = 8;
+  }
+}
+
+/* Starts a byte-aligned write (first two samples): drops the empty byte
+ * the previous write left, if any. */
+static void begin_bytes(tsdb_xor_appender *a) {
+  if (a->free_bits == 8) a->len--;
+  a->free_bits = 0;
+}
+
+/* Ends a byte-aligned write: like bstream's writeByte, leaves an empty byte. */
+static void end_bytes(tsdb_xor_appender *a) {
+  a->data[a->len++] = 0;
+  a->free_bits = 8;
+}
+
+/* Byte-aligned writes for the first two samples (free_bits is 0 there). */
+static void put_uvarint(tsdb_xor_appender *a, uint64_t v) {
+  while (v >= 0x80) {
+    a->data[a->len++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  a->data[a->len++] = (uint8_t)v;
+}
+
+/* True when |x| is representable in the |nbits|-bit dod bucket; the range
+ * is -(2^(n-1) - 1) .. 2^(n-1), as Prometheus's bitRange. */
+static int bit_range(int64_t x, unsigned nbits) {
+  int64_t half = (int64_t)1 << (nbits - 1);
+  return -(half - 1) <= x && x <= half;
+}
+
+static void put_value(tsdb_xor_appender *a, uint64_t vbits) {
+  uint64_t delta = vbits ^ a->vbits;
+  if (delta == 0) {
+    put_bits(a, 0, 1);
+    return;
+  }
+  unsigned leading = (unsigned)__builtin_clzll(delta);
+  unsigned trailing = (unsigned)__builtin_ctzll(delta);
+  if (leading >= 32) leading = 31; /* 5 bits to store it */
+  if (a->leading != 0xff && leading >= a->leading && trailing >= a->trailing) {
+    /* Fits the previous window: control bits 10 and the window's bits. */
+    put_bits(a, 0x2, 2);
+    put_bits(a, delta >> a->trailing, 64u - a->leading - a->trailing);
+    return;
+  }
+  a->leading = (uint8_t)leading;
+  a->trailing = (uint8_t)trailing;
+  unsigned sig = 64 - leading - trailing; /* 1..64; 64 is written as 0 */
+  put_bits(a, 0x3, 2);
+  put_bits(a, leading, 5);
+  put_bits(a, sig & 63, 6);
+  put_bits(a, delta >> trailing, sig);
+}
+
+int tsdb_xor_append(tsdb_xor_appender *a, int64_t t, double v) {
+  if (a->num == TSDB_XOR_MAX_SAMPLES) return ORR_ERANGE;
+  /* Worst case: 4 + 64 dod bits and 2 + 5 + 6 + 64 value bits, or two
+   * 10-byte varints and 8 value bytes. */
+  if (!a->data && tsdb_xor_appender_init(a)) return ORR_ENOMEM;
+  if (reserve(a, 32)) return ORR_ENOMEM;
+  uint64_t vbits;
+  memcpy(&vbits, &v, sizeof(vbits));
+  uint64_t tdelta = 0;
+  if (a->num == 0) {
+    /* zig-zag varint timestamp, then the value's 64 bits */
+    begin_bytes(a);
+    put_uvarint(a, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
+    for (int i = 7; i >= 0; i--) a->data[a->len++] = (uint8_t)(vbits >> (i * 8));
+    end_bytes(a);
+  } else if (a->num == 1) {
+    tdelta = (uint64_t)t - (uint64_t)a->t;
+    begin_bytes(a);
+    put_uvarint(a, tdelta);
+    end_bytes(a);
+    put_value(a, vbits);
+  } else {
+    tdelta = (uint64_t)t - (uint64_t)a->t;
+    int64_t dod = (int64_t)(tdelta - a->tdelta);
+    if (dod == 0) {
+      put_bits(a, 0, 1);
+    } else if (bit_range(dod, 14)) {
+      put_bits(a, 0x2, 2);
+      put_bits(a, (uint64_t)dod, 14);
+    } else if (bit_range(dod, 17)) {
+      put_bits(a, 0x6, 3);
+      put_bits(a, (uint64_t)dod, 17);
+    } else if (bit_range(dod, 20)) {
+      put_bits(a, 0xe, 4);
+      put_bits(a, (uint64_t)dod, 20);
+    } else {
+      put_bits(a, 0xf, 4);
+      put_bits(a, (uint64_t)dod, 64);
+    }
+    put_value(a, vbits);
+  }
+  a->t = t;
+  a->vbits = vbits;
+  a->tdelta = tdelta;
+  a->num++;
+  a->data[0] = (uint8_t)(a->num >> 8);
+  a->data[1] = (uint8_t)a->num;
+  return 0;
+}
+
+const uint8_t *tsdb_xor_bytes(const tsdb_xor_appender *a, size_t *len) {
+  static const uint8_t empty[XOR_HEADER_LEN] = {0, 0};
+  if (!a->data) {
+    *len = XOR_HEADER_LEN;
+    return empty;
+  }
+  *len = a->len;
+  return a->data;
+}
+
+/* ---------------------------------------------------------------- decoder
+ * The bit reader keeps up to 64 bits left-aligned in |w|. A refill with 8
+ * or more bytes left loads 8 bytes big-endian at once and advances by whole
+ * bytes, leaving 56..63 valid bits; the bits below them are the next
+ * bytes' own bits, so the next refill ORs identical values over them. Near
+ * the end it goes byte by byte. Each read checks that enough bits are
+ * valid, which only fails at the end of a truncated chunk. */
+
+static inline uint64_t load_be64(const uint8_t *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return __builtin_bswap64(x);
+}
+
+static inline void refill(tsdb_xor_iter *it) {
+  if (it->nbits > 56) return;
+  if (it->end - it->p >= 8) {
+    it->w |= load_be64(it->p) >> it->nbits;
+    it->p += (63 - it->nbits) >> 3;
+    it->nbits |= 56;
+  } else {
+    while (it->nbits <= 56 && it->p < it->end) {
+      it->w |= (uint64_t)*it->p++ << (56 - it->nbits);
+      it->nbits += 8;
+    }
+  }
+}
+
+/* Takes |k| (1..56) bits; the caller checked nbits >= k. */
+static inline uint64_t take(tsdb_xor_iter *it, unsigned k) {
+  uint64_t v = it->w >> (64 - k);
+  it->w <<= k;
+  it->nbits -= k;
+  return v;
+}
+
+static int corrupt(tsdb_xor_iter *it) {
+  it->err = ORR_ECORRUPT;
+  return ORR_ECORRUPT;
+}
+
+void tsdb_xor_iter_init(tsdb_xor_iter *it, const uint8_t *p, size_t n) {
+  memset(it, 0, sizeof(*it));
+  it->p = p;
+  it->end = n ? p + n : p; /* p may be NULL when n is 0 */
+  if (n < XOR_HEADER_LEN) {
+    it->err = ORR_ECORRUPT;
+    return;
+  }
+  it->total = (uint16_t)((p[0] << 8) | p[1]);
+  it->p += XOR_HEADER_LEN;
+}
+
+int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count) {
+  if (n < XOR_HEADER_LEN) return ORR_ECORRUPT;
+  *count = (uint16_t)((p[0] << 8) | p[1]);
+  return 0;
+}
+
+static int read_uvarint(tsdb_xor_iter *it, uint64_t *out) {
+  orr_dec d = orr_dec_make(it->p, (size_t)(it->end - it->p));
+  if (orr_dec_uvarint(&d, out)) return corrupt(it);
+  it->p = d.p;
+  return 0;
+}
+
+/* Reads one XORed value from the bit stream. */
+static inline int read_value(tsdb_xor_iter *it) {
+  refill(it);
+  if (it->nbits < 1) return corrupt(it);
+  if (!(it->w >> 63)) { /* 0: same value */
+    take(it, 1);
+    goto done;
+  }
+  if (it->nbits < 2) return corrupt(it);
+  unsigned mbits;
+  if (take(it, 2) == 0x3) { /* 11: a new window */
+    if (it->nbits < 11) return corrupt(it);
+    unsigned leading = (unsigned)take(it, 5);
+    mbits = (unsigned)take(it, 6);
+    if (mbits == 0) mbits = 64;
+    if (leading + mbits > 64) return corrupt(it); /* no encoder writes this */
+    it->leading = (uint8_t)leading;
+    it->trailing = (uint8_t)(64 - leading - mbits);
+  } else { /* 10: the previous window */
+    mbits = 64u - it->leading - it->trailing;
+  }
+  uint64_t bits;
+  refill(it);
+  if (mbits <= 56) {
+    if (it->nbits < mbits) return corrupt(it);
+    bits = take(it, mbits);
+  } else {
+    if (it->nbits < mbits - 32) return corrupt(it);
+    bits = take(it, mbits - 32) << 32;
+    refill(it);
+    if (it->nbits < 32) return corrupt(it);
+    bits |= take(it, 32);
+  }
+  it->vbits ^= bits << it->trailing; /* trailing < 64 as mbits >= 1 */
+done:
+  memcpy(&it->v, &it->vbits, sizeof(it->v));
+  it->read++;
+  return 1;
+}
+
+int tsdb_xor_iter_next(tsdb_xor_iter *it) {
+  if (it->err) return it->err;
+  if (it->read == it->total) return 0;
+  if (it->read >= 2) {
+    refill(it);
+    int64_t dod;
+    uint64_t w = it->w;
+    if (!(w >> 63)) {
+      if (it->nbits < 1) return corrupt(it);
+      take(it, 1);
+      dod = 0;
+    } else {
+      /* 10 -> 14 bits, 110 -> 17, 1110 -> 20, 1111 -> 64 */
+      unsigned ones = (unsigned)__builtin_clzll(~w | 0x0fffffffffffffffull);
+      unsigned prefix, sz;
+      switch (ones) {
+      case 1: prefix = 2, sz = 14; break;
+      case 2: prefix = 3, sz = 17; break;
+      case 3: prefix = 4, sz = 20; break;
+      default: prefix = 4, sz = 64; break;
+      }
+      if (sz != 64) {
+        if (it->nbits < prefix + sz) return corrupt(it);
+        take(it, prefix);
+        uint64_t raw = take(it, sz);
+        /* Values above 2^(sz-1) are negative (2^(sz-1) itself is not). */
+        if (raw > ((uint64_t)1 << (sz - 1))) raw -= (uint64_t)1 << sz;
+        dod = (int64_t)raw;
+      } else {
+        if (it->nbits < 4 + 32) return corrupt(it);
+        take(it, 4);
+        uint64_t raw = take(it, 32) << 32;
+        refill(it);
+        if (it->nbits < 32) return corrupt(it);
+        raw |= take(it, 32);
+        dod = (int64_t)raw;
+      }
+    }
+    it->tdelta += (uint64_t)dod;
+    it->t = (int64_t)((uint64_t)it->t + it->tdelta);
+    return read_value(it);
+  }
+  if (it->read == 0) {
+    uint64_t zz;
+    if (read_uvarint(it, &zz)) return ORR_ECORRUPT;
+    if (it->end - it->p < 8) return corrupt(it);
+    it->t = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+    it->vbits = load_be64(it->p);
+    it->p += 8;
+    memcpy(&it->v, &it->vbits, sizeof(it->v));
+    it->read = 1;
+    return 1;
+  }
+  /* read == 1: the first delta, then the bit stream begins. */
+  if (read_uvarint(it, &it->tdelta)) return ORR_ECORRUPT;
+  it->t = (int64_t)((uint64_t)it->t + it->tdelta);
+  it->w = 0;
+  it->nbits = 0;
+  return read_value(it);
+}
+
+int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
+  if (it->err) return it->err;
+  while (it->read == 0 || it->t < t) {
+    int rc = tsdb_xor_iter_next(it);
+    if (rc <= 0) return rc;
+  }
+  return 1;
+}
+
+int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
+  tsdb_xor_iter it;
+  tsdb_xor_iter_init(&it, p, n);
+  if (it.err) return it.err;
+  if (it.total > cap) return ORR_ERANGE;
+  int rc, k = 0;
+  while ((rc = tsdb_xor_iter_next(&it)) == 1) {
+    out[k].t = it.t;
+    out[k].v = it.v;
+    k++;
+  }
+  return rc < 0 ? rc : k;
+}
+
+/* ---------------------------------------------------------------- cutting */
+
+void tsdb_chunk_cutter_init(tsdb_chunk_cutter *c, int64_t chunk_range) {
+  memset(c, 0, sizeof(*c));
+  c->range = chunk_range;
+}
+
+/* The end of |t|'s chunk range (rangeForTimestamp; Go and C both truncate). */
+static int64_t range_end(int64_t t, int64_t width) { return (t / width) * width + width; }
+
+/* computeChunkEndTime: splits [start, max) into chunks of the rate seen so
+ * far (|cur| is the last sample's time), 4x the samples already in. */
+static int64_t chunk_end_time(int64_t start, int64_t cur, int64_t max) {
+  int64_t n = (max - start) / ((cur - start + 1) * 4);
+  if (n <= 1) return max;
+  return start + (max - start) / n;
+}
+
+int tsdb_chunk_cutter_add(tsdb_chunk_cutter *c, int64_t t) {
+  if (c->range <= 0) return ORR_EINVAL;
+  if (c->n == 0) {
+    c->min_t = c->max_t = t;
+    c->next_at = range_end(t, c->range);
+    c->n = 1;
+    return 1;
+  }
+  if (t <= c->max_t) return ORR_EINVAL;
+  if (c->n == TSDB_SAMPLES_PER_CHUNK / 4) c->next_at = chunk_end_time(c->min_t, c->max_t, c->next_at);
+  if (t >= c->next_at || c->n >= 2 * TSDB_SAMPLES_PER_CHUNK) {
+    c->min_t = c->max_t = t;
+    c->next_at = range_end(t, c->range);
+    c->n = 1;
+    return 1;
+  }
+  c->max_t = t;
+  c->n++;
+  return 0;
+}
+
+void tsdb_chunks_free(tsdb_chunk *c, size_t n) {
+  if (!c) return;
+  for (size_t i = 0; i < n; i++) free(c[i].data);
+  free(c);
+}
+
+int tsdb_xor_encode_series(const tsdb_sample *s, size_t n, int64_t chunk_range,
+                           tsdb_chunk **out, size_t *nout) {
+  tsdb_chunk_cutter cut;
+  tsdb_xor_appender app;
+  tsdb_chunk *chunks = NULL;
+  size_t nchunks = 0, cap = 0;
+  int rc = 0;
+  *out = NULL;
+  *nout = 0;
+  tsdb_chunk_cutter_init(&cut, chunk_range);
+  rc = tsdb_xor_appender_init(&app);
+  if (rc) goto out;
+  for (size_t i = 0; i <= n; i++) {
+    int start = 1; /* past the last sample: flush the open chunk */
+    if (i < n) {
+      start = tsdb_chunk_cutter_add(&cut, s[i].t);
+      if (start < 0) {
+        rc = start;
+        goto out;
+      }
+    }
+    if (start && app.num > 0) {
+      if (nchunks == cap) {
+        size_t ncap = cap ? cap * 2 : 8;
+        tsdb_chunk *nc = realloc(chunks, ncap * sizeof(*nc));
+        if (!nc) {
+          rc = ORR_ENOMEM;
+          goto out;
+        }
+        chunks = nc;
+        cap = ncap;
+      }
+      tsdb_chunk *c = &chunks[nchunks];
+      c->enc = TSDB_ENC_XOR;
+      c->len = app.len;
+      c->data = malloc(app.len);
+      if (!c->data) {
+        rc = ORR_ENOMEM;
+        goto out;
+      }
+      memcpy(c->data, app.data, app.len);
+      c->mint = s[i - app.num].t;
+      c->maxt = s[i - 1].t;
+      nchunks++;
+      tsdb_xor_appender_reset(&app);
+    }
+    if (i < n) {
+      rc = tsdb_xor_append(&app, s[i].t, s[i].v);
+      if (rc) goto out;
+    }
+  }
+  *out = chunks;
+  *nout = nchunks;
+  chunks = NULL;
+  nchunks = 0;
+out:
+  tsdb_xor_appender_free(&app);
+  tsdb_chunks_free(chunks, nchunks);
+  return rc;
+}
