@@ -1,11 +1,5 @@
-/* main.c: the orrery binary (placeholder until the CLI lands). */
-#include <stdio.h>
+/* main.c: the orrery binary — one executable, one subcommand per component
+ * (see cli.c for the dispatch and cmd_*.c for the commands). */
+#include "cli.h"
 
-#include "base.h"
-
-int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  printf("orrery %s\n", ORRERY_VERSION);
-  return 0;
-}
+int main(int argc, char **argv) { return cli_main(argc, argv); }

@@ -361,6 +361,29 @@ static void flag_column(const orr_flag *f, char *out, size_t outlen) {
   }
 }
 
+/* Writes "  |help||extra|" wrapped at word boundaries so that lines stay
+ * within HELP_WIDTH columns; continuation lines start at column |col|. */
+#define HELP_WIDTH 100
+static void help_text(FILE *out, size_t col, const char *help, const char *extra) {
+  char text[1024];
+  snprintf(text, sizeof(text), "%s%s", help, extra);
+  size_t room = col + 20 < HELP_WIDTH ? HELP_WIDTH - col : 20;
+  const char *p = text;
+  fputs("  ", out);
+  while (strlen(p) > room) {
+    const char *cut = p + room;
+    while (cut > p && *cut != ' ') cut--;
+    if (cut == p) { /* one long word: break after it */
+      cut = p + room;
+      while (*cut && *cut != ' ') cut++;
+      if (!*cut) break;
+    }
+    fprintf(out, "%.*s\n%*s", (int)(cut - p), p, (int)col, "");
+    p = cut + 1;
+  }
+  fprintf(out, "%s\n", p);
+}
+
 void orr_flags_help(FILE *out, const char *usage, const orr_flag *flags) {
   enum { MAXCOL = 44 };
   char col[256];
@@ -372,7 +395,8 @@ void orr_flags_help(FILE *out, const char *usage, const orr_flag *flags) {
   }
   if (usage) fprintf(out, "usage: %s\n\n", usage);
   fprintf(out, "Flags:\n");
-  fprintf(out, "  %-*s  %s\n", (int)width, "-h, --help", "Show context-sensitive help.");
+  fprintf(out, "  %-*s", (int)width, "-h, --help");
+  help_text(out, width + 4, "Show context-sensitive help.", "");
   for (size_t i = 0; flags && flags[i].name; i++) {
     const orr_flag *f = &flags[i];
     flag_column(f, col, sizeof(col));
@@ -386,9 +410,8 @@ void orr_flags_help(FILE *out, const char *usage, const orr_flag *flags) {
     } else if (f->type == ORR_FLAG_STRINGS && f->def) {
       snprintf(extra, sizeof(extra), " (default: %s)", f->def);
     }
-    if (strlen(left) > width)
-      fprintf(out, "  %s\n  %-*s  %s%s\n", left, (int)width, "", help, extra);
-    else
-      fprintf(out, "  %-*s  %s%s\n", (int)width, left, help, extra);
+    if (strlen(left) > width) fprintf(out, "  %s\n  %-*s", left, (int)width, "");
+    else fprintf(out, "  %-*s", (int)width, left);
+    help_text(out, width + 4, help, extra);
   }
 }

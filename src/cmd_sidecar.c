@@ -1,0 +1,40 @@
+/* cmd_sidecar.c: `orrery sidecar` — beside one Prometheus: serves its data
+ * over StoreAPI through remote read and uploads its finished blocks.
+ * Its flags (Thanos sidecar's names and defaults). */
+#include "cli.h"
+
+static struct {
+  const char *prometheus_url;
+  int64_t ready_timeout_ms;
+  const char *tsdb_path;
+  const char *objstore_file;
+  const char *objstore;
+  int upload_compacted;
+  const char *min_time;
+} opt;
+
+static const orr_flag flags[] = {
+    {"prometheus.url", ORR_FLAG_STRING, &opt.prometheus_url, "http://localhost:9090",
+     "URL at which to reach Prometheus's API.", NULL},
+    {"prometheus.ready_timeout", ORR_FLAG_DURATION, &opt.ready_timeout_ms, "10m",
+     "Maximum time to wait for the Prometheus instance to start up.", NULL},
+    {"tsdb.path", ORR_FLAG_STRING, &opt.tsdb_path, "./data", "Data directory of TSDB.", NULL},
+    CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
+    {"shipper.upload-compacted", ORR_FLAG_BOOL, &opt.upload_compacted, "false",
+     "Also upload blocks compacted by Prometheus (level > 1); once, for migrations.", NULL},
+    {"min-time", ORR_FLAG_STRING, &opt.min_time, "0000-01-01T00:00:00Z",
+     "Start of time range limit to serve: RFC3339 or a duration relative to now (-1d).", NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static int run(int argc, char **argv) { return cli_not_implemented(argv[0]); }
+
+const cli_command cli_cmd_sidecar = {
+    "sidecar",
+    "Sidecar for a Prometheus server: StoreAPI over its data, and block upload to the bucket.",
+    NULL,
+    CLI_LOG | CLI_HTTP | CLI_GRPC,
+    flags,
+    run,
+    NULL,
+};
