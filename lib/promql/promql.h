@@ -1,0 +1,298 @@
+/* promql: the PromQL language as Prometheus 2.42 speaks it — lexer, parser,
+ * AST, type checker, printer and the selector listing the I/O-free engine
+ * uses to ask for data — and the evaluation engine. Prefix: promql_.
+ * Depends on labels and base; knows nothing of I/O or the network. */
+#ifndef ORR_PROMQL_H
+#define ORR_PROMQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+#include "labels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================================================================ parser/AST
+ * A query is parsed into a tree of promql_expr nodes allocated from a
+ * caller-supplied arena (the request's). Label matchers hold compiled
+ * regexes, so the tree is reached through a promql_ast handle that owns
+ * them: free it with promql_ast_free() before destroying the arena.
+ * The node layout is public: the engine, the HTTP API and the tools walk it.
+ * Durations and timestamps are int64 milliseconds. */
+
+/* Result type of an expression (Prometheus's ValueType). */
+typedef enum promql_value_type {
+  PROMQL_TYPE_NONE = 0,
+  PROMQL_TYPE_SCALAR,
+  PROMQL_TYPE_VECTOR, /* instant vector */
+  PROMQL_TYPE_MATRIX, /* range vector */
+  PROMQL_TYPE_STRING,
+} promql_value_type;
+
+/* "none", "scalar", "vector", "matrix", "string" (as the HTTP API's resultType). */
+const char *promql_value_type_name(promql_value_type t);
+/* User-facing name: "scalar", "instant vector", "range vector", "string". */
+const char *promql_value_type_doc(promql_value_type t);
+
+/* Binary and unary operators. */
+typedef enum promql_op {
+  PROMQL_OP_NONE = 0,
+  PROMQL_OP_ADD,
+  PROMQL_OP_SUB,
+  PROMQL_OP_MUL,
+  PROMQL_OP_DIV,
+  PROMQL_OP_MOD,
+  PROMQL_OP_POW,
+  PROMQL_OP_ATAN2,
+  PROMQL_OP_EQLC, /* == */
+  PROMQL_OP_NEQ,
+  PROMQL_OP_GTR,
+  PROMQL_OP_LSS,
+  PROMQL_OP_GTE,
+  PROMQL_OP_LTE,
+  PROMQL_OP_LAND,
+  PROMQL_OP_LOR,
+  PROMQL_OP_LUNLESS,
+} promql_op;
+
+/* "+", "==", "and", "atan2" ... */
+const char *promql_op_str(promql_op op);
+bool promql_op_is_comparison(promql_op op);
+bool promql_op_is_set(promql_op op);
+
+typedef enum promql_aggop {
+  PROMQL_AGG_SUM = 0,
+  PROMQL_AGG_AVG,
+  PROMQL_AGG_COUNT,
+  PROMQL_AGG_MIN,
+  PROMQL_AGG_MAX,
+  PROMQL_AGG_GROUP,
+  PROMQL_AGG_STDDEV,
+  PROMQL_AGG_STDVAR,
+  PROMQL_AGG_TOPK,
+  PROMQL_AGG_BOTTOMK,
+  PROMQL_AGG_COUNT_VALUES,
+  PROMQL_AGG_QUANTILE,
+} promql_aggop;
+
+/* "sum", "count_values" ... */
+const char *promql_aggop_str(promql_aggop op);
+/* topk, bottomk, count_values and quantile take a parameter. */
+bool promql_aggop_has_param(promql_aggop op);
+
+/* One entry of the function table (Prometheus 2.42's parser.Functions). */
+#define PROMQL_FUNC_MAX_ARGS 5
+typedef struct promql_function {
+  const char *name;
+  promql_value_type arg_types[PROMQL_FUNC_MAX_ARGS];
+  int nargs;    /* entries used in arg_types */
+  int variadic; /* 0: exactly nargs; n > 0: the last argument is optional and
+                 * may appear up to n times; -1: the last may repeat without limit */
+  promql_value_type return_type;
+  bool at_unsafe; /* result depends on evaluation time even with step-invariant
+                   * arguments (Prometheus's AtModifierUnsafeFunctions) */
+} promql_function;
+
+/* Returns the function named |name| (|n| bytes), or NULL. The table is static. */
+const promql_function *promql_function_lookup(const char *name, size_t n);
+/* Returns the whole table, sorted by name; |*n| receives its length (70). */
+const promql_function *promql_functions(size_t *n);
+
+typedef enum promql_card {
+  PROMQL_CARD_ONE_TO_ONE = 0,
+  PROMQL_CARD_MANY_TO_ONE, /* group_left */
+  PROMQL_CARD_ONE_TO_MANY, /* group_right */
+  PROMQL_CARD_MANY_TO_MANY, /* set operators */
+} promql_card;
+
+typedef struct promql_vector_matching {
+  promql_card card;
+  const char **matching_labels; /* on(...) / ignoring(...) */
+  size_t nmatching;
+  bool on;
+  const char **include; /* group_left(...) / group_right(...) */
+  size_t ninclude;
+} promql_vector_matching;
+
+/* The @ modifier. start() and end() stay symbolic in the tree; the engine
+ * and promql_selectors() resolve them against the query's range. */
+typedef enum promql_at {
+  PROMQL_AT_NONE = 0,
+  PROMQL_AT_TIMESTAMP, /* @ <at_ms / 1000> */
+  PROMQL_AT_START,
+  PROMQL_AT_END,
+} promql_at;
+
+typedef enum promql_node_kind {
+  PROMQL_NODE_NUMBER = 0,
+  PROMQL_NODE_STRING,
+  PROMQL_NODE_VECTOR_SELECTOR,
+  PROMQL_NODE_MATRIX_SELECTOR,
+  PROMQL_NODE_SUBQUERY,
+  PROMQL_NODE_CALL,
+  PROMQL_NODE_AGGREGATE,
+  PROMQL_NODE_BINARY,
+  PROMQL_NODE_UNARY,
+  PROMQL_NODE_PAREN,
+  PROMQL_NODE_STEP_INVARIANT, /* never produced by the parser; for the engine */
+} promql_node_kind;
+
+/* Byte offsets [start, end) into the query text. */
+typedef struct promql_pos_range {
+  size_t start, end;
+} promql_pos_range;
+
+typedef struct promql_expr promql_expr;
+struct promql_expr {
+  promql_node_kind kind;
+  promql_pos_range pos; /* as Prometheus's PositionRange() */
+  int height;           /* of the subtree, leaves are 1 (see PROMQL_MAX_DEPTH) */
+  union {
+    struct {
+      double val;
+    } number;
+    struct {
+      const char *val; /* unquoted; may contain NUL bytes, hence |len| */
+      size_t len;
+    } string;
+    struct {
+      const char *name; /* metric name written outside braces, or "" */
+      labels_matcher **matchers; /* as written, then the __name__ matcher
+                                  * for |name| last (Prometheus's order) */
+      size_t nmatchers;
+      int64_t offset_ms; /* original offset, may be negative */
+      promql_at at;
+      int64_t at_ms;
+    } vs;
+    struct {
+      promql_expr *vs; /* a PROMQL_NODE_VECTOR_SELECTOR */
+      int64_t range_ms;
+    } ms;
+    struct {
+      promql_expr *expr;
+      int64_t range_ms, step_ms; /* step 0: the engine's default */
+      int64_t offset_ms;
+      promql_at at;
+      int64_t at_ms;
+    } subquery;
+    struct {
+      const promql_function *func;
+      promql_expr **args;
+      size_t nargs;
+    } call;
+    struct {
+      promql_aggop op;
+      promql_expr *expr;
+      promql_expr *param; /* NULL unless promql_aggop_has_param(op) */
+      const char **grouping;
+      size_t ngrouping;
+      bool without;
+    } agg;
+    struct {
+      promql_op op;
+      promql_expr *lhs, *rhs;
+      bool return_bool;
+      promql_vector_matching *matching; /* NULL unless both sides are vectors */
+    } binary;
+    struct {
+      promql_op op; /* ADD or SUB */
+      promql_expr *expr;
+    } unary;
+    struct {
+      promql_expr *expr;
+    } paren; /* also used by PROMQL_NODE_STEP_INVARIANT */
+  } u;
+};
+
+/* Nesting deeper than this is refused with a parse error (protects the
+ * recursive parser, checker and printer from hostile input). */
+#define PROMQL_MAX_DEPTH 1000
+
+/* A parse error as Prometheus reports it. |msg| holds the full text,
+ * e.g. "1:5: parse error: unexpected <op:+>" (truncated to fit). */
+typedef struct promql_error {
+  promql_pos_range pos;
+  int line, col; /* 1-based; col counts bytes */
+  char msg[512];
+} promql_error;
+
+typedef struct promql_ast promql_ast;
+
+/* Parses the expression |q| (|n| bytes, need not be NUL-terminated) with
+ * Prometheus 2.42's grammar and type rules. On success returns 0 and sets
+ * |*out| (caller frees with promql_ast_free(); the nodes live in |a|, which
+ * must outlive the handle). On a syntax or type error returns ORR_EINVAL
+ * and fills |err| (may be NULL); ORR_ENOMEM on allocation failure. */
+int promql_parse(orr_arena *a, const char *q, size_t n, promql_ast **out, promql_error *err);
+/* Frees the handle and the compiled matchers of its tree; NULL is a no-op. */
+void promql_ast_free(promql_ast *ast);
+/* The root node, owned by the arena given to promql_parse(). */
+promql_expr *promql_ast_root(const promql_ast *ast);
+
+/* Parses a bare metric selector ("up{job=~"a.*"}") as the series, labels
+ * and federate APIs take it (Prometheus's ParseMetricSelector: no check for
+ * a non-empty matcher). On success returns 0 and sets |*out|, whose root is
+ * a vector selector; errors as promql_parse(). */
+int promql_parse_metric_selector(orr_arena *a, const char *q, size_t n, promql_ast **out,
+                                 promql_error *err);
+
+/* Type of the expression (Prometheus's Expr.Type()). */
+promql_value_type promql_expr_type(const promql_expr *e);
+
+/* Appends Prometheus's String() form of |e| to |out|: canonical PromQL that
+ * parses back to the same tree. Returns 0 or ORR_ENOMEM. */
+int promql_expr_format(const promql_expr *e, orr_buf *out);
+
+/* Formats a duration as Prometheus's model.Duration ("1h30m", "0s");
+ * returns |out| (at least 48 bytes). */
+char *promql_format_duration(int64_t ms, char *out, size_t outlen);
+
+/* ---------------------------------------------------------------- selectors
+ * Before evaluation the engine lists what a query reads, so that the caller
+ * can fetch every series concurrently from wherever it lives. */
+
+typedef struct promql_select_params {
+  int64_t start_ms, end_ms; /* query range; equal for an instant query */
+  int64_t step_ms;          /* query step; 0 for an instant query */
+  int64_t lookback_ms;      /* lookback delta (Prometheus default 5m) */
+  int64_t default_subquery_step_ms; /* step of "[30m:]" (global evaluation_interval, 1m) */
+} promql_select_params;
+
+typedef struct promql_selector {
+  const promql_expr *node;          /* the vector selector (borrowed from the tree) */
+  labels_matcher *const *matchers;  /* borrowed from the tree */
+  size_t nmatchers;
+  int64_t offset_ms;
+  promql_at at;                     /* as written */
+  int64_t at_ms;                    /* resolved: start()/end() become the query's */
+  int64_t range_ms;                 /* range of the matrix selector, 0 for instant */
+  /* Samples with start_ms <= t <= end_ms are needed (Prometheus's SelectHints). */
+  int64_t start_ms, end_ms;
+  int64_t step_ms;                  /* hint: innermost subquery's step, else the query's */
+  const char *func;                 /* hint: function or aggregation right above, or NULL */
+  bool by;                          /* hint: that aggregation groups by (not without) */
+  const char **grouping;            /* hint: its grouping labels (borrowed) */
+  size_t ngrouping;
+} promql_selector;
+
+/* Lists every vector and matrix selector under |root| in evaluation order
+ * with the time range of samples each needs (Prometheus's
+ * getTimeRangesForSelector and populateSeries hints). The array comes from
+ * |a|; returns 0 or ORR_ENOMEM. */
+int promql_selectors(orr_arena *a, const promql_expr *root, const promql_select_params *p,
+                     promql_selector **out, size_t *n);
+/* The union range [min start, max end] of |sels| (Prometheus's
+ * findMinMaxTime); 0, 0 when there are none. */
+void promql_selectors_time_range(const promql_selector *sels, size_t n, int64_t *mint,
+                                 int64_t *maxt);
+
+/* ================================================================ engine */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ORR_PROMQL_H */

@@ -1,0 +1,159 @@
+/* promql_int.h: what the files of lib/promql share — the lexer's tokens and
+ * state, the parser's state, and helpers for Go-compatible quoting. Not a
+ * public header: only the files of lib/promql include it. */
+#ifndef ORR_PROMQL_INT_H
+#define ORR_PROMQL_INT_H
+
+#include "promql.h"
+
+/* ---------------------------------------------------------------- tokens
+ * The item types of Prometheus's lexer, grouped as it groups them: the
+ * ranges decide how a token is described in "unexpected ..." messages. */
+typedef enum promql__tok {
+  PROMQL_T_EOF = 0,
+  PROMQL_T_ERROR,
+  PROMQL_T_COMMENT,
+  PROMQL_T_IDENTIFIER,
+  PROMQL_T_METRIC_IDENTIFIER,
+  PROMQL_T_STRING,
+  PROMQL_T_NUMBER,
+  PROMQL_T_DURATION,
+  PROMQL_T_LEFT_PAREN,
+  PROMQL_T_RIGHT_PAREN,
+  PROMQL_T_LEFT_BRACE,
+  PROMQL_T_RIGHT_BRACE,
+  PROMQL_T_LEFT_BRACKET,
+  PROMQL_T_RIGHT_BRACKET,
+  PROMQL_T_COMMA,
+  PROMQL_T_EQL,
+  PROMQL_T_COLON,
+  /* operators */
+  PROMQL_T_OPERATORS_START,
+  PROMQL_T_ADD,
+  PROMQL_T_DIV,
+  PROMQL_T_EQLC,
+  PROMQL_T_EQL_REGEX,
+  PROMQL_T_GTE,
+  PROMQL_T_GTR,
+  PROMQL_T_LAND,
+  PROMQL_T_LOR,
+  PROMQL_T_LSS,
+  PROMQL_T_LTE,
+  PROMQL_T_LUNLESS,
+  PROMQL_T_MOD,
+  PROMQL_T_MUL,
+  PROMQL_T_NEQ,
+  PROMQL_T_NEQ_REGEX,
+  PROMQL_T_POW,
+  PROMQL_T_SUB,
+  PROMQL_T_AT,
+  PROMQL_T_ATAN2,
+  PROMQL_T_OPERATORS_END,
+  /* aggregators */
+  PROMQL_T_AGGREGATORS_START,
+  PROMQL_T_AVG,
+  PROMQL_T_BOTTOMK,
+  PROMQL_T_COUNT,
+  PROMQL_T_COUNT_VALUES,
+  PROMQL_T_GROUP,
+  PROMQL_T_MAX,
+  PROMQL_T_MIN,
+  PROMQL_T_QUANTILE,
+  PROMQL_T_STDDEV,
+  PROMQL_T_STDVAR,
+  PROMQL_T_SUM,
+  PROMQL_T_TOPK,
+  PROMQL_T_AGGREGATORS_END,
+  /* keywords */
+  PROMQL_T_KEYWORDS_START,
+  PROMQL_T_BOOL,
+  PROMQL_T_BY,
+  PROMQL_T_GROUP_LEFT,
+  PROMQL_T_GROUP_RIGHT,
+  PROMQL_T_IGNORING,
+  PROMQL_T_OFFSET,
+  PROMQL_T_ON,
+  PROMQL_T_WITHOUT,
+  PROMQL_T_KEYWORDS_END,
+  /* preprocessors */
+  PROMQL_T_START,
+  PROMQL_T_END,
+} promql__tok;
+
+typedef struct promql__token {
+  promql__tok type;
+  size_t pos; /* byte offset of the first byte */
+  size_t len; /* the token's text is input[pos, pos+len) */
+} promql__token;
+
+/* The lexer mirrors Prometheus's state machine (lex.go): the same flags
+ * decide what a byte means, so the same inputs fail with the same text.
+ * It stops at the first error: an ERROR token's message is in |errmsg|. */
+typedef struct promql__lexer {
+  const char *in;
+  size_t n;
+  size_t pos;   /* next byte to read */
+  size_t start; /* first byte of the token being scanned */
+  int paren_depth;
+  bool brace_open;
+  bool bracket_open;
+  bool got_colon;
+  bool want_duration; /* right after '[': the next token is a duration */
+  bool done; /* EOF or ERROR was returned; keep returning it */
+  promql__token last;
+  char errmsg[256];
+} promql__lexer;
+
+void promql__lex_init(promql__lexer *l, const char *in, size_t n);
+/* Scans the next token into |t| (comments included). */
+void promql__lex_next(promql__lexer *l, promql__token *t);
+/* Appends Prometheus's description of |t| as "unexpected" uses it
+ * (`<op:+>`, `identifier "foo"`, `end of input`, `"("`). */
+void promql__token_desc(const promql__lexer *l, const promql__token *t, orr_buf *out);
+/* The text of a keyword or operator token type ("by", "==", "sum"). */
+const char *promql__tok_str(promql__tok t);
+
+/* ---------------------------------------------------------------- Go quoting */
+/* Appends |s| as Go's strconv.Quote (%q) does. */
+void promql__quote(orr_buf *out, const char *s, size_t n);
+/* Appends the rune |r| as Go's %q for a rune ('x', '\n', '\x00'). */
+void promql__quote_rune(orr_buf *out, uint32_t r);
+/* Appends |r| as Go's %#U ("U+0063 'c'"). */
+void promql__fmt_U(orr_buf *out, uint32_t r);
+/* Decodes one UTF-8 rune from |s| (|n| > 0 bytes) as Go's
+ * utf8.DecodeRuneInString: invalid input gives U+FFFD with width 1. */
+uint32_t promql__utf8_decode(const unsigned char *s, size_t n, size_t *width);
+/* Go's strconv.IsPrint, approximated: see printer.c. */
+bool promql__is_print(uint32_t r);
+
+/* ---------------------------------------------------------------- parser */
+typedef struct promql__parser {
+  orr_arena *arena;
+  promql__lexer lex;
+  promql__token la[3]; /* lookahead ring (comments skipped) */
+  int nla;
+  size_t last_closing; /* end of the last ) ] } duration or number consumed */
+  int depth;           /* recursion depth of parse_expr */
+  const char *ctx;     /* innermost open rule with an error production ("aggregation") */
+  /* Matchers created so far: freed on error, owned by the ast on success. */
+  labels_matcher **matchers;
+  size_t nmatchers, capmatchers;
+  int rc;          /* first error: ORR_EINVAL or ORR_ENOMEM */
+  promql_error *err;
+  promql_error errbuf;
+} promql__parser;
+
+/* Records the first error at |pos| (later ones are ignored, as Prometheus
+ * reports only the first). */
+void promql__errorf(promql__parser *p, promql_pos_range pos, const char *fmt, ...) ORR_PRINTF(3, 4);
+void promql__oom(promql__parser *p);
+/* Type-checks the tree as Prometheus's checkAST; records the first error. */
+promql_value_type promql__check(promql__parser *p, promql_expr *e);
+
+struct promql_ast {
+  promql_expr *root;
+  labels_matcher **matchers; /* malloc'd; every matcher in the tree */
+  size_t nmatchers;
+};
+
+#endif /* ORR_PROMQL_INT_H */
