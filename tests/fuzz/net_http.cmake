@@ -1,0 +1,3 @@
+# The HTTP/1.1 request parser and router (lib/net/http_parse.c, http_router.c).
+orr_fuzz_target(fuzz_http_request SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_http_request.c
+  DEPS orr_net)
