@@ -585,29 +585,48 @@ static void conn_closed(net__h2_conn *h) {
 
 static const net__h2_ops conn_ops = {conn_tick, conn_closed};
 
-static void on_connection(uv_stream_t *listener, int status) {
-  net_grpc_server *s = listener->data;
-  if (status < 0 || s->closing) return;
+static srv_conn *conn_new(net_grpc_server *s) {
   srv_conn *conn = calloc(1, sizeof(*conn));
-  if (!conn) return;
+  if (!conn) return NULL;
   conn->srv = s;
   if (net__h2_conn_init(s->loop, &conn->h, &conn_ops, conn)) {
     free(conn);
-    return;
+    return NULL;
   }
   conn->next = s->conns;
   if (s->conns) s->conns->prev = conn;
   s->conns = conn;
   s->pending++;
-  if (uv_accept(listener, (uv_stream_t *)&conn->h.tcp) ||
-      nghttp2_session_server_new(&conn->h.session, s->cbs, conn)) {
-    net__h2_conn_close(&conn->h, ORR_EIO);
-    return;
-  }
+  return conn;
+}
+
+static int conn_session(srv_conn *conn) {
+  net_grpc_server *s = conn->srv;
+  if (nghttp2_session_server_new(&conn->h.session, s->cbs, conn)) return ORR_ENOMEM;
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->opts.max_concurrent_streams}};
-  nghttp2_submit_settings(conn->h.session, NGHTTP2_FLAG_NONE, iv, 1);
-  if (net__h2_conn_start(&conn->h)) net__h2_conn_close(&conn->h, ORR_EIO);
+  return nghttp2_submit_settings(conn->h.session, NGHTTP2_FLAG_NONE, iv, 1) ? ORR_ENOMEM : 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  net_grpc_server *s = listener->data;
+  if (status < 0 || s->closing) return;
+  srv_conn *conn = conn_new(s);
+  if (!conn) return;
+  if (uv_accept(listener, (uv_stream_t *)&conn->h.tcp) || conn_session(conn) ||
+      net__h2_conn_start(&conn->h))
+    net__h2_conn_close(&conn->h, ORR_EIO);
+}
+
+int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out) {
+  srv_conn *conn = conn_new(s);
+  if (!conn) return ORR_ENOMEM;
+  if (conn_session(conn)) {
+    net__h2_conn_close(&conn->h, ORR_ENOMEM);
+    return ORR_ENOMEM;
+  }
+  *out = &conn->h;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- server */

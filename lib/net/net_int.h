@@ -131,4 +131,11 @@ void net__h2_conn_kick(net__h2_conn *h);
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
 
+/* For fuzzing and tests: a server connection of |s| without a socket. Feed
+ * the client's bytes with nghttp2_session_mem_recv((*out)->session, ...) and
+ * take the server's with nghttp2_session_mem_send(); handlers run as usual
+ * (deferred work runs from the loop). End it with net__h2_conn_close() and
+ * run the loop until it is freed. Returns 0 or ORR_ENOMEM. */
+int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out);
+
 #endif /* ORR_NET_INT_H */

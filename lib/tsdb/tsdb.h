@@ -460,7 +460,8 @@ typedef struct tsdb_tombstones {
   size_t n, cap;
 } tsdb_tombstones;
 
-/* Adds deletion |iv| for series |ref|; 0 or ORR_ENOMEM. */
+/* Adds deletion |iv| for series |ref| (ignored when maxt < mint: it deletes
+ * nothing); 0 or ORR_ENOMEM. */
 int tsdb_tombstones_add(tsdb_tombstones *t, uint64_t ref, tsdb_interval iv);
 /* The intervals of |ref| or NULL. */
 const tsdb_intervals *tsdb_tombstones_get(const tsdb_tombstones *t, uint64_t ref);
@@ -472,6 +473,163 @@ int tsdb_tombstones_encode(const tsdb_tombstones *t, orr_buf *out);
 /* <dir>/tombstones: a missing file reads as empty; writing is atomic. */
 int tsdb_tombstones_read_dir(const char *dir, tsdb_tombstones *t);
 int tsdb_tombstones_write_dir(const char *dir, const tsdb_tombstones *t);
+
+/* ================================================================ block */
+/* (section owned by the block work: block reader, writer, verification) */
+
+/* ---------------------------------------------------------------- block reader
+ * A block directory: meta.json, index, chunks/ and tombstones. Opened once,
+ * immutable afterwards and shareable by threads; every selection borrows
+ * chunk bytes from the block's mappings, so the block must outlive them. */
+typedef struct tsdb_block tsdb_block;
+
+/* Opens the block at |dir| (meta.json, index, chunks/, tombstones). Returns
+ * 0, ORR_ENOTFOUND (no meta.json), ORR_ECORRUPT, ORR_EUNSUPPORTED, ORR_EIO
+ * or ORR_ENOMEM with the block dir and file named in |err|. Caller frees
+ * with tsdb_block_close(). */
+int tsdb_block_open(const char *dir, tsdb_block **out, char *err, size_t errlen);
+void tsdb_block_close(tsdb_block *b);
+/* Borrowed while |b| is open. */
+const char *tsdb_block_dir(const tsdb_block *b);
+const tsdb_meta *tsdb_block_meta(const tsdb_block *b);
+const tsdb_index_reader *tsdb_block_index(const tsdb_block *b);
+const tsdb_chunk_reader *tsdb_block_chunks(const tsdb_block *b);
+const tsdb_tombstones *tsdb_block_tombstones(const tsdb_block *b);
+
+/* One selected series. Strings, arrays and the struct are the selection's
+ * scratch memory; chunk data is borrowed from the block's mappings. */
+typedef struct tsdb_series {
+  uint64_t ref;               /* index series reference */
+  labels_set labels;
+  tsdb_chunk *chunks;         /* mint/maxt from the index, enc/data/len from the segment */
+  size_t nchunks;
+  const tsdb_intervals *deleted; /* tombstones of the series, or NULL */
+  int64_t mint, maxt;         /* the selection's bounds (inclusive) */
+} tsdb_series;
+
+typedef struct tsdb_series_set tsdb_series_set;
+
+/* Series matching all of |ms| (none: every series) whose chunks overlap
+ * [|mint|, |maxt|] (inclusive, milliseconds), in label order. Chunks outside
+ * the range or wholly deleted by tombstones are dropped, and so is a series
+ * left without chunks. |ms| is borrowed until the set is drained. The set
+ * is allocated from |a| and lives as long as |a| and |b|. Returns 0,
+ * ORR_ENOMEM or ORR_ECORRUPT (message in tsdb_series_set_error()). The
+ * caller ends with tsdb_series_set_close(). */
+int tsdb_block_select(const tsdb_block *b, labels_matcher *const *ms, size_t n, int64_t mint,
+                      int64_t maxt, orr_arena *a, tsdb_series_set **out);
+/* Advances: returns 1 with |*s| set (valid until the next call or close: a
+ * series' memory is scratch, reused from one series to the next), 0 at the
+ * end, or a negative error (ORR_ECORRUPT, ORR_ENOMEM) with the block dir,
+ * file, offset and series in tsdb_series_set_error(). */
+int tsdb_series_set_next(tsdb_series_set *ss, const tsdb_series **s);
+const char *tsdb_series_set_error(const tsdb_series_set *ss);
+/* Frees the set's scratch memory (the set itself lives in the arena). */
+void tsdb_series_set_close(tsdb_series_set *ss);
+
+/* Samples of one series, chunk after chunk, within its [mint, maxt] and
+ * outside its deleted intervals. XOR chunks only (other encodings fail with
+ * ORR_EUNSUPPORTED). Fields are private except t and v. */
+typedef struct tsdb_series_iter {
+  int64_t t;
+  double v;
+  const tsdb_series *s; /* borrowed while iterating */
+  size_t ci;            /* current chunk */
+  tsdb_xor_iter xi;
+  bool open;
+  int err;
+} tsdb_series_iter;
+
+void tsdb_series_iter_init(tsdb_series_iter *it, const tsdb_series *s);
+/* Returns 1 with it->t/it->v set, 0 at the end, or ORR_ECORRUPT /
+ * ORR_EUNSUPPORTED (latched). */
+int tsdb_series_iter_next(tsdb_series_iter *it);
+
+/* Label names of the series matching |ms| (n == 0: of the whole block),
+ * sorted; strings and array from |a|. */
+int tsdb_block_label_names(const tsdb_block *b, labels_matcher *const *ms, size_t n,
+                           orr_arena *a, const char ***names, size_t *nnames);
+/* Values of label |name| among the series matching |ms| (n == 0: the whole
+ * block), sorted, as Prometheus's LabelValues with matchers. From |a|. */
+int tsdb_block_label_values(const tsdb_block *b, const char *name, labels_matcher *const *ms,
+                            size_t n, orr_arena *a, const char ***values, size_t *nvalues);
+
+/* A block directory found under a parent directory. */
+typedef struct tsdb_block_entry {
+  const char *dir;  /* <parent>/<ulid> */
+  tsdb_meta meta;
+  bool meta_ok;     /* false: meta.json missing or unreadable (see err) */
+  const char *err;
+  uint64_t size_bytes; /* total size of the block's files */
+} tsdb_block_entry;
+
+/* Lists the blocks in |parent|: directories named by a ULID (temporaries
+ * such as <ulid>.tmp-for-creation are skipped), sorted by ULID. Everything
+ * from |a|. Returns 0, ORR_ENOTFOUND / ORR_EIO (reason in |err|) or ORR_ENOMEM. */
+int tsdb_block_list(const char *parent, orr_arena *a, tsdb_block_entry **out, size_t *n,
+                    char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- block writer
+ * Writes a complete block from series given in label order, into
+ * <parent>/<ulid>.tmp-for-creation, then fsyncs every file and the
+ * directories and renames it to <parent>/<ulid>: a crash never leaves a
+ * directory that looks like a whole block. Chunks are cut as Prometheus's
+ * head cuts them for a chunk range of TSDB_BLOCK_CHUNK_RANGE (2h, the head's
+ * default min block duration) unless the options say otherwise. */
+#define TSDB_BLOCK_CHUNK_RANGE ((int64_t)2 * 60 * 60 * 1000)
+#define TSDB_BLOCK_TMP_SUFFIX ".tmp-for-creation"
+
+typedef struct tsdb_block_writer_opts {
+  int64_t chunk_range;   /* 0: TSDB_BLOCK_CHUNK_RANGE */
+  uint64_t segment_size; /* 0: TSDB_SEGMENT_DEFAULT_SIZE */
+  /* When true, meta.json's minTime/maxTime are these; otherwise the first
+   * sample and the last sample + 1, as Prometheus writes them. */
+  bool fixed_range;
+  int64_t min_time, max_time;
+  /* NULL: no thanos section; else its has_thanos/thanos fields are copied. */
+  const tsdb_meta *thanos;
+} tsdb_block_writer_opts;
+
+typedef struct tsdb_block_writer tsdb_block_writer;
+
+/* Creates <parent>/<new ulid>.tmp-for-creation. |o| may be NULL (defaults)
+ * and is copied (the thanos meta is borrowed until commit). Returns 0,
+ * ORR_EIO or ORR_ENOMEM (reason in |err|). End with commit or abort. */
+int tsdb_block_writer_open(const char *parent, const tsdb_block_writer_opts *o,
+                           tsdb_block_writer **out, char *err, size_t errlen);
+/* Adds a series with |n| samples (strictly increasing t; n == 0 adds
+ * nothing). |lset| must sort after the previous series; it and |s| are
+ * copied/borrowed only for the call. Returns 0, ORR_EINVAL, ORR_EIO or
+ * ORR_ENOMEM; after an error only abort is possible. */
+int tsdb_block_writer_add_samples(tsdb_block_writer *w, const labels_set *lset,
+                                  const tsdb_sample *s, size_t n);
+/* Adds a series with ready-made chunks (|c[i]|.mint/maxt/enc/data/len,
+ * sorted and non-overlapping), borrowed for the call. */
+int tsdb_block_writer_add_chunks(tsdb_block_writer *w, const labels_set *lset,
+                                 const tsdb_chunk *c, size_t n);
+/* Writes index, meta.json and an empty tombstones file, fsyncs and renames
+ * the directory into place; frees |w| in every case. The ULID (and final
+ * directory name) goes to |ulid| (may be NULL). On failure the temporary
+ * directory is removed. Returns 0, ORR_EINVAL (no series and no fixed
+ * range), ORR_EIO or ORR_ENOMEM (reason in |err|). */
+int tsdb_block_writer_commit(tsdb_block_writer *w, tsdb_ulid *ulid, char *err, size_t errlen);
+/* Removes the temporary directory and frees |w| (NULL is fine). */
+void tsdb_block_writer_abort(tsdb_block_writer *w);
+
+/* ---------------------------------------------------------------- verification */
+typedef struct tsdb_verify_stats {
+  uint64_t series, chunks, samples, postings, problems;
+} tsdb_verify_stats;
+
+/* Checks the block at |dir| in full: meta.json, every CRC (index TOC,
+ * symbols, series, postings tables and lists, every chunk), series order,
+ * postings order and targets, chunk refs, chunk time ranges against their
+ * samples, chunk order within a series, samples within [minTime, maxTime),
+ * and meta.json's stats. Each problem is passed to |report| as one line
+ * naming the file, offset and series. Returns 0 when clean, ORR_ECORRUPT
+ * when problems were reported (count in |st|), ORR_ENOMEM. |st| may be NULL. */
+int tsdb_block_verify(const char *dir, void (*report)(void *arg, const char *msg), void *arg,
+                      tsdb_verify_stats *st);
 
 #ifdef __cplusplus
 }
