@@ -1,0 +1,229 @@
+/* daemon.c: the scaffold every orrery component runs in — the loop, the HTTP
+ * server with the standard endpoints and metrics, and signal-driven shutdown.
+ *
+ * Design notes
+ * 1. States: NEW → RUNNING (daemon_run listening) → DRAINING (first signal or
+ *    daemon_stop: HTTP drains for the grace period) → STOPPING (shutdown
+ *    hooks ran, daemon handles closing, loop stopped) → daemon_run returns.
+ * 2. Everything runs on the loop thread; only daemon_set_ready (atomic) and
+ *    daemon_stop (uv_async) may be called from other threads. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+typedef struct hook {
+  void (*fn)(daemon_ctx *d, void *arg);
+  void *arg;
+} hook;
+
+enum { D_NEW = 0, D_RUNNING, D_DRAINING, D_STOPPING };
+
+struct daemon_ctx {
+  uv_loop_t loop;
+  char *component;
+  char *http_address;
+  int64_t grace_ms;
+  net_http_config http_cfg;
+  net_http_router *router;
+  net_http_server *http;
+  uv_signal_t sigterm, sigint;
+  uv_async_t stop_async;
+  atomic_bool ready;
+  atomic_int port;
+  int state;
+  hook *hooks;
+  size_t nhooks;
+  orr_metric *requests_total, *request_duration;
+};
+
+/* Thanos's HTTP duration buckets. */
+static const double duration_buckets[] = {0.001, 0.01, 0.1, 0.3, 0.6, 1,  3,
+                                          6,     9,    20,  30,  60,  90, 120};
+
+static void h_metrics(net_http_req *req, void *arg) {
+  orr_buf b = {0};
+  int rc = orr_registry_render(orr_registry_default(), &b);
+  if (rc != 0) {
+    orr_buf_free(&b);
+    net_http_respondf(req, 500, "rendering metrics: %s\n", orr_strerror(rc));
+    return;
+  }
+  net_http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+static void h_healthy(net_http_req *req, void *arg) {
+  net_http_respond(req, 200, "text/plain; charset=utf-8", "OK", 2);
+}
+
+static void h_ready(net_http_req *req, void *arg) {
+  daemon_ctx *d = arg;
+  if (atomic_load(&d->ready))
+    net_http_respond(req, 200, "text/plain; charset=utf-8", "OK", 2);
+  else
+    net_http_respond(req, 503, "text/plain; charset=utf-8", "Service Unavailable", 19);
+}
+
+static void on_complete(net_http_req *req, int status, uint64_t bytes, void *arg) {
+  daemon_ctx *d = arg;
+  const char *handler = net_http_req_route(req);
+  if (!handler) handler = "other";
+  char code[16];
+  snprintf(code, sizeof(code), "%d", status);
+  const char *vals[] = {code, handler, net_http_req_method(req)};
+  orr_series *s = orr_metric_with(d->requests_total, vals);
+  if (s) orr_counter_inc(s);
+  const char *hv[] = {handler};
+  s = orr_metric_with(d->request_duration, hv);
+  if (s) orr_histogram_observe(s, (double)(orr_mono_ns() - net_http_req_start_ns(req)) / 1e9);
+}
+
+int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
+  if (!cfg || !cfg->http_address || !out) return ORR_EINVAL;
+  daemon_ctx *d = calloc(1, sizeof(*d));
+  if (!d) return ORR_ENOMEM;
+  int rc = ORR_ENOMEM;
+  if (uv_loop_init(&d->loop) != 0) {
+    free(d);
+    return ORR_EIO;
+  }
+  d->component = strdup(cfg->component ? cfg->component : "orrery");
+  d->http_address = strdup(cfg->http_address);
+  d->grace_ms = cfg->http_grace_period_ms > 0 ? cfg->http_grace_period_ms : 0;
+  atomic_store(&d->port, -1);
+  if (cfg->http) d->http_cfg = *cfg->http;
+  else net_http_config_default(&d->http_cfg);
+  d->http_cfg.on_complete = on_complete;
+  d->http_cfg.on_complete_arg = d;
+  d->router = net_http_router_new();
+  if (!d->component || !d->http_address || !d->router) goto fail;
+
+  orr_registry *reg = orr_registry_default();
+  static const char *const total_labels[] = {"code", "handler", "method", NULL};
+  static const char *const dur_labels[] = {"handler", NULL};
+  d->requests_total = orr_counter_new(reg, "http_requests_total",
+                                      "Tracks the number of HTTP requests.", total_labels);
+  d->request_duration = orr_histogram_new(
+      reg, "http_request_duration_seconds", "Tracks the latencies for HTTP requests.", dur_labels,
+      duration_buckets, sizeof(duration_buckets) / sizeof(duration_buckets[0]));
+  if (!d->requests_total || !d->request_duration) goto fail;
+  if ((rc = orr_register_process_metrics(reg)) != 0) goto fail;
+  rc = ORR_ENOMEM;
+
+  if (net_http_router_add(d->router, NET_HTTP_GET, "/metrics", "metrics", h_metrics, d) != 0 ||
+      net_http_router_add(d->router, NET_HTTP_GET | NET_HTTP_HEAD, "/-/healthy", "healthy",
+                          h_healthy, d) != 0 ||
+      net_http_router_add(d->router, NET_HTTP_GET | NET_HTTP_HEAD, "/-/ready", "ready", h_ready,
+                          d) != 0)
+    goto fail;
+  if ((rc = net_http_server_new(&d->loop, &d->http_cfg, net_http_router_handle, d->router,
+                                &d->http)) != 0)
+    goto fail;
+  *out = d;
+  return 0;
+fail:
+  net_http_router_free(d->router);
+  free(d->component);
+  free(d->http_address);
+  uv_loop_close(&d->loop);
+  free(d);
+  return rc;
+}
+
+uv_loop_t *daemon_loop(daemon_ctx *d) { return &d->loop; }
+net_http_router *daemon_router(daemon_ctx *d) { return d->router; }
+void daemon_set_ready(daemon_ctx *d, bool ready) { atomic_store(&d->ready, ready); }
+int daemon_http_port(const daemon_ctx *d) { return atomic_load(&d->port); }
+
+int daemon_on_shutdown(daemon_ctx *d, void (*fn)(daemon_ctx *d, void *arg), void *arg) {
+  hook *h = realloc(d->hooks, (d->nhooks + 1) * sizeof(*h));
+  if (!h) return ORR_ENOMEM;
+  d->hooks = h;
+  d->hooks[d->nhooks].fn = fn;
+  d->hooks[d->nhooks].arg = arg;
+  d->nhooks++;
+  return 0;
+}
+
+static void on_http_drained(net_http_server *s, void *arg) {
+  daemon_ctx *d = arg;
+  d->state = D_STOPPING;
+  orr_log_info("http server drained", "component", d->component, NULL);
+  for (size_t i = 0; i < d->nhooks; i++) d->hooks[i].fn(d, d->hooks[i].arg);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->stop_async, NULL);
+  uv_stop(&d->loop);
+}
+
+static void begin_shutdown(daemon_ctx *d, const char *why) {
+  if (d->state != D_RUNNING) return;
+  d->state = D_DRAINING;
+  orr_log_info("received signal, shutting down", "component", d->component, "signal", why,
+               "grace_period_ms", ORR_LOG_INT(d->grace_ms), NULL);
+  atomic_store(&d->ready, false);
+  net_http_server_shutdown(d->http, (uint64_t)d->grace_ms, on_http_drained, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  daemon_ctx *d = h->data;
+  const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (d->state != D_RUNNING) {
+    orr_log_warn("received second signal, exiting now", "signal", name, NULL);
+    _exit(1);
+  }
+  begin_shutdown(d, name);
+}
+
+static void on_stop_async(uv_async_t *a) { begin_shutdown(a->data, "stop"); }
+
+void daemon_stop(daemon_ctx *d) { uv_async_send(&d->stop_async); }
+
+int daemon_run(daemon_ctx *d) {
+  if (d->state != D_NEW) return 1;
+  int rc = net_http_server_listen(d->http, d->http_address);
+  if (rc != 0) {
+    orr_log_error("cannot listen", "component", d->component, "address", d->http_address, "err",
+                  orr_strerror(rc), NULL);
+    return 1;
+  }
+  int port = net_http_server_port(d->http);
+  atomic_store(&d->port, port);
+  char addr[300];
+  const char *colon = strrchr(d->http_address, ':');
+  snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - d->http_address), d->http_address, port);
+  uv_signal_init(&d->loop, &d->sigterm);
+  uv_signal_init(&d->loop, &d->sigint);
+  d->sigterm.data = d->sigint.data = d;
+  uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d->sigint, on_signal, SIGINT);
+  uv_async_init(&d->loop, &d->stop_async, on_stop_async);
+  d->stop_async.data = d;
+  d->state = D_RUNNING;
+  orr_log_info("listening", "component", d->component, "address", addr, NULL);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  orr_log_info("stopped", "component", d->component, NULL);
+  return 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void daemon_free(daemon_ctx *d) {
+  if (!d) return;
+  /* Let pending close callbacks run, then close what is left. */
+  uv_run(&d->loop, UV_RUN_NOWAIT);
+  uv_walk(&d->loop, close_any, NULL);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  if (d->state == D_NEW || d->state == D_STOPPING) net_http_server_free(d->http);
+  net_http_router_free(d->router);
+  uv_loop_close(&d->loop);
+  free(d->hooks);
+  free(d->component);
+  free(d->http_address);
+  free(d);
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""http_checks.py: checks against http_echo_server with real sockets.
+
+  endpoints PORT        /-/healthy, /-/ready, /metrics (after some traffic)
+  slowloris PORT        clients trickling headers are cut at the header
+                        timeout (2 s) while prompt clients are served
+  stream PORT PID       a 1 GiB chunked response: a stalled reader does not
+                        make the server buffer it; a fast reader gets it all
+"""
+import socket
+import sys
+import time
+
+
+def request(port, raw, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(raw)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    return status, head.decode(), body
+
+
+def get(port, path):
+    return request(port, ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+
+
+def endpoints(port):
+    st, head, body = get(port, "/-/healthy")
+    assert st == 200 and body == b"OK", (st, body)
+    st, head, body = get(port, "/-/ready")
+    assert st == 200, st
+    st, head, body = get(port, "/echo?x=1")
+    assert st == 200 and body == b"GET /echo\nx=1\n", body
+    st, head, body = get(port, "/nope")
+    assert st == 404, st
+    st, head, body = get(port, "/metrics")
+    assert st == 200, st
+    assert "Content-Type: text/plain; version=0.0.4; charset=utf-8" in head, head
+    text = body.decode()
+    for want in ('http_requests_total{code="200",handler="echo",method="GET"} 1',
+                 'http_requests_total{code="404",handler="other",method="GET"} 1',
+                 'http_request_duration_seconds_bucket{handler="healthy",le="+Inf"} 1',
+                 "process_resident_memory_bytes "):
+        assert want in text, want
+    print("endpoints ok")
+
+
+def slowloris(port, nslow=50, timeout=2.0):
+    slow = []
+    for _ in range(nslow):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setblocking(False)
+        slow.append(s)
+    msg = b"GET /echo HTTP/1.1\r\nX-Slow: " + b"a" * 200
+    start = time.monotonic()
+    closed = {}
+    i = 0
+    served = 0
+    while len(closed) < nslow and time.monotonic() - start < 10:
+        for k, s in enumerate(slow):
+            if k in closed:
+                continue
+            try:
+                s.send(msg[i:i + 1])
+                if s.recv(1) == b"":
+                    closed[k] = time.monotonic() - start
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed[k] = time.monotonic() - start
+        i += 1
+        # prompt clients are served meanwhile
+        st, _, _ = get(port, "/echo")
+        served += st == 200
+        time.sleep(0.2)
+    for s in slow:
+        s.close()
+    assert len(closed) == nslow, "%d of %d slow clients still connected" % (nslow - len(closed), nslow)
+    lo, hi = min(closed.values()), max(closed.values())
+    print("slowloris: %d slow clients cut after %.2f-%.2f s; %d prompt requests served" %
+          (nslow, lo, hi, served))
+    assert lo >= timeout * 0.8 and hi <= timeout + 1.5, (lo, hi)
+    assert served >= 5
+
+
+def rss_kb(pid):
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def stream(port, pid):
+    n, size = 16384, 65536  # 1 GiB
+    base = rss_kb(pid)
+    # stalled reader: the server must not buffer the response
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(b"GET /stream?n=%d&size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (n, size))
+    time.sleep(2)
+    stalled = rss_kb(pid)
+    s.close()
+    print("stream: rss %d kB before, %d kB with a stalled 1 GiB reader" % (base, stalled))
+    assert stalled <= base + 32768, (base, stalled)
+    # fast reader: all of it arrives, memory stays flat
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"GET /stream?n=%d&size=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (n, size))
+    got, peak, t0 = 0, 0, time.monotonic()
+    buf = bytearray(1 << 20)
+    while True:
+        k = s.recv_into(buf)
+        if not k:
+            break
+        got += k
+        if got % (64 << 20) < k:
+            peak = max(peak, rss_kb(pid))
+    s.close()
+    dt = time.monotonic() - t0
+    # body plus chunk framing ("10000\r\n" ... "\r\n") and the head
+    assert got > n * size, got
+    print("stream: %d MiB in %.2f s (%.0f MiB/s), peak rss %d kB" % (got >> 20, dt, (got >> 20) / dt, peak))
+    assert peak <= base + 32768, (base, peak)
+
+
+if __name__ == "__main__":
+    cmd, port = sys.argv[1], int(sys.argv[2])
+    if cmd == "endpoints":
+        endpoints(port)
+    elif cmd == "slowloris":
+        slowloris(port)
+    elif cmd == "stream":
+        stream(port, sys.argv[3])
+    else:
+        sys.exit("unknown check " + cmd)
