@@ -85,6 +85,7 @@ static size_t find_ref(const tsdb_tombstones *t, uint64_t ref) {
 }
 
 int tsdb_tombstones_add(tsdb_tombstones *t, uint64_t ref, tsdb_interval iv) {
+  if (iv.maxt < iv.mint) return 0; /* deletes nothing: no entry */
   size_t i = find_ref(t, ref);
   if (i == t->n || t->v[i].ref != ref) {
     if (t->n == t->cap) {
