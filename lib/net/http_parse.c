@@ -94,6 +94,12 @@ static int on_headers_complete(http_parser *p) {
   if (p->content_length != (uint64_t)-1 && p->content_length > ps->max_body)
     return fail(ps, 413, "request body too large");
   ps->headers_done = true;
+  const net_http_kv *h = (const net_http_kv *)ps->hdrs.data;
+  for (size_t i = 0; i < ps->hdrs.len / sizeof(*h); i++)
+    if (strcasecmp(h[i].name, "Expect") == 0 && strcasecmp(h[i].value, "100-continue") == 0 &&
+        p->http_minor >= 1 && (p->content_length != (uint64_t)-1 || (p->flags & F_CHUNKED)) &&
+        p->content_length != 0)
+      ps->expect_continue = true;
   return 0;
 }
 
@@ -278,6 +284,7 @@ static void reset_request(net__http_parse *ps) {
   ps->in_message = false;
   ps->headers_done = false;
   ps->last_was_value = false;
+  ps->expect_continue = false;
 }
 
 void net__http_parse_init(net__http_parse *ps, size_t max_header, size_t max_url,

@@ -384,6 +384,11 @@ static void conn_process(conn *c) {
     if (c->state == C_READING && c->ps.headers_done && !c->body_timer) {
       c->body_timer = true;
       timer_start(c, s->cfg.body_timeout_ms);
+      if (ev == NET__HP_MORE && c->ps.expect_continue) {
+        /* the client waits for this before it sends the body */
+        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        conn_write(c, &b, 1);
+      }
     }
     if (ev == NET__HP_READY) {
       dispatch(c);
@@ -492,7 +497,9 @@ static void on_connection(uv_stream_t *ls, int status) {
       snprintf(c->remote, sizeof(c->remote), "%s:%d", ip, port);
     }
   }
-  timer_start(c, s->cfg.idle_timeout_ms);
+  /* as Go's ReadHeaderTimeout: a new connection gets the header timeout
+   * for its first request, a kept-alive one the idle timeout */
+  timer_start(c, s->cfg.header_timeout_ms);
   update_reading(c);
 }
 

@@ -43,6 +43,7 @@ typedef struct net__http_parse {
   bool in_message;   /* saw the first byte of a request */
   bool headers_done;
   bool last_was_value;
+  bool expect_continue; /* the request awaits "100 Continue" before its body */
   uint64_t start_ns;
   int err_status;    /* on NET__HP_ERROR: 400, 413, 414, 431 */
   const char *err_msg;

@@ -418,6 +418,20 @@ static void test_post_form(void **state) {
              &r);
   assert_string_equal(r.body.data, "POST /echo\n");
   resp_free(&r);
+  /* Expect: 100-continue — the body follows the interim response */
+  client c = {.fd = dial(t->port)};
+  send_str(c.fd, "POST /echo HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+  while (c.len < strlen(cont)) assert_int_equal(fill(&c), 1);
+  assert_memory_equal(c.buf, cont, strlen(cont));
+  consume(&c, strlen(cont));
+  send_str(c.fd, "k=v");
+  assert_int_equal(read_resp(&c, &r), 1);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body.data, "POST /echo\nk=v\n");
+  close(c.fd);
+  resp_free(&r);
   stop(t);
 }
 
@@ -612,6 +626,13 @@ static void test_slowloris(void **state) {
   double dt = closed_at - t0;
   assert_true(dt >= 0.9);
   assert_true(dt < 1.8);
+  close(fd);
+  /* a connection that sends nothing gets the header timeout too */
+  fd = dial(t->port);
+  t0 = now_s();
+  assert_int_equal(wait_closed(fd, 3000), 1);
+  dt = now_s() - t0;
+  assert_true(dt >= 0.9 && dt < 1.8);
   close(fd);
   /* a prompt client is unaffected */
   resp r = {0};
