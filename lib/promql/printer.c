@@ -2,6 +2,7 @@
  * print it (printer.go), plus the Go-compatible quoting (%q, %#U) that both
  * the printer and the parser's error messages need. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,7 +326,15 @@ static void print_expr(const promql_expr *e, orr_buf *out) {
       break;
     case PROMQL_NODE_BINARY: {
       const promql_vector_matching *vm = e->u.binary.matching;
-      print_expr(e->u.binary.lhs, out);
+      const promql_expr *lhs = e->u.binary.lhs;
+      if (e->u.binary.op == PROMQL_OP_POW && lhs->kind == PROMQL_NODE_NUMBER &&
+          isinf(lhs->u.number.val) && lhs->u.number.val > 0) {
+        /* Prometheus prints "+Inf ^ x", which parses back as +(Inf ^ x);
+         * "Inf" keeps the tree (the one place we differ from String()). */
+        orr_buf_puts(out, "Inf");
+      } else {
+        print_expr(lhs, out);
+      }
       orr_buf_putc(out, ' ');
       orr_buf_puts(out, promql_op_str(e->u.binary.op));
       if (e->u.binary.return_bool) orr_buf_puts(out, " bool");

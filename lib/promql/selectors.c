@@ -16,6 +16,11 @@ typedef struct walker {
   int rc;
 } walker;
 
+/* int64 arithmetic that wraps as Go's does (timestamps from @ may sit at
+ * the ends of the range). */
+static int64_t wsub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static int64_t wadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+
 static int64_t resolve_at(const promql_select_params *p, promql_at at, int64_t at_ms) {
   if (at == PROMQL_AT_START) return p->start_ms;
   if (at == PROMQL_AT_END) return p->end_ms;
@@ -42,8 +47,8 @@ static void add_selector(walker *w, const promql_expr *vs, int64_t eval_range) {
   for (size_t i = 0; i < w->depth; i++) {
     const promql_expr *n = w->path[i];
     if (n->kind != PROMQL_NODE_SUBQUERY) continue;
-    subq_offset += n->u.subquery.offset_ms;
-    subq_range += n->u.subquery.range_ms;
+    subq_offset = wadd(subq_offset, n->u.subquery.offset_ms);
+    subq_range = wadd(subq_range, n->u.subquery.range_ms);
     if (n->u.subquery.at != PROMQL_AT_NONE) {
       subq_offset = n->u.subquery.offset_ms;
       subq_range = n->u.subquery.range_ms;
@@ -57,12 +62,12 @@ static void add_selector(walker *w, const promql_expr *vs, int64_t eval_range) {
   if (s.at != PROMQL_AT_NONE) {
     start = end = s.at_ms;
   } else {
-    start = start - subq_offset - subq_range;
-    end = end - subq_offset;
+    start = wsub(wsub(start, subq_offset), subq_range);
+    end = wsub(end, subq_offset);
   }
-  start -= eval_range == 0 ? p->lookback_ms : eval_range;
-  s.start_ms = start - s.offset_ms;
-  s.end_ms = end - s.offset_ms;
+  start = wsub(start, eval_range == 0 ? p->lookback_ms : eval_range);
+  s.start_ms = wsub(start, s.offset_ms);
+  s.end_ms = wsub(end, s.offset_ms);
   s.step_ms = step ? step : p->step_ms;
 
   /* The function or aggregation right above, through anything but a binary

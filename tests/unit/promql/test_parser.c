@@ -780,6 +780,13 @@ static void test_known_deviations(void **state) {
   assert_string_equal(b.data, "\"a\\x00b\"");
   orr_buf_free(&b);
   promql_ast_free(ast);
+  /* Prometheus prints +Inf ^ x, which parses back as +(Inf ^ x); we print
+   * Inf ^ x so that printing round-trips (found by fuzzing). */
+  assert_int_equal(promql_parse(a, "inf^c", 5, &ast, &err), 0);
+  assert_int_equal(promql_expr_format(promql_ast_root(ast), &b), 0);
+  assert_string_equal(b.data, "Inf ^ c");
+  orr_buf_free(&b);
+  promql_ast_free(ast);
   orr_arena_destroy(a);
 }
 

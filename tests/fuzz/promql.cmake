@@ -1,0 +1,3 @@
+# PromQL: the query parser (lib/promql lexer, parser, checker, printer).
+orr_fuzz_target(fuzz_promql_parse SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_promql_parse.c
+  DEPS orr_promql orr_labels orr_base)
