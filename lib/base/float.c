@@ -1,6 +1,7 @@
 /* float.c: Go-compatible float formatting, strconv.FormatFloat(v, 'g', -1, 64):
  * the shortest decimal that reads back as the same double, laid out as Go's
  * %g does for the shortest precision (exponent form when exp < -4 or >= 6). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,46 +35,52 @@ static int reads_back(uint64_t m, int e, double v) {
   return strtod(buf, NULL) == v;
 }
 
-/* Shortest round-trip digits of a positive finite |v|: |m| has |*nd| digits
- * and v ≈ 0.d1d2… × 10^|*dp|. For each precision the correctly rounded
- * candidate is tried first; when the rounding interval is lopsided (at powers
- * of two) the candidate one unit beside it may be the only one that reads
- * back, and it is then the one Go picks. */
+/* Shortest round-trip digits of a positive finite |v|: returns the digits
+ * as an integer with |*nd| digits, v ≈ 0.d1d2… × 10^|*dp|.
+ *
+ * Only three precisions need trying. If the shortest decimal D that reads
+ * back as v has at most 15 digits, then %.15e of v is D padded with zeros
+ * (every decimal of 15 or fewer digits survives a trip through a double,
+ * DBL_DIG), so stripping zeros gives D. Otherwise the shortest has 16 or 17
+ * digits, and among those Go picks the one closest to v: the correctly
+ * rounded one, or — when the rounding interval is lopsided at a power of
+ * two — the candidate one unit beside it. 17 digits always read back.
+ * Subnormals carry fewer bits, so the DBL_DIG argument does not hold for
+ * them: every precision from 1 up is tried instead. */
 static uint64_t shortest(double v, int *nd, int *dp) {
-  for (int p = 1; p <= 17; p++) {
+  int subnormal = v < DBL_MIN;
+  for (int p = subnormal ? 1 : 15; p <= 17; p++) {
     char buf[48];
     snprintf(buf, sizeof(buf), "%.*e", p - 1, v);
     uint64_t m = 0;
     const char *q = buf;
     for (; *q && *q != 'e'; q++)
       if (*q >= '0' && *q <= '9') m = m * 10 + (uint64_t)(*q - '0');
-    int e10 = atoi(q + 1); /* v ≈ d.ddd × 10^e10 */
-    int e = e10 - (p - 1);  /* v ≈ m × 10^e */
+    int e = atoi(q + 1) - (p - 1); /* v ≈ m × 10^e */
     uint64_t cand[3] = {m, m - 1, m + 1};
-    for (int k = 0; k < 3; k++) {
-      uint64_t c = cand[k];
+    for (int j = 0; j < (p == 15 && !subnormal ? 1 : 3); j++) {
+      uint64_t c = cand[j];
       int ce = e;
-      if (k == 1 && m == pow10_u64[p - 1]) { /* 1000 - 1 unit at p digits is 9999e-1 */
+      if (j == 1 && m == pow10_u64[p - 1]) { /* 1000 - 1 unit at p digits is 9999e-1 */
         c = m * 10 - 1;
         ce = e - 1;
       }
-      if (c == 0) continue;
-      if (reads_back(c, ce, v)) {
-        int digits = 0;
-        while (c % 10 == 0) {
-          c /= 10;
-          ce++;
-        }
-        for (uint64_t t = c; t; t /= 10) digits++;
-        *nd = digits;
-        *dp = ce + digits;
-        return c;
+      /* The correctly rounded candidate is |buf| itself. */
+      if (j == 0 ? strtod(buf, NULL) != v : !reads_back(c, ce, v)) continue;
+      int digits = 0;
+      while (c % 10 == 0) {
+        c /= 10;
+        ce++;
       }
+      for (uint64_t t = c; t; t /= 10) digits++;
+      *nd = digits;
+      *dp = ce + digits;
+      return c;
     }
   }
-  /* Unreachable: 17 significant digits always round-trip. */
-  *nd = 17;
-  *dp = 0;
+  /* Unreachable: 17 significant digits always read back. */
+  *nd = 1;
+  *dp = 1;
   return 0;
 }
 
