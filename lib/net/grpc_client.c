@@ -242,14 +242,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     for (i = 0; i < valuelen && i < 4 && value[i] >= '0' && value[i] <= '9'; i++)
       v = v * 10 + (value[i] - '0');
     c->grpc_status = (i == valuelen && i > 0) ? v : NET_GRPC_UNKNOWN;
-    return 0;
   }
   if (IS("grpc-message")) {
     orr_buf b = {0};
     net_grpc_message_decode(&b, (const char *)value, valuelen);
     c->grpc_message = b.oom ? "" : orr_arena_strndup(c->arena, b.data, b.len);
     orr_buf_free(&b);
-    return 0;
   }
 #undef IS
   cli_md *m = orr_arena_alloc(c->arena, sizeof(*m));

@@ -529,7 +529,8 @@ void net_grpc_ccall_pause(net_grpc_ccall *c);
 void net_grpc_ccall_resume(net_grpc_ccall *c);
 /* Cancels: sends RST_STREAM(CANCEL); on_done follows with CANCELLED. */
 void net_grpc_ccall_cancel(net_grpc_ccall *c);
-/* Value of response header or trailer |name|, borrowed until on_done returns. */
+/* Value of response header or trailer |name| (grpc-status and grpc-message
+ * too, as sent), borrowed until on_done returns; NULL if not received (yet). */
 const char *net_grpc_ccall_metadata(const net_grpc_ccall *c, const char *name);
 
 #ifdef __cplusplus

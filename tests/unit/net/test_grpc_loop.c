@@ -385,6 +385,45 @@ static void test_flow_control_paused_client(void **state) {
   assert_int_equal(r.bytes, 512LL * 65536);
 }
 
+typedef struct trailer_wait {
+  uv_timer_t t;
+  net_grpc_ccall *call;
+  int seen;
+} trailer_wait;
+
+static void trailer_tick(uv_timer_t *t) {
+  trailer_wait *w = t->data;
+  if (net_grpc_ccall_metadata(w->call, "grpc-status")) {
+    w->seen = 1;
+    uv_timer_stop(t);
+  }
+}
+
+static void test_pause_with_trailers_pending(void **state) {
+  /* The whole response, trailers included, arrives while the client is
+   * paused: the status waits until the held messages are delivered. */
+  fixture *f = *state;
+  result r = {0};
+  r.pause_after = 1;
+  call(f, "/t.S/Stream", "3 10", NULL, &r);
+  trailer_wait w = {.call = NULL};
+  run_until(f->loop, &S.finished);
+  w.call = r.call;
+  uv_timer_init(f->loop, &w.t);
+  w.t.data = &w;
+  uv_timer_start(&w.t, trailer_tick, 5, 5);
+  run_until(f->loop, &w.seen);
+  uv_close((uv_handle_t *)&w.t, NULL);
+  uv_run(f->loop, UV_RUN_NOWAIT);
+  assert_string_equal(net_grpc_ccall_metadata(r.call, "grpc-status"), "0");
+  assert_int_equal(r.msgs, 1);
+  assert_false(r.done);
+  net_grpc_ccall_resume(r.call);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  assert_int_equal(r.msgs, 3);
+}
+
 static void test_connection_refused(void **state) {
   fixture *f = *state;
   /* A port that was free a moment ago: a server we close at once. */
@@ -466,6 +505,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_server_deadline, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flow_control_paused_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pause_with_trailers_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
