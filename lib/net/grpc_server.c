@@ -25,6 +25,7 @@
  *     growing memory.
  *  5. Headers go out with the first message or, for a call that finishes
  *     without messages, together with the status (trailers-only). */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,25 @@ struct net_grpc_call {
 };
 
 /* ---------------------------------------------------------------- call life */
+
+#ifndef NDEBUG
+/* Checks the invariants of the notes above on a live call. */
+static void assert_call_state(const net_grpc_call *c) {
+  size_t queued = 0;
+  for (const grpc_chunk *k = c->q_head; k; k = k->next) {
+    assert(k->off < k->len || k->len == 0);
+    queued += k->len - k->off;
+  }
+  assert(queued == c->q_bytes);
+  assert(!c->q_head || c->headers_sent);           /* note 5 */
+  assert(!c->cancelled || c->responded);           /* note 3 */
+  assert(c->conn || c->stream_closed);             /* detached means closed */
+  assert(!(c->handler_done && c->stream_closed));  /* note 1: else released */
+  assert(!c->eof || c->responded);
+}
+#else
+#define assert_call_state(c) ((void)0)
+#endif
 
 static void call_timer_closed(uv_handle_t *t) {
   net_grpc_call *c = t->data;
@@ -206,6 +226,7 @@ static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
                             void *user_data) {
   net_grpc_call *c = source->ptr;
   size_t n = 0;
+  assert_call_state(c);
   while (n < length && c->q_head) {
     grpc_chunk *k = c->q_head;
     size_t take = k->len - k->off;
@@ -266,13 +287,14 @@ static void call_respond(net_grpc_call *c, int status, const char *msg, int drop
   }
   if (rc) orr_log_warn("grpc: cannot submit status", "err", nghttp2_strerror(rc), NULL);
   net__h2_conn_kick(&c->conn->h);
+  assert_call_state(c);
 }
 
 static void call_deadline_cb(uv_timer_t *t) {
   net_grpc_call *c = t->data;
   c->timer_on = 0;
   if (c->responded) return;
-  orr_log_info("grpc call deadline exceeded", "path", c->path ? c->path : "", NULL);
+  orr_log_debug("grpc call deadline exceeded", "path", c->path ? c->path : "", NULL);
   call_respond(c, NET_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", 1);
   if (!c->handler_done) call_cancel_notify(c, NET_GRPC_DEADLINE_EXCEEDED);
 }
@@ -325,6 +347,7 @@ int net_grpc_call_send(net_grpc_call *c, const void *msg, size_t len) {
     return ORR_EINTERNAL;
   }
   net__h2_conn_kick(&c->conn->h);
+  assert_call_state(c);
   return 0;
 }
 
@@ -544,6 +567,7 @@ static void conn_tick(net__h2_conn *h) {
   net_grpc_call *c = conn->calls;
   while (c) {
     net_grpc_call *next = c->next;
+    assert_call_state(c);
     if (c->notify_writable) {
       c->notify_writable = 0;
       if (c->want_writable && !c->cancelled && !c->responded) {

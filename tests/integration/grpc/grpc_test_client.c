@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
       {"host", ORR_FLAG_STRING, &host, "127.0.0.1", "server address", NULL},
       {"port", ORR_FLAG_INT, &port, "0", "server port", NULL},
       {"case", ORR_FLAG_STRING, &name, "unary",
-       "unary|stream|deadline|stream_deadline|cancel|status|paused|unimplemented", NULL},
+       "unary|stream|deadline|stream_deadline|cancel|status|paused|bulk|unimplemented", NULL},
       {NULL, 0, NULL, NULL, NULL, NULL},
   };
   char err[256];
@@ -114,6 +114,11 @@ int main(int argc, char **argv) {
       sreq.size = 100;
       sreq.interval_ms = 5;
       r.cancel_after = 5;
+    } else if (strcmp(name, "bulk") == 0) {
+      /* Throughput: 100 MiB in 64 KiB messages, read as fast as possible. */
+      sreq.count = 1600;
+      sreq.size = 65536;
+      o.timeout_ms = 60000;
     } else if (strcmp(name, "paused") == 0) {
       sreq.count = 200;
       sreq.size = 65536;
