@@ -70,9 +70,8 @@ static inline uint16_t tsdb_xor_appender_samples(const tsdb_xor_appender *a) { r
 typedef struct tsdb_xor_iter {
   int64_t t; /* current sample, valid after next() returned 1 */
   double v;
-  const uint8_t *p, *end; /* unread bytes */
-  uint64_t w;             /* bit buffer, valid bits at the top */
-  unsigned nbits;         /* valid bits in w */
+  const uint8_t *base, *end; /* the chunk */
+  uint64_t pos;              /* next bit to read */
   uint16_t total, read;
   uint64_t tdelta, vbits;
   uint8_t leading, trailing;

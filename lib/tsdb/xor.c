@@ -16,6 +16,7 @@ int tsdb_xor_appender_init(tsdb_xor_appender *a) {
   a->cap = 128;
   a->data = calloc(1, a->cap);
   if (!a->data) return ORR_ENOMEM;
+  a->len = XOR_HEADER_LEN;
   tsdb_xor_appender_reset(a);
   return 0;
 }
@@ -26,8 +27,8 @@ void tsdb_xor_appender_free(tsdb_xor_appender *a) {
 }
 
 void tsdb_xor_appender_reset(tsdb_xor_appender *a) {
+  if (a->data) memset(a->data, 0, a->len > XOR_HEADER_LEN ? a->len : XOR_HEADER_LEN);
   a->len = XOR_HEADER_LEN;
-  if (a->data) a->data[0] = a->data[1] = 0;
   a->num = 0;
   a->t = 0;
   a->tdelta = 0;
@@ -37,16 +38,25 @@ void tsdb_xor_appender_reset(tsdb_xor_appender *a) {
   a->free_bits = 0;
 }
 
-/* Makes room for |n| more bytes. */
+/* Makes room for |n| more bytes. Invariant: bytes [len, cap) are zero, so
+ * bits can be ORed in 8 bytes at a time. */
 static int reserve(tsdb_xor_appender *a, size_t n) {
   if (a->len + n <= a->cap) return 0;
   size_t cap = a->cap ? a->cap : 128;
   while (cap < a->len + n) cap *= 2;
   uint8_t *d = realloc(a->data, cap);
   if (!d) return ORR_ENOMEM;
+  memset(d + a->cap, 0, cap - a->cap);
   a->data = d;
   a->cap = cap;
   return 0;
+}
+
+static inline void or_be64(uint8_t *p, uint64_t x) {
+  uint64_t cur;
+  memcpy(&cur, p, 8);
+  cur |= __builtin_bswap64(x);
+  memcpy(p, &cur, 8);
 }
 
 /* Writes the low |nb| (<= 64) bits of |v|, most significant first. Room
@@ -60,19 +70,21 @@ static int reserve(tsdb_xor_appender *a, size_t n) {
  * boundary leaves an empty byte (free_bits == 8) behind. */
 static void put_bits(tsdb_xor_appender *a, uint64_t v, unsigned nb) {
   int eager = nb >= 8 && nb % 8 == 0 && (a->free_bits == 0 || a->free_bits == 8);
-  while (nb) {
-    if (a->free_bits == 0) {
-      a->data[a->len++] = 0;
-      a->free_bits = 8;
-    }
-    unsigned take = nb < a->free_bits ? nb : a->free_bits;
-    unsigned bits = (unsigned)(v >> (nb - take)) & ((1u << take) - 1);
-    a->data[a->len - 1] |= (uint8_t)(bits << (a->free_bits - take));
-    a->free_bits = (uint8_t)(a->free_bits - take);
-    nb -= take;
+  uint64_t pos = (uint64_t)a->len * 8 - a->free_bits; /* next bit to write */
+  if (nb < 64) v &= ((uint64_t)1 << nb) - 1;
+  if (nb > 56) { /* two writes keep each within one 8-byte window */
+    uint64_t hi = v >> 32;
+    or_be64(a->data + (pos >> 3), (hi << (64 - (nb - 32))) >> (pos & 7));
+    pos += nb - 32;
+    v &= 0xffffffffull;
+    nb = 32;
   }
+  or_be64(a->data + (pos >> 3), (v << (64 - nb)) >> (pos & 7));
+  pos += nb;
+  a->len = (size_t)((pos + 7) >> 3);
+  a->free_bits = (uint8_t)(a->len * 8 - pos);
   if (eager) {
-    a->data[a->len++] = 0;
+    a->len++; /* the byte is already zero */
     a->free_bits = 8;
   }
 }
@@ -86,7 +98,7 @@ static void begin_bytes(tsdb_xor_appender *a) {
 
 /* Ends a byte-aligned write: like bstream's writeByte, leaves an empty byte. */
 static void end_bytes(tsdb_xor_appender *a) {
-  a->data[a->len++] = 0;
+  a->len++; /* already zero */
   a->free_bits = 8;
 }
 
@@ -133,9 +145,9 @@ static void put_value(tsdb_xor_appender *a, uint64_t vbits) {
 int tsdb_xor_append(tsdb_xor_appender *a, int64_t t, double v) {
   if (a->num == TSDB_XOR_MAX_SAMPLES) return ORR_ERANGE;
   /* Worst case: 4 + 64 dod bits and 2 + 5 + 6 + 64 value bits, or two
-   * 10-byte varints and 8 value bytes. */
+   * 10-byte varints and 8 value bytes; plus 8 for the 8-byte OR window. */
   if (!a->data && tsdb_xor_appender_init(a)) return ORR_ENOMEM;
-  if (reserve(a, 32)) return ORR_ENOMEM;
+  if (reserve(a, 40)) return ORR_ENOMEM;
   uint64_t vbits;
   memcpy(&vbits, &v, sizeof(vbits));
   uint64_t tdelta = 0;
@@ -191,12 +203,16 @@ const uint8_t *tsdb_xor_bytes(const tsdb_xor_appender *a, size_t *len) {
 }
 
 /* ---------------------------------------------------------------- decoder
- * The bit reader keeps up to 64 bits left-aligned in |w|. A refill with 8
- * or more bytes left loads 8 bytes big-endian at once and advances by whole
- * bytes, leaving 56..63 valid bits; the bits below them are the next
- * bytes' own bits, so the next refill ORs identical values over them. Near
- * the end it goes byte by byte. Each read checks that enough bits are
- * valid, which only fails at the end of a truncated chunk. */
+ * The iterator keeps a bit position into the chunk. A read peeks 64 bits
+ * starting at a byte with one unaligned big-endian load and shifts out the
+ * bits before the position, which leaves at least 57 valid bits: usually
+ * enough for a whole sample (dod and value) from one load. While 32 or
+ * more bytes remain past the position (a sample is at most 145 bits) the
+ * loads need no bounds checks; near the end a checked variant of the same
+ * code reads byte by byte and verifies every length. */
+
+#define FAST_MARGIN 32 /* bytes: 19 for a sample + 8 for a load + slack */
+#define PEEK_BITS 57   /* valid bits of one peek at least */
 
 static inline uint64_t load_be64(const uint8_t *p) {
   uint64_t x;
@@ -204,26 +220,22 @@ static inline uint64_t load_be64(const uint8_t *p) {
   return __builtin_bswap64(x);
 }
 
-static inline void refill(tsdb_xor_iter *it) {
-  if (it->nbits > 56) return;
-  if (it->end - it->p >= 8) {
-    it->w |= load_be64(it->p) >> it->nbits;
-    it->p += (63 - it->nbits) >> 3;
-    it->nbits |= 56;
+/* 64 bits at bit |pos|, left-aligned; bytes past the end read as zero. */
+static inline uint64_t peek(const tsdb_xor_iter *it, uint64_t pos, int checked) {
+  size_t i = (size_t)(pos >> 3);
+  uint64_t x;
+  if (!checked) {
+    x = load_be64(it->base + i);
   } else {
-    while (it->nbits <= 56 && it->p < it->end) {
-      it->w |= (uint64_t)*it->p++ << (56 - it->nbits);
-      it->nbits += 8;
+    size_t len = (size_t)(it->end - it->base);
+    if (i + 8 <= len) {
+      x = load_be64(it->base + i);
+    } else {
+      x = 0;
+      for (size_t k = 0; i + k < len; k++) x |= (uint64_t)it->base[i + k] << (56 - 8 * k);
     }
   }
-}
-
-/* Takes |k| (1..56) bits; the caller checked nbits >= k. */
-static inline uint64_t take(tsdb_xor_iter *it, unsigned k) {
-  uint64_t v = it->w >> (64 - k);
-  it->w <<= k;
-  it->nbits -= k;
-  return v;
+  return x << (pos & 7);
 }
 
 static int corrupt(tsdb_xor_iter *it) {
@@ -231,16 +243,99 @@ static int corrupt(tsdb_xor_iter *it) {
   return ORR_ECORRUPT;
 }
 
+/* By the number of leading ones of a dod prefix (0..3): bits consumed in
+ * all and payload bits. */
+static const uint8_t dod_consume[4] = {1, 16, 20, 24};
+static const uint8_t dod_size[4] = {0, 14, 17, 20};
+
+/* Decodes one value at it->pos, given |w| = peek(pos) (|used| bits of it
+ * already consumed by the caller, |used| <= 24). */
+static inline __attribute__((always_inline)) int read_value(tsdb_xor_iter *it, uint64_t w,
+                                                            unsigned used, int checked) {
+  uint64_t pos = it->pos;
+  uint64_t limit = (uint64_t)(it->end - it->base) * 8;
+  if (used > 24) {
+    w = peek(it, pos, checked);
+    used = 0;
+  } else {
+    w <<= used;
+  }
+  unsigned avail = PEEK_BITS - used;
+  unsigned top = (unsigned)(w >> 62), ctl, m;
+  if (top < 2) { /* 0: the same value */
+    ctl = 1;
+    m = 0;
+  } else if (top == 2) { /* 10: the previous window */
+    ctl = 2;
+    m = 64u - it->leading - it->trailing;
+  } else { /* 11: 5 bits of leading zeros, 6 of length (0 means 64) */
+    unsigned lead = (unsigned)(w >> 57) & 31;
+    m = (unsigned)(w >> 51) & 63;
+    if (m == 0) m = 64;
+    if (checked && pos + 13 > limit) return corrupt(it);
+    if (lead + m > 64) return corrupt(it); /* no encoder writes this */
+    it->leading = (uint8_t)lead;
+    it->trailing = (uint8_t)(64 - lead - m);
+    ctl = 13;
+  }
+  if (checked && pos + ctl + m > limit) return corrupt(it);
+  uint64_t bits;
+  if (__builtin_expect(ctl + m <= avail, 1)) {
+    bits = ((w << ctl) >> (63 - m)) >> 1; /* m may be 0 */
+  } else {
+    uint64_t at = pos + ctl;
+    if (m <= PEEK_BITS) {
+      bits = peek(it, at, checked) >> (64 - m);
+    } else {
+      unsigned r = m - 32;
+      bits = (peek(it, at, checked) >> 32) << r;
+      bits |= peek(it, at + 32, checked) >> (64 - r);
+    }
+  }
+  it->vbits ^= bits << it->trailing; /* trailing <= 63 */
+  it->pos = pos + ctl + m;
+  memcpy(&it->v, &it->vbits, sizeof(it->v));
+  it->read++;
+  return 1;
+}
+
+/* Decodes sample 3 onwards: a delta of delta, then a value. */
+static inline __attribute__((always_inline)) int read_sample(tsdb_xor_iter *it, int checked) {
+  uint64_t pos = it->pos;
+  uint64_t limit = (uint64_t)(it->end - it->base) * 8;
+  uint64_t w = peek(it, pos, checked);
+  unsigned ones = (unsigned)__builtin_clzll(~w | 0x0fffffffffffffffull);
+  uint64_t dod;
+  unsigned used;
+  if (ones < 4) {
+    unsigned sz = dod_size[ones];
+    used = dod_consume[ones];
+    if (checked && pos + used > limit) return corrupt(it);
+    dod = ((w << (ones + 1)) >> (63 - sz)) >> 1; /* 0 when sz is 0 */
+    /* Payloads above 2^(sz-1) are negative; 2^(sz-1) itself is not. */
+    if (dod > (((uint64_t)1 << sz) >> 1)) dod -= (uint64_t)1 << sz;
+  } else {
+    used = 68;
+    if (checked && pos + used > limit) return corrupt(it);
+    dod = (peek(it, pos + 4, checked) >> 32) << 32;
+    dod |= peek(it, pos + 36, checked) >> 32;
+  }
+  it->tdelta += dod;
+  it->t = (int64_t)((uint64_t)it->t + it->tdelta);
+  it->pos = pos + used;
+  return read_value(it, w, used, checked);
+}
+
 void tsdb_xor_iter_init(tsdb_xor_iter *it, const uint8_t *p, size_t n) {
   memset(it, 0, sizeof(*it));
-  it->p = p;
+  it->base = p;
   it->end = n ? p + n : p; /* p may be NULL when n is 0 */
   if (n < XOR_HEADER_LEN) {
     it->err = ORR_ECORRUPT;
     return;
   }
   it->total = (uint16_t)((p[0] << 8) | p[1]);
-  it->p += XOR_HEADER_LEN;
+  it->pos = XOR_HEADER_LEN * 8;
 }
 
 int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count) {
@@ -250,111 +345,36 @@ int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count) {
 }
 
 static int read_uvarint(tsdb_xor_iter *it, uint64_t *out) {
-  orr_dec d = orr_dec_make(it->p, (size_t)(it->end - it->p));
+  size_t at = (size_t)(it->pos >> 3); /* byte-aligned here */
+  orr_dec d = orr_dec_make(it->base + at, (size_t)(it->end - it->base) - at);
   if (orr_dec_uvarint(&d, out)) return corrupt(it);
-  it->p = d.p;
+  it->pos = (uint64_t)(d.p - it->base) * 8;
   return 0;
 }
 
-/* Reads one XORed value from the bit stream. */
-static inline int read_value(tsdb_xor_iter *it) {
-  refill(it);
-  if (it->nbits < 1) return corrupt(it);
-  if (!(it->w >> 63)) { /* 0: same value */
-    take(it, 1);
-    goto done;
-  }
-  if (it->nbits < 2) return corrupt(it);
-  unsigned mbits;
-  if (take(it, 2) == 0x3) { /* 11: a new window */
-    if (it->nbits < 11) return corrupt(it);
-    unsigned leading = (unsigned)take(it, 5);
-    mbits = (unsigned)take(it, 6);
-    if (mbits == 0) mbits = 64;
-    if (leading + mbits > 64) return corrupt(it); /* no encoder writes this */
-    it->leading = (uint8_t)leading;
-    it->trailing = (uint8_t)(64 - leading - mbits);
-  } else { /* 10: the previous window */
-    mbits = 64u - it->leading - it->trailing;
-  }
-  uint64_t bits;
-  refill(it);
-  if (mbits <= 56) {
-    if (it->nbits < mbits) return corrupt(it);
-    bits = take(it, mbits);
-  } else {
-    if (it->nbits < mbits - 32) return corrupt(it);
-    bits = take(it, mbits - 32) << 32;
-    refill(it);
-    if (it->nbits < 32) return corrupt(it);
-    bits |= take(it, 32);
-  }
-  it->vbits ^= bits << it->trailing; /* trailing < 64 as mbits >= 1 */
-done:
-  memcpy(&it->v, &it->vbits, sizeof(it->v));
-  it->read++;
-  return 1;
-}
-
 int tsdb_xor_iter_next(tsdb_xor_iter *it) {
+  if (__builtin_expect(it->read >= 2 && it->read < it->total && !it->err, 1)) {
+    if ((it->pos >> 3) + FAST_MARGIN <= (uint64_t)(it->end - it->base)) return read_sample(it, 0);
+    return read_sample(it, 1);
+  }
   if (it->err) return it->err;
   if (it->read == it->total) return 0;
-  if (it->read >= 2) {
-    refill(it);
-    int64_t dod;
-    uint64_t w = it->w;
-    if (!(w >> 63)) {
-      if (it->nbits < 1) return corrupt(it);
-      take(it, 1);
-      dod = 0;
-    } else {
-      /* 10 -> 14 bits, 110 -> 17, 1110 -> 20, 1111 -> 64 */
-      unsigned ones = (unsigned)__builtin_clzll(~w | 0x0fffffffffffffffull);
-      unsigned prefix, sz;
-      switch (ones) {
-      case 1: prefix = 2, sz = 14; break;
-      case 2: prefix = 3, sz = 17; break;
-      case 3: prefix = 4, sz = 20; break;
-      default: prefix = 4, sz = 64; break;
-      }
-      if (sz != 64) {
-        if (it->nbits < prefix + sz) return corrupt(it);
-        take(it, prefix);
-        uint64_t raw = take(it, sz);
-        /* Values above 2^(sz-1) are negative (2^(sz-1) itself is not). */
-        if (raw > ((uint64_t)1 << (sz - 1))) raw -= (uint64_t)1 << sz;
-        dod = (int64_t)raw;
-      } else {
-        if (it->nbits < 4 + 32) return corrupt(it);
-        take(it, 4);
-        uint64_t raw = take(it, 32) << 32;
-        refill(it);
-        if (it->nbits < 32) return corrupt(it);
-        raw |= take(it, 32);
-        dod = (int64_t)raw;
-      }
-    }
-    it->tdelta += (uint64_t)dod;
-    it->t = (int64_t)((uint64_t)it->t + it->tdelta);
-    return read_value(it);
-  }
   if (it->read == 0) {
     uint64_t zz;
     if (read_uvarint(it, &zz)) return ORR_ECORRUPT;
-    if (it->end - it->p < 8) return corrupt(it);
+    size_t at = (size_t)(it->pos >> 3);
+    if ((size_t)(it->end - it->base) - at < 8) return corrupt(it);
     it->t = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
-    it->vbits = load_be64(it->p);
-    it->p += 8;
+    it->vbits = load_be64(it->base + at);
+    it->pos += 64;
     memcpy(&it->v, &it->vbits, sizeof(it->v));
     it->read = 1;
     return 1;
   }
-  /* read == 1: the first delta, then the bit stream begins. */
+  /* read == 1: the first delta, byte-aligned, then the bit stream. */
   if (read_uvarint(it, &it->tdelta)) return ORR_ECORRUPT;
   it->t = (int64_t)((uint64_t)it->t + it->tdelta);
-  it->w = 0;
-  it->nbits = 0;
-  return read_value(it);
+  return read_value(it, peek(it, it->pos, 1), 0, 1);
 }
 
 int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
