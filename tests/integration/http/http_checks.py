@@ -34,8 +34,14 @@ def get(port, path):
 def endpoints(port):
     st, head, body = get(port, "/-/healthy")
     assert st == 200 and body == b"OK", (st, body)
+    # not ready until the component says so (1.5 s after start)
     st, head, body = get(port, "/-/ready")
-    assert st == 200, st
+    assert st == 503, st
+    t0 = time.monotonic()
+    while st != 200 and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+        st, head, body = get(port, "/-/ready")
+    assert st == 200 and body == b"OK", (st, body)
     st, head, body = get(port, "/echo?x=1")
     assert st == 200 and body == b"GET /echo\nx=1\n", body
     st, head, body = get(port, "/nope")
@@ -47,6 +53,7 @@ def endpoints(port):
     for want in ('http_requests_total{code="200",handler="echo",method="GET"} 1',
                  'http_requests_total{code="404",handler="other",method="GET"} 1',
                  'http_request_duration_seconds_bucket{handler="healthy",le="+Inf"} 1',
+                 'http_requests_total{code="503",handler="ready",method="GET"} ',
                  "process_resident_memory_bytes "):
         assert want in text, want
     print("endpoints ok")

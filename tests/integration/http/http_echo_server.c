@@ -1,6 +1,6 @@
 /* http_echo_server.c: a small server on the daemon scaffold for the HTTP
  * integration tests (wrk load, slowloris, big streams, SIGTERM).
- * Usage: http_echo_server HOST:PORT [HEADER_TIMEOUT_MS]
+ * Usage: http_echo_server HOST:PORT [HEADER_TIMEOUT_MS [READY_DELAY_MS]]
  * Routes: /echo (GET, POST: method, path, parameters), /stream?n=&size=
  * (chunked, with backpressure), plus the daemon's /metrics, /-/healthy,
  * /-/ready. */
@@ -53,9 +53,23 @@ static void h_stream(net_http_req *req, void *arg) {
   pump(req, st);
 }
 
+/* Becomes ready after READY_DELAY_MS, as a component that loads state first;
+ * the timer is closed by a shutdown hook. */
+static uv_timer_t ready_timer;
+
+static void on_ready_timer(uv_timer_t *t) {
+  daemon_set_ready(t->data, true);
+  orr_log_info("ready", NULL);
+}
+
+static void close_ready_timer(daemon_ctx *d, void *arg) {
+  orr_log_info("shutdown hook", NULL);
+  uv_close((uv_handle_t *)&ready_timer, NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s HOST:PORT [HEADER_TIMEOUT_MS]\n", argv[0]);
+    fprintf(stderr, "usage: %s HOST:PORT [HEADER_TIMEOUT_MS [READY_DELAY_MS]]\n", argv[0]);
     return 2;
   }
   orr_log_setup(ORR_LOG_INFO, ORR_LOG_LOGFMT);
@@ -70,7 +84,10 @@ int main(int argc, char **argv) {
   net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_POST, "/echo", "echo", h_echo,
                       NULL);
   net_http_router_add(daemon_router(d), NET_HTTP_GET, "/stream", "stream", h_stream, NULL);
-  daemon_set_ready(d, true);
+  uv_timer_init(daemon_loop(d), &ready_timer);
+  ready_timer.data = d;
+  uv_timer_start(&ready_timer, on_ready_timer, argc > 3 ? (uint64_t)atol(argv[3]) : 0, 0);
+  daemon_on_shutdown(d, close_ready_timer, NULL);
   int rc = daemon_run(d);
   daemon_free(d);
   return rc;

@@ -26,7 +26,7 @@ fail() { echo "FAIL: $*"; echo "--- server log (tail)"; tail -20 "$work/server.l
 # Header timeout 2 s for the slowloris check. Under ASan, a small quarantine
 # so that freed memory is reused and RSS means something.
 ASAN_OPTIONS="quarantine_size_mb=1:thread_local_quarantine_size_kb=64:${ASAN_OPTIONS:-}" \
-  "$server" 127.0.0.1:0 2000 2>"$work/server.log" &
+  "$server" 127.0.0.1:0 2000 1500 2>"$work/server.log" &
 pid=$!
 port=
 for _ in $(seq 100); do
@@ -76,4 +76,5 @@ status=$?
 pid=
 [ "$status" -eq 0 ] || fail "exit status $status after SIGTERM"
 grep -q 'msg="received signal, shutting down"' "$work/server.log" || fail "no shutdown log line"
+grep -q 'msg="shutdown hook"' "$work/server.log" || fail "shutdown hook did not run"
 echo "PASS"
