@@ -317,7 +317,12 @@ static int translate_re2(translate *t) {
           break;
         }
         if (q >= end) return syntax_error(t, "missing closing )", p, (size_t)(end - p));
-        if ((*q != ':' && *q != ')') || (neg && q[-1] == '-') || (*q == ')' && !any)) {
+        if (*q == ')' && !any && !neg) { /* "(?)": RE2 accepts an empty flag group */
+          p = q + 1;
+          last_repeat = NULL;
+          continue;
+        }
+        if ((*q != ':' && *q != ')') || (neg && q[-1] == '-')) {
           size_t l = (size_t)(q + 1 - p);
           if ((unsigned char)*q >= 0x80) {
             while (p + l < end && ((unsigned char)p[l] & 0xc0) == 0x80) l++;

@@ -205,6 +205,12 @@ static const mcase match_table[] = {
     {LABELS_MATCH_RE, "h.llo", "h\xffllo", true},
     {LABELS_MATCH_RE, "\\p{Greek}+", "\xce\xb1\xce\xb2", true},
     {LABELS_MATCH_RE, "a+?b", "aab", true},
+    {LABELS_MATCH_RE, "a(?)b", "ab", true},
+    {LABELS_MATCH_RE, "(?i-s:A.)", "a\n", false},
+    {LABELS_MATCH_RE, "(?U)a+", "aa", true},
+    {LABELS_MATCH_NRE, "foo|bar", "", true},
+    {LABELS_MATCH_NRE, "", "", false},
+    {LABELS_MATCH_NRE, "", "x", true},
 };
 
 static void test_matchers_table(void **state) {
@@ -237,6 +243,8 @@ static void test_rejected_syntax(void **state) {
       {"(?#c)", "error parsing regexp: invalid or unsupported Perl syntax: `(?#`"},
       {"(?(1)a|b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?(`"},
       {"(?x)a", "error parsing regexp: invalid or unsupported Perl syntax: `(?x`"},
+      {"(?-)a", "error parsing regexp: invalid or unsupported Perl syntax: `(?-)`"},
+      {"(?P=n)", "error parsing regexp: invalid or unsupported Perl syntax: `(?P`"},
       {"(a)\\1", "error parsing regexp: invalid escape sequence: `\\1`"},
       {"\\C", "error parsing regexp: invalid escape sequence: `\\C`"},
       {"a\\Kb", "error parsing regexp: invalid escape sequence: `\\K`"},
