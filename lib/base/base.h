@@ -280,6 +280,11 @@ int orr_register_process_metrics(orr_registry *r);
 /* Formats |v| as Go's strconv.FormatFloat(v, 'g'/-1 shortest round-trip) does
  * in Prometheus output ("1e-05", "123.456", "NaN", "+Inf"). Returns length. */
 int orr_format_float(double v, char *out, size_t outlen);
+/* Formats |v| as Prometheus's JSON API writes sample values: Go's
+ * strconv.FormatFloat(v, 'f', -1, 64), or 'e' when |v| < 1e-6 or >= 1e21
+ * ("0.1", "1000000", "1e-07", "1e+21", "NaN", "+Inf"). Returns length;
+ * an |outlen| of 48 always suffices. */
+int orr_format_float_json(double v, char *out, size_t outlen);
 
 #ifdef __cplusplus
 }

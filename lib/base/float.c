@@ -84,8 +84,10 @@ static uint64_t shortest(double v, int *nd, int *dp) {
   return 0;
 }
 
-int orr_format_float(double v, char *out, size_t outlen) {
-  char buf[64];
+/* Lays out |v| with the shortest round-trip digits: mode 'g' as Go's %g,
+ * mode 'j' as Prometheus's JSON values ('f', or 'e' outside [1e-6, 1e21)). */
+static int layout(double v, int mode, char *out, size_t outlen) {
+  char buf[400];
   size_t n = 0;
   if (isnan(v)) {
     n = (size_t)snprintf(buf, sizeof(buf), "NaN");
@@ -100,7 +102,14 @@ int orr_format_float(double v, char *out, size_t outlen) {
     char d[24];
     snprintf(d, sizeof(d), "%llu", (unsigned long long)m);
     int exp = dp - 1;
-    if (exp < -4 || exp >= 6) {
+    int exp_form;
+    if (mode == 'g') {
+      exp_form = exp < -4 || exp >= 6;
+    } else { /* 'j': Prometheus's JSON rule, 'e' below 1e-6 and from 1e21 */
+      double a = fabs(v);
+      exp_form = a < 1e-6 || a >= 1e21;
+    }
+    if (exp_form) {
       buf[n++] = d[0];
       if (nd > 1) {
         buf[n++] = '.';
@@ -126,3 +135,7 @@ int orr_format_float(double v, char *out, size_t outlen) {
   if (outlen) snprintf(out, outlen, "%s", buf);
   return (int)n;
 }
+
+int orr_format_float(double v, char *out, size_t outlen) { return layout(v, 'g', out, outlen); }
+
+int orr_format_float_json(double v, char *out, size_t outlen) { return layout(v, 'j', out, outlen); }

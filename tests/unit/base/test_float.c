@@ -72,10 +72,39 @@ static void test_round_trip_and_truncation(void **state) {
   assert_int_equal(orr_format_float(1, NULL, 0), 1);
 }
 
+static void assert_json(double v, const char *want) {
+  char out[64];
+  int n = orr_format_float_json(v, out, sizeof(out));
+  if (strcmp(out, want) != 0) fail_msg("json(%.17g) = \"%s\", want \"%s\"", v, out, want);
+  assert_int_equal(n, (int)strlen(want));
+}
+
+/* Prometheus's JSON sample values: 'f' form between 1e-6 and 1e21, else 'e'. */
+static void test_json_table(void **state) {
+  (void)state;
+  assert_json(0, "0");
+  assert_json(1, "1");
+  assert_json(1e6, "1000000");
+  assert_json(1234567.25, "1234567.25");
+  assert_json(0.1 + 0.2, "0.30000000000000004");
+  assert_json(1e-6, "0.000001");
+  assert_json(9.99e-7, "9.99e-07");
+  assert_json(-2.5e-10, "-2.5e-10");
+  assert_json(1e20, "100000000000000000000");
+  assert_json(1e21, "1e+21");
+  assert_json(1.7976931348623157e308, "1.7976931348623157e+308");
+  assert_json(5e-324, "5e-324");
+  assert_json(NAN, "NaN");
+  assert_json(INFINITY, "+Inf");
+  assert_json(-INFINITY, "-Inf");
+  assert_json(1700000000.123, "1700000000.123");
+}
+
 int test_float_group(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_round_trip_and_truncation),
+      cmocka_unit_test(test_json_table),
   };
   return cmocka_run_group_tests_name("base_float", tests, NULL, NULL);
 }
