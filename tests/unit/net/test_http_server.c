@@ -625,14 +625,14 @@ static void test_slowloris(void **state) {
   assert_true(closed_at > 0);
   double dt = closed_at - t0;
   assert_true(dt >= 0.9);
-  assert_true(dt < 1.8);
+  assert_true(dt < 2.5);
   close(fd);
   /* a connection that sends nothing gets the header timeout too */
   fd = dial(t->port);
   t0 = now_s();
   assert_int_equal(wait_closed(fd, 3000), 1);
   dt = now_s() - t0;
-  assert_true(dt >= 0.9 && dt < 1.8);
+  assert_true(dt >= 0.9 && dt < 2.5);
   close(fd);
   /* a prompt client is unaffected */
   resp r = {0};
@@ -654,7 +654,7 @@ static void test_idle_timeout(void **state) {
   double t0 = now_s();
   assert_int_equal(wait_closed(c.fd, 3000), 1);
   double dt = now_s() - t0;
-  assert_true(dt >= 0.4 && dt < 1.5);
+  assert_true(dt >= 0.4 && dt < 2.5);
   close(c.fd);
   resp_free(&r);
   stop(t);
@@ -708,7 +708,7 @@ static void test_shutdown_grace_expires(void **state) {
    * told, and the server is done once the handler has finished it */
   assert_int_equal(wait_closed(fd, 2000), 1);
   double dt = now_s() - t0;
-  assert_true(dt >= 0.25 && dt < 1.5);
+  assert_true(dt >= 0.25 && dt < 2.5);
   uv_thread_join(&t->th);
   assert_int_equal(atomic_load(&g_gone_calls), 1);
   assert_int_equal(atomic_load(&t->done), 1);
@@ -849,10 +849,67 @@ static void test_http10(void **state) {
   stop(t);
 }
 
+/* The parser alone: bytes in one at a time, requests out, no sockets. */
+static void test_parser(void **state) {
+  const char *in = "GET /a%20b?x=1&y=%41+B&bad=%zz&x=2 HTTP/1.1\r\nHost: h\r\nX-Multi: a\r\n"
+                   "x-multi: b\r\nX-Sp:   v  \r\n\r\n"
+                   "PUT /p HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n3\r\nk=v\r\n0\r\n\r\n"
+                   "GET /last HTTP/1.0\r\n\r\n";
+  net__http_parse ps;
+  net__http_parse_init(&ps, 4096, 1024, 1024);
+  net__http_msg *msgs[3];
+  int nmsgs = 0;
+  size_t len = strlen(in), off = 0;
+  while (off < len) {
+    int ev;
+    off += net__http_parse_feed(&ps, in + off, 1, &ev);
+    assert_int_not_equal(ev, NET__HP_ERROR);
+    if (ev == NET__HP_READY) msgs[nmsgs++] = net__http_parse_take(&ps);
+  }
+  assert_int_equal(nmsgs, 3);
+  net__http_msg *m = msgs[0];
+  assert_string_equal(m->method, "GET");
+  assert_string_equal(m->path, "/a b");
+  assert_string_equal(m->target, "/a%20b?x=1&y=%41+B&bad=%zz&x=2");
+  assert_int_equal(m->nparams, 3);
+  assert_string_equal(m->params[0].name, "x");
+  assert_string_equal(m->params[1].value, "A B");
+  assert_string_equal(m->params[2].value, "2");
+  assert_int_equal(m->nheaders, 4);
+  assert_string_equal(m->headers[3].value, "v");
+  assert_true(m->keep_alive);
+  m = msgs[1];
+  assert_string_equal(m->method, "PUT");
+  assert_int_equal(m->nparams, 1);
+  assert_string_equal(m->params[0].value, "v");
+  assert_int_equal(m->body_len, 3);
+  m = msgs[2];
+  assert_string_equal(m->path, "/last");
+  assert_false(m->keep_alive);
+  for (int i = 0; i < nmsgs; i++) orr_arena_destroy(msgs[i]->arena);
+  net__http_parse_free(&ps);
+
+  /* a request cut short leaves nothing behind */
+  net__http_parse_init(&ps, 4096, 1024, 1024);
+  int ev;
+  const char *cut = "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+  net__http_parse_feed(&ps, cut, strlen(cut), &ev);
+  assert_int_equal(ev, NET__HP_MORE);
+  net__http_parse_free(&ps);
+
+  char out[16];
+  size_t n;
+  assert_int_equal(net__url_unescape("%4", 2, true, out, &n), ORR_EINVAL);
+  assert_int_equal(net__url_unescape("a+%2b", 5, false, out, &n), 0);
+  assert_string_equal(out, "a++");
+}
+
 int main(int argc, char **argv) {
   orr_log_setup(ORR_LOG_WARN, ORR_LOG_LOGFMT);
   if (argc > 1) cmocka_set_test_filter(argv[1]); /* e.g. "test_gzip" */
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_parser),
     cmocka_unit_test(test_get_query),
     cmocka_unit_test(test_post_form),
     cmocka_unit_test(test_keepalive),
