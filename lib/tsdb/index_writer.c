@@ -11,8 +11,9 @@
  * 2. finish() builds postings as Prometheus does: it rereads the series
  *    section from the file (mmap), first for the all-postings list, then
  *    once per batch of label names whose series counts add up to at most the
- *    number of series. A batch holds 12 bytes per (label, series) pair, sorted
- *    by two stable counting passes (value symbol, then name). Postings go to
+ *    number of series. A batch holds 20 bytes per (label, series) pair (name,
+ *    value, ref and two permutation arrays), ordered by two stable counting
+ *    passes (value symbol, then name). Postings go to
  *    the temporary file |path|_tmp_p and are copied after the label indices.
  * 3. The postings offset table is kept in memory as 16 bytes per label pair
  *    (name symbol, value symbol, offset); strings come from the symbols.

@@ -337,10 +337,11 @@ int tsdb_index_select(const tsdb_index_reader *r, labels_matcher *const *ms, siz
  * series and chunk metas. Order of calls: every symbol (strictly increasing;
  * Prometheus always has "" among them), then every series in label order,
  * then finish. The series section is streamed to the file; postings are built
- * by rescanning it in batches of label names, holding at most 12 bytes per
- * (label, series) pair of a batch and no batch larger than the series count
- * (unless one name alone is), plus 16 bytes per distinct label pair and the
- * symbols themselves. Temporary files |path|_tmp_p sit beside the index. */
+ * by rescanning it (mmapped) in batches of label names whose series counts
+ * add up to at most the number of series: 20 bytes per (label, series) pair
+ * of a batch, so at most 20 bytes per series, plus 16 bytes per distinct
+ * label pair, 12 bytes per symbol and the symbols themselves. The temporary
+ * file |path|_tmp_p sits beside the index. */
 typedef struct tsdb_index_writer tsdb_index_writer;
 
 /* Creates (truncates) |path|. Caller frees with tsdb_index_writer_free(). */
