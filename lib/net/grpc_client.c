@@ -81,7 +81,7 @@ struct net_grpc_ccall {
   net_grpc_msg_fn on_msg;
   net_grpc_done_fn on_done;
   void *arg;
-  unsigned paused : 1, stream_ended : 1, done : 1, in_cb : 1;
+  unsigned paused : 1, stream_ended : 1, done : 1;
 };
 
 static void cli_kick(net_grpc_client *cli);
@@ -191,9 +191,7 @@ static size_t call_feed(net_grpc_ccall *c, const uint8_t *p, size_t n, int held)
       call_done(c, NET_GRPC_UNIMPLEMENTED, "grpc: too many response messages for a unary call");
       break;
     }
-    c->in_cb = 1;
     int r = c->on_msg ? c->on_msg(c, msg, mlen, c->arg) : 0;
-    c->in_cb = 0;
     if (r == NET_GRPC_PAUSE) c->paused = 1;
   }
   return off;

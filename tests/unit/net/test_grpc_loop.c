@@ -233,6 +233,34 @@ static void test_unary(void **state) {
   assert_string_equal(S.last_md, "hello-md");
 }
 
+static void test_many_concurrent(void **state) {
+  /* More calls than the server's 100 concurrent streams, multiplexed on one
+   * connection: nghttp2 queues the rest, every call completes once. */
+  fixture *f = *state;
+  enum { NU = 300, NS = 20 };
+  static result ru[NU], rs[NS];
+  memset(ru, 0, sizeof(ru));
+  memset(rs, 0, sizeof(rs));
+  net_grpc_call_opts o = {.unary = 1, .timeout_ms = 10000};
+  char req[32];
+  for (int i = 0; i < NS; i++) call(f, "/t.S/Stream", "200 3000", NULL, &rs[i]);
+  for (int i = 0; i < NU; i++) {
+    snprintf(req, sizeof(req), "req-%d", i);
+    call(f, "/t.S/Echo", req, &o, &ru[i]);
+  }
+  for (int i = 0; i < NU; i++) run_until(f->loop, &ru[i].done);
+  for (int i = 0; i < NS; i++) run_until(f->loop, &rs[i].done);
+  for (int i = 0; i < NU; i++) {
+    snprintf(req, sizeof(req), "req-%d", i);
+    assert_int_equal(ru[i].status, NET_GRPC_OK);
+    assert_string_equal(ru[i].first, req);
+  }
+  for (int i = 0; i < NS; i++) {
+    assert_int_equal(rs[i].status, NET_GRPC_OK);
+    assert_int_equal(rs[i].bytes, 200 * 3000);
+  }
+}
+
 static void test_status_message(void **state) {
   fixture *f = *state;
   result r = {0};
@@ -497,6 +525,7 @@ static void test_client_close_cancels(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
       cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
