@@ -1,7 +1,10 @@
 /* cmd_gateway.c: `orrery gateway` — the Prometheus HTTP API and /federate
  * over every StoreAPI endpoint: fan-out, merge, HA deduplication, PromQL.
  * Its flags (Thanos query's names and defaults where one exists). */
+#include <string.h>
+
 #include "cli.h"
+#include "daemon.h"
 
 static struct {
   orr_strings endpoints;
@@ -51,8 +54,55 @@ static const orr_flag flags[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
-/* The lead wires this to the shared daemon (src/daemon.c). */
-static int run(int argc, char **argv) { return cli_not_implemented(argv[0]); }
+/* GET|POST /api/v1/status/buildinfo, in Prometheus's shape. */
+static void handle_buildinfo(net_http_req *req, void *arg) {
+  (void)arg;
+  const cli_build_info *b = cli_build();
+  const char *keys[] = {"version", "revision", "branch", "buildUser", "buildDate", "goVersion"};
+  const char *vals[] = {b->version, b->revision, b->branch, b->build_user, b->build_date,
+                        b->compiler};
+  orr_buf out = {0};
+  orr_buf_puts(&out, "{\"status\":\"success\",\"data\":{");
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    orr_buf_printf(&out, "%s\"%s\":\"", i ? "," : "", keys[i]);
+    orr_buf_json_escape(&out, vals[i], strlen(vals[i]));
+    orr_buf_putc(&out, '"');
+  }
+  orr_buf_puts(&out, "}}");
+  if (out.oom) {
+    orr_buf_free(&out);
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  net_http_respond_buf(req, 200, "application/json", &out);
+}
+
+/* The gateway so far: the daemon endpoints and the build information. The
+ * query API, fan-out and /federate come with the gateway issue. */
+static int run(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  const cli_common *c = cli_common_options();
+  daemon_config cfg = {.component = "gateway",
+                       .http_address = c->http_address,
+                       .http_grace_period_ms = c->http_grace_period_ms};
+  daemon_ctx *d = NULL;
+  int rc = daemon_new(&cfg, &d);
+  if (rc != 0) {
+    orr_log_error("cannot start the gateway", "err", orr_strerror(rc), NULL);
+    return 1;
+  }
+  rc = net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_POST,
+                           "/api/v1/status/buildinfo", "buildinfo", handle_buildinfo, NULL);
+  if (rc != 0) {
+    daemon_free(d);
+    return 1;
+  }
+  daemon_set_ready(d, true);
+  int status = daemon_run(d);
+  daemon_free(d);
+  return status;
+}
 
 const cli_command cli_cmd_gateway = {
     "gateway",
