@@ -39,7 +39,15 @@ typedef struct grpc_method {
   net_grpc_kind kind;
   net_grpc_handler_fn fn;
   void *arg;
+  /* Metric children for this method (NULL without a registry); handled
+   * ones are looked up once per status code. */
+  orr_series *started, *seconds;
+  orr_series *handled[NET_GRPC_UNAUTHENTICATED + 1];
 } grpc_method;
+
+typedef struct grpc_metrics {
+  orr_metric *started, *handled, *seconds;
+} grpc_metrics;
 
 typedef struct srv_conn srv_conn;
 
@@ -50,6 +58,7 @@ struct net_grpc_server {
   net_grpc_server_opts opts;
   nghttp2_session_callbacks *cbs;
   grpc_method *methods;
+  grpc_metrics metrics;
   srv_conn *conns;
   int port;
   int listening;
@@ -104,6 +113,8 @@ struct net_grpc_call {
   net_grpc_call_fn on_writable;
   net_grpc_cancel_fn on_cancel;
   void *cb_arg;
+  uint64_t start_ns; /* when the handler started */
+  unsigned accounted : 1; /* counted in grpc_server_handled_total */
   unsigned headers_sent : 1, eof : 1, responded : 1, cancelled : 1, handler_done : 1,
       stream_closed : 1, want_writable : 1, notify_writable : 1, timer_on : 1, bad_request : 1;
 };
@@ -170,6 +181,25 @@ static void queue_clear(net_grpc_call *c) {
   }
   c->q_head = c->q_tail = NULL;
   c->q_bytes = 0;
+}
+
+/* Counts the outcome of a call whose handler started, once. The server is
+ * alive here: only calls still attached to a connection get here. */
+static void call_account(net_grpc_call *c, int status) {
+  if (c->accounted || !c->start_ns || !c->m || !c->m->started) return;
+  c->accounted = 1;
+  grpc_method *m = (grpc_method *)c->m;
+  int code = status >= 0 && status <= NET_GRPC_UNAUTHENTICATED ? status : NET_GRPC_UNKNOWN;
+  if (!m->handled[code]) {
+    const char *svc_end = strrchr(m->path, '/');
+    char svc[256];
+    snprintf(svc, sizeof(svc), "%.*s", (int)(svc_end - m->path - 1), m->path + 1);
+    const char *v[] = {m->kind == NET_GRPC_UNARY ? "unary" : "server_stream", svc, svc_end + 1,
+                       net_grpc_status_name(code)};
+    m->handled[code] = orr_metric_with(c->srv->metrics.handled, v);
+  }
+  if (m->handled[code]) orr_counter_inc(m->handled[code]);
+  if (m->seconds) orr_histogram_observe(m->seconds, (double)(orr_mono_ns() - c->start_ns) / 1e9);
 }
 
 /* Marks |c| cancelled and tells the handler, as the last thing the caller
@@ -263,6 +293,7 @@ static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 /* Queues the final status (see note 3). |drop| discards queued messages. */
 static void call_respond(net_grpc_call *c, int status, const char *msg, int drop) {
   if (c->responded) return;
+  if (c->conn) call_account(c, status);
   c->responded = 1;
   c->status = status;
   if (c->timer_on) {
@@ -425,6 +456,8 @@ static void call_request_end(net_grpc_call *c) {
   }
   const grpc_method *m = c->m;
   c->handler_done = 0;
+  c->start_ns = orr_mono_ns();
+  if (m->started) orr_counter_inc(m->started);
   m->fn(c, c->req, c->req_len, m->arg);
 }
 
@@ -553,6 +586,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     uv_timer_stop(&c->timer);
     c->timer_on = 0;
   }
+  if (!c->responded) call_account(c, NET_GRPC_CANCELLED);
   c->responded = 1;
   /* Released here if finished or never started; else the handler hears of
    * it unless a deadline already told it. */
@@ -594,6 +628,7 @@ static void conn_closed(net__h2_conn *h) {
       uv_timer_stop(&c->timer);
       c->timer_on = 0;
     }
+    if (!c->responded) call_account(c, status);
     c->responded = 1;
     call_cancel_notify(c, status); /* or release: see on_stream_close */
   }
@@ -664,6 +699,29 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
   if (!s->opts.max_recv_msg) s->opts.max_recv_msg = NET_GRPC_DEFAULT_MAX_RECV;
   if (!s->opts.send_queue_bytes) s->opts.send_queue_bytes = GRPC_DEFAULT_QUEUE;
   if (!s->opts.max_concurrent_streams) s->opts.max_concurrent_streams = 100;
+  if (s->opts.registry) {
+    /* Registering again (a second server) returns the same families. */
+    static const char *const lbl[] = {"grpc_type", "grpc_service", "grpc_method", NULL};
+    static const char *const lbl_code[] = {"grpc_type", "grpc_service", "grpc_method",
+                                           "grpc_code", NULL};
+    static const double buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+    s->metrics.started = orr_counter_new(s->opts.registry, "grpc_server_started_total",
+                                         "Total number of RPCs started on the server.", lbl);
+    s->metrics.handled = orr_counter_new(
+        s->opts.registry, "grpc_server_handled_total",
+        "Total number of RPCs completed on the server, regardless of success or failure.",
+        lbl_code);
+    s->metrics.seconds = orr_histogram_new(
+        s->opts.registry, "grpc_server_handling_seconds",
+        "Histogram of response latency (seconds) of gRPC that had been application-level "
+        "handled by the server.",
+        lbl, buckets, sizeof(buckets) / sizeof(buckets[0]));
+    if (!s->metrics.started || !s->metrics.handled || !s->metrics.seconds) {
+      nghttp2_session_callbacks_del(s->cbs);
+      free(s);
+      return ORR_EEXISTS; /* a clashing family of that name, or OOM */
+    }
+  }
   if (nghttp2_session_callbacks_new(&s->cbs)) {
     free(s);
     return ORR_ENOMEM;
@@ -688,6 +746,14 @@ int net_grpc_server_register(net_grpc_server *s, const char *path, net_grpc_kind
   m->kind = kind;
   m->fn = fn;
   m->arg = arg;
+  const char *svc_end = strrchr(path, '/');
+  if (s->metrics.started && svc_end && svc_end > path + 1 && path[0] == '/') {
+    char svc[256];
+    snprintf(svc, sizeof(svc), "%.*s", (int)(svc_end - path - 1), path + 1);
+    const char *v[] = {kind == NET_GRPC_UNARY ? "unary" : "server_stream", svc, svc_end + 1};
+    m->started = orr_metric_with(s->metrics.started, v);
+    m->seconds = orr_metric_with(s->metrics.seconds, v);
+  }
   m->next = s->methods;
   s->methods = m;
   return 0;

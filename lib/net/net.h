@@ -439,10 +439,15 @@ typedef struct net_grpc_server_opts {
   size_t max_recv_msg;     /* 0: NET_GRPC_DEFAULT_MAX_RECV */
   size_t send_queue_bytes; /* per call; send returns ORR_EAGAIN beyond. 0: 256 KiB */
   uint32_t max_concurrent_streams; /* per connection; 0: 100 */
+  /* Where to count calls as go-grpc-prometheus does (grpc_server_started_total,
+   * grpc_server_handled_total, grpc_server_handling_seconds), borrowed for the
+   * server's life; NULL: no metrics. */
+  orr_registry *registry;
 } net_grpc_server_opts;
 
 /* Creates a server on |loop|; |opts| may be NULL. Caller frees with
- * net_grpc_server_close(). Returns 0 or ORR_ENOMEM. */
+ * net_grpc_server_close(). Returns 0, ORR_ENOMEM, or ORR_EEXISTS when the
+ * registry holds another kind of metric under one of the names. */
 int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_grpc_server **out);
 /* Registers |path| ("/pkg.Service/Method", copied). Returns 0, ORR_EEXISTS
  * or ORR_ENOMEM. */

@@ -156,6 +156,8 @@ typedef struct fixture {
   int port;
 } fixture;
 
+static orr_registry *registry;
+
 static void watchdog(uv_timer_t *t) { fail_msg("test timed out waiting"); }
 
 /* Runs the loop until |*flag| becomes non-zero (10 s at most). */
@@ -173,7 +175,8 @@ static int setup(void **state) {
   memset(&f, 0, sizeof(f));
   memset(&S, 0, sizeof(S));
   f.loop = uv_default_loop();
-  net_grpc_server_opts o = {.max_recv_msg = 64 * 1024};
+  registry = orr_registry_new();
+  net_grpc_server_opts o = {.max_recv_msg = 64 * 1024, .registry = registry};
   assert_int_equal(net_grpc_server_new(f.loop, &o, &f.srv), 0);
   assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL), 0);
   assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL),
@@ -203,6 +206,8 @@ static int teardown(void **state) {
   run_until(f->loop, &cli_closed);
   run_until(f->loop, &srv_closed);
   uv_run(f->loop, UV_RUN_NOWAIT);
+  orr_registry_destroy(registry); /* every server that borrowed it is gone */
+  registry = NULL;
   return 0;
 }
 
@@ -259,6 +264,36 @@ static void test_many_concurrent(void **state) {
     assert_int_equal(rs[i].status, NET_GRPC_OK);
     assert_int_equal(rs[i].bytes, 200 * 3000);
   }
+}
+
+static void test_metrics(void **state) {
+  fixture *f = *state;
+  net_grpc_call_opts o = {.unary = 1};
+  result r1 = {0}, r2 = {0}, r3 = {0};
+  call(f, "/t.S/Echo", "a", &o, &r1);
+  call(f, "/t.S/Echo", "status:5:gone", &o, &r2);
+  r3.cancel_after = 1;
+  call(f, "/t.S/Stream", "-1 10", NULL, &r3);
+  run_until(f->loop, &r1.done);
+  run_until(f->loop, &r2.done);
+  run_until(f->loop, &r3.done);
+  run_until(f->loop, &S.cancelled);
+  orr_buf out = {0};
+  assert_int_equal(orr_registry_render(registry, &out), 0);
+  const char *want[] = {
+      "grpc_server_started_total{grpc_method=\"Echo\",grpc_service=\"t.S\",grpc_type=\"unary\"} 2",
+      "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Echo\",grpc_service=\"t.S\","
+      "grpc_type=\"unary\"} 1",
+      "grpc_server_handled_total{grpc_code=\"NOT_FOUND\",grpc_method=\"Echo\","
+      "grpc_service=\"t.S\",grpc_type=\"unary\"} 1",
+      "grpc_server_handled_total{grpc_code=\"CANCELLED\",grpc_method=\"Stream\","
+      "grpc_service=\"t.S\",grpc_type=\"server_stream\"} 1",
+      "grpc_server_handling_seconds_count{grpc_method=\"Echo\",grpc_service=\"t.S\","
+      "grpc_type=\"unary\"} 2",
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    if (!strstr(out.data, want[i])) fail_msg("missing %s in\n%s", want[i], out.data);
+  orr_buf_free(&out);
 }
 
 static void test_status_message(void **state) {
@@ -526,6 +561,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
       cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
