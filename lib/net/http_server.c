@@ -106,6 +106,7 @@ typedef struct wreq {
   uv_write_t w;
   conn *c;
   size_t len;
+  char *owned; /* a body written without copying, freed with the request */
   char data[];
 } wreq;
 
@@ -144,6 +145,7 @@ static void on_write(uv_write_t *w, int status) {
   wreq *wr = (wreq *)w;
   conn *c = wr->c;
   c->wqueued -= wr->len;
+  free(wr->owned);
   free(wr);
   if (status < 0) {
     conn_close(c);
@@ -156,35 +158,50 @@ static void on_write(uv_write_t *w, int status) {
   }
 }
 
-/* Queues the concatenation of |n| pieces as one write. Returns 0,
- * ORR_ECLOSED or ORR_ENOMEM (the connection is then closed). */
-static int conn_write(conn *c, const uv_buf_t *pieces, size_t n) {
-  if (c->closing) return ORR_ECLOSED;
+/* Queues the concatenation of |n| pieces (copied), followed by |owned|
+ * (|olen| bytes, taken: freed with free() once written or on failure), as
+ * one write. Returns 0, ORR_ECLOSED or ORR_ENOMEM (the connection is then
+ * closed). */
+static int conn_write_owned(conn *c, const uv_buf_t *pieces, size_t n, char *owned, size_t olen) {
+  if (c->closing) {
+    free(owned);
+    return ORR_ECLOSED;
+  }
   size_t len = 0;
   for (size_t i = 0; i < n; i++) len += pieces[i].len;
-  if (len == 0) return 0;
+  if (len + olen == 0) {
+    free(owned);
+    return 0;
+  }
   wreq *wr = malloc(sizeof(*wr) + len);
   if (!wr) {
+    free(owned);
     conn_close(c);
     return ORR_ENOMEM;
   }
   wr->c = c;
-  wr->len = len;
+  wr->len = len + olen;
+  wr->owned = owned;
   size_t off = 0;
   for (size_t i = 0; i < n; i++) {
     memcpy(wr->data + off, pieces[i].base, pieces[i].len);
     off += pieces[i].len;
   }
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-  c->wqueued += len;
-  int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  uv_buf_t b[2] = {uv_buf_init(wr->data, (unsigned)len), uv_buf_init(owned, (unsigned)olen)};
+  c->wqueued += wr->len;
+  int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, b, olen ? 2 : 1, on_write);
   if (rc < 0) {
-    c->wqueued -= len;
+    c->wqueued -= wr->len;
+    free(wr->owned);
     free(wr);
     conn_close(c);
     return ORR_ECLOSED;
   }
   return 0;
+}
+
+static int conn_write(conn *c, const uv_buf_t *pieces, size_t n) {
+  return conn_write_owned(c, pieces, n, NULL, 0);
 }
 
 static const char *http_date(net_http_server *s) {
@@ -761,36 +778,108 @@ static int gzip_whole(const void *in, size_t n, orr_buf *out) {
   return rc;
 }
 
-void net_http_respond(net_http_req *req, int status, const char *content_type, const void *body,
-                      size_t len) {
+/* Sends the head and |out| (taken) for a whole response. */
+static void send_whole(net_http_req *req, const char *ctype, char *out, size_t outlen) {
+  conn *c = req->c;
+  if (!c) {
+    free(out);
+    return;
+  }
+  if (!status_has_body(req->status)) outlen = 0;
+  orr_buf head = {0};
+  build_head(req, &head, req->status, ctype, (long long)outlen);
+  if (head.oom) {
+    free(out);
+    conn_close(c);
+  } else {
+    if (req->head) outlen = 0;
+    uv_buf_t b = uv_buf_init(head.data, (unsigned)head.len);
+    if (conn_write_owned(c, &b, 1, outlen ? out : NULL, outlen) == 0) req->bytes_out = outlen;
+    if (!outlen) free(out);
+  }
+  orr_buf_free(&head);
+}
+
+/* Bodies this large are compressed on the thread pool, not on the loop. */
+#define ASYNC_GZIP_BYTES (128u * 1024u)
+
+typedef struct gzip_job {
+  uv_work_t work;
+  net_http_req *req;
+  char *in;
+  size_t inlen;
+  const char *ctype; /* in the request's arena */
+  orr_buf out;
+  int rc;
+} gzip_job;
+
+static void gzip_job_run(uv_work_t *w) {
+  gzip_job *j = w->data;
+  j->rc = gzip_whole(j->in, j->inlen, &j->out);
+}
+
+static void gzip_job_done(uv_work_t *w, int status) {
+  gzip_job *j = w->data;
+  net_http_req *req = j->req;
+  if (status == 0 && j->rc == 0) {
+    free(j->in);
+    size_t n;
+    char *z = orr_buf_steal(&j->out, &n);
+    req->gzip = true;
+    send_whole(req, j->ctype, z, n);
+  } else {
+    orr_buf_free(&j->out);
+    send_whole(req, j->ctype, j->in, j->inlen);
+  }
+  free(j);
+  req_finish(req);
+}
+
+/* The whole-body response; takes |body| (malloc'd, may be NULL if |len| is 0). */
+static void respond_owned(net_http_req *req, int status, const char *ctype, char *body,
+                          size_t len) {
   assert(req->rstate == R_NONE);
   req->status = status;
-  req->busy = true;
-  conn *c = req->c;
-  if (c) {
-    orr_buf head = {0}, z = {0};
-    const void *out = body;
-    size_t outlen = len;
-    if (req->gzip_ok && status_has_body(status) && len >= req->srv->cfg.gzip_min_bytes &&
-        len > 0 && !has_resp_header(req, "Content-Encoding") && len <= UINT32_MAX &&
-        gzip_whole(body, len, &z) == 0) {
+  req->busy = true; /* the handler is done with it: no gone callback from now */
+  req->rstate = R_DONE;
+  if (req->c && req->gzip_ok && !req->head && status_has_body(status) &&
+      len >= req->srv->cfg.gzip_min_bytes && len > 0 && len <= UINT32_MAX &&
+      !has_resp_header(req, "Content-Encoding")) {
+    if (len >= ASYNC_GZIP_BYTES) {
+      gzip_job *j = calloc(1, sizeof(*j));
+      const char *ct = ctype ? orr_arena_strdup(req->msg->arena, ctype) : NULL;
+      if (j && (ct || !ctype)) {
+        j->work.data = j;
+        j->req = req;
+        j->in = body;
+        j->inlen = len;
+        j->ctype = ct;
+        if (uv_queue_work(req->srv->loop, &j->work, gzip_job_run, gzip_job_done) == 0) return;
+      }
+      free(j);
+    }
+    orr_buf z = {0};
+    if (gzip_whole(body, len, &z) == 0) {
+      free(body);
+      body = orr_buf_steal(&z, &len);
       req->gzip = true;
-      out = z.data;
-      outlen = z.len;
-    }
-    if (!status_has_body(status)) outlen = 0;
-    build_head(req, &head, status, content_type, (long long)outlen);
-    if (head.oom) {
-      conn_close(c);
     } else {
-      uv_buf_t b[2] = {uv_buf_init(head.data, (unsigned)head.len),
-                       uv_buf_init((char *)out, (unsigned)(req->head ? 0 : outlen))};
-      if (conn_write(c, b, 2) == 0) req->bytes_out = req->head ? 0 : outlen;
+      orr_buf_free(&z);
     }
-    orr_buf_free(&head);
-    orr_buf_free(&z);
   }
+  send_whole(req, ctype, body, len);
   req_finish(req);
+}
+
+void net_http_respond(net_http_req *req, int status, const char *content_type, const void *body,
+                      size_t len) {
+  char *copy = malloc(len + 1);
+  if (!copy) {
+    respond_owned(req, 500, "text/plain; charset=utf-8", NULL, 0);
+    return;
+  }
+  if (len) memcpy(copy, body, len);
+  respond_owned(req, status, content_type, copy, len);
 }
 
 void net_http_respond_buf(net_http_req *req, int status, const char *content_type, orr_buf *body) {
@@ -799,8 +888,10 @@ void net_http_respond_buf(net_http_req *req, int status, const char *content_typ
     net_http_respond(req, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
     return;
   }
-  net_http_respond(req, status, content_type, body->data, body->len);
-  orr_buf_free(body);
+  size_t len = 0;
+  char *data = body->data ? orr_buf_steal(body, &len) : NULL;
+  if (!data) len = 0;
+  respond_owned(req, status, content_type, data, len);
 }
 
 void net_http_respondf(net_http_req *req, int status, const char *fmt, ...) {

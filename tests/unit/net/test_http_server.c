@@ -74,7 +74,9 @@ static void h_echo(net_http_req *req, void *arg) {
 
 static void h_big(net_http_req *req, void *arg) {
   orr_buf b = {0};
-  for (int i = 0; i < 5000; i++) orr_buf_printf(&b, "line %d of a big compressible body\n", i);
+  const char *lines = net_http_req_param(req, "lines");
+  int n = lines ? atoi(lines) : 5000;
+  for (int i = 0; i < n; i++) orr_buf_printf(&b, "line %d of a big compressible body\n", i);
   net_http_respond_buf(req, 200, "text/plain", &b);
 }
 
@@ -518,6 +520,17 @@ static void test_gzip(void **state) {
   assert_memory_equal(un, plain.body.data, n);
   free(un);
   resp_free(&r);
+  /* a body large enough to be compressed on the thread pool */
+  resp big = {0};
+  do_request(t->port, "GET /big?lines=100000 HTTP/1.1\r\n\r\n", &plain);
+  do_request(t->port, "GET /big?lines=100000 HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n", &big);
+  assert_string_equal(hdr(&big, "Content-Encoding"), "gzip");
+  un = gunzip(big.body.data, big.body.len, &n);
+  assert_true(n > 3000000);
+  assert_int_equal(n, plain.body.len);
+  assert_memory_equal(un, plain.body.data, n);
+  free(un);
+  resp_free(&big);
   /* q=0 refuses gzip; tiny bodies are not compressed */
   do_request(t->port, "GET /big HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n", &r);
   assert_null(hdr(&r, "Content-Encoding"));
