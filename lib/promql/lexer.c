@@ -322,8 +322,10 @@ static void lex_keyword_or_identifier(lexer_ext *x, promql__token *t) {
   }
   const char *word = l->in + l->start;
   size_t n = l->pos - l->start;
-  for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
-    if (strlen(keywords[i].word) == n && strncasecmp(keywords[i].word, word, n) == 0) {
+  char first = (char)(word[0] | 0x20); /* keywords start with a letter */
+  for (size_t i = 0; n <= 12 && i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+    if (keywords[i].word[0] == first && strlen(keywords[i].word) == n &&
+        strncasecmp(keywords[i].word, word, n) == 0) {
       emit(x, t, keywords[i].tok);
       return;
     }

@@ -465,6 +465,8 @@ static bool is_maybe_label(promql__tok t) {
     case PROMQL_T_ON:
     case PROMQL_T_ATAN2:
       return true;
+    case PROMQL_T_WITHOUT: /* not in the grammar's list */
+      return false;
     default:
       return is_metric_identifier(t);
   }
@@ -1118,7 +1120,11 @@ static bool parse_bin_modifier(promql__parser *p, bool *return_bool, promql_vect
   if (t != PROMQL_T_GROUP_LEFT && t != PROMQL_T_GROUP_RIGHT) return !p->rc;
   take(p);
   vm->card = t == PROMQL_T_GROUP_LEFT ? PROMQL_CARD_MANY_TO_ONE : PROMQL_CARD_ONE_TO_MANY;
-  if (la_type(p, 0) == PROMQL_T_LEFT_PAREN) {
+  /* The labels are optional only before something that starts an
+   * expression; anything else is an error about the missing "(". */
+  promql__tok next = la_type(p, 0);
+  if (p->rc) return false;
+  if (next == PROMQL_T_LEFT_PAREN || !can_start_expr(next)) {
     if (!parse_grouping_labels(p, &vm->include, &vm->ninclude)) return false;
   }
   return !p->rc;

@@ -44,8 +44,9 @@ uint32_t promql__utf8_decode(const unsigned char *s, size_t n, size_t *width) {
 /* Go's unicode.IsPrint covers letters, marks, numbers, punctuation, symbols
  * and the ASCII space. Without Unicode tables we treat every assigned-looking
  * code point as printable and exclude the control, format, separator,
- * private-use and non-character ranges; unassigned code points (which Go
- * escapes) print literally. Both forms parse back to the same string. */
+ * private-use and non-character ranges and the empty planes; unassigned code
+ * points in the first three planes (which Go escapes) print literally. Both
+ * forms parse back to the same string. */
 bool promql__is_print(uint32_t r) {
   if (r < 0x20 || (r >= 0x7F && r <= 0xA0) || r == 0xAD) return false;
   if (r < 0x7F) return true;
@@ -59,8 +60,10 @@ bool promql__is_print(uint32_t r) {
   if (r >= 0xFFF9 && r <= 0xFFFB) return false;
   if ((r & 0xFFFE) == 0xFFFE) return false;
   if (r >= 0xFDD0 && r <= 0xFDEF) return false;
-  if (r >= 0xE0000 && r <= 0xE007F) return false;
-  if (r >= 0xF0000) return false;
+  /* Planes 3 to 16: only CJK extension G and the variation selectors
+   * supplement are printable (Unicode 13, as Prometheus 2.42's Go). */
+  if (r >= 0x3134B && r < 0xE0100) return false;
+  if (r >= 0xE01F0) return false;
   return true;
 }
 
