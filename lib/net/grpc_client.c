@@ -373,8 +373,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   int rc = status;
   if (rc == 0) {
+    /* One address is tried. IPv4 first: a name like "localhost" often lists
+     * ::1 first while servers commonly listen on 0.0.0.0 only. */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+      if (ai->ai_family == AF_INET) {
+        pick = ai;
+        break;
+      }
     conn->creq.data = conn;
-    rc = uv_tcp_connect(&conn->creq, &conn->h.tcp, res->ai_addr, on_connect);
+    rc = uv_tcp_connect(&conn->creq, &conn->h.tcp, pick->ai_addr, on_connect);
   }
   uv_freeaddrinfo(res);
   if (rc) net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);

@@ -487,6 +487,40 @@ static void test_pause_with_trailers_pending(void **state) {
   assert_int_equal(r.msgs, 3);
 }
 
+static void test_reconnect_after_restart(void **state) {
+  /* The server goes away and comes back on the same port (by name this
+   * time): the client opens a new connection for the next call. */
+  fixture *f = *state;
+  net_grpc_call_opts o = {.unary = 1};
+  result r1 = {0};
+  call(f, "/t.S/Echo", "one", &o, &r1);
+  run_until(f->loop, &r1.done);
+  assert_int_equal(r1.status, NET_GRPC_OK);
+  int closed = 0;
+  net_grpc_server_close(f->srv, 1000, set_flag, &closed);
+  run_until(f->loop, &closed);
+  assert_int_equal(net_grpc_server_new(f->loop, NULL, &f->srv), 0);
+  assert_int_equal(net_grpc_server_register(f->srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL), 0);
+  assert_int_equal(net_grpc_server_listen(f->srv, "127.0.0.1", f->port), 0);
+  result r2 = {0};
+  call(f, "/t.S/Echo", "two", &o, &r2);
+  run_until(f->loop, &r2.done);
+  assert_int_equal(r2.status, NET_GRPC_OK);
+  assert_string_equal(r2.first, "two");
+  /* And by name. */
+  net_grpc_client *byname;
+  assert_int_equal(net_grpc_client_new(f->loop, "localhost", f->port, &byname), 0);
+  result r3 = {0};
+  assert_int_equal(
+      net_grpc_client_call(byname, "/t.S/Echo", "three", 5, &o, on_msg, on_done, &r3, NULL), 0);
+  run_until(f->loop, &r3.done);
+  assert_int_equal(r3.status, NET_GRPC_OK);
+  assert_string_equal(r3.first, "three");
+  int cclosed = 0;
+  net_grpc_client_close(byname, set_flag, &cclosed);
+  run_until(f->loop, &cclosed);
+}
+
 static void test_connection_refused(void **state) {
   fixture *f = *state;
   /* A port that was free a moment ago: a server we close at once. */
@@ -571,6 +605,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flow_control_paused_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pause_with_trailers_pending, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
