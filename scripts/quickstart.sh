@@ -46,7 +46,8 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   echo "quickstart: stopped"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 gw_port=$(free_port 10902)
 prom_port=$(free_port 9090)
@@ -89,3 +90,4 @@ Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
 echo "quickstart: a component exited; see the logs in $data" >&2
+exit 1
