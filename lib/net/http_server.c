@@ -10,8 +10,9 @@
  *      ACTIVE  a request is with its handler; no timer; bytes that arrive
  *              are only buffered (pipelining), up to the read buffer
  *      ENDING  the last response is queued; the socket is shut down for
- *              writing, remaining input is discarded until EOF or a short
- *              linger timeout, then the connection is closed
+ *              writing once it is flushed (flush timer: the larger of the
+ *              idle and body timeouts), remaining input is discarded until
+ *              EOF or a short linger timeout, then the connection is closed
  *    IDLE → READING on a request's first byte, READING → ACTIVE when it is
  *    complete, ACTIVE → IDLE (or ENDING) when the handler finishes it.
  * 2. Reading is on whenever the read buffer has room and the connection is
@@ -59,6 +60,7 @@ typedef struct conn {
   bool close_after; /* close once the current response is done */
   bool body_timer;  /* the timer now runs the body timeout */
   bool eof;         /* the client sent FIN */
+  bool served;      /* a request was dispatched on this connection */
   char remote[64];
 } conn;
 
@@ -282,7 +284,11 @@ static void conn_end(conn *c) {
   if (c->closing || c->state == C_ENDING) return;
   c->state = C_ENDING;
   c->rlen = 0;
-  uv_timer_stop(&c->timer);
+  /* a client that stops reading cannot hold the connection for ever */
+  uint64_t flush_ms = c->srv->cfg.idle_timeout_ms > c->srv->cfg.body_timeout_ms
+                          ? c->srv->cfg.idle_timeout_ms
+                          : c->srv->cfg.body_timeout_ms;
+  timer_start(c, flush_ms);
   c->shut.data = c;
   if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
     conn_close(c);
@@ -369,6 +375,7 @@ static void dispatch(conn *c) {
   req->head = strcmp(m->method, "HEAD") == 0;
   req->gzip_ok = accepts_gzip(m);
   c->req = req;
+  c->served = true;
   c->state = C_ACTIVE;
   c->body_timer = false;
   uv_timer_stop(&c->timer);
@@ -390,7 +397,8 @@ static void conn_process(conn *c) {
     c->rlen -= n;
     if (c->state == C_IDLE && (c->ps.in_message || ev != NET__HP_MORE)) {
       c->state = C_READING;
-      timer_start(c, s->cfg.header_timeout_ms);
+      /* the first request's header timer runs from the accept */
+      if (c->served) timer_start(c, s->cfg.header_timeout_ms);
     }
     if (ev == NET__HP_ERROR) {
       orr_log_debug("bad http request", "remote", c->remote, "status",

@@ -640,6 +640,15 @@ static void test_slowloris(void **state) {
   assert_true(dt >= 0.9);
   assert_true(dt < 2.5);
   close(fd);
+  /* on a new connection the header timer runs from the accept */
+  fd = dial(t->port);
+  usleep(700 * 1000);
+  t0 = now_s();
+  send_str(fd, "GET /echo HTTP/1.1\r\n");
+  assert_int_equal(wait_closed(fd, 3000), 1);
+  dt = now_s() - t0;
+  assert_true(dt < 0.9);
+  close(fd);
   /* a connection that sends nothing gets the header timeout too */
   fd = dial(t->port);
   t0 = now_s();
