@@ -172,8 +172,22 @@ static void call_maybe_release(net_grpc_call *c) {
   if (c->handler_done && c->stream_closed) call_release(c);
 }
 
-static void queue_clear(net_grpc_call *c) {
+/* Frees queued messages. A message partly handed to nghttp2 stays when
+ * |keep_partial|, so the peer never sees half a message before the status. */
+static void queue_clear(net_grpc_call *c, int keep_partial) {
   grpc_chunk *k = c->q_head;
+  if (keep_partial && k && k->off > 0) {
+    grpc_chunk *rest = k->next;
+    k->next = NULL;
+    c->q_tail = k;
+    c->q_bytes = k->len - k->off;
+    for (k = rest; k;) {
+      grpc_chunk *n = k->next;
+      free(k);
+      k = n;
+    }
+    return;
+  }
   while (k) {
     grpc_chunk *n = k->next;
     free(k);
@@ -307,7 +321,7 @@ static void call_respond(net_grpc_call *c, int status, const char *msg, int drop
     orr_buf_free(&b);
   }
   if (!c->conn) return;
-  if (drop) queue_clear(c);
+  if (drop) queue_clear(c, 1);
   int rc;
   if (!c->headers_sent) {
     rc = call_submit_headers(c, 0);
@@ -581,7 +595,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
   nghttp2_session_set_stream_user_data(session, stream_id, NULL);
   call_unlink(c);
   c->stream_closed = 1;
-  queue_clear(c);
+  queue_clear(c, 0);
   if (c->timer_on) {
     uv_timer_stop(&c->timer);
     c->timer_on = 0;
@@ -623,7 +637,7 @@ static void conn_closed(net__h2_conn *h) {
     net_grpc_call *c = conn->calls;
     call_unlink(c);
     c->stream_closed = 1;
-    queue_clear(c);
+    queue_clear(c, 0);
     if (c->timer_on) {
       uv_timer_stop(&c->timer);
       c->timer_on = 0;
