@@ -122,7 +122,10 @@ const char *net_http_req_var(const net_http_req *req, const char *name);
 int net_http_resp_header(net_http_req *req, const char *name, const char *value);
 /* Sends the whole response and finishes |req| (it is freed: do not touch it
  * afterwards). |body| is borrowed for the call. |content_type| may be NULL.
- * Gzipped when the client accepts it and |len| >= gzip_min_bytes. */
+ * Gzipped when the client accepts it and |len| >= gzip_min_bytes (bodies
+ * of 128 KiB and more on the libuv thread pool). Loop thread only, as every
+ * net_http_* call: a handler whose work ran elsewhere comes back to the loop
+ * (uv_queue_work's after-callback, uv_async) to respond. */
 void net_http_respond(net_http_req *req, int status, const char *content_type, const void *body,
                       size_t len);
 /* As net_http_respond, taking ownership of |body|'s data (no copy). */
@@ -285,10 +288,14 @@ void net_http_client_req_body(net_http_client_req *r, const void *data, size_t l
 void net_http_client_req_body_reader(net_http_client_req *r, int64_t len,
                                      net_http_client_read_fn read,
                                      net_http_client_rewind_fn rewind, void *arg);
-/* Per attempt: total time and connect time in ms; 0: no limit / curl's 300 s. */
+/* Per attempt: total time (time paused included) and connect time in ms;
+ * 0: no limit / curl's 300 s. */
 void net_http_client_req_timeouts(net_http_client_req *r, int64_t total_ms, int64_t connect_ms);
 /* AWS SigV4 signing by curl: |provider| as CURLOPT_AWS_SIGV4
- * ("aws:amz:us-east-1:s3"); keys are copied. Returns 0 or ORR_ENOMEM. */
+ * ("aws:amz:us-east-1:s3"), the keys as CURLOPT_USERPWD; copied. curl hashes
+ * a bytes body itself; with a reader body add the header
+ * "x-amz-content-sha256" (the hex SHA-256, or UNSIGNED-PAYLOAD), else curl
+ * signs the hash of an empty body. Returns 0 or ORR_ENOMEM. */
 int net_http_client_req_aws_sigv4(net_http_client_req *r, const char *provider,
                                   const char *access_key, const char *secret_key);
 void net_http_client_req_callbacks(net_http_client_req *r, net_http_client_headers_fn on_headers,
