@@ -34,6 +34,12 @@ static int32_t next(lexer_ext *x) {
     x->width = 0;
     return R_EOF;
   }
+  unsigned char c = (unsigned char)l->in[l->pos];
+  if (c < 0x80) {
+    x->width = 1;
+    l->pos++;
+    return c;
+  }
   size_t w;
   uint32_t r = promql__utf8_decode((const unsigned char *)l->in + l->pos, l->n - l->pos, &w);
   x->width = w;
@@ -51,7 +57,7 @@ static int32_t peek(lexer_ext *x) {
 
 static bool accept(lexer_ext *x, const char *valid) {
   int32_t r = next(x);
-  if (r > 0 && r < 128 && strchr(valid, (int)r)) return true;
+  if (r > 0 && r < 128 && memchr(valid, (int)r, strlen(valid))) return true;
   backup(x);
   return false;
 }
