@@ -65,11 +65,11 @@ struct net_http_client_req {
   bool configured;
   char *method, *url;
   struct curl_slist *headers;
-  bool has_expect;
+  bool has_expect, has_ctype;
   /* request body */
   int body_kind;
   const char *body;
-  size_t body_len, body_off;
+  size_t body_len;
   int64_t reader_len;
   net_http_client_read_fn read;
   net_http_client_rewind_fn rewind;
@@ -350,13 +350,6 @@ static size_t net__hc_on_read(char *buf, size_t size, size_t nitems, void *ud) {
   net_http_client_req *r = ud;
   size_t cap = size * nitems;
   if (r->canceled || r->abort_rc) return CURL_READFUNC_ABORT;
-  if (r->body_kind == BODY_BYTES) {
-    size_t left = r->body_len - r->body_off;
-    size_t n = left < cap ? left : cap;
-    memcpy(buf, r->body + r->body_off, n);
-    r->body_off += n;
-    return n;
-  }
   size_t got = 0;
   r->reader_used = true;
   int rc = r->read(r, buf, cap, &got, r->reader_arg);
@@ -375,11 +368,6 @@ static size_t net__hc_on_read(char *buf, size_t size, size_t nitems, void *ud) {
 static int net__hc_on_seek(void *ud, curl_off_t off, int origin) {
   net_http_client_req *r = ud;
   if (origin != SEEK_SET || off < 0) return CURL_SEEKFUNC_CANTSEEK;
-  if (r->body_kind == BODY_BYTES) {
-    if ((uint64_t)off > r->body_len) return CURL_SEEKFUNC_FAIL;
-    r->body_off = (size_t)off;
-    return CURL_SEEKFUNC_OK;
-  }
   if (off != 0 || !r->rewind) return CURL_SEEKFUNC_CANTSEEK;
   if (r->rewind(r, r->reader_arg) != 0) return CURL_SEEKFUNC_FAIL;
   r->reader_used = false;
@@ -403,6 +391,12 @@ static int net__hc_configure(net_http_client_req *r) {
     if (!h) return ORR_ENOMEM;
     r->headers = h;
   }
+  if (!r->has_ctype && r->body_kind == BODY_BYTES) {
+    /* curl would label bytes from CURLOPT_POSTFIELDS as a form */
+    struct curl_slist *h = curl_slist_append(r->headers, "Content-Type:");
+    if (!h) return ORR_ENOMEM;
+    r->headers = h;
+  }
   NET__HC_SETOPT(e, CURLOPT_URL, r->url);
   NET__HC_SETOPT(e, CURLOPT_PRIVATE, (void *)r);
   NET__HC_SETOPT(e, CURLOPT_NOSIGNAL, 1L);
@@ -417,9 +411,13 @@ static int net__hc_configure(net_http_client_req *r) {
   if (r->total_ms > 0) NET__HC_SETOPT(e, CURLOPT_TIMEOUT_MS, (long)r->total_ms);
   if (r->connect_ms > 0) NET__HC_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
   if (r->headers) NET__HC_SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
-  if (r->body_kind != BODY_NONE) {
-    curl_off_t len = r->body_kind == BODY_BYTES ? (curl_off_t)r->body_len
-                                                : (curl_off_t)r->reader_len;
+  if (r->body_kind == BODY_BYTES) {
+    /* from memory: curl resends it itself, and SigV4 signs its hash */
+    NET__HC_SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    NET__HC_SETOPT(e, CURLOPT_POSTFIELDS, r->body_len ? r->body : "");
+    if (strcmp(r->method, "POST") != 0) NET__HC_SETOPT(e, CURLOPT_CUSTOMREQUEST, r->method);
+  } else if (r->body_kind == BODY_READER) {
+    curl_off_t len = (curl_off_t)r->reader_len;
     NET__HC_SETOPT(e, CURLOPT_UPLOAD, 1L);
     NET__HC_SETOPT(e, CURLOPT_READFUNCTION, net__hc_on_read);
     NET__HC_SETOPT(e, CURLOPT_READDATA, (void *)r);
@@ -483,7 +481,6 @@ static bool net__hc_schedule_retry(net_http_client_req *r) {
     if (!r->rewind || r->rewind(r, r->reader_arg) != 0) return false;
     r->reader_used = false;
   }
-  r->body_off = 0;
   if (!r->timer_init) {
     if (uv_timer_init(c->loop, &r->retry_timer) != 0) return false;
     r->retry_timer.data = r;
@@ -762,6 +759,7 @@ int net_http_client_req_header(net_http_client_req *r, const char *name, const c
   if (!h) return ORR_ENOMEM;
   r->headers = h;
   if (strcasecmp(name, "Expect") == 0) r->has_expect = true;
+  if (strcasecmp(name, "Content-Type") == 0) r->has_ctype = true;
   return 0;
 }
 
@@ -769,7 +767,6 @@ void net_http_client_req_body(net_http_client_req *r, const void *data, size_t l
   r->body_kind = BODY_BYTES;
   r->body = data;
   r->body_len = len;
-  r->body_off = 0;
 }
 
 void net_http_client_req_body_reader(net_http_client_req *r, int64_t len,

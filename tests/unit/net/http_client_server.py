@@ -3,6 +3,8 @@
 fails then succeeds (retries), holds requests, streams slowly, echoes bodies.
 Usage: http_client_server.py PORT (binds 127.0.0.1:PORT)."""
 
+import hashlib
+import hmac
 import http.server
 import socket
 import select
@@ -17,6 +19,32 @@ BLOCK = PATTERN * 4096  # a multiple of the pattern, ~1 MB
 lock = threading.Lock()
 accepted = 0
 flaky = {}  # key -> list of arrival times (monotonic ms)
+
+
+SECRET = "secretkey"  # the test signs with this secret key
+
+
+def sigv4_ok(method, path, headers, body):
+    """Checks an AWS SigV4 Authorization header (as S3 would) against SECRET."""
+    auth = headers.get("Authorization", "")
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return False
+    parts = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+    _, date, region, service, term = parts["Credential"].split("/")
+    signed = parts["SignedHeaders"].split(";")
+    u = urllib.parse.urlsplit(path)
+    query = "&".join(sorted(q for q in u.query.split("&") if q))
+    canon_headers = "".join("%s:%s\n" % (h, " ".join(headers.get(h, "").split())) for h in signed)
+    payload = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    creq = "\n".join([method, u.path, query, canon_headers, ";".join(signed), payload])
+    scope = "/".join([date, region, service, term])
+    sts = "\n".join(["AWS4-HMAC-SHA256", headers.get("x-amz-date", ""), scope,
+                     hashlib.sha256(creq.encode()).hexdigest()])
+    key = ("AWS4" + SECRET).encode()
+    for m in (date, region, service, term):
+        key = hmac.new(key, m.encode(), hashlib.sha256).digest()
+    want = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want, parts["Signature"])
 
 
 def pattern_bytes(n):
@@ -141,7 +169,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.reply(200, body if body else arrivals.encode(), extra)
         elif u.path == "/echo":
-            extra = [("X-Chunked", "1" if chunked else "0")]
+            extra = [("X-Chunked", "1" if chunked else "0"),
+                     ("X-Content-Type", self.headers.get("Content-Type", "")),
+                     ("X-Sig-Ok", "1" if sigv4_ok(self.command, self.path, self.headers,
+                                                  body) else "0")]
             for name in ("Authorization", "X-Amz-Date", "X-Test"):
                 if self.headers.get(name):
                     extra.append(("X-Echo-" + name, self.headers.get(name)))

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,6 +59,10 @@ static int group_setup(void **state) {
   g_pid = fork();
   if (g_pid < 0) return -1;
   if (g_pid == 0) {
+    /* the server dies with us even if we crash; its stdout is not ours */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
     execlp("python3", "python3", HTTP_CLIENT_SERVER_PY, ports, (char *)NULL);
     _exit(127);
   }
@@ -155,7 +161,7 @@ typedef struct res {
   orr_buf body;
   char err[256];
   char conn_id[32], accepted[32], arrivals[256], chunked[8], auth[512], attempt_hdr[16];
-  char body_len_hdr[32], ctype[64];
+  char body_len_hdr[32], ctype[64], sig_ok[8], req_ctype[64];
   double t_done;
   /* streaming */
   size_t pieces;
@@ -185,6 +191,8 @@ static void on_done(net_http_client_req *r, int rc, void *arg) {
   copy_hdr(r, "X-Attempt", s->attempt_hdr, sizeof(s->attempt_hdr));
   copy_hdr(r, "X-Body-Len", s->body_len_hdr, sizeof(s->body_len_hdr));
   copy_hdr(r, "Content-Length", s->ctype, sizeof(s->ctype));
+  copy_hdr(r, "X-Sig-Ok", s->sig_ok, sizeof(s->sig_ok));
+  copy_hdr(r, "X-Content-Type", s->req_ctype, sizeof(s->req_ctype));
 }
 
 static net_http_client_req *mk(env *e, const char *method, const char *path, res *s) {
@@ -277,13 +285,14 @@ typedef struct slow_consumer {
   size_t q_off;
   size_t limit, max_queued;
   uint64_t consumed;
-  int paused, pauses, bad;
+  int paused, pauses, bad, calls_while_paused;
   uv_timer_t drain;
 } slow_consumer;
 
 static int on_body_queue(net_http_client_req *r, const char *p, size_t n, void *arg) {
   slow_consumer *sc = arg;
   size_t queued = sc->q.len - sc->q_off;
+  if (sc->paused) sc->calls_while_paused++; /* the client ignored the pause */
   if (queued > 0 && queued + n > sc->limit) {
     sc->paused = 1;
     sc->pauses++;
@@ -305,7 +314,7 @@ static void on_drain(uv_timer_t *t) {
   slow_consumer *sc = t->data;
   size_t queued = sc->q.len - sc->q_off;
   size_t k = queued < 32768 ? queued : 32768;
-  if (!check_pattern(sc->q.data + sc->q_off, k, sc->consumed)) sc->bad = 1;
+  if (k > 0 && !check_pattern(sc->q.data + sc->q_off, k, sc->consumed)) sc->bad = 1;
   sc->consumed += k;
   sc->q_off += k;
   if (sc->q_off == sc->q.len) {
@@ -339,6 +348,7 @@ static void test_pause_backpressure(void **state) {
   assert_int_equal(sc->consumed, n);
   assert_false(sc->bad);
   assert_true(sc->pauses > 0);
+  assert_int_equal(sc->calls_while_paused, 0);
   assert_true(sc->max_queued <= sc->limit);
   printf("# backpressure: %d pauses, at most %zu bytes queued (limit %zu)\n", sc->pauses,
          sc->max_queued, sc->limit);
@@ -651,6 +661,7 @@ static void test_post_bytes(void **state) {
   assert_int_equal(s.body.len, n);
   assert_memory_equal(s.body.data, body, n);
   assert_string_equal(s.chunked, "0");
+  assert_string_equal(s.req_ctype, ""); /* curl's form content type is not sent */
   free(body);
   orr_buf_free(&s.body);
 }
@@ -664,6 +675,7 @@ static void post_reader(env *e, int64_t len_arg, const char *want_chunked) {
   net_http_client_req_body_reader(rd.r, len_arg, rd_read, rd_rewind, &rd);
   run_req(e, rd.r, &s);
   uv_close((uv_handle_t *)&rd.resume, NULL);
+  uv_run(&e->loop, UV_RUN_NOWAIT); /* |rd| lives on this stack */
   assert_int_equal(s.rc, 0);
   assert_int_equal(s.status, 200);
   assert_int_equal(s.body.len, rd.len);
@@ -804,7 +816,7 @@ static void test_close_in_flight(void **state) {
 static void test_sigv4_passed_to_curl(void **state) {
   env *e = *state;
   res s = {0};
-  net_http_client_req *r = mk(e, "POST", "/echo", &s);
+  net_http_client_req *r = mk(e, "PUT", "/echo", &s);
   net_http_client_req_body(r, "hello", 5);
   assert_int_equal(
       net_http_client_req_aws_sigv4(r, "aws:amz:us-east-1:s3", "AKIDEXAMPLE", "secretkey"), 0);
@@ -813,6 +825,24 @@ static void test_sigv4_passed_to_curl(void **state) {
   assert_non_null(strstr(s.auth, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
   assert_non_null(strstr(s.auth, "/us-east-1/s3/aws4_request"));
   assert_non_null(strstr(s.auth, "Signature="));
+  assert_string_equal(s.sig_ok, "1"); /* the server checked it, payload hash included */
+  assert_memory_equal(s.body.data, "hello", 5);
+  orr_buf_free(&s.body);
+}
+
+static void test_sigv4_reader_unsigned_payload(void **state) {
+  env *e = *state;
+  res s = {0};
+  reader rd = {.len = 50000};
+  net_http_client_req *r = mk(e, "PUT", "/echo", &s);
+  net_http_client_req_body_reader(r, (int64_t)rd.len, rd_read, rd_rewind, &rd);
+  assert_int_equal(net_http_client_req_header(r, "x-amz-content-sha256", "UNSIGNED-PAYLOAD"), 0);
+  assert_int_equal(
+      net_http_client_req_aws_sigv4(r, "aws:amz:us-east-1:s3", "AKIDEXAMPLE", "secretkey"), 0);
+  run_req(e, r, &s);
+  assert_int_equal(s.status, 200);
+  assert_string_equal(s.sig_ok, "1");
+  assert_int_equal(s.body.len, rd.len);
   orr_buf_free(&s.body);
 }
 
@@ -845,6 +875,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_100, setup_cap8, teardown),
       cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigv4_passed_to_curl, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sigv4_reader_unsigned_payload, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
