@@ -381,6 +381,28 @@ def part_orrery_blocks(work):
         check("fixture_requests_total" in names, "label values: %s" % names)
     finally:
         prom.stop()
+    # The command line as a user meets it: inspect, verify of a damaged copy,
+    # bad arguments.
+    blk = os.path.join(data, ulid)
+    ins = run([ARGS.orrery, "tools", "block", "inspect", blk])
+    check(ins.returncode == 0 and "Highest cardinality metric names:" in ins.stdout and
+          "\n30 fixture_requests_total\n" in ins.stdout, "inspect: %s %s" % (ins.stdout[-400:], ins.stderr))
+    bad = os.path.join(work, "bad")
+    os.makedirs(bad)
+    shutil.copytree(blk, os.path.join(bad, ulid))
+    seg = os.path.join(bad, ulid, "chunks", "000001")
+    with open(seg, "r+b") as f:
+        f.seek(3000)
+        c = f.read(1)
+        f.seek(3000)
+        f.write(bytes([c[0] ^ 0x01]))
+    v = run([ARGS.orrery, "tools", "block", "verify", os.path.join(bad, ulid)])
+    check(v.returncode == 1 and "chunks/000001: offset" in v.stdout and "checksum mismatch" in v.stdout,
+          "verify of a damaged block: rc %d: %s" % (v.returncode, v.stdout))
+    v = run([ARGS.orrery, "tools", "block", "verify", os.path.join(work, "nope")])
+    check(v.returncode == 2 and len(v.stderr.splitlines()) == 1, "verify of a missing dir: rc %d %s" % (v.returncode, v.stderr))
+    v = run([ARGS.orrery, "tools", "block", "verify", blk])
+    check(v.returncode == 0 and v.stdout.startswith("1 blocks verified"), "verify: %s" % v.stdout)
 
 
 def main():
