@@ -71,7 +71,7 @@ struct net_http_server {
   void *arg;
   uv_tcp_t listener;
   uv_timer_t grace;
-  bool listening, listener_open, grace_open, draining, done_called;
+  bool listening, listener_open, listener_used, grace_open, draining, done_called;
   int port;
   conn *conns;
   size_t nconns, nreqs;
@@ -117,6 +117,7 @@ static void update_reading(conn *c);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void conn_close(conn *c);
 static void maybe_done(net_http_server *s);
+static void on_listener_closed(uv_handle_t *h);
 
 void net_http_config_default(net_http_config *c) {
   memset(c, 0, sizeof(*c));
@@ -568,7 +569,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
 }
 
 int net_http_server_listen(net_http_server *s, const char *addr) {
-  if (s->listening || s->draining) return ORR_EINVAL;
+  if (s->listener_used || s->draining) return ORR_EINVAL;
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof(ss));
   int rc = parse_addr(addr, &ss);
@@ -576,13 +577,13 @@ int net_http_server_listen(net_http_server *s, const char *addr) {
   uv_tcp_init(s->loop, &s->listener);
   s->listener.data = s;
   s->listener_open = true;
+  s->listener_used = true;
   int e = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (e == 0) e = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
   if (e != 0) {
     orr_log_error("http listen failed", "address", addr, "err", uv_strerror(e), NULL);
-    uv_close((uv_handle_t *)&s->listener, NULL);
-    /* closed on the next loop turn; the server must not be freed before */
-    s->listener_open = false;
+    /* closed on a later loop turn: shut the server down before freeing it */
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     return ORR_EIO;
   }
   struct sockaddr_storage bound;
@@ -638,7 +639,8 @@ void net_http_server_shutdown(net_http_server *s, uint64_t grace_ms,
   uv_timer_init(s->loop, &s->grace);
   s->grace.data = s;
   s->grace_open = true;
-  if (s->listener_open) uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  if (s->listener_open && !uv_is_closing((uv_handle_t *)&s->listener))
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   s->listening = false;
   for (conn *c = s->conns; c; c = c->next) {
     if (c->state == C_IDLE && !c->req) conn_close(c);

@@ -871,6 +871,32 @@ static void test_http10(void **state) {
   stop(t);
 }
 
+static void set_flag(net_http_server *s, void *arg) { *(bool *)arg = true; }
+
+static void test_listen_errors(void **state) {
+  srv *t = start(NULL);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  net_http_server *s;
+  assert_int_equal(net_http_server_new(&loop, NULL, h_echo, NULL, &s), 0);
+  assert_int_equal(net_http_server_listen(s, "nohostport"), ORR_EINVAL);
+  assert_int_equal(net_http_server_listen(s, "127.0.0.1:99999"), ORR_EINVAL);
+  assert_int_equal(net_http_server_listen(s, "not-an-ip:80"), ORR_EINVAL);
+  char busy[64];
+  snprintf(busy, sizeof(busy), "127.0.0.1:%d", t->port);
+  assert_int_equal(net_http_server_listen(s, busy), ORR_EIO);
+  assert_int_equal(net_http_server_port(s), -1);
+  /* one listen per server; shutdown completes after a failed one */
+  assert_int_equal(net_http_server_listen(s, "localhost:0"), ORR_EINVAL);
+  bool done = false;
+  net_http_server_shutdown(s, 100, set_flag, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_true(done);
+  net_http_server_free(s);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  stop(t);
+}
+
 /* The parser alone: bytes in one at a time, requests out, no sockets. */
 static void test_parser(void **state) {
   const char *in = "GET /a%20b?x=1&y=%41+B&bad=%zz&x=2 HTTP/1.1\r\nHost: h\r\nX-Multi: a\r\n"
@@ -932,6 +958,7 @@ int main(int argc, char **argv) {
   if (argc > 1) cmocka_set_test_filter(argv[1]); /* e.g. "test_gzip" */
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_parser),
+    cmocka_unit_test(test_listen_errors),
     cmocka_unit_test(test_get_query),
     cmocka_unit_test(test_post_form),
     cmocka_unit_test(test_keepalive),
