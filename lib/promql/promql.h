@@ -22,7 +22,8 @@ extern "C" {
  * regexes, so the tree is reached through a promql_ast handle that owns
  * them: free it with promql_ast_free() before destroying the arena.
  * The node layout is public: the engine, the HTTP API and the tools walk it.
- * Durations and timestamps are int64 milliseconds. */
+ * Durations and timestamps are int64 milliseconds. The parser keeps no
+ * global state: any number of threads may parse at once. */
 
 /* Result type of an expression (Prometheus's ValueType). */
 typedef enum promql_value_type {
@@ -213,7 +214,8 @@ struct promql_expr {
 #define PROMQL_MAX_DEPTH 1000
 
 /* A parse error as Prometheus reports it. |msg| holds the full text,
- * e.g. "1:5: parse error: unexpected <op:+>" (truncated to fit). */
+ * e.g. "1:5: parse error: unexpected <op:+>" (truncated to fit); the HTTP
+ * API answers it with errorType "bad_data", as Prometheus does. */
 typedef struct promql_error {
   promql_pos_range pos;
   int line, col; /* 1-based; col counts bytes */
@@ -291,6 +293,158 @@ void promql_selectors_time_range(const promql_selector *sels, size_t n, int64_t 
                                  int64_t *maxt);
 
 /* ================================================================ engine */
+/* The evaluation engine: Prometheus 2.42's promql/engine.go and
+ * functions.go over data held in memory. A query is prepared (parsed, its
+ * selectors listed), the caller feeds the series of each selector (from
+ * any storage, possibly concurrently: one selector per thread), then
+ * promql_query_exec() evaluates without I/O. Everything lives in the
+ * arena given to promql_query_new(). Native histograms are out of scope:
+ * histogram_count/sum/fraction return empty results. */
+
+/* One sample. */
+typedef struct promql_point {
+  int64_t t;
+  double v;
+} promql_point;
+
+/* A series with its samples (ascending t) or evaluation points. */
+typedef struct promql_series {
+  labels_set labels;
+  promql_point *points;
+  size_t npoints;
+} promql_series;
+
+/* The errorType of the HTTP API for a failed query. */
+typedef enum promql_errtype {
+  PROMQL_ERR_NONE = 0,
+  PROMQL_ERR_BAD_DATA,  /* parse errors, bad parameters */
+  PROMQL_ERR_EXECUTION, /* evaluation errors, too many samples */
+  PROMQL_ERR_TIMEOUT,
+  PROMQL_ERR_CANCELED,
+  PROMQL_ERR_INTERNAL, /* storage errors */
+} promql_errtype;
+
+/* "bad_data", "execution", "timeout", "canceled", "internal". */
+const char *promql_errtype_name(promql_errtype t);
+
+typedef struct promql_errinfo {
+  promql_errtype type;
+  char msg[1024]; /* Prometheus's text, e.g. "1:4: parse error: ..." */
+} promql_errinfo;
+
+#define PROMQL_DEFAULT_LOOKBACK_MS ((int64_t)5 * 60 * 1000)
+#define PROMQL_DEFAULT_MAX_SAMPLES ((int64_t)50000000)
+#define PROMQL_DEFAULT_TIMEOUT_MS ((int64_t)2 * 60 * 1000)
+#define PROMQL_DEFAULT_SUBQUERY_STEP_MS ((int64_t)60 * 1000)
+/* The HTTP API refuses range queries with more points per series. */
+#define PROMQL_MAX_POINTS_PER_SERIES 11000
+
+typedef struct promql_query_params {
+  bool range;               /* false: instant query at start_ms */
+  int64_t start_ms, end_ms; /* instant: start_ms (end_ms is ignored) */
+  int64_t step_ms;          /* range queries: > 0 */
+  int64_t lookback_ms;      /* 0: PROMQL_DEFAULT_LOOKBACK_MS */
+  int64_t max_samples;      /* 0: PROMQL_DEFAULT_MAX_SAMPLES */
+  int64_t timeout_ms;       /* 0: PROMQL_DEFAULT_TIMEOUT_MS; < 0: none */
+  int64_t default_subquery_step_ms; /* 0: PROMQL_DEFAULT_SUBQUERY_STEP_MS */
+  /* Set to non-zero (by another thread) to cancel; may be NULL. Checked
+   * periodically during evaluation. */
+  const volatile int *cancel;
+} promql_query_params;
+
+typedef struct promql_query promql_query;
+
+/* Parses |q| (|n| bytes) and lists its selectors. On success returns 0 and
+ * sets |*out|, allocated from |a| (which must outlive it); the caller ends
+ * with promql_query_free(). On a parse error returns ORR_EINVAL with |err|
+ * (type bad_data, Prometheus's parse error text); ORR_ENOMEM. */
+int promql_query_new(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
+                     promql_query **out, promql_errinfo *err);
+void promql_query_free(promql_query *q);
+/* The selectors to fetch (borrowed from |q|), in evaluation order, with the
+ * time range each needs. */
+const promql_selector *promql_query_selectors(const promql_query *q, size_t *n);
+/* The root of the parsed expression (borrowed). */
+const promql_expr *promql_query_expr(const promql_query *q);
+
+/* Feeds one series for selector |sel|: |ls| and |pts| (ascending t, stale
+ * markers included) are copied into the query's arena. Series given twice
+ * with equal labels are merged. Calls for different selectors may run on
+ * different threads concurrently; calls for one selector must not. Returns
+ * 0, ORR_EINVAL (bad index) or ORR_ENOMEM. */
+int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
+                            const promql_point *pts, size_t npts);
+/* Records a storage warning, returned with the result (copied). */
+int promql_query_add_warning(promql_query *q, const char *msg);
+
+/* A query's result; everything is owned by the query's arena. */
+typedef struct promql_result {
+  promql_value_type type; /* SCALAR, VECTOR, MATRIX or STRING */
+  bool range;             /* from a range query (type is then MATRIX) */
+  int64_t t;              /* scalar/string: evaluation time */
+  double scalar;
+  const char *str; /* string value (NUL-terminated; |strlen| bytes) */
+  size_t strlen;
+  promql_series *series; /* vector (one point each) or matrix */
+  size_t nseries;
+  const char **warnings;
+  size_t nwarnings;
+} promql_result;
+
+/* Evaluates |q| from the data fed so far. Returns 0 with |res| filled, or
+ * ORR_EINVAL (execution error), ORR_ETIMEOUT, ORR_ECANCELED, ORR_ELIMIT
+ * (too many samples) with |err| filled as Prometheus's API reports it;
+ * ORR_ENOMEM. */
+int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err);
+
+/* A storage the engine can read synchronously: for a selector, calls
+ * |emit| once per series (labels sorted; points ascending). Returns 0 or a
+ * negative code with a message in |err| (reported as errorType internal). */
+typedef int (*promql_emit_fn)(void *arg, const labels_set *ls, const promql_point *pts,
+                              size_t npts);
+typedef struct promql_storage {
+  void *ctx;
+  int (*select)(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
+                char *err, size_t errlen);
+} promql_storage;
+
+/* promql_query_new + select every selector from |st| + exec, in one call.
+ * |*out| (may be NULL) receives the query, for the caller to free after
+ * using |res|; when NULL the query is freed here (|res| stays valid while
+ * |a| lives). Returns as promql_query_new / promql_query_exec. */
+int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
+                const promql_storage *st, promql_result *res, promql_errinfo *err);
+
+/* The API's check of a range query's resolution: returns 0, or ORR_EINVAL
+ * with Prometheus's message in |err| (bad_data) when (end - start) / step
+ * exceeds PROMQL_MAX_POINTS_PER_SERIES, end is before start or step <= 0. */
+int promql_check_range_params(int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                              promql_errinfo *err);
+
+/* ---------------------------------------------------------------- JSON
+ * Bodies of /api/v1/query and /api/v1/query_range, byte for byte as
+ * Prometheus 2.42 writes them. The writer appends to |buf| and calls
+ * |flush| (when set) whenever |buf| holds more than |flush_at| bytes, so a
+ * large response can be streamed; |flush| consumes the buffer's content
+ * (and resets it) and returns 0 or an error that stops the writer. */
+typedef struct promql_json_writer {
+  orr_buf *buf;
+  size_t flush_at; /* 0: 64 KiB */
+  int (*flush)(void *arg, orr_buf *buf);
+  void *arg;
+  int err; /* first error (latched) */
+} promql_json_writer;
+
+/* Writes the success body of |res|. Returns 0, ORR_ENOMEM or flush's error. */
+int promql_json_write_result(promql_json_writer *w, const promql_result *res);
+/* Writes {"status":"error","errorType":"...","error":"..."}. */
+int promql_json_write_error(promql_json_writer *w, promql_errtype type, const char *msg);
+/* Appends a timestamp as the API writes points ("1700000000.5" as
+ * "1700000000.500", milliseconds verbatim). */
+int promql_json_timestamp(orr_buf *b, int64_t t);
+/* Appends |v| as Go's strconv.FormatFloat(v, 'f', -1, 64). */
+int promql_format_float_f(orr_buf *b, double v);
+
 
 #ifdef __cplusplus
 }
