@@ -400,13 +400,18 @@ int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
     out[k].v = it.v;
     k++;
     if (it.read < 2) continue;
-    size_t len = (size_t)(it.end - it.base);
-    while (it.read < it.total && (it.pos >> 3) + FAST_MARGIN <= len) {
-      if (read_sample(&it, 0) != 1) return it.err;
-      out[k].t = it.t;
-      out[k].v = it.v;
+    /* A copy whose address never escapes, so that it can live in
+     * registers (the project builds with -fno-strict-aliasing, and the
+     * stores to |out| could otherwise alias it). */
+    tsdb_xor_iter st = it;
+    size_t len = (size_t)(st.end - st.base);
+    while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
+      if (read_sample(&st, 0) != 1) return st.err;
+      out[k].t = st.t;
+      out[k].v = st.v;
       k++;
     }
+    it = st;
   }
   return rc < 0 ? rc : k;
 }
