@@ -81,6 +81,8 @@ static void on_complete(net_http_req *req, int status, uint64_t bytes, void *arg
   if (s) orr_histogram_observe(s, (double)(orr_mono_ns() - net_http_req_start_ns(req)) / 1e9);
 }
 
+static void on_stop_async(uv_async_t *a);
+
 int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if (!cfg || !cfg->http_address || !out) return ORR_EINVAL;
   daemon_ctx *d = calloc(1, sizeof(*d));
@@ -122,6 +124,9 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if ((rc = net_http_server_new(&d->loop, &d->http_cfg, net_http_router_handle, d->router,
                                 &d->http)) != 0)
     goto fail;
+  /* daemon_stop() may come from any thread at any time after this */
+  uv_async_init(&d->loop, &d->stop_async, on_stop_async);
+  d->stop_async.data = d;
   *out = d;
   return 0;
 fail:
@@ -200,8 +205,6 @@ int daemon_run(daemon_ctx *d) {
   d->sigterm.data = d->sigint.data = d;
   uv_signal_start(&d->sigterm, on_signal, SIGTERM);
   uv_signal_start(&d->sigint, on_signal, SIGINT);
-  uv_async_init(&d->loop, &d->stop_async, on_stop_async);
-  d->stop_async.data = d;
   d->state = D_RUNNING;
   orr_log_info("listening", "component", d->component, "address", addr, NULL);
   uv_run(&d->loop, UV_RUN_DEFAULT);

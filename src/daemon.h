@@ -41,7 +41,8 @@ int daemon_on_shutdown(daemon_ctx *d, void (*fn)(daemon_ctx *d, void *arg), void
  * once (status 1). Returns the exit status: 0 after a clean shutdown, 1 if
  * the address could not be bound. */
 int daemon_run(daemon_ctx *d);
-/* Starts the shutdown as a first signal would. Thread-safe. */
+/* Starts the shutdown as a first signal would (at once if daemon_run has
+ * not started yet). Thread-safe. */
 void daemon_stop(daemon_ctx *d);
 /* The bound HTTP port once daemon_run() is listening, else -1. */
 int daemon_http_port(const daemon_ctx *d);
