@@ -388,7 +388,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   if (rc) net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);
 }
 
-static cli_conn *conn_new(net_grpc_client *cli) {
+static cli_conn *conn_new(net_grpc_client *cli, int resolve) {
   cli_conn *conn = calloc(1, sizeof(*conn));
   if (!conn) return NULL;
   conn->cli = cli;
@@ -412,6 +412,7 @@ static cli_conn *conn_new(net_grpc_client *cli) {
       nghttp2_session_set_local_window_size(conn->h.session, NGHTTP2_FLAG_NONE, 0,
                                             CLIENT_CONN_WINDOW))
     goto fail;
+  if (!resolve) return conn;
   char port[16];
   snprintf(port, sizeof(port), "%d", cli->port);
   struct addrinfo hints;
@@ -426,6 +427,14 @@ fail:
   /* Closing reports through conn_closed, which frees |conn|. */
   net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);
   return NULL;
+}
+
+int net__grpc_client_fake_conn(net_grpc_client *cli, net__h2_conn **out) {
+  cli_conn *conn = conn_new(cli, 0);
+  if (!conn) return ORR_ENOMEM;
+  cli->conn = conn;
+  *out = &conn->h;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- client */
@@ -544,7 +553,7 @@ int net_grpc_client_call(net_grpc_client *cli, const char *path, const void *req
   if (cli->conn && (cli->conn->h.closing ||
                     (cli->conn->h.session && !nghttp2_session_check_request_allowed(cli->conn->h.session))))
     cli->conn = NULL;
-  if (!cli->conn && !(cli->conn = conn_new(cli))) {
+  if (!cli->conn && !(cli->conn = conn_new(cli, 1))) {
     rc = ORR_ENOMEM;
     goto fail;
   }

@@ -138,5 +138,8 @@ void net__h2_conn_close(net__h2_conn *h, int err);
  * (deferred work runs from the loop). End it with net__h2_conn_close() and
  * run the loop until it is freed. Returns 0 or ORR_ENOMEM. */
 int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out);
+/* The same for a client: calls started afterwards go to this connection
+ * (feed it the server's bytes) until it closes. Returns 0 or ORR_ENOMEM. */
+int net__grpc_client_fake_conn(net_grpc_client *c, net__h2_conn **out);
 
 #endif /* ORR_NET_INT_H */
