@@ -17,6 +17,7 @@
  *    options (default TSDB_BLOCK_CHUNK_RANGE = 2h: the head's chunk range is
  *    its min block duration), so a block holds the chunks Prometheus's head
  *    would have cut for the same samples. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +49,15 @@ struct tsdb_block_writer {
   int err;
   char msg[512];
 };
+
+/* Invariants of an OPEN writer (note 1), checked in debug builds. */
+static void assert_writer_state(const tsdb_block_writer *w) {
+  assert(w->tmpdir[0] && w->finaldir[0]);
+  assert(w->nseries <= w->cap);
+  assert(w->err || w->cw != NULL);
+  assert(w->nseries == 0 || w->min_t <= w->max_t);
+  (void)w;
+}
 
 static int wfail(tsdb_block_writer *w, int rc, const char *fmt, ...) ORR_PRINTF(3, 4);
 static int wfail(tsdb_block_writer *w, int rc, const char *fmt, ...) {
@@ -140,6 +150,7 @@ fail:
 /* Records the series (labels copied) with room for |n| chunk metas. */
 static int push_series(tsdb_block_writer *w, const labels_set *lset, size_t n, wseries **out) {
   if (w->err) return w->err;
+  assert_writer_state(w);
   if (lset->n == 0) return wfail(w, ORR_EINVAL, "series without labels");
   if (w->nseries > 0 && labels_cmp(&w->series[w->nseries - 1].lset, lset) >= 0)
     return wfail(w, ORR_EINVAL, "series not in label order (or repeated)");
@@ -260,6 +271,7 @@ static int write_index(tsdb_block_writer *w) {
 
 int tsdb_block_writer_commit(tsdb_block_writer *w, tsdb_ulid *ulid, char *err, size_t errlen) {
   char msg[256] = "";
+  assert_writer_state(w);
   int rc = tsdb_chunk_writer_close(w->cw, msg, sizeof(msg));
   w->cw = NULL;
   if (rc) wfail(w, rc, "%s/chunks: %s", w->tmpdir, msg[0] ? msg : orr_strerror(rc));

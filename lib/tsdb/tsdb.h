@@ -514,8 +514,8 @@ typedef struct tsdb_series_set tsdb_series_set;
  * the range or wholly deleted by tombstones are dropped, and so is a series
  * left without chunks. |ms| is borrowed until the set is drained. The set
  * is allocated from |a| and lives as long as |a| and |b|. Returns 0,
- * ORR_ENOMEM or ORR_ECORRUPT (message in tsdb_series_set_error()). The
- * caller ends with tsdb_series_set_close(). */
+ * ORR_ENOMEM or ORR_ECORRUPT (a bad postings list; message in
+ * tsdb_index_last_error()). The caller ends with tsdb_series_set_close(). */
 int tsdb_block_select(const tsdb_block *b, labels_matcher *const *ms, size_t n, int64_t mint,
                       int64_t maxt, orr_arena *a, tsdb_series_set **out);
 /* Advances: returns 1 with |*s| set (valid until the next call or close: a
