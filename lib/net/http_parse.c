@@ -19,6 +19,10 @@
 
 #define PS(p) ((net__http_parse *)(p)->data)
 
+/* Each header costs ~60 bytes of bookkeeping whatever its size; a count
+ * limit keeps a flood of tiny headers from multiplying max_header. */
+#define MAX_HEADERS 1024
+
 /* Records the error; the callback's nonzero return stops the parser. -1,
  * because 1 and 2 from on_headers_complete mean "no body" and "upgrade". */
 static int fail(net__http_parse *ps, int status, const char *msg) {
@@ -73,6 +77,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
   ps->header_bytes += len;
   if (ps->header_bytes > ps->max_header) return fail(ps, 431, "request headers too large");
   if (commit_header(ps) != 0) return fail(ps, 500, "out of memory");
+  if (ps->hdrs.len / sizeof(net_http_kv) >= MAX_HEADERS)
+    return fail(ps, 431, "too many request headers");
   if (orr_buf_append(&ps->field, at, len) != 0) return fail(ps, 500, "out of memory");
   return 0;
 }

@@ -606,6 +606,15 @@ static void test_limits(void **state) {
   do_request(t->port, big.data, &r);
   assert_int_equal(r.status, 431);
   resp_free(&r);
+  /* many tiny headers */
+  orr_buf_reset(&big);
+  orr_buf_puts(&big, "GET /echo HTTP/1.1\r\n");
+  for (int i = 0; i < 1100; i++) orr_buf_puts(&big, "a:\r\n");
+  orr_buf_puts(&big, "\r\n");
+  do_request(t->port, big.data, &r);
+  assert_int_equal(r.status, 431);
+  assert_true(strstr(r.body.data, "too many") != NULL);
+  resp_free(&r);
   /* a long URL */
   orr_buf_reset(&big);
   orr_buf_puts(&big, "GET /echo?x=");
