@@ -109,7 +109,9 @@ const char *net_http_req_remote(const net_http_req *req);
 /* Whether the client went away (reset, EOF, server forced close). */
 bool net_http_req_gone(const net_http_req *req);
 /* |cb(req, arg)| runs once, on the loop, when the client goes away before the
- * response is finished; the handler still finishes the request. */
+ * response is finished; the handler still finishes the request. It does not
+ * run for a client lost before it was set (check net_http_req_gone()) nor
+ * inside a net_http_respond/stream call (whose return value tells). */
 void net_http_req_on_gone(net_http_req *req, void (*cb)(net_http_req *req, void *arg),
                           void *arg);
 /* Route data set by the router: the matched route's name (NULL if none) and
