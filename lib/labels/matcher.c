@@ -237,6 +237,7 @@ bad:;
 static int translate_re2(translate *t) {
   const char *p = t->re, *end = t->re + t->n;
   const char *last_repeat = NULL; /* start of the previous repetition operator */
+  bool operand = false;            /* is there something a repetition could apply to? */
   if (!labels__utf8_valid(t->re, t->n)) return syntax_error(t, "invalid UTF-8", t->re, t->n);
   while (p < end) {
     char c = *p;
@@ -299,6 +300,7 @@ static int translate_re2(translate *t) {
           orr_buf_append(t->out, p, (size_t)(r + 1 - p));
           p = r + 1;
           last_repeat = NULL;
+          operand = false;
           continue;
         }
         bool neg = false, any = false;
@@ -331,8 +333,14 @@ static int translate_re2(translate *t) {
         }
         orr_buf_append(t->out, p, (size_t)(q + 1 - p));
         p = q + 1;
+        if (q[0] == ':') operand = false; /* a group opens; (?flags) changes nothing */
+        last_repeat = NULL;
+        continue;
       } else {
         orr_buf_putc(t->out, *p++);
+        operand = false;
+        last_repeat = NULL;
+        continue;
       }
     } else if (c == '*' || c == '+' || c == '?') {
       repeat = true;
@@ -349,6 +357,11 @@ static int translate_re2(translate *t) {
         orr_buf_puts(t->out, "\\{");
         p++;
       }
+    } else if (c == '|') {
+      orr_buf_putc(t->out, *p++);
+      operand = false;
+      last_repeat = NULL;
+      continue;
     } else {
       orr_buf_putc(t->out, *p++);
     }
@@ -356,10 +369,13 @@ static int translate_re2(translate *t) {
       if (p < end && *p == '?') p++; /* non-greedy */
       if (last_repeat) return syntax_error(t, "invalid nested repetition operator", last_repeat,
                                            (size_t)(p - last_repeat));
+      if (!operand)
+        return syntax_error(t, "missing argument to repetition operator", op, (size_t)(p - op));
       orr_buf_append(t->out, op, (size_t)(p - op));
       last_repeat = op;
     } else {
       last_repeat = NULL;
+      operand = true;
     }
   }
   return t->out->oom ? ORR_ENOMEM : 0;
