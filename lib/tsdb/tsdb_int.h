@@ -25,6 +25,11 @@
 #define TSDB__TOMBSTONE_MAGIC 0x0130BA30u
 #define TSDB__TOMBSTONE_V1 1
 
+/* True except in fuzz targets, which turn CRC checks of the index reader off
+ * for some inputs so that mutated files reach the parsers behind them; every
+ * structural check stays on. */
+extern bool tsdb__index_verify_crc;
+
 /* Records a corruption message for tsdb_index_last_error() and returns
  * ORR_ECORRUPT. */
 int tsdb__corrupt(const char *fmt, ...) ORR_PRINTF(1, 2);

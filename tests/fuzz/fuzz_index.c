@@ -1,11 +1,12 @@
 /* fuzz_index.c: arbitrary bytes as an index v2 file: open, then read every
  * symbol, label name and value, label index, postings list and series, and
- * run a few selections. Anything but a clean error or success is a bug. */
+ * run a few selections. Anything but a clean error or success is a bug.
+ * Includes tsdb_int.h for the CRC switch. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsdb.h"
+#include "tsdb_int.h"
 
 static labels_matcher *ms[4];
 
@@ -18,17 +19,30 @@ static void init_matchers(void) {
   ms[3] = labels_matcher_new(LABELS_MATCH_RE, "instance", "", err, sizeof(err));
 }
 
+static void one(const uint8_t *data, size_t size);
+
+/* Each input runs twice: as is, and with CRC checks off so that mutations
+ * reach the section parsers behind the CRCs. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   init_matchers();
+  tsdb__index_verify_crc = true;
+  one(data, size);
+  tsdb__index_verify_crc = false;
+  one(data, size);
+  tsdb__index_verify_crc = true;
+  return 0;
+}
+
+static void one(const uint8_t *data, size_t size) {
   /* A private copy so that reads past the end are caught by ASan. */
   uint8_t *b = malloc(size ? size : 1);
-  if (!b) return 0;
+  if (!b) return;
   memcpy(b, data, size);
   tsdb_index_reader *r;
   char err[256];
   if (tsdb_index_open_bytes(b, size, &r, err, sizeof(err)) != 0) {
     free(b);
-    return 0;
+    return;
   }
   orr_arena *a = orr_arena_new(0);
   const char **names;
@@ -74,5 +88,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   orr_arena_destroy(a);
   tsdb_index_close(r);
   free(b);
-  return 0;
 }
