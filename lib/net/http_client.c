@@ -31,6 +31,7 @@
  *     before each retry; settings on the easy handle are set once.
  */
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -120,6 +121,25 @@ struct net_http_client {
 };
 
 static void net__hc_finish(net_http_client_req *r, int rc);
+
+/* Checks the invariants of the design notes that one request can show. */
+#ifndef NDEBUG
+static void net__hc_assert_req_state(const net_http_client_req *r) {
+  const net_http_client *c = r->c;
+  assert(r->state >= REQ_NEW && r->state <= REQ_DONE);
+  /* 1: on the pending list exactly when flagged; DONE is off every list */
+  assert(!r->pending == (r->pprev == NULL && r->pnext == NULL && c->pending_head != r));
+  if (r->state == REQ_DONE) assert(!r->pending && !r->prev && !r->next && c->reqs != r);
+  /* BACKOFF waits on its timer; RUNNING is one attempt in curl */
+  if (r->state == REQ_BACKOFF) assert(r->timer_init && uv_is_active((uv_handle_t *)&r->retry_timer));
+  if (r->state == REQ_RUNNING) assert(r->attempts >= 1 && r->configured);
+  /* 4: what was delivered is final */
+  assert(!(r->delivered && r->discard));
+  if (r->has_retry) assert(r->attempts <= r->retry.max_attempts);
+}
+#else
+#define net__hc_assert_req_state(r) ((void)0)
+#endif
 static void net__hc_maybe_free(net_http_client *c);
 static void net__hc_check_info(net_http_client *c);
 
@@ -457,6 +477,7 @@ static int net__hc_add(net_http_client_req *r) {
     r->state = REQ_NEW;
     return ORR_EINTERNAL;
   }
+  net__hc_assert_req_state(r);
   return 0;
 }
 
@@ -499,12 +520,14 @@ static bool net__hc_schedule_retry(net_http_client_req *r) {
   orr_buf_reset(&r->hdrs);
   r->state = REQ_BACKOFF;
   uv_timer_start(&r->retry_timer, net__hc_on_retry_timer, (uint64_t)delay, 0);
+  net__hc_assert_req_state(r);
   return true;
 }
 
 /* Curl finished an attempt of |r| with |cc|. Outside curl. */
 static void net__hc_attempt_done(net_http_client_req *r, CURLcode cc) {
   net_http_client *c = r->c;
+  net__hc_assert_req_state(r);
   curl_multi_remove_handle(c->multi, r->easy);
   r->state = REQ_NEW; /* not in curl; finish() or a retry follows */
   r->paused = false;
@@ -600,6 +623,7 @@ static void net__hc_finish(net_http_client_req *r, int rc) {
   r->state = REQ_DONE;
   net__hc_pending_unlink(r);
   net__hc_unlink(r);
+  net__hc_assert_req_state(r);
   if (r->on_done) r->on_done(r, rc, r->arg);
   net__hc_req_destroy(r);
 }

@@ -132,7 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             else:
                 self.start(200, n)
-                for piece in pattern_bytes(n):
+                for piece in pattern_bytes(n if self.command != "HEAD" else 0):
                     self.wfile.write(piece)
         elif u.path == "/slow":
             n, chunk, ms = int(q["n"]), int(q["chunk"]), int(q["ms"])

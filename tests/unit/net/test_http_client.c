@@ -451,6 +451,44 @@ static void test_cancel_before_and_at_start(void **state) {
   assert_int_equal(t.rc, ORR_ECANCELED);
 }
 
+/* A request started from inside another one's body callback (inside curl). */
+typedef struct nested {
+  env *e;
+  res a, b;
+  int started;
+} nested;
+
+static int on_body_start_other(net_http_client_req *r, const char *p, size_t n, void *arg) {
+  nested *ns = arg;
+  if (!ns->started++) {
+    net_http_client_req *q = mk(ns->e, "GET", "/bytes?n=3000", &ns->b);
+    assert_int_equal(net_http_client_start(q), 0);
+  }
+  return orr_buf_append(&ns->a.body, p, n);
+}
+
+static void on_done_nested(net_http_client_req *r, int rc, void *arg) {
+  on_done(r, rc, &((nested *)arg)->a);
+}
+
+static void test_start_inside_callback(void **state) {
+  env *e = *state;
+  nested ns = {.e = e};
+  net_http_client_req *r = mk(e, "GET", "/bytes?n=200000", &ns.a);
+  net_http_client_req_collect(r, NULL, 0);
+  net_http_client_req_callbacks(r, NULL, on_body_start_other, on_done_nested, &ns);
+  assert_int_equal(net_http_client_start(r), 0);
+  assert_true(run_until(e, &ns.a.done, 10000));
+  assert_true(run_until(e, &ns.b.done, 10000));
+  assert_int_equal(ns.a.rc, 0);
+  assert_int_equal(ns.a.body.len, 200000);
+  assert_int_equal(ns.b.rc, 0);
+  assert_int_equal(ns.b.body.len, 3000);
+  assert_true(check_pattern(ns.b.body.data, 3000, 0));
+  orr_buf_free(&ns.a.body);
+  orr_buf_free(&ns.b.body);
+}
+
 static int on_body_pause(net_http_client_req *r, const char *p, size_t n, void *arg) {
   ((res *)arg)->pieces++;
   return NET_HTTP_CLIENT_PAUSE;
@@ -861,6 +899,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel_before_and_at_start, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_paused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_headers_abort, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_inside_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_success, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_give_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
