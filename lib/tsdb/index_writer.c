@@ -19,6 +19,7 @@
  *    (name symbol, value symbol, offset); strings come from the symbols.
  * 4. Sections with a length prefix are written through the buffer with a
  *    placeholder that is patched in the buffer or with pwrite once flushed. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -62,6 +63,20 @@ struct tsdb_index_writer {
   pt_entry *pt;
   size_t npt, ptcap;
 };
+
+/* Checks the invariants of the notes above (debug builds). */
+static void assert_writer_state(const tsdb_index_writer *w) {
+#ifndef NDEBUG
+  assert(w->stage >= ST_SYMBOLS && w->stage <= ST_FAILED);
+  assert(w->nsym <= w->symcap);
+  assert(w->f.b.len <= w->f.pos);
+  assert(w->stage == ST_SYMBOLS || w->stage == ST_FAILED || w->name_count != NULL);
+  assert(w->stage != ST_SYMBOLS || w->nseries == 0);
+  assert(w->nlast <= w->lastcap);
+#else
+  (void)w;
+#endif
+}
 
 /* ---------------------------------------------------------------- file writer */
 static int fw_flush(fwriter *f) {
@@ -212,6 +227,7 @@ nomem:
 }
 
 int tsdb_index_writer_add_symbol(tsdb_index_writer *w, const char *s, size_t n) {
+  assert_writer_state(w);
   if (w->stage != ST_SYMBOLS) return ORR_EINVAL;
   if (w->nsym > 0) {
     const char *ps;
@@ -250,6 +266,7 @@ static int finish_symbols(tsdb_index_writer *w) {
 int tsdb_index_writer_add_series(tsdb_index_writer *w, const labels_set *lset,
                                  const tsdb_index_chunk_meta *chks, size_t nchks, uint64_t *ref) {
   int rc;
+  assert_writer_state(w);
   if (w->stage == ST_SYMBOLS && (rc = finish_symbols(w)) != 0) {
     w->stage = ST_FAILED;
     return rc;
@@ -498,6 +515,7 @@ int tsdb_index_writer_finish(tsdb_index_writer *w) {
   uint64_t *li_off = NULL;
   uint32_t *li_name = NULL;
   size_t nli = 0;
+  assert_writer_state(w);
   if (w->stage == ST_SYMBOLS && (rc = finish_symbols(w)) != 0) goto out;
   if (w->stage != ST_SERIES) return ORR_EINVAL;
   w->toc.label_indices = w->f.pos;
