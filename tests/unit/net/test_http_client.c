@@ -746,6 +746,50 @@ static void test_retry_post_rewinds_reader(void **state) {
   orr_buf_free(&s.body);
 }
 
+static int only_503(const net_http_client_req *r, int result, int status, void *arg) {
+  ++*(int *)arg;
+  return status == 503;
+}
+
+static void test_retry_predicate_and_bodies(void **state) {
+  env *e = *state;
+  res s = {0}, t = {0}, u = {0};
+  char path[128], key[32];
+  int asked = 0;
+  net_http_client_retry p = {.max_attempts = 3, .min_delay_ms = 10, .max_delay_ms = 20,
+                             .should_retry = only_503, .arg = &asked};
+  /* the predicate says no to a 500 */
+  snprintf(path, sizeof(path), "/flaky?key=%s&fails=1&status=500", unique_key(key, sizeof(key)));
+  net_http_client_req *r = mk(e, "GET", path, &s);
+  net_http_client_req_retry(r, &p);
+  run_req(e, r, &s);
+  assert_int_equal(s.status, 500);
+  assert_int_equal(s.attempts, 1);
+  assert_true(asked >= 1);
+  /* a bytes body is sent again in full */
+  snprintf(path, sizeof(path), "/flaky?key=%s&fails=1&status=503", unique_key(key, sizeof(key)));
+  r = mk(e, "POST", path, &t);
+  net_http_client_req_body(r, "0123456789", 10);
+  net_http_client_req_retry(r, &p);
+  run_req(e, r, &t);
+  assert_int_equal(t.status, 200);
+  assert_int_equal(t.attempts, 2);
+  assert_string_equal(t.body_len_hdr, "10");
+  assert_memory_equal(t.body.data, "0123456789", 10);
+  /* a reader that cannot rewind is not retried once read */
+  reader rd = {.len = 1000};
+  snprintf(path, sizeof(path), "/flaky?key=%s&fails=1&status=503", unique_key(key, sizeof(key)));
+  r = mk(e, "POST", path, &u);
+  net_http_client_req_body_reader(r, (int64_t)rd.len, rd_read, NULL, &rd);
+  net_http_client_req_retry(r, &p);
+  run_req(e, r, &u);
+  assert_int_equal(u.status, 503);
+  assert_int_equal(u.attempts, 1);
+  orr_buf_free(&s.body);
+  orr_buf_free(&t.body);
+  orr_buf_free(&u.body);
+}
+
 static void test_max_body_limit(void **state) {
   env *e = *state;
   res s = {0}, t = {0};
@@ -909,6 +953,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_post_reader_known_length, setup, teardown),
       cmocka_unit_test_setup_teardown(test_post_reader_unknown_length, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_post_rewinds_reader, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_predicate_and_bodies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_body_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_100, setup_cap8, teardown),
