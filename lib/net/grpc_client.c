@@ -14,7 +14,11 @@
  *     message was delivered), a deadline, a cancel, a connection failure or a
  *     protocol error. Deciding detaches the call from its stream (RST_STREAM
  *     CANCEL if still open) and queues it; on_done runs from the client's
- *     idle handle, never from inside a user's call or an nghttp2 callback. */
+ *     idle handle, never from inside a user's call or an nghttp2 callback.
+ *  4. A stream the server refused before answering anything (REFUSED_STREAM,
+ *     also what nghttp2 reports for streams above a GOAWAY's last stream id)
+ *     was not processed, so it is submitted once more, as gRPC clients do
+ *     transparently — on a new connection if the old one takes no streams. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +26,7 @@
 
 #define CLIENT_STREAM_WINDOW (1 << 20)
 #define CLIENT_CONN_WINDOW (16 << 20)
+#define CLIENT_MAX_MD 48 /* metadata pairs per call */
 
 typedef struct cli_conn cli_conn;
 
@@ -69,7 +74,7 @@ struct net_grpc_ccall {
   size_t req_off;
   orr_buf in;  /* received bytes not yet fed to the deframer (note 2) */
   size_t in_off;
-  cli_md *md;
+  cli_md *rmd; /* response headers and trailers */
   int http_status, grpc_status;
   const char *grpc_message;
   int nmsgs;
@@ -81,11 +86,16 @@ struct net_grpc_ccall {
   net_grpc_msg_fn on_msg;
   net_grpc_done_fn on_done;
   void *arg;
-  unsigned paused : 1, stream_ended : 1, done : 1;
+  const char *path;      /* copies kept for a retry (note 4) */
+  const char **md;       /* name, value, ..., NULL */
+  uint64_t deadline;     /* uv_now() milliseconds, 0: none */
+  int64_t timeout_ms;
+  unsigned paused : 1, stream_ended : 1, done : 1, retried : 1, resubmit : 1;
 };
 
 static void cli_kick(net_grpc_client *cli);
 static void cli_maybe_free(net_grpc_client *cli);
+static int call_submit(net_grpc_ccall *c);
 
 /* ---------------------------------------------------------------- completion */
 
@@ -253,8 +263,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
   m->name = orr_arena_strndup(c->arena, n, namelen);
   m->value = orr_arena_strndup(c->arena, (const char *)value, valuelen);
   if (!m->name || !m->value) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  m->next = c->md;
-  c->md = m;
+  m->next = c->rmd;
+  c->rmd = m;
   return 0;
 }
 
@@ -282,6 +292,18 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
                            void *user_data) {
   net_grpc_ccall *c = nghttp2_session_get_stream_user_data(session, stream_id);
   if (!c) return 0;
+  if (error_code == NGHTTP2_REFUSED_STREAM && !c->retried && c->http_status == 0 &&
+      c->grpc_status < 0 && c->nmsgs == 0 && c->in.len == c->in_off &&
+      net_grpc_deframer_idle(&c->df)) {
+    /* Note 4: never processed; submit again from the idle handle. */
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    c->retried = 1;
+    c->resubmit = 1;
+    c->conn = NULL;
+    c->stream_id = 0;
+    cli_kick(c->cli);
+    return 0;
+  }
   c->stream_ended = 1;
   if (c->grpc_status >= 0) {
     c->end_status = c->grpc_status;
@@ -463,6 +485,12 @@ static void cli_idle_cb(uv_idle_t *idle) {
   cli->idle_on = 0;
   for (net_grpc_ccall *c = cli->calls, *next; c; c = next) {
     next = c->next;
+    if (c->resubmit) {
+      c->resubmit = 0;
+      orr_log_debug("grpc call refused by the server, retrying", "path", c->path, NULL);
+      if (call_submit(c)) call_done(c, NET_GRPC_UNAVAILABLE, "cannot retry a refused call");
+      continue;
+    }
     call_drain(c); /* may move |c| to the done queue */
   }
   while (cli->done_head) {
@@ -526,12 +554,58 @@ static void call_deadline_cb(uv_timer_t *t) {
   call_done(t->data, NET_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
+/* Submits |c|'s request on the client's connection (a new one if there is
+ * none or it takes no new streams). Returns 0, ORR_ENOMEM or
+ * ORR_EUNAVAILABLE. */
+static int call_submit(net_grpc_ccall *c) {
+  net_grpc_client *cli = c->cli;
+  if (cli->conn && (cli->conn->h.closing || (cli->conn->h.session &&
+                                             !nghttp2_session_check_request_allowed(cli->conn->h.session))))
+    cli->conn = NULL;
+  if (!cli->conn && !(cli->conn = conn_new(cli, 1))) return ORR_ENOMEM;
+  cli_conn *conn = cli->conn;
+  nghttp2_nv nv[8 + 2 * CLIENT_MAX_MD];
+  size_t n = 0;
+  char tmo[16];
+#define ADD(k, v)                                                                            \
+  nv[n].name = (uint8_t *)(k), nv[n].namelen = strlen(k), nv[n].value = (uint8_t *)(v),      \
+  nv[n].valuelen = strlen(v), nv[n].flags = NGHTTP2_NV_FLAG_NONE, n++
+  ADD(":method", "POST");
+  ADD(":scheme", "http");
+  ADD(":path", c->path);
+  ADD(":authority", cli->authority);
+  ADD("content-type", "application/grpc");
+  ADD("te", "trailers");
+  ADD("user-agent", "orrery-grpc/" ORRERY_VERSION);
+  if (c->deadline) {
+    /* What is left of the deadline (all of it on the first submit). */
+    int64_t left = c->retried ? (int64_t)(c->deadline - uv_now(cli->loop)) : c->timeout_ms;
+    net_grpc_timeout_format((left > 0 ? left : 1) * 1000000, tmo, sizeof(tmo));
+    ADD("grpc-timeout", tmo);
+  }
+  for (const char **m = c->md; m && m[0] && m[1]; m += 2) ADD(m[0], m[1]);
+#undef ADD
+  nghttp2_data_provider prov;
+  prov.source.ptr = NULL;
+  prov.read_callback = req_read_cb;
+  int32_t id = nghttp2_submit_request(conn->h.session, NULL, nv, n, &prov, c);
+  if (id < 0) return id == NGHTTP2_ERR_NOMEM ? ORR_ENOMEM : ORR_EUNAVAILABLE;
+  c->stream_id = id;
+  c->conn = conn;
+  c->req_off = 0;
+  net__h2_conn_kick(&conn->h);
+  return 0;
+}
+
 int net_grpc_client_call(net_grpc_client *cli, const char *path, const void *req, size_t len,
                          const net_grpc_call_opts *opts, net_grpc_msg_fn on_msg,
                          net_grpc_done_fn on_done, void *arg, net_grpc_ccall **out) {
   static const net_grpc_call_opts no_opts;
   if (!opts) opts = &no_opts;
   if (cli->closing || !path || path[0] != '/') return ORR_EINVAL;
+  size_t nmd = 0;
+  for (const char *const *m = opts->metadata; m && m[0] && m[1]; m += 2) nmd++;
+  if (nmd > CLIENT_MAX_MD) return ORR_EINVAL;
   orr_arena *a = orr_arena_new(4096);
   net_grpc_ccall *c = a ? orr_arena_calloc(a, 1, sizeof(*c)) : NULL;
   if (!c) {
@@ -545,63 +619,24 @@ int net_grpc_client_call(net_grpc_client *cli, const char *path, const void *req
   c->on_msg = on_msg;
   c->on_done = on_done;
   c->arg = arg;
+  c->timeout_ms = opts->timeout_ms;
+  if (opts->timeout_ms > 0) c->deadline = uv_now(cli->loop) + (uint64_t)opts->timeout_ms;
   net_grpc_deframer_init(&c->df, opts->max_recv_msg, 0);
-  int rc = net_grpc_frame_append(&c->req, req, len);
-  if (rc) goto fail;
-
-  /* A connection that received GOAWAY takes no new streams: open another. */
-  if (cli->conn && (cli->conn->h.closing ||
-                    (cli->conn->h.session && !nghttp2_session_check_request_allowed(cli->conn->h.session))))
-    cli->conn = NULL;
-  if (!cli->conn && !(cli->conn = conn_new(cli, 1))) {
-    rc = ORR_ENOMEM;
-    goto fail;
-  }
-  cli_conn *conn = cli->conn;
-
-  nghttp2_nv nv[64];
-  size_t n = 0;
-  char tmo[16];
-#define ADD(k, v)                                                                            \
-  nv[n].name = (uint8_t *)(k), nv[n].namelen = strlen(k), nv[n].value = (uint8_t *)(v),      \
-  nv[n].valuelen = strlen(v), nv[n].flags = NGHTTP2_NV_FLAG_NONE, n++
-  ADD(":method", "POST");
-  ADD(":scheme", "http");
-  ADD(":path", path);
-  ADD(":authority", cli->authority);
-  ADD("content-type", "application/grpc");
-  ADD("te", "trailers");
-  ADD("user-agent", "orrery-grpc/" ORRERY_VERSION);
-  if (opts->timeout_ms > 0) {
-    net_grpc_timeout_format(opts->timeout_ms * 1000000, tmo, sizeof(tmo));
-    ADD("grpc-timeout", tmo);
-  }
-  for (const char *const *m = opts->metadata; m && m[0] && m[1]; m += 2) {
-    if (n + 1 >= sizeof(nv) / sizeof(nv[0])) {
-      rc = ORR_EINVAL;
-      goto fail;
-    }
-    ADD(m[0], m[1]);
-  }
-#undef ADD
-  nghttp2_data_provider prov;
-  prov.source.ptr = NULL;
-  prov.read_callback = req_read_cb;
-  int32_t id = nghttp2_submit_request(conn->h.session, NULL, nv, n, &prov, c);
-  if (id < 0) {
-    rc = id == NGHTTP2_ERR_NOMEM ? ORR_ENOMEM : ORR_EUNAVAILABLE;
-    goto fail;
-  }
-  c->stream_id = id;
-  c->conn = conn;
+  int rc = ORR_ENOMEM;
+  c->path = orr_arena_strdup(a, path);
+  c->md = orr_arena_calloc(a, 2 * nmd + 1, sizeof(char *));
+  if (!c->path || !c->md) goto fail;
+  for (size_t i = 0; i < 2 * nmd; i++)
+    if (!(c->md[i] = orr_arena_strdup(a, opts->metadata[i]))) goto fail;
+  if ((rc = net_grpc_frame_append(&c->req, req, len)) || (rc = call_submit(c))) goto fail;
   uv_timer_init(cli->loop, &c->timer);
   c->timer.data = c;
-  if (opts->timeout_ms > 0) uv_timer_start(&c->timer, call_deadline_cb, (uint64_t)opts->timeout_ms, 0);
+  if (opts->timeout_ms > 0)
+    uv_timer_start(&c->timer, call_deadline_cb, (uint64_t)opts->timeout_ms, 0);
   c->next = cli->calls;
   if (cli->calls) cli->calls->prev = c;
   cli->calls = c;
   cli->live++;
-  net__h2_conn_kick(&conn->h);
   if (out) *out = c;
   return 0;
 fail:
@@ -624,7 +659,7 @@ void net_grpc_ccall_cancel(net_grpc_ccall *c) {
 }
 
 const char *net_grpc_ccall_metadata(const net_grpc_ccall *c, const char *name) {
-  for (const cli_md *m = c->md; m; m = m->next)
+  for (const cli_md *m = c->rmd; m; m = m->next)
     if (strcmp(m->name, name) == 0) return m->value;
   return NULL;
 }

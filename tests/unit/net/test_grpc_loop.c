@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "net.h"
+#include "net_int.h"
 
 /* ---------------------------------------------------------------- server side */
 
@@ -521,6 +521,54 @@ static void test_reconnect_after_restart(void **state) {
   run_until(f->loop, &cclosed);
 }
 
+/* Moves bytes between our client's in-memory connection and a raw nghttp2
+ * server session. */
+static void pump_raw(uv_loop_t *loop, net__h2_conn *h, nghttp2_session *raw) {
+  for (int i = 0; i < 100; i++) {
+    int moved = 0;
+    const uint8_t *p;
+    ssize_t n;
+    uv_run(loop, UV_RUN_NOWAIT);
+    while (!h->closing && (n = nghttp2_session_mem_send(h->session, &p)) > 0) {
+      moved = 1;
+      assert_int_equal(nghttp2_session_mem_recv(raw, p, (size_t)n), n);
+    }
+    while (!h->closing && (n = nghttp2_session_mem_send(raw, &p)) > 0) {
+      moved = 1;
+      assert_int_equal(nghttp2_session_mem_recv(h->session, p, (size_t)n), n);
+    }
+    if (!moved) return;
+  }
+}
+
+static void test_refused_stream_retried(void **state) {
+  /* A server that sends GOAWAY (last stream 0) after our request went out
+   * never processed it: the call goes again, on a new connection — here to
+   * the real server — and succeeds. */
+  fixture *f = *state;
+  net__h2_conn *h;
+  assert_int_equal(net__grpc_client_fake_conn(f->cli, &h), 0);
+  nghttp2_session_callbacks *cbs;
+  nghttp2_session *raw;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_server_new(&raw, cbs, NULL);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, NULL, 0);
+  result r = {0};
+  net_grpc_call_opts o = {.unary = 1, .timeout_ms = 5000};
+  call(f, "/t.S/Echo", "again", &o, &r);
+  pump_raw(f->loop, h, raw);
+  assert_false(r.done);
+  assert_int_equal(S.started, 0); /* the real server has not seen it yet */
+  nghttp2_submit_goaway(raw, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+  pump_raw(f->loop, h, raw);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  assert_string_equal(r.first, "again");
+  assert_int_equal(S.started, 1);
+  nghttp2_session_del(raw);
+}
+
 static void test_connection_refused(void **state) {
   fixture *f = *state;
   /* A port that was free a moment ago: a server we close at once. */
@@ -606,6 +654,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_flow_control_paused_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pause_with_trailers_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_stream_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
