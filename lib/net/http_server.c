@@ -79,6 +79,8 @@ struct net_http_server {
   void *done_arg;
   time_t date_sec;
   char date[40];
+  time_t drop_logged;
+  uint64_t dropped;
 };
 
 enum { R_NONE = 0, R_STREAM, R_DONE };
@@ -468,26 +470,40 @@ static void conn_response_done(conn *c) {
   else update_reading(c);
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* Accepts and closes at once (else the listener keeps firing); logs at most
+ * once a second. */
+static void drop_connection(net_http_server *s, uv_stream_t *ls, const char *why) {
+  uv_tcp_t *t = malloc(sizeof(*t));
+  if (!t || uv_tcp_init(s->loop, t) != 0) {
+    free(t);
+    return;
+  }
+  uv_accept(ls, (uv_stream_t *)t);
+  uv_close((uv_handle_t *)t, free_handle);
+  s->dropped++;
+  time_t now = time(NULL);
+  if (now != s->drop_logged) {
+    s->drop_logged = now;
+    orr_log_warn("http connection refused", "reason", why, "connections", ORR_LOG_INT(s->nconns),
+                 "dropped_total", ORR_LOG_INT(s->dropped), NULL);
+  }
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   net_http_server *s = ls->data;
   if (status < 0) {
     orr_log_warn("http accept failed", "err", uv_strerror(status), NULL);
     return;
   }
-  conn *c = calloc(1, sizeof(*c));
-  char *rbuf = malloc(READ_BUF_SIZE);
+  bool full = s->cfg.max_connections && s->nconns >= s->cfg.max_connections;
+  conn *c = full ? NULL : calloc(1, sizeof(*c));
+  char *rbuf = full ? NULL : malloc(READ_BUF_SIZE);
   if (!c || !rbuf) {
     free(c);
     free(rbuf);
-    /* accept and drop, or the listener keeps firing */
-    uv_tcp_t *t = malloc(sizeof(*t));
-    if (t && uv_tcp_init(s->loop, t) == 0) {
-      if (uv_accept(ls, (uv_stream_t *)t) == 0) { /* dropped */
-      }
-      uv_close((uv_handle_t *)t, (uv_close_cb)free);
-    } else {
-      free(t);
-    }
+    drop_connection(s, ls, full ? "too many connections" : "out of memory");
     return;
   }
   c->srv = s;

@@ -50,6 +50,7 @@ typedef struct net_http_config {
   uint64_t idle_timeout_ms;    /* keep-alive connection with no request (120 s) */
   size_t write_high_water;     /* streaming: queued bytes that pause the writer (1 MiB) */
   size_t gzip_min_bytes;       /* whole bodies shorter than this are not gzipped (1 KiB) */
+  size_t max_connections;      /* beyond, new connections are closed at once (0: no limit) */
   /* Called once per finished request, before it is freed (|req| readable);
    * |status| is the status sent, |bytes| the body bytes written (after
    * compression). For access logs and metrics. NULL: none. */

@@ -880,6 +880,39 @@ static void test_http10(void **state) {
   stop(t);
 }
 
+static void test_max_connections(void **state) {
+  net_http_config cfg;
+  net_http_config_default(&cfg);
+  cfg.max_connections = 2;
+  srv *t = start(&cfg);
+  client a = {.fd = dial(t->port)}, b = {.fd = dial(t->port)};
+  resp r = {0};
+  send_str(a.fd, "GET /echo HTTP/1.1\r\n\r\n");
+  assert_int_equal(read_resp(&a, &r), 1);
+  send_str(b.fd, "GET /echo HTTP/1.1\r\n\r\n");
+  assert_int_equal(read_resp(&b, &r), 1);
+  /* a third is closed at once */
+  int c = dial(t->port);
+  assert_int_equal(wait_closed(c, 2000), 1);
+  close(c);
+  /* and there is room again once one goes */
+  close(a.fd);
+  int ok = 0;
+  for (int i = 0; i < 200 && !ok; i++) {
+    client n = {.fd = dial(t->port)};
+    const char *get = "GET /echo HTTP/1.1\r\n\r\n";
+    send(n.fd, get, strlen(get), MSG_NOSIGNAL);
+    ok = read_resp(&n, &r);
+    close(n.fd);
+    if (!ok) usleep(10 * 1000);
+  }
+  assert_int_equal(ok, 1);
+  assert_int_equal(r.status, 200);
+  close(b.fd);
+  resp_free(&r);
+  stop(t);
+}
+
 static void set_flag(net_http_server *s, void *arg) { *(bool *)arg = true; }
 
 static void test_listen_errors(void **state) {
@@ -968,6 +1001,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_parser),
     cmocka_unit_test(test_listen_errors),
+    cmocka_unit_test(test_max_connections),
     cmocka_unit_test(test_get_query),
     cmocka_unit_test(test_post_form),
     cmocka_unit_test(test_keepalive),
