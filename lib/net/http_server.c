@@ -524,6 +524,8 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  /* as Go's listener: dead peers of long requests are found */
+  uv_tcp_keepalive(&c->tcp, 1, 15);
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
