@@ -92,11 +92,36 @@ static int syntax_error(translate *t, const char *what, const char *at, size_t l
   return ORR_EINVAL;
 }
 
+/* Errors Go finds only after Prometheus wrapped the pattern in ^(?:re)$
+ * (an unbalanced paren, or a construct that swallowed the wrapper's ")$")
+ * quote the wrapped pattern, or its tail from |from|. */
+static int wrapped_error(translate *t, const char *what, const char *from) {
+  if (!from)
+    snprintf(t->err, t->errlen, "error parsing regexp: %s: `^(?:%.*s)$`", what, (int)t->n, t->re);
+  else
+    snprintf(t->err, t->errlen, "error parsing regexp: %s: `%.*s)$`", what,
+             (int)(t->re + t->n - from), from);
+  return ORR_EINVAL;
+}
+
 static bool is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 static bool is_octal(char c) { return c >= '0' && c <= '7'; }
+
+/* Decodes the (already validated) UTF-8 character at |p|; returns its
+ * length, 0 at the end. */
+static size_t utf8_decode(const char *p, const char *end, uint32_t *cp) {
+  if (p >= end) return 0;
+  unsigned char c = (unsigned char)*p;
+  size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+  if ((size_t)(end - p) < len) return 0;
+  uint32_t v = len == 1 ? c : len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
+  for (size_t i = 1; i < len; i++) v = (v << 6) | ((unsigned char)p[i] & 0x3fu);
+  *cp = v;
+  return len;
+}
 
 /* Parses a repeat {n}, {n,} or {n,m} at |p|; returns its length or 0 when the
  * text is not a repeat (then RE2 and PCRE2 both take "{" literally). */
@@ -135,7 +160,8 @@ static size_t parse_repeat(const char *p, const char *end, long *lo, long *hi) {
  * |in_class| selects the rules inside [...]. */
 static size_t translate_escape(translate *t, const char *p, const char *end, bool in_class) {
   if (p + 1 >= end) {
-    syntax_error(t, "trailing backslash at end of expression", "", 0);
+    /* In ^(?:re)$ a trailing backslash escapes the wrapper's ")". */
+    wrapped_error(t, "missing closing )", NULL);
     return 0;
   }
   unsigned char c = (unsigned char)p[1];
@@ -212,13 +238,18 @@ static size_t translate_escape(translate *t, const char *p, const char *end, boo
     const char *q = p + 2;
     const char *e = q;
     while (e + 1 < end && !(e[0] == '\\' && e[1] == 'E')) e++;
-    size_t litlen = (e + 1 < end) ? (size_t)(e - q) : (size_t)(end - q);
+    /* Unterminated, it swallows the wrapper's ")$" in Prometheus. */
+    if (e + 1 >= end) {
+      wrapped_error(t, "missing closing )", NULL);
+      return 0;
+    }
+    size_t litlen = (size_t)(e - q);
     for (size_t i = 0; i < litlen; i++) {
       unsigned char ch = (unsigned char)q[i];
       if (ch < 0x80 && !is_alnum(ch) && ch != ' ') orr_buf_putc(t->out, '\\');
       orr_buf_putc(t->out, (char)ch);
     }
-    return (e + 1 < end) ? (size_t)(e + 2 - p) : (size_t)(end - p);
+    return (size_t)(e + 2 - p);
   }
   default:
     break;
@@ -238,6 +269,7 @@ static int translate_re2(translate *t) {
   const char *p = t->re, *end = t->re + t->n;
   const char *last_repeat = NULL; /* start of the previous repetition operator */
   bool operand = false;            /* is there something a repetition could apply to? */
+  int depth = 0;                   /* open groups */
   if (!labels__utf8_valid(t->re, t->n)) return syntax_error(t, "invalid UTF-8", t->re, t->n);
   while (p < end) {
     char c = *p;
@@ -270,9 +302,36 @@ static int translate_re2(translate *t) {
           const char *q = p + 2;
           while (q + 1 < end && !(q[0] == ':' && q[1] == ']')) q++;
           if (q + 1 < end) {
+            static const char *const posix =
+                " alnum alpha ascii blank cntrl digit graph lower print punct space upper word"
+                " xdigit ";
+            const char *nm = p + 2;
+            if (nm < q && *nm == '^') nm++;
+            char key[16];
+            size_t kl = (size_t)(q - nm);
+            if (kl == 0 || kl > 10) goto bad_posix;
+            key[0] = ' ';
+            memcpy(key + 1, nm, kl);
+            key[kl + 1] = ' ';
+            key[kl + 2] = 0;
+            if (!strstr(posix, key)) {
+            bad_posix:
+              return syntax_error(t, "invalid character class range", p, (size_t)(q + 2 - p));
+            }
             orr_buf_append(t->out, p, (size_t)(q + 2 - p));
             p = q + 2;
             continue;
+          }
+        }
+        if (*p != '\\' && *p != '[') {
+          /* a range of two plain characters must be in order */
+          uint32_t lo, hi;
+          size_t l1 = utf8_decode(p, end, &lo);
+          const char *r = p + l1;
+          if (l1 && r + 1 < end && r[0] == '-' && r[1] != ']' && r[1] != '\\' && r[1] != '[') {
+            size_t l2 = utf8_decode(r + 1, end, &hi);
+            if (l2 && hi < lo)
+              return syntax_error(t, "invalid character class range", p, l1 + 1 + l2);
           }
         }
         if (*p == '[') { /* literal [ inside a class: PCRE2 wants it escaped */
@@ -282,25 +341,25 @@ static int translate_re2(translate *t) {
         }
         orr_buf_putc(t->out, *p++);
       }
-      if (!closed) return syntax_error(t, "missing closing ]", op, (size_t)(end - op));
+      if (!closed) return wrapped_error(t, "missing closing ]", op);
     } else if (c == '(') {
       if (p + 1 < end && p[1] == '?') {
         /* (?:  (?flags)  (?flags:  (?P<name>  — everything else is Perl
          * syntax RE2 does not have. */
         const char *q = p + 2;
         if (q < end && *q == 'P' && q + 1 < end && q[1] == '<') {
-          const char *r = q + 2;
-          while (r < end && *r != '>') {
-            if (!(is_alnum((unsigned char)*r) || *r == '_'))
-              return syntax_error(t, "invalid named capture", p, (size_t)(r + 1 - p));
-            r++;
+          const char *r = memchr(q + 2, '>', (size_t)(end - (q + 2)));
+          if (!r) return wrapped_error(t, "invalid named capture", p);
+          bool ok = r > q + 2;
+          for (const char *x = q + 2; x < r; x++) {
+            if (!(is_alnum((unsigned char)*x) || *x == '_')) ok = false;
           }
-          if (r >= end || r == q + 2)
-            return syntax_error(t, "invalid named capture", p, (size_t)(end - p));
+          if (!ok) return syntax_error(t, "invalid named capture", p, (size_t)(r + 1 - p));
           orr_buf_append(t->out, p, (size_t)(r + 1 - p));
           p = r + 1;
           last_repeat = NULL;
           operand = false;
+          depth++;
           continue;
         }
         bool neg = false, any = false;
@@ -318,7 +377,7 @@ static int translate_re2(translate *t) {
           }
           break;
         }
-        if (q >= end) return syntax_error(t, "missing closing )", p, (size_t)(end - p));
+        if (q >= end) return wrapped_error(t, "missing closing )", NULL);
         if (*q == ')' && !any && !neg) { /* "(?)": RE2 accepts an empty flag group */
           p = q + 1;
           last_repeat = NULL;
@@ -333,15 +392,23 @@ static int translate_re2(translate *t) {
         }
         orr_buf_append(t->out, p, (size_t)(q + 1 - p));
         p = q + 1;
-        if (q[0] == ':') operand = false; /* a group opens; (?flags) changes nothing */
+        if (q[0] == ':') { /* a group opens; (?flags) changes nothing */
+          operand = false;
+          depth++;
+        }
         last_repeat = NULL;
         continue;
       } else {
         orr_buf_putc(t->out, *p++);
         operand = false;
         last_repeat = NULL;
+        depth++;
         continue;
       }
+    } else if (c == ')') {
+      if (depth == 0) return wrapped_error(t, "unexpected )", NULL);
+      depth--;
+      orr_buf_putc(t->out, *p++);
     } else if (c == '*' || c == '+' || c == '?') {
       repeat = true;
       p++;
@@ -378,6 +445,7 @@ static int translate_re2(translate *t) {
       operand = true;
     }
   }
+  if (depth > 0) return wrapped_error(t, "missing closing )", NULL);
   return t->out->oom ? ORR_ENOMEM : 0;
 }
 

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -209,6 +211,11 @@ static const mcase match_table[] = {
     {LABELS_MATCH_RE, "(a)*", "aa", true},
     {LABELS_MATCH_RE, "(a|b){2}", "ba", true},
     {LABELS_MATCH_RE, "a{2}", "aa", true},
+    {LABELS_MATCH_RE, "a{,3}", "a{,3}", true}, /* not a repeat: literal */
+    {LABELS_MATCH_RE, "[[:^digit:]a-c\xc3\xa9-\xc3\xbf]+", "x\xc3\xaa" "b", true},
+    {LABELS_MATCH_RE, "[]a]+", "]a", true},
+    {LABELS_MATCH_RE, "[^]a]", "b", true},
+    {LABELS_MATCH_RE, "\\Qa)b\\E", "a)b", true},
     {LABELS_MATCH_RE, "(?i-s:A.)", "a\n", false},
     {LABELS_MATCH_RE, "(?U)a+", "aa", true},
     {LABELS_MATCH_NRE, "foo|bar", "", true},
@@ -236,9 +243,7 @@ typedef struct bad {
   const char *err;
 } bad;
 
-static void test_rejected_syntax(void **state) {
-  (void)state;
-  static const bad cases[] = {
+static const bad bad_cases[] = {
       {"a(?=b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"},
       {"a(?!b)", "error parsing regexp: invalid or unsupported Perl syntax: `(?!`"},
       {"(?<=a)b", "error parsing regexp: invalid or unsupported Perl syntax: `(?<`"},
@@ -261,14 +266,31 @@ static void test_rejected_syntax(void **state) {
       {"a|+b", "error parsing regexp: missing argument to repetition operator: `+`"},
       {"(?:*)", "error parsing regexp: missing argument to repetition operator: `*`"},
       {"(?" "?)", "error parsing regexp: invalid or unsupported Perl syntax: `(?" "?`"},
-      {"[a", "error parsing regexp: missing closing ]: `[a`"},
-      {"a\\", "error parsing regexp: trailing backslash at end of expression: ``"},
-  };
+      {"[a", "error parsing regexp: missing closing ]: `[a)$`"},
+      {"(a", "error parsing regexp: missing closing ): `^(?:(a)$`"},
+      {"(?i", "error parsing regexp: missing closing ): `^(?:(?i)$`"},
+      {"a)", "error parsing regexp: unexpected ): `^(?:a))$`"},
+      {"x{2}{3}", "error parsing regexp: invalid nested repetition operator: `{2}{3}`"},
+      {"\\8", "error parsing regexp: invalid escape sequence: `\\8`"},
+      {"\\e", "error parsing regexp: invalid escape sequence: `\\e`"},
+      {"[z-a]", "error parsing regexp: invalid character class range: `z-a`"},
+      {"[[:foo:]]", "error parsing regexp: invalid character class range: `[:foo:]`"},
+      {"\\Qab", "error parsing regexp: missing closing ): `^(?:\\Qab)$`"},
+      {"(?P<>a)", "error parsing regexp: invalid named capture: `(?P<>`"},
+      {"(?P<a-b>x)", "error parsing regexp: invalid named capture: `(?P<a-b>`"},
+      {"(?P<ab", "error parsing regexp: invalid named capture: `(?P<ab)$`"},
+      {"x{2,1}", "error parsing regexp: invalid repeat count: `{2,1}`"},
+      {"a\\", "error parsing regexp: missing closing ): `^(?:a\\)$`"},
+};
+#define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+static void test_rejected_syntax(void **state) {
+  (void)state;
   char err[256];
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "l", cases[i].re, err, sizeof(err));
-    if (m) fail_msg("/%s/ was accepted", cases[i].re);
-    assert_string_equal(err, cases[i].err);
+  for (size_t i = 0; i < NBAD; i++) {
+    labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "l", bad_cases[i].re, err, sizeof(err));
+    if (m) fail_msg("/%s/ was accepted", bad_cases[i].re);
+    assert_string_equal(err, bad_cases[i].err);
   }
   /* Errors PCRE2 finds itself still read as regexp errors. */
   labels_matcher *m = labels_matcher_new(LABELS_MATCH_NRE, "l", "(a", err, sizeof(err));
@@ -365,6 +387,114 @@ static void test_matches_all_and_format(void **state) {
   for (int i = 0; i < 3; i++) labels_matcher_free(ms[i]);
 }
 
+/* ---------------------------------------------------------------- oracle
+ * Prometheus 2.42 itself checks the tables above: `promtool test rules`
+ * evaluates count(m{i="<case>", l=~"<re>"}) over one series per case, and
+ * must reject each bad regex with the message we give. */
+
+static void yaml_line(FILE *f, const char *prefix, const char *text, const char *suffix) {
+  /* single-quoted YAML: only ' needs doubling */
+  fputs(prefix, f);
+  for (const char *c = text; *c; c++) {
+    if (*c == '\'') fputc('\'', f);
+    fputc(*c, f);
+  }
+  fputs(suffix, f);
+}
+
+static char *quoted(const char *s) {
+  orr_buf b = {0};
+  labels__quote(&b, s, strlen(s));
+  return orr_buf_steal(&b, NULL);
+}
+
+static int run_promtool(const char *file, orr_buf *out) {
+  char cmd[600];
+  snprintf(cmd, sizeof(cmd), "'%s' test rules '%s' 2>&1", PROMTOOL, file);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) orr_buf_append(out, buf, n);
+  return pclose(p);
+}
+
+static void expr_test(FILE *f, size_t i, const char *op, const char *re, int want) {
+  char *qre = quoted(re);
+  char head[128];
+  snprintf(head, sizeof(head), "      - expr: 'count(m{i=\"%zu\", l%s", i, op);
+  fputs(head, f);
+  yaml_line(f, "", qre, "}) or vector(0)'\n");
+  fprintf(f, "        eval_time: 0m\n        exp_samples:\n          - labels: '{}'\n"
+             "            value: %d\n", want);
+  free(qre);
+}
+
+static void test_tables_against_prometheus(void **state) {
+  (void)state;
+  if (access(PROMTOOL, X_OK) != 0) {
+    print_message("promtool not found at %s\n", PROMTOOL);
+    skip();
+  }
+  char dir[] = "/tmp/orrery-labels-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/t.yml", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n"
+        "    input_series:\n", f);
+  static const char *const ops[] = {"=", "!=", "=~", "!~"};
+  size_t n = sizeof(match_table) / sizeof(match_table[0]), used = 0;
+  for (size_t i = 0; i < n; i++) {
+    const mcase *c = &match_table[i];
+    if (!labels__utf8_valid(c->value, strlen(c->value))) continue; /* not storable */
+    if (c->value[0]) {
+      char *qv = quoted(c->value);
+      char head[64];
+      snprintf(head, sizeof(head), "      - series: 'm{i=\"%zu\", l=", i);
+      fputs(head, f);
+      yaml_line(f, "", qv, "}'\n        values: '1'\n");
+      free(qv);
+    } else {
+      fprintf(f, "      - series: 'm{i=\"%zu\"}'\n        values: '1'\n", i);
+    }
+  }
+  fputs("    promql_expr_test:\n", f);
+  for (size_t i = 0; i < n; i++) {
+    const mcase *c = &match_table[i];
+    if (!labels__utf8_valid(c->value, strlen(c->value))) continue;
+    expr_test(f, i, ops[c->type], c->re, c->want ? 1 : 0);
+    used++;
+  }
+  fclose(f);
+  orr_buf out = {0};
+  int rc = run_promtool(path, &out);
+  if (rc != 0 || !strstr(out.data ? out.data : "", "SUCCESS"))
+    fail_msg("promtool disagrees with the match table:\n%s", out.data ? out.data : "");
+  print_message("%zu matcher cases agree with Prometheus\n", used);
+
+  /* Each rejected regex: Prometheus's parse error carries our message. */
+  for (size_t i = 0; i < NBAD; i++) {
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n"
+          "    input_series:\n      - series: 'm{i=\"0\"}'\n        values: '1'\n"
+          "    promql_expr_test:\n", f);
+    expr_test(f, 0, "=~", bad_cases[i].re, 0);
+    fclose(f);
+    orr_buf_reset(&out);
+    run_promtool(path, &out);
+    if (!strstr(out.data ? out.data : "", bad_cases[i].err))
+      fail_msg("/%s/: Prometheus said:\n%s\nwe say: %s", bad_cases[i].re, out.data,
+               bad_cases[i].err);
+  }
+  orr_buf_free(&out);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_compare),        cmocka_unit_test(test_get_sort_valid),
@@ -372,6 +502,7 @@ int main(void) {
       cmocka_unit_test(test_builder),        cmocka_unit_test(test_matchers_table),
       cmocka_unit_test(test_rejected_syntax), cmocka_unit_test(test_fast_paths),
       cmocka_unit_test(test_match_limit),    cmocka_unit_test(test_matches_all_and_format),
+      cmocka_unit_test(test_tables_against_prometheus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
