@@ -87,6 +87,7 @@ struct net_http_client_req {
   bool has_retry;
   net_http_client_retry retry;
   int attempts;
+  uint64_t start_ns; /* first attempt */
   uv_timer_t retry_timer; /* initialised on the first retry */
   bool timer_init;
   bool canceled;
@@ -471,6 +472,14 @@ static int net__hc_add(net_http_client_req *r) {
     int rc = net__hc_configure(r);
     if (rc != 0) return rc;
   }
+  if (r->attempts == 0) r->start_ns = orr_mono_ns();
+  if (r->has_retry && r->retry.max_elapsed_ms > 0) {
+    /* the attempt may use what is left of the budget, at most total_ms */
+    int64_t left = r->retry.max_elapsed_ms - (int64_t)((orr_mono_ns() - r->start_ns) / 1000000);
+    if (r->total_ms > 0 && r->total_ms < left) left = r->total_ms;
+    if (curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1)) != CURLE_OK)
+      return ORR_EINTERNAL;
+  }
   r->attempts++;
   r->state = REQ_RUNNING;
   if (curl_multi_add_handle(r->c->multi, r->easy) != CURLM_OK) {
@@ -498,6 +507,9 @@ static bool net__hc_schedule_retry(net_http_client_req *r) {
     int64_t ra_ms = ra > cap / 1000 ? cap : (int64_t)ra * 1000;
     if (ra_ms > delay) delay = ra_ms;
   }
+  if (r->retry.max_elapsed_ms > 0 &&
+      (int64_t)((orr_mono_ns() - r->start_ns) / 1000000) + delay >= r->retry.max_elapsed_ms)
+    return false; /* the budget ends before the next attempt could start */
   if (r->body_kind == BODY_READER && r->reader_used) {
     if (!r->rewind || r->rewind(r, r->reader_arg) != 0) return false;
     r->reader_used = false;

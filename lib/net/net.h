@@ -263,6 +263,9 @@ typedef struct net_http_client_retry {
   int64_t min_delay_ms;       /* 0: 100 ms */
   int64_t max_delay_ms;       /* 0: 10 s */
   int64_t max_retry_after_ms; /* 0: 60 s */
+  /* Budget for all attempts and waits together (0: none): no attempt starts
+   * after it, and each attempt's timeout is cut to what is left of it. */
+  int64_t max_elapsed_ms;
   /* Returns nonzero to retry after |result| (0 or ORR_E*) with |status| (0
    * when none). NULL: net_http_client_retry_default. */
   int (*should_retry)(const net_http_client_req *r, int result, int status, void *arg);

@@ -628,6 +628,23 @@ static void test_retry_connect_error_and_429(void **state) {
   orr_buf_free(&t.body);
 }
 
+static void test_retry_budget(void **state) {
+  env *e = *state;
+  res s = {0};
+  net_http_client_retry p = {.max_attempts = 20, .min_delay_ms = 10, .max_delay_ms = 20,
+                             .max_elapsed_ms = 700};
+  net_http_client_req *r = mk(e, "GET", "/hold", &s);
+  net_http_client_req_timeouts(r, 200, 0); /* per attempt */
+  net_http_client_req_retry(r, &p);
+  double t0 = now_ms();
+  run_req(e, r, &s);
+  double dt = now_ms() - t0;
+  assert_int_equal(s.rc, ORR_ETIMEOUT);
+  assert_true(s.attempts >= 3 && s.attempts <= 4);
+  assert_true(dt >= 600 && dt < 1000);
+  printf("# retry budget 700 ms: %d attempts, %.0f ms\n", s.attempts, dt);
+}
+
 static void test_retry_not_after_cancel(void **state) {
   env *e = *state;
   res s = {0};
@@ -949,6 +966,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_connect_error_and_429, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_not_after_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_budget, setup, teardown),
       cmocka_unit_test_setup_teardown(test_post_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_post_reader_known_length, setup, teardown),
       cmocka_unit_test_setup_teardown(test_post_reader_unknown_length, setup, teardown),
