@@ -413,6 +413,10 @@ static void pt_entry(const tsdb_index_reader *r, uint64_t *pos, const uint8_t **
   uint64_t keys;
   const uint8_t *name;
   uint32_t nl;
+  /* The table was validated at open; defaults keep a decoder error (not
+   * expected) from leaving the outputs unset. */
+  *val = (const uint8_t *)"";
+  *vl = 0;
   orr_dec_uvarint(&d, &keys);
   dec_str(&d, &name, &nl);
   dec_str(&d, val, vl);
