@@ -78,6 +78,8 @@ struct net_http_client_req {
   bool reader_used; /* read since the last rewind */
   int64_t total_ms, connect_ms;
   char *sigv4, *userpwd;
+  char *ca_file, *cert_file, *key_file;
+  bool tls_insecure;
   net_http_client_headers_fn on_headers;
   net_http_client_body_fn on_body;
   net_http_client_done_fn on_done;
@@ -456,6 +458,13 @@ static int net__hc_configure(net_http_client_req *r) {
   } else {
     NET__HC_SETOPT(e, CURLOPT_CUSTOMREQUEST, r->method);
   }
+  if (r->ca_file) NET__HC_SETOPT(e, CURLOPT_CAINFO, r->ca_file);
+  if (r->cert_file) NET__HC_SETOPT(e, CURLOPT_SSLCERT, r->cert_file);
+  if (r->key_file) NET__HC_SETOPT(e, CURLOPT_SSLKEY, r->key_file);
+  if (r->tls_insecure) {
+    NET__HC_SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    NET__HC_SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (r->sigv4) {
     NET__HC_SETOPT(e, CURLOPT_AWS_SIGV4, r->sigv4);
     NET__HC_SETOPT(e, CURLOPT_USERPWD, r->userpwd);
@@ -594,6 +603,9 @@ static void net__hc_req_free_mem(net_http_client_req *r) {
   free(r->method);
   free(r->url);
   free(r->sigv4);
+  free(r->ca_file);
+  free(r->cert_file);
+  free(r->key_file);
   if (r->userpwd) {
     memset(r->userpwd, 0, strlen(r->userpwd));
     free(r->userpwd);
@@ -834,6 +846,24 @@ int net_http_client_req_aws_sigv4(net_http_client_req *r, const char *provider,
   free(r->userpwd);
   r->sigv4 = sig;
   r->userpwd = orr_buf_steal(&up, NULL);
+  return 0;
+}
+
+/* Replaces *dst by a copy of |s| (NULL stays NULL); false on OOM. */
+static bool net__hc_set_str(char **dst, const char *s) {
+  char *d = NULL;
+  if (s && !(d = strdup(s))) return false;
+  free(*dst);
+  *dst = d;
+  return true;
+}
+
+int net_http_client_req_tls(net_http_client_req *r, const net_http_client_tls *tls) {
+  if (!net__hc_set_str(&r->ca_file, tls->ca_file) ||
+      !net__hc_set_str(&r->cert_file, tls->cert_file) ||
+      !net__hc_set_str(&r->key_file, tls->key_file))
+    return ORR_ENOMEM;
+  r->tls_insecure = tls->insecure_skip_verify;
   return 0;
 }
 

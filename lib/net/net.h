@@ -305,6 +305,15 @@ void net_http_client_req_timeouts(net_http_client_req *r, int64_t total_ms, int6
  * signs the hash of an empty body. Returns 0 or ORR_ENOMEM. */
 int net_http_client_req_aws_sigv4(net_http_client_req *r, const char *provider,
                                   const char *access_key, const char *secret_key);
+/* TLS for https URLs (as Thanos' tls_config / insecure_skip_verify). */
+typedef struct net_http_client_tls {
+  const char *ca_file;       /* PEM CAs to verify the server with; NULL: system's */
+  const char *cert_file;     /* client certificate (PEM) for mutual TLS, or NULL */
+  const char *key_file;      /* its private key, or NULL */
+  bool insecure_skip_verify; /* do not verify the server's certificate or name */
+} net_http_client_tls;
+/* Sets TLS options; strings are copied. Returns 0 or ORR_ENOMEM. */
+int net_http_client_req_tls(net_http_client_req *r, const net_http_client_tls *tls);
 void net_http_client_req_callbacks(net_http_client_req *r, net_http_client_headers_fn on_headers,
                                    net_http_client_body_fn on_body,
                                    net_http_client_done_fn on_done, void *arg);

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Test HTTP/1.1 server for test_http_client: serves bodies of N bytes, delays,
 fails then succeeds (retries), holds requests, streams slowly, echoes bodies.
-Usage: http_client_server.py PORT (binds 127.0.0.1:PORT)."""
+Usage: http_client_server.py PORT [CERT KEY] (binds 127.0.0.1:PORT; with a
+certificate and key it speaks HTTPS)."""
 
 import hashlib
 import hmac
 import http.server
 import socket
+import ssl
 import select
 import sys
 import threading
@@ -189,13 +191,17 @@ class Server(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         # clients that cancel or time out reset their connections: expected
-        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError, ssl.SSLError)):
             super().handle_error(request, client_address)
 
 
 def main():
     port = int(sys.argv[1])
     srv = Server(("127.0.0.1", port), Handler)
+    if len(sys.argv) > 3:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.serve_forever()
 
 

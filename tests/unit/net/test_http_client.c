@@ -51,42 +51,71 @@ static int can_connect(int port) {
   return ok;
 }
 
-static int group_setup(void **state) {
+/* Runs |argv| with stdout and stderr on /dev/null; returns its exit status. */
+static int run_quiet(char *const argv[]) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+    }
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  int st = 0;
+  if (waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Starts the test server on a free port (HTTPS with |cert|/|key|), waits
+ * until it accepts and writes its base URL; returns its PID or -1. */
+static pid_t start_server(const char *cert, const char *key, char *base, size_t n) {
   int port = free_port();
   if (port <= 0) return -1;
   char ports[16];
   snprintf(ports, sizeof(ports), "%d", port);
-  g_pid = fork();
-  if (g_pid < 0) return -1;
-  if (g_pid == 0) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
     /* the server dies with us even if we crash; its stdout is not ours */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, 1);
-    execlp("python3", "python3", HTTP_CLIENT_SERVER_PY, ports, (char *)NULL);
+    execlp("python3", "python3", HTTP_CLIENT_SERVER_PY, ports, cert, key, (char *)NULL);
     _exit(127);
   }
   /* readiness: poll the port until the server accepts (10 s at most) */
   for (int i = 0; i < 1000; i++) {
     if (can_connect(port)) {
-      snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d", port);
-      return 0;
+      snprintf(base, n, "%s://127.0.0.1:%d", cert ? "https" : "http", port);
+      return pid;
     }
     int st;
-    if (waitpid(g_pid, &st, WNOHANG) == g_pid) {
-      g_pid = -1;
-      return -1;
-    }
+    if (waitpid(pid, &st, WNOHANG) == pid) return -1;
     nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
   }
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
   return -1;
 }
 
-static int group_teardown(void **state) {
-  if (g_pid > 0) {
-    kill(g_pid, SIGTERM);
-    waitpid(g_pid, NULL, 0);
+static void stop_server(pid_t *pid) {
+  if (*pid > 0) {
+    kill(*pid, SIGTERM);
+    waitpid(*pid, NULL, 0);
   }
+  *pid = -1;
+}
+
+static int group_setup(void **state) {
+  g_pid = start_server(NULL, NULL, g_base, sizeof(g_base));
+  return g_pid > 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  stop_server(&g_pid);
   return 0;
 }
 
@@ -945,6 +974,50 @@ static void test_sigv4_reader_unsigned_payload(void **state) {
   orr_buf_free(&s.body);
 }
 
+static void test_tls(void **state) {
+  env *e = *state;
+  char dir[] = "/tmp/orr-httpc-XXXXXX", cert[64], key[64], base[64], url[128];
+  assert_non_null(mkdtemp(dir));
+  snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+  snprintf(key, sizeof(key), "%s/key.pem", dir);
+  char *gen[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                 "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                 "subjectAltName=IP:127.0.0.1", NULL};
+  if (run_quiet(gen) != 0) {
+    rmdir(dir);
+    skip(); /* no openssl command */
+  }
+  pid_t pid = start_server(cert, key, base, sizeof(base));
+  assert_true(pid > 0);
+  snprintf(url, sizeof(url), "%s/bytes?n=70000", base);
+  /* verified against the CA file; refused without it; accepted unverified */
+  net_http_client_tls with_ca = {.ca_file = cert}, insecure = {.insecure_skip_verify = true};
+  const net_http_client_tls *cfg[3] = {&with_ca, NULL, &insecure};
+  res s[3];
+  memset(s, 0, sizeof(s));
+  for (int i = 0; i < 3; i++) {
+    net_http_client_req *r;
+    assert_int_equal(net_http_client_req_new(e->c, "GET", url, &r), 0);
+    net_http_client_req_callbacks(r, NULL, NULL, on_done, &s[i]);
+    net_http_client_req_collect(r, &s[i].body, 1 << 20);
+    if (cfg[i]) assert_int_equal(net_http_client_req_tls(r, cfg[i]), 0);
+    run_req(e, r, &s[i]);
+  }
+  stop_server(&pid);
+  unlink(cert);
+  unlink(key);
+  rmdir(dir);
+  assert_int_equal(s[0].rc, 0);
+  assert_int_equal(s[0].status, 200);
+  assert_int_equal(s[0].body.len, 70000);
+  assert_true(check_pattern(s[0].body.data, 70000, 0));
+  assert_int_equal(s[1].rc, ORR_EIO);
+  assert_true(strlen(s[1].err) > 0);
+  assert_int_equal(s[2].rc, 0);
+  assert_int_equal(s[2].body.len, 70000);
+  for (int i = 0; i < 3; i++) orr_buf_free(&s[i].body);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_retry_delay),
@@ -978,6 +1051,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigv4_passed_to_curl, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigv4_reader_unsigned_payload, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
