@@ -255,7 +255,7 @@ static int walk_series(vctx *c, const uint8_t *b, size_t n) {
           rc = ORR_ENOMEM;
           goto out;
         }
-      qsort(c->pairs + start, c->npairs - start, sizeof(uint64_t), u64_cmp);
+      if (c->npairs > start) qsort(c->pairs + start, c->npairs - start, sizeof(uint64_t), u64_cmp);
       c->pair_total += ls.n;
       /* Keep a copy of these labels as |prev|. */
       orr_arena_reset(pa);
@@ -287,8 +287,9 @@ static long find_ref(const vctx *c, uint64_t ref) {
 }
 
 static bool series_has_pair(const vctx *c, long i, uint64_t h) {
-  const uint64_t *p = c->pairs + c->pair_off[i];
   size_t n = c->pair_off[i + 1] - c->pair_off[i];
+  if (n == 0) return false;
+  const uint64_t *p = c->pairs + c->pair_off[i];
   return bsearch(&h, p, n, sizeof(*p), u64_cmp) != NULL;
 }
 

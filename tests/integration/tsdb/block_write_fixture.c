@@ -4,7 +4,12 @@
  *   <ulid>                                    (first line)
  *   <labels as JSON object>\t<t ms>\t<value bits hex>
  * so a test can compare Prometheus's answers with exactly these samples.
- * Usage: block_write_fixture PARENT_DIR [T0_MS] */
+ * Usage: block_write_fixture PARENT_DIR [T0_MS]
+ *
+ * With --recut SRC_BLOCK PARENT_DIR RANGE_MS it instead decodes every series
+ * of SRC_BLOCK, writes the samples again with orrery's writer cutting chunks
+ * for RANGE_MS, and checks that every chunk (time range and bytes) equals
+ * the source's: chunks are cut as Prometheus cuts them. Exit 0 when equal. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +37,110 @@ static int cmp(const void *x, const void *y) {
   return labels_cmp(&((const fseries *)x)->ls, &((const fseries *)y)->ls);
 }
 
+static int recut(const char *src, const char *parent, int64_t range) {
+  char err[1024];
+  tsdb_block *b;
+  if (tsdb_block_open(src, &b, err, sizeof(err))) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  tsdb_block_writer_opts o = {.chunk_range = range};
+  tsdb_block_writer *w;
+  if (tsdb_block_writer_open(parent, &o, &w, err, sizeof(err))) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  orr_arena *a = orr_arena_new(0);
+  tsdb_series_set *ss;
+  const tsdb_series *s;
+  size_t cap = 1 << 16, nser = 0, nchk = 0;
+  tsdb_sample *smp = malloc(cap * sizeof(*smp));
+  int rc;
+  if (tsdb_block_select(b, NULL, 0, INT64_MIN, INT64_MAX, a, &ss)) return 1;
+  while ((rc = tsdb_series_set_next(ss, &s)) == 1) {
+    size_t n = 0;
+    tsdb_series_iter it;
+    tsdb_series_iter_init(&it, s);
+    while ((rc = tsdb_series_iter_next(&it)) == 1) {
+      if (n == cap) smp = realloc(smp, (cap *= 2) * sizeof(*smp));
+      smp[n++] = (tsdb_sample){it.t, it.v};
+    }
+    if (rc < 0 || tsdb_block_writer_add_samples(w, &s->labels, smp, n)) {
+      fprintf(stderr, "reading or writing a series failed\n");
+      return 1;
+    }
+    nser++;
+  }
+  tsdb_series_set_close(ss);
+  tsdb_ulid u;
+  if (tsdb_block_writer_commit(w, &u, err, sizeof(err))) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  char dir[4096], name[TSDB_ULID_STRLEN + 1];
+  tsdb_ulid_format(&u, name);
+  snprintf(dir, sizeof(dir), "%s/%s", parent, name);
+  tsdb_block *nb;
+  if (tsdb_block_open(dir, &nb, err, sizeof(err))) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  /* Walk both blocks side by side: same series, same chunks. */
+  orr_arena *a2 = orr_arena_new(0);
+  tsdb_series_set *s1, *s2;
+  const tsdb_series *x, *y;
+  int bad = 0;
+  if (tsdb_block_select(b, NULL, 0, INT64_MIN, INT64_MAX, a, &s1) ||
+      tsdb_block_select(nb, NULL, 0, INT64_MIN, INT64_MAX, a2, &s2))
+    return 1;
+  for (;;) {
+    int r1 = tsdb_series_set_next(s1, &x), r2 = tsdb_series_set_next(s2, &y);
+    if (r1 != r2) {
+      fprintf(stderr, "series count differs\n");
+      bad++;
+      break;
+    }
+    if (r1 != 1) break;
+    orr_buf lb = {0};
+    labels_format(&x->labels, &lb);
+    if (!labels_equal(&x->labels, &y->labels)) {
+      fprintf(stderr, "series %s: labels differ\n", lb.data);
+      bad++;
+    } else if (x->nchunks != y->nchunks) {
+      fprintf(stderr, "series %s: %zu chunks in the source, %zu recut\n", lb.data, x->nchunks,
+              y->nchunks);
+      bad++;
+    } else {
+      for (size_t i = 0; i < x->nchunks; i++) {
+        const tsdb_chunk *c1 = &x->chunks[i], *c2 = &y->chunks[i];
+        if (c1->mint != c2->mint || c1->maxt != c2->maxt || c1->len != c2->len ||
+            memcmp(c1->data, c2->data, c1->len) != 0) {
+          fprintf(stderr, "series %s chunk %zu: source [%lld, %lld] %zu bytes, recut [%lld, %lld] "
+                  "%zu bytes\n", lb.data, i, (long long)c1->mint, (long long)c1->maxt, c1->len,
+                  (long long)c2->mint, (long long)c2->maxt, c2->len);
+          bad++;
+          break;
+        }
+      }
+    }
+    nchk += x->nchunks;
+    orr_buf_free(&lb);
+    if (bad > 5) break;
+  }
+  printf("recut %zu series, %zu chunks: %d differences\n", nser, nchk, bad);
+  tsdb_series_set_close(s1);
+  tsdb_series_set_close(s2);
+  tsdb_block_close(nb);
+  tsdb_block_close(b);
+  orr_arena_destroy(a);
+  orr_arena_destroy(a2);
+  free(smp);
+  return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "--recut") == 0)
+    return recut(argv[2], argv[3], strtoll(argv[4], NULL, 10));
   if (argc < 2) {
     fprintf(stderr, "usage: block_write_fixture PARENT_DIR [T0_MS]\n");
     return 2;
