@@ -110,6 +110,41 @@ async function main() {
     console.log(`info 100 MiB stream: ${secs.toFixed(2)} s, server VmHWM ${hwmBefore} kB before,` +
       ` ${hwm} kB after`);
     check(hwm < 60 * 1024, 'server peak RSS < 60 MB while streaming 100 MiB', hwm);
+
+    // Stress: 300 calls at once — unary calls racing their deadlines, streams
+    // cancelled after a few messages, streams that finish. Afterwards every
+    // handler the server started has either finished or been cancelled.
+    const jobs = [];
+    let okCalls = 0;
+    for (let i = 0; i < 300; i++) {
+      if (i % 3 === 0) {
+        jobs.push(unary(client, { payload: Buffer.from(`p${i}`), delay_ms: i % 40 },
+          { deadline: Date.now() + 5 + (i * 7) % 60 }).then((x) => {
+          if (!x.err || x.err.code === grpc.status.DEADLINE_EXCEEDED) okCalls++;
+        }));
+      } else if (i % 3 === 1) {
+        jobs.push(stream(client, { count: 0, size: 500, interval_ms: 1 }, {}, (ch, call, out) => {
+          if (out.chunks === 1 + (i % 7)) call.cancel();
+        }).then((x) => { if (x.err && x.err.code === grpc.status.CANCELLED) okCalls++; }));
+      } else {
+        jobs.push(stream(client, { count: 100, size: 2000 }).then((x) => {
+          if (!x.err && x.chunks === 100) okCalls++;
+        }));
+      }
+    }
+    await Promise.all(jobs);
+    check(okCalls === 300, '300 concurrent calls end as expected', okCalls);
+    let settled = null;
+    for (let i = 0; i < 100 && !settled; i++) {
+      const from = srv.lines.stdout.length;
+      srv.proc.kill('SIGUSR1');
+      const sm = await srv.waitLine('stdout', /^stats started=(\d+) finished=(\d+) cancelled=(\d+)/,
+        5000, from);
+      if (Number(sm[1]) === Number(sm[2]) + Number(sm[3])) settled = sm;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    check(settled !== null, 'every started handler finished or was cancelled',
+      srv.lines.stdout[srv.lines.stdout.length - 1]);
   } finally {
     client.close();
     srv.proc.kill('SIGTERM');

@@ -1,7 +1,8 @@
 /* grpc_test_server.c: the orrery.test.Echo service on our gRPC server, for
  * interop tests driven by @grpc/grpc-js (tests/node/grpc_node_client.js).
- * Prints "listening port=N" on stdout when ready, logs every cancel, and on
- * SIGTERM/SIGINT prints a stats line (with VmHWM) and shuts down gracefully. */
+ * Prints "listening port=N" on stdout when ready, logs every cancel, prints a
+ * stats line (with VmHWM) on SIGUSR1, and on SIGTERM/SIGINT prints it and
+ * shuts down gracefully. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,18 +198,26 @@ static long vmhwm_kb(void) {
   return kb;
 }
 
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sigusr1;
 
 static void closed(void *arg) {
   uv_close((uv_handle_t *)&sigterm, NULL);
   uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigusr1, NULL);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
+static void print_stats(void) {
   printf("stats started=%d finished=%d cancelled=%d deadline=%d stream_bytes=%lld vmhwm_kb=%ld\n",
          stats.started, stats.finished, stats.cancelled, stats.deadline,
          (long long)stats.stream_bytes, vmhwm_kb());
   fflush(stdout);
+}
+
+static void on_usr1(uv_signal_t *s, int signum) { print_stats(); }
+
+static void on_signal(uv_signal_t *s, int signum) {
+  print_stats();
+  uv_signal_stop(&sigusr1);
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
   if (server) net_grpc_server_close(server, 2000, closed, NULL);
@@ -248,6 +257,8 @@ int main(int argc, char **argv) {
   uv_signal_init(loop, &sigint);
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_init(loop, &sigusr1);
+  uv_signal_start(&sigusr1, on_usr1, SIGUSR1);
   printf("listening port=%d\n", net_grpc_server_port(server));
   fflush(stdout);
   uv_run(loop, UV_RUN_DEFAULT);
