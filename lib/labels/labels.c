@@ -100,9 +100,7 @@ int labels_copy(orr_arena *a, const labels_set *src, labels_set *dst) {
   return 0;
 }
 
-/* Decodes one UTF-8 sequence at |s| (|n| > 0 bytes); returns its length, or 0
- * when the bytes are not valid UTF-8 (overlong, surrogate, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+size_t labels__utf8_len(const unsigned char *s, size_t n) {
   unsigned c = s[0];
   if (c < 0x80) return 1;
   size_t len;
@@ -133,7 +131,7 @@ bool labels__utf8_valid(const char *s, size_t n) {
       i++;
       continue;
     }
-    size_t l = utf8_len(p + i, n - i);
+    size_t l = labels__utf8_len(p + i, n - i);
     if (!l) return false;
     i += l;
   }
@@ -151,7 +149,7 @@ int labels__quote(orr_buf *out, const char *s, size_t n) {
   while (i < n) {
     unsigned c = p[i];
     if (c >= 0x80) {
-      size_t l = utf8_len(p + i, n - i);
+      size_t l = labels__utf8_len(p + i, n - i);
       if (l) {
         orr_buf_append(out, p + i, l);
         i += l;

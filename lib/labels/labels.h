@@ -106,6 +106,8 @@ int labels_matcher_format(const labels_matcher *m, orr_buf *out);
 int labels__quote(orr_buf *out, const char *s, size_t n);
 /* True when |s| is valid UTF-8 (no surrogates, no overlongs). */
 bool labels__utf8_valid(const char *s, size_t n);
+/* Length of the UTF-8 sequence at |s| (|n| > 0 bytes), or 0 when invalid. */
+size_t labels__utf8_len(const unsigned char *s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -6,13 +6,11 @@
  * Design notes:
  *  1. A regex is anchored as Prometheus does, ^(?:re)$, where RE2's $ means
  *     end of text: we write \z (PCRE2's $ would also match before a final \n).
- *  2. Go regexps work on UTF-8; invalid bytes match "." as U+FFFD. We compile
- *     with PCRE2_UTF and match with PCRE2_NO_UTF_CHECK after validating the
- *     subject ourselves. A subject that is not valid UTF-8 is matched by a
- *     second, byte-mode compilation of the same pattern (made on first need),
- *     where "." matches any single byte but \n — the closest PCRE2 comes to
- *     Go here. If that compilation fails (e.g. the pattern has \x{100}) such
- *     subjects do not match.
+ *  2. Go regexps work on UTF-8 and read each invalid byte as U+FFFD. We
+ *     compile with PCRE2_UTF and match with PCRE2_NO_UTF_CHECK after
+ *     validating the subject ourselves; a subject that is not valid UTF-8 is
+ *     matched as a copy with each invalid byte replaced by U+FFFD, which is
+ *     what Go's regexp sees.
  *  3. Syntax RE2 rejects is rejected with Go's message text: backreferences,
  *     lookaround, atomic groups, possessive and stacked quantifiers, \C \K \G
  *     \X \R \h \e ..., conditionals, recursion, repeat counts over 1000.
@@ -23,9 +21,9 @@
  *     kept sorted for binary search), a literal prefix followed by ".*"
  *     (Prometheus 2.42's "." does not match \n, so neither does the tail),
  *     ".*" and ".+".
- *  6. A matcher is immutable after construction except for two lazily set
- *     pointers (byte-mode code, cached match data) that are swapped
- *     atomically, so one matcher may be used from several threads. */
+ *  6. A matcher is immutable after construction except for a cached match
+ *     data pointer that is swapped atomically, so one matcher may be used
+ *     from several threads. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +55,7 @@ struct labels_matcher {
   size_t *set_len;
   char *prefix; /* FAST_PREFIX */
   size_t prefix_len;
-  char *pcre_pattern;            /* translated and anchored */
-  pcre2_code *code;              /* UTF mode */
-  _Atomic(pcre2_code *) bytecode; /* byte mode, compiled on first invalid-UTF-8 subject */
-  atomic_int bytecode_failed;
+  pcre2_code *code;
   _Atomic(pcre2_match_data *) md; /* one cached match data; others are made per call */
   pcre2_match_context *mctx;
 };
@@ -199,7 +194,10 @@ static size_t translate_escape(translate *t, const char *p, const char *end, boo
     return 2;
   case 'A': case 'z': case 'b': case 'B':
     if (in_class) break;
+    /* RE2 lets assertions be repeated, PCRE2 only groups: wrap them. */
+    orr_buf_puts(t->out, "(?:");
     orr_buf_append(t->out, p, 2);
+    orr_buf_putc(t->out, ')');
     return 2;
   case 'x': {
     /* \xHH or \x{H...} */
@@ -429,6 +427,10 @@ static int translate_re2(translate *t) {
       operand = false;
       last_repeat = NULL;
       continue;
+    } else if (c == '^' || c == '$') { /* repeatable in RE2, see \b */
+      orr_buf_puts(t->out, "(?:");
+      orr_buf_putc(t->out, *p++);
+      orr_buf_putc(t->out, ')');
     } else {
       orr_buf_putc(t->out, *p++);
     }
@@ -579,7 +581,7 @@ static pcre2_code *compile(const char *pattern, uint32_t flags, char *err, size_
   int errcode = 0;
   PCRE2_SIZE erroff = 0;
   pcre2_code *code =
-      pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags | PCRE2_DOLLAR_ENDONLY,
+      pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags | PCRE2_DOLLAR_ENDONLY | PCRE2_DUPNAMES,
                     &errcode, &erroff, NULL);
   if (!code) {
     if (err && errlen) {
@@ -601,9 +603,7 @@ void labels_matcher_free(labels_matcher *m) {
   free(m->set);
   free(m->set_len);
   free(m->prefix);
-  free(m->pcre_pattern);
   pcre2_code_free(m->code);
-  pcre2_code_free(atomic_load(&m->bytecode));
   pcre2_match_data_free(atomic_load(&m->md));
   pcre2_match_context_free(m->mctx);
   free(m);
@@ -639,7 +639,7 @@ labels_matcher *labels_matcher_new(labels_match_type type, const char *name, con
     if (pat.oom) goto oom;
     m->code = compile(pat.data, PCRE2_UTF, err, errlen);
     if (!m->code) goto fail;
-    m->pcre_pattern = orr_buf_steal(&pat, NULL);
+    orr_buf_free(&pat);
     m->mctx = pcre2_match_context_create(NULL);
     if (!m->mctx) goto oom;
     pcre2_set_match_limit(m->mctx, MATCH_LIMIT);
@@ -660,32 +660,53 @@ labels_match_type labels_matcher_type(const labels_matcher *m) { return m->type;
 const char *labels_matcher_name(const labels_matcher *m) { return m->name; }
 const char *labels_matcher_value(const labels_matcher *m) { return m->value; }
 
+/* Copies |s| with each byte that is not part of valid UTF-8 replaced by
+ * U+FFFD, as Go decodes it. Returns the copy (|buf| when it fits, else
+ * malloc'ed; NULL on OOM) and its length. */
+static char *sanitize_utf8(const char *s, size_t n, char *buf, size_t buflen, size_t *outlen) {
+  size_t need = n * 3; /* every byte may become 3 */
+  char *out = need <= buflen ? buf : malloc(need ? need : 1);
+  if (!out) return NULL;
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, o = 0;
+  while (i < n) {
+    size_t l = p[i] < 0x80 ? 1 : labels__utf8_len(p + i, n - i);
+    if (l) {
+      memcpy(out + o, p + i, l);
+      o += l;
+      i += l;
+    } else {
+      memcpy(out + o, "\xef\xbf\xbd", 3);
+      o += 3;
+      i++;
+    }
+  }
+  *outlen = o;
+  return out;
+}
+
 static bool run_pcre(labels_matcher *m, const char *s, size_t n) {
+  char small[256];
+  char *copy = NULL;
+  if (!labels__utf8_valid(s, n)) {
+    size_t cn;
+    copy = sanitize_utf8(s, n, small, sizeof(small), &cn);
+    if (!copy) return false;
+    s = copy;
+    n = cn;
+  }
   pcre2_code *code = m->code;
   uint32_t opts = PCRE2_NO_UTF_CHECK;
-  if (!labels__utf8_valid(s, n)) {
-    code = atomic_load(&m->bytecode);
-    if (!code) {
-      if (atomic_load(&m->bytecode_failed)) return false;
-      code = compile(m->pcre_pattern, 0, NULL, 0);
-      if (!code) {
-        atomic_store(&m->bytecode_failed, 1);
-        return false;
-      }
-      pcre2_code *expected = NULL;
-      if (!atomic_compare_exchange_strong(&m->bytecode, &expected, code)) {
-        pcre2_code_free(code); /* another thread won */
-        code = expected;
-      }
-    }
-    opts = 0;
-  }
   pcre2_match_data *md = atomic_exchange(&m->md, NULL);
   if (!md) md = pcre2_match_data_create(1, NULL);
-  if (!md) return false;
+  if (!md) {
+    if (copy && copy != small) free(copy);
+    return false;
+  }
   int rc = pcre2_match(code, (PCRE2_SPTR)s, n, 0, opts, md, m->mctx);
   md = atomic_exchange(&m->md, md);
   pcre2_match_data_free(md); /* NULL unless another thread cached one meanwhile */
+  if (copy && copy != small) free(copy);
   return rc >= 0;
 }
 
