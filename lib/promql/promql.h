@@ -369,8 +369,8 @@ const promql_expr *promql_query_expr(const promql_query *q);
 
 /* Feeds one series for selector |sel|: |ls| and |pts| (ascending t, stale
  * markers included) are copied into the query's arena. Series given twice
- * with equal labels are merged. Calls for different selectors may run on
- * different threads concurrently; calls for one selector must not. Returns
+ * with equal labels are merged. Not thread-safe (the arena is not): fetch
+ * concurrently, feed one call at a time (e.g. under a lock). Returns
  * 0, ORR_EINVAL (bad index) or ORR_ENOMEM. */
 int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
                             const promql_point *pts, size_t npts);

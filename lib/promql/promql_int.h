@@ -156,4 +156,106 @@ struct promql_ast {
   size_t nmatchers;
 };
 
+/* ================================================================ engine
+ * Shared by engine.c, binop.c, agg.c, fn_*.c and json.c. The evaluator
+ * works as Prometheus's: every instant-vector or scalar expression is
+ * evaluated over all steps of the (sub)query at once into a matrix whose
+ * points sit on step timestamps; operators and functions run step by step
+ * over the vectors of their arguments (rangeEval). */
+
+typedef struct promql__sample {
+  labels_set ls;
+  double v;
+  int64_t t;
+  uint64_t h; /* per-series helper: match signature / grouping key */
+} promql__sample;
+
+typedef struct promql__vec {
+  promql__sample *s;
+  size_t n, cap;
+} promql__vec;
+
+typedef struct promql__mat {
+  promql_series *s;
+  size_t n, cap;
+} promql__mat;
+
+typedef struct promql__ev promql__ev;
+
+/* Evaluation-wide state. */
+struct promql__ev {
+  orr_arena *a;
+  int64_t start, end, interval; /* the (sub)evaluator's steps */
+  int64_t qstart, qend;         /* the query's range, for @ start()/end() */
+  int64_t lookback;
+  int64_t max_samples, cur_samples;
+  int64_t default_step;
+  uint64_t deadline_ns; /* 0: none */
+  const volatile int *cancel;
+  unsigned check_ctr;
+  struct promql_query *q;
+  promql_errinfo *err;
+};
+
+/* Records an execution error (first wins); returns ORR_EINVAL. */
+int promql__ev_errorf(promql__ev *ev, const char *fmt, ...) ORR_PRINTF(2, 3);
+/* Periodic check of timeout / cancellation / memory; 0 or an error code. */
+int promql__ev_check(promql__ev *ev);
+int promql__ev_oom(promql__ev *ev);
+/* Adds |n| to the samples in memory; ORR_ELIMIT with Prometheus's error. */
+int promql__ev_add_samples(promql__ev *ev, int64_t n);
+
+int promql__vec_push(orr_arena *a, promql__vec *v, const promql__sample *s);
+/* Labels without __name__ (shares strings; allocates only when needed). */
+int promql__drop_name(orr_arena *a, const labels_set *in, labels_set *out);
+bool promql__is_stale(double v);
+/* Go's math.Max/Min (NaN wins, +0 > -0). */
+double promql__go_max(double a, double b);
+double promql__go_min(double a, double b);
+/* Hash of the labels of |ls| named in |names| (on) or not named and not
+ * __name__ (ignoring), as Prometheus's signatureFunc. */
+uint64_t promql__signature(const labels_set *ls, bool on, const char *const *names, size_t n);
+/* Go's sort.Sort for small inputs (insertion sort) and a stable merge sort
+ * beyond: |less| is Go's Less. */
+void promql__sort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *));
+
+/* One step of a binary operator on vectors / scalars (binop.c). */
+int promql__binop_vv(promql__ev *ev, const promql_expr *e, promql__vec *lhs, promql__vec *rhs,
+                     promql__vec *out);
+int promql__binop_vs(promql__ev *ev, promql_op op, promql__vec *lhs, double rhs, bool swap,
+                     bool return_bool, promql__vec *out);
+double promql__binop_ss(promql_op op, double l, double r);
+/* Signature helper of a vector operand (the matching labels). */
+uint64_t promql__binop_sig(const promql_expr *e, const labels_set *ls);
+
+/* One step of an aggregation (agg.c). |param| is the scalar parameter,
+ * |str| the count_values label. */
+int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql__vec *in,
+                      promql__vec *out);
+uint64_t promql__agg_key(const promql_expr *e, const labels_set *ls);
+
+/* Functions over a window of points (fn_range.c): sets |*out| and returns
+ * true when the function yields a value. |args| holds the other (scalar)
+ * arguments by position; |ts| the evaluation time, |ref| the window end,
+ * |range| its length. */
+typedef struct promql__win {
+  const promql_point *p;
+  size_t n;
+  int64_t ts, ref, range;
+  const double *args;
+} promql__win;
+int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, double *out,
+                     bool *ok);
+
+/* Instant-vector functions (fn_vector.c): one step. |args[i]| is the vector
+ * of argument i (scalars: one sample), NULL for string arguments. */
+int promql__vector_fn(promql__ev *ev, const promql_expr *call, void **state, promql__vec *args,
+                      int64_t ts, promql__vec *out);
+/* Frees what promql__vector_fn kept in |state| across steps (NULL is fine). */
+void promql__vector_fn_free(const promql_expr *call, void *state);
+/* quantile() of Prometheus over the values of |v| (sorts |v|). */
+double promql__quantile(double q, promql__sample *v, size_t n);
+/* Labels absent() and absent_over_time() derive from their argument. */
+int promql__absent_labels(orr_arena *a, const promql_expr *arg, labels_set *out);
+
 #endif /* ORR_PROMQL_INT_H */

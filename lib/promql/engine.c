@@ -1,0 +1,1152 @@
+/* engine.c: the PromQL evaluator — query preparation, data feeding and the
+ * step-wise evaluation of every node kind, as Prometheus 2.42's engine.go.
+ *
+ * Design notes
+ * 1. A query owns an arena (the caller's); every value, label set and point
+ *    array of the evaluation is allocated from it and freed with it.
+ * 2. Instant vectors and scalars are evaluated over all steps at once into a
+ *    matrix whose points lie on step timestamps (Prometheus's Matrix from
+ *    rangeEval); an instant query is a range query of one step.
+ * 3. Operators, aggregations and functions without a range argument run
+ *    step by step over the vectors of their arguments (range_eval); the
+ *    output series are gathered by label set in first-seen order, so an
+ *    instant query keeps evaluation order.
+ * 4. Range arguments (matrix selectors and subqueries) are windows
+ *    [ref - range, ref] over a series' points, ref = (@ or step) - offset;
+ *    windows slide with two cursors since ref never decreases.
+ * 5. Samples in memory are counted against max_samples; the clock and the
+ *    cancel flag are looked at every few hundred steps. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "promql_int.h"
+
+typedef struct sel_data {
+  promql_series *s;
+  size_t n, cap;
+} sel_data;
+
+struct promql_query {
+  orr_arena *a;
+  promql_ast *ast;
+  promql_expr *root;
+  promql_query_params p;
+  promql_selector *sels;
+  size_t nsels;
+  sel_data *data;
+  const char **warnings;
+  size_t nwarn, capwarn;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+const char *promql_errtype_name(promql_errtype t) {
+  switch (t) {
+    case PROMQL_ERR_BAD_DATA: return "bad_data";
+    case PROMQL_ERR_EXECUTION: return "execution";
+    case PROMQL_ERR_TIMEOUT: return "timeout";
+    case PROMQL_ERR_CANCELED: return "canceled";
+    case PROMQL_ERR_INTERNAL: return "internal";
+    default: return "";
+  }
+}
+
+static void set_err(promql_errinfo *err, promql_errtype t, const char *msg) {
+  if (!err) return;
+  err->type = t;
+  snprintf(err->msg, sizeof(err->msg), "%s", msg);
+}
+
+int promql__ev_errorf(promql__ev *ev, const char *fmt, ...) {
+  if (ev->err && ev->err->type == PROMQL_ERR_NONE) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev->err->msg, sizeof(ev->err->msg), fmt, ap);
+    va_end(ap);
+    ev->err->type = PROMQL_ERR_EXECUTION;
+  }
+  return ORR_EINVAL;
+}
+
+int promql__ev_oom(promql__ev *ev) {
+  if (ev->err && ev->err->type == PROMQL_ERR_NONE) set_err(ev->err, PROMQL_ERR_INTERNAL, "out of memory");
+  return ORR_ENOMEM;
+}
+
+int promql__ev_check(promql__ev *ev) {
+  if ((++ev->check_ctr & 255) != 0) return 0;
+  if (ev->cancel && *ev->cancel) {
+    if (ev->err && ev->err->type == PROMQL_ERR_NONE)
+      set_err(ev->err, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
+    return ORR_ECANCELED;
+  }
+  if (ev->deadline_ns && orr_mono_ns() > ev->deadline_ns) {
+    if (ev->err && ev->err->type == PROMQL_ERR_NONE)
+      set_err(ev->err, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    return ORR_ETIMEOUT;
+  }
+  return 0;
+}
+
+int promql__ev_add_samples(promql__ev *ev, int64_t n) {
+  if (ev->cur_samples + n > ev->max_samples) {
+    if (ev->err && ev->err->type == PROMQL_ERR_NONE)
+      set_err(ev->err, PROMQL_ERR_EXECUTION,
+              "query processing would load too many samples into memory in query execution");
+    return ORR_ELIMIT;
+  }
+  ev->cur_samples += n;
+  return 0;
+}
+
+int promql__vec_push(orr_arena *a, promql__vec *v, const promql__sample *s) {
+  if (v->n == v->cap) {
+    size_t nc = v->cap ? v->cap * 2 : 16;
+    promql__sample *ns = orr_arena_alloc(a, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    if (v->n) memcpy(ns, v->s, v->n * sizeof(*ns));
+    v->s = ns;
+    v->cap = nc;
+  }
+  v->s[v->n++] = *s;
+  return 0;
+}
+
+static int mat_push(orr_arena *a, promql__mat *m, const promql_series *s) {
+  if (m->n == m->cap) {
+    size_t nc = m->cap ? m->cap * 2 : 16;
+    promql_series *ns = orr_arena_alloc(a, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    if (m->n) memcpy(ns, m->s, m->n * sizeof(*ns));
+    m->s = ns;
+    m->cap = nc;
+  }
+  m->s[m->n++] = *s;
+  return 0;
+}
+
+int promql__drop_name(orr_arena *a, const labels_set *in, labels_set *out) {
+  for (size_t i = 0; i < in->n; i++) {
+    if (strcmp(in->v[i].name, LABELS_METRIC_NAME) != 0) continue;
+    labels_label *v = in->n > 1 ? orr_arena_alloc(a, (in->n - 1) * sizeof(*v)) : NULL;
+    if (in->n > 1 && !v) return ORR_ENOMEM;
+    size_t k = 0;
+    for (size_t j = 0; j < in->n; j++)
+      if (j != i) v[k++] = in->v[j];
+    out->v = v;
+    out->n = k;
+    return 0;
+  }
+  *out = *in;
+  return 0;
+}
+
+bool promql__is_stale(double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof(b));
+  return b == 0x7ff0000000000002ULL;
+}
+
+double promql__go_max(double a, double b) {
+  if (isinf(a) && a > 0) return a;
+  if (isinf(b) && b > 0) return b;
+  if (isnan(a) || isnan(b)) return NAN;
+  if (a == 0 && a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+
+double promql__go_min(double a, double b) {
+  if (isinf(a) && a < 0) return a;
+  if (isinf(b) && b < 0) return b;
+  if (isnan(a) || isnan(b)) return NAN;
+  if (a == 0 && a == b) return signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+
+static uint64_t mix(uint64_t h, const char *s) {
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t labels_h(const labels_set *ls) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < ls->n; i++) h = mix(mix(h, ls->v[i].name), ls->v[i].value);
+  return h;
+}
+
+uint64_t promql__signature(const labels_set *ls, bool on, const char *const *names, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < ls->n; i++) {
+    const char *nm = ls->v[i].name;
+    bool listed = false;
+    for (size_t j = 0; j < n; j++)
+      if (strcmp(names[j], nm) == 0) {
+        listed = true;
+        break;
+      }
+    if (on ? !listed : (listed || strcmp(nm, LABELS_METRIC_NAME) == 0)) continue;
+    h = mix(mix(h, nm), ls->v[i].value);
+  }
+  return h;
+}
+
+/* Go's sort.Sort uses insertion sort below 13 elements; for more we use a
+ * stable merge sort (ties may then be ordered differently from pdqsort). */
+void promql__sort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *)) {
+  char *b = base;
+  char tmp[64];
+  if (size > sizeof(tmp)) return;
+  if (n <= 12) {
+    for (size_t i = 1; i < n; i++)
+      for (size_t j = i; j > 0 && less(b + j * size, b + (j - 1) * size); j--) {
+        memcpy(tmp, b + j * size, size);
+        memcpy(b + j * size, b + (j - 1) * size, size);
+        memcpy(b + (j - 1) * size, tmp, size);
+      }
+    return;
+  }
+  char *buf = malloc(n * size);
+  if (!buf) return;
+  for (size_t w = 1; w < n; w *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * w) {
+      size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      size_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        if (less(b + j * size, b + i * size))
+          memcpy(buf + (k++) * size, b + (j++) * size, size);
+        else
+          memcpy(buf + (k++) * size, b + (i++) * size, size);
+      }
+      while (i < mid) memcpy(buf + (k++) * size, b + (i++) * size, size);
+      while (j < hi) memcpy(buf + (k++) * size, b + (j++) * size, size);
+    }
+    memcpy(b, buf, n * size);
+  }
+  free(buf);
+}
+
+/* ---------------------------------------------------------------- output map
+ * Output series by label set, in first-seen order. */
+typedef struct omap {
+  promql__mat m;
+  uint64_t *hs;  /* hash per series */
+  uint32_t *tab; /* index + 1, 0 empty */
+  size_t tabcap;
+  size_t cap_points; /* initial point capacity */
+  size_t max_points;
+} omap;
+
+static int omap_grow(orr_arena *a, omap *o) {
+  size_t nc = o->tabcap ? o->tabcap * 2 : 64;
+  uint32_t *nt = orr_arena_calloc(a, nc, sizeof(*nt));
+  if (!nt) return ORR_ENOMEM;
+  for (size_t i = 0; i < o->m.n; i++) {
+    size_t k = o->hs[i] & (nc - 1);
+    while (nt[k]) k = (k + 1) & (nc - 1);
+    nt[k] = (uint32_t)(i + 1);
+  }
+  o->tab = nt;
+  o->tabcap = nc;
+  return 0;
+}
+
+/* Finds or adds the series with labels |ls|; returns its index or < 0. */
+static long omap_get(orr_arena *a, omap *o, const labels_set *ls, uint64_t h) {
+  if ((o->m.n + 1) * 2 > o->tabcap && omap_grow(a, o)) return ORR_ENOMEM;
+  size_t k = h & (o->tabcap - 1);
+  while (o->tab[k]) {
+    size_t i = o->tab[k] - 1;
+    if (o->hs[i] == h && labels_equal(&o->m.s[i].labels, ls)) return (long)i;
+    k = (k + 1) & (o->tabcap - 1);
+  }
+  if (o->m.n == o->m.cap) {
+    size_t nc = o->m.cap ? o->m.cap * 2 : 16;
+    uint64_t *nh = orr_arena_alloc(a, nc * sizeof(*nh));
+    if (!nh) return ORR_ENOMEM;
+    if (o->m.n) memcpy(nh, o->hs, o->m.n * sizeof(*nh));
+    o->hs = nh;
+  }
+  promql_series s = {*ls, NULL, 0};
+  if (mat_push(a, &o->m, &s)) return ORR_ENOMEM;
+  o->hs[o->m.n - 1] = h;
+  o->tab[k] = (uint32_t)o->m.n;
+  return (long)(o->m.n - 1);
+}
+
+static int series_append(orr_arena *a, promql_series *s, size_t *cap, size_t maxcap, int64_t t,
+                         double v) {
+  if (s->npoints == *cap) {
+    size_t nc = *cap ? *cap * 2 : 4;
+    if (nc < s->npoints + 1) nc = s->npoints + 1;
+    if (maxcap && nc > maxcap && maxcap > s->npoints) nc = maxcap;
+    promql_point *np = orr_arena_alloc(a, nc * sizeof(*np));
+    if (!np) return ORR_ENOMEM;
+    if (s->npoints) memcpy(np, s->points, s->npoints * sizeof(*np));
+    s->points = np;
+    *cap = nc;
+  }
+  s->points[s->npoints].t = t;
+  s->points[s->npoints].v = v;
+  s->npoints++;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- values */
+typedef struct val {
+  promql_value_type type;
+  promql__mat m; /* scalar (one series, no labels) / vector over steps */
+  const char *str;
+  size_t strlen;
+} val;
+
+typedef struct msrc {
+  promql_series *s;
+  size_t n;
+  int64_t range, offset;
+  bool has_at;
+  int64_t at;
+} msrc;
+
+static int eval(promql__ev *ev, const promql_expr *e, val *out);
+
+static size_t nsteps(const promql__ev *ev) {
+  if (ev->start > ev->end) return 0;
+  return (size_t)((ev->end - ev->start) / ev->interval) + 1;
+}
+
+static int64_t mat_points(const promql__mat *m) {
+  int64_t n = 0;
+  for (size_t i = 0; i < m->n; i++) n += (int64_t)m->s[i].npoints;
+  return n;
+}
+
+static const promql_expr *unwrap(const promql_expr *e) {
+  while (e && (e->kind == PROMQL_NODE_PAREN || e->kind == PROMQL_NODE_STEP_INVARIANT))
+    e = e->u.paren.expr;
+  return e;
+}
+
+static int64_t resolve_at(const promql__ev *ev, promql_at at, int64_t at_ms) {
+  if (at == PROMQL_AT_START) return ev->qstart;
+  if (at == PROMQL_AT_END) return ev->qend;
+  return at_ms;
+}
+
+static sel_data *find_data(promql__ev *ev, const promql_expr *vs) {
+  struct promql_query *q = ev->q;
+  for (size_t i = 0; i < q->nsels; i++)
+    if (q->sels[i].node == vs) return &q->data[i];
+  return NULL;
+}
+
+static int scalar_val(promql__ev *ev, double v, val *out) {
+  memset(out, 0, sizeof(*out));
+  out->type = PROMQL_TYPE_SCALAR;
+  size_t n = nsteps(ev);
+  promql_series s = {{NULL, 0}, NULL, 0};
+  if (n) {
+    s.points = orr_arena_alloc(ev->a, n * sizeof(promql_point));
+    if (!s.points) return promql__ev_oom(ev);
+  }
+  int64_t ts = ev->start;
+  for (size_t i = 0; i < n; i++, ts += ev->interval) {
+    s.points[i].t = ts;
+    s.points[i].v = v;
+  }
+  s.npoints = n;
+  int rc = promql__ev_add_samples(ev, (int64_t)n);
+  if (rc) return rc;
+  if (mat_push(ev->a, &out->m, &s)) return promql__ev_oom(ev);
+  return 0;
+}
+
+/* Vector selector over the steps. |ts_mode|: values are the samples'
+ * timestamps in seconds (for timestamp()). */
+static int eval_vs(promql__ev *ev, const promql_expr *e, bool ts_mode, val *out) {
+  memset(out, 0, sizeof(*out));
+  out->type = PROMQL_TYPE_VECTOR;
+  sel_data *d = find_data(ev, e);
+  if (!d) return 0;
+  size_t steps = nsteps(ev);
+  bool has_at = e->u.vs.at != PROMQL_AT_NONE;
+  int64_t at = resolve_at(ev, e->u.vs.at, e->u.vs.at_ms);
+  int64_t off = e->u.vs.offset_ms;
+  promql_point *buf = NULL;
+  if (steps) {
+    buf = malloc(steps * sizeof(*buf));
+    if (!buf) return promql__ev_oom(ev);
+  }
+  int rc = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    const promql_series *in = &d->s[i];
+    size_t idx = 0, np = 0;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < steps; st++, ts += ev->interval) {
+      int64_t ref = (has_at ? at : ts) - off;
+      while (idx < in->npoints && in->points[idx].t <= ref) idx++;
+      if (idx == 0) continue;
+      const promql_point *p = &in->points[idx - 1];
+      if (p->t < ref - ev->lookback || promql__is_stale(p->v)) continue;
+      buf[np].t = ts;
+      buf[np].v = ts_mode ? (double)p->t / 1000.0 : p->v;
+      np++;
+    }
+    if ((rc = promql__ev_check(ev))) goto out;
+    if (!np) continue;
+    if ((rc = promql__ev_add_samples(ev, (int64_t)np))) goto out;
+    promql_series s = {in->labels, orr_arena_alloc(ev->a, np * sizeof(promql_point)), np};
+    if (!s.points || mat_push(ev->a, &out->m, &s)) {
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+    memcpy(s.points, buf, np * sizeof(promql_point));
+    out->m.s[out->m.n - 1].points = s.points;
+  }
+out:
+  free(buf);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- range_eval */
+typedef int (*step_fn)(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts,
+                       promql__vec *out);
+typedef uint64_t (*prep_fn)(void *ctx, size_t argi, const labels_set *ls);
+
+static int check_dups(promql__ev *ev, const promql__mat *m) {
+  omap o;
+  memset(&o, 0, sizeof(o));
+  for (size_t i = 0; i < m->n; i++) {
+    size_t before = o.m.n;
+    long k = omap_get(ev->a, &o, &m->s[i].labels, labels_h(&m->s[i].labels));
+    if (k < 0) return promql__ev_oom(ev);
+    if (o.m.n == before)
+      return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+  }
+  return 0;
+}
+
+static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
+                      const promql_expr *const *exprs, size_t n, val *out) {
+  val args[PROMQL_FUNC_MAX_ARGS + 8];
+  size_t *cur[PROMQL_FUNC_MAX_ARGS + 8];
+  promql__vec vecs[PROMQL_FUNC_MAX_ARGS + 8];
+  uint64_t *hs[PROMQL_FUNC_MAX_ARGS + 8];
+  memset(out, 0, sizeof(*out));
+  out->type = PROMQL_TYPE_VECTOR;
+  if (n > PROMQL_FUNC_MAX_ARGS + 8) return promql__ev_errorf(ev, "too many arguments");
+  int rc = 0;
+  int64_t in_points = 0;
+  for (size_t i = 0; i < n; i++) {
+    memset(&args[i], 0, sizeof(args[i]));
+    memset(&vecs[i], 0, sizeof(vecs[i]));
+    cur[i] = NULL;
+    hs[i] = NULL;
+    if (!exprs[i] || promql_expr_type(exprs[i]) == PROMQL_TYPE_STRING) continue;
+    if ((rc = eval(ev, exprs[i], &args[i]))) return rc;
+    in_points += mat_points(&args[i].m);
+    size_t ns = args[i].m.n;
+    cur[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(size_t));
+    hs[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(uint64_t));
+    if (!cur[i] || !hs[i]) return promql__ev_oom(ev);
+    if (prep)
+      for (size_t j = 0; j < ns; j++) hs[i][j] = prep(ctx, i, &args[i].m.s[j].labels);
+  }
+  size_t steps = nsteps(ev);
+  omap o;
+  memset(&o, 0, sizeof(o));
+  size_t *pcap = NULL, pcapn = 0;
+  promql__vec res;
+  memset(&res, 0, sizeof(res));
+  promql__vec *argp[PROMQL_FUNC_MAX_ARGS + 8];
+  int64_t ts = ev->start;
+  for (size_t st = 0; st < steps; st++, ts += ev->interval) {
+    for (size_t i = 0; i < n; i++) {
+      argp[i] = NULL;
+      if (!cur[i]) continue;
+      vecs[i].n = 0;
+      for (size_t j = 0; j < args[i].m.n; j++) {
+        const promql_series *s = &args[i].m.s[j];
+        if (cur[i][j] < s->npoints && s->points[cur[i][j]].t == ts) {
+          promql__sample smp = {s->labels, s->points[cur[i][j]].v, ts, hs[i][j]};
+          if (promql__vec_push(ev->a, &vecs[i], &smp)) return promql__ev_oom(ev);
+          cur[i][j]++;
+        }
+      }
+      argp[i] = &vecs[i];
+    }
+    res.n = 0;
+    if ((rc = f(ev, ctx, vecs, ts, &res))) return rc;
+    if ((rc = promql__ev_check(ev))) return rc;
+    for (size_t k = 0; k < res.n; k++) {
+      long idx = omap_get(ev->a, &o, &res.s[k].ls, labels_h(&res.s[k].ls));
+      if (idx < 0) return promql__ev_oom(ev);
+      if ((size_t)idx >= pcapn) {
+        size_t nc = pcapn ? pcapn * 2 : 64;
+        while (nc <= (size_t)idx) nc *= 2;
+        size_t *np = orr_arena_calloc(ev->a, nc, sizeof(size_t));
+        if (!np) return promql__ev_oom(ev);
+        if (pcapn) memcpy(np, pcap, pcapn * sizeof(size_t));
+        pcap = np;
+        pcapn = nc;
+      }
+      promql_series *s = &o.m.s[idx];
+      if (s->npoints && s->points[s->npoints - 1].t == ts)
+        return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+      if (series_append(ev->a, s, &pcap[idx], steps, ts, res.s[k].v)) return promql__ev_oom(ev);
+    }
+    if ((rc = promql__ev_add_samples(ev, (int64_t)res.n))) return rc;
+  }
+  (void)argp;
+  ev->cur_samples -= in_points;
+  if (ev->cur_samples < 0) ev->cur_samples = 0;
+  out->m = o.m;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- range arguments */
+static int eval_msrc(promql__ev *ev, const promql_expr *e, msrc *out) {
+  e = unwrap(e);
+  memset(out, 0, sizeof(*out));
+  if (e->kind == PROMQL_NODE_MATRIX_SELECTOR) {
+    const promql_expr *vs = e->u.ms.vs;
+    out->range = e->u.ms.range_ms;
+    out->offset = vs->u.vs.offset_ms;
+    out->has_at = vs->u.vs.at != PROMQL_AT_NONE;
+    out->at = resolve_at(ev, vs->u.vs.at, vs->u.vs.at_ms);
+    sel_data *d = find_data(ev, vs);
+    if (!d) return 0;
+    out->s = d->s;
+    out->n = d->n;
+    return 0;
+  }
+  if (e->kind != PROMQL_NODE_SUBQUERY)
+    return promql__ev_errorf(ev, "unexpected expression where a range vector is needed");
+  int64_t off = e->u.subquery.offset_ms, rng = e->u.subquery.range_ms;
+  int64_t step = e->u.subquery.step_ms ? e->u.subquery.step_ms : ev->default_step;
+  out->range = rng;
+  out->offset = off;
+  out->has_at = e->u.subquery.at != PROMQL_AT_NONE;
+  out->at = resolve_at(ev, e->u.subquery.at, e->u.subquery.at_ms);
+  int64_t S = out->has_at ? out->at : ev->start, E = out->has_at ? out->at : ev->end;
+  promql__ev sub = *ev;
+  sub.interval = step;
+  int64_t lo = S - off - rng;
+  sub.start = step * (lo / step);
+  if (sub.start < lo) sub.start += step;
+  sub.end = E - off;
+  val v;
+  int rc = eval(&sub, e->u.subquery.expr, &v);
+  ev->cur_samples = sub.cur_samples;
+  ev->check_ctr = sub.check_ctr;
+  if (rc) return rc;
+  out->s = v.m.s;
+  out->n = v.m.n;
+  return 0;
+}
+
+/* The window [ref - range, ref] of |s| given cursors; skips stale markers
+ * by building a filtered copy once per series. */
+static const promql_point *nonstale(promql__ev *ev, const promql_series *s, size_t *n) {
+  size_t k = 0;
+  for (size_t i = 0; i < s->npoints; i++)
+    if (promql__is_stale(s->points[i].v)) k++;
+  if (!k) {
+    *n = s->npoints;
+    return s->points;
+  }
+  promql_point *p = orr_arena_alloc(ev->a, (s->npoints - k + 1) * sizeof(*p));
+  if (!p) return NULL;
+  size_t j = 0;
+  for (size_t i = 0; i < s->npoints; i++)
+    if (!promql__is_stale(s->points[i].v)) p[j++] = s->points[i];
+  *n = j;
+  return p;
+}
+
+/* An instant query's range-vector result: each series' window at start. */
+static int eval_matrix_top(promql__ev *ev, const promql_expr *e, promql__mat *out) {
+  msrc m;
+  int rc = eval_msrc(ev, e, &m);
+  if (rc) return rc;
+  memset(out, 0, sizeof(*out));
+  int64_t ref = (m.has_at ? m.at : ev->start) - m.offset;
+  for (size_t i = 0; i < m.n; i++) {
+    size_t np;
+    const promql_point *p = nonstale(ev, &m.s[i], &np);
+    if (!p && m.s[i].npoints) return promql__ev_oom(ev);
+    size_t lo = 0, hi;
+    while (lo < np && p[lo].t < ref - m.range) lo++;
+    hi = lo;
+    while (hi < np && p[hi].t <= ref) hi++;
+    if (hi == lo) continue;
+    if ((rc = promql__ev_add_samples(ev, (int64_t)(hi - lo)))) return rc;
+    promql_series s = {m.s[i].labels, (promql_point *)p + lo, hi - lo};
+    if (mat_push(ev->a, out, &s)) return promql__ev_oom(ev);
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- calls */
+typedef struct call_ctx {
+  const promql_expr *call;
+  void *state;
+} call_ctx;
+
+static int call_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts, promql__vec *out) {
+  call_ctx *c = ctx;
+  promql__vec *a[PROMQL_FUNC_MAX_ARGS + 8];
+  (void)a;
+  return promql__vector_fn(ev, c->call, &c->state, args, ts, out);
+}
+
+static int timestamp_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts,
+                          promql__vec *out) {
+  (void)ctx;
+  (void)ts;
+  for (size_t i = 0; i < args[0].n; i++) {
+    promql__sample s = args[0].s[i];
+    if (promql__drop_name(ev->a, &args[0].s[i].ls, &s.ls)) return promql__ev_oom(ev);
+    if (promql__vec_push(ev->a, out, &s)) return promql__ev_oom(ev);
+  }
+  return 0;
+}
+
+static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
+  const promql_function *f = e->u.call.func;
+  size_t na = e->u.call.nargs;
+  int rc;
+  long mi = -1;
+  for (size_t i = 0; i < na; i++) {
+    const promql_expr *a = unwrap(e->u.call.args[i]);
+    if (a->kind == PROMQL_NODE_MATRIX_SELECTOR || a->kind == PROMQL_NODE_SUBQUERY) {
+      mi = (long)i;
+      break;
+    }
+  }
+  if (mi < 0) {
+    if (strcmp(f->name, "timestamp") == 0 && unwrap(e->u.call.args[0])->kind ==
+                                                 PROMQL_NODE_VECTOR_SELECTOR) {
+      val v;
+      if ((rc = eval_vs(ev, unwrap(e->u.call.args[0]), true, &v))) return rc;
+      /* Through range_eval for the duplicate check, from a synthetic value. */
+      memset(out, 0, sizeof(*out));
+      out->type = PROMQL_TYPE_VECTOR;
+      for (size_t i = 0; i < v.m.n; i++) {
+        labels_set ls;
+        if (promql__drop_name(ev->a, &v.m.s[i].labels, &ls)) return promql__ev_oom(ev);
+        v.m.s[i].labels = ls;
+      }
+      /* Series that collide after dropping the name collide at a common step. */
+      omap o;
+      memset(&o, 0, sizeof(o));
+      for (size_t i = 0; i < v.m.n; i++) {
+        size_t before = o.m.n;
+        long k = omap_get(ev->a, &o, &v.m.s[i].labels, labels_h(&v.m.s[i].labels));
+        if (k < 0) return promql__ev_oom(ev);
+        if (o.m.n == before) {
+          const promql_series *a = &o.m.s[k], *b = &v.m.s[i];
+          size_t x = 0, y = 0;
+          while (x < a->npoints && y < b->npoints) {
+            if (a->points[x].t == b->points[y].t)
+              return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+            if (a->points[x].t < b->points[y].t)
+              x++;
+            else
+              y++;
+          }
+          return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+        }
+      }
+      (void)timestamp_step;
+      out->m = v.m;
+      return 0;
+    }
+    call_ctx c = {e, NULL};
+    rc = range_eval(ev, call_step, NULL, &c, (const promql_expr *const *)e->u.call.args, na, out);
+    promql__vector_fn_free(e, c.state);
+    return rc;
+  }
+
+  /* A range argument: evaluate it, and the other (scalar) arguments. */
+  double *other[PROMQL_FUNC_MAX_ARGS + 1];
+  size_t steps = nsteps(ev);
+  for (size_t i = 0; i < na && i <= PROMQL_FUNC_MAX_ARGS; i++) {
+    other[i] = NULL;
+    if ((long)i == mi) continue;
+    if (promql_expr_type(e->u.call.args[i]) == PROMQL_TYPE_STRING) continue;
+    val v;
+    if ((rc = eval(ev, e->u.call.args[i], &v))) return rc;
+    other[i] = orr_arena_calloc(ev->a, steps ? steps : 1, sizeof(double));
+    if (!other[i]) return promql__ev_oom(ev);
+    if (v.m.n)
+      for (size_t k = 0; k < steps && k < v.m.s[0].npoints; k++) other[i][k] = v.m.s[0].points[k].v;
+  }
+  msrc m;
+  if ((rc = eval_msrc(ev, e->u.call.args[mi], &m))) return rc;
+  memset(out, 0, sizeof(*out));
+  out->type = PROMQL_TYPE_VECTOR;
+  bool keep_name = strcmp(f->name, "last_over_time") == 0;
+  bool absent = strcmp(f->name, "absent_over_time") == 0;
+  promql_point *buf = steps ? malloc(steps * sizeof(*buf)) : NULL;
+  bool *found = absent && steps ? calloc(steps, sizeof(bool)) : NULL;
+  if ((steps && !buf) || (absent && steps && !found)) {
+    free(buf);
+    free(found);
+    return promql__ev_oom(ev);
+  }
+  double argv[PROMQL_FUNC_MAX_ARGS + 1];
+  for (size_t i = 0; i < m.n && rc == 0; i++) {
+    size_t np;
+    const promql_point *p = nonstale(ev, &m.s[i], &np);
+    if (!p && m.s[i].npoints) {
+      rc = promql__ev_oom(ev);
+      break;
+    }
+    size_t lo = 0, hi = 0, nout = 0;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < steps; st++, ts += ev->interval) {
+      int64_t ref = (m.has_at ? m.at : ts) - m.offset;
+      while (lo < np && p[lo].t < ref - m.range) lo++;
+      if (hi < lo) hi = lo;
+      while (hi < np && p[hi].t <= ref) hi++;
+      if (hi == lo) continue;
+      if (absent) {
+        found[st] = true;
+        continue;
+      }
+      if ((rc = promql__ev_check(ev))) break;
+      if (ev->cur_samples + (int64_t)(hi - lo) > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, (int64_t)(hi - lo));
+        break;
+      }
+      for (size_t k = 0; k < na && k <= PROMQL_FUNC_MAX_ARGS; k++)
+        argv[k] = other[k] ? other[k][st] : 0;
+      promql__win w = {p + lo, hi - lo, m.has_at ? ev->start : ts, ref, m.range, argv};
+      double v;
+      bool ok = false;
+      if ((rc = promql__range_fn(ev, f->name, &w, &v, &ok))) break;
+      if (!ok) continue;
+      buf[nout].t = ts;
+      buf[nout].v = v;
+      nout++;
+    }
+    if (rc || !nout) continue;
+    if ((rc = promql__ev_add_samples(ev, (int64_t)nout))) break;
+    promql_series s = {m.s[i].labels, orr_arena_alloc(ev->a, nout * sizeof(promql_point)), nout};
+    if (!s.points) {
+      rc = promql__ev_oom(ev);
+      break;
+    }
+    memcpy(s.points, buf, nout * sizeof(promql_point));
+    if (!keep_name && promql__drop_name(ev->a, &m.s[i].labels, &s.labels)) {
+      rc = promql__ev_oom(ev);
+      break;
+    }
+    if (mat_push(ev->a, &out->m, &s)) rc = promql__ev_oom(ev);
+  }
+  if (!rc && absent) {
+    size_t nout = 0;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < steps; st++, ts += ev->interval)
+      if (!found[st]) {
+        buf[nout].t = ts;
+        buf[nout].v = 1;
+        nout++;
+      }
+    if (nout) {
+      promql_series s = {{NULL, 0}, orr_arena_alloc(ev->a, nout * sizeof(promql_point)), nout};
+      if (!s.points || promql__absent_labels(ev->a, e->u.call.args[0], &s.labels) ||
+          mat_push(ev->a, &out->m, &s))
+        rc = promql__ev_oom(ev);
+      else
+        memcpy(out->m.s[out->m.n - 1].points, buf, nout * sizeof(promql_point));
+    }
+  }
+  free(buf);
+  free(found);
+  if (rc) return rc;
+  if (!absent && (rc = check_dups(ev, &out->m))) return rc;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- aggregations */
+static uint64_t agg_prep(void *ctx, size_t argi, const labels_set *ls) {
+  const promql_expr *e = ctx;
+  return argi == 1 ? promql__agg_key(e, ls) : 0;
+}
+
+static int agg_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts, promql__vec *out) {
+  const promql_expr *e = ctx;
+  (void)ts;
+  double param = 0;
+  if (e->u.agg.param && promql_expr_type(e->u.agg.param) != PROMQL_TYPE_STRING && args[0].n)
+    param = args[0].s[0].v;
+  return promql__aggregate(ev, e, param, &args[1], out);
+}
+
+static int eval_agg(promql__ev *ev, const promql_expr *e, val *out) {
+  const promql_expr *ex[2] = {e->u.agg.param, e->u.agg.expr};
+  return range_eval(ev, agg_step, agg_prep, (void *)e, ex, 2, out);
+}
+
+/* ---------------------------------------------------------------- binary */
+static uint64_t bin_prep(void *ctx, size_t argi, const labels_set *ls) {
+  (void)argi;
+  return promql__binop_sig(ctx, ls);
+}
+
+static int bin_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts, promql__vec *out) {
+  const promql_expr *e = ctx;
+  (void)ts;
+  promql_value_type lt = promql_expr_type(e->u.binary.lhs), rt = promql_expr_type(e->u.binary.rhs);
+  if (lt == PROMQL_TYPE_SCALAR && rt == PROMQL_TYPE_SCALAR) {
+    if (!args[0].n || !args[1].n) return 0;
+    promql__sample s = {{NULL, 0}, promql__binop_ss(e->u.binary.op, args[0].s[0].v, args[1].s[0].v),
+                        ts, 0};
+    return promql__vec_push(ev->a, out, &s) ? promql__ev_oom(ev) : 0;
+  }
+  if (lt == PROMQL_TYPE_VECTOR && rt == PROMQL_TYPE_VECTOR)
+    return promql__binop_vv(ev, e, &args[0], &args[1], out);
+  if (lt == PROMQL_TYPE_VECTOR) {
+    if (!args[1].n) return 0;
+    return promql__binop_vs(ev, e->u.binary.op, &args[0], args[1].s[0].v, false,
+                            e->u.binary.return_bool, out);
+  }
+  if (!args[0].n) return 0;
+  return promql__binop_vs(ev, e->u.binary.op, &args[1], args[0].s[0].v, true,
+                          e->u.binary.return_bool, out);
+}
+
+static int eval_binary(promql__ev *ev, const promql_expr *e, val *out) {
+  const promql_expr *ex[2] = {e->u.binary.lhs, e->u.binary.rhs};
+  int rc = range_eval(ev, bin_step, bin_prep, (void *)e, ex, 2, out);
+  if (!rc && promql_expr_type(e) == PROMQL_TYPE_SCALAR) out->type = PROMQL_TYPE_SCALAR;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- eval */
+static int eval(promql__ev *ev, const promql_expr *e, val *out) {
+  int rc;
+  memset(out, 0, sizeof(*out));
+  if ((rc = promql__ev_check(ev))) return rc;
+  switch (e->kind) {
+    case PROMQL_NODE_PAREN:
+    case PROMQL_NODE_STEP_INVARIANT: return eval(ev, e->u.paren.expr, out);
+    case PROMQL_NODE_NUMBER: return scalar_val(ev, e->u.number.val, out);
+    case PROMQL_NODE_STRING:
+      out->type = PROMQL_TYPE_STRING;
+      out->str = e->u.string.val;
+      out->strlen = e->u.string.len;
+      return 0;
+    case PROMQL_NODE_VECTOR_SELECTOR: return eval_vs(ev, e, false, out);
+    case PROMQL_NODE_CALL:
+      if ((rc = eval_call(ev, e, out))) return rc;
+      out->type = promql_expr_type(e);
+      return 0;
+    case PROMQL_NODE_AGGREGATE: return eval_agg(ev, e, out);
+    case PROMQL_NODE_BINARY: return eval_binary(ev, e, out);
+    case PROMQL_NODE_UNARY:
+      if ((rc = eval(ev, e->u.unary.expr, out))) return rc;
+      if (e->u.unary.op == PROMQL_OP_SUB) {
+        for (size_t i = 0; i < out->m.n; i++) {
+          promql_series *s = &out->m.s[i];
+          if (promql__drop_name(ev->a, &s->labels, &s->labels)) return promql__ev_oom(ev);
+          /* Points may be shared with the selector data: copy before negating. */
+          promql_point *np = orr_arena_alloc(ev->a, (s->npoints ? s->npoints : 1) * sizeof(*np));
+          if (!np) return promql__ev_oom(ev);
+          for (size_t k = 0; k < s->npoints; k++) {
+            np[k].t = s->points[k].t;
+            np[k].v = -s->points[k].v;
+          }
+          s->points = np;
+        }
+        if (out->type == PROMQL_TYPE_VECTOR && (rc = check_dups(ev, &out->m))) return rc;
+      }
+      return 0;
+    case PROMQL_NODE_MATRIX_SELECTOR:
+    case PROMQL_NODE_SUBQUERY:
+      return promql__ev_errorf(ev, "range vector cannot be evaluated as an instant value");
+  }
+  return promql__ev_errorf(ev, "unknown expression");
+}
+
+/* ---------------------------------------------------------------- API */
+int promql_query_new(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
+                     promql_query **out, promql_errinfo *err) {
+  if (err) {
+    err->type = PROMQL_ERR_NONE;
+    err->msg[0] = 0;
+  }
+  promql_query *qq = orr_arena_calloc(a, 1, sizeof(*qq));
+  if (!qq) return ORR_ENOMEM;
+  qq->a = a;
+  qq->p = *p;
+  if (!qq->p.lookback_ms) qq->p.lookback_ms = PROMQL_DEFAULT_LOOKBACK_MS;
+  if (!qq->p.max_samples) qq->p.max_samples = PROMQL_DEFAULT_MAX_SAMPLES;
+  if (!qq->p.timeout_ms) qq->p.timeout_ms = PROMQL_DEFAULT_TIMEOUT_MS;
+  if (!qq->p.default_subquery_step_ms) qq->p.default_subquery_step_ms = PROMQL_DEFAULT_SUBQUERY_STEP_MS;
+  if (!qq->p.range) {
+    qq->p.end_ms = qq->p.start_ms;
+    qq->p.step_ms = 0;
+  }
+  promql_error perr;
+  int rc = promql_parse(a, q, n, &qq->ast, &perr);
+  if (rc) {
+    if (rc == ORR_EINVAL)
+      set_err(err, PROMQL_ERR_BAD_DATA, perr.msg);
+    else
+      set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+    return rc;
+  }
+  qq->root = promql_ast_root(qq->ast);
+  promql_select_params sp = {qq->p.start_ms, qq->p.end_ms, qq->p.step_ms, qq->p.lookback_ms,
+                             qq->p.default_subquery_step_ms};
+  if ((rc = promql_selectors(a, qq->root, &sp, &qq->sels, &qq->nsels))) goto fail;
+  qq->data = orr_arena_calloc(a, qq->nsels ? qq->nsels : 1, sizeof(sel_data));
+  if (!qq->data) {
+    rc = ORR_ENOMEM;
+    goto fail;
+  }
+  *out = qq;
+  return 0;
+fail:
+  set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+  promql_ast_free(qq->ast);
+  return rc;
+}
+
+void promql_query_free(promql_query *q) {
+  if (!q) return;
+  promql_ast_free(q->ast);
+  q->ast = NULL;
+}
+
+const promql_selector *promql_query_selectors(const promql_query *q, size_t *n) {
+  *n = q->nsels;
+  return q->sels;
+}
+
+const promql_expr *promql_query_expr(const promql_query *q) { return q->root; }
+
+int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
+                            const promql_point *pts, size_t npts) {
+  if (sel >= q->nsels) return ORR_EINVAL;
+  sel_data *d = &q->data[sel];
+  promql_series s;
+  if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
+  s.points = orr_arena_alloc(q->a, (npts ? npts : 1) * sizeof(promql_point));
+  if (!s.points) return ORR_ENOMEM;
+  if (npts) memcpy(s.points, pts, npts * sizeof(promql_point));
+  s.npoints = npts;
+  if (d->n == d->cap) {
+    size_t nc = d->cap ? d->cap * 2 : 16;
+    promql_series *ns = orr_arena_alloc(q->a, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    if (d->n) memcpy(ns, d->s, d->n * sizeof(*ns));
+    d->s = ns;
+    d->cap = nc;
+  }
+  d->s[d->n++] = s;
+  return 0;
+}
+
+int promql_query_add_warning(promql_query *q, const char *msg) {
+  if (q->nwarn == q->capwarn) {
+    size_t nc = q->capwarn ? q->capwarn * 2 : 4;
+    const char **nw = orr_arena_alloc(q->a, nc * sizeof(*nw));
+    if (!nw) return ORR_ENOMEM;
+    if (q->nwarn) memcpy(nw, q->warnings, q->nwarn * sizeof(*nw));
+    q->warnings = nw;
+    q->capwarn = nc;
+  }
+  const char *c = orr_arena_strdup(q->a, msg);
+  if (!c) return ORR_ENOMEM;
+  q->warnings[q->nwarn++] = c;
+  return 0;
+}
+
+static int series_cmp(const void *a, const void *b) {
+  const promql_series *x = a, *y = b;
+  return labels_cmp(&x->labels, &y->labels);
+}
+
+static int pt_cmp(const void *a, const void *b) {
+  const promql_point *x = a, *y = b;
+  return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* Sorts a selector's series by labels and merges equal ones (samples of
+ * both, one per timestamp), as a merging querier over blocks does. */
+static int prepare_data(orr_arena *a, sel_data *d) {
+  if (d->n < 2) return 0;
+  qsort(d->s, d->n, sizeof(*d->s), series_cmp);
+  size_t k = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    if (k && labels_equal(&d->s[k - 1].labels, &d->s[i].labels)) {
+      promql_series *m = &d->s[k - 1];
+      size_t tot = m->npoints + d->s[i].npoints;
+      promql_point *np = orr_arena_alloc(a, (tot ? tot : 1) * sizeof(*np));
+      if (!np) return ORR_ENOMEM;
+      memcpy(np, m->points, m->npoints * sizeof(*np));
+      memcpy(np + m->npoints, d->s[i].points, d->s[i].npoints * sizeof(*np));
+      qsort(np, tot, sizeof(*np), pt_cmp);
+      size_t w = 0;
+      for (size_t j = 0; j < tot; j++)
+        if (!w || np[w - 1].t != np[j].t) np[w++] = np[j];
+      m->points = np;
+      m->npoints = w;
+      continue;
+    }
+    d->s[k++] = d->s[i];
+  }
+  d->n = k;
+  return 0;
+}
+
+int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) {
+  promql_errinfo local;
+  if (!err) err = &local;
+  err->type = PROMQL_ERR_NONE;
+  err->msg[0] = 0;
+  memset(res, 0, sizeof(*res));
+  for (size_t i = 0; i < q->nsels; i++)
+    if (prepare_data(q->a, &q->data[i])) {
+      set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+      return ORR_ENOMEM;
+    }
+  promql__ev ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.a = q->a;
+  ev.start = q->p.start_ms;
+  ev.end = q->p.end_ms;
+  ev.interval = q->p.range ? q->p.step_ms : 1;
+  if (ev.interval <= 0) ev.interval = 1;
+  ev.qstart = q->p.start_ms;
+  ev.qend = q->p.end_ms;
+  ev.lookback = q->p.lookback_ms;
+  ev.max_samples = q->p.max_samples;
+  ev.default_step = q->p.default_subquery_step_ms;
+  ev.cancel = q->p.cancel;
+  if (q->p.timeout_ms > 0) ev.deadline_ns = orr_mono_ns() + (uint64_t)q->p.timeout_ms * 1000000ULL;
+  ev.q = q;
+  ev.err = err;
+  ev.check_ctr = 255; /* check at once */
+  int rc;
+  promql_value_type t = promql_expr_type(q->root);
+  res->warnings = q->warnings;
+  res->nwarnings = q->nwarn;
+  res->range = q->p.range;
+  res->t = q->p.start_ms;
+  if (q->p.range && (t != PROMQL_TYPE_SCALAR && t != PROMQL_TYPE_VECTOR)) {
+    set_err(err, PROMQL_ERR_BAD_DATA, "");
+    snprintf(err->msg, sizeof(err->msg),
+             "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+             promql_value_type_doc(t));
+    return ORR_EINVAL;
+  }
+  if (t == PROMQL_TYPE_MATRIX) {
+    promql__mat m;
+    if ((rc = eval_matrix_top(&ev, q->root, &m))) goto fail;
+    qsort(m.s, m.n, sizeof(*m.s), series_cmp);
+    res->type = PROMQL_TYPE_MATRIX;
+    res->series = m.s;
+    res->nseries = m.n;
+    return 0;
+  }
+  val v;
+  if ((rc = eval(&ev, q->root, &v))) goto fail;
+  if (t == PROMQL_TYPE_STRING) {
+    res->type = PROMQL_TYPE_STRING;
+    char *s = orr_arena_strndup(q->a, v.str ? v.str : "", v.strlen);
+    if (!s) goto oom;
+    res->str = s;
+    res->strlen = v.strlen;
+    return 0;
+  }
+  if (q->p.range) {
+    qsort(v.m.s, v.m.n, sizeof(*v.m.s), series_cmp);
+    res->type = PROMQL_TYPE_MATRIX;
+    res->series = v.m.s;
+    res->nseries = v.m.n;
+    return 0;
+  }
+  if (t == PROMQL_TYPE_SCALAR) {
+    res->type = PROMQL_TYPE_SCALAR;
+    res->scalar = v.m.n && v.m.s[0].npoints ? v.m.s[0].points[0].v : NAN;
+    return 0;
+  }
+  res->type = PROMQL_TYPE_VECTOR;
+  res->series = v.m.s;
+  res->nseries = v.m.n;
+  for (size_t i = 0; i < v.m.n; i++) {
+    /* One point, at the evaluation time. */
+    promql_point *p = orr_arena_alloc(q->a, sizeof(*p));
+    if (!p) goto oom;
+    p->t = q->p.start_ms;
+    p->v = v.m.s[i].points[0].v;
+    v.m.s[i].points = p;
+    v.m.s[i].npoints = 1;
+  }
+  return 0;
+oom:
+  set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+  return ORR_ENOMEM;
+fail:
+  if (err->type == PROMQL_ERR_NONE) set_err(err, PROMQL_ERR_INTERNAL, orr_strerror(rc));
+  return rc;
+}
+
+typedef struct emit_ctx {
+  promql_query *q;
+  size_t sel;
+} emit_ctx;
+
+static int emit_cb(void *arg, const labels_set *ls, const promql_point *pts, size_t n) {
+  emit_ctx *c = arg;
+  return promql_query_add_series(c->q, c->sel, ls, pts, n);
+}
+
+int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
+                const promql_storage *st, promql_result *res, promql_errinfo *err) {
+  promql_query *qq;
+  int rc = promql_query_new(a, q, n, p, &qq, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < qq->nsels; i++) {
+    emit_ctx c = {qq, i};
+    char msg[512] = "";
+    rc = st->select(st->ctx, &qq->sels[i], emit_cb, &c, msg, sizeof(msg));
+    if (rc) {
+      set_err(err, rc == ORR_ENOMEM ? PROMQL_ERR_INTERNAL : PROMQL_ERR_INTERNAL,
+              msg[0] ? msg : orr_strerror(rc));
+      promql_query_free(qq);
+      return rc;
+    }
+  }
+  rc = promql_query_exec(qq, res, err);
+  promql_query_free(qq);
+  return rc;
+}
+
+int promql_check_range_params(int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                              promql_errinfo *err) {
+  if (end_ms < start_ms) {
+    set_err(err, PROMQL_ERR_BAD_DATA,
+            "invalid parameter \"end\": end timestamp must not be before start time");
+    return ORR_EINVAL;
+  }
+  if (step_ms <= 0) {
+    set_err(err, PROMQL_ERR_BAD_DATA,
+            "invalid parameter \"step\": zero or negative query resolution step widths are not "
+            "accepted. Try a positive integer");
+    return ORR_EINVAL;
+  }
+  /* The API compares durations: (end - start) / step in whole steps. */
+  if ((end_ms - start_ms) / step_ms > PROMQL_MAX_POINTS_PER_SERIES) {
+    set_err(err, PROMQL_ERR_BAD_DATA,
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
+            "resolution (?step=XX)");
+    return ORR_EINVAL;
+  }
+  return 0;
+}
