@@ -25,8 +25,21 @@ static void put(const char *name, const void *p, size_t n) {
   close(fd);
 }
 
+static void cleanup(void) {
+  static const char *const files[] = {"index", "chunks/000001", "meta.json", "meta.json.tmp"};
+  char path[128];
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof(path), "%s/chunks", dir);
+  rmdir(path);
+  rmdir(dir);
+}
+
 static void setup(void) {
   if (dir[0]) return;
+  atexit(cleanup);
   snprintf(dir, sizeof(dir), "/tmp/fuzz_block_verify_XXXXXX");
   if (!mkdtemp(dir)) abort();
   char c[96];
