@@ -102,5 +102,10 @@ int main(int argc, char **argv) {
   printf("verify: rc %d, %llu problems, %llu samples in %.2fs\n", rc,
          (unsigned long long)st.problems, (unsigned long long)st.samples, secs(t1 - t0));
   free(s);
+  if (argc <= 2) { /* our own temp dir: remove it */
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", parent);
+  }
   return 0;
 }
