@@ -599,11 +599,24 @@ static void test_promtool_block(void **state) {
     skip();
   }
   int64_t t0 = 1700006400000LL; /* a multiple of 4h: one block */
-  enum { NA = 480, NB = 7000, NC = 1000, NSER = 5 };
-  static tsdb_sample sa[NA], sb[NB], sc[NC];
+  enum { NA = 480, NB = 7000, NC = 1000, NF = 25, NSER = 6 };
+  static tsdb_sample sa[NA], sb[NB], sc[NC], sf[NF];
   /* d: a single sample (the chunk ends in bstream's empty byte); e: two. */
   tsdb_sample sd[1] = {{t0 + 5, 1.0}}, se[2] = {{t0 + 7, 3.0}, {t0 + 15007, 3.0}};
-  series ser[NSER] = {{"a", sa, NA}, {"b", sb, NB}, {"c", sc, NC}, {"d", sd, 1}, {"e", se, 2}};
+  series ser[NSER] = {{"a", sa, NA}, {"b", sb, NB}, {"c", sc, NC},
+                      {"d", sd, 1},  {"e", se, 2},  {"f", sf, NF}};
+  /* f: gaps that need the 20-bit and 64-bit dod buckets, values with
+   * arbitrary bits (every leading/trailing window). */
+  static const int64_t gaps[] = {1000, 1000, 300000, 1000, 1200000, 50, 600000, 2, 100, 250000};
+  sf[0].t = t0 + 11;
+  for (int i = 0; i < NF; i++) {
+    if (i) sf[i].t = sf[i - 1].t + gaps[i % 10] + (int64_t)(rnd() % 3);
+    double v;
+    do {
+      v = from_bits(rnd());
+    } while (isnan(v) || isinf(v));
+    sf[i].v = (i % 5 == 0) ? v : (double)(i * 3);
+  }
   char *tmp = make_tmpdir();
   char path[400], outdir[400], cmd[1200], line[256], tsbuf[64], vbuf[64];
   snprintf(path, sizeof(path), "%s/in.om", tmp);
@@ -637,6 +650,7 @@ static void test_promtool_block(void **state) {
     sc[i].v = (double)(i % 7);
   }
   assert_true(sc[NC - 1].t < t0 + 2 * HOUR_MS);
+  assert_true(sf[NF - 1].t < t0 + 2 * HOUR_MS);
   for (int k = 0; k < NSER; k++) {
     for (size_t i = 0; i < ser[k].n; i++) {
       tsdb_sample *s = &ser[k].s[i];
@@ -670,7 +684,7 @@ static void test_promtool_block(void **state) {
   got.n = 0;
   assert_int_equal(tsdb_chunk_reader_walk(r, 0, collect_cb, &got, err, sizeof(err)), 0);
 
-  /* Chunks are laid out series by series in label order: a, b, c, d, e.
+  /* Chunks are laid out series by series in label order: a .. f.
    * Our cutting and encoding must reproduce every chunk byte for byte. */
   size_t at = 0;
   for (int k = 0; k < NSER; k++) {
@@ -719,7 +733,7 @@ static void test_promtool_block(void **state) {
   }
   /* The one-sample chunk, spelled out: count 1, varint t, 8 value bytes and
    * the empty byte. */
-  const tsdb_chunk *one = &got.c[got.n - 2];
+  const tsdb_chunk *one = &got.c[got.n - 3];
   assert_int_equal(one->len, 2 + 6 + 8 + 1);
   assert_int_equal(one->data[one->len - 1], 0);
   print_message("promtool block: %zu chunks matched byte for byte\n", got.n);
