@@ -62,31 +62,53 @@ static int64_t to_i64(double v) {
   return (int64_t)v;
 }
 
+/* Calendar fields of a unix time as Go's time package derives them: via
+ * "absolute" seconds since year -292277022399 with wrapping arithmetic, so
+ * that out-of-range inputs (NaN, Inf) give the same years as Prometheus. */
+static bool go_leap(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+
 static civil to_civil(int64_t secs) {
+  static const int before[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365};
   civil c;
-  int64_t days = secs / 86400, rem = secs % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    days--;
+  uint64_t abs = (uint64_t)secs + (uint64_t)62135596800LL + (uint64_t)9223371966579724800ULL;
+  c.hour = (int)(abs % 86400 / 3600);
+  c.minute = (int)(abs % 3600 / 60);
+  c.wday = (int)((abs + 86400ULL) % 604800 / 86400);
+  uint64_t d = abs / 86400;
+  uint64_t n = d / 146097, y = 400 * n;
+  d -= 146097 * n;
+  n = d / 36524;
+  n -= n >> 2;
+  y += 100 * n;
+  d -= 36524 * n;
+  n = d / 1461;
+  y += 4 * n;
+  d -= 1461 * n;
+  n = d / 365;
+  n -= n >> 2;
+  y += n;
+  d -= 365 * n;
+  c.year = (int64_t)y + -292277022399LL;
+  c.yday = (int)d + 1;
+  int day = (int)d;
+  if (go_leap(c.year)) {
+    if (day > 31 + 29 - 1) {
+      day--;
+    } else if (day == 31 + 29 - 1) {
+      c.month = 2;
+      c.day = 29;
+      return c;
+    }
   }
-  c.hour = (int)(rem / 3600);
-  c.minute = (int)(rem % 3600 / 60);
-  c.wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
-  /* Howard Hinnant's civil_from_days. */
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  c.day = (int)(doy - (153 * mp + 2) / 5 + 1);
-  c.month = (int)(mp < 10 ? mp + 3 : mp - 9);
-  if (c.month <= 2) y++;
-  c.year = y;
-  static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  c.yday = cum[c.month - 1] + c.day + (leap && c.month > 2 ? 1 : 0);
+  int month = day / 31, begin;
+  if (day >= before[month + 1]) {
+    month++;
+    begin = before[month];
+  } else {
+    begin = before[month];
+  }
+  c.month = month + 1;
+  c.day = day - begin + 1;
   return c;
 }
 
@@ -101,8 +123,7 @@ static double date_part(const char *name, int64_t secs) {
   if (!strcmp(name, "year")) return (double)c.year;
   /* days_in_month */
   static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (c.year % 4 == 0 && c.year % 100 != 0) || c.year % 400 == 0;
-  return dim[c.month - 1] + (c.month == 2 && leap ? 1 : 0);
+  return dim[c.month - 1] + (c.month == 2 && go_leap(c.year) ? 1 : 0);
 }
 
 static bool is_date_fn(const char *n) {
