@@ -5,11 +5,13 @@
  * NOTES ON THE DESIGN OF A CLIENT CALL
  *  1. A call lives in its own arena from net_grpc_client_call() until its
  *     on_done has returned; then its timer is closed and the arena freed.
- *  2. The session never updates windows by itself (no auto window update):
- *     received DATA bytes are consumed (nghttp2_session_consume) only once
- *     they are fed to the call's deframer. While a call is paused, bytes that
- *     arrive are kept in |in| unconsumed, so the server can send at most one
- *     stream window (CLIENT_STREAM_WINDOW) more before it has to wait.
+ *  2. The session never updates windows by itself (no auto window update).
+ *     The connection window is given back as soon as DATA arrives (as
+ *     grpc-go does), so one paused call never stalls the others; a stream's
+ *     window only once its bytes are fed to the call's deframer. While a
+ *     call is paused, bytes that arrive are kept in |in| unconsumed, so the
+ *     server can send at most one stream window (CLIENT_STREAM_WINDOW) more
+ *     before it has to wait: memory per call stays bounded.
  *  3. "done" is decided once: by the stream's end (after every buffered
  *     message was delivered), a deadline, a cancel, a connection failure or a
  *     protocol error. Deciding detaches the call from its stream (RST_STREAM
@@ -122,9 +124,6 @@ static void call_done(net_grpc_ccall *c, int status, const char *msg) {
     if (s && !c->stream_ended && c->stream_id > 0) {
       nghttp2_session_set_stream_user_data(s, c->stream_id, NULL);
       nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, c->stream_id, NGHTTP2_CANCEL);
-      /* What the call kept unconsumed must not shrink the connection window. */
-      size_t held = c->in.len - c->in_off;
-      if (held) nghttp2_session_consume_connection(s, held);
       net__h2_conn_kick(&c->conn->h);
     }
     c->conn = NULL;
@@ -188,7 +187,7 @@ static size_t call_feed(net_grpc_ccall *c, const uint8_t *p, size_t n, int held)
     off += used;
     if (held) c->in_off += used;
     if (c->conn && c->conn->h.session && used > 0) {
-      nghttp2_session_consume(c->conn->h.session, c->stream_id, used);
+      nghttp2_session_consume_stream(c->conn->h.session, c->stream_id, used);
       net__h2_conn_kick(&c->conn->h);
     }
     if (rc) {
@@ -270,21 +269,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *user_data) {
+  nghttp2_session_consume_connection(session, len); /* note 2 */
   net_grpc_ccall *c = nghttp2_session_get_stream_user_data(session, stream_id);
-  if (!c) {
-    nghttp2_session_consume(session, stream_id, len);
-    return 0;
-  }
+  if (!c) return 0; /* a call already done: its stream is being reset */
   size_t used = 0;
   if (!c->paused && c->in.len == c->in_off) used = call_feed(c, data, len, 0);
-  if (used < len && !c->done) {
-    if (orr_buf_append(&c->in, data + used, len - used)) {
-      call_done(c, NET_GRPC_RESOURCE_EXHAUSTED, "grpc: out of memory");
-      nghttp2_session_consume(session, stream_id, len - used);
-    }
-  } else if (used < len) {
-    nghttp2_session_consume(session, stream_id, len - used);
-  }
+  if (used < len && !c->done && orr_buf_append(&c->in, data + used, len - used))
+    call_done(c, NET_GRPC_RESOURCE_EXHAUSTED, "grpc: out of memory");
   return 0;
 }
 
@@ -326,12 +317,9 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     c->end_msg = "server closed the stream without sending trailers";
   }
   if (!c->end_msg) c->end_msg = "";
-  /* The stream is gone: bytes still held are given back to the connection
-   * window now, and the call is no longer consumed from. */
-  size_t held = c->in.len - c->in_off;
+  /* The stream is gone: nothing more is consumed for it. */
   c->conn = NULL;
   nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-  if (held) nghttp2_session_consume_connection(session, held);
   call_try_finish(c);
   return 0;
 }

@@ -569,6 +569,42 @@ static void test_refused_stream_retried(void **state) {
   nghttp2_session_del(raw);
 }
 
+static void test_paused_calls_do_not_block_others(void **state) {
+  /* 20 paused streams each hold a full stream window (1 MiB): more than the
+   * 16 MiB connection window, which is given back on receipt, so other
+   * calls on the connection still go through. */
+  fixture *f = *state;
+  enum { NP = 20 };
+  static result rp[NP];
+  memset(rp, 0, sizeof(rp));
+  for (int i = 0; i < NP; i++) {
+    rp[i].pause_after = 1;
+    call(f, "/t.S/Stream", "64 65536", NULL, &rp[i]);
+  }
+  stall_check sc = {0};
+  uv_timer_init(f->loop, &sc.t);
+  sc.t.data = &sc;
+  uv_timer_start(&sc.t, stall_tick, 100, 100);
+  run_until(f->loop, &sc.stalled);
+  uv_close((uv_handle_t *)&sc.t, NULL);
+  assert_true(S.bytes_queued > 16LL * 1024 * 1024); /* beyond the connection window */
+  result r = {0};
+  net_grpc_call_opts o = {.unary = 1};
+  call(f, "/t.S/Echo", "through", &o, &r);
+  run_until(f->loop, &r.done);
+  assert_int_equal(r.status, NET_GRPC_OK);
+  for (int i = 0; i < NP; i++) {
+    assert_int_equal(rp[i].msgs, 1);
+    assert_false(rp[i].done);
+    net_grpc_ccall_resume(rp[i].call);
+  }
+  for (int i = 0; i < NP; i++) {
+    run_until(f->loop, &rp[i].done);
+    assert_int_equal(rp[i].status, NET_GRPC_OK);
+    assert_int_equal(rp[i].bytes, 64LL * 65536);
+  }
+}
+
 static void test_connection_refused(void **state) {
   fixture *f = *state;
   /* A port that was free a moment ago: a server we close at once. */
@@ -655,6 +691,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pause_with_trailers_pending, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_stream_retried, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_paused_calls_do_not_block_others, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
