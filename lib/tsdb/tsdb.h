@@ -37,7 +37,10 @@ typedef struct tsdb_sample {
  * Bit-exact with Prometheus's chunkenc XOR: a 2-byte big-endian sample count,
  * the first timestamp (varint) and value (64 bits), the second timestamp's
  * delta (uvarint) and then delta-of-delta timestamps and XORed values in a
- * bit stream, padded to a byte. Values are kept bit for bit (stale NaN). */
+ * bit stream, padded to a byte. Values are kept bit for bit (stale NaN).
+ * Like Prometheus's bstream, a chunk whose last write was whole bytes
+ * starting on a byte boundary (e.g. a one-sample chunk) ends in an extra
+ * 0x00 byte; encoders that omit it produce different bytes. */
 #define TSDB_XOR_MAX_SAMPLES 65535
 
 /* An encoder. Fields are private; zero-initialise or call _init. */
