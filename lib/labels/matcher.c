@@ -15,8 +15,10 @@
  *     lookaround, atomic groups, possessive and stacked quantifiers, \C \K \G
  *     \X \R \h \e ..., conditionals, recursion, repeat counts over 1000.
  *  4. Go's \v is the vertical tab (PCRE2: vertical space class), Go's \s has
- *     no \v (PCRE2's has), Go's \1 is an error and \012 an octal escape:
- *     those are translated.
+ *     no \v (PCRE2's has), Go's \1 is an error and \012 an octal escape,
+ *     RE2 lets ^ $ \b \B \A \z be repeated (PCRE2 only inside a group),
+ *     RE2 allows duplicate group names: those are translated. The unit test
+ *     checks tables and random regexes against Prometheus (promtool).
  *  5. Fast paths (no PCRE2 call): a plain alternation of literals ("a|b|c",
  *     kept sorted for binary search), a literal prefix followed by ".*"
  *     (Prometheus 2.42's "." does not match \n, so neither does the tail),
