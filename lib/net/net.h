@@ -476,8 +476,8 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
  * or ORR_ENOMEM. */
 int net_grpc_server_register(net_grpc_server *s, const char *path, net_grpc_kind kind,
                              net_grpc_handler_fn fn, void *arg);
-/* Listens on |host| (numeric IPv4/IPv6) and |port| (0: any free port).
- * Returns 0, ORR_EINVAL or a negative errno from libuv. */
+/* Listens on |host| (numeric IPv4/IPv6) and |port| (0: any free port); call
+ * at most once. Returns 0, ORR_EINVAL or a negative errno from libuv. */
 int net_grpc_server_listen(net_grpc_server *s, const char *host, int port);
 /* The port actually bound (useful after listening on port 0), or -1. */
 int net_grpc_server_port(const net_grpc_server *s);
