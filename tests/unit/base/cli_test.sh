@@ -17,7 +17,7 @@ fail() {
 expect() {
   want_rc=$1 want_lines=$2 want_err=$3
   shift 3
-  "$ORRERY" "$@" >"$tmp/out" 2>"$tmp/err"
+  timeout 20 "$ORRERY" "$@" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   lines=$(wc -l <"$tmp/err")
   [ "$rc" = "$want_rc" ] || fail "orrery $*: exit $rc, want $want_rc (stderr: $(cat "$tmp/err"))"
@@ -66,8 +66,9 @@ grep -qF -- 'tools block verify' "$tmp/out" || fail "help tools block lacks veri
 expect 0 0 "" tools block dump --help
 grep -qF -- '<block-dir>' "$tmp/out" || fail "tools block dump --help lacks <block-dir>"
 
+# A daemon that cannot listen says so in one log line and fails.
+expect 1 1 'msg="cannot listen" component=gateway address=256.1.1.1:1' gateway --http-address=256.1.1.1:1
 # Commands still to be built say so in one log line and fail.
-expect 1 1 "not implemented yet" gateway --endpoint=127.0.0.1:1 --query.replica-label=replica
 expect 1 1 '"level":"error"' store --log.format=json
 
 if [ "$fails" -ne 0 ]; then
