@@ -3,7 +3,8 @@
 #   1. gcc:                 unit, integration and fuzz-seed replay tests
 #   2. clang + ASan/UBSan:  the unit tests (and seed replays) again
 #   3. clang + libFuzzer:   every fuzz target for ORRERY_FUZZ_SECONDS (default 10)
-# Prints one closing line "total: N passed, N failed" and exits non-zero on any failure.
+# Prints one closing line "total: N passed, N failed[, N skipped]" and exits
+# non-zero on any failure. A skipped test (a missing tool) is never a pass.
 # ORRERY_TEST_STAGES="gcc asan fuzz" picks stages; ORRERY_BUILD_ROOT moves the build trees.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +16,7 @@ stages="${ORRERY_TEST_STAGES:-gcc asan fuzz}"
 jobs="$(nproc)"
 passed=0
 failed=0
+skipped=0
 status=0
 
 # run_stage NAME CTEST_ARGS -- CMAKE_ARGS...
@@ -44,8 +46,13 @@ run_stage() {
     local total nfail
     total=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')
     nfail=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed.*/\1/')
-    passed=$((passed + total - nfail))
+    # ctest counts a skipped test (SKIP_RETURN_CODE) among the passed ones;
+    # here it counts as skipped, never as a pass.
+    local nskip
+    nskip=$(grep -cE "^[[:space:]]*[0-9]+ - .*\(Skipped\)" "$log")
+    passed=$((passed + total - nfail - nskip))
     failed=$((failed + nfail))
+    skipped=$((skipped + nskip))
   elif grep -q "No tests were found" "$log"; then
     echo "stage $name: no tests found" >&2
     failed=$((failed + 1))
@@ -67,6 +74,10 @@ for s in $stages; do
   esac
 done
 
-echo "total: $passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+  echo "total: $passed passed, $failed failed, $skipped skipped"
+else
+  echo "total: $passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] || status=1
 exit "$status"
