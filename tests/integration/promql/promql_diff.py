@@ -1,0 +1,473 @@
+#!/usr/bin/env python3
+"""promql_diff.py: differential test of `orrery tools query` against Prometheus 2.42.
+
+Generates the dataset (gen_data.py), turns it into blocks with promtool,
+starts Prometheus on a copy of them (127.0.0.1, free port, readiness polled,
+stopped by PID on every exit path), then runs every query of the query file
+against both and compares the answers:
+
+  status, errorType and error message (exactly; ALLOWED_MESSAGE_DIFFS is the
+  allow-list), resultType, series label sets, timestamps, and values within
+  1e-6 relative (NaN == NaN, infinities exact). Series order is compared
+  where Prometheus defines it: matrices (sorted by labels) and instant
+  vectors whose outermost operation is sort, sort_desc, topk or bottomk
+  (values in order; ties may come in any order). Other instant vectors are
+  compared sorted by labels.
+
+Query file: one query a line, '#' comments, blank lines ignored:
+  instant <time> <expr>
+  range <start> <end> <step> <expr>
+Parameters are passed verbatim to both (so bad ones test error handling).
+
+Prints a compact diff for each mismatch and `N queries, M matched`; exits 1
+if any query mismatched or the harness itself failed.
+"""
+import argparse
+import atexit
+import concurrent.futures
+import ctypes
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gen_data  # noqa: E402
+
+# Error messages that legitimately differ: {query expr: reason}. Keep it tiny.
+ALLOWED_MESSAGE_DIFFS = {
+}
+
+REL_TOL = 1e-6
+ORDERED_RE = re.compile(r"^[\s(]*(sort|sort_desc|topk|bottomk)\s*(\(|by|without)")
+
+
+# ---------------------------------------------------------------- processes
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent():
+    """Child side of Popen: SIGTERM when the harness dies (even by SIGKILL)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Prometheus:
+    def __init__(self, binary, data, workdir):
+        self.port = free_port()
+        cfg = os.path.join(workdir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+        self.logpath = os.path.join(workdir, "prometheus.log")
+        self.log = open(self.logpath, "w")
+        self.proc = subprocess.Popen(
+            [binary, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
+             "--storage.tsdb.retention.time=100y",
+             "--web.listen-address=127.0.0.1:%d" % self.port],
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def wait_ready(self, deadline_s=60):
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("prometheus exited with %s; log: %s" % (self.proc.returncode, self.logpath))
+            try:
+                with urllib.request.urlopen(self.base + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)  # polling interval of the readiness check
+        raise RuntimeError("prometheus not ready after %ds" % deadline_s)
+
+    def get(self, path, params):
+        url = self.base + path + "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=120) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:  # 4xx/5xx carry the error JSON
+            return e.read().decode()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+# ---------------------------------------------------------------- queries
+class Query:
+    def __init__(self, lineno, mode, params, expr):
+        self.lineno, self.mode, self.params, self.expr = lineno, mode, params, expr
+
+    def describe(self):
+        p = " ".join("%s=%s" % kv for kv in self.params)
+        return "line %d [%s %s]: %s" % (self.lineno, self.mode, p, self.expr)
+
+
+def read_queries(path):
+    out = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            w = s.split(None, 1)
+            if w[0] == "instant":
+                t, expr = w[1].split(None, 1)
+                out.append(Query(n, "instant", [("time", t)], expr))
+            elif w[0] == "range":
+                a, b, st, expr = w[1].split(None, 3)
+                out.append(Query(n, "range", [("start", a), ("end", b), ("step", st)], expr))
+            else:
+                raise SystemExit("%s:%d: expected 'instant' or 'range'" % (path, n))
+    return out
+
+
+def run_prometheus(prom, q):
+    path = "/api/v1/query" if q.mode == "instant" else "/api/v1/query_range"
+    return prom.get(path, [("query", q.expr)] + q.params)
+
+
+def run_orrery(orrery, blocks, q):
+    cmd = [orrery, "tools", "query", "--blocks=" + blocks]
+    cmd += ["--%s=%s" % kv for kv in q.params]
+    cmd += ["--", q.expr]
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    except subprocess.TimeoutExpired:
+        return -1, "", "timed out after 120 s"
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+# ---------------------------------------------------------------- comparison
+def fval(s):
+    return float(s)  # Go's "NaN", "+Inf", "-Inf" parse as Python floats
+
+
+def val_eq(a, b):
+    try:
+        x, y = fval(a), fval(b)
+    except (TypeError, ValueError):
+        return a == b
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    if math.isinf(x) or math.isinf(y):
+        return x == y
+    return x == y or abs(x - y) <= REL_TOL * max(abs(x), abs(y))
+
+
+def ts_ms(t):
+    return int(round(float(t) * 1000))
+
+
+def lkey(metric):
+    return tuple(sorted(metric.items()))
+
+
+def lstr(metric):
+    name = metric.get("__name__", "")
+    rest = ", ".join('%s="%s"' % (k, v) for k, v in sorted(metric.items()) if k != "__name__")
+    return "%s{%s}" % (name, rest)
+
+
+def cmp_point(p, o, where, diffs):
+    if not (isinstance(p, list) and isinstance(o, list) and len(p) == 2 and len(o) == 2):
+        diffs.append("%s: malformed point %r vs %r" % (where, p, o))
+        return
+    if ts_ms(p[0]) != ts_ms(o[0]):
+        diffs.append("%s: timestamp prometheus %s, orrery %s" % (where, p[0], o[0]))
+    elif not val_eq(p[1], o[1]):
+        diffs.append("%s @%s: prometheus %s, orrery %s" % (where, p[0], p[1], o[1]))
+
+
+def cmp_series_values(ps, os_, where, diffs):
+    pv, ov = ps.get("values", []), os_.get("values", [])
+    pm = {ts_ms(t): v for t, v in pv}
+    om = {ts_ms(t): v for t, v in ov}
+    if len(pv) != len(ov) or set(pm) != set(om):
+        only_p = sorted(set(pm) - set(om))
+        only_o = sorted(set(om) - set(pm))
+        diffs.append("%s: %d points in prometheus, %d in orrery; only prometheus at %s; only orrery at %s"
+                     % (where, len(pv), len(ov), [t / 1000 for t in only_p[:3]],
+                        [t / 1000 for t in only_o[:3]]))
+    for t in sorted(set(pm) & set(om)):
+        if not val_eq(pm[t], om[t]):
+            diffs.append("%s @%s: prometheus %s, orrery %s" % (where, t / 1000, pm[t], om[t]))
+            break
+    if [ts_ms(t) for t, _ in ov] != sorted(ts_ms(t) for t, _ in ov):
+        diffs.append("%s: orrery's points are not in time order" % where)
+
+
+def cmp_vector(q, pr, orr, diffs):
+    ordered = q.mode == "instant" and ORDERED_RE.match(q.expr)
+    pk = [lkey(s["metric"]) for s in pr]
+    ok = [lkey(s["metric"]) for s in orr]
+    if len(set(ok)) != len(ok):
+        diffs.append("orrery returned duplicate label sets")
+    pd = {lkey(s["metric"]): s for s in pr}
+    od = {lkey(s["metric"]): s for s in orr}
+    if set(pd) != set(od):
+        only_p = [lstr(dict(k)) for k in pk if k not in od]
+        only_o = [lstr(dict(k)) for k in ok if k not in pd]
+        diffs.append("series: %d in prometheus, %d in orrery; only prometheus: %s; only orrery: %s"
+                     % (len(pr), len(orr), only_p[:3], only_o[:3]))
+    for k in pk:
+        if k in od:
+            cmp_point(pd[k]["value"], od[k]["value"], lstr(dict(k)), diffs)
+    if ordered and not diffs:
+        pv = [s["value"][1] for s in pr]
+        ov = [s["value"][1] for s in orr]
+        if len(pv) != len(ov) or not all(val_eq(a, b) for a, b in zip(pv, ov)):
+            diffs.append("order of values: prometheus %s, orrery %s" % (pv[:8], ov[:8]))
+
+
+def cmp_matrix(q, pr, orr, diffs):
+    pk = [lkey(s["metric"]) for s in pr]
+    ok = [lkey(s["metric"]) for s in orr]
+    pd = {lkey(s["metric"]): s for s in pr}
+    od = {lkey(s["metric"]): s for s in orr}
+    if set(pd) != set(od):
+        only_p = [lstr(dict(k)) for k in pk if k not in od]
+        only_o = [lstr(dict(k)) for k in ok if k not in pd]
+        diffs.append("series: %d in prometheus, %d in orrery; only prometheus: %s; only orrery: %s"
+                     % (len(pr), len(orr), only_p[:3], only_o[:3]))
+    elif pk != ok:
+        first = next(i for i in range(len(pk)) if pk[i] != ok[i])
+        diffs.append("series order differs at #%d: prometheus %s, orrery %s"
+                     % (first, lstr(dict(pk[first])), lstr(dict(ok[first]))))
+    for k in pk:
+        if k in od:
+            cmp_series_values(pd[k], od[k], lstr(dict(k)), diffs)
+
+
+def compare(q, prom_body, orc, out, err):
+    """Returns a list of differences (empty when the answers agree)."""
+    diffs = []
+    try:
+        p = json.loads(prom_body)
+    except ValueError:
+        return ["prometheus answered non-JSON: %r" % prom_body[:200]]
+    try:
+        o = json.loads(out)
+    except ValueError:
+        return ["orrery exit %d, non-JSON output %r, stderr %r" % (orc, out[:200], err[:300])]
+    if not out.endswith("\n"):
+        diffs.append("orrery output does not end with a newline")
+    if p.get("status") != o.get("status"):
+        d = "status: prometheus %s, orrery %s" % (p.get("status"), o.get("status"))
+        if p.get("status") == "error":
+            d += " (prometheus: %s: %s)" % (p.get("errorType"), p.get("error"))
+        if o.get("status") == "error":
+            d += " (orrery: %s: %s)" % (o.get("errorType"), o.get("error"))
+        return diffs + [d]
+    if p["status"] == "error":
+        if orc != 1:
+            diffs.append("orrery exit code %d on a query error (want 1)" % orc)
+        if p.get("errorType") != o.get("errorType"):
+            diffs.append("errorType: prometheus %s, orrery %s" % (p.get("errorType"), o.get("errorType")))
+        if p.get("error") != o.get("error") and q.expr not in ALLOWED_MESSAGE_DIFFS:
+            diffs.append("error: prometheus %r, orrery %r" % (p.get("error"), o.get("error")))
+        return diffs
+    if orc != 0:
+        diffs.append("orrery exit code %d on success" % orc)
+    if p.get("warnings") != o.get("warnings"):
+        diffs.append("warnings: prometheus %r, orrery %r" % (p.get("warnings"), o.get("warnings")))
+    pd, od = p.get("data", {}), o.get("data", {})
+    if pd.get("resultType") != od.get("resultType"):
+        return diffs + ["resultType: prometheus %s, orrery %s" % (pd.get("resultType"), od.get("resultType"))]
+    rt = pd["resultType"]
+    pr, orr = pd.get("result"), od.get("result")
+    if rt in ("scalar", "string"):
+        if rt == "string":
+            if pr != orr:
+                diffs.append("string: prometheus %r, orrery %r" % (pr, orr))
+        else:
+            cmp_point(pr, orr, "scalar", diffs)
+    elif not isinstance(orr, list):
+        diffs.append("orrery result is not a list: %r" % (orr,))
+    elif rt == "vector":
+        cmp_vector(q, pr, orr, diffs)
+    elif rt == "matrix":
+        cmp_matrix(q, pr, orr, diffs)
+    else:
+        diffs.append("unknown resultType %s" % rt)
+    return diffs
+
+
+def self_test():
+    """The comparator must see the differences it exists to see."""
+    q = Query(0, "instant", [("time", "1")], "x")
+    qs = Query(0, "instant", [("time", "1")], "sort(x)")
+    vec = lambda *s: json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": m, "value": [1, v]} for m, v in s]}})
+    a = vec(({"a": "1"}, "1"), ({"a": "2"}, "2"))
+    cases = [
+        (q, a, a + "\n", 0, True),
+        (q, a, vec(({"a": "2"}, "2"), ({"a": "1"}, "1")) + "\n", 0, True),
+        (qs, a, vec(({"a": "2"}, "2"), ({"a": "1"}, "1")) + "\n", 0, False),
+        (q, a, vec(({"a": "1"}, "1"), ({"a": "2"}, "2.0000000001")) + "\n", 0, True),
+        (q, a, vec(({"a": "1"}, "1"), ({"a": "2"}, "2.01")) + "\n", 0, False),
+        (q, a, vec(({"a": "1"}, "1"), ({"a": "3"}, "2")) + "\n", 0, False),
+        (q, vec(({}, "NaN")), vec(({}, "NaN")) + "\n", 0, True),
+        (q, vec(({}, "+Inf")), vec(({}, "-Inf")) + "\n", 0, False),
+        (q, vec(({}, "1e-300")), vec(({}, "0")) + "\n", 0, False),
+        (q, a, a + "\n", 1, False),
+        (q, '{"status":"error","errorType":"bad_data","error":"x"}',
+         '{"status":"error","errorType":"bad_data","error":"y"}\n', 1, False),
+        (q, '{"status":"error","errorType":"bad_data","error":"x"}',
+         '{"status":"error","errorType":"execution","error":"x"}\n', 1, False),
+        (q, '{"status":"error","errorType":"bad_data","error":"x"}',
+         '{"status":"error","errorType":"bad_data","error":"x"}\n', 1, True),
+        (Query(0, "range", [], "x"),
+         '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"]]}]}}',
+         '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}}\n',
+         0, False),
+    ]
+    for i, (qq, pb, ob, rc, want) in enumerate(cases):
+        got = not compare(qq, pb, rc, ob, "")
+        if got != want:
+            raise SystemExit("comparator self-test case %d: agreed=%s, expected %s" % (i, got, want))
+
+
+# ---------------------------------------------------------------- coverage
+def check_coverage(queries, functions_c):
+    """Every function of the engine's table and every aggregation appears."""
+    text = " ".join(q.expr for q in queries)
+    missing = []
+    if functions_c:
+        with open(functions_c) as f:
+            names = re.findall(r'\{"([a-z_0-9]+)"', f.read())
+        if len(names) < 60:
+            missing.append("(only %d function names found in %s)" % (len(names), functions_c))
+        missing += [n for n in names if not re.search(r"\b%s\s*\(" % n, text)]
+    aggs = ["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar", "topk", "bottomk",
+            "count_values", "quantile"]
+    missing += [a for a in aggs if not re.search(r"\b%s\s*(\(|by|without)" % a, text)]
+    return missing
+
+
+# ---------------------------------------------------------------- main
+def make_blocks(promtool, work):
+    om = os.path.join(work, "data.om")
+    gen_data.gen(om)
+    blocks = os.path.join(work, "blocks")
+    r = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("promtool create-blocks-from failed: %s" % r.stdout)
+    return blocks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orrery", required=True)
+    ap.add_argument("--prometheus", default="prometheus")
+    ap.add_argument("--promtool", default="promtool")
+    ap.add_argument("--queries", default=os.path.join(HERE, "queries.txt"))
+    ap.add_argument("--functions", help="lib/promql/functions.c: every function must be covered")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", help="run only queries whose text contains this")
+    ap.add_argument("--work", help="work directory (kept); default a temporary one")
+    ap.add_argument("--report", help="write mismatches as Markdown to this file")
+    ap.add_argument("--show", action="store_true", help="print every query's Prometheus answer")
+    args = ap.parse_args()
+
+    self_test()
+    queries = read_queries(args.queries)
+    missing = check_coverage(queries, args.functions)
+    harness_fail = []
+    if missing:
+        harness_fail.append("not covered by any query: %s" % ", ".join(missing))
+    if args.only:
+        queries = [q for q in queries if args.only in q.expr]
+
+    work = args.work or tempfile.mkdtemp(prefix="promql_diff.")
+    os.makedirs(work, exist_ok=True)
+    prom = None
+
+    def cleanup(*_):
+        if prom:
+            prom.stop()
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(2))
+
+    t_start = time.monotonic()
+    blocks = make_blocks(args.promtool, work)
+    pdata = os.path.join(work, "prometheus-data")
+    shutil.rmtree(pdata, ignore_errors=True)
+    shutil.copytree(blocks, pdata)
+    prom = Prometheus(args.prometheus, pdata, work)
+    prom.wait_ready()
+    t_ready = time.monotonic()
+
+    def one(q):
+        pb = run_prometheus(prom, q)
+        rc, out, err = run_orrery(args.orrery, blocks, q)
+        return q, pb, rc, out, err
+
+    matched = identical = 0
+    mismatches = []
+    prom_errors = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        for q, pb, rc, out, err in ex.map(one, queries):
+            if args.show:
+                print("%s\n  -> %s" % (q.describe(), pb[:300]))
+            if '"status":"error"' in pb:
+                prom_errors += 1
+            diffs = compare(q, pb, rc, out, err)
+            if diffs:
+                mismatches.append((q, diffs, pb, out))
+                print("MISMATCH %s" % q.describe())
+                for d in diffs[:4]:
+                    print("    " + d)
+                if len(diffs) > 4:
+                    print("    ... %d more" % (len(diffs) - 4))
+            else:
+                matched += 1
+                if out.rstrip("\n") == pb:
+                    identical += 1
+    t_end = time.monotonic()
+
+    if args.report:
+        with open(args.report, "w") as f:
+            for q, diffs, pb, out in mismatches:
+                f.write("### `%s`\n%s %s\n\n" % (q.expr, q.mode, " ".join("%s=%s" % kv for kv in q.params)))
+                for d in diffs[:4]:
+                    f.write("- %s\n" % d)
+                f.write("\n")
+    for h in harness_fail:
+        print("HARNESS: " + h)
+    print("(%d of the queries are errors in Prometheus; %d matched bodies are byte-identical; "
+          "setup %.1f s, queries %.1f s)" % (prom_errors, identical, t_ready - t_start, t_end - t_ready))
+    print("%d queries, %d matched" % (len(queries), matched))
+    return 1 if mismatches or harness_fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
