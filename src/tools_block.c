@@ -429,62 +429,120 @@ static int parse_ms(const char *s, int64_t *out) {
   return orr_parse_time(s, out);
 }
 
-static int dump_block(const char *dir, labels_matcher *const *ms, size_t nms, int64_t mint,
-                      int64_t maxt, orr_buf *out, char *err, size_t errlen) {
+/* One block's selection in a dump: its current series, if any. */
+typedef struct dump_src {
+  const char *dir;
   tsdb_block *b;
-  int rc = tsdb_block_open(dir, &b, err, errlen);
-  if (rc) return rc;
-  orr_arena *a = orr_arena_new(0);
-  tsdb_series_set *ss = NULL;
-  if (!a) {
-    rc = ORR_ENOMEM;
-    goto out;
+  orr_arena *a;
+  tsdb_series_set *ss;
+  const tsdb_series *cur; /* NULL: drained */
+  tsdb_series_iter it;
+  int have; /* it holds an unread sample */
+  bool in;  /* holds the series being merged */
+} dump_src;
+
+static int dump_advance(dump_src *d, char *err, size_t errlen) {
+  int rc = tsdb_series_set_next(d->ss, &d->cur);
+  if (rc < 0) {
+    snprintf(err, errlen, "%s", tsdb_series_set_error(d->ss));
+    return rc;
   }
-  if ((rc = tsdb_block_select(b, ms, nms, mint, maxt, a, &ss)) != 0) {
-    snprintf(err, errlen, "%s/index: %s", dir,
-             rc == ORR_ECORRUPT ? tsdb_index_last_error() : orr_strerror(rc));
-    goto out;
+  if (rc == 0) d->cur = NULL;
+  return 0;
+}
+
+static int dump_sample(dump_src *d, char *err, size_t errlen) {
+  int rc = tsdb_series_iter_next(&d->it);
+  if (rc < 0) {
+    orr_buf fl = {0};
+    labels_format(&d->cur->labels, &fl);
+    snprintf(err, errlen, "%s/chunks: series %s: %s", d->dir, fl.data ? fl.data : "{}",
+             rc == ORR_EUNSUPPORTED ? "chunk encoding not supported by dump"
+                                    : "undecodable chunk");
+    orr_buf_free(&fl);
+    return rc;
   }
-  const tsdb_series *s;
-  orr_buf lb = {0};
-  while ((rc = tsdb_series_set_next(ss, &s)) == 1) {
+  d->have = rc;
+  return 0;
+}
+
+/* Dumps the blocks |e| (sorted by minTime) as Prometheus's querier reads
+ * them: series in label order across blocks; the samples of a series from
+ * all blocks merged by time, a timestamp seen in several blocks printed
+ * once (from the earliest block). */
+static int dump_blocks(const tsdb_block_entry *e, size_t n, labels_matcher *const *ms, size_t nms,
+                       int64_t mint, int64_t maxt, char *err, size_t errlen) {
+  dump_src *src = calloc(n + 1, sizeof(*src));
+  orr_buf out = {0}, lb = {0};
+  int rc = 0;
+  if (!src) return ORR_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    src[i].dir = e[i].dir;
+    if ((rc = tsdb_block_open(e[i].dir, &src[i].b, err, errlen)) != 0) goto out;
+    if (!(src[i].a = orr_arena_new(0))) {
+      rc = ORR_ENOMEM;
+      goto out;
+    }
+    rc = tsdb_block_select(src[i].b, ms, nms, mint, maxt, src[i].a, &src[i].ss);
+    if (rc) {
+      snprintf(err, errlen, "%s/index: %s", e[i].dir,
+               rc == ORR_ECORRUPT ? tsdb_index_last_error() : orr_strerror(rc));
+      goto out;
+    }
+    if ((rc = dump_advance(&src[i], err, errlen)) != 0) goto out;
+  }
+  for (;;) {
+    /* The smallest current series, and every block holding it. */
+    const labels_set *min = NULL;
+    for (size_t i = 0; i < n; i++)
+      if (src[i].cur && (!min || labels_cmp(&src[i].cur->labels, min) < 0))
+        min = &src[i].cur->labels;
+    if (!min) break;
     orr_buf_reset(&lb);
-    put_labels(&lb, &s->labels);
-    tsdb_series_iter it;
-    tsdb_series_iter_init(&it, s);
-    while ((rc = tsdb_series_iter_next(&it)) == 1) {
+    put_labels(&lb, min);
+    for (size_t i = 0; i < n; i++) {
+      src[i].in = src[i].cur && labels_equal(&src[i].cur->labels, min);
+      if (!src[i].in) continue;
+      tsdb_series_iter_init(&src[i].it, src[i].cur);
+      if ((rc = dump_sample(&src[i], err, errlen)) != 0) goto out;
+    }
+    for (;;) {
+      size_t pick = n;
+      for (size_t i = 0; i < n; i++)
+        if (src[i].in && src[i].have && (pick == n || src[i].it.t < src[pick].it.t)) pick = i;
+      if (pick == n) break;
+      int64_t t = src[pick].it.t;
       char v[40];
-      orr_format_float(it.v, v, sizeof(v));
-      orr_buf_append(out, lb.data, lb.len);
-      orr_buf_printf(out, " %s %" PRId64 "\n", v, it.t);
-      if (out->len >= (1 << 20)) {
-        fwrite(out->data, 1, out->len, stdout);
-        orr_buf_reset(out);
+      orr_format_float(src[pick].it.v, v, sizeof(v));
+      orr_buf_append(&out, lb.data, lb.len);
+      orr_buf_printf(&out, " %s %" PRId64 "\n", v, t);
+      for (size_t i = 0; i < n; i++) /* drop the same timestamp elsewhere */
+        while (src[i].in && src[i].have && src[i].it.t == t)
+          if ((rc = dump_sample(&src[i], err, errlen)) != 0) goto out;
+      if (out.len >= (1 << 20)) {
+        fwrite(out.data, 1, out.len, stdout);
+        orr_buf_reset(&out);
       }
     }
-    if (rc < 0) {
-      orr_buf fl = {0};
-      labels_format(&s->labels, &fl);
-      snprintf(err, errlen, "%s/chunks: series %s: %s", dir, fl.data ? fl.data : "{}",
-               rc == ORR_EUNSUPPORTED ? "chunk encoding not supported by dump"
-                                      : "undecodable chunk");
-      orr_buf_free(&fl);
-      break;
-    }
-    if (out->oom) {
+    if (out.oom || lb.oom) {
       rc = ORR_ENOMEM;
       snprintf(err, errlen, "out of memory");
-      break;
+      goto out;
     }
+    for (size_t i = 0; i < n; i++)
+      if (src[i].in && (rc = dump_advance(&src[i], err, errlen)) != 0) goto out;
   }
-  orr_buf_free(&lb);
-  if (rc < 0 && rc != ORR_ENOMEM && !err[0])
-    snprintf(err, errlen, "%s", tsdb_series_set_error(ss));
 out:
-  tsdb_series_set_close(ss);
-  orr_arena_destroy(a);
-  tsdb_block_close(b);
-  return rc < 0 ? rc : 0;
+  if (out.len) fwrite(out.data, 1, out.len, stdout);
+  orr_buf_free(&out);
+  orr_buf_free(&lb);
+  for (size_t i = 0; i < n; i++) {
+    tsdb_series_set_close(src[i].ss);
+    orr_arena_destroy(src[i].a);
+    tsdb_block_close(src[i].b);
+  }
+  free(src);
+  return rc;
 }
 
 static int block_min_cmp(const void *x, const void *y) {
@@ -536,26 +594,22 @@ static int run_dump(int argc, char **argv) {
     }
     qsort(e, n, sizeof(*e), block_min_cmp);
   }
-  orr_buf out = {0};
+  /* Blocks that can hold samples in range. */
+  size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (!e[i].meta_ok) {
       fprintf(stderr, "%s: %s\n", argv[0], e[i].err);
       status = 1;
-      break;
+      goto out;
     }
     if (n > 1 && (e[i].meta.max_time <= mint || e[i].meta.min_time > maxt)) continue;
-    err[0] = '\0';
-    if (dump_block(e[i].dir, ms, nms, mint, maxt, &out, err, sizeof(err)) != 0) {
-      fwrite(out.data, 1, out.len, stdout);
-      orr_buf_reset(&out);
-      fflush(stdout);
-      fprintf(stderr, "%s: %s\n", argv[0], err);
-      status = 1;
-      break;
-    }
+    e[k++] = e[i];
   }
-  if (out.len) fwrite(out.data, 1, out.len, stdout);
-  orr_buf_free(&out);
+  if (dump_blocks(e, k, ms, nms, mint, maxt, err, sizeof(err)) != 0) {
+    fflush(stdout);
+    fprintf(stderr, "%s: %s\n", argv[0], err);
+    status = 1;
+  }
   if (fflush(stdout) != 0) status = 1;
 out:
   promql_ast_free(ast);

@@ -229,6 +229,9 @@ def part_promtool_blocks(work):
             return
         if not check(o.returncode == 0, "orrery dump %s: rc %d %s" % (what, o.returncode, o.stderr)):
             return
+        # Series merged across blocks in label order, as promtool's querier does.
+        check(p.stdout == o.stdout or sorted(p.stdout.splitlines()) != sorted(o.stdout.splitlines()),
+              "dump %s: same lines as promtool but in another order" % what)
         pl, ol = sorted(p.stdout.splitlines()), sorted(o.stdout.splitlines())
         check(len(pl) > 0, "promtool dump %s printed nothing" % what)
         if pl != ol:
