@@ -2,6 +2,7 @@
  * over StoreAPI through remote read and uploads its finished blocks.
  * Its flags (Thanos sidecar's names and defaults). */
 #include "cli.h"
+#include "sidecar.h"
 
 static struct {
   const char *prometheus_url;
@@ -27,7 +28,22 @@ static const orr_flag flags[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
-static int run(int argc, char **argv) { return cli_not_implemented(argv[0]); }
+static int run(int argc, char **argv) {
+  const cli_common *c = cli_common_options();
+  sidecar_config cfg = {0};
+  cfg.prometheus_url = opt.prometheus_url;
+  cfg.ready_timeout_ms = opt.ready_timeout_ms;
+  cfg.tsdb_path = opt.tsdb_path;
+  cfg.objstore_file = opt.objstore_file;
+  cfg.objstore = opt.objstore;
+  cfg.upload_compacted = opt.upload_compacted != 0;
+  cfg.min_time = opt.min_time;
+  cfg.http_address = c->http_address;
+  cfg.http_grace_ms = c->http_grace_period_ms;
+  cfg.grpc_address = c->grpc_address;
+  cfg.grpc_grace_ms = c->grpc_grace_period_ms;
+  return sidecar_main(&cfg);
+}
 
 const cli_command cli_cmd_sidecar = {
     "sidecar",

@@ -1,0 +1,166 @@
+/* client.c: a StoreAPI client over net_grpc_client — Info, LabelNames,
+ * LabelValues (unary) and Series (streaming, with backpressure), decoding
+ * each response with protobuf-c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "storeapi_int.h"
+
+struct storeapi_client {
+  net_grpc_client *g;
+};
+
+struct storeapi_series_call {
+  net_grpc_ccall *cc;
+  storeapi_series_fn on_series;
+  storeapi_done_fn on_done;
+  void *arg;
+  int bad; /* an undecodable message arrived: the call was cancelled */
+};
+
+typedef struct unary_call {
+  int kind; /* 0 info, 1 names, 2 values */
+  void *cb;
+  void *arg;
+  ProtobufCMessage *resp;
+  int bad;
+} unary_call;
+
+int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_client **out) {
+  storeapi_client *c = calloc(1, sizeof(*c));
+  if (!c) return ORR_ENOMEM;
+  int rc = net_grpc_client_new(loop, host, port, &c->g);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg) {
+  net_grpc_client_close(c->g, on_closed, arg);
+  free(c);
+}
+
+static const ProtobufCMessageDescriptor *unary_desc(int kind) {
+  return kind == 0   ? &thanos__info__info_response__descriptor
+         : kind == 1 ? &thanos__label_names_response__descriptor
+                     : &thanos__label_values_response__descriptor;
+}
+
+static int unary_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
+  unary_call *u = arg;
+  if (u->resp) protobuf_c_message_free_unpacked(u->resp, NULL);
+  u->resp = protobuf_c_message_unpack(unary_desc(u->kind), NULL, len, msg);
+  if (!u->resp) u->bad = 1;
+  return 0;
+}
+
+static void unary_done(net_grpc_ccall *cc, int status, const char *message, void *arg) {
+  unary_call *u = arg;
+  if (status == NET_GRPC_OK && (u->bad || !u->resp)) {
+    status = NET_GRPC_INTERNAL;
+    message = u->bad ? "cannot decode response" : "no response message";
+  }
+  const void *r = status == NET_GRPC_OK ? u->resp : NULL;
+  switch (u->kind) {
+  case 0: ((storeapi_info_fn)u->cb)(status, message, r, u->arg); break;
+  case 1: ((storeapi_label_names_fn)u->cb)(status, message, r, u->arg); break;
+  default: ((storeapi_label_values_fn)u->cb)(status, message, r, u->arg); break;
+  }
+  if (u->resp) protobuf_c_message_free_unpacked(u->resp, NULL);
+  free(u);
+}
+
+static int unary(storeapi_client *c, const char *path, int kind, const ProtobufCMessage *req,
+                 int64_t timeout_ms, void *cb, void *arg) {
+  unary_call *u = calloc(1, sizeof(*u));
+  orr_buf b = {0};
+  if (!u || storeapi__pack(req, &b)) {
+    free(u);
+    orr_buf_free(&b);
+    return ORR_ENOMEM;
+  }
+  u->kind = kind;
+  u->cb = cb;
+  u->arg = arg;
+  net_grpc_call_opts o = {0};
+  o.timeout_ms = timeout_ms;
+  o.unary = 1;
+  o.max_recv_msg = 64u << 20;
+  int rc = net_grpc_client_call(c->g, path, b.data ? b.data : "", b.len, &o, unary_msg,
+                                unary_done, u, NULL);
+  orr_buf_free(&b);
+  if (rc) free(u);
+  return rc;
+}
+
+int storeapi_client_info(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg) {
+  Thanos__Info__InfoRequest req = THANOS__INFO__INFO_REQUEST__INIT;
+  return unary(c, STOREAPI_PATH_INFO, 0, &req.base, timeout_ms, (void *)cb, arg);
+}
+
+int storeapi_client_label_names(storeapi_client *c, const Thanos__LabelNamesRequest *req,
+                                int64_t timeout_ms, storeapi_label_names_fn cb, void *arg) {
+  return unary(c, STOREAPI_PATH_LABEL_NAMES, 1, &req->base, timeout_ms, (void *)cb, arg);
+}
+
+int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRequest *req,
+                                 int64_t timeout_ms, storeapi_label_values_fn cb, void *arg) {
+  return unary(c, STOREAPI_PATH_LABEL_VALUES, 2, &req->base, timeout_ms, (void *)cb, arg);
+}
+
+static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
+  storeapi_series_call *sc = arg;
+  if (sc->bad) return 0;
+  Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
+  if (!r) {
+    sc->bad = 1;
+    net_grpc_ccall_cancel(cc);
+    return 0;
+  }
+  int rc = sc->on_series(r, sc->arg);
+  thanos__series_response__free_unpacked(r, NULL);
+  return rc == NET_GRPC_PAUSE ? NET_GRPC_PAUSE : 0;
+}
+
+static void series_done(net_grpc_ccall *cc, int status, const char *message, void *arg) {
+  storeapi_series_call *sc = arg;
+  if (sc->bad) {
+    status = NET_GRPC_INTERNAL;
+    message = "cannot decode SeriesResponse";
+  }
+  sc->on_done(status, message, sc->arg);
+  free(sc);
+}
+
+int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
+                           int64_t timeout_ms, storeapi_series_fn on_series,
+                           storeapi_done_fn on_done, void *arg, storeapi_series_call **out) {
+  storeapi_series_call *sc = calloc(1, sizeof(*sc));
+  orr_buf b = {0};
+  if (!sc || storeapi__pack(&req->base, &b)) {
+    free(sc);
+    orr_buf_free(&b);
+    return ORR_ENOMEM;
+  }
+  sc->on_series = on_series;
+  sc->on_done = on_done;
+  sc->arg = arg;
+  net_grpc_call_opts o = {0};
+  o.timeout_ms = timeout_ms;
+  o.max_recv_msg = 64u << 20;
+  int rc = net_grpc_client_call(c->g, STOREAPI_PATH_SERIES, b.data ? b.data : "", b.len, &o,
+                                series_msg, series_done, sc, &sc->cc);
+  orr_buf_free(&b);
+  if (rc) {
+    free(sc);
+    return rc;
+  }
+  if (out) *out = sc;
+  return 0;
+}
+
+void storeapi_client_series_resume(storeapi_series_call *sc) { net_grpc_ccall_resume(sc->cc); }
+void storeapi_client_series_cancel(storeapi_series_call *sc) { net_grpc_ccall_cancel(sc->cc); }
