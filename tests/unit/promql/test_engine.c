@@ -1,0 +1,641 @@
+/* test_engine.c: the PromQL engine against cases written in the spirit of
+ * Prometheus's promql/testdata files (the cases are in
+ * test_engine_cases.c), plus API-level checks: JSON bodies, limits,
+ * cancellation, timeouts, range parameter validation. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "promql.h"
+
+extern const char *const engine_cases[];
+
+/* ---------------------------------------------------------------- loader */
+typedef struct tseries {
+  labels_set ls;
+  promql_point *p;
+  size_t n;
+} tseries;
+
+typedef struct tdb {
+  orr_arena *a;
+  tseries *s;
+  size_t n, cap;
+} tdb;
+
+static int64_t dur(const char *s) {
+  int64_t ms = 0;
+  if (strcmp(s, "0") == 0) return 0;
+  if (orr_parse_duration(s, strlen(s), &ms) != 0) {
+    fail_msg("bad duration %s", s);
+  }
+  return ms;
+}
+
+/* Parses `name{a="b"}` into a label set (via the metric selector parser). */
+static void parse_labels(orr_arena *a, const char *text, size_t n, labels_set *out) {
+  promql_ast *ast;
+  promql_error err;
+  if (n == 2 && memcmp(text, "{}", 2) == 0) {
+    out->v = NULL;
+    out->n = 0;
+    return;
+  }
+  if (promql_parse_metric_selector(a, text, n, &ast, &err) != 0)
+    fail_msg("bad series %.*s: %s", (int)n, text, err.msg);
+  const promql_expr *e = promql_ast_root(ast);
+  labels_builder b;
+  labels_builder_init(&b, a, NULL);
+  for (size_t i = 0; i < e->u.vs.nmatchers; i++) {
+    labels_matcher *m = e->u.vs.matchers[i];
+    labels_builder_set(&b, orr_arena_strdup(a, labels_matcher_name(m)),
+                       orr_arena_strdup(a, labels_matcher_value(m)));
+  }
+  assert_int_equal(labels_builder_finish(&b, out), 0);
+  promql_ast_free(ast);
+}
+
+/* Splits a "series values" line: the series text ends at the last '}' or the
+ * first space when there are no braces. */
+static const char *split_series(const char *line, size_t *n) {
+  const char *br = strchr(line, '{');
+  const char *sp = strchr(line, ' ');
+  if (br && (!sp || br < sp)) {
+    /* find matching close brace outside quotes */
+    const char *p = br;
+    bool q = false;
+    for (; *p; p++) {
+      if (*p == '\\' && q && p[1]) {
+        p++;
+        continue;
+      }
+      if (*p == '"') q = !q;
+      if (*p == '}' && !q) break;
+    }
+    *n = (size_t)(p - line + 1);
+  } else {
+    *n = sp ? (size_t)(sp - line) : strlen(line);
+  }
+  return line + *n;
+}
+
+static double parse_num(const char *t) {
+  if (!strcmp(t, "NaN")) return NAN;
+  if (!strcmp(t, "Inf") || !strcmp(t, "+Inf")) return INFINITY;
+  if (!strcmp(t, "-Inf")) return -INFINITY;
+  char *end;
+  double v = strtod(t, &end);
+  if (*end) fail_msg("bad number %s", t);
+  return v;
+}
+
+/* Expands the test language's value notation: "1 2 _ stale 0+10x3 1-1x2 _x2 5x2". */
+typedef struct tval {
+  bool missing;
+  double v;
+} tval;
+
+static size_t expand_values(const char *s, tval *out, size_t cap) {
+  size_t n = 0;
+  char tok[128];
+  while (*s) {
+    while (*s == ' ') s++;
+    if (!*s) break;
+    size_t l = 0;
+    while (s[l] && s[l] != ' ') l++;
+    assert_true(l < sizeof(tok));
+    memcpy(tok, s, l);
+    tok[l] = 0;
+    s += l;
+    char *x = strrchr(tok, 'x');
+    if (x && x != tok && x[1] >= '0' && x[1] <= '9') {
+      *x = 0;
+      long times = strtol(x + 1, NULL, 10);
+      if (!strcmp(tok, "_")) {
+        for (long i = 0; i < times && n < cap; i++) out[n++].missing = true;
+        continue;
+      }
+      /* a+b or a-b (b may be missing: "5x2" repeats) */
+      char *op = NULL;
+      for (char *c = tok + 1; *c; c++)
+        if ((*c == '+' || *c == '-') && c[-1] != 'e' && c[-1] != 'E') {
+          op = c;
+          break;
+        }
+      double a, b = 0;
+      if (op) {
+        char sign = *op;
+        *op = 0;
+        a = parse_num(tok);
+        b = parse_num(op + 1);
+        if (sign == '-') b = -b;
+      } else {
+        a = parse_num(tok);
+      }
+      for (long i = 0; i <= times && n < cap; i++) {
+        out[n].missing = false;
+        out[n].v = a + b * (double)i;
+        n++;
+      }
+      continue;
+    }
+    if (!strcmp(tok, "_")) {
+      out[n++].missing = true;
+    } else if (!strcmp(tok, "stale")) {
+      uint64_t bits = 0x7ff0000000000002ULL;
+      out[n].missing = false;
+      memcpy(&out[n].v, &bits, sizeof(double));
+      n++;
+    } else {
+      out[n].missing = false;
+      out[n].v = parse_num(tok);
+      n++;
+    }
+    if (n >= cap) break;
+  }
+  return n;
+}
+
+static void tdb_add(tdb *db, const char *line, int64_t interval) {
+  size_t sl;
+  const char *rest = split_series(line, &sl);
+  tseries s;
+  parse_labels(db->a, line, sl, &s.ls);
+  tval *v = malloc(20000 * sizeof(*v));
+  size_t n = expand_values(rest, v, 20000);
+  s.p = orr_arena_alloc(db->a, (n ? n : 1) * sizeof(promql_point));
+  s.n = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].missing) continue;
+    s.p[s.n].t = (int64_t)i * interval;
+    s.p[s.n].v = v[i].v;
+    s.n++;
+  }
+  free(v);
+  if (db->n == db->cap) {
+    db->cap = db->cap ? db->cap * 2 : 16;
+    db->s = realloc(db->s, db->cap * sizeof(*db->s));
+  }
+  db->s[db->n++] = s;
+}
+
+static int tdb_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
+                      char *err, size_t errlen) {
+  tdb *db = ctx;
+  (void)err;
+  (void)errlen;
+  for (size_t i = 0; i < db->n; i++) {
+    tseries *s = &db->s[i];
+    if (!labels_matches_all(&s->ls, sel->matchers, sel->nmatchers)) continue;
+    size_t lo = 0, hi;
+    while (lo < s->n && s->p[lo].t < sel->start_ms) lo++;
+    hi = lo;
+    while (hi < s->n && s->p[hi].t <= sel->end_ms) hi++;
+    if (hi == lo) continue;
+    int rc = emit(arg, &s->ls, s->p + lo, hi - lo);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- runner */
+typedef struct expect {
+  labels_set ls;
+  bool scalar;
+  tval v[2000];
+  size_t nv;
+  bool matched;
+} expect;
+
+static bool close_enough(double a, double b) {
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+  if (a == b) return true;
+  double d = fabs(a - b), m = fmax(fabs(a), fabs(b));
+  return d <= 1e-9 * m || d <= 1e-12;
+}
+
+static int ncases, nfailed;
+
+static void report(const char *what, const char *expr, const char *fmt, ...) ORR_PRINTF(3, 4);
+static void report(const char *what, const char *expr, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "FAIL %s: %s\n  ", what, expr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  nfailed++;
+}
+
+static void fmt_ls(const labels_set *ls, char *out, size_t n) {
+  orr_buf b = {0};
+  labels_format(ls, &b);
+  snprintf(out, n, "%s", b.data ? b.data : "{}");
+  orr_buf_free(&b);
+}
+
+typedef struct evalcmd {
+  bool range, fail, ordered;
+  int64_t at, start, end, step;
+  const char *expr;
+  const char *errsub;
+  expect *ex;
+  size_t nex;
+} evalcmd;
+
+static void run_eval(tdb *db, evalcmd *c) {
+  ncases++;
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p;
+  memset(&p, 0, sizeof(p));
+  p.range = c->range;
+  p.start_ms = c->range ? c->start : c->at;
+  p.end_ms = c->range ? c->end : c->at;
+  p.step_ms = c->step;
+  promql_storage st = {db, tdb_select};
+  promql_result res;
+  promql_errinfo err;
+  int rc = promql_eval(a, c->expr, strlen(c->expr), &p, &st, &res, &err);
+  if (c->fail) {
+    if (rc == 0)
+      report("expected error", c->expr, "got success");
+    else if (c->errsub && !strstr(err.msg, c->errsub))
+      report("error text", c->expr, "got \"%s\", want \"%s\"", err.msg, c->errsub);
+    goto out;
+  }
+  if (rc) {
+    report("unexpected error", c->expr, "%s", err.msg);
+    goto out;
+  }
+  if (res.type == PROMQL_TYPE_SCALAR) {
+    if (c->nex != 1 || !c->ex[0].scalar || !close_enough(res.scalar, c->ex[0].v[0].v))
+      report("scalar", c->expr, "got %.17g", res.scalar);
+    goto out;
+  }
+  if (res.type == PROMQL_TYPE_STRING) {
+    report("string", c->expr, "string results are not compared");
+    goto out;
+  }
+  if (res.nseries != c->nex) {
+    char buf[512] = "";
+    if (res.nseries) fmt_ls(&res.series[0].labels, buf, sizeof(buf));
+    report("series count", c->expr, "got %zu series (first %s), want %zu", res.nseries, buf,
+           c->nex);
+    goto out;
+  }
+  for (size_t i = 0; i < res.nseries; i++) {
+    const promql_series *s = &res.series[i];
+    expect *e = NULL;
+    if (c->ordered) {
+      e = &c->ex[i];
+      if (!labels_equal(&e->ls, &s->labels)) e = NULL;
+    } else {
+      for (size_t k = 0; k < c->nex; k++)
+        if (!c->ex[k].matched && labels_equal(&c->ex[k].ls, &s->labels)) {
+          e = &c->ex[k];
+          break;
+        }
+    }
+    char buf[512];
+    fmt_ls(&s->labels, buf, sizeof(buf));
+    if (!e) {
+      report("unexpected series", c->expr, "%s (index %zu)", buf, i);
+      goto out;
+    }
+    e->matched = true;
+    if (res.type == PROMQL_TYPE_VECTOR || !c->range) {
+      if (res.type == PROMQL_TYPE_MATRIX) {
+        /* instant matrix: expected values are the points in order */
+        size_t k = 0;
+        for (size_t j = 0; j < e->nv; j++) {
+          if (e->v[j].missing) continue;
+          if (k >= s->npoints || !close_enough(s->points[k].v, e->v[j].v)) {
+            report("matrix value", c->expr, "%s point %zu", buf, k);
+            goto out;
+          }
+          k++;
+        }
+        if (k != s->npoints) report("matrix points", c->expr, "%s: %zu points", buf, s->npoints);
+        continue;
+      }
+      if (e->nv != 1 || !close_enough(s->points[0].v, e->v[0].v))
+        report("value", c->expr, "%s = %.17g, want %.17g", buf, s->points[0].v,
+               e->nv ? e->v[0].v : NAN);
+      continue;
+    }
+    /* range: one expected value (or _) per step */
+    size_t k = 0;
+    int64_t t = c->start;
+    for (size_t j = 0; j < e->nv; j++, t += c->step) {
+      if (e->v[j].missing) continue;
+      if (k >= s->npoints || s->points[k].t != t || !close_enough(s->points[k].v, e->v[j].v)) {
+        report("range value", c->expr, "%s at %lld: got %s%.17g", buf, (long long)t,
+               k < s->npoints ? "" : "nothing ", k < s->npoints ? s->points[k].v : 0);
+        goto out;
+      }
+      k++;
+    }
+    if (k != s->npoints) report("range points", c->expr, "%s: %zu extra points", buf, s->npoints - k);
+  }
+out:
+  orr_arena_destroy(a);
+}
+
+static void test_cases(void **state) {
+  (void)state;
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  int64_t interval = 0;
+  bool in_load = false;
+  evalcmd cur;
+  bool have = false;
+  expect *ex = malloc(64 * sizeof(expect));
+  assert_non_null(ex);
+  char line[4096];
+  for (size_t li = 0;; li++) {
+    const char *l = engine_cases[li];
+    bool end = l == NULL;
+    bool indented = !end && l[0] == ' ';
+    if (have && (end || !indented)) {
+      run_eval(&db, &cur);
+      have = false;
+    }
+    if (end) break;
+    snprintf(line, sizeof(line), "%s", l);
+    char *s = line;
+    while (*s == ' ') s++;
+    if (!*s || *s == '#') continue;
+    if (indented) {
+      if (in_load) {
+        tdb_add(&db, s, interval);
+      } else if (have) {
+        if (cur.fail) {
+          cur.errsub = engine_cases[li] + (s - line);
+          continue;
+        }
+        assert_true(cur.nex < 64);
+        expect *e = &cur.ex[cur.nex++];
+        memset(e, 0, sizeof(*e));
+        if (*s == '{' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') {
+          if (!strncmp(s, "NaN", 3) || !strncmp(s, "Inf", 3)) goto scalar;
+          size_t sl;
+          const char *rest = split_series(s, &sl);
+          parse_labels(db.a, s, sl, &e->ls);
+          e->nv = expand_values(rest, e->v, 2000);
+        } else {
+        scalar:
+          e->scalar = true;
+          e->nv = expand_values(s, e->v, 2000);
+        }
+      }
+      continue;
+    }
+    in_load = false;
+    if (!strncmp(s, "load ", 5)) {
+      interval = dur(s + 5);
+      in_load = true;
+    } else if (!strcmp(s, "clear")) {
+      free(db.s);
+      orr_arena_destroy(db.a);
+      db.a = orr_arena_new(0);
+      db.s = NULL;
+      db.n = db.cap = 0;
+    } else if (!strncmp(s, "eval", 4)) {
+      memset(&cur, 0, sizeof(cur));
+      cur.ex = ex;
+      const char *w = s + 4;
+      if (!strncmp(w, "_fail", 5)) {
+        cur.fail = true;
+        w += 5;
+      } else if (!strncmp(w, "_ordered", 8)) {
+        cur.ordered = true;
+        w += 8;
+      }
+      char a1[64], a2[64], a3[64];
+      int off = 0;
+      const char *src = engine_cases[li] + (w - line);
+      if (sscanf(w, " instant at %63s %n", a1, &off) == 1 && off) {
+        cur.at = dur(a1);
+      } else if (sscanf(w, " range from %63s to %63s step %63s %n", a1, a2, a3, &off) == 3 && off) {
+        cur.range = true;
+        cur.start = dur(a1);
+        cur.end = dur(a2);
+        cur.step = dur(a3);
+      } else {
+        fail_msg("bad eval line: %s", s);
+      }
+      cur.expr = src + off;
+      have = true;
+    } else {
+      fail_msg("bad line: %s", s);
+    }
+  }
+  free(ex);
+  free(db.s);
+  orr_arena_destroy(db.a);
+  fprintf(stderr, "%d cases, %d failed\n", ncases, nfailed);
+  assert_true(ncases >= 250);
+  assert_int_equal(nfailed, 0);
+}
+
+/* ---------------------------------------------------------------- API level */
+static tdb small_db(void) {
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  tdb_add(&db, "up{job=\"a\",esc=\"q\\\"<&>\"} 1 1 1 1 1", 15000);
+  tdb_add(&db, "up{job=\"b\"} 0.5 0.25 1e-7 1e21 NaN", 15000);
+  return db;
+}
+
+static char *query_json(tdb *db, const char *q, bool range, int64_t s, int64_t e, int64_t step,
+                        int64_t max_samples) {
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p;
+  memset(&p, 0, sizeof(p));
+  p.range = range;
+  p.start_ms = s;
+  p.end_ms = e;
+  p.step_ms = step;
+  p.max_samples = max_samples;
+  promql_storage st = {db, tdb_select};
+  promql_result res;
+  promql_errinfo err;
+  orr_buf b = {0};
+  promql_json_writer w = {&b, 0, NULL, NULL, 0};
+  if (promql_eval(a, q, strlen(q), &p, &st, &res, &err) == 0)
+    promql_json_write_result(&w, &res);
+  else
+    promql_json_write_error(&w, err.type, err.msg);
+  orr_arena_destroy(a);
+  char *out = strdup(b.data ? b.data : "");
+  orr_buf_free(&b);
+  return out;
+}
+
+static void test_json(void **state) {
+  (void)state;
+  tdb db = small_db();
+  char *j = query_json(&db, "up", false, 60000, 60000, 0, 0);
+  assert_string_equal(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                         "{\"metric\":{\"__name__\":\"up\",\"esc\":\"q\\\"\\u003c\\u0026\\u003e\","
+                         "\"job\":\"a\"},\"value\":[60,\"1\"]},"
+                         "{\"metric\":{\"__name__\":\"up\",\"job\":\"b\"},\"value\":[60,\"NaN\"]}]}}");
+  free(j);
+  j = query_json(&db, "up{job=\"b\"}", true, 0, 45000, 15000, 0);
+  assert_string_equal(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+                         "{\"metric\":{\"__name__\":\"up\",\"job\":\"b\"},\"values\":[[0,\"0.5\"],"
+                         "[15,\"0.25\"],[30,\"1e-07\"],[45,\"1e+21\"]]}]}}");
+  free(j);
+  j = query_json(&db, "up{job=\"b\"}", false, 1500, 1500, 0, 0);
+  assert_string_equal(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                         "{\"metric\":{\"__name__\":\"up\",\"job\":\"b\"},\"value\":[1.500,\"0.5\"]}]}}");
+  free(j);
+  j = query_json(&db, "scalar(up{job=\"b\"}) * 1e-7", false, 1500, 1500, 0, 0);
+  assert_string_equal(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":"
+                         "[1.5,\"0.00000005\"]}}");
+  free(j);
+  j = query_json(&db, "\"a<b\"", false, 1000, 1000, 0, 0);
+  assert_string_equal(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":"
+                         "[1,\"a\\u003cb\"]}}");
+  free(j);
+  j = query_json(&db, "up[30s]", false, 30000, 30000, 0, 0);
+  assert_non_null(strstr(j, "\"resultType\":\"matrix\""));
+  assert_non_null(strstr(j, "\"values\":[[0,\"1\"],[15,\"1\"],[30,\"1\"]]"));
+  free(j);
+  j = query_json(&db, "sum(", false, 0, 0, 0, 0);
+  assert_string_equal(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":"
+                         "\"1:5: parse error: unclosed left parenthesis\"}");
+  free(j);
+  j = query_json(&db, "up", false, 0, 0, 0, 1);
+  assert_string_equal(j, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"query "
+                         "processing would load too many samples into memory in query execution\"}");
+  free(j);
+  j = query_json(&db, "up[1m]", true, 0, 60000, 15000, 0);
+  assert_non_null(strstr(j, "invalid expression type \\\"range vector\\\" for range query"));
+  free(j);
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
+static int flushes;
+static int count_flush(void *arg, orr_buf *b) {
+  orr_buf *sink = arg;
+  orr_buf_append(sink, b->data, b->len);
+  orr_buf_reset(b);
+  flushes++;
+  return 0;
+}
+
+static void test_json_streaming(void **state) {
+  (void)state;
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  char line[128];
+  for (int i = 0; i < 200; i++) {
+    snprintf(line, sizeof(line), "m{i=\"%03d\"} 0+1x100", i);
+    tdb_add(&db, line, 15000);
+  }
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p = {true, 0, 1500000, 15000, 0, 0, 0, 0, NULL};
+  promql_storage st = {&db, tdb_select};
+  promql_result res;
+  promql_errinfo err;
+  assert_int_equal(promql_eval(a, "m", 1, &p, &st, &res, &err), 0);
+  assert_int_equal(res.nseries, 200);
+  orr_buf whole = {0}, buf = {0}, sink = {0};
+  promql_json_writer w1 = {&whole, 0, NULL, NULL, 0};
+  promql_json_writer w2 = {&buf, 4096, count_flush, &sink, 0};
+  assert_int_equal(promql_json_write_result(&w1, &res), 0);
+  assert_int_equal(promql_json_write_result(&w2, &res), 0);
+  assert_true(flushes > 10);
+  assert_int_equal(buf.len, 0);
+  assert_int_equal(sink.len, whole.len);
+  assert_memory_equal(sink.data, whole.data, whole.len);
+  orr_buf_free(&whole);
+  orr_buf_free(&buf);
+  orr_buf_free(&sink);
+  orr_arena_destroy(a);
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
+static void test_cancel_and_timeout(void **state) {
+  (void)state;
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  tdb_add(&db, "m 0+1x2000", 15000);
+  orr_arena *a = orr_arena_new(0);
+  volatile int cancel = 1;
+  promql_query_params p = {true, 0, 30000000, 15000, 0, 0, 0, 0, &cancel};
+  promql_storage st = {&db, tdb_select};
+  promql_result res;
+  promql_errinfo err;
+  assert_int_equal(promql_eval(a, "sum_over_time(m[1h])", 20, &p, &st, &res, &err), ORR_ECANCELED);
+  assert_int_equal(err.type, PROMQL_ERR_CANCELED);
+  assert_string_equal(err.msg, "query was canceled in expression evaluation");
+  /* A deadline already past when evaluation starts. */
+  p.cancel = NULL;
+  p.timeout_ms = 1;
+  promql_query *q;
+  const char *slow = "sum_over_time(m[1h:1s])";
+  assert_int_equal(promql_query_new(a, slow, strlen(slow), &p, &q, &err), 0);
+  size_t ns;
+  const promql_selector *sels = promql_query_selectors(q, &ns);
+  assert_int_equal(ns, 1);
+  assert_int_equal(promql_query_add_series(q, 0, &db.s[0].ls, db.s[0].p, db.s[0].n), 0);
+  (void)sels;
+  assert_int_equal(promql_query_exec(q, &res, &err), ORR_ETIMEOUT);
+  assert_int_equal(err.type, PROMQL_ERR_TIMEOUT);
+  assert_string_equal(err.msg, "query timed out in expression evaluation");
+  promql_query_free(q);
+  orr_arena_destroy(a);
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
+static void test_range_params(void **state) {
+  (void)state;
+  promql_errinfo e;
+  assert_int_equal(promql_check_range_params(0, 11000000, 1000, &e), 0);
+  assert_int_equal(promql_check_range_params(0, 11001000, 1000, &e), ORR_EINVAL);
+  assert_string_equal(e.msg, "exceeded maximum resolution of 11,000 points per timeseries. Try "
+                             "decreasing the query resolution (?step=XX)");
+  assert_int_equal(e.type, PROMQL_ERR_BAD_DATA);
+  assert_int_equal(promql_check_range_params(10, 0, 1000, &e), ORR_EINVAL);
+  assert_string_equal(e.msg, "invalid parameter \"end\": end timestamp must not be before start time");
+  assert_int_equal(promql_check_range_params(0, 10, 0, &e), ORR_EINVAL);
+  assert_non_null(strstr(e.msg, "zero or negative query resolution step widths"));
+}
+
+static void test_format_float_f(void **state) {
+  (void)state;
+  struct {
+    double v;
+    const char *s;
+  } c[] = {{0.1, "0.1"},        {1e-7, "0.0000001"}, {1e21, "1000000000000000000000"},
+           {-2.5, "-2.5"},      {NAN, "NaN"},        {INFINITY, "+Inf"},
+           {-INFINITY, "-Inf"}, {123456.75, "123456.75"}, {5e-324, NULL}};
+  for (size_t i = 0; c[i].s; i++) {
+    orr_buf b = {0};
+    promql_format_float_f(&b, c[i].v);
+    assert_string_equal(b.data, c[i].s);
+    orr_buf_free(&b);
+  }
+  orr_buf b = {0};
+  promql_json_timestamp(&b, -1500);
+  promql_json_timestamp(&b, 1700000000123);
+  promql_json_timestamp(&b, 7);
+  assert_string_equal(b.data, "-1.5001700000000.1230.007");
+  orr_buf_free(&b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cases),          cmocka_unit_test(test_json),
+      cmocka_unit_test(test_json_streaming), cmocka_unit_test(test_cancel_and_timeout),
+      cmocka_unit_test(test_range_params),   cmocka_unit_test(test_format_float_f),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
