@@ -110,7 +110,7 @@ int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql
     if (!without) {
       grp2 = orr_arena_alloc(a, (ng + 1) * sizeof(*grp2));
       if (!grp2) return promql__ev_oom(ev);
-      memcpy(grp2, grouping, ng * sizeof(*grp2));
+      if (ng) memcpy(grp2, grouping, ng * sizeof(*grp2));
       grp2[ng] = value_label;
       ng2 = ng + 1;
     }

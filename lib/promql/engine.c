@@ -1048,7 +1048,7 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
   if (t == PROMQL_TYPE_MATRIX) {
     promql__mat m;
     if ((rc = eval_matrix_top(&ev, q->root, &m))) goto fail;
-    qsort(m.s, m.n, sizeof(*m.s), series_cmp);
+    if (m.n > 1) qsort(m.s, m.n, sizeof(*m.s), series_cmp);
     res->type = PROMQL_TYPE_MATRIX;
     res->series = m.s;
     res->nseries = m.n;
@@ -1065,7 +1065,7 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
     return 0;
   }
   if (q->p.range) {
-    qsort(v.m.s, v.m.n, sizeof(*v.m.s), series_cmp);
+    if (v.m.n > 1) qsort(v.m.s, v.m.n, sizeof(*v.m.s), series_cmp);
     res->type = PROMQL_TYPE_MATRIX;
     res->series = v.m.s;
     res->nseries = v.m.n;
