@@ -4,8 +4,8 @@
  *
  * Design notes
  * 1. Start-up is a chain of HTTP calls on the loop: /-/ready (polled with
- *    backoff) → /api/v1/status/config (external labels; none → exit 1) →
- *    /api/v1/status/flags (only with uploads: block durations must match) →
+ *    backoff) → /api/v1/status/flags (only with uploads: block durations must
+ *    match) → /api/v1/status/config (external labels; none → exit 1) →
  *    /metrics (lowest timestamp) → READY: gRPC listens, /-/ready answers
  *    200, the shipper hook starts, a 30 s refresh timer runs.
  * 2. Every StoreAPI call copies the external labels it needs into its arena,
@@ -206,7 +206,7 @@ static void got_flags(sidecar *sc, int result, int status, orr_buf *body, const 
       orr_log_warn("found that TSDB block time is not 2h. Only 2h block time is recommended.",
                    "block-time", mn, NULL);
   }
-  sc->state = S_MINTIME;
+  sc->state = S_CONFIG;
   step(sc);
 }
 
@@ -254,7 +254,7 @@ static void got_config(sidecar *sc, int result, int status, orr_buf *body, const
                    "https://thanos.io/tip/thanos/storage.md#external-labels for details.");
     return;
   }
-  sc->state = sc->uploads ? S_FLAGS : S_MINTIME;
+  sc->state = S_MINTIME;
   step(sc);
 }
 
@@ -262,7 +262,8 @@ static void got_ready(sidecar *sc, int result, int status, orr_buf *body, const 
                       void *arg) {
   if (result == 0 && status == 200) {
     orr_log_info("Prometheus is ready", "url", sc->cfg.prometheus_url, NULL);
-    sc->state = S_CONFIG;
+    /* As Thanos: with uploads, Prometheus's flags are checked first. */
+    sc->state = sc->uploads ? S_FLAGS : S_CONFIG;
     step(sc);
     return;
   }
