@@ -1,0 +1,78 @@
+/* shipper.h: the sidecar's shipper — uploads every finished block of a
+ * Prometheus TSDB directory to the bucket (chunks, index, then meta.json with
+ * the thanos section), records uploads in thanos.shipper.json, crash-safe. */
+#ifndef ORR_SHIPPER_H
+#define ORR_SHIPPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base.h"
+#include "labels.h"
+#include "objstore.h"
+
+typedef struct shipper shipper;
+
+/* The default sync interval, as Thanos's sidecar. */
+#define SHIPPER_INTERVAL_MS ((int64_t)30 * 1000)
+/* The state file in the TSDB directory, in Thanos's shape. */
+#define SHIPPER_STATE_FILE "thanos.shipper.json"
+
+typedef struct shipper_config {
+  const char *tsdb_path;   /* Prometheus's data directory (copied) */
+  objstore_bucket *bucket; /* borrowed until shipper_free() */
+  /* External labels for the thanos section (copied; shipper_set_labels
+   * replaces them). A block is not uploaded while they are empty. */
+  const labels_set *labels;
+  const char *source;    /* thanos.source; NULL: "sidecar" (copied) */
+  bool upload_compacted; /* also blocks of compaction level > 1 */
+  int64_t interval_ms;   /* between syncs; 0: SHIPPER_INTERVAL_MS */
+  /* Fault injection for tests: called on the syncing thread before each
+   * object is uploaded, with its key; a negative return fails that object's
+   * upload with that code. NULL: none. */
+  int (*before_put)(const char *key, void *arg);
+  void *hook_arg;
+} shipper_config;
+
+/* What one sync did. */
+typedef struct shipper_sync_stats {
+  int uploaded;      /* blocks uploaded by this sync */
+  int recorded;      /* blocks found already in the bucket, only recorded */
+  int failed;        /* blocks whose upload failed (0 or 1: a sync stops there) */
+  uint64_t bytes;    /* bytes of objects put */
+  uint64_t objects;  /* objects put */
+} shipper_sync_stats;
+
+/* Creates a shipper (no thread yet). Registers the shipper metrics on
+ * orr_registry_default() (once per process). Test-only environment
+ * variables, read here: ORRERY_SHIPPER_TEST_INTERVAL (a duration overriding
+ * the interval), ORRERY_SHIPPER_TEST_PUT_DELAY (a duration slept before each
+ * object, to make uploads slow), ORRERY_SHIPPER_TEST_KILL_AFTER_META=1
+ * (SIGKILL the process right after a meta.json was put, before the state
+ * file is written). Returns 0, ORR_EINVAL (|err| says why) or ORR_ENOMEM;
+ * caller frees with shipper_free(). */
+int shipper_new(const shipper_config *cfg, shipper **out, char *err, size_t errlen);
+/* Replaces the external labels (copied). Thread-safe. 0 or ORR_ENOMEM. */
+int shipper_set_labels(shipper *s, const labels_set *labels);
+/* One sync on the calling thread (blocking; never on a daemon's loop).
+ * Serialised with the worker's syncs. Returns 0, or the code of the first
+ * failure with one line in |err| (the block and objstore's message); the
+ * failed block is retried by the next sync. |st| may be NULL. */
+int shipper_sync(shipper *s, shipper_sync_stats *st, char *err, size_t errlen);
+/* Starts the worker thread: a sync at once, then every interval; after a
+ * failed sync, retries with backoff (1 s doubling, at most the interval).
+ * Returns 0 or ORR_EINVAL (already started) / ORR_EIO. */
+int shipper_start(shipper *s);
+/* Asks the worker for a sync now. Thread-safe. */
+void shipper_trigger(shipper *s);
+/* Waits until the worker finished at least |n| syncs (counting from start)
+ * or |timeout_ms| passed; returns the number finished. Thread-safe. */
+uint64_t shipper_wait_syncs(shipper *s, uint64_t n, int64_t timeout_ms);
+/* Stops the worker: an upload in progress stops before its next object
+ * (the object being put finishes first); joins the thread. Safe to call
+ * when not started, and twice. */
+void shipper_stop(shipper *s);
+/* Stops (if needed) and frees |s|. NULL is ignored. */
+void shipper_free(shipper *s);
+
+#endif /* ORR_SHIPPER_H */
