@@ -33,6 +33,14 @@ static int simple(promql__ev *ev, promql__vec *in, promql__vec *out, double (*f)
 }
 
 static double f_abs(double v) { return fabs(v); }
+/* As Go computes log2: frexp, then log of the fraction. */
+static double f_log2(double v) {
+  int e;
+  double frac = frexp(v, &e);
+  if (frac == 0.5) return (double)(e - 1);
+  return log(frac) * 1.44269504088896340735992468100189213742664595415299 + (double)e;
+}
+
 static double f_sgn(double v) { return v < 0 ? -1 : v > 0 ? 1 : v; }
 static double f_deg(double v) { return v * 180 / M_PI; }
 static double f_rad(double v) { return v * M_PI / 180; }
@@ -44,7 +52,7 @@ typedef struct math_fn {
 
 static const math_fn math_fns[] = {
     {"abs", f_abs},     {"ceil", ceil},   {"floor", floor}, {"exp", exp},     {"sqrt", sqrt},
-    {"ln", log},        {"log2", log2},   {"log10", log10}, {"sin", sin},     {"cos", cos},
+    {"ln", log},        {"log2", f_log2}, {"log10", log10}, {"sin", sin},     {"cos", cos},
     {"tan", tan},       {"asin", asin},   {"acos", acos},   {"atan", atan},   {"sinh", sinh},
     {"cosh", cosh},     {"tanh", tanh},   {"asinh", asinh}, {"acosh", acosh}, {"atanh", atanh},
     {"deg", f_deg},     {"rad", f_rad},   {"sgn", f_sgn},   {NULL, NULL},
