@@ -142,6 +142,21 @@ static int aggr_cmp(const void *pa, const void *pb) {
   return 0;
 }
 
+/* Range, then bytes: a total order, so the output does not depend on the
+ * order of inputs and identical chunks end up next to each other. */
+static int aggr_cmp_full(const void *pa, const void *pb) {
+  int c = aggr_cmp(pa, pb);
+  if (c) return c;
+  const Thanos__Chunk *a = (*(Thanos__AggrChunk *const *)pa)->raw;
+  const Thanos__Chunk *b = (*(Thanos__AggrChunk *const *)pb)->raw;
+  if (!a || !b) return a ? 1 : b ? -1 : 0;
+  if (a->type != b->type) return a->type < b->type ? -1 : 1;
+  size_t n = a->data.len < b->data.len ? a->data.len : b->data.len;
+  c = n ? memcmp(a->data.data, b->data.data, n) : 0;
+  if (c) return c;
+  return a->data.len < b->data.len ? -1 : a->data.len > b->data.len;
+}
+
 void storeapi_merged_free(storeapi_merged *s) {
   if (!s) return;
   for (size_t i = 0; i < s->nowned; i++) thanos__series__free_unpacked(s->owned[i], NULL);
@@ -208,7 +223,7 @@ int storeapi_merge_next(storeapi_merge *m, storeapi_merged **out) {
     npop++;
   }
   if (nown > 1 && r->series.n_chunks > 1) {
-    qsort(r->series.chunks, r->series.n_chunks, sizeof(*r->series.chunks), aggr_cmp);
+    qsort(r->series.chunks, r->series.n_chunks, sizeof(*r->series.chunks), aggr_cmp_full);
     size_t w = 1;
     for (size_t j = 1; j < r->series.n_chunks; j++) {
       bool dup = false;
