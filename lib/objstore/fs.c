@@ -1,0 +1,378 @@
+/* fs.c: the FILESYSTEM backend — objects are files under the configured
+ * directory. Writes go to "<key>.tmp-<16 hex>", are fsynced and renamed into
+ * place (then the directory is fsynced), so a crash leaves either the old
+ * state or the whole object; such temporary files are never listed. Listing
+ * follows S3's delimiter semantics: a subdirectory is a "dir/" entry only
+ * when some object lies below it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "objstore_int.h"
+
+#define FS_CHUNK (256 * 1024)
+
+static const char *root(objstore_bucket *b) { return b->cfg.directory; }
+
+static int path_of(objstore_bucket *b, const char *key, char *buf, size_t len) {
+  int n = snprintf(buf, len, "%s/%s", root(b), key);
+  return n < 0 || (size_t)n >= len ? ORR_EINVAL : 0;
+}
+
+/* Whether |name| is a leftover of an interrupted put: "*.tmp-" + 16 hex. */
+static int is_tmp_name(const char *name) {
+  size_t n = strlen(name);
+  if (n < 21 || memcmp(name + n - 21, ".tmp-", 5) != 0) return 0;
+  for (size_t i = n - 16; i < n; i++)
+    if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+  return 1;
+}
+
+int objstore__fs_open(objstore_bucket *b, char *err, size_t errlen) {
+  /* strip trailing slashes so that paths join cleanly ("/" stays "") */
+  size_t n = strlen(b->cfg.directory);
+  while (n > 1 && b->cfg.directory[n - 1] == '/') b->cfg.directory[--n] = '\0';
+  return 0;
+}
+
+static int fs_check(objstore_bucket *b, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(root(b), &st) != 0)
+    return objstore__err(errno == ENOENT ? ORR_ENOTFOUND : ORR_EIO, err, errlen,
+                         "objstore: directory \"%s\" %s", root(b),
+                         errno == ENOENT ? "does not exist" : strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return objstore__err(ORR_EINVAL, err, errlen, "objstore: \"%s\" is not a directory", root(b));
+  if (access(root(b), W_OK | X_OK) != 0)
+    return objstore__err(ORR_EIO, err, errlen, "objstore: directory \"%s\": %s", root(b),
+                         strerror(errno));
+  return 0;
+}
+
+static int fs_errno(objstore_bucket *b, const char *op, const char *key, int e, char *err,
+                    size_t errlen) {
+  int rc = e == ENOENT || e == ENOTDIR || e == EISDIR ? ORR_ENOTFOUND : ORR_EIO;
+  return objstore__err(rc, err, errlen, "objstore: filesystem %s dir=%s key=%s: %s", op, root(b),
+                       key, rc == ORR_ENOTFOUND ? "object not found" : strerror(e));
+}
+
+static int fs_get_stream(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
+                         objstore_body_fn fn, void *arg, char *err, size_t errlen) {
+  char path[4096];
+  struct stat st;
+  if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fs_errno(b, "get", key, errno, err, errlen);
+  int rc = 0;
+  char *buf = NULL;
+  if (fstat(fd, &st) != 0) {
+    rc = fs_errno(b, "get", key, errno, err, errlen);
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc = fs_errno(b, "get", key, ENOENT, err, errlen);
+    goto out;
+  }
+  uint64_t size = (uint64_t)st.st_size;
+  if (offset > size) {
+    rc = objstore__err(ORR_ERANGE, err, errlen,
+                       "objstore: filesystem get dir=%s key=%s: offset %llu beyond size %llu",
+                       root(b), key, (unsigned long long)offset, (unsigned long long)size);
+    goto out;
+  }
+  uint64_t end = length && length < size - offset ? offset + length : size;
+  if (!(buf = malloc(FS_CHUNK))) {
+    rc = ORR_ENOMEM;
+    goto out;
+  }
+  for (uint64_t pos = offset; pos < end;) {
+    size_t want = end - pos < FS_CHUNK ? (size_t)(end - pos) : FS_CHUNK;
+    ssize_t got = pread(fd, buf, want, (off_t)pos);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      rc = fs_errno(b, "get", key, errno, err, errlen);
+      goto out;
+    }
+    if (got == 0) break; /* truncated meanwhile */
+    pos += (uint64_t)got;
+    if ((rc = fn(buf, (size_t)got, arg)) != 0) {
+      objstore__err(rc, err, errlen, "objstore: filesystem get dir=%s key=%s: %s", root(b), key,
+                    orr_strerror(rc));
+      goto out;
+    }
+  }
+out:
+  free(buf);
+  close(fd);
+  return rc;
+}
+
+/* mkdir -p of |path|'s parent directories below the root. */
+static int make_parents(char *path, size_t root_len) {
+  for (char *p = path + root_len + 1; (p = strchr(p, '/')) != NULL; p++) {
+    *p = '\0';
+    int r = mkdir(path, 0755);
+    int e = errno;
+    *p = '/';
+    if (r != 0 && e != EEXIST) {
+      errno = e;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int fsync_parent(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) return 0;
+  *slash = '\0';
+  int fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int r = fsync(fd);
+  close(fd);
+  return r;
+}
+
+typedef int (*fs_source_fn)(void *src, char *buf, size_t cap, size_t *n);
+
+/* Writes |src| to a temporary file, fsyncs it and renames it to |key|. */
+static int fs_put_from(objstore_bucket *b, const char *key, fs_source_fn read_src, void *src,
+                       char *err, size_t errlen) {
+  char path[4096], tmp[4200];
+  uint64_t rnd = 0;
+  int fd = -1, rc = 0;
+  char *buf = NULL;
+  if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
+  if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) rnd = orr_mono_ns() ^ (uint64_t)getpid();
+  snprintf(tmp, sizeof tmp, "%s.tmp-%016llx", path, (unsigned long long)rnd);
+  if (make_parents(path, strlen(root(b))) != 0) goto fail;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) goto fail;
+  if (!(buf = malloc(FS_CHUNK))) {
+    rc = ORR_ENOMEM;
+    goto out;
+  }
+  for (;;) {
+    size_t n = 0;
+    if ((rc = read_src(src, buf, FS_CHUNK, &n)) != 0) {
+      objstore__err(rc, err, errlen, "objstore: filesystem put dir=%s key=%s: reading source: %s",
+                    root(b), key, strerror(errno));
+      goto out;
+    }
+    if (n == 0) break;
+    for (size_t off = 0; off < n;) {
+      ssize_t w = write(fd, buf + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) goto fail;
+      off += (size_t)w;
+    }
+  }
+  if (fsync(fd) != 0) goto fail;
+  if (close(fd) != 0) {
+    fd = -1;
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) goto fail;
+  if (fsync_parent(path) != 0) goto fail;
+  tmp[0] = '\0';
+  goto out;
+fail:
+  rc = objstore__err(ORR_EIO, err, errlen, "objstore: filesystem put dir=%s key=%s: %s", root(b),
+                     key, strerror(errno));
+out:
+  if (fd >= 0) close(fd);
+  if (tmp[0] && rc != 0) unlink(tmp);
+  free(buf);
+  return rc;
+}
+
+typedef struct mem_src {
+  const char *p;
+  size_t left;
+} mem_src;
+
+static int read_mem(void *arg, char *buf, size_t cap, size_t *n) {
+  mem_src *m = arg;
+  *n = m->left < cap ? m->left : cap;
+  memcpy(buf, m->p, *n);
+  m->p += *n;
+  m->left -= *n;
+  return 0;
+}
+
+static int read_fd(void *arg, char *buf, size_t cap, size_t *n) {
+  int fd = *(int *)arg;
+  for (;;) {
+    ssize_t r = read(fd, buf, cap);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return ORR_EIO;
+    *n = (size_t)r;
+    return 0;
+  }
+}
+
+static int fs_put(objstore_bucket *b, const char *key, const void *data, size_t len, char *err,
+                  size_t errlen) {
+  mem_src m = {data, len};
+  return fs_put_from(b, key, read_mem, &m, err, errlen);
+}
+
+static int fs_put_file(objstore_bucket *b, const char *key, const char *path, char *err,
+                       size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return objstore__err(errno == ENOENT ? ORR_ENOTFOUND : ORR_EIO, err, errlen,
+                         "objstore: filesystem put dir=%s key=%s: %s: %s", root(b), key, path,
+                         strerror(errno));
+  int rc = fs_put_from(b, key, read_fd, &fd, err, errlen);
+  close(fd);
+  return rc;
+}
+
+static int fs_del(objstore_bucket *b, const char *key, char *err, size_t errlen) {
+  char path[4096];
+  struct stat st;
+  if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return fs_errno(b, "delete", key, ENOENT, err, errlen);
+  if (unlink(path) != 0) return fs_errno(b, "delete", key, errno, err, errlen);
+  /* remove parent directories left empty, as Thanos does, up to the root */
+  size_t rl = strlen(root(b));
+  for (char *slash; (slash = strrchr(path, '/')) != NULL && (size_t)(slash - path) > rl;) {
+    *slash = '\0';
+    if (rmdir(path) != 0) break;
+  }
+  return 0;
+}
+
+static int fs_attributes(objstore_bucket *b, const char *key, objstore_attrs *out, char *err,
+                         size_t errlen) {
+  char path[4096];
+  struct stat st;
+  if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
+  if (stat(path, &st) != 0) return fs_errno(b, "attributes", key, errno, err, errlen);
+  if (!S_ISREG(st.st_mode)) return fs_errno(b, "attributes", key, ENOENT, err, errlen);
+  out->size = (uint64_t)st.st_size;
+  out->last_modified_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+typedef struct name_list {
+  char **v;
+  size_t n, cap;
+} name_list;
+
+static int names_add(name_list *l, const char *s) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    char **v = realloc(l->v, cap * sizeof *v);
+    if (!v) return ORR_ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup(s))) return ORR_ENOMEM;
+  l->n++;
+  return 0;
+}
+
+static void names_free(name_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+}
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks |path| (the directory of key prefix |rel|, "" or ending in "/").
+ * With |all| adds every object below; otherwise returns 1 at the first
+ * object found (|out| NULL). Returns 0/1 or ORR_E*. */
+static int walk(const char *path, const char *rel, name_list *out, int depth) {
+  if (depth > 64) return 0;
+  DIR *d = opendir(path);
+  if (!d) return errno == ENOENT || errno == ENOTDIR ? 0 : ORR_EIO;
+  int rc = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name;
+    if (!strcmp(n, ".") || !strcmp(n, "..") || is_tmp_name(n)) continue;
+    char child[4096], crel[4096];
+    if ((size_t)snprintf(child, sizeof child, "%s/%s", path, n) >= sizeof child) continue;
+    struct stat st;
+    if (stat(child, &st) != 0) continue; /* deleted meanwhile */
+    if (S_ISDIR(st.st_mode)) {
+      snprintf(crel, sizeof crel, "%s%s/", rel, n);
+      rc = walk(child, crel, out, depth + 1);
+    } else if (S_ISREG(st.st_mode)) {
+      snprintf(crel, sizeof crel, "%s%s", rel, n);
+      rc = out ? names_add(out, crel) : 1;
+    }
+    if (rc != 0) break;
+  }
+  closedir(d);
+  return rc;
+}
+
+static int fs_iter(objstore_bucket *b, const char *dir, unsigned flags, objstore_iter_fn fn,
+                   void *arg, char *err, size_t errlen) {
+  char path[4096];
+  name_list names = {0};
+  int rc = 0;
+  snprintf(path, sizeof path, "%s/%s", root(b), dir);
+  size_t pl = strlen(path);
+  if (pl > 1 && path[pl - 1] == '/') path[pl - 1] = '\0';
+  if (flags & OBJSTORE_ITER_RECURSIVE) {
+    rc = walk(path, dir, &names, 0);
+  } else {
+    DIR *d = opendir(path);
+    if (!d && errno != ENOENT && errno != ENOTDIR) rc = ORR_EIO;
+    struct dirent *de;
+    while (d && rc == 0 && (de = readdir(d)) != NULL) {
+      const char *n = de->d_name;
+      if (!strcmp(n, ".") || !strcmp(n, "..") || is_tmp_name(n)) continue;
+      char child[4096], name[4096];
+      if ((size_t)snprintf(child, sizeof child, "%s/%s", path, n) >= sizeof child) continue;
+      struct stat st;
+      if (stat(child, &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        snprintf(name, sizeof name, "%s%s/", dir, n);
+        int has = walk(child, name, NULL, 0);
+        if (has < 0) rc = has;
+        else if (has) rc = names_add(&names, name);
+      } else if (S_ISREG(st.st_mode)) {
+        snprintf(name, sizeof name, "%s%s", dir, n);
+        rc = names_add(&names, name);
+      }
+    }
+    if (d) closedir(d);
+  }
+  if (rc < 0) {
+    if (rc == ORR_EIO)
+      objstore__err(rc, err, errlen, "objstore: filesystem iter dir=%s prefix=%s: %s", root(b), dir,
+                    strerror(errno));
+    goto out;
+  }
+  rc = 0;
+  qsort(names.v, names.n, sizeof *names.v, cmp_names);
+  for (size_t i = 0; i < names.n && rc == 0; i++) rc = fn(names.v[i], arg);
+out:
+  names_free(&names);
+  return rc;
+}
+
+static void fs_close(objstore_bucket *b) {}
+
+const objstore__ops objstore__fs_ops = {
+    "FILESYSTEM", fs_check, fs_get_stream, fs_put_file, fs_put, fs_del, fs_attributes, fs_iter,
+    fs_close,
+};
