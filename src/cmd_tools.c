@@ -9,7 +9,11 @@
 /* ---- tools query: tools_query.c */
 extern const cli_command tools_cmd_query;
 
-static const cli_command *const tools_cmds[] = {&tools_cmd_block, &tools_cmd_query, NULL};
+/* ---- tools bucket ls|put|get|rm|check: tools_bucket.c */
+extern const cli_command tools_cmd_bucket;
+
+static const cli_command *const tools_cmds[] = {&tools_cmd_block, &tools_cmd_query,
+                                                &tools_cmd_bucket, NULL};
 const cli_command cli_cmd_tools = {
     "tools", "Offline tools for blocks and PromQL.", NULL, 0, NULL, NULL, tools_cmds,
 };
