@@ -1,0 +1,7 @@
+# StoreAPI: the remote-read chunked frame reader (with ChunkedReadResponse
+# decoding and conversion) over arbitrary bytes, and StoreAPI request
+# decoding with matcher conversion.
+orr_fuzz_target(fuzz_remote_read_frames
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_remote_read_frames.c DEPS orr_storeapi)
+orr_fuzz_target(fuzz_storeapi_request
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_storeapi_request.c DEPS orr_storeapi)
