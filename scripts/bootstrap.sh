@@ -31,7 +31,8 @@ fi
 
 # npm test peers (grpc-js, proto-loader, s3rver) live in tests/node/node_modules.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$here/tests/node/package.json" ] && [ ! -d "$here/tests/node/node_modules/@grpc/grpc-js" ]; then
+if [ -f "$here/tests/node/package.json" ] && { [ ! -d "$here/tests/node/node_modules/@grpc/grpc-js" ] ||
+  [ ! -d "$here/tests/node/node_modules/s3rver" ]; }; then
   echo "bootstrap: npm install in tests/node" >&2
   (cd "$here/tests/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi

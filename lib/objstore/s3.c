@@ -436,24 +436,25 @@ static int call_error(s3_impl *s, s3_call *c, const char *op, const char *key, c
                       size_t errlen) {
   const char *bucket = s->cfg->bucket;
   const char *k = key ? key : "";
+  const char *what = strcmp(op, "list") == 0 ? "prefix" : "key";
   if (c->result != 0 && c->status == 0) {
     if (c->result == ORR_EIO)
       return objstore__err(ORR_EIO, err, errlen,
-                           "objstore: s3 %s bucket=%s key=%s: cannot reach S3 endpoint %s: %s "
+                           "objstore: s3 %s bucket=%s %s=%s: cannot reach S3 endpoint %s: %s "
                            "(after %d attempts)",
-                           op, bucket, k, endpoint(s), short_reason(c->curl_err), c->attempts);
+                           op, bucket, what, k, endpoint(s), short_reason(c->curl_err), c->attempts);
     if (c->result == ORR_ETIMEOUT)
       return objstore__err(ORR_ETIMEOUT, err, errlen,
-                           "objstore: s3 %s bucket=%s key=%s: timed out talking to %s (after %d "
+                           "objstore: s3 %s bucket=%s %s=%s: timed out talking to %s (after %d "
                            "attempts)",
-                           op, bucket, k, endpoint(s), c->attempts);
-    return objstore__err(c->result, err, errlen, "objstore: s3 %s bucket=%s key=%s: %s%s%s", op,
-                         bucket, k, orr_strerror(c->result), *c->curl_err ? ": " : "",
+                           op, bucket, what, k, endpoint(s), c->attempts);
+    return objstore__err(c->result, err, errlen, "objstore: s3 %s bucket=%s %s=%s: %s%s%s", op,
+                         bucket, what, k, orr_strerror(c->result), *c->curl_err ? ": " : "",
                          c->curl_err);
   }
   if (c->result != 0 && c->status >= 200 && c->status <= 299)
-    return objstore__err(c->result, err, errlen, "objstore: s3 %s bucket=%s key=%s: %s", op,
-                         bucket, k, orr_strerror(c->result));
+    return objstore__err(c->result, err, errlen, "objstore: s3 %s bucket=%s %s=%s: %s", op,
+                         bucket, what, k, orr_strerror(c->result));
   if (c->status >= 200 && c->status <= 299) return 0;
   char code[128] = "", msg[512] = "";
   s3__xml_parse_error(c->body.data, c->body.len, code, sizeof code, msg, sizeof msg);
@@ -468,8 +469,8 @@ static int call_error(s3_impl *s, s3_call *c, const char *op, const char *key, c
     const char *t = net_http_status_text(c->status);
     snprintf(code, sizeof code, "%s", c->status == 404 ? "NotFound" : t);
   }
-  return objstore__err(rc, err, errlen, "objstore: s3 %s bucket=%s key=%s: %s%s%s (HTTP %d)", op,
-                       bucket, k, code, *msg ? ": " : "", msg, c->status);
+  return objstore__err(rc, err, errlen, "objstore: s3 %s bucket=%s %s=%s: %s%s%s (HTTP %d)", op,
+                       bucket, what, k, code, *msg ? ": " : "", msg, c->status);
 }
 
 /* ---------------------------------------------------------------- operations */
