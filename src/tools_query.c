@@ -244,7 +244,9 @@ static int run(int argc, char **argv) {
       return print_error(e.type, e.msg);
   } else if (opt.time) {
     if (orr_parse_time(opt.time, &p.start_ms)) {
-      snprintf(msg, sizeof(msg), "invalid parameter \"time\": cannot parse \"%s\" to a valid timestamp",
+      snprintf(msg, sizeof(msg),
+               "invalid parameter \"time\": Invalid time value for 'time': cannot parse \"%s\" "
+               "to a valid timestamp",
                opt.time);
       return print_error(PROMQL_ERR_BAD_DATA, msg);
     }
