@@ -13,8 +13,10 @@
  * 3. A Series call pulls from one source (remote-read stream, or a collected
  *    /api/v1/series answer) and stops pulling when the service layer answers
  *    ORR_EAGAIN, until resume(): the sidecar never holds a whole response.
- * 4. Shutdown: the daemon drains HTTP, our hook closes gRPC gracefully, the
- *    HTTP client and timers; we run the loop until they are closed. */
+ * 4. Shutdown: the daemon drains HTTP, our hook closes gRPC gracefully (calls
+ *    in flight get the grace period), then the HTTP client; we run the loop
+ *    until they are closed. Nothing starts an HTTP request once shutting_down
+ *    is set, except Series/label calls still in flight. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -98,6 +100,7 @@ static int prom_get(sidecar *sc, const char *pathq, size_t max, int64_t timeout_
 
 /* ---------------------------------------------------------------- start-up */
 static void fail_start(sidecar *sc, const char *msg) {
+  if (sc->shutting_down) return; /* answers cancelled by the shutdown */
   orr_log_error(msg, NULL);
   sc->exit_code = 1;
   sc->state = S_STOPPED;
@@ -119,6 +122,7 @@ static bool timed_out(sidecar *sc) {
 static void refresh(sidecar *sc);
 
 static void become_ready(sidecar *sc) {
+  if (sc->shutting_down) return;
   const char *addr = sc->cfg.grpc_address;
   const char *colon = strrchr(addr, ':');
   char host[256];
@@ -781,6 +785,15 @@ static void on_closed(void *arg) {
 }
 static void on_timer_closed(uv_handle_t *h) { on_closed(h->data); }
 
+/* The HTTP client outlives the gRPC server: Series calls in flight during
+ * the grace period still read from Prometheus. */
+static void on_grpc_closed(void *arg) {
+  sidecar *sc = arg;
+  sc->pending_closes--;
+  net_http_client_close(sc->http, on_closed, sc);
+  sc->http = NULL;
+}
+
 static void on_shutdown(daemon_ctx *d, void *arg) {
   sidecar *sc = arg;
   sc->shutting_down = true;
@@ -788,10 +801,11 @@ static void on_shutdown(daemon_ctx *d, void *arg) {
   uv_timer_stop(&sc->timer);
   sc->pending_closes = 3;
   uv_close((uv_handle_t *)&sc->timer, on_timer_closed);
-  net_grpc_server_close(sc->grpc, sc->state == S_READY ? sc->cfg.grpc_grace_ms : 0, on_closed, sc);
+  orr_log_info("closing gRPC server", "grace_period_ms",
+               ORR_LOG_INT(sc->state == S_READY ? sc->cfg.grpc_grace_ms : 0), NULL);
+  net_grpc_server_close(sc->grpc, sc->state == S_READY ? sc->cfg.grpc_grace_ms : 0,
+                        on_grpc_closed, sc);
   sc->grpc = NULL;
-  net_http_client_close(sc->http, on_closed, sc);
-  sc->http = NULL;
 }
 
 int sidecar_main(const sidecar_config *cfg) {
