@@ -687,6 +687,7 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
   memset(out, 0, sizeof(*out));
   out->type = PROMQL_TYPE_VECTOR;
   bool keep_name = strcmp(f->name, "last_over_time") == 0;
+  int fid = promql__range_fn_id(f->name);
   bool absent = strcmp(f->name, "absent_over_time") == 0;
   promql_point *buf = steps ? malloc(steps * sizeof(*buf)) : NULL;
   bool *found = absent && steps ? calloc(steps, sizeof(bool)) : NULL;
@@ -725,7 +726,7 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       promql__win w = {p + lo, hi - lo, m.has_at ? ev->start : ts, ref, m.range, argv};
       double v;
       bool ok = false;
-      if ((rc = promql__range_fn(ev, f->name, &w, &v, &ok))) break;
+      if ((rc = promql__range_fn(ev, fid, &w, &v, &ok))) break;
       if (!ok) continue;
       buf[nout].t = ts;
       buf[nout].v = v;

@@ -113,22 +113,76 @@ static double trend(size_t i, double tf, double s0, double s1, double b) {
   return x + y;
 }
 
-int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, double *out,
-                     bool *ok) {
+enum {
+  RF_NONE = 0,
+  RF_RATE,
+  RF_INCREASE,
+  RF_DELTA,
+  RF_IRATE,
+  RF_IDELTA,
+  RF_DERIV,
+  RF_PREDICT_LINEAR,
+  RF_HOLT_WINTERS,
+  RF_CHANGES,
+  RF_RESETS,
+  RF_AVG_OVER_TIME,
+  RF_COUNT_OVER_TIME,
+  RF_SUM_OVER_TIME,
+  RF_MAX_OVER_TIME,
+  RF_MIN_OVER_TIME,
+  RF_STDDEV_OVER_TIME,
+  RF_STDVAR_OVER_TIME,
+  RF_LAST_OVER_TIME,
+  RF_PRESENT_OVER_TIME,
+  RF_ABSENT_OVER_TIME,
+  RF_QUANTILE_OVER_TIME,
+};
+static const char *const rf_names[] = {
+    NULL,
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "deriv",
+    "predict_linear",
+    "holt_winters",
+    "changes",
+    "resets",
+    "avg_over_time",
+    "count_over_time",
+    "sum_over_time",
+    "max_over_time",
+    "min_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "last_over_time",
+    "present_over_time",
+    "absent_over_time",
+    "quantile_over_time",
+};
+
+int promql__range_fn_id(const char *name) {
+  for (int i = 1; i < (int)(sizeof(rf_names) / sizeof(rf_names[0])); i++)
+    if (!strcmp(rf_names[i], name)) return i;
+  return RF_NONE;
+}
+
+int promql__range_fn(promql__ev *ev, int id, const promql__win *w, double *out, bool *ok) {
   const promql_point *p = w->p;
   size_t n = w->n;
   *ok = true;
-  if (!strcmp(name, "rate")) {
+  if (id == RF_RATE) {
     *out = extrapolated_rate(w, true, true, ok);
-  } else if (!strcmp(name, "increase")) {
+  } else if (id == RF_INCREASE) {
     *out = extrapolated_rate(w, true, false, ok);
-  } else if (!strcmp(name, "delta")) {
+  } else if (id == RF_DELTA) {
     *out = extrapolated_rate(w, false, false, ok);
-  } else if (!strcmp(name, "irate")) {
+  } else if (id == RF_IRATE) {
     *out = instant_value(w, true, ok);
-  } else if (!strcmp(name, "idelta")) {
+  } else if (id == RF_IDELTA) {
     *out = instant_value(w, false, ok);
-  } else if (!strcmp(name, "deriv")) {
+  } else if (id == RF_DERIV) {
     if (n < 2) {
       *ok = false;
       return 0;
@@ -136,7 +190,7 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
     double s, i;
     linreg(p, n, p[0].t, &s, &i);
     *out = s;
-  } else if (!strcmp(name, "predict_linear")) {
+  } else if (id == RF_PREDICT_LINEAR) {
     if (n < 2) {
       *ok = false;
       return 0;
@@ -144,7 +198,7 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
     double s, i;
     linreg(p, n, w->ts, &s, &i);
     *out = s * w->args[1] + i;
-  } else if (!strcmp(name, "holt_winters")) {
+  } else if (id == RF_HOLT_WINTERS) {
     double sf = w->args[1], tf = w->args[2];
     if (sf <= 0 || sf >= 1)
       return promql__ev_errorf(ev, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sf);
@@ -163,7 +217,7 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
       s1 = x + y;
     }
     *out = s1;
-  } else if (!strcmp(name, "changes")) {
+  } else if (id == RF_CHANGES) {
     double c = 0, prev = p[0].v;
     for (size_t i = 1; i < n; i++) {
       double cur = p[i].v;
@@ -171,14 +225,14 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
       prev = cur;
     }
     *out = c;
-  } else if (!strcmp(name, "resets")) {
+  } else if (id == RF_RESETS) {
     double c = 0, prev = p[0].v;
     for (size_t i = 1; i < n; i++) {
       if (p[i].v < prev) c++;
       prev = p[i].v;
     }
     *out = c;
-  } else if (!strcmp(name, "avg_over_time")) {
+  } else if (id == RF_AVG_OVER_TIME) {
     double mean = 0, count = 0, c = 0;
     for (size_t i = 0; i < n; i++) {
       count++;
@@ -190,23 +244,23 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
       mean = kahan_inc(v / count - mean / count, mean, &c);
     }
     *out = isinf(mean) ? mean : mean + c;
-  } else if (!strcmp(name, "count_over_time")) {
+  } else if (id == RF_COUNT_OVER_TIME) {
     *out = (double)n;
-  } else if (!strcmp(name, "sum_over_time")) {
+  } else if (id == RF_SUM_OVER_TIME) {
     double s = 0, c = 0;
     for (size_t i = 0; i < n; i++) s = kahan_inc(p[i].v, s, &c);
     *out = isinf(s) ? s : s + c;
-  } else if (!strcmp(name, "max_over_time")) {
+  } else if (id == RF_MAX_OVER_TIME) {
     double m = p[0].v;
     for (size_t i = 0; i < n; i++)
       if (p[i].v > m || isnan(m)) m = p[i].v;
     *out = m;
-  } else if (!strcmp(name, "min_over_time")) {
+  } else if (id == RF_MIN_OVER_TIME) {
     double m = p[0].v;
     for (size_t i = 0; i < n; i++)
       if (p[i].v < m || isnan(m)) m = p[i].v;
     *out = m;
-  } else if (!strcmp(name, "stddev_over_time") || !strcmp(name, "stdvar_over_time")) {
+  } else if (id == RF_STDDEV_OVER_TIME || id == RF_STDVAR_OVER_TIME) {
     double count = 0, mean = 0, cmean = 0, aux = 0, caux = 0;
     for (size_t i = 0; i < n; i++) {
       count++;
@@ -214,12 +268,12 @@ int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, dou
       mean = kahan_inc(delta / count, mean, &cmean);
       aux = kahan_inc(delta * (p[i].v - (mean + cmean)), aux, &caux);
     }
-    *out = name[3] == 'd' ? sqrt((aux + caux) / count) : (aux + caux) / count;
-  } else if (!strcmp(name, "last_over_time")) {
+    *out = id == RF_STDDEV_OVER_TIME ? sqrt((aux + caux) / count) : (aux + caux) / count;
+  } else if (id == RF_LAST_OVER_TIME) {
     *out = p[n - 1].v;
-  } else if (!strcmp(name, "present_over_time") || !strcmp(name, "absent_over_time")) {
+  } else if (id == RF_PRESENT_OVER_TIME || id == RF_ABSENT_OVER_TIME) {
     *out = 1;
-  } else if (!strcmp(name, "quantile_over_time")) {
+  } else if (id == RF_QUANTILE_OVER_TIME) {
     promql__sample *v = orr_arena_alloc(ev->a, n * sizeof(*v));
     if (!v) return promql__ev_oom(ev);
     for (size_t i = 0; i < n; i++) {

@@ -244,8 +244,9 @@ typedef struct promql__win {
   int64_t ts, ref, range;
   const double *args;
 } promql__win;
-int promql__range_fn(promql__ev *ev, const char *name, const promql__win *w, double *out,
-                     bool *ok);
+int promql__range_fn(promql__ev *ev, int id, const promql__win *w, double *out, bool *ok);
+/* The id of range function |name| for promql__range_fn (0: none). */
+int promql__range_fn_id(const char *name);
 
 /* Instant-vector functions (fn_vector.c): one step. |args[i]| is the vector
  * of argument i (scalars: one sample), NULL for string arguments. */
