@@ -363,7 +363,7 @@ static int fs_iter(objstore_bucket *b, const char *dir, unsigned flags, objstore
     goto out;
   }
   rc = 0;
-  qsort(names.v, names.n, sizeof *names.v, cmp_names);
+  if (names.n > 1) qsort(names.v, names.n, sizeof *names.v, cmp_names);
   for (size_t i = 0; i < names.n && rc == 0; i++) rc = fn(names.v[i], arg);
 out:
   names_free(&names);

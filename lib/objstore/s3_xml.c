@@ -235,10 +235,11 @@ static int scan(xml_state *s, s3__xml_fn fn, void *arg) {
 
 int s3__xml_scan(const char *p, size_t n, s3__xml_fn fn, void *arg) {
   xml_state s;
+  if (!p) return ORR_ECORRUPT; /* an empty response body */
   memset(&s, 0, sizeof s);
   s.p = p;
   s.end = p + n;
-  int rc = p ? scan(&s, fn, arg) : ORR_ECORRUPT;
+  int rc = scan(&s, fn, arg);
   orr_buf_free(&s.text);
   return rc;
 }
