@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,6 +59,8 @@ struct shipper {
   int64_t interval_ms;
   int (*before_put)(const char *key, void *arg);
   void *hook_arg;
+  void (*on_sync)(int rc, const shipper_sync_stats *st, void *arg);
+  void *sync_arg;
   /* test-only knobs from the environment */
   int64_t put_delay_ms;
   bool kill_after_meta;
@@ -533,6 +536,11 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
     goto out;
   }
   size_t nrec = 0;
+  st->min_time = INT64_MAX;
+  for (size_t i = 0; i < nblocks; i++)
+    if (blocks[i].meta_ok && blocks[i].meta.min_time < st->min_time)
+      st->min_time = blocks[i].meta.min_time;
+  if (st->min_time == INT64_MAX) st->min_time = 0;
   /* Pass 1: what the state file already records and still exists. */
   bool *done = nblocks ? orr_arena_calloc(a, nblocks, sizeof(*done)) : NULL;
   if (nblocks && !done) {
@@ -649,6 +657,7 @@ static void worker(void *arg) {
     } else {
       backoff_ms = 0;
     }
+    if (s->on_sync) s->on_sync(rc, &st, s->sync_arg);
     uv_mutex_lock(&s->mu);
     s->syncs_done++;
     uv_cond_broadcast(&s->cond);
@@ -763,6 +772,8 @@ int shipper_new(const shipper_config *cfg, shipper **out, char *err, size_t errl
   s->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : SHIPPER_INTERVAL_MS;
   s->before_put = cfg->before_put;
   s->hook_arg = cfg->hook_arg;
+  s->on_sync = cfg->on_sync;
+  s->sync_arg = cfg->sync_arg;
   int64_t iv = env_duration("ORRERY_SHIPPER_TEST_INTERVAL");
   if (iv > 0) s->interval_ms = iv;
   s->put_delay_ms = env_duration("ORRERY_SHIPPER_TEST_PUT_DELAY");

@@ -18,6 +18,18 @@ typedef struct shipper shipper;
 /* The state file in the TSDB directory, in Thanos's shape. */
 #define SHIPPER_STATE_FILE "thanos.shipper.json"
 
+/* What one sync did. */
+typedef struct shipper_sync_stats {
+  int uploaded;      /* blocks uploaded by this sync */
+  int recorded;      /* blocks found already in the bucket, only recorded */
+  int failed;        /* blocks whose upload failed (0 or 1: a sync stops there) */
+  uint64_t bytes;    /* bytes of objects put */
+  uint64_t objects;  /* objects put */
+  /* The oldest minTime of the local blocks, 0 when there is none (Thanos's
+   * shipper Timestamps(): the sidecar serves from there). */
+  int64_t min_time;
+} shipper_sync_stats;
+
 typedef struct shipper_config {
   const char *tsdb_path;   /* Prometheus's data directory (copied) */
   objstore_bucket *bucket; /* borrowed until shipper_free() */
@@ -32,16 +44,12 @@ typedef struct shipper_config {
    * upload with that code. NULL: none. */
   int (*before_put)(const char *key, void *arg);
   void *hook_arg;
+  /* Called on the worker thread after each of its syncs with the result and
+   * what the sync did (borrowed for the call). NULL: none. */
+  void (*on_sync)(int rc, const shipper_sync_stats *st, void *arg);
+  void *sync_arg;
 } shipper_config;
 
-/* What one sync did. */
-typedef struct shipper_sync_stats {
-  int uploaded;      /* blocks uploaded by this sync */
-  int recorded;      /* blocks found already in the bucket, only recorded */
-  int failed;        /* blocks whose upload failed (0 or 1: a sync stops there) */
-  uint64_t bytes;    /* bytes of objects put */
-  uint64_t objects;  /* objects put */
-} shipper_sync_stats;
 
 /* Creates a shipper (no thread yet). Registers the shipper metrics on
  * orr_registry_default() (once per process). Test-only environment
