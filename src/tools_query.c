@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -172,22 +173,26 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
 }
 
 /* ---------------------------------------------------------------- parameters */
-static bool parse_api_duration(const char *s, int64_t *ms, bool *positive) {
+/* Prometheus's parseDuration: float seconds, else a duration. Returns 0,
+ * 1 (unparsable) or 2 (overflows int64 nanoseconds). */
+static int parse_api_duration(const char *s, int64_t *ms, int64_t *ns_out, bool *positive) {
   char *end;
   double d = strtod(s, &end);
   if (*s && *end == 0 && s[0] != ' ') {
     double ns = d * 1e9;
-    if (!(ns <= 9223372036854775807.0 && ns >= -9223372036854775808.0)) return false;
+    if (!(ns <= 9223372036854775807.0 && ns >= -9223372036854775808.0)) return 2;
     int64_t ins = (int64_t)ns;
+    *ns_out = ins;
     *positive = ins > 0;
     *ms = ins / 1000000;
-    return true;
+    return 0;
   }
   if (orr_parse_duration(s, strlen(s), ms) == 0) {
+    *ns_out = *ms > INT64_MAX / 1000000 ? INT64_MAX : *ms * 1000000;
     *positive = *ms > 0;
-    return true;
+    return 0;
   }
-  return false;
+  return 1;
 }
 
 static int print_error(promql_errtype t, const char *msg) {
@@ -231,17 +236,28 @@ static int run(int argc, char **argv) {
       return print_error(PROMQL_ERR_BAD_DATA,
                          "invalid parameter \"end\": end timestamp must not be before start time");
     bool pos;
-    if (!parse_api_duration(opt.step, &p.step_ms, &pos)) {
-      snprintf(msg, sizeof(msg), "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
-               opt.step);
+    int64_t step_ns = 0;
+    int prc = parse_api_duration(opt.step, &p.step_ms, &step_ns, &pos);
+    if (prc) {
+      snprintf(msg, sizeof(msg),
+               "invalid parameter \"step\": cannot parse \"%s\" to a valid duration%s", opt.step,
+               prc == 2 ? ". It overflows int64" : "");
       return print_error(PROMQL_ERR_BAD_DATA, msg);
     }
     if (!pos)
       return print_error(PROMQL_ERR_BAD_DATA,
                          "invalid parameter \"step\": zero or negative query resolution step "
                          "widths are not accepted. Try a positive integer");
-    if (promql_check_range_params(p.start_ms, p.end_ms, p.step_ms ? p.step_ms : 1, &e))
+    /* The API divides durations in nanoseconds (sub-millisecond steps). */
+    if (step_ns < 1000000) {
+      int64_t span = p.end_ms - p.start_ms;
+      if (span > INT64_MAX / 1000000 || span * 1000000 / step_ns > PROMQL_MAX_POINTS_PER_SERIES) {
+        promql_check_range_params(0, (int64_t)PROMQL_MAX_POINTS_PER_SERIES + 1, 1, &e);
+        return print_error(e.type, e.msg);
+      }
+    } else if (promql_check_range_params(p.start_ms, p.end_ms, p.step_ms, &e)) {
       return print_error(e.type, e.msg);
+    }
   } else if (opt.time) {
     if (orr_parse_time(opt.time, &p.start_ms)) {
       snprintf(msg, sizeof(msg),
@@ -271,7 +287,8 @@ static int run(int argc, char **argv) {
   promql_errinfo e;
   int rc = promql_eval(a, argv[1], strlen(argv[1]), &p, &st, &res, &e);
   if (rc) {
-    if (e.type == PROMQL_ERR_BAD_DATA && strncmp(e.msg, "invalid expression type", 23) != 0) {
+    /* 2.42 prefixes parse errors of instant queries only. */
+    if (e.type == PROMQL_ERR_BAD_DATA && !range) {
       snprintf(msg, sizeof(msg), "invalid parameter \"query\": %s", e.msg);
       status = print_error(e.type, msg);
     } else {

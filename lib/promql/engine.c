@@ -1035,6 +1035,12 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
   ev.check_ctr = 255; /* check at once */
   int rc;
   promql_value_type t = promql_expr_type(q->root);
+  if (q->p.range && q->p.step_ms <= 0) {
+    /* A step below 1ms passes the API's checks and divides by zero in
+     * Prometheus's evaluator; it answers with the recovered panic. */
+    set_err(err, PROMQL_ERR_EXECUTION, "unexpected error: runtime error: integer divide by zero");
+    return ORR_EINVAL;
+  }
   res->warnings = q->warnings;
   res->nwarnings = q->nwarn;
   res->range = q->p.range;

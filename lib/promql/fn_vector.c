@@ -33,6 +33,25 @@ static int simple(promql__ev *ev, promql__vec *in, promql__vec *out, double (*f)
 }
 
 static double f_abs(double v) { return fabs(v); }
+/* Go's amd64 math.Log takes the exponent bits of a subnormal without
+ * normalising it (ln 5e-324 = -1023 ln 2 there); Prometheus answers that. */
+static double go_log(double v) {
+  if (v > 0 && v < 2.2250738585072014e-308) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof(b));
+    b = (b & 0x000fffffffffffffULL) | (0x3feULL << 52);
+    double f;
+    memcpy(&f, &b, sizeof(f));
+    return log(f) + -1022.0 * M_LN2;
+  }
+  return log(v);
+}
+static double f_ln(double v) { return go_log(v); }
+static double f_log10(double v) {
+  if (v > 0 && v < 2.2250738585072014e-308) return go_log(v) * (1 / M_LN10);
+  return log10(v);
+}
+
 /* As Go computes log2: frexp, then log of the fraction. */
 static double f_log2(double v) {
   int e;
@@ -52,7 +71,7 @@ typedef struct math_fn {
 
 static const math_fn math_fns[] = {
     {"abs", f_abs},     {"ceil", ceil},   {"floor", floor}, {"exp", exp},     {"sqrt", sqrt},
-    {"ln", log},        {"log2", f_log2}, {"log10", log10}, {"sin", sin},     {"cos", cos},
+    {"ln", f_ln},        {"log2", f_log2}, {"log10", f_log10}, {"sin", sin},     {"cos", cos},
     {"tan", tan},       {"asin", asin},   {"acos", acos},   {"atan", atan},   {"sinh", sinh},
     {"cosh", cosh},     {"tanh", tanh},   {"asinh", asinh}, {"acosh", acosh}, {"atanh", atanh},
     {"deg", f_deg},     {"rad", f_rad},   {"sgn", f_sgn},   {NULL, NULL},
