@@ -54,6 +54,7 @@ struct s3_call {
   uint64_t file_off, file_len, file_pos;
   int streaming;     /* body into sbuf with backpressure, else collected */
   int short_timeout; /* a small request: total time limited */
+  int64_t timeout_ms; /* > 0: the total time limit of each attempt instead */
   int max_attempts;
   /* shared under mu */
   orr_buf sbuf; /* streamed body not yet taken by the caller */
@@ -198,8 +199,8 @@ static void start_call(s3_impl *s, s3_call *c) {
   } else if (c->has_body) {
     net_http_client_req_body(r, c->req_body, c->req_body_len);
   }
-  net_http_client_req_timeouts(r, c->short_timeout ? s->header_timeout_ms : 0,
-                               s->connect_timeout_ms);
+  int64_t total = c->timeout_ms > 0 ? c->timeout_ms : c->short_timeout ? s->header_timeout_ms : 0;
+  net_http_client_req_timeouts(r, total, s->connect_timeout_ms);
   net_http_client_retry retry;
   memset(&retry, 0, sizeof retry);
   retry.max_attempts = c->max_attempts;
@@ -836,8 +837,8 @@ static int s3_check(objstore_bucket *b, char *err, size_t errlen) {
   s3_call c;
   /* one listing of at most one key, with one retry */
   call_init(s, &c, "GET");
-  c.short_timeout = 1;
-  c.max_attempts = 2;
+  c.max_attempts = 2; /* bounded: at most two attempts of 15 s each */
+  c.timeout_ms = 15000;
   const char *q[] = {"list-type", "2", "max-keys", "1", "prefix", "", NULL};
   const char *q1[] = {"max-keys", "1", "prefix", "", NULL};
   int rc = call_url(s, &c, NULL, s->cfg->list_version == 1 ? q1 : q);

@@ -80,6 +80,11 @@ got=$(bucket ls 01ABC | tr '\n' ' ')
 got=$(bucket ls --recursive 01ABC/ | tr '\n' ' ')
 [ "$got" = "01ABC/chunks/000001 01ABC/chunks/000002 01ABC/index 01ABC/meta.json " ] &&
   ok "ls recursive" || fail "ls recursive: $got"
+config bkt "127.0.0.1:$PORT" '  list_objects_version: v1
+' >"$WORK/s3-v1.yaml"
+got=$("$ORRERY" tools bucket ls --objstore.config-file="$WORK/s3-v1.yaml" 01ABC | tr '\n' ' ')
+[ "$got" = "01ABC/chunks/ 01ABC/index 01ABC/meta.json " ] && ok "ls (ListObjects v1)" ||
+  fail "ls v1: $got"
 # s3rver's delimiter listing leaves out a prefix holding only nested objects
 # ("only/" below, real S3 lists it); the listing above avoids that layout.
 bucket rm 01ABC/chunks/000002 || fail "rm"

@@ -89,6 +89,19 @@ static void handler(net_http_req *req, void *arg) {
     net_http_respond(req, 200, "application/octet-stream", "hello world", 11);
   } else if (!strcmp(path, "/bkt/big") && !strcmp(m, "GET")) {
     net_http_respond(req, 200, "application/octet-stream", g.big, g.big_len);
+  } else if (!strcmp(path, "/bkt/") && strstr(target, "continuation-token=T%2B2")) {
+    static const char r[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                            "<Contents><Key>pg/d</Key><Size>1</Size></Contents>"
+                            "</ListBucketResult>";
+    net_http_respond(req, 200, "application/xml", r, sizeof r - 1);
+  } else if (!strcmp(path, "/bkt/") && strstr(target, "prefix=pg%2F")) {
+    static const char r[] = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                            "<Contents><Key>pg/a</Key><Size>1</Size></Contents>"
+                            "<Contents><Key>pg/c</Key><Size>1</Size></Contents>"
+                            "<CommonPrefixes><Prefix>pg/b/</Prefix></CommonPrefixes>"
+                            "<NextContinuationToken>T+2</NextContinuationToken>"
+                            "</ListBucketResult>";
+    net_http_respond(req, 200, "application/xml", r, sizeof r - 1);
   } else if (!strcmp(path, "/bkt") || !strcmp(path, "/bkt/")) {
     static const char r[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
                             "<Contents><Key>b</Key><Size>1</Size></Contents>"
@@ -236,6 +249,15 @@ void test_s3_sigv4_headers(void **state) {
   r = last_rec(0);
   assert_signed(&r);
   assert_string_equal(r.target, "/bkt/?delimiter=%2F&list-type=2&max-keys=1000&prefix=");
+
+  /* pagination through continuation tokens, each page in lexical order */
+  names[0] = '\0';
+  assert_int_equal(objstore_iter(b, "pg", 0, join_name, names, err, sizeof err), 0);
+  assert_string_equal(names, "pg/a pg/b/ pg/c pg/d");
+  r = last_rec(0);
+  assert_signed(&r);
+  assert_string_equal(r.target, "/bkt/?continuation-token=T%2B2&delimiter=%2F&list-type=2&"
+                                "max-keys=1000&prefix=pg%2F");
   orr_buf_free(&out);
   unlink(path);
   objstore_close(b);
