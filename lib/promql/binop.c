@@ -212,6 +212,8 @@ int promql__binop_vv(promql__ev *ev, const promql_expr *e, promql__vec *lhs, pro
     return 0;
   }
 
+  /* Nothing can match: no result, and no matching errors either. */
+  if (!lhs->n || !rhs->n) return 0;
   bool swapped = m->card == PROMQL_CARD_ONE_TO_MANY;
   promql__vec *L = swapped ? rhs : lhs, *R = swapped ? lhs : rhs;
   if (sm_init(a, &sm, R->n)) return promql__ev_oom(ev);
