@@ -265,6 +265,9 @@ def cmp_matrix(q, pr, orr, diffs):
 def compare(q, prom_body, orc, out, err):
     """Returns a list of differences (empty when the answers agree)."""
     diffs = []
+    m = re.search(r"(ERROR: \w+Sanitizer|runtime error:).*", err)
+    if m:
+        diffs.append("orrery sanitizer report: %s" % m.group(0)[:200])
     try:
         p = json.loads(prom_body)
     except ValueError:
@@ -340,6 +343,7 @@ def self_test():
          '{"status":"error","errorType":"execution","error":"x"}\n', 1, False),
         (q, '{"status":"error","errorType":"bad_data","error":"x"}',
          '{"status":"error","errorType":"bad_data","error":"x"}\n', 1, True),
+        (q, a, a + "\n", 0, True),
         (Query(0, "range", [], "x"),
          '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"]]}]}}',
          '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}}\n',
