@@ -641,9 +641,7 @@ static void got_labels(sidecar *sc, int result, int status, orr_buf *body, const
   for (size_t i = 0; i < n; i++) {
     const char *x = json_string_value(json_array_get(d, i));
     if (!x) continue;
-    bool drop = false;
-    for (size_t w = 0; s->names && w < s->ndrop; w++) drop |= strcmp(x, s->drop[w]) == 0;
-    if (!drop) v[k++] = (char *)x;
+    v[k++] = (char *)x;
   }
   if (s->names) {
     for (size_t i = 0; i < s->ext.n; i++) {
