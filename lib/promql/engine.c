@@ -428,13 +428,14 @@ static int check_dups(promql__ev *ev, const promql__mat *m) {
 
 static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
                       const promql_expr *const *exprs, size_t n, val *out) {
-  val args[PROMQL_FUNC_MAX_ARGS + 8];
-  size_t *cur[PROMQL_FUNC_MAX_ARGS + 8];
-  promql__vec vecs[PROMQL_FUNC_MAX_ARGS + 8];
-  uint64_t *hs[PROMQL_FUNC_MAX_ARGS + 8];
+  /* label_join() takes any number of arguments. */
+  val *args = orr_arena_calloc(ev->a, n ? n : 1, sizeof(*args));
+  size_t **cur = orr_arena_calloc(ev->a, n ? n : 1, sizeof(*cur));
+  promql__vec *vecs = orr_arena_calloc(ev->a, n ? n : 1, sizeof(*vecs));
+  uint64_t **hs = orr_arena_calloc(ev->a, n ? n : 1, sizeof(*hs));
   memset(out, 0, sizeof(*out));
   out->type = PROMQL_TYPE_VECTOR;
-  if (n > PROMQL_FUNC_MAX_ARGS + 8) return promql__ev_errorf(ev, "too many arguments");
+  if (!args || !cur || !vecs || !hs) return promql__ev_oom(ev);
   int rc = 0;
   int64_t in_points = 0;
   for (size_t i = 0; i < n; i++) {
@@ -458,11 +459,9 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
   size_t *pcap = NULL, pcapn = 0;
   promql__vec res;
   memset(&res, 0, sizeof(res));
-  promql__vec *argp[PROMQL_FUNC_MAX_ARGS + 8];
   int64_t ts = ev->start;
   for (size_t st = 0; st < steps; st++, ts += ev->interval) {
     for (size_t i = 0; i < n; i++) {
-      argp[i] = NULL;
       if (!cur[i]) continue;
       vecs[i].n = 0;
       for (size_t j = 0; j < args[i].m.n; j++) {
@@ -473,7 +472,6 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
           cur[i][j]++;
         }
       }
-      argp[i] = &vecs[i];
     }
     res.n = 0;
     if ((rc = f(ev, ctx, vecs, ts, &res))) return rc;
@@ -497,7 +495,6 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
     }
     if ((rc = promql__ev_add_samples(ev, (int64_t)res.n))) return rc;
   }
-  (void)argp;
   ev->cur_samples -= in_points;
   if (ev->cur_samples < 0) ev->cur_samples = 0;
   out->m = o.m;
@@ -595,21 +592,7 @@ typedef struct call_ctx {
 
 static int call_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts, promql__vec *out) {
   call_ctx *c = ctx;
-  promql__vec *a[PROMQL_FUNC_MAX_ARGS + 8];
-  (void)a;
   return promql__vector_fn(ev, c->call, &c->state, args, ts, out);
-}
-
-static int timestamp_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts,
-                          promql__vec *out) {
-  (void)ctx;
-  (void)ts;
-  for (size_t i = 0; i < args[0].n; i++) {
-    promql__sample s = args[0].s[i];
-    if (promql__drop_name(ev->a, &args[0].s[i].ls, &s.ls)) return promql__ev_oom(ev);
-    if (promql__vec_push(ev->a, out, &s)) return promql__ev_oom(ev);
-  }
-  return 0;
 }
 
 static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
@@ -629,7 +612,8 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
                                                  PROMQL_NODE_VECTOR_SELECTOR) {
       val v;
       if ((rc = eval_vs(ev, unwrap(e->u.call.args[0]), true, &v))) return rc;
-      /* Through range_eval for the duplicate check, from a synthetic value. */
+      /* timestamp(selector): the samples' own times, names dropped; series
+       * that collide after dropping the name collide at a common step. */
       memset(out, 0, sizeof(*out));
       out->type = PROMQL_TYPE_VECTOR;
       for (size_t i = 0; i < v.m.n; i++) {
@@ -637,7 +621,6 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
         if (promql__drop_name(ev->a, &v.m.s[i].labels, &ls)) return promql__ev_oom(ev);
         v.m.s[i].labels = ls;
       }
-      /* Series that collide after dropping the name collide at a common step. */
       omap o;
       memset(&o, 0, sizeof(o));
       for (size_t i = 0; i < v.m.n; i++) {
@@ -658,7 +641,6 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
           return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
         }
       }
-      (void)timestamp_step;
       out->m = v.m;
       return 0;
     }
