@@ -15,9 +15,11 @@ against both and compares the answers:
   compared sorted by labels.
 
 Query file: one query a line, '#' comments, blank lines ignored:
-  instant <time> <expr>
-  range <start> <end> <step> <expr>
+  [lookback=<duration>] instant <time> <expr>
+  [lookback=<duration>] range <start> <end> <step> <expr>
 Parameters are passed verbatim to both (so bad ones test error handling).
+A lookback other than the default 5m is answered by another Prometheus
+started with --query.lookback-delta, and orrery gets --lookback-delta.
 
 Prints a compact diff for each mismatch and `N queries, M matched`; exits 1
 if any query mismatched or the harness itself failed.
@@ -69,17 +71,17 @@ def _die_with_parent():
 
 
 class Prometheus:
-    def __init__(self, binary, data, workdir):
+    def __init__(self, binary, data, workdir, extra=()):
         self.port = free_port()
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-        self.logpath = os.path.join(workdir, "prometheus.log")
+        self.logpath = os.path.join(workdir, "prometheus-%d.log" % self.port)
         self.log = open(self.logpath, "w")
         self.proc = subprocess.Popen(
             [binary, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
              "--storage.tsdb.retention.time=100y",
-             "--web.listen-address=127.0.0.1:%d" % self.port],
+             "--web.listen-address=127.0.0.1:%d" % self.port] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self.base = "http://127.0.0.1:%d" % self.port
 
@@ -118,11 +120,14 @@ class Prometheus:
 
 # ---------------------------------------------------------------- queries
 class Query:
-    def __init__(self, lineno, mode, params, expr):
+    def __init__(self, lineno, mode, params, expr, lookback=None):
         self.lineno, self.mode, self.params, self.expr = lineno, mode, params, expr
+        self.lookback = lookback
 
     def describe(self):
         p = " ".join("%s=%s" % kv for kv in self.params)
+        if self.lookback:
+            p += " lookback=" + self.lookback
         return "line %d [%s %s]: %s" % (self.lineno, self.mode, p, self.expr)
 
 
@@ -134,12 +139,16 @@ def read_queries(path):
             if not s or s.startswith("#"):
                 continue
             w = s.split(None, 1)
+            lookback = None
+            if w[0].startswith("lookback="):
+                lookback = w[0][len("lookback="):]
+                w = w[1].split(None, 1)
             if w[0] == "instant":
                 t, expr = w[1].split(None, 1)
-                out.append(Query(n, "instant", [("time", t)], expr))
+                out.append(Query(n, "instant", [("time", t)], expr, lookback))
             elif w[0] == "range":
                 a, b, st, expr = w[1].split(None, 3)
-                out.append(Query(n, "range", [("start", a), ("end", b), ("step", st)], expr))
+                out.append(Query(n, "range", [("start", a), ("end", b), ("step", st)], expr, lookback))
             else:
                 raise SystemExit("%s:%d: expected 'instant' or 'range'" % (path, n))
     return out
@@ -153,6 +162,8 @@ def run_prometheus(prom, q):
 def run_orrery(orrery, blocks, q):
     cmd = [orrery, "tools", "query", "--blocks=" + blocks]
     cmd += ["--%s=%s" % kv for kv in q.params]
+    if q.lookback:
+        cmd.append("--lookback-delta=" + q.lookback)
     cmd += ["--", q.expr]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
@@ -409,11 +420,11 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="promql_diff.")
     os.makedirs(work, exist_ok=True)
-    prom = None
+    proms = {}  # lookback (None: default) -> Prometheus
 
     def cleanup(*_):
-        if prom:
-            prom.stop()
+        for pr in proms.values():
+            pr.stop()
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -423,15 +434,18 @@ def main():
 
     t_start = time.monotonic()
     blocks = make_blocks(args.promtool, work)
-    pdata = os.path.join(work, "prometheus-data")
-    shutil.rmtree(pdata, ignore_errors=True)
-    shutil.copytree(blocks, pdata)
-    prom = Prometheus(args.prometheus, pdata, work)
-    prom.wait_ready()
+    for lb in sorted(set(q.lookback for q in queries), key=str):
+        pdata = os.path.join(work, "prometheus-data-%s" % (lb or "default"))
+        shutil.rmtree(pdata, ignore_errors=True)
+        shutil.copytree(blocks, pdata)
+        extra = ["--query.lookback-delta=" + lb] if lb else []
+        proms[lb] = Prometheus(args.prometheus, pdata, work, extra)
+    for pr in proms.values():
+        pr.wait_ready()
     t_ready = time.monotonic()
 
     def one(q):
-        pb = run_prometheus(prom, q)
+        pb = run_prometheus(proms[q.lookback], q)
         rc, out, err = run_orrery(args.orrery, blocks, q)
         return q, pb, rc, out, err
 
