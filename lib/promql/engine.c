@@ -17,6 +17,7 @@
  * 5. Samples in memory are counted against max_samples; the clock and the
  *    cancel flag are looked at every few hundred steps. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,8 @@ struct promql_query {
   sel_data *data;
   const char **warnings;
   size_t nwarn, capwarn;
+  pthread_mutex_t mu; /* feeding from several threads: arena and arrays */
+  bool mu_init;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -883,6 +886,11 @@ int promql_query_new(orr_arena *a, const char *q, size_t n, const promql_query_p
     return rc;
   }
   qq->root = promql_ast_root(qq->ast);
+  if (pthread_mutex_init(&qq->mu, NULL) != 0) {
+    rc = ORR_ENOMEM;
+    goto fail;
+  }
+  qq->mu_init = true;
   promql_select_params sp = {qq->p.start_ms, qq->p.end_ms, qq->p.step_ms, qq->p.lookback_ms,
                              qq->p.default_subquery_step_ms};
   if ((rc = promql_selectors(a, qq->root, &sp, &qq->sels, &qq->nsels))) goto fail;
@@ -895,6 +903,7 @@ int promql_query_new(orr_arena *a, const char *q, size_t n, const promql_query_p
   return 0;
 fail:
   set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+  if (qq->mu_init) pthread_mutex_destroy(&qq->mu);
   promql_ast_free(qq->ast);
   return rc;
 }
@@ -903,6 +912,8 @@ void promql_query_free(promql_query *q) {
   if (!q) return;
   promql_ast_free(q->ast);
   q->ast = NULL;
+  if (q->mu_init) pthread_mutex_destroy(&q->mu);
+  q->mu_init = false;
 }
 
 const promql_selector *promql_query_selectors(const promql_query *q, size_t *n) {
@@ -912,9 +923,8 @@ const promql_selector *promql_query_selectors(const promql_query *q, size_t *n) 
 
 const promql_expr *promql_query_expr(const promql_query *q) { return q->root; }
 
-int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
-                            const promql_point *pts, size_t npts) {
-  if (sel >= q->nsels) return ORR_EINVAL;
+static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
+                             const promql_point *pts, size_t npts) {
   sel_data *d = &q->data[sel];
   promql_series s;
   if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
@@ -934,7 +944,16 @@ int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
   return 0;
 }
 
-int promql_query_add_warning(promql_query *q, const char *msg) {
+int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
+                            const promql_point *pts, size_t npts) {
+  if (sel >= q->nsels) return ORR_EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = add_series_locked(q, sel, ls, pts, npts);
+  pthread_mutex_unlock(&q->mu);
+  return rc;
+}
+
+static int add_warning_locked(promql_query *q, const char *msg) {
   if (q->nwarn == q->capwarn) {
     size_t nc = q->capwarn ? q->capwarn * 2 : 4;
     const char **nw = orr_arena_alloc(q->a, nc * sizeof(*nw));
@@ -947,6 +966,13 @@ int promql_query_add_warning(promql_query *q, const char *msg) {
   if (!c) return ORR_ENOMEM;
   q->warnings[q->nwarn++] = c;
   return 0;
+}
+
+int promql_query_add_warning(promql_query *q, const char *msg) {
+  pthread_mutex_lock(&q->mu);
+  int rc = add_warning_locked(q, msg);
+  pthread_mutex_unlock(&q->mu);
+  return rc;
 }
 
 static int series_cmp(const void *a, const void *b) {

@@ -369,12 +369,13 @@ const promql_expr *promql_query_expr(const promql_query *q);
 
 /* Feeds one series for selector |sel|: |ls| and |pts| (ascending t, stale
  * markers included) are copied into the query's arena. Series given twice
- * with equal labels are merged. Not thread-safe (the arena is not): fetch
- * concurrently, feed one call at a time (e.g. under a lock). Returns
+ * with equal labels are merged. Thread-safe: storage fetches for different
+ * selectors may feed concurrently (calls are serialised on the query's
+ * lock, as the arena is shared); not during promql_query_exec(). Returns
  * 0, ORR_EINVAL (bad index) or ORR_ENOMEM. */
 int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
                             const promql_point *pts, size_t npts);
-/* Records a storage warning, returned with the result (copied). */
+/* Records a storage warning, returned with the result (copied; thread-safe). */
 int promql_query_add_warning(promql_query *q, const char *msg);
 
 /* A query's result; everything is owned by the query's arena. */

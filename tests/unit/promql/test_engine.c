@@ -3,6 +3,7 @@
  * test_engine_cases.c), plus API-level checks: JSON bodies, limits,
  * cancellation, timeouts, range parameter validation. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -631,11 +632,74 @@ static void test_format_float_f(void **state) {
   orr_buf_free(&b);
 }
 
+typedef struct feeder {
+  promql_query *q;
+  size_t sel;
+  tdb *db;
+  int rc;
+} feeder;
+
+static void *feed_thread(void *arg) {
+  feeder *f = arg;
+  const promql_selector *sels;
+  size_t n;
+  sels = promql_query_selectors(f->q, &n);
+  for (size_t i = 0; i < f->db->n && !f->rc; i++)
+    if (labels_matches_all(&f->db->s[i].ls, sels[f->sel].matchers, sels[f->sel].nmatchers))
+      f->rc = promql_query_add_series(f->q, f->sel, &f->db->s[i].ls, f->db->s[i].p, f->db->s[i].n);
+  return NULL;
+}
+
+/* Selectors fed from several threads at once give the serial answer. */
+static void test_concurrent_feeding(void **state) {
+  (void)state;
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  char line[128];
+  for (int i = 0; i < 400; i++) {
+    snprintf(line, sizeof(line), "%s{i=\"%03d\"} %d+%dx40", i % 2 ? "a" : "b", i / 2, i, i % 7);
+    tdb_add(&db, line, 15000);
+  }
+  const char *q = "sum by (i) (rate(a[1m])) + on(i) sum by (i) (b) - on(i) max by (i) (a offset 1m)";
+  char *want = query_json(&db, q, true, 0, 600000, 15000, 0);
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p = {true, 0, 600000, 15000, 0, 0, 0, 0, NULL};
+  promql_query *qq;
+  promql_errinfo err;
+  assert_int_equal(promql_query_new(a, q, strlen(q), &p, &qq, &err), 0);
+  size_t n;
+  promql_query_selectors(qq, &n);
+  assert_int_equal(n, 3);
+  pthread_t th[3];
+  feeder f[3];
+  for (size_t i = 0; i < 3; i++) {
+    f[i] = (feeder){qq, i, &db, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, feed_thread, &f[i]), 0);
+  }
+  for (size_t i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(f[i].rc, 0);
+  }
+  promql_result res;
+  assert_int_equal(promql_query_exec(qq, &res, &err), 0);
+  orr_buf b = {0};
+  promql_json_writer w = {&b, 0, NULL, NULL, 0};
+  assert_int_equal(promql_json_write_result(&w, &res), 0);
+  assert_string_equal(b.data, want);
+  assert_true(res.nseries == 200);
+  orr_buf_free(&b);
+  free(want);
+  promql_query_free(qq);
+  orr_arena_destroy(a);
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cases),          cmocka_unit_test(test_json),
       cmocka_unit_test(test_json_streaming), cmocka_unit_test(test_cancel_and_timeout),
       cmocka_unit_test(test_range_params),   cmocka_unit_test(test_format_float_f),
+      cmocka_unit_test(test_concurrent_feeding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
