@@ -1,10 +1,12 @@
 /* cmd_gateway.c: `orrery gateway` — the Prometheus HTTP API and /federate
  * over every StoreAPI endpoint: fan-out, merge, HA deduplication, PromQL.
  * Its flags (Thanos query's names and defaults where one exists). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "daemon.h"
+#include "gateway.h"
 
 static struct {
   orr_strings endpoints;
@@ -77,6 +79,78 @@ static void handle_buildinfo(net_http_req *req, void *arg) {
   net_http_respond_buf(req, 200, "application/json", &out);
 }
 
+/* The gateway core (gateway.h): endpoints and fan-out, and its own StoreAPI
+ * on --grpc-address. Set up by core_start(), closed by core_shutdown(). */
+static struct {
+  gw *g;
+  net_grpc_server *grpc;
+  gw_storeapi *sapi;
+} core;
+
+static void core_grpc_closed(void *arg) {
+  (void)arg;
+  gw_storeapi_free(core.sapi);
+  core.sapi = NULL;
+}
+
+/* Shutdown hook: the gRPC server and the core close at once (the HTTP API
+ * has drained); calls in flight end CANCELLED/UNAVAILABLE. */
+static void core_shutdown(daemon_ctx *d, void *arg) {
+  (void)d;
+  (void)arg;
+  if (core.grpc) net_grpc_server_close(core.grpc, 0, core_grpc_closed, NULL);
+  core.grpc = NULL;
+  if (core.g) gw_close(core.g, NULL, NULL);
+  core.g = NULL;
+}
+
+/* Creates and starts the core from the flags, listens for StoreAPI gRPC.
+ * Returns 0, or 1 after logging why. */
+static int core_start(daemon_ctx *d) {
+  const cli_common *c = cli_common_options();
+  gw_config gc = {0};
+  gc.loop = daemon_loop(d);
+  gc.endpoints = opt.endpoints.v;
+  gc.nendpoints = opt.endpoints.n;
+  gc.sd_files = opt.sd_files.v;
+  gc.nsd_files = opt.sd_files.n;
+  gc.sd_interval_ms = opt.sd_interval_ms;
+  gc.dns_interval_ms = opt.sd_dns_interval_ms;
+  gc.replica_labels = opt.replica_labels.v;
+  gc.nreplica_labels = opt.replica_labels.n;
+  gc.partial_response = opt.partial_response != 0;
+  gc.store_response_timeout_ms = opt.store_response_timeout_ms;
+  gc.query_timeout_ms = opt.timeout_ms;
+  gc.registry = orr_registry_default();
+  char err[256] = "";
+  int rc = gw_new(&gc, &core.g, err, sizeof(err));
+  if (rc) {
+    orr_log_error("cannot start the gateway", "err", err[0] ? err : orr_strerror(rc), NULL);
+    return 1;
+  }
+  const char *addr = c->grpc_address ? c->grpc_address : "0.0.0.0:10901";
+  const char *colon = strrchr(addr, ':');
+  char host[256];
+  size_t hl = colon ? (size_t)(colon - addr) : 0;
+  if (hl > 1 && addr[0] == '[' && addr[hl - 1] == ']')
+    snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), addr + 1);
+  else
+    snprintf(host, sizeof(host), "%.*s", (int)hl, addr);
+  if (!host[0]) snprintf(host, sizeof(host), "0.0.0.0");
+  net_grpc_server_opts go = {0};
+  go.registry = orr_registry_default();
+  if (!colon || net_grpc_server_new(gc.loop, &go, &core.grpc) ||
+      gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
+      (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||
+      daemon_on_shutdown(d, core_shutdown, NULL)) {
+    orr_log_error("cannot listen for gRPC", "address", addr, "err", orr_strerror(rc), NULL);
+    return 1;
+  }
+  orr_log_info("listening for StoreAPI gRPC", "address", addr, "port",
+               ORR_LOG_INT(net_grpc_server_port(core.grpc)), NULL);
+  return 0;
+}
+
 /* The gateway so far: the daemon endpoints and the build information. The
  * query API, fan-out and /federate come with the gateway issue. */
 static int run(int argc, char **argv) {
@@ -90,6 +164,10 @@ static int run(int argc, char **argv) {
   int rc = daemon_new(&cfg, &d);
   if (rc != 0) {
     orr_log_error("cannot start the gateway", "err", orr_strerror(rc), NULL);
+    return 1;
+  }
+  if (core_start(d) != 0) {
+    daemon_free(d);
     return 1;
   }
   rc = net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_POST,

@@ -153,8 +153,11 @@ int gw_labels_sync(gw *g, const gw_labels_req *req, orr_arena *a, const char ***
 /* ---------------------------------------------------------------- StoreAPI */
 /* Registers the gateway's own StoreAPI (Info: component "query", union of the
  * endpoints' label sets, min/max time; Series/LabelNames/LabelValues through
- * the fan-out) on |grpc|. Returns 0, ORR_ENOMEM or ORR_EEXISTS. The server
- * is freed by gw_close(); close |grpc| before. */
-int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg);
+ * the fan-out) on |grpc|. Returns 0, ORR_ENOMEM or ORR_EEXISTS; caller frees
+ * |*out| with gw_storeapi_free() after |grpc| closed (it may outlive |g|:
+ * calls after gw_close() answer UNAVAILABLE). */
+typedef struct gw_storeapi gw_storeapi;
+int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg, gw_storeapi **out);
+void gw_storeapi_free(gw_storeapi *s);
 
 #endif /* ORR_GATEWAY_H */

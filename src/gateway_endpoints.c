@@ -266,15 +266,11 @@ const char *const *gw_replica_labels(const gw *g, size_t *n) {
   return g->cfg.replica_labels;
 }
 
-int gw__sync_init(gw *g); /* gateway_proxy.c */
-void gw__sync_close(gw *g, uv_close_cb cb);
-
 int gw_start(gw *g) {
   int rc = uv_timer_init(g->loop, &g->tick);
   if (rc) return ORR_ENOMEM;
   g->tick.data = g;
-  rc = gw__sync_init(g);
-  if (rc) return rc;
+  if ((rc = gw__ops_init(g)) || (rc = gw__sync_init(g))) return rc;
   uv_timer_start(&g->tick, tick_cb, 0, GW_TICK_MS);
   return 0;
 }
@@ -295,17 +291,9 @@ static void endpoint_maybe_free(gw__endpoint *e) {
 static void closed_one(uv_handle_t *h) {
   gw *g = h->data;
   if (--g->pending_closes > 0) return;
-  gw__storeapi_free(g);
+  if (g->sapi) g->sapi->g = NULL; /* its calls now answer UNAVAILABLE */
   void (*cb)(void *) = g->on_closed;
   void *arg = g->on_closed_arg;
-  for (size_t i = 0; i < g->neps; i++) {
-    g->eps[i]->wanted = false;
-    if (g->eps[i]->info_inflight) {
-      /* the Info callback frees it after the client closed */
-      continue;
-    }
-    endpoint_free(g->eps[i]);
-  }
   free(g->eps);
   free(g->sd_targets);
   free(g->dns_targets);
@@ -324,10 +312,23 @@ void gw_close(gw *g, void (*on_closed)(void *arg), void *arg) {
   pthread_mutex_unlock(&g->qmu);
   g->on_closed = on_closed;
   g->on_closed_arg = arg;
-  g->pending_closes = 2;
+  g->pending_closes = 3;
   uv_timer_stop(&g->tick);
   uv_close((uv_handle_t *)&g->tick, closed_one);
+  gw__ops_close(g, closed_one);
   gw__sync_close(g, closed_one);
+  /* Clients close now (their calls end CANCELLED); an endpoint held by a
+   * fan-out or an Info call is freed by whoever releases it last. */
+  pthread_mutex_lock(&g->mu);
+  for (size_t i = 0; i < g->neps; i++) {
+    gw__endpoint *e = g->eps[i];
+    e->wanted = false;
+    if (e->client) storeapi_client_close(e->client, NULL, NULL);
+    e->client = NULL;
+    endpoint_maybe_free(e);
+  }
+  g->neps = 0;
+  pthread_mutex_unlock(&g->mu);
 }
 
 /* ---------------------------------------------------------------- table */
@@ -574,7 +575,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
   gw__endpoint *e = arg;
   gw *g = e->g;
   e->info_inflight = false;
-  if (!e->wanted) {
+  if (!e->wanted || !e->client) {
     endpoint_maybe_free(e);
     return;
   }

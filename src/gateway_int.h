@@ -89,11 +89,18 @@ struct gw {
   int pending_closes;
   void (*on_closed)(void *arg);
   void *on_closed_arg;
-  struct gw__storeapi *sapi;
+  struct gw_storeapi *sapi;
+  struct gw_op *ops; /* fan-outs in flight (gateway_proxy.c) */
+  uv_timer_t optimer;
   /* sync bridge */
   uv_async_t async;
   pthread_mutex_t qmu;
   struct gw__sync *queue;
+};
+
+struct gw_storeapi {
+  gw *g; /* NULL after gw_close() */
+  storeapi_server *srv;
 };
 
 /* Fan-out targets: up endpoints that may hold data for the range and
@@ -114,7 +121,10 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
                   const char *const *rl, size_t nrl);
 int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
                   const char *const *rl, size_t nrl);
-/* The StoreAPI server's cleanup (gateway_storeapi.c). */
-void gw__storeapi_free(gw *g);
+/* gateway_proxy.c: the op timer and the sync bridge's async handle. */
+int gw__ops_init(gw *g);
+void gw__ops_close(gw *g, uv_close_cb cb);
+int gw__sync_init(gw *g);
+void gw__sync_close(gw *g, uv_close_cb cb);
 
 #endif /* ORR_GATEWAY_INT_H */

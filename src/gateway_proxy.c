@@ -14,12 +14,14 @@
  *    split), lanes decoded and merged — by the penalty algorithm when
  *    deduplicating, else by timestamp with duplicates dropped. DONE (loop):
  *    the series go to the caller in label order, then done.
- * 2. One timer per op: the overall deadline, and with
- *    --store.response-timeout a target silent for that long is cancelled.
+ * 2. The gateway's op timer (every 50 ms while ops run) checks each op's
+ *    overall deadline and, with --store.response-timeout, cancels a target
+ *    silent for that long; the gRPC calls also carry the deadline.
  *    A failed target is a warning with partial response, else the op fails
  *    at once (the other targets are cancelled) naming it.
- * 3. The op never touches the gw after FETCH started except through its
- *    targets' references, so gw_close() may run while ops finish. */
+ * 3. Ops are linked in the gw; gw_close() cancels them and unlinks them
+ *    (op->g = NULL): they finish through their calls' CANCELLED, touching
+ *    only their targets' references, which outlive the gw. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +80,9 @@ struct gw_op {
   int err;
   char *errmsg;
   bool cancelled;
-  uv_timer_t timer;
-  bool timer_on;
+  gw *g; /* NULL once the gw closed */
+  struct gw_op *prev, *next;
+  uv_loop_t *loop;
   uv_work_t work;
   outseries *out;
   size_t nout;
@@ -129,7 +132,15 @@ static void op_free(gw_op *op) {
   free(op);
 }
 
-static void timer_closed(uv_handle_t *h) { op_free(h->data); }
+static void op_unlink(gw_op *op) {
+  gw *g = op->g;
+  if (!g) return;
+  if (op->prev) op->prev->next = op->next;
+  else g->ops = op->next;
+  if (op->next) op->next->prev = op->prev;
+  op->g = NULL;
+  if (!g->ops) uv_timer_stop(&g->optimer);
+}
 
 static void op_complete(gw_op *op) {
   op->state = OP_DONE;
@@ -137,12 +148,7 @@ static void op_complete(gw_op *op) {
   if (!err && op->cancelled) err = ORR_ECANCELED;
   if (op->cb.done)
     op->cb.done(op->cb.arg, err, err ? (op->errmsg ? op->errmsg : orr_strerror(err)) : "");
-  if (op->timer_on) {
-    uv_timer_stop(&op->timer);
-    uv_close((uv_handle_t *)&op->timer, timer_closed);
-  } else {
-    op_free(op);
-  }
+  op_free(op);
 }
 
 /* ---------------------------------------------------------------- process */
@@ -304,11 +310,10 @@ static void after_work_cb(uv_work_t *w, int status) {
 /* Always through the work queue (work_cb does nothing after an error), so
  * that done never runs inside gw_select(). */
 static void fetch_finished(gw_op *op) {
-  if (op->timer_on) uv_timer_stop(&op->timer);
+  op_unlink(op);
   op->state = OP_PROCESS;
   op->work.data = op;
-  /* A loop without threads would still run after_work. */
-  if (uv_queue_work(op->timer.loop, &op->work, work_cb, after_work_cb)) {
+  if (uv_queue_work(op->loop, &op->work, work_cb, after_work_cb)) {
     op->err = ORR_EINTERNAL;
     op_complete(op);
   }
@@ -448,22 +453,42 @@ static void on_series_done(int status, const char *message, void *arg) {
   if (--op->pending == 0) fetch_finished(op);
 }
 
-static void timer_cb(uv_timer_t *h) {
-  gw_op *op = h->data;
-  int64_t now = orr_now_ms();
+static void op_check(gw_op *op, int64_t now) {
   if (now >= op->deadline_ms) {
     cancel_live(op, true);
-    uv_timer_stop(h);
     return;
   }
   if (op->resp_timeout_ms > 0)
     for (size_t i = 0; i < op->neps; i++) {
       target *t = &op->t[i];
-      if (t->live && t->call && !t->timed_out && now - t->last_msg_ms >= op->resp_timeout_ms) {
+      if (t->live && t->call && !t->timed_out && !t->deadline &&
+          now - t->last_msg_ms >= op->resp_timeout_ms) {
         t->timed_out = true;
         storeapi_client_series_cancel(t->call);
       }
     }
+}
+
+static void optimer_cb(uv_timer_t *h) {
+  gw *g = h->data;
+  int64_t now = orr_now_ms();
+  for (gw_op *op = g->ops; op; op = op->next) op_check(op, now);
+}
+
+int gw__ops_init(gw *g) {
+  if (uv_timer_init(g->loop, &g->optimer)) return ORR_ENOMEM;
+  g->optimer.data = g;
+  return 0;
+}
+
+void gw__ops_close(gw *g, uv_close_cb cb) {
+  while (g->ops) {
+    gw_op *op = g->ops;
+    op_unlink(op);
+    gw_op_cancel(op);
+  }
+  uv_timer_stop(&g->optimer);
+  uv_close((uv_handle_t *)&g->optimer, cb);
 }
 
 static int build_request(gw_op *op, Thanos__SeriesRequest *r) {
@@ -543,14 +568,12 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   if (!op->t) goto oom;
   Thanos__SeriesRequest sr;
   if (build_request(op, &sr)) goto oom;
-  if (uv_timer_init(g->loop, &op->timer)) goto oom;
-  op->timer.data = op;
-  op->timer_on = true;
-  int64_t period = op->resp_timeout_ms > 0 ? op->resp_timeout_ms / 5 : timeout;
-  if (period < 5) period = 5;
-  if (period > 1000 && op->resp_timeout_ms > 0) period = 1000;
-  uv_timer_start(&op->timer, timer_cb, (uint64_t)(period < timeout ? period : timeout),
-                 (uint64_t)period);
+  op->loop = g->loop;
+  op->g = g;
+  op->next = g->ops;
+  if (g->ops) g->ops->prev = op;
+  else uv_timer_start(&g->optimer, optimer_cb, 50, 50);
+  g->ops = op;
   for (size_t i = 0; i < op->neps; i++) {
     target *t = &op->t[i];
     t->op = op;
@@ -574,11 +597,6 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   if (op->pending == 0) fetch_finished(op); /* completes through the work queue */
   return 0;
 oom:
-  if (op->timer_on) {
-    uv_timer_stop(&op->timer);
-    uv_close((uv_handle_t *)&op->timer, timer_closed);
-    return ORR_ENOMEM;
-  }
   op_free(op);
   return ORR_ENOMEM;
 }

@@ -19,10 +19,7 @@
 #include "gateway_int.h"
 #include "tsdb.h"
 
-typedef struct gw__storeapi {
-  gw *g;
-  storeapi_server *srv;
-} gw__storeapi;
+typedef struct gw_storeapi gw__storeapi;
 
 typedef struct sctx {
   storeapi_call *call;
@@ -34,6 +31,10 @@ typedef struct sctx {
 /* ---------------------------------------------------------------- Info */
 static void b_info(void *arg, storeapi_call *c) {
   gw__storeapi *s = arg;
+  if (!s->g) {
+    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
+    return;
+  }
   orr_arena *a = storeapi_call_arena(c);
   labels_set *sets;
   size_t n;
@@ -138,6 +139,10 @@ static void series_done(void *arg, int err, const char *msg) {
 static void b_series(void *arg, storeapi_call *c, const storeapi_series_req *req) {
   gw__storeapi *s = arg;
   const Thanos__SeriesRequest *m = req->msg;
+  if (!s->g) {
+    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
+    return;
+  }
   sctx *x = calloc(1, sizeof(*x));
   if (!x) {
     storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -201,6 +206,10 @@ static void labels_done(void *arg, int err, const char *msg, const char *const *
 }
 
 static void b_labels(gw__storeapi *s, storeapi_call *c, const storeapi_label_req *req) {
+  if (!s->g) {
+    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
+    return;
+  }
   sctx *x = calloc(1, sizeof(*x));
   if (!x) {
     storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -245,7 +254,7 @@ static void b_cancel(void *arg, storeapi_call *c) {
   if (x->op) gw_op_cancel(x->op); /* done follows and finishes |c| */
 }
 
-int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg) {
+int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg, gw_storeapi **out) {
   gw__storeapi *s = calloc(1, sizeof(*s));
   if (!s) return ORR_ENOMEM;
   s->g = g;
@@ -256,12 +265,13 @@ int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg) {
     return rc;
   }
   g->sapi = s;
+  *out = s;
   return 0;
 }
 
-void gw__storeapi_free(gw *g) {
-  if (!g->sapi) return;
-  storeapi_server_free(g->sapi->srv);
-  free(g->sapi);
-  g->sapi = NULL;
+void gw_storeapi_free(gw_storeapi *s) {
+  if (!s) return;
+  if (s->g) s->g->sapi = NULL;
+  storeapi_server_free(s->srv);
+  free(s);
 }
