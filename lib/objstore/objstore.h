@@ -165,7 +165,10 @@ int objstore_iter(objstore_bucket *b, const char *dir, unsigned flags, objstore_
 
 /* ---------------------------------------------------------------- async
  * One blocking operation on the libuv thread pool of |loop|; |done| runs on
- * |loop|'s thread with the result. The op struct is borrowed until done. */
+ * |loop|'s thread with the result. The op struct is borrowed until done.
+ * Streaming GETs and listings are blocking only: run them on a worker
+ * thread (their callbacks run there). An op occupies one pool thread while
+ * it waits, so a daemon sizes UV_THREADPOOL_SIZE for its bucket concurrency. */
 typedef enum {
   OBJSTORE_OP_GET = 1,    /* key, max_bytes → out */
   OBJSTORE_OP_GET_RANGE,  /* key, offset, length → out */

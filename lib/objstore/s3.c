@@ -233,16 +233,26 @@ static void on_async(uv_async_t *a) {
   /* act on resume/cancel requests of running calls */
   net_http_client_req *resume[64], *cancel[64];
   size_t nr = 0, nc = 0;
+  int more = 0; /* flags left for the next turn when the arrays are full */
   for (s3_call *c = s->active; c; c = c->next) {
-    if (c->want_cancel && c->req && nc < 64) {
+    if (c->want_cancel && c->req) {
+      if (nc == 64) {
+        more = 1;
+        continue;
+      }
       c->want_cancel = 0;
       cancel[nc++] = c->req;
-    } else if (c->want_resume && c->req && nr < 64) {
+    } else if (c->want_resume && c->req) {
+      if (nr == 64) {
+        more = 1;
+        continue;
+      }
       c->want_resume = 0;
       resume[nr++] = c->req;
     }
   }
   uv_mutex_unlock(&s->mu);
+  if (more) uv_async_send(&s->async);
   for (size_t i = 0; i < nr; i++) net_http_client_resume(resume[i]);
   for (size_t i = 0; i < nc; i++) net_http_client_cancel(cancel[i]);
   while (q) {
@@ -532,8 +542,6 @@ static int s3_get_stream(objstore_bucket *b, const char *key, uint64_t offset, u
   if (user_rc != 0) {
     rc = objstore__err(user_rc, err, errlen, "objstore: s3 get bucket=%s key=%s: %s",
                        s->cfg->bucket, key, orr_strerror(user_rc));
-  } else if (c.status == 416 && offset > 0 && c.content_length >= 0) {
-    rc = call_error(s, &c, "get", key, err, errlen);
   } else {
     rc = call_error(s, &c, "get", key, err, errlen);
   }

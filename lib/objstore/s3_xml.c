@@ -23,6 +23,19 @@ typedef struct xml_state {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+/* XML name characters (ASCII subset, and any byte of a multibyte UTF-8
+ * sequence); a name is never empty and holds no NUL. */
+static int valid_name(const char *p, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == ':' || c == '-' || c == '.' || c >= 0x80))
+      return 0;
+  }
+  return 1;
+}
+
 /* Appends the UTF-8 encoding of |cp| to |b|. */
 static int put_utf8(orr_buf *b, unsigned long cp) {
   char u[4];
@@ -53,6 +66,7 @@ static int put_utf8(orr_buf *b, unsigned long cp) {
 /* Decodes the character data |p|..|end| (entities) into |out| (reset first). */
 static int decode_text(const char *p, const char *end, orr_buf *out) {
   orr_buf_reset(out);
+  if (memchr(p, '\0', (size_t)(end - p))) return ORR_ECORRUPT; /* not a character of XML */
   if (orr_buf_reserve(out, (size_t)(end - p) + 1) != 0) return ORR_ENOMEM;
   while (p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -211,7 +225,7 @@ static int scan(xml_state *s, s3__xml_fn fn, void *arg) {
     const char *name = t, *q = t;
     while (q < s->end && *q != '>' && *q != '/' && !is_space(*q)) q++;
     size_t n = (size_t)(q - name);
-    if (n == 0) return ORR_ECORRUPT;
+    if (!valid_name(name, n)) return ORR_ECORRUPT;
     int self_close;
     const char *after = skip_attrs(q, s->end, &self_close);
     if (!after) return ORR_ECORRUPT;
