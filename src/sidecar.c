@@ -342,6 +342,8 @@ typedef struct scall {
   json_t *json; /* K_SERIES_JSON: the collected answer */
   size_t idx;
   bool blocked;
+  int64_t limit, sent; /* SeriesRequest.limit (0: none) and series sent */
+  bool limited;        /* stopped at the limit: the call ends OK */
   const char *label; /* LabelValues */
   bool names;
 } scall;
@@ -427,6 +429,7 @@ static bool split_ext_matchers(const labels_set *ext, labels_matcher **ms, size_
 /* Sends series until blocked or done; K_SERIES_JSON. */
 static void json_pump(scall *s) {
   size_t n = json_array_size(s->json);
+  if (s->limit > 0 && (int64_t)n > s->limit) n = (size_t)s->limit;
   while (s->idx < n) {
     json_t *o = json_array_get(s->json, s->idx++);
     orr_arena_reset(s->tmp);
@@ -501,7 +504,12 @@ static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
   Thanos__Series ser;
   int rc = storeapi_series_from_chunked(cs, &s->ext, s->drop, s->ndrop, s->tmp, &ser);
   if (rc) return rc;
+  if (s->limit > 0 && s->sent >= s->limit) {
+    s->limited = true;
+    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  }
   rc = storeapi_call_send_series(s->c, &ser);
+  s->sent++;
   if (rc == ORR_EAGAIN) {
     s->blocked = true;
     return NET_HTTP_CLIENT_PAUSE;
@@ -514,7 +522,7 @@ static void rr_done(int result, const char *message, void *arg) {
   s->rr = NULL;
   if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
-  } else if (result) {
+  } else if (result && !s->limited) {
     char msg[700];
     snprintf(msg, sizeof(msg), "query Prometheus: %s", message);
     scall_finish(s, NET_GRPC_UNKNOWN, msg);
@@ -568,6 +576,7 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
                          "no matchers specified (excluding external labels)");
     return;
   }
+  s->limit = req->msg->limit;
   s->drop = req->msg->without_replica_labels;
   s->ndrop = req->msg->n_without_replica_labels;
   s->tmp = orr_arena_new(0);
@@ -641,7 +650,9 @@ static void got_labels(sidecar *sc, int result, int status, orr_buf *body, const
   for (size_t i = 0; i < n; i++) {
     const char *x = json_string_value(json_array_get(d, i));
     if (!x) continue;
-    v[k++] = (char *)x;
+    bool drop = false;
+    for (size_t w = 0; s->names && w < s->ndrop; w++) drop |= strcmp(x, s->drop[w]) == 0;
+    if (!drop) v[k++] = (char *)x;
   }
   if (s->names) {
     for (size_t i = 0; i < s->ext.n; i++) {
@@ -654,6 +665,7 @@ static void got_labels(sidecar *sc, int result, int status, orr_buf *body, const
   size_t u = 0;
   for (size_t i = 0; i < k; i++)
     if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+  if (s->limit > 0 && (int64_t)u > s->limit) u = (size_t)s->limit;
   if (s->names) {
     Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
     r.names = v;
@@ -675,6 +687,7 @@ static void be_labels(sidecar *sc, storeapi_call *c, const storeapi_label_req *r
     return;
   }
   s->names = names;
+  s->limit = req->limit;
   s->drop = req->without_replica_labels;
   s->ndrop = req->nwithout;
   labels_matcher **ms;

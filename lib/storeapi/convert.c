@@ -99,40 +99,30 @@ static bool dropped(const char *name, char *const *drop, size_t ndrop) {
 
 int storeapi_labels_extend(const labels_set *series, const labels_set *ext, char *const *drop,
                            size_t ndrop, orr_arena *a, labels_set *out) {
-  /* As Thanos: the dropped names leave the external labels first, then the
-   * sorted merge where an external label wins on an equal name. */
-  labels_label stackv[16];
-  labels_set e = *ext;
-  if (ndrop) {
-    labels_label *v = ext->n <= 16 ? stackv : orr_arena_calloc(a, ext->n, sizeof(*v));
-    if (!v) return ORR_ENOMEM;
-    e.v = v;
-    e.n = 0;
-    for (size_t i = 0; i < ext->n; i++)
-      if (!dropped(ext->v[i].name, drop, ndrop)) v[e.n++] = ext->v[i];
-  }
-  size_t cap = series->n + e.n;
+  /* Both inputs sorted: a merge where ext wins on equal names. */
+  size_t cap = series->n + ext->n;
   out->n = 0;
   out->v = orr_arena_calloc(a, cap ? cap : 1, sizeof(labels_label));
   if (!out->v) return ORR_ENOMEM;
   size_t i = 0, j = 0, k = 0;
-  while (i < series->n || j < e.n) {
+  while (i < series->n || j < ext->n) {
     const labels_label *l;
-    if (j == e.n) {
+    if (j == ext->n) {
       l = &series->v[i++];
     } else if (i == series->n) {
-      l = &e.v[j++];
+      l = &ext->v[j++];
     } else {
-      int c = strcmp(series->v[i].name, e.v[j].name);
+      int c = strcmp(series->v[i].name, ext->v[j].name);
       if (c < 0) {
         l = &series->v[i++];
       } else if (c > 0) {
-        l = &e.v[j++];
+        l = &ext->v[j++];
       } else {
-        l = &e.v[j++];
+        l = &ext->v[j++];
         i++;
       }
     }
+    if (ndrop && dropped(l->name, drop, ndrop)) continue;
     if (k > 0 && strcmp(out->v[k - 1].name, l->name) >= 0) return ORR_EINVAL;
     out->v[k++] = *l;
   }

@@ -51,8 +51,9 @@ int storeapi_labels_to_proto(const labels_set *s, orr_arena *a, Thanos__Label **
 
 /* Series labels extended by external labels as Thanos's ExtendSortedLabels:
  * an external label replaces a series label of the same name; the result is
- * sorted. External labels named in |drop| (without_replica_labels) are left
- * out first (a series label of that name stays, as in Thanos).
+ * sorted; labels named in |drop| (without_replica_labels) are removed after,
+ * whichever side they came from: Prometheus's remote read already adds its
+ * external labels to every series it returns.
  * Strings are borrowed. Returns 0, ORR_ENOMEM or ORR_EINVAL (duplicates). */
 int storeapi_labels_extend(const labels_set *series, const labels_set *ext,
                            char *const *drop, size_t ndrop, orr_arena *a, labels_set *out);

@@ -268,6 +268,12 @@ async function functional(tmp) {
       '__name__=test_metric,inst=0,job=gen,region=eu', 'Series: without_replica_labels drops replica',
     s.series.map((x) => lsetStr(x.labels)));
 
+    // limit.
+    s = await series(store, { min_time: from, max_time: to, limit: 2, matchers: [M('__name__', 'test_metric')] });
+    check(!s.err && s.series.length === 2, 'Series: limit 2 gives 2 series', s.err ? s.err.message : s.series.length);
+    s = await series(store, { min_time: from, max_time: to, limit: 1, skip_chunks: true, matchers: [M('__name__', 'test_metric')] });
+    check(!s.err && s.series.length === 1, 'Series: limit with skip_chunks', s.err ? s.err.message : s.series.length);
+
     // LabelNames / LabelValues.
     r = await unary(store, 'LabelNames', { start: from, end: to });
     const names = r.rep ? r.rep.names : [];
@@ -281,6 +287,8 @@ async function functional(tmp) {
     check(!r.err && JSON.stringify(r.rep.values) === '["eu"]', 'LabelValues of an external label', r.rep);
     r = await unary(store, 'LabelValues', { label: 'inst', start: from, end: to, matchers: [M('__name__', 'test_metric')] });
     check(!r.err && JSON.stringify(r.rep.values) === '["0","1","2"]', 'LabelValues through Prometheus', r.err ? r.err.message : r.rep.values);
+    r = await unary(store, 'LabelValues', { label: 'inst', start: from, end: to, limit: 2, matchers: [M('__name__', 'test_metric')] });
+    check(!r.err && JSON.stringify(r.rep.values) === '["0","1"]', 'LabelValues: limit', r.err ? r.err.message : r.rep.values);
     r = await unary(store, 'LabelValues', { label: 'inst', start: from, end: to, matchers: [M('region', 'us')] });
     check(!r.err && r.rep.values.length === 0, 'LabelValues: external-label mismatch → empty', r.rep);
     r = await unary(store, 'LabelValues', { label: '', start: from, end: to });

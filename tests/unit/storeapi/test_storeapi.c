@@ -59,12 +59,6 @@ static void test_labels_extend(void **state) {
   orr_buf_reset(&b);
   labels_format(&out, &b);
   assert_string_equal(b.data, "up{job=\"x\", region=\"eu\"}");
-  /* Dropping an external label keeps the series' own label of that name. */
-  char *drop2[] = {"region"};
-  assert_int_equal(storeapi_labels_extend(&s, &e, drop2, 1, a, &out), 0);
-  orr_buf_reset(&b);
-  labels_format(&out, &b);
-  assert_string_equal(b.data, "up{job=\"x\", region=\"series\", replica=\"a\"}");
   orr_buf_free(&b);
   orr_arena_destroy(a);
 }
