@@ -306,6 +306,7 @@ typedef struct val {
 typedef struct msrc {
   promql_series *s;
   size_t n;
+  int64_t subq_points; /* points of a subquery's result, held in memory */
   int64_t range, offset;
   bool has_at;
   int64_t at;
@@ -440,7 +441,10 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
   out->type = PROMQL_TYPE_VECTOR;
   if (!args || !cur || !vecs || !hs) return promql__ev_oom(ev);
   int rc = 0;
-  int64_t in_points = 0;
+  /* Samples in memory as Prometheus's rangeEval counts them: the arguments'
+   * matrices, plus at each step the input vectors and the results so far;
+   * at the end the output replaces the arguments. */
+  int64_t orig = ev->cur_samples;
   for (size_t i = 0; i < n; i++) {
     memset(&args[i], 0, sizeof(args[i]));
     memset(&vecs[i], 0, sizeof(vecs[i]));
@@ -448,7 +452,6 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
     hs[i] = NULL;
     if (!exprs[i] || promql_expr_type(exprs[i]) == PROMQL_TYPE_STRING) continue;
     if ((rc = eval(ev, exprs[i], &args[i]))) return rc;
-    in_points += mat_points(&args[i].m);
     size_t ns = args[i].m.n;
     cur[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(size_t));
     hs[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(uint64_t));
@@ -456,6 +459,7 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
     if (prep)
       for (size_t j = 0; j < ns; j++) hs[i][j] = prep(ctx, i, &args[i].m.s[j].labels);
   }
+  int64_t temp = ev->cur_samples, total = 0;
   size_t steps = nsteps(ev);
   omap o;
   memset(&o, 0, sizeof(o));
@@ -464,12 +468,15 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
   memset(&res, 0, sizeof(res));
   int64_t ts = ev->start;
   for (size_t st = 0; st < steps; st++, ts += ev->interval) {
+    ev->cur_samples = temp;
     for (size_t i = 0; i < n; i++) {
       if (!cur[i]) continue;
       vecs[i].n = 0;
       for (size_t j = 0; j < args[i].m.n; j++) {
         const promql_series *s = &args[i].m.s[j];
         if (cur[i][j] < s->npoints && s->points[cur[i][j]].t == ts) {
+          if (ev->cur_samples >= ev->max_samples) return promql__ev_add_samples(ev, 1);
+          ev->cur_samples++;
           promql__sample smp = {s->labels, s->points[cur[i][j]].v, ts, hs[i][j]};
           if (promql__vec_push(ev->a, &vecs[i], &smp)) return promql__ev_oom(ev);
           cur[i][j]++;
@@ -496,10 +503,12 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
         return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
       if (series_append(ev->a, s, &pcap[idx], steps, ts, res.s[k].v)) return promql__ev_oom(ev);
     }
-    if ((rc = promql__ev_add_samples(ev, (int64_t)res.n))) return rc;
+    ev->cur_samples += (int64_t)res.n;
+    temp += (int64_t)res.n;
+    total += (int64_t)res.n;
+    if (ev->cur_samples > ev->max_samples) return promql__ev_add_samples(ev, 1);
   }
-  ev->cur_samples -= in_points;
-  if (ev->cur_samples < 0) ev->cur_samples = 0;
+  ev->cur_samples = orig + total;
   out->m = o.m;
   return 0;
 }
@@ -542,6 +551,7 @@ static int eval_msrc(promql__ev *ev, const promql_expr *e, msrc *out) {
   if (rc) return rc;
   out->s = v.m.s;
   out->n = v.m.n;
+  out->subq_points = mat_points(&v.m);
   return 0;
 }
 
@@ -689,13 +699,14 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       rc = promql__ev_oom(ev);
       break;
     }
-    size_t lo = 0, hi = 0, nout = 0;
+    size_t lo = 0, hi = 0, nout = 0, lastw = 0;
     int64_t ts = ev->start;
     for (size_t st = 0; st < steps; st++, ts += ev->interval) {
       int64_t ref = (m.has_at ? m.at : ts) - m.offset;
       while (lo < np && p[lo].t < ref - m.range) lo++;
       if (hi < lo) hi = lo;
       while (hi < np && p[hi].t <= ref) hi++;
+      lastw = hi - lo;
       if (hi == lo) continue;
       if (absent) {
         found[st] = true;
@@ -718,7 +729,12 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       nout++;
     }
     if (rc || !nout) continue;
-    if ((rc = promql__ev_add_samples(ev, (int64_t)nout))) break;
+    /* Prometheus checks a series' output while its last window is held. */
+    if (ev->cur_samples + (int64_t)lastw + (int64_t)nout > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, (int64_t)lastw + (int64_t)nout);
+      break;
+    }
+    ev->cur_samples += (int64_t)nout;
     promql_series s = {m.s[i].labels, orr_arena_alloc(ev->a, nout * sizeof(promql_point)), nout};
     if (!s.points) {
       rc = promql__ev_oom(ev);
@@ -751,6 +767,8 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
   }
   free(buf);
   free(found);
+  /* A subquery's points are released once the function is done. */
+  if (m.subq_points) ev->cur_samples -= m.subq_points;
   if (rc) return rc;
   if (!absent && (rc = check_dups(ev, &out->m))) return rc;
   return 0;

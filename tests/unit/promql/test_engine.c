@@ -515,6 +515,14 @@ static void test_json(void **state) {
   assert_string_equal(j, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"query "
                          "processing would load too many samples into memory in query execution\"}");
   free(j);
+  /* Prometheus's accounting: 2 selected + 2 in the step's input vector + 1
+   * result must fit. */
+  j = query_json(&db, "sum(up)", false, 60000, 60000, 0, 4);
+  assert_non_null(strstr(j, "too many samples"));
+  free(j);
+  j = query_json(&db, "sum(up)", false, 60000, 60000, 0, 5);
+  assert_non_null(strstr(j, "\"success\""));
+  free(j);
   j = query_json(&db, "up[1m]", true, 0, 60000, 15000, 0);
   assert_non_null(strstr(j, "invalid expression type \\\"range vector\\\" for range query"));
   free(j);
