@@ -179,6 +179,11 @@ static void start_call(s3_impl *s, s3_call *c) {
     rc |= net_http_client_req_header(r, "x-amz-content-sha256", c->sha);
     if (c->range) rc |= net_http_client_req_header(r, "Range", c->range);
     if (c->ctype) rc |= net_http_client_req_header(r, "Content-Type", c->ctype);
+    /* curl 7.88 signs every header of the request list, also the empty
+     * "Expect:" the HTTP client uses to suppress 100-continue, which is then
+     * not sent; S3 would look for a signed header that is absent. Sending
+     * the real header keeps what is signed and what is sent the same. */
+    if (c->fd >= 0 || c->has_body) rc |= net_http_client_req_header(r, "Expect", "100-continue");
     rc |= net_http_client_req_aws_sigv4(r, s->sigv4, s->cfg->access_key ? s->cfg->access_key : "",
                                         s->cfg->secret_key ? s->cfg->secret_key : "");
     if (!s->cfg->insecure) rc |= net_http_client_req_tls(r, &s->tls);
