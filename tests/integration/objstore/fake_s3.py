@@ -18,6 +18,7 @@ import urllib.parse
 MODE, PORTFILE = sys.argv[1], sys.argv[2]
 SECRET = "SECRET"
 OBJECTS = {}
+UPLOADS = {}
 
 
 def error(code, message):
@@ -95,6 +96,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         key = urllib.parse.unquote(path.split("/", 2)[2]) if path.count("/") >= 2 else ""
         q = urllib.parse.parse_qs(query, keep_blank_values=True)
+        if self.command == "POST" and "uploads" in q:
+            UPLOADS[key] = {}
+            return self.reply(200, ("<InitiateMultipartUploadResult><Key>%s</Key><UploadId>u-1"
+                                    "</UploadId></InitiateMultipartUploadResult>" % key).encode())
+        if self.command == "PUT" and "partNumber" in q:
+            UPLOADS[key][int(q["partNumber"][0])] = body
+            return self.reply(200, headers=[("ETag", '"p%s"' % q["partNumber"][0])])
+        if self.command == "POST" and "uploadId" in q:
+            parts = UPLOADS.pop(key)
+            OBJECTS[key] = b"".join(parts[n] for n in sorted(parts))
+            return self.reply(200, b"<CompleteMultipartUploadResult><ETag>&quot;m-2&quot;</ETag>"
+                                   b"</CompleteMultipartUploadResult>")
         if self.command == "PUT":
             OBJECTS[key] = body
             return self.reply(200, headers=[("ETag", '"e"')])

@@ -181,6 +181,10 @@ key='sig/odd name+&=~%(ü).txt'
   [ "$("$ORRERY" tools bucket ls "${S[@]}" --recursive sig)" = "$key" ] &&
   "$ORRERY" tools bucket rm "${S[@]}" "$key" && ok "SigV4 verified (put, get, range, list, rm)" ||
   fail "SigV4: $(cat "$WORK/sig.err")"
+printf '  part_size: 5242880\n' >>"$WORK/sig.yaml"
+"$ORRERY" tools bucket put "${S[@]}" sig/mid "$WORK/mid" &&
+  [ "$("$ORRERY" tools bucket get "${S[@]}" sig/mid | sha256sum)" = "$(sha256sum <"$WORK/mid")" ] &&
+  ok "SigV4 verified (multipart)" || fail "SigV4 multipart: $(cat "$WORK/sig.err")"
 
 if [ $fails -gt 0 ]; then
   echo "$fails check(s) failed"
