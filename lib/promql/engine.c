@@ -590,7 +590,8 @@ static int eval_matrix_top(promql__ev *ev, const promql_expr *e, promql__mat *ou
     hi = lo;
     while (hi < np && p[hi].t <= ref) hi++;
     if (hi == lo) continue;
-    if ((rc = promql__ev_add_samples(ev, (int64_t)(hi - lo)))) return rc;
+    /* A subquery's points were counted when it was evaluated. */
+    if (!m.subq_points && (rc = promql__ev_add_samples(ev, (int64_t)(hi - lo)))) return rc;
     promql_series s = {m.s[i].labels, (promql_point *)p + lo, hi - lo};
     if (mat_push(ev->a, out, &s)) return promql__ev_oom(ev);
   }
@@ -624,7 +625,22 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
     if (strcmp(f->name, "timestamp") == 0 && unwrap(e->u.call.args[0])->kind ==
                                                  PROMQL_NODE_VECTOR_SELECTOR) {
       val v;
+      int64_t orig = ev->cur_samples;
       if ((rc = eval_vs(ev, unwrap(e->u.call.args[0]), true, &v))) return rc;
+      /* Prometheus selects step by step here: at each step the selected
+       * samples and as many results are held, on top of earlier results. */
+      size_t steps = nsteps(ev);
+      int64_t *per = orr_arena_calloc(ev->a, steps ? steps : 1, sizeof(int64_t));
+      if (!per) return promql__ev_oom(ev);
+      for (size_t i = 0; i < v.m.n; i++)
+        for (size_t k = 0; k < v.m.s[i].npoints; k++)
+          per[(v.m.s[i].points[k].t - ev->start) / ev->interval]++;
+      int64_t temp = orig;
+      for (size_t st = 0; st < steps; st++) {
+        if (temp + 2 * per[st] > ev->max_samples) return promql__ev_add_samples(ev, ev->max_samples);
+        temp += per[st];
+      }
+      ev->cur_samples = temp;
       /* timestamp(selector): the samples' own times, names dropped; series
        * that collide after dropping the name collide at a common step. */
       memset(out, 0, sizeof(*out));
