@@ -758,6 +758,9 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
   op->loop = g->loop;
   op->partial = req->partial_response < 0 ? g->cfg.partial_response : req->partial_response != 0;
   int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : g->cfg.query_timeout_ms;
+  /* A unary answer is all an endpoint sends: the response timeout bounds it. */
+  if (g->cfg.store_response_timeout_ms > 0 && g->cfg.store_response_timeout_ms < timeout)
+    timeout = g->cfg.store_response_timeout_ms;
   if (req->name && !(op->req.name = orr_arena_strdup(op->a, req->name))) goto oom;
   if (!rl) {
     rl = g->cfg.replica_labels;
