@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "gateway.h"
+#include "gateway_api.h"
 
 static struct {
   orr_strings endpoints;
@@ -55,29 +56,6 @@ static const orr_flag flags[] = {
      "fails. 0 disables the timeout.", NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
-
-/* GET|POST /api/v1/status/buildinfo, in Prometheus's shape. */
-static void handle_buildinfo(net_http_req *req, void *arg) {
-  (void)arg;
-  const cli_build_info *b = cli_build();
-  const char *keys[] = {"version", "revision", "branch", "buildUser", "buildDate", "goVersion"};
-  const char *vals[] = {b->version, b->revision, b->branch, b->build_user, b->build_date,
-                        b->compiler};
-  orr_buf out = {0};
-  orr_buf_puts(&out, "{\"status\":\"success\",\"data\":{");
-  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    orr_buf_printf(&out, "%s\"%s\":\"", i ? "," : "", keys[i]);
-    orr_buf_json_escape(&out, vals[i], strlen(vals[i]));
-    orr_buf_putc(&out, '"');
-  }
-  orr_buf_puts(&out, "}}");
-  if (out.oom) {
-    orr_buf_free(&out);
-    net_http_respond_api_error(req, "internal", "out of memory");
-    return;
-  }
-  net_http_respond_buf(req, 200, "application/json", &out);
-}
 
 /* The gateway core (gateway.h): endpoints and fan-out, and its own StoreAPI
  * on --grpc-address. Set up by core_start(), closed by core_shutdown(). */
@@ -151,8 +129,8 @@ static int core_start(daemon_ctx *d) {
   return 0;
 }
 
-/* The gateway so far: the daemon endpoints and the build information. The
- * query API, fan-out and /federate come with the gateway issue. */
+/* The gateway: the daemon endpoints, the core with its StoreAPI, and the
+ * Prometheus HTTP API with /federate. */
 static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -170,15 +148,21 @@ static int run(int argc, char **argv) {
     daemon_free(d);
     return 1;
   }
-  rc = net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_POST,
-                           "/api/v1/status/buildinfo", "buildinfo", handle_buildinfo, NULL);
+  /* The HTTP API and /federate (gateway_api.h). */
+  gw_api_config ac = {core.g,           daemon_loop(d),           opt.timeout_ms,
+                      opt.max_samples,  opt.lookback_delta_ms,    opt.max_concurrent,
+                      opt.partial_response != 0, flags};
+  gw_api *api = NULL;
+  rc = gw_api_register(daemon_router(d), &ac, &api);
   if (rc != 0) {
+    orr_log_error("cannot add the HTTP API", "err", orr_strerror(rc), NULL);
     daemon_free(d);
     return 1;
   }
   daemon_set_ready(d, true);
   int status = daemon_run(d);
   daemon_free(d);
+  gw_api_free(api);
   return status;
 }
 
