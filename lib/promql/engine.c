@@ -514,7 +514,11 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
 }
 
 /* ---------------------------------------------------------------- range arguments */
-static int eval_msrc(promql__ev *ev, const promql_expr *e, msrc *out) {
+/* |slide|: the range argument of a function that is not step-invariant
+ * (predict_linear) under @. Prometheus then keeps the @-adjusted offset
+ * while stepping, so the window moves with the step from the @ time (over
+ * data fetched for the @ time only): emulated here. */
+static int eval_msrc(promql__ev *ev, const promql_expr *e, bool slide, msrc *out) {
   e = unwrap(e);
   memset(out, 0, sizeof(*out));
   if (e->kind == PROMQL_NODE_MATRIX_SELECTOR) {
@@ -538,6 +542,7 @@ static int eval_msrc(promql__ev *ev, const promql_expr *e, msrc *out) {
   out->has_at = e->u.subquery.at != PROMQL_AT_NONE;
   out->at = resolve_at(ev, e->u.subquery.at, e->u.subquery.at_ms);
   int64_t S = out->has_at ? out->at : ev->start, E = out->has_at ? out->at : ev->end;
+  if (slide && out->has_at) E = out->at + (ev->end - ev->start);
   promql__ev sub = *ev;
   sub.interval = step;
   int64_t lo = S - off - rng;
@@ -577,7 +582,7 @@ static const promql_point *nonstale(promql__ev *ev, const promql_series *s, size
 /* An instant query's range-vector result: each series' window at start. */
 static int eval_matrix_top(promql__ev *ev, const promql_expr *e, promql__mat *out) {
   msrc m;
-  int rc = eval_msrc(ev, e, &m);
+  int rc = eval_msrc(ev, e, false, &m);
   if (rc) return rc;
   memset(out, 0, sizeof(*out));
   int64_t ref = (m.has_at ? m.at : ev->start) - m.offset;
@@ -694,7 +699,8 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       for (size_t k = 0; k < steps && k < v.m.s[0].npoints; k++) other[i][k] = v.m.s[0].points[k].v;
   }
   msrc m;
-  if ((rc = eval_msrc(ev, e->u.call.args[mi], &m))) return rc;
+  bool slide = f->at_unsafe;
+  if ((rc = eval_msrc(ev, e->u.call.args[mi], slide, &m))) return rc;
   memset(out, 0, sizeof(*out));
   out->type = PROMQL_TYPE_VECTOR;
   bool keep_name = strcmp(f->name, "last_over_time") == 0;
@@ -718,7 +724,7 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
     size_t lo = 0, hi = 0, nout = 0, lastw = 0;
     int64_t ts = ev->start;
     for (size_t st = 0; st < steps; st++, ts += ev->interval) {
-      int64_t ref = (m.has_at ? m.at : ts) - m.offset;
+      int64_t ref = (m.has_at ? m.at + (slide ? ts - ev->start : 0) : ts) - m.offset;
       while (lo < np && p[lo].t < ref - m.range) lo++;
       if (hi < lo) hi = lo;
       while (hi < np && p[hi].t <= ref) hi++;
@@ -735,7 +741,7 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       }
       for (size_t k = 0; k < na && k <= PROMQL_FUNC_MAX_ARGS; k++)
         argv[k] = other[k] ? other[k][st] : 0;
-      promql__win w = {p + lo, hi - lo, m.has_at ? ev->start : ts, ref, m.range, argv};
+      promql__win w = {p + lo, hi - lo, m.has_at && !slide ? ev->start : ts, ref, m.range, argv};
       double v;
       bool ok = false;
       if ((rc = promql__range_fn(ev, fid, &w, &v, &ok))) break;
