@@ -851,11 +851,124 @@ static int eval_binary(promql__ev *ev, const promql_expr *e, val *out) {
   return rc;
 }
 
+/* ---------------------------------------------------------------- step invariance
+ * As Prometheus's preprocessExprHelper: which subtrees do not depend on the
+ * step (selectors under @, literals), and where it wraps them. */
+typedef struct ptrvec {
+  const promql_expr **v;
+  size_t n, cap;
+  int oom;
+} ptrvec;
+
+static void pv_add(ptrvec *pv, const promql_expr *e) {
+  if (pv->n == pv->cap) {
+    size_t nc = pv->cap ? pv->cap * 2 : 8;
+    const promql_expr **nv = realloc(pv->v, nc * sizeof(*nv));
+    if (!nv) {
+      pv->oom = 1;
+      return;
+    }
+    pv->v = nv;
+    pv->cap = nc;
+  }
+  pv->v[pv->n++] = e;
+}
+
+static bool invariant(const promql_expr *e, ptrvec *wraps) {
+  switch (e->kind) {
+    case PROMQL_NODE_VECTOR_SELECTOR: return e->u.vs.at != PROMQL_AT_NONE;
+    case PROMQL_NODE_AGGREGATE: return invariant(e->u.agg.expr, wraps);
+    case PROMQL_NODE_BINARY: {
+      bool l = invariant(e->u.binary.lhs, wraps), r = invariant(e->u.binary.rhs, wraps);
+      if (l && r) return true;
+      if (l) pv_add(wraps, e->u.binary.lhs);
+      if (r) pv_add(wraps, e->u.binary.rhs);
+      return false;
+    }
+    case PROMQL_NODE_CALL: {
+      size_t n = e->u.call.nargs;
+      bool all = !e->u.call.func->at_unsafe;
+      bool *each = calloc(n ? n : 1, sizeof(bool));
+      if (!each) {
+        wraps->oom = 1;
+        return false;
+      }
+      for (size_t i = 0; i < n; i++) {
+        each[i] = invariant(e->u.call.args[i], wraps);
+        all = all && each[i];
+      }
+      if (!all)
+        for (size_t i = 0; i < n; i++)
+          if (each[i]) pv_add(wraps, e->u.call.args[i]);
+      free(each);
+      return all;
+    }
+    case PROMQL_NODE_MATRIX_SELECTOR: return invariant(e->u.ms.vs, wraps);
+    case PROMQL_NODE_SUBQUERY:
+      if (invariant(e->u.subquery.expr, wraps)) pv_add(wraps, e->u.subquery.expr);
+      return e->u.subquery.at != PROMQL_AT_NONE;
+    case PROMQL_NODE_PAREN:
+    case PROMQL_NODE_STEP_INVARIANT:
+    case PROMQL_NODE_UNARY: return invariant(e->kind == PROMQL_NODE_UNARY ? e->u.unary.expr : e->u.paren.expr, wraps);
+    case PROMQL_NODE_STRING:
+    case PROMQL_NODE_NUMBER: return true;
+  }
+  return false;
+}
+
+static int ptr_cmp(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (const promql_expr *const *)a, y = (uintptr_t) * (const promql_expr *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+static bool is_wrapped(const promql__ev *ev, const promql_expr *e) {
+  size_t lo = 0, hi = ev->ninv;
+  while (lo < hi) {
+    size_t m = (lo + hi) / 2;
+    if ((uintptr_t)ev->inv[m] < (uintptr_t)e)
+      lo = m + 1;
+    else
+      hi = m;
+  }
+  return lo < ev->ninv && ev->inv[lo] == e;
+}
+
+/* A wrapped subtree in a range evaluation: once at the start, then the
+ * value repeated at every step (counted as Prometheus counts it). */
+static int eval_invariant(promql__ev *ev, const promql_expr *e, val *out) {
+  promql__ev sub = *ev;
+  sub.end = sub.start;
+  int rc = eval(&sub, e, out);
+  ev->cur_samples = sub.cur_samples;
+  ev->check_ctr = sub.check_ctr;
+  if (rc || out->type == PROMQL_TYPE_STRING) return rc;
+  size_t steps = nsteps(ev);
+  for (size_t i = 0; i < out->m.n; i++) {
+    promql_series *s = &out->m.s[i];
+    if (s->npoints != 1) continue;
+    promql_point *np = orr_arena_alloc(ev->a, steps * sizeof(*np));
+    if (!np) return promql__ev_oom(ev);
+    int64_t ts = ev->start;
+    for (size_t k = 0; k < steps; k++, ts += ev->interval) {
+      np[k].t = ts;
+      np[k].v = s->points[0].v;
+      if (k == 0) continue;
+      if (++ev->cur_samples > ev->max_samples) return promql__ev_add_samples(ev, 1);
+    }
+    s->points = np;
+    s->npoints = steps;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- eval */
 static int eval(promql__ev *ev, const promql_expr *e, val *out) {
   int rc;
   memset(out, 0, sizeof(*out));
   if ((rc = promql__ev_check(ev))) return rc;
+  if (ev->start != ev->end && e->kind != PROMQL_NODE_NUMBER && e->kind != PROMQL_NODE_STRING &&
+      ev->ninv && is_wrapped(ev, e))
+    return eval_invariant(ev, e, out);
   switch (e->kind) {
     case PROMQL_NODE_PAREN:
     case PROMQL_NODE_STEP_INVARIANT: return eval(ev, e->u.paren.expr, out);
@@ -1081,6 +1194,25 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
   ev.q = q;
   ev.err = err;
   ev.check_ctr = 255; /* check at once */
+  ptrvec wraps = {NULL, 0, 0, 0};
+  if (invariant(q->root, &wraps)) pv_add(&wraps, q->root);
+  if (wraps.oom) {
+    free(wraps.v);
+    set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+    return ORR_ENOMEM;
+  }
+  if (wraps.n) {
+    ev.inv = orr_arena_alloc(q->a, wraps.n * sizeof(*ev.inv));
+    if (!ev.inv) {
+      free(wraps.v);
+      set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+      return ORR_ENOMEM;
+    }
+    memcpy(ev.inv, wraps.v, wraps.n * sizeof(*ev.inv));
+    qsort(ev.inv, wraps.n, sizeof(*ev.inv), ptr_cmp);
+    ev.ninv = wraps.n;
+  }
+  free(wraps.v);
   int rc;
   promql_value_type t = promql_expr_type(q->root);
   if (q->p.range && q->p.step_ms <= 0) {

@@ -195,6 +195,10 @@ struct promql__ev {
   unsigned check_ctr;
   struct promql_query *q;
   promql_errinfo *err;
+  /* Step-invariant subtrees (Prometheus's PreprocessExpr wrap points),
+   * sorted: evaluated once at the start and replicated over the steps. */
+  const promql_expr **inv;
+  size_t ninv;
 };
 
 /* Records an execution error (first wins); returns ORR_EINVAL. */
