@@ -580,8 +580,12 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
     }
     if (!exists) {
       if ((rc = upload_block(s, be, id, &lset, a, st, lerr, sizeof(lerr))) != 0) {
-        orr_log_error("shipping failed", "block", id, "err", lerr, NULL);
         snprintf(err, errlen, "upload %s: %s", id, lerr);
+        if (rc == ORR_ECANCELED) { /* shutdown: the next start uploads it again */
+          orr_log_info("upload interrupted by shutdown", "block", id, NULL);
+          break;
+        }
+        orr_log_error("shipping failed", "block", id, "err", lerr, NULL);
         st->failed++;
         inc(M.upload_failures, 1);
         break;
@@ -610,7 +614,7 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
   }
 out:
   inc(M.dir_syncs, 1);
-  if (rc) {
+  if (rc && rc != ORR_ECANCELED) {
     inc(M.dir_sync_failures, 1);
     if (err && errlen && !err[0]) snprintf(err, errlen, "sync: %s", orr_strerror(rc));
   } else if (s->upload_compacted && M.compacted_done) {

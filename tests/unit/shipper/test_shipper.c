@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
 #include "base.h"
 #include "labels.h"
@@ -571,6 +572,59 @@ static void test_worker_thread(void **state) {
   shipper_free(s);
 }
 
+/* shipper_stop during a slow upload: the worker stops before its next
+ * object, no meta.json appears, the staging dir is gone, and the next
+ * shipper completes the block. */
+typedef struct stop_ctx {
+  uv_sem_t first_put;
+  int calls;
+} stop_ctx;
+
+static int stop_hook(const char *key, void *arg) {
+  stop_ctx *sc = arg;
+  if (sc->calls++ == 0) uv_sem_post(&sc->first_put);
+  return 0;
+}
+
+static void test_stop_during_upload(void **state) {
+  fx *f = *state;
+  char a[32];
+  write_block(f, 1700000000000, 40, 240, 1, a);
+  stop_ctx sc = {0};
+  assert_int_equal(uv_sem_init(&sc.first_put, 0), 0);
+  setenv("ORRERY_SHIPPER_TEST_PUT_DELAY", "2s", 1);
+  shipper_config c = {0};
+  c.tsdb_path = f->tsdb;
+  c.bucket = f->bucket;
+  c.labels = &f->ext;
+  c.before_put = stop_hook;
+  c.hook_arg = &sc;
+  shipper *s;
+  char err[512];
+  assert_int_equal(shipper_new(&c, &s, err, sizeof(err)), 0);
+  unsetenv("ORRERY_SHIPPER_TEST_PUT_DELAY");
+  double fail0 = metric("thanos_shipper_upload_failures_total");
+  assert_int_equal(shipper_start(s), 0);
+  uv_sem_wait(&sc.first_put);
+  uint64_t t0 = orr_mono_ns();
+  shipper_stop(s);
+  /* Only the object being put is waited for, not the next 2 s pause. */
+  assert_true(orr_mono_ns() - t0 < 1000u * 1000000u);
+  assert_true(sc.calls < 4);
+  assert_false(exists("%s/%s/meta.json", f->bucket_dir, a));
+  assert_false(exists("%s/thanos/upload/%s", f->tsdb, a));
+  assert_int_equal(metric("thanos_shipper_upload_failures_total"), fail0);
+  assert_state(f, NULL, 0);
+  shipper_free(s);
+  s = new_shipper(f, false);
+  shipper_sync_stats st;
+  assert_int_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
+  assert_int_equal(st.uploaded, 1);
+  assert_block_in_bucket(f, a);
+  shipper_free(s);
+  uv_sem_destroy(&sc.first_put);
+}
+
 /* Uploads stream from disk: a block with a 256 MiB chunk segment (sparse;
  * the shipper does not decode chunks) raises the peak RSS by far less. */
 static long vm_hwm_kb(void) {
@@ -622,6 +676,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_block_deleted_during_upload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_blocks_and_labels, setup, teardown),
       cmocka_unit_test_setup_teardown(test_worker_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_during_upload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_segment_streams, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
