@@ -20,6 +20,7 @@
 void test_s3_sigv4_headers(void **state);
 void test_s3_errors_and_retries(void **state);
 void test_s3_stream_backpressure(void **state);
+void test_s3_concurrent(void **state);
 int s3_fake_setup(void **state);
 int s3_fake_teardown(void **state);
 
@@ -548,6 +549,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_s3_errors_and_retries, s3_fake_setup, s3_fake_teardown),
       cmocka_unit_test_setup_teardown(test_s3_stream_backpressure, s3_fake_setup,
                                       s3_fake_teardown),
+      cmocka_unit_test_setup_teardown(test_s3_concurrent, s3_fake_setup, s3_fake_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

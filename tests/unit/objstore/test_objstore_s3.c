@@ -45,6 +45,20 @@ static void copy_hdr(net_http_req *req, const char *name, char *dst, size_t len)
   snprintf(dst, len, "%s", v ? v : "");
 }
 
+/* 200 with |data|, or 206 with the part a "Range: bytes=a-b" asks for. */
+static void respond_range(net_http_req *req, const char *data, size_t len) {
+  const char *r = net_http_req_header(req, "Range");
+  unsigned long long a, b;
+  if (r && sscanf(r, "bytes=%llu-%llu", &a, &b) == 2 && a <= b && a < len) {
+    if (b >= len) b = len - 1;
+    net_http_respond(req, 206, "application/octet-stream", data + a, (size_t)(b - a + 1));
+  } else if (r && sscanf(r, "bytes=%llu-", &a) == 1 && a < len) {
+    net_http_respond(req, 206, "application/octet-stream", data + a, len - (size_t)a);
+  } else {
+    net_http_respond(req, 200, "application/octet-stream", data, len);
+  }
+}
+
 static void handler(net_http_req *req, void *arg) {
   const char *m = net_http_req_method(req), *path = net_http_req_path(req);
   const char *target = net_http_req_target(req);
@@ -86,9 +100,9 @@ static void handler(net_http_req *req, void *arg) {
     net_http_respond(req, 200, "application/xml", r, sizeof r - 1);
   } else if (!strcmp(path, "/bkt/obj") && (!strcmp(m, "GET") || !strcmp(m, "HEAD"))) {
     net_http_resp_header(req, "Last-Modified", "Wed, 25 Nov 2026 11:20:39 GMT");
-    net_http_respond(req, 200, "application/octet-stream", "hello world", 11);
+    respond_range(req, "hello world", 11);
   } else if (!strcmp(path, "/bkt/big") && !strcmp(m, "GET")) {
-    net_http_respond(req, 200, "application/octet-stream", g.big, g.big_len);
+    respond_range(req, g.big, g.big_len);
   } else if (!strcmp(path, "/bkt/") && strstr(target, "continuation-token=T%2B2")) {
     static const char r[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
                             "<Contents><Key>pg/d</Key><Size>1</Size></Contents>"
@@ -232,6 +246,8 @@ void test_s3_sigv4_headers(void **state) {
   r = last_rec(0);
   assert_signed(&r);
   assert_string_equal(r.range, "bytes=2-4");
+  assert_int_equal(out.len, 3);
+  assert_memory_equal(out.data, "llo", 3);
   assert_string_equal(r.sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
   objstore_attrs at;
@@ -346,6 +362,15 @@ static int slow_consumer(const char *data, size_t n, void *arg) {
   return 0;
 }
 
+/* As slow_consumer, for a stream starting at byte 1000 of "big". */
+static int slow_consumer_at_1000(const char *data, size_t n, void *arg) {
+  stream_ctx *c = arg;
+  for (size_t i = 0; i < n; i++)
+    if (data[i] != (char)((1000 + c->total + i) * 7 % 253)) c->bad = 1;
+  c->total += n;
+  return 0;
+}
+
 static int stop_early(const char *data, size_t n, void *arg) {
   size_t *got = arg;
   *got += n;
@@ -369,5 +394,45 @@ void test_s3_stream_backpressure(void **state) {
   orr_buf out = {0};
   assert_int_equal(objstore_get(b, "obj", 100, &out, err, sizeof err), 0);
   orr_buf_free(&out);
+  objstore_close(b);
+}
+
+/* Many threads share one bucket (its one loop thread and connection pool). */
+typedef struct worker {
+  uv_thread_t t;
+  objstore_bucket *b;
+  int failures;
+} worker;
+
+static void worker_run(void *arg) {
+  worker *w = arg;
+  char err[512];
+  for (int i = 0; i < 20; i++) {
+    orr_buf out = {0};
+    if (objstore_get_range(w->b, "obj", 6, 5, &out, err, sizeof err) != 0 || out.len != 5 ||
+        memcmp(out.data, "world", 5) != 0)
+      w->failures++;
+    orr_buf_free(&out);
+    stream_ctx c = {0};
+    if (i % 5 == 0 &&
+        (objstore_get_stream(w->b, "big", 1000, 300000, slow_consumer_at_1000, &c, err,
+                             sizeof err) != 0 ||
+         c.total != 300000 || c.bad))
+      w->failures++;
+  }
+}
+
+void test_s3_concurrent(void **state) {
+  objstore_bucket *b = open_s3(NULL);
+  worker w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i].b = b;
+    w[i].failures = 0;
+    assert_int_equal(uv_thread_create(&w[i].t, worker_run, &w[i]), 0);
+  }
+  for (int i = 0; i < 8; i++) {
+    uv_thread_join(&w[i].t);
+    assert_int_equal(w[i].failures, 0);
+  }
   objstore_close(b);
 }
