@@ -42,9 +42,11 @@
  * 3. The state file is rewritten atomically (tmp, fsync, rename, fsync dir)
  *    after every block that became RECORDED, and lists only blocks still
  *    present locally (as Thanos rebuilds it).
- * 4. Blocks are considered in ULID order and a sync stops at the first failed
- *    upload, so blocks are shipped in order; the failed one is retried by the
- *    next sync (the worker retries with backoff).
+ * 4. Blocks are considered in ULID order (Thanos sorts by minTime; for the
+ *    level-1 blocks Prometheus cuts one after another both orders agree) and
+ *    a sync stops at the first failed upload, so blocks are shipped in order;
+ *    the failed one is retried by the next sync (the worker retries with
+ *    backoff). Empty blocks (no samples) are never shipped, as Thanos.
  * 5. Only one sync runs at a time (sync_mu). The worker thread owns the
  *    timer; the daemon's loop never waits on the bucket.
  * 6. Uploads stream from the staged files (objstore_put_file); only meta.json

@@ -109,7 +109,9 @@ void sidecar_shipper_stop(sidecar *sc) {
   ship_state *ss = *slot;
   if (!ss) return;
   *slot = NULL;
-  /* Joins the worker: an upload stops before its next object. */
+  /* Joins the worker: an upload stops before its next object, so shutdown
+   * waits at most for the object being put (bounded by objstore's request
+   * timeouts and retries); the next start uploads that block again. */
   shipper_stop(ss->sh);
   uv_timer_stop(&ss->labels_timer);
   uv_close((uv_handle_t *)&ss->labels_timer, on_closed);
