@@ -730,14 +730,16 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       while (hi < np && p[hi].t <= ref) hi++;
       lastw = hi - lo;
       if (hi == lo) continue;
-      if (absent) {
-        found[st] = true;
-        continue;
-      }
       if ((rc = promql__ev_check(ev))) break;
       if (ev->cur_samples + (int64_t)(hi - lo) > ev->max_samples) {
         rc = promql__ev_add_samples(ev, (int64_t)(hi - lo));
         break;
+      }
+      if (absent) {
+        /* Counted as one output per step, as Prometheus evaluates it. */
+        found[st] = true;
+        nout++;
+        continue;
       }
       for (size_t k = 0; k < na && k <= PROMQL_FUNC_MAX_ARGS; k++)
         argv[k] = other[k] ? other[k][st] : 0;
@@ -757,6 +759,7 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       break;
     }
     ev->cur_samples += (int64_t)nout;
+    if (absent) continue;
     promql_series s = {m.s[i].labels, orr_arena_alloc(ev->a, nout * sizeof(promql_point)), nout};
     if (!s.points) {
       rc = promql__ev_oom(ev);
