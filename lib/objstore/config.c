@@ -158,9 +158,12 @@ static int parse_http(cfg_ctx *x, yaml_node_t *map) {
       rc = parse_bool(x, val, where, key, &c->insecure_skip_verify);
     else if (!strcmp(key, "disable_compression"))
       rc = parse_bool(x, val, where, key, &b);
-    else if (!strcmp(key, "max_idle_conns") || !strcmp(key, "max_idle_conns_per_host") ||
-             !strcmp(key, "max_conns_per_host"))
-      rc = parse_int(x, val, where, key, &ignored);
+    else if (!strcmp(key, "max_idle_conns") || !strcmp(key, "max_idle_conns_per_host"))
+      rc = parse_int(x, val, where, key, &ignored); /* curl's connection cache decides */
+    else if (!strcmp(key, "max_conns_per_host")) {
+      if (!(rc = parse_int(x, val, where, key, &ignored)))
+        c->max_conns_per_host = ignored > 10000 ? 10000 : (int)ignored;
+    }
     else return unknown(x, where, key);
     if (rc) return rc;
   }
@@ -323,7 +326,7 @@ int objstore_config_parse(const char *yaml, size_t len, objstore_config *out, ch
   out->idle_conn_timeout_ms = 90000;
   out->response_header_timeout_ms = 120000;
   out->tls_handshake_timeout_ms = 10000;
-  out->max_retries = 3;
+  out->max_retries = 10;
   if (!yaml_parser_initialize(&parser)) return ORR_ENOMEM;
   yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
   if (!yaml_parser_load(&parser, &doc)) {

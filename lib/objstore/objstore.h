@@ -77,7 +77,8 @@ typedef struct objstore_config {
   int64_t tls_handshake_timeout_ms;   /* connect timeout, default 10 s */
   int insecure_skip_verify;
   char *ca_file, *cert_file, *key_file;
-  int max_retries; /* attempts after the first; default 3 (the start-up check: 1) */
+  int max_retries; /* attempts after the first; default 10 as minio-go (the check: 1) */
+  int max_conns_per_host; /* http_config.max_conns_per_host; 0: 16 */
 } objstore_config;
 
 /* Parses Thanos objstore YAML (type: FILESYSTEM|S3, config: {...}, prefix:).

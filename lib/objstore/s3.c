@@ -305,7 +305,7 @@ int objstore__s3_open(objstore_bucket *b, char *err, size_t errlen) {
   s->tls.insecure_skip_verify = cfg->insecure_skip_verify != 0;
   s->header_timeout_ms = cfg->response_header_timeout_ms;
   s->connect_timeout_ms = cfg->tls_handshake_timeout_ms;
-  s->max_host_conns = 16;
+  s->max_host_conns = cfg->max_conns_per_host > 0 ? cfg->max_conns_per_host : 16;
   int rc = ORR_EINTERNAL;
   if (uv_loop_init(&s->loop) != 0) goto fail_loop;
   if (uv_async_init(&s->loop, &s->async, on_async) != 0) goto fail_async;

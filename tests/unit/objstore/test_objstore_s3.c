@@ -87,7 +87,11 @@ static void handler(net_http_req *req, void *arg) {
   static const char nosuchkey[] =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>The "
       "specified key does not exist.</Message></Error>";
-  if (!strcmp(m, "PUT")) {
+  if (!strcmp(m, "PUT") && !strcmp(path, "/bkt/mpfail") && strstr(target, "partNumber=2")) {
+    static const char r[] = "<Error><Code>InvalidPart</Code><Message>One or more of the "
+                            "specified parts could not be found.</Message></Error>";
+    net_http_respond(req, 400, "application/xml", r, sizeof r - 1);
+  } else if (!strcmp(m, "PUT")) {
     net_http_resp_header(req, "ETag", "\"etag-1\"");
     net_http_respond(req, 200, NULL, "", 0);
   } else if (!strcmp(m, "POST") && strstr(target, "uploads=")) {
@@ -122,6 +126,8 @@ static void handler(net_http_req *req, void *arg) {
                             "<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes>"
                             "<Contents><Key>c</Key><Size>1</Size></Contents></ListBucketResult>";
     net_http_respond(req, 200, "application/xml", r, sizeof r - 1);
+  } else if (!strcmp(m, "DELETE") && strstr(target, "uploadId=")) {
+    net_http_respond(req, 204, NULL, "", 0);
   } else if (!strcmp(m, "HEAD")) {
     net_http_respond(req, 404, NULL, "", 0);
   } else {
@@ -330,6 +336,13 @@ void test_s3_errors_and_retries(void **state) {
   assert_string_equal(g.recs[before + 3].sha, "UNSIGNED-PAYLOAD");
   assert_string_equal(g.recs[before + 4].target, "/bkt/mp?uploadId=UP-1");
   uv_mutex_unlock(&g.mu);
+  /* a part refused: the upload is aborted, the error names the part's request */
+  assert_int_equal(objstore_put_file(b, "mpfail", path, err, sizeof err), ORR_EINVAL);
+  assert_string_equal(err, "objstore: s3 upload part bucket=bkt key=mpfail: InvalidPart: One or "
+                           "more of the specified parts could not be found. (HTTP 400)");
+  rec last = last_rec(0);
+  assert_string_equal(last.method, "DELETE");
+  assert_string_equal(last.target, "/bkt/mpfail?uploadId=UP-1");
   unlink(path);
   orr_buf_free(&out);
   objstore_close(b);
