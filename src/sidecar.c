@@ -10,9 +10,10 @@
  *    200, the shipper hook starts, a 30 s refresh timer runs.
  * 2. Every StoreAPI call copies the external labels it needs into its arena,
  *    so a refresh may replace them at any time.
- * 3. A Series call pulls from one source (remote-read stream, or a collected
- *    /api/v1/series answer) and stops pulling when the service layer answers
- *    ORR_EAGAIN, until resume(): the sidecar never holds a whole response.
+ * 3. A Series call pulls from one streaming source (remote read, or
+ *    /api/v1/series parsed as it arrives for skip_chunks) and stops pulling
+ *    when the service layer answers ORR_EAGAIN, until resume(): the sidecar
+ *    never holds a whole response.
  * 4. Shutdown: the daemon drains HTTP, our hook closes gRPC gracefully (calls
  *    in flight get the grace period), then the HTTP client; we run the loop
  *    until they are closed. Nothing starts an HTTP request once shutting_down
@@ -339,8 +340,12 @@ typedef struct scall {
   labels_set ext;
   char *const *drop;
   size_t ndrop;
-  json_t *json; /* K_SERIES_JSON: the collected answer */
-  size_t idx;
+  net_http_client_req *sreq; /* K_SERIES_JSON: the /api/v1/series request */
+  sidecar_series_json sj;
+  bool sj_init;
+  int http_status;
+  orr_buf errbody;
+  json_t *json; /* label answers */
   bool blocked;
   int64_t limit, sent; /* SeriesRequest.limit (0: none) and series sent */
   bool limited;        /* stopped at the limit: the call ends OK */
@@ -364,6 +369,9 @@ static void scall_finish(scall *s, int status, const char *msg) {
   s->tmp = NULL;
   if (s->json) json_decref(s->json);
   s->json = NULL;
+  if (s->sj_init) sidecar_series_json_free(&s->sj);
+  s->sj_init = false;
+  orr_buf_free(&s->errbody);
   storeapi_call_finish(s->c, status, msg);
 }
 
@@ -426,76 +434,83 @@ static bool split_ext_matchers(const labels_set *ext, labels_matcher **ms, size_
   return true;
 }
 
-/* Sends series until blocked or done; K_SERIES_JSON. */
-static void json_pump(scall *s) {
-  size_t n = json_array_size(s->json);
-  if (s->limit > 0 && (int64_t)n > s->limit) n = (size_t)s->limit;
-  while (s->idx < n) {
-    json_t *o = json_array_get(s->json, s->idx++);
-    orr_arena_reset(s->tmp);
-    labels_set sl = {0};
-    sl.v = orr_arena_calloc(s->tmp, json_object_size(o) + 1, sizeof(labels_label));
-    if (!sl.v) {
-      scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-      return;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-      if (!json_is_string(v)) continue;
-      sl.v[sl.n].name = k;
-      sl.v[sl.n].value = json_string_value(v);
-      sl.n++;
-    }
-    labels_set out;
-    Thanos__Series ser = THANOS__SERIES__INIT;
-    if (labels_sort(&sl) ||
-        storeapi_labels_extend(&sl, &s->ext, s->drop, s->ndrop, s->tmp, &out) ||
-        storeapi_labels_to_proto(&out, s->tmp, &ser.labels)) {
-      scall_finish(s, NET_GRPC_INTERNAL, "cannot convert series labels");
-      return;
-    }
-    ser.n_labels = out.n;
-    int rc = storeapi_call_send_series(s->c, &ser);
-    if (rc == ORR_EAGAIN) {
-      s->blocked = true;
-      return;
-    }
-    if (rc) {
-      scall_finish(s, rc == ORR_ECANCELED ? NET_GRPC_CANCELLED : NET_GRPC_RESOURCE_EXHAUSTED,
-                   orr_strerror(rc));
-      return;
-    }
+/* ---- skip_chunks: /api/v1/series, parsed as it streams in */
+static int sj_emit(const labels_set *ls, void *arg) {
+  scall *s = arg;
+  if (s->limit > 0 && s->sent >= s->limit) {
+    s->limited = true;
+    return ORR_ELIMIT; /* stops the transfer; sj_done ends the call OK */
   }
-  scall_finish(s, NET_GRPC_OK, NULL);
+  orr_arena_reset(s->tmp);
+  labels_set sl = *ls, out;
+  Thanos__Series ser = THANOS__SERIES__INIT;
+  if (labels_sort(&sl) || storeapi_labels_extend(&sl, &s->ext, s->drop, s->ndrop, s->tmp, &out) ||
+      storeapi_labels_to_proto(&out, s->tmp, &ser.labels))
+    return ORR_ECORRUPT;
+  ser.n_labels = out.n;
+  int rc = storeapi_call_send_series(s->c, &ser);
+  s->sent++;
+  if (rc == ORR_EAGAIN) {
+    s->blocked = true; /* the rest of this piece is queued; later ones wait */
+    return 0;
+  }
+  return rc;
 }
 
-static void got_series_json(sidecar *sc, int result, int status, orr_buf *body, const char *err,
-                            void *arg) {
+static int sj_headers(net_http_client_req *r, int status, void *arg) {
   scall *s = arg;
-  s->get = NULL;
-  if (storeapi_call_cancelled(s->c)) {
+  s->http_status = status;
+  return 0;
+}
+
+static int sj_body(net_http_client_req *r, const char *data, size_t n, void *arg) {
+  scall *s = arg;
+  if (s->http_status != 200) {
+    size_t room = s->errbody.len < 400 ? 400 - s->errbody.len : 0;
+    orr_buf_append(&s->errbody, data, n < room ? n : room);
+    return 0;
+  }
+  if (s->blocked) return NET_HTTP_CLIENT_PAUSE;
+  return sidecar_series_json_feed(&s->sj, data, n);
+}
+
+static void sj_done(net_http_client_req *r, int result, void *arg) {
+  scall *s = arg;
+  s->sreq = NULL;
+  char msg[600];
+  if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
-    return;
-  }
-  char msg[512];
-  if (result || status != 200) {
-    snprintf(msg, sizeof(msg), "series request to Prometheus failed: %s (HTTP %d) %.200s",
-             result ? orr_strerror(result) : "bad status", status,
-             body->data && !result ? body->data : "");
+  } else if (s->limited) {
+    scall_finish(s, NET_GRPC_OK, NULL);
+  } else if (result) {
+    snprintf(msg, sizeof(msg), "series request to Prometheus failed: %s %s", orr_strerror(result),
+             net_http_client_error(r));
     scall_finish(s, NET_GRPC_UNKNOWN, msg);
-    return;
-  }
-  json_t *j = json_loadb(body->data, body->len, 0, NULL);
-  json_t *d = j ? json_object_get(j, "data") : NULL;
-  if (!json_is_array(d)) {
-    json_decref(j);
+  } else if (s->http_status != 200) {
+    snprintf(msg, sizeof(msg), "series request to Prometheus failed with code %d; msg %.*s",
+             s->http_status, (int)s->errbody.len, s->errbody.data ? s->errbody.data : "");
+    scall_finish(s, NET_GRPC_UNKNOWN, msg);
+  } else if (sidecar_series_json_end(&s->sj)) {
     scall_finish(s, NET_GRPC_UNKNOWN, "series request to Prometheus: unexpected answer");
-    return;
+  } else {
+    scall_finish(s, NET_GRPC_OK, NULL);
   }
-  s->json = json_incref(d);
-  json_decref(j);
-  json_pump(s);
+}
+
+static int sj_start(sidecar *sc, scall *s, const char *pathq) {
+  orr_buf url = {0};
+  size_t bl = strlen(sc->cfg.prometheus_url);
+  while (bl > 0 && sc->cfg.prometheus_url[bl - 1] == '/') bl--;
+  orr_buf_append(&url, sc->cfg.prometheus_url, bl);
+  orr_buf_puts(&url, pathq);
+  int rc = url.oom ? ORR_ENOMEM : net_http_client_req_new(sc->http, "GET", url.data, &s->sreq);
+  orr_buf_free(&url);
+  if (rc) return rc;
+  sidecar_series_json_init(&s->sj, sj_emit, s);
+  s->sj_init = true;
+  net_http_client_req_callbacks(s->sreq, sj_headers, sj_body, sj_done, s);
+  net_http_client_start(s->sreq);
+  return 0;
 }
 
 static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
@@ -593,7 +608,7 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
     orr_buf_puts(&q, "/api/v1/series?");
     add_match_param(&q, ms, nms);
     add_range_params(&q, mint, maxt);
-    rc = q.oom ? ORR_ENOMEM : prom_get(sc, q.data, 1u << 30, 0, got_series_json, s, &s->get);
+    rc = q.oom ? ORR_ENOMEM : sj_start(sc, s, q.data);
     orr_buf_free(&q);
   } else {
     storeapi_rr_opts o = {0};
@@ -739,10 +754,10 @@ static void be_cancel(void *arg, storeapi_call *c) {
   if (!s) return; /* calls without state finished synchronously */
   if (s->rr) {
     storeapi_rr_cancel(s->rr); /* rr_done finishes */
+  } else if (s->sreq) {
+    net_http_client_cancel(s->sreq); /* sj_done finishes */
   } else if (s->get) {
     net_http_client_cancel(s->get->req); /* the GET callback finishes */
-  } else if (s->kind == K_SERIES_JSON && s->json) {
-    scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
   }
 }
 
@@ -752,8 +767,8 @@ static void be_resume(void *arg, storeapi_call *c) {
   s->blocked = false;
   if (s->rr)
     storeapi_rr_resume(s->rr);
-  else if (s->kind == K_SERIES_JSON && s->json)
-    json_pump(s);
+  else if (s->sreq)
+    net_http_client_resume(s->sreq);
 }
 
 /* ---------------------------------------------------------------- shipper */

@@ -145,3 +145,216 @@ int sidecar_url_escape(orr_buf *b, const char *s) {
   }
   return b->oom ? ORR_ENOMEM : 0;
 }
+
+/* ---------------------------------------------------------------- /api/v1/series, streaming */
+enum { J_OUT = 0, J_STR, J_ESC, J_HEX };
+#define J_MAX_STRING (1u << 20)
+#define J_MAX_DEPTH 60
+
+void sidecar_series_json_init(sidecar_series_json *p, sidecar_series_emit_fn emit, void *arg) {
+  memset(p, 0, sizeof(*p));
+  p->emit = emit;
+  p->arg = arg;
+}
+
+void sidecar_series_json_free(sidecar_series_json *p) {
+  orr_buf_free(&p->str);
+  orr_buf_free(&p->lbuf);
+  free(p->offs);
+  p->offs = NULL;
+}
+
+static int j_fail(sidecar_series_json *p, int err) {
+  p->err = err;
+  return err;
+}
+
+static void j_utf8(orr_buf *b, uint32_t c) {
+  char u[4];
+  if (c < 0x80) {
+    orr_buf_putc(b, (char)c);
+  } else if (c < 0x800) {
+    u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 2);
+  } else if (c < 0x10000) {
+    u[0] = (char)(0xE0 | (c >> 12)), u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 3);
+  } else {
+    u[0] = (char)(0xF0 | (c >> 18)), u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 4);
+  }
+}
+
+static bool j_in_array(const sidecar_series_json *p) {
+  return p->depth > 0 && (p->arrays >> (p->depth - 1)) & 1;
+}
+
+/* A whole string token arrived in p->str. */
+static int j_string(sidecar_series_json *p) {
+  if (p->str.oom) return ORR_ENOMEM;
+  const char *s = p->str.data ? p->str.data : "";
+  size_t n = p->str.len;
+  bool key = !j_in_array(p) && p->expect_key;
+  if (p->depth == 1 && key) p->key_is_data = n == 4 && memcmp(s, "data", 4) == 0;
+  if (p->data_depth && p->depth == p->data_depth + 1 && !j_in_array(p)) {
+    /* A label name or value inside a series object. */
+    if (key != !p->have_name) return ORR_ECORRUPT;
+    if (p->noffs == p->capoffs) {
+      size_t nc = p->capoffs ? p->capoffs * 2 : 32;
+      size_t *no = realloc(p->offs, nc * sizeof(*no));
+      if (!no) return ORR_ENOMEM;
+      p->offs = no;
+      p->capoffs = nc;
+    }
+    p->offs[p->noffs++] = p->lbuf.len;
+    orr_buf_append(&p->lbuf, s, n);
+    orr_buf_putc(&p->lbuf, 0);
+    if (p->lbuf.oom) return ORR_ENOMEM;
+    p->have_name = key;
+  }
+  return 0;
+}
+
+static int j_open(sidecar_series_json *p, bool array) {
+  if (p->depth >= J_MAX_DEPTH) return ORR_ELIMIT;
+  if (p->depth == 0 && array) return ORR_ECORRUPT; /* the answer is an object */
+  if (p->depth == 1 && array && p->key_is_data && !p->data_depth) p->data_depth = 2;
+  if (p->data_depth && p->depth == p->data_depth && !array) {
+    orr_buf_reset(&p->lbuf); /* a series begins */
+    p->noffs = 0;
+    p->have_name = 0;
+  }
+  if (array)
+    p->arrays |= 1ull << p->depth;
+  else
+    p->arrays &= ~(1ull << p->depth);
+  p->depth++;
+  p->expect_key = !array;
+  return 0;
+}
+
+static int j_close(sidecar_series_json *p, bool array) {
+  if (p->depth == 0 || j_in_array(p) != array) return ORR_ECORRUPT;
+  p->depth--;
+  if (p->data_depth && p->depth == p->data_depth && !array) {
+    if (p->have_name) return ORR_ECORRUPT;
+    size_t nl = p->noffs / 2;
+    labels_label stackv[64];
+    labels_label *v = nl <= 64 ? stackv : calloc(nl, sizeof(*v));
+    if (!v) return ORR_ENOMEM;
+    for (size_t i = 0; i < nl; i++) {
+      v[i].name = p->lbuf.data + p->offs[2 * i];
+      v[i].value = p->lbuf.data + p->offs[2 * i + 1];
+    }
+    labels_set ls = {v, nl};
+    int rc = p->emit(&ls, p->arg);
+    if (v != stackv) free(v);
+    if (rc) return rc;
+  }
+  if (p->data_depth && p->depth < p->data_depth) p->data_depth = -1; /* data closed */
+  if (p->depth == 0) p->done = 1;
+  p->expect_key = 0;
+  return 0;
+}
+
+int sidecar_series_json_feed(sidecar_series_json *p, const char *data, size_t n) {
+  if (p->err) return p->err;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)data[i];
+    int rc = 0;
+    switch (p->state) {
+    case J_OUT:
+      if (p->done && c != ' ' && c != '\n' && c != '\r' && c != '\t') return j_fail(p, ORR_ECORRUPT);
+      switch (c) {
+      case '"':
+        orr_buf_reset(&p->str);
+        p->state = J_STR;
+        break;
+      case '{': rc = j_open(p, false); break;
+      case '[': rc = j_open(p, true); break;
+      case '}': rc = j_close(p, false); break;
+      case ']': rc = j_close(p, true); break;
+      case ':': p->expect_key = 0; break;
+      case ',': p->expect_key = !j_in_array(p); break;
+      default:
+        if (p->depth == 0 && c != ' ' && c != '\n' && c != '\r' && c != '\t') rc = ORR_ECORRUPT;
+        break; /* numbers and literals are not used */
+      }
+      break;
+    case J_STR:
+      /* A high surrogate not followed by a low one: U+FFFD, as Go. */
+      if (p->hi_surrogate && c != '\\') {
+        j_utf8(&p->str, 0xFFFD);
+        p->hi_surrogate = 0;
+      }
+      if (c == '"') {
+        p->state = J_OUT;
+        rc = j_string(p);
+      } else if (c == '\\') {
+        p->state = J_ESC;
+      } else if (p->str.len >= J_MAX_STRING) {
+        rc = ORR_ELIMIT;
+      } else {
+        orr_buf_putc(&p->str, (char)c);
+      }
+      break;
+    case J_ESC: {
+      static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+      const char *f = c ? strchr(from, c) : NULL;
+      if (c == 'u') {
+        p->state = J_HEX;
+        p->hex = 0;
+        p->hex_n = 0;
+        break;
+      }
+      if (!f) {
+        rc = ORR_ECORRUPT;
+        break;
+      }
+      if (p->hi_surrogate) {
+        j_utf8(&p->str, 0xFFFD);
+        p->hi_surrogate = 0;
+      }
+      orr_buf_putc(&p->str, to[f - from]);
+      p->state = J_STR;
+      break;
+    }
+    case J_HEX: {
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) {
+        rc = ORR_ECORRUPT;
+        break;
+      }
+      p->hex = p->hex * 16 + (uint32_t)d;
+      if (++p->hex_n < 4) break;
+      p->state = J_STR;
+      uint32_t u = p->hex;
+      if (u >= 0xD800 && u < 0xDC00) {
+        if (p->hi_surrogate) j_utf8(&p->str, 0xFFFD);
+        p->hi_surrogate = u;
+        break;
+      }
+      if (u >= 0xDC00 && u < 0xE000 && p->hi_surrogate) {
+        j_utf8(&p->str, 0x10000 + ((p->hi_surrogate - 0xD800) << 10) + (u - 0xDC00));
+        p->hi_surrogate = 0;
+        break;
+      }
+      if (p->hi_surrogate) j_utf8(&p->str, 0xFFFD);
+      p->hi_surrogate = 0;
+      j_utf8(&p->str, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);
+      break;
+    }
+    }
+    if (rc) return j_fail(p, rc);
+  }
+  return 0;
+}
+
+int sidecar_series_json_end(sidecar_series_json *p) {
+  if (p->err) return p->err;
+  if (!p->done || p->state != J_OUT || p->data_depth == 0) return j_fail(p, ORR_ECORRUPT);
+  return 0;
+}

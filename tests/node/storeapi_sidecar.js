@@ -95,8 +95,13 @@ function series(client, req, onData = null) {
         if (onData) onData(r.series, call); else out.series.push(r.series);
       } else if (r.result === 'warning') out.warnings.push(r.warning);
     });
-    call.on('error', (e) => { out.err = e; });
-    call.on('status', () => setImmediate(() => resolve(out)));
+    // 'status' may come while paused data is still buffered: wait for 'end'
+    // (or an error) too.
+    let pending = 2;
+    const fin = () => { if (--pending === 0) setImmediate(() => resolve(out)); };
+    call.on('error', (e) => { out.err = e; fin(); });
+    call.on('end', fin);
+    call.on('status', fin);
   });
 }
 const lsetStr = (ls) => ls.map((l) => `${l.name}=${l.value}`).join(',');
@@ -362,6 +367,13 @@ async function memory(tmp, nseries) {
     console.log(`memory: ${s.count} series, ${bytes} chunk bytes in ${Date.now() - t0} ms; sidecar VmHWM ${peak} KiB (before ${base} KiB)`);
     check(!s.err && s.count === nseries, `memory: all ${nseries} series streamed`, s.err ? s.err.message : s.count);
     check(peak - base < 64 * 1024, 'memory: sidecar peak RSS grows by less than 64 MiB', [base, peak]);
+    // skip_chunks goes through /api/v1/series.
+    const t1 = Date.now();
+    const s2 = await series(store, { min_time: from, max_time: from + 3600000, skip_chunks: true,
+      matchers: [M('__name__', 'test_metric')] }, () => {});
+    const peak2 = vmHwmKb(sc.proc.proc.pid);
+    console.log(`memory: skip_chunks ${s2.count} series in ${Date.now() - t1} ms; sidecar VmHWM ${peak2} KiB`);
+    check(!s2.err && s2.count === nseries, `memory: skip_chunks streamed all ${nseries} series`, s2.err ? s2.err.message : s2.count);
     store.close();
   } finally {
     stop(sc);

@@ -71,9 +71,55 @@ static void test_url_escape(void **state) {
   orr_buf_free(&b);
 }
 
+static int collect(const labels_set *ls, void *arg) {
+  orr_buf *b = arg;
+  for (size_t i = 0; i < ls->n; i++)
+    orr_buf_printf(b, "%s%s=%s", i ? "," : "", ls->v[i].name, ls->v[i].value);
+  orr_buf_putc(b, '|');
+  return 0;
+}
+
+static int feed_pieces(const char *body, size_t piece, orr_buf *out) {
+  sidecar_series_json p;
+  sidecar_series_json_init(&p, collect, out);
+  int rc = 0;
+  for (size_t off = 0, n = strlen(body); off < n && rc == 0; off += piece)
+    rc = sidecar_series_json_feed(&p, body + off, n - off < piece ? n - off : piece);
+  if (rc == 0) rc = sidecar_series_json_end(&p);
+  sidecar_series_json_free(&p);
+  return rc;
+}
+
+static void test_series_json(void **state) {
+  /* As Prometheus 2.42 writes it, with Go's escapes. */
+  const char *body =
+      "{\"status\":\"success\",\"data\":[{\"__name__\":\"up\",\"job\":\"a\\u003cb\\\"\"},"
+      "{\"__name__\":\"x\",\"v\":\"\\ud83d\\ude00 \\u00fc\\n\\ud800z\"}],"
+      "\"warnings\":[\"w\"]}\n";
+  for (size_t piece = 1; piece <= strlen(body); piece++) {
+    orr_buf out = {0};
+    assert_int_equal(feed_pieces(body, piece, &out), 0);
+    assert_string_equal(out.data,
+                        "__name__=up,job=a<b\"|__name__=x,v=\xf0\x9f\x98\x80 \xc3\xbc\n\xef\xbf\xbdz|");
+    orr_buf_free(&out);
+  }
+  orr_buf out = {0};
+  const char *empty = "{\"status\":\"success\",\"data\":[]}";
+  assert_int_equal(feed_pieces(empty, 3, &out), 0);
+  assert_null(out.data);
+  /* Truncated, not an object, no data, bad escape, value without name. */
+  const char *bad[] = {"{\"status\":\"success\",\"data\":[{\"a\":\"b\"}",
+                       "[1]", "{\"status\":\"error\",\"error\":\"x\"}",
+                       "{\"data\":[{\"a\":\"\\q\"}]}", "{\"data\":[{\"a\"}]}", "{} x"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(feed_pieces(bad[i], 2, &out), ORR_ECORRUPT);
+  orr_buf_free(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config), cmocka_unit_test(test_flags),
-      cmocka_unit_test(test_lowest_ts), cmocka_unit_test(test_url_escape)};
+      cmocka_unit_test(test_lowest_ts), cmocka_unit_test(test_url_escape),
+      cmocka_unit_test(test_series_json)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
