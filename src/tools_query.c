@@ -195,6 +195,14 @@ static int parse_api_duration(const char *s, int64_t *ms, int64_t *ns_out, bool 
   return 1;
 }
 
+static int write_stdout(void *arg, orr_buf *b) {
+  (void)arg;
+  size_t n = fwrite(b->data, 1, b->len, stdout);
+  int rc = n == b->len ? 0 : ORR_EIO;
+  orr_buf_reset(b);
+  return rc;
+}
+
 static int print_error(promql_errtype t, const char *msg) {
   orr_buf b = {0};
   promql_json_writer w = {&b, 0, NULL, NULL, 0};
@@ -296,17 +304,17 @@ static int run(int argc, char **argv) {
     }
     goto out;
   }
+  /* Streamed: large matrices never sit whole in memory as text. */
   orr_buf b = {0};
-  promql_json_writer w = {&b, 0, NULL, NULL, 0};
+  promql_json_writer w = {&b, 1 << 16, write_stdout, NULL, 0};
   if (promql_json_write_result(&w, &res)) {
-    fprintf(stderr, "%s: out of memory\n", argv[0]);
+    fprintf(stderr, "%s: cannot write the result: %s\n", argv[0], orr_strerror(w.err));
     orr_buf_free(&b);
     goto out;
   }
-  fwrite(b.data, 1, b.len, stdout);
-  fputc('\n', stdout);
   orr_buf_free(&b);
-  status = 0;
+  fputc('\n', stdout);
+  status = fflush(stdout) == 0 ? 0 : 1;
 out:
   close_blocks(&bs);
   orr_arena_destroy(bs.scratch);
