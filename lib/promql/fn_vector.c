@@ -60,6 +60,36 @@ static double f_log2(double v) {
   return log(frac) * 1.44269504088896340735992468100189213742664595415299 + (double)e;
 }
 
+/* Hyperbolic functions through exp for large arguments, as Go evaluates
+ * them (so they overflow to Inf where Prometheus's do). */
+static double f_sinh(double v) {
+  double x = fabs(v), r;
+  if (x > 21)
+    r = exp(x) * 0.5;
+  else if (x > 0.5) {
+    double ex = exp(x);
+    r = (ex - 1 / ex) * 0.5;
+  } else {
+    return sinh(v);
+  }
+  return v < 0 ? -r : r;
+}
+static double f_cosh(double v) {
+  double x = fabs(v);
+  if (x > 21) return exp(x) * 0.5;
+  double ex = exp(x);
+  return (ex + 1 / ex) * 0.5;
+}
+static double f_tanh(double v) {
+  double z = fabs(v);
+  if (z > 0.5 * 88.029691931113054295988) return v < 0 ? -1 : 1;
+  if (z >= 0.625) {
+    double s2 = exp(2 * z);
+    z = 1 - 2 / (s2 + 1);
+    return v < 0 ? -z : z;
+  }
+  return tanh(v);
+}
 static double f_sgn(double v) { return v < 0 ? -1 : v > 0 ? 1 : v; }
 static double f_deg(double v) { return v * 180 / M_PI; }
 static double f_rad(double v) { return v * M_PI / 180; }
@@ -72,8 +102,8 @@ typedef struct math_fn {
 static const math_fn math_fns[] = {
     {"abs", f_abs},     {"ceil", ceil},   {"floor", floor}, {"exp", exp},     {"sqrt", sqrt},
     {"ln", f_ln},        {"log2", f_log2}, {"log10", f_log10}, {"sin", sin},     {"cos", cos},
-    {"tan", tan},       {"asin", asin},   {"acos", acos},   {"atan", atan},   {"sinh", sinh},
-    {"cosh", cosh},     {"tanh", tanh},   {"asinh", asinh}, {"acosh", acosh}, {"atanh", atanh},
+    {"tan", tan},       {"asin", asin},   {"acos", acos},   {"atan", atan},   {"sinh", f_sinh},
+    {"cosh", f_cosh},     {"tanh", f_tanh},   {"asinh", asinh}, {"acosh", acosh}, {"atanh", atanh},
     {"deg", f_deg},     {"rad", f_rad},   {"sgn", f_sgn},   {NULL, NULL},
 };
 
