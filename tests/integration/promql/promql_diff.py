@@ -404,14 +404,21 @@ def check_coverage(queries, functions_c):
 
 
 # ---------------------------------------------------------------- main
-def make_blocks(promtool, work):
+def make_blocks(promtool, work, stale_fixture=None):
+    """gen_data.py's file through promtool, plus (if given) the block of
+    series with staleness markers that stale_fixture.c writes."""
     om = os.path.join(work, "data.om")
     gen_data.gen(om)
     blocks = os.path.join(work, "blocks")
+    shutil.rmtree(blocks, ignore_errors=True)
     r = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         raise RuntimeError("promtool create-blocks-from failed: %s" % r.stdout)
+    if stale_fixture:
+        r = subprocess.run([stale_fixture, blocks], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (stale_fixture, r.stdout))
     return blocks
 
 
@@ -422,6 +429,7 @@ def main():
     ap.add_argument("--promtool", default="promtool")
     ap.add_argument("--queries", default=os.path.join(HERE, "queries.txt"))
     ap.add_argument("--functions", help="lib/promql/functions.c: every function must be covered")
+    ap.add_argument("--stale-fixture", help="promql_stale_fixture binary (series with stale markers)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", help="run only queries whose text contains this")
     ap.add_argument("--work", help="work directory (kept); default a temporary one")
@@ -453,7 +461,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: sys.exit(2))
 
     t_start = time.monotonic()
-    blocks = make_blocks(args.promtool, work)
+    blocks = make_blocks(args.promtool, work, args.stale_fixture)
     for lb in sorted(set(q.lookback for q in queries), key=str):
         pdata = os.path.join(work, "prometheus-data-%s" % (lb or "default"))
         shutil.rmtree(pdata, ignore_errors=True)
