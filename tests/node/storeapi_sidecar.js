@@ -374,6 +374,14 @@ async function memory(tmp, nseries) {
     const peak2 = vmHwmKb(sc.proc.proc.pid);
     console.log(`memory: skip_chunks ${s2.count} series in ${Date.now() - t1} ms; sidecar VmHWM ${peak2} KiB`);
     check(!s2.err && s2.count === nseries, `memory: skip_chunks streamed all ${nseries} series`, s2.err ? s2.err.message : s2.count);
+    // SIGTERM during a Series stream: the call in flight finishes within the
+    // grace period, then the sidecar exits 0.
+    let termed = false;
+    const s3 = await series(store, { min_time: from, max_time: from + 3600000, matchers: [M('__name__', 'test_metric')] },
+      () => { if (!termed) { termed = true; process.kill(sc.proc.proc.pid, 'SIGTERM'); } });
+    check(!s3.err && s3.count === nseries, 'SIGTERM mid-stream: the Series call in flight completes', s3.err ? s3.err.message : s3.count);
+    const ex = await sc.proc.waitExit(60000);
+    check(ex.code === 0, 'SIGTERM mid-stream: exit 0 after the call', ex);
     store.close();
   } finally {
     stop(sc);
