@@ -8,16 +8,21 @@
  *    (component, label sets, times, last check/error, up) change only under
  *    gw->mu, so gw_endpoints() works from any thread.
  * 2. One timer ticks every second: it re-reads SD files whose mtime changed
- *    (or every sd_interval), re-resolves dns+ names every dns_interval,
+ *    (or every sd_interval), re-resolves dns+/dnssrv+ names every dns_interval,
  *    reconciles the table with what was discovered, then starts the Info
  *    calls that are due (every info_interval, one in flight per endpoint).
  * 3. An endpoint is never used by a fan-out until an Info call succeeded; a
  *    failed Info marks it down (kept, with its last error) until one succeeds.
  * 4. An endpoint no longer discovered leaves the table at once but its
  *    client is closed only when no fan-out and no Info call holds it
- *    (|refs|, |info_inflight|). */
+ *    (|refs|, |info_inflight|).
+ * 5. gw_close() frees the gw when its handles closed and the DNS round in
+ *    flight (if any) came back. */
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,9 +233,12 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
     int port;
     const char *hp = !strncmp(e, "dns+", 4) ? e + 4 : e;
     if (!strncmp(e, "dnssrv+", 7)) {
-      snprintf(err, errlen, "endpoint %s: dnssrv+ discovery is not supported yet", e);
-      rc = ORR_EUNSUPPORTED;
-      goto fail;
+      if (!e[7]) {
+        snprintf(err, errlen, "endpoint %s: want dnssrv+_service._tcp.name", e);
+        rc = ORR_EINVAL;
+        goto fail;
+      }
+      continue;
     }
     if (split_hostport(hp, g->cfg_arena, &h, &port)) {
       snprintf(err, errlen, "endpoint %s: want host:port", e);
@@ -288,9 +296,9 @@ static void endpoint_maybe_free(gw__endpoint *e) {
   if (!e->wanted && e->refs == 0 && !e->info_inflight) endpoint_free(e);
 }
 
-static void closed_one(uv_handle_t *h) {
-  gw *g = h->data;
-  if (--g->pending_closes > 0) return;
+/* Frees |g| once its handles closed and no DNS lookup is out. */
+static void maybe_free_gw(gw *g) {
+  if (g->pending_closes > 0 || g->dns_pending > 0) return;
   if (g->sapi) g->sapi->g = NULL; /* its calls now answer UNAVAILABLE */
   void (*cb)(void *) = g->on_closed;
   void *arg = g->on_closed_arg;
@@ -306,6 +314,12 @@ static void closed_one(uv_handle_t *h) {
   if (cb) cb(arg);
 }
 
+static void closed_one(uv_handle_t *h) {
+  gw *g = h->data;
+  g->pending_closes--;
+  maybe_free_gw(g);
+}
+
 void gw_close(gw *g, void (*on_closed)(void *arg), void *arg) {
   pthread_mutex_lock(&g->qmu);
   g->closing = true;
@@ -317,14 +331,14 @@ void gw_close(gw *g, void (*on_closed)(void *arg), void *arg) {
   uv_close((uv_handle_t *)&g->tick, closed_one);
   gw__ops_close(g, closed_one);
   gw__sync_close(g, closed_one);
-  /* Clients close now (their calls end CANCELLED); an endpoint held by a
-   * fan-out or an Info call is freed by whoever releases it last. */
+  /* An endpoint's client closes when no call of ours is in flight on it:
+   * at once, or when the fan-out (cancelled above) or the Info call ends.
+   * (Closing a net_grpc_client while it connects trips a libuv assertion,
+   * so a client is never closed under a call.) */
   pthread_mutex_lock(&g->mu);
   for (size_t i = 0; i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
     e->wanted = false;
-    if (e->client) storeapi_client_close(e->client, NULL, NULL);
-    e->client = NULL;
     endpoint_maybe_free(e);
   }
   g->neps = 0;
@@ -466,20 +480,51 @@ static void read_sd_files(gw *g, bool force) {
 }
 
 /* ---------------------------------------------------------------- DNS */
+/* dns+host:port: A/AAAA through uv_getaddrinfo, every address an endpoint.
+ * dnssrv+_svc._tcp.name: SRV through res_query on a worker thread, each
+ * target:port an endpoint (the gRPC client resolves the target's name).
+ * One round at a time: the results replace the previous round's when every
+ * lookup of the round is back (g->dns_pending counts them). */
 typedef struct dns_req {
   uv_getaddrinfo_t req;
+  uv_work_t work;
   gw *g;
   int port;
-  const char **out;
-  size_t n;
-  orr_arena *a;
+  const char *srv_name;
+  /* SRV results (worker thread), "target:port" */
+  char **found;
+  size_t nfound;
+  int srv_err;
 } dns_req;
 
-static struct {
-  const char **v;
-  size_t n;
-  orr_arena *a;
-} dns_acc;
+static void dns_add(gw *g, const char *addr) {
+  if (g->dns_acc_a && !in_list(g->dns_acc, g->ndns_acc, addr))
+    add_target(addr, strlen(addr), g->dns_acc_a, &g->dns_acc, &g->ndns_acc);
+}
+
+static void maybe_free_gw(gw *g);
+
+/* One lookup of the round is back. */
+static void dns_finish_one(gw *g) {
+  if (--g->dns_pending > 0) return;
+  if (g->closing) {
+    free(g->dns_acc);
+    orr_arena_destroy(g->dns_acc_a);
+    g->dns_acc = NULL;
+    g->dns_acc_a = NULL;
+    maybe_free_gw(g);
+    return;
+  }
+  free(g->dns_targets);
+  orr_arena_destroy(g->dns_arena);
+  g->dns_targets = g->dns_acc;
+  g->ndns_targets = g->ndns_acc;
+  g->dns_arena = g->dns_acc_a;
+  g->dns_acc = NULL;
+  g->ndns_acc = 0;
+  g->dns_acc_a = NULL;
+  reconcile(g);
+}
 
 static void dns_done(uv_getaddrinfo_t *r, int status, struct addrinfo *res) {
   dns_req *d = r->data;
@@ -496,50 +541,159 @@ static void dns_done(uv_getaddrinfo_t *r, int status, struct addrinfo *res) {
       } else {
         continue;
       }
-      if (!in_list(dns_acc.v, dns_acc.n, addr) && dns_acc.a)
-        add_target(addr, strlen(addr), dns_acc.a, &dns_acc.v, &dns_acc.n);
+      dns_add(g, addr);
     }
   } else {
     orr_log_warn("DNS lookup failed", "err", uv_strerror(status), NULL);
   }
   if (res) uv_freeaddrinfo(res);
   free(d);
-  if (--g->dns_pending > 0) return;
-  if (g->closing) {
-    free(dns_acc.v);
-    orr_arena_destroy(dns_acc.a);
-    memset(&dns_acc, 0, sizeof(dns_acc));
+  dns_finish_one(g);
+}
+
+/* Reads a possibly compressed domain name at |*off| of |msg| into |out|
+ * (dotted, no trailing dot) and advances |*off| past it. 0 or ORR_ECORRUPT. */
+static int dns_name(const uint8_t *msg, size_t n, size_t *off, char *out, size_t outlen) {
+  size_t o = *off, w = 0;
+  bool jumped = false;
+  int hops = 0;
+  for (;;) {
+    if (o >= n) return ORR_ECORRUPT;
+    uint8_t len = msg[o];
+    if ((len & 0xc0) == 0xc0) {
+      if (o + 1 >= n || ++hops > 32) return ORR_ECORRUPT;
+      size_t ptr = ((size_t)(len & 0x3f) << 8) | msg[o + 1];
+      if (!jumped) *off = o + 2;
+      jumped = true;
+      o = ptr;
+      continue;
+    }
+    if (len & 0xc0) return ORR_ECORRUPT;
+    if (len == 0) {
+      if (!jumped) *off = o + 1;
+      break;
+    }
+    if (o + 1 + len > n || w + len + 2 > outlen) return ORR_ECORRUPT;
+    if (w) out[w++] = '.';
+    memcpy(out + w, msg + o + 1, len);
+    w += len;
+    o += 1 + (size_t)len;
+  }
+  out[w] = 0;
+  return 0;
+}
+
+int gw__srv_parse(const uint8_t *msg, size_t n, char ***out, size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  if (n < 12) return ORR_ECORRUPT;
+  size_t qd = ((size_t)msg[4] << 8) | msg[5], an = ((size_t)msg[6] << 8) | msg[7];
+  size_t off = 12;
+  char name[256];
+  for (size_t i = 0; i < qd; i++) {
+    if (dns_name(msg, n, &off, name, sizeof(name)) || off + 4 > n) return ORR_ECORRUPT;
+    off += 4;
+  }
+  char **v = calloc(an + 1, sizeof(char *));
+  if (!v) return ORR_ENOMEM;
+  size_t k = 0;
+  int rc = 0;
+  for (size_t i = 0; i < an && !rc; i++) {
+    if (dns_name(msg, n, &off, name, sizeof(name)) || off + 10 > n) {
+      rc = ORR_ECORRUPT;
+      break;
+    }
+    unsigned type = ((unsigned)msg[off] << 8) | msg[off + 1];
+    size_t rdlen = ((size_t)msg[off + 8] << 8) | msg[off + 9];
+    off += 10;
+    if (off + rdlen > n) {
+      rc = ORR_ECORRUPT;
+      break;
+    }
+    if (type == 33 && rdlen >= 7) { /* SRV: priority, weight, port, target */
+      unsigned port = ((unsigned)msg[off + 4] << 8) | msg[off + 5];
+      size_t t = off + 6;
+      if (dns_name(msg, n, &t, name, sizeof(name))) {
+        rc = ORR_ECORRUPT;
+        break;
+      }
+      char addr[300];
+      snprintf(addr, sizeof(addr), "%s:%u", name, port);
+      if (!(v[k] = strdup(addr))) rc = ORR_ENOMEM;
+      else k++;
+    }
+    off += rdlen;
+  }
+  if (rc) {
+    for (size_t i = 0; i < k; i++) free(v[i]);
+    free(v);
+    return rc;
+  }
+  *out = v;
+  *nout = k;
+  return 0;
+}
+
+static void srv_work(uv_work_t *w) {
+  dns_req *d = w->data;
+  uint8_t ans[8192];
+  int n = res_query(d->srv_name, ns_c_in, ns_t_srv, ans, sizeof(ans));
+  if (n < 0) {
+    d->srv_err = ORR_ENOTFOUND;
     return;
   }
-  free(g->dns_targets);
-  orr_arena_destroy(g->dns_arena);
-  g->dns_targets = dns_acc.v;
-  g->ndns_targets = dns_acc.n;
-  g->dns_arena = dns_acc.a;
-  memset(&dns_acc, 0, sizeof(dns_acc));
-  reconcile(g);
+  d->srv_err = gw__srv_parse(ans, (size_t)n, &d->found, &d->nfound);
+}
+
+static void srv_done(uv_work_t *w, int status) {
+  dns_req *d = w->data;
+  gw *g = d->g;
+  (void)status;
+  if (d->srv_err)
+    orr_log_warn("DNS SRV lookup failed", "name", d->srv_name, "err", orr_strerror(d->srv_err),
+                 NULL);
+  for (size_t i = 0; i < d->nfound; i++) {
+    dns_add(g, d->found[i]);
+    free(d->found[i]);
+  }
+  free(d->found);
+  free(d);
+  dns_finish_one(g);
 }
 
 static void resolve_dns(gw *g) {
   size_t want = 0;
   for (size_t i = 0; i < g->cfg.nendpoints; i++)
-    if (!strncmp(g->cfg.endpoints[i], "dns+", 4)) want++;
+    if (!strncmp(g->cfg.endpoints[i], "dns+", 4) || !strncmp(g->cfg.endpoints[i], "dnssrv+", 7))
+      want++;
   if (!want || g->dns_pending) return;
-  dns_acc.a = orr_arena_new(0);
-  dns_acc.v = NULL;
-  dns_acc.n = 0;
+  g->dns_acc_a = orr_arena_new(0);
+  g->dns_acc = NULL;
+  g->ndns_acc = 0;
   g->dns_pending = 1; /* held while starting */
   for (size_t i = 0; i < g->cfg.nendpoints; i++) {
     const char *e = g->cfg.endpoints[i];
-    if (strncmp(e, "dns+", 4)) continue;
+    bool srv = !strncmp(e, "dnssrv+", 7);
+    if (strncmp(e, "dns+", 4) && !srv) continue;
     dns_req *d = calloc(1, sizeof(*d));
+    if (!d) continue;
+    d->g = g;
+    if (srv) {
+      d->srv_name = e + 7;
+      d->work.data = d;
+      g->dns_pending++;
+      if (uv_queue_work(g->loop, &d->work, srv_work, srv_done)) {
+        g->dns_pending--;
+        free(d);
+      }
+      continue;
+    }
     char *host;
     int port;
-    if (!d || split_hostport(e + 4, g->cfg_arena, &host, &port)) {
+    if (split_hostport(e + 4, g->cfg_arena, &host, &port)) {
       free(d);
       continue;
     }
-    d->g = g;
     d->port = port;
     d->req.data = d;
     struct addrinfo hints = {0};
@@ -553,15 +707,7 @@ static void resolve_dns(gw *g) {
       free(d);
     }
   }
-  /* Release the hold through the same path as a finished lookup. */
-  dns_req *hold = calloc(1, sizeof(*hold));
-  if (hold) {
-    hold->g = g;
-    hold->req.data = hold;
-    dns_done(&hold->req, 0, NULL);
-  } else {
-    g->dns_pending--;
-  }
+  dns_finish_one(g); /* the hold */
 }
 
 /* ---------------------------------------------------------------- Info */
@@ -575,7 +721,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
   gw__endpoint *e = arg;
   gw *g = e->g;
   e->info_inflight = false;
-  if (!e->wanted || !e->client) {
+  if (!e->wanted) {
     endpoint_maybe_free(e);
     return;
   }

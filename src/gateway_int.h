@@ -36,6 +36,11 @@ long gw__dedup(const gw__replica *reps, size_t nrep, bool counter, int64_t mint,
 int gw__sd_parse(const char *data, size_t len, orr_arena *a, const char ***out, size_t *n,
                  char *err, size_t errlen);
 
+/* Parses a DNS answer (RFC 1035 message, names possibly compressed) and
+ * returns every SRV record as "target:port" (malloc'd strings in a malloc'd
+ * array; caller frees both). Returns 0, ORR_ECORRUPT or ORR_ENOMEM. */
+int gw__srv_parse(const uint8_t *msg, size_t n, char ***out, size_t *nout);
+
 /* ---------------------------------------------------------------- pruning */
 /* Thanos's LabelSetsMatch: true when |nsets| is 0 or some set has, for every
  * matcher whose name it holds, a value the matcher accepts. */
@@ -84,6 +89,9 @@ struct gw {
   const char **sd_targets;
   size_t nsd_targets;
   orr_arena *sd_arena, *dns_arena;
+  const char **dns_acc; /* the DNS round in flight */
+  size_t ndns_acc;
+  orr_arena *dns_acc_a;
   int64_t dns_next_ms;
   int dns_pending;
   int pending_closes;

@@ -176,7 +176,8 @@ async function main() {
   const a = await fakeStore({ cluster: 'c1', replica: 'a' }, mkSeries(samplesA));
   const b = await fakeStore({ cluster: 'c1', replica: 'b' }, mkSeries(samplesB));
   const hang = await fakeStore({ cluster: 'c2' }, [], { hang: true });
-  const gw1 = await startGateway([a.addr, b.addr, hang.addr], '1s');
+  // Replica b is found through DNS (dns+localhost:port).
+  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr], '1s');
   let gw2 = null;
   try {
     const inf = await waitEndpoints(gw1, 3, 20000);

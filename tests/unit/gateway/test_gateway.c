@@ -357,6 +357,45 @@ static void test_sd_reload(void **state) {
   rmdir(dir);
 }
 
+/* An SRV answer as res_query returns it: the question, then two SRV records
+ * (one target written out, one compressed against the question's name). */
+static void test_srv_parse(void **state) {
+  (void)state;
+  static const uint8_t msg[] = {
+      0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+      5, '_', 'g', 'r', 'p', 'c', 4, '_', 't', 'c', 'p', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+      3, 'c', 'o', 'm', 0, 0, 33, 0, 1,
+      /* answer 1: store-0.example.com:10901 */
+      0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 27, 0, 0, 0, 5, 0x2a, 0x95,
+      7, 's', 't', 'o', 'r', 'e', '-', '0', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o',
+      'm', 0,
+      /* answer 2: store-1 + pointer to "example.com" (offset 23), port 10902 */
+      0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 16, 0, 0, 0, 5, 0x2a, 0x96,
+      7, 's', 't', 'o', 'r', 'e', '-', '1', 0xc0, 23};
+  char **v;
+  size_t n;
+  assert_int_equal(gw__srv_parse(msg, sizeof(msg), &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0], "store-0.example.com:10901");
+  assert_string_equal(v[1], "store-1.example.com:10902");
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+  /* Truncated anywhere: an error, never a read past the end. */
+  for (size_t cut = 0; cut < sizeof(msg) - 1; cut++) {
+    int rc = gw__srv_parse(msg, cut, &v, &n);
+    if (rc == 0) {
+      assert_true(n < 2);
+      for (size_t i = 0; i < n; i++) free(v[i]);
+      free(v);
+    } else {
+      assert_int_equal(rc, ORR_ECORRUPT);
+    }
+  }
+  /* A pointer loop is refused. */
+  uint8_t loop[] = {0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 33, 0, 1};
+  assert_int_equal(gw__srv_parse(loop, sizeof(loop), &v, &n), ORR_ECORRUPT);
+}
+
 static void test_bad_endpoint_flag(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -385,6 +424,7 @@ int main(void) {
       cmocka_unit_test(test_targets_pruning),
       cmocka_unit_test(test_sd_parse),
       cmocka_unit_test(test_sd_reload),
+      cmocka_unit_test(test_srv_parse),
       cmocka_unit_test(test_bad_endpoint_flag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
