@@ -15,11 +15,13 @@ against both and compares the answers:
   compared sorted by labels.
 
 Query file: one query a line, '#' comments, blank lines ignored:
-  [lookback=<duration>] instant <time> <expr>
-  [lookback=<duration>] range <start> <end> <step> <expr>
+  [OPTION=VALUE ...] instant <time> <expr>
+  [OPTION=VALUE ...] range <start> <end> <step> <expr>
 Parameters are passed verbatim to both (so bad ones test error handling).
-A lookback other than the default 5m is answered by another Prometheus
-started with --query.lookback-delta, and orrery gets --lookback-delta.
+OPTIONs are engine settings: lookback=<duration> and max_samples=<n>. A
+query with options is answered by another Prometheus started with
+--query.lookback-delta / --query.max-samples, and orrery gets
+--lookback-delta / --max-samples.
 
 Prints a compact diff for each mismatch and `N queries, M matched`; exits 1
 if any query mismatched or the harness itself failed.
@@ -72,6 +74,9 @@ def message_allowed(q, pm, om):
     return False
 
 REL_TOL = 1e-6
+# query-file option -> (Prometheus flag, orrery tools query flag)
+ENGINE_OPTIONS = {"lookback": ("query.lookback-delta", "lookback-delta"),
+                  "max_samples": ("query.max-samples", "max-samples")}
 ORDERED_RE = re.compile(r"^[\s(]*(sort|sort_desc|topk|bottomk)\s*(\(|by|without)")
 
 
@@ -140,14 +145,14 @@ class Prometheus:
 
 # ---------------------------------------------------------------- queries
 class Query:
-    def __init__(self, lineno, mode, params, expr, lookback=None):
+    def __init__(self, lineno, mode, params, expr, options=()):
         self.lineno, self.mode, self.params, self.expr = lineno, mode, params, expr
-        self.lookback = lookback
+        self.options = tuple(options)  # ((name, value), ...) sorted
 
     def describe(self):
         p = " ".join("%s=%s" % kv for kv in self.params)
-        if self.lookback:
-            p += " lookback=" + self.lookback
+        for k, v in self.options:
+            p += " %s=%s" % (k, v)
         return "line %d [%s %s]: %s" % (self.lineno, self.mode, p, self.expr)
 
 
@@ -159,16 +164,20 @@ def read_queries(path):
             if not s or s.startswith("#"):
                 continue
             w = s.split(None, 1)
-            lookback = None
-            if w[0].startswith("lookback="):
-                lookback = w[0][len("lookback="):]
+            opts = {}
+            while "=" in w[0]:
+                k, v = w[0].split("=", 1)
+                if k not in ENGINE_OPTIONS:
+                    raise SystemExit("%s:%d: unknown option %s" % (path, n, k))
+                opts[k] = v
                 w = w[1].split(None, 1)
+            options = tuple(sorted(opts.items()))
             if w[0] == "instant":
                 t, expr = w[1].split(None, 1)
-                out.append(Query(n, "instant", [("time", t)], expr, lookback))
+                out.append(Query(n, "instant", [("time", t)], expr, options))
             elif w[0] == "range":
                 a, b, st, expr = w[1].split(None, 3)
-                out.append(Query(n, "range", [("start", a), ("end", b), ("step", st)], expr, lookback))
+                out.append(Query(n, "range", [("start", a), ("end", b), ("step", st)], expr, options))
             else:
                 raise SystemExit("%s:%d: expected 'instant' or 'range'" % (path, n))
     return out
@@ -182,8 +191,8 @@ def run_prometheus(prom, q):
 def run_orrery(orrery, blocks, q):
     cmd = [orrery, "tools", "query", "--blocks=" + blocks]
     cmd += ["--%s=%s" % kv for kv in q.params]
-    if q.lookback:
-        cmd.append("--lookback-delta=" + q.lookback)
+    for k, v in q.options:
+        cmd.append("--%s=%s" % (ENGINE_OPTIONS[k][1], v))
     cmd += ["--", q.expr]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
@@ -448,7 +457,7 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="promql_diff.")
     os.makedirs(work, exist_ok=True)
-    proms = {}  # lookback (None: default) -> Prometheus
+    proms = {}  # options -> Prometheus
 
     def cleanup(*_):
         for pr in proms.values():
@@ -462,18 +471,18 @@ def main():
 
     t_start = time.monotonic()
     blocks = make_blocks(args.promtool, work, args.stale_fixture)
-    for lb in sorted(set(q.lookback for q in queries), key=str):
-        pdata = os.path.join(work, "prometheus-data-%s" % (lb or "default"))
+    for i, opts in enumerate(sorted(set(q.options for q in queries))):
+        pdata = os.path.join(work, "prometheus-data-%d" % i)
         shutil.rmtree(pdata, ignore_errors=True)
         shutil.copytree(blocks, pdata)
-        extra = ["--query.lookback-delta=" + lb] if lb else []
-        proms[lb] = Prometheus(args.prometheus, pdata, work, extra)
+        extra = ["--%s=%s" % (ENGINE_OPTIONS[k][0], v) for k, v in opts]
+        proms[opts] = Prometheus(args.prometheus, pdata, work, extra)
     for pr in proms.values():
         pr.wait_ready()
     t_ready = time.monotonic()
 
     def one(q):
-        pb = run_prometheus(proms[q.lookback], q)
+        pb = run_prometheus(proms[q.options], q)
         rc, out, err = run_orrery(args.orrery, blocks, q)
         return q, pb, rc, out, err
 
