@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: builds orrery and brings up a local system on this
-# machine, on a filesystem bucket under .orrery/quickstart. Ctrl-C stops it all.
-#
-# Today it starts what exists: a Prometheus 2.42 (external labels region=eu,
-# replica=a) scraping itself and the orrery gateway, and the gateway's daemon
-# endpoints. Sidecars, the bucket and PromQL through the gateway follow with
-# their issues (see README "Status").
+# The README's first command: builds orrery and brings up a local global view on
+# this machine, everything on 127.0.0.1, data under .orrery/quickstart:
+#   two regions (eu, us), each an HA pair of Prometheus 2.42 (external labels
+#   region and replica=a|b) scraping itself and the gateway every 5 s, an
+#   `orrery sidecar` beside each (StoreAPI on its own gRPC port, finished blocks
+#   uploaded to the filesystem bucket .orrery/quickstart/bucket), and one
+#   `orrery gateway` over the four sidecars, deduplicating along `replica`.
+# Ports are chosen at run time (the gateway prefers 10902). Ctrl-C stops it all.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -17,23 +18,28 @@ cmake --build "$build" -j "$(nproc)" --target orrery >/dev/null
 orrery="$build/src/orrery"
 
 data="$here/.orrery/quickstart"
-mkdir -p "$data/bucket" "$data/prom-eu-a"
+mkdir -p "$data/bucket"
 
-# free_port: a TCP port nobody listens on, preferring $1.
+# free_port PREF: sets $port to a TCP port nobody listens on and nobody here
+# took, preferring PREF (no subshell, so $taken remembers).
+taken=" "
 free_port() {
   local p="$1"
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
+  while [[ "$taken" == *" $p "* ]] || (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+    p=$((p + 1))
+  done
+  taken+="$p "
+  port=$p
 }
 # wait_ready URL NAME PID: polls a readiness endpoint while the process lives.
 wait_ready() {
   local url="$1" name="$2" pid="$3"
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || { echo "quickstart: $name exited; its log: $data/$name.log" >&2; exit 1; }
     sleep 0.2
   done
-  echo "quickstart: $name not ready after 60 s; its log: $data/$name.log" >&2
+  echo "quickstart: $name not ready after 120 s; its log: $data/$name.log" >&2
   exit 1
 }
 
@@ -42,50 +48,97 @@ cleanup() {
   trap - INT TERM EXIT
   echo
   echo "quickstart: stopping"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # The gateway first, then the sidecars, then Prometheus (reverse start order).
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  echo "quickstart: stopped"
+  echo "quickstart: stopped (data kept in $data)"
 }
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
-gw_port=$(free_port 10902)
-prom_port=$(free_port 9090)
+free_port 10902; gw_port=$port
+free_port 10901; gw_grpc=$port
+cat >"$data/bucket.yml" <<YML
+type: FILESYSTEM
+config:
+  directory: $data/bucket
+YML
 
-cat >"$data/prom-eu-a.yml" <<YML
+replicas=(eu-a eu-b us-a us-b)
+declare -A prom_port side_grpc side_http
+next_prom=9090
+next_side=10911
+for r in "${replicas[@]}"; do
+  free_port $next_prom; prom_port[$r]=$port
+  next_prom=$((port + 1))
+  free_port $next_side; side_grpc[$r]=$port
+  free_port $((port + 1)); side_http[$r]=$port
+  next_side=$((port + 1))
+done
+
+for r in "${replicas[@]}"; do
+  region=${r%-*} replica=${r#*-}
+  mkdir -p "$data/prom-$r"
+  cat >"$data/prom-$r.yml" <<YML
 global:
   scrape_interval: 5s
-  external_labels: {region: eu, replica: a}
+  evaluation_interval: 5s
+  external_labels: {region: $region, replica: $replica}
 scrape_configs:
   - job_name: prometheus
-    static_configs: [{targets: ['127.0.0.1:$prom_port']}]
+    static_configs: [{targets: ['127.0.0.1:${prom_port[$r]}']}]
   - job_name: orrery-gateway
     static_configs: [{targets: ['127.0.0.1:$gw_port']}]
 YML
+  # 2h blocks and no local compaction, as the sidecar requires for uploads.
+  prometheus --config.file="$data/prom-$r.yml" --storage.tsdb.path="$data/prom-$r" \
+    --web.listen-address="127.0.0.1:${prom_port[$r]}" --storage.tsdb.retention.time=15d \
+    --storage.tsdb.min-block-duration=2h --storage.tsdb.max-block-duration=2h \
+    --web.enable-lifecycle >"$data/prom-$r.log" 2>&1 &
+  pids+=($!)
+done
+i=0
+for r in "${replicas[@]}"; do
+  wait_ready "http://127.0.0.1:${prom_port[$r]}/-/ready" "prom-$r" "${pids[$i]}"
+  i=$((i + 1))
+done
 
-"$orrery" gateway --http-address="127.0.0.1:$gw_port" >"$data/gateway.log" 2>&1 &
+endpoints=()
+for r in "${replicas[@]}"; do
+  "$orrery" sidecar --prometheus.url="http://127.0.0.1:${prom_port[$r]}" \
+    --tsdb.path="$data/prom-$r" --objstore.config-file="$data/bucket.yml" \
+    --grpc-address="127.0.0.1:${side_grpc[$r]}" --http-address="127.0.0.1:${side_http[$r]}" \
+    >"$data/sidecar-$r.log" 2>&1 &
+  pids+=($!)
+  endpoints+=("--endpoint=127.0.0.1:${side_grpc[$r]}")
+done
+for r in "${replicas[@]}"; do
+  wait_ready "http://127.0.0.1:${side_http[$r]}/-/ready" "sidecar-$r" "${pids[$i]}"
+  i=$((i + 1))
+done
+
+"$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
+  "${endpoints[@]}" --query.replica-label=replica >"$data/gateway.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:$gw_port/-/ready" gateway "${pids[-1]}"
+wait_ready "http://127.0.0.1:$gw_port/-/ready" gateway "${pids[$i]}"
 
-prometheus --config.file="$data/prom-eu-a.yml" --storage.tsdb.path="$data/prom-eu-a" \
-  --web.listen-address="127.0.0.1:$prom_port" --storage.tsdb.retention.time=100y \
-  >"$data/prom-eu-a.log" 2>&1 &
-pids+=($!)
-wait_ready "http://127.0.0.1:$prom_port/-/ready" prom-eu-a "${pids[-1]}"
-
+gw="http://127.0.0.1:$gw_port"
 cat <<MSG
 
 orrery quickstart is up (logs and data in $data):
-  gateway     http://127.0.0.1:$gw_port   (/metrics, /-/healthy, /-/ready, /api/v1/status/buildinfo)
-  prometheus  http://127.0.0.1:$prom_port (region=eu, replica=a; scrapes itself and the gateway)
+  gateway      $gw   (Prometheus HTTP API, /federate; StoreAPI on 127.0.0.1:$gw_grpc)
+MSG
+for r in "${replicas[@]}"; do
+  printf '  %-12s http://127.0.0.1:%s   (sidecar StoreAPI 127.0.0.1:%s)\n' "prom $r" "${prom_port[$r]}" "${side_grpc[$r]}"
+done
+cat <<MSG
+  bucket       $data/bucket (blocks appear as Prometheus finishes them, every 2 h)
 
-Try:
-  curl -s http://127.0.0.1:$gw_port/api/v1/status/buildinfo
-  curl -s http://127.0.0.1:$gw_port/metrics | head
-  curl -s 'http://127.0.0.1:$prom_port/api/v1/query?query=up'
-
-Coming with the next issues: sidecars shipping blocks to $data/bucket,
-an HA pair per region, and PromQL through the gateway.
+Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s):
+  curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (up)'
+  curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1m]))'
+  curl -s $gw/api/v1/query --data-urlencode 'query=up{job="prometheus"}' --data-urlencode dedup=false
+  (and $gw/api/v1/stores, $gw/federate?match[]={job=\"orrery-gateway\"})
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true

@@ -1,0 +1,120 @@
+#!/bin/sh
+# gateway_vs_prometheus.sh: latency of queries through `orrery sidecar` +
+# `orrery gateway` against the same queries sent to Prometheus 2.42 directly,
+# on the same data (the PromQL differential dataset made into blocks by
+# promtool, scaled with --scale), and prints per query the median wall time
+# of N runs on each path and their ratio (gateway / Prometheus).
+#
+# Usage: bench/gateway_vs_prometheus.sh [--orrery PATH] [--scale N] [--runs N] [--work DIR]
+# Defaults: build/src/orrery, scale 300 (about 10k series), 7 runs, a temp dir.
+# Each query's answers are compared once (promql_diff's comparator, with the
+# endpoint's external label removed); a differing answer is marked "DIFF".
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+exec python3 - "$ROOT" "$@" <<'PY'
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = sys.argv[1]
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "promql"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "gateway"))
+import gen_data  # noqa: E402
+import promql_diff  # noqa: E402
+import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness
+
+ap = argparse.ArgumentParser(prog="gateway_vs_prometheus.sh")
+ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "src", "orrery"))
+ap.add_argument("--prometheus", default="prometheus")
+ap.add_argument("--promtool", default="promtool")
+ap.add_argument("--scale", type=int, default=300)
+ap.add_argument("--runs", type=int, default=7)
+ap.add_argument("--work")
+args = ap.parse_args(sys.argv[2:])
+
+T0, END = 1700000000, 1700010800
+QUERIES = [
+    ("instant", "up"),
+    ("instant", "http_requests_total"),
+    ("instant", "sum by (job) (rate(http_requests_total[5m]))"),
+    ("instant", "topk(5, sum by (instance) (rate(node_cpu_seconds_total[5m])))"),
+    ("instant", "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"),
+    ("range", "sum by (job) (rate(http_requests_total[5m]))"),
+    ("range", "avg(node_cpu_seconds_total)"),
+    ("range", "max_over_time(temperature_celsius[10m])"),
+    ("range", "count(http_requests_total)"),
+    ("range", "http_requests_total{code=\"500\"}"),
+]
+
+work = args.work or tempfile.mkdtemp(prefix="gw_bench.")
+os.makedirs(work, exist_ok=True)
+try:
+    om = os.path.join(work, "data.om")
+    blocks = os.path.join(work, "blocks")
+    if not os.path.isdir(blocks):
+        gen_data.gen(om, args.scale)
+        subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
+                       check=True, stdout=subprocess.DEVNULL)
+    data = os.path.join(work, "prom")
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(blocks, data)
+    pport = e2e.free_port()
+    cfg = os.path.join(work, "prom.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1h\n  external_labels: {region: bench, replica: a}\n"
+                "scrape_configs: []\n")
+    prom = e2e.Proc("prometheus", [args.prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
+                                   "--storage.tsdb.retention.time=100y",
+                                   "--web.listen-address=127.0.0.1:%d" % pport], work)
+    prom.url = "http://127.0.0.1:%d" % pport
+    e2e.wait_ready(prom.url + "/-/ready", prom)
+    gp, hp = e2e.free_port(), e2e.free_port()
+    side = e2e.Proc("sidecar", [args.orrery, "sidecar", "--prometheus.url=" + prom.url, "--tsdb.path=" + data,
+                                "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp], work)
+    e2e.wait_ready("http://127.0.0.1:%d/-/ready" % hp, side)
+    gh = e2e.free_port()
+    gw = e2e.Proc("gateway", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % gh,
+                              "--grpc-address=127.0.0.1:%d" % e2e.free_port(),
+                              "--query.replica-label=replica", "--endpoint=127.0.0.1:%d" % gp], work)
+    gw.url = "http://127.0.0.1:%d" % gh
+    gw.name = "gateway"
+    e2e.wait_ready(gw.url + "/-/ready", gw)
+
+    e2e.Topology.wait_stores(None, gw, 1)  # the sidecar's Info answered
+
+    def params(mode, q):
+        if mode == "instant":
+            return "/api/v1/query", {"query": q, "time": str(T0 + 5400)}
+        return "/api/v1/query_range", {"query": q, "start": str(T0), "end": str(END), "step": "60"}
+
+    def timed(url, path, p):
+        t0 = time.perf_counter()
+        st, _, body = e2e.http("POST", url + path, p, timeout=300)
+        return time.perf_counter() - t0, st, body
+
+    nseries = json.loads(e2e.http("GET", prom.url + "/api/v1/query",
+                                  {"query": "count({__name__=~\".+\"})", "time": str(T0 + 5400)})[2]
+                         )["data"]["result"][0]["value"][1]
+    print("data: %s series (gen_data --series-scale %d), %d runs each, median wall time per request"
+          % (nseries, args.scale, args.runs))
+    print("%-90s %10s %10s %7s" % ("query", "prom ms", "gw ms", "ratio"))
+    ratios = []
+    for mode, q in QUERIES:
+        path, p = params(mode, q)
+        # warm both paths once and compare the answers
+        _, _, pb = timed(prom.url, path, p)
+        _, st, gb = timed(gw.url, path, p)
+        qq = promql_diff.Query(0, mode, [], q)
+        strip = lambda b: e2e.strip_region(b.replace('"region":"bench",', "").replace(',"region":"bench"', ""))
+        diff = promql_diff.compare(qq, strip(pb), 0 if st == 200 else 1, strip(gb) + "\n", "")
+        tp = statistics.median(timed(prom.url, path, p)[0] for _ in range(args.runs))
+        tg = statistics.median(timed(gw.url, path, p)[0] for _ in range(args.runs))
+        ratios.append(tg / tp)
+        print("%-90s %10.1f %10.1f %7.2f%s" % ("%s %s" % (mode, q), tp * 1e3, tg * 1e3, tg / tp,
+                                             "  DIFF" if diff else ""))
+    print("geometric mean ratio %.2f" % statistics.geometric_mean(ratios))
+finally:
+    for p in reversed(e2e.procs):
+        p.stop()
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+PY
