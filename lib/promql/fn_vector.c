@@ -624,6 +624,7 @@ int promql__vector_fn(promql__ev *ev, const promql_expr *call, void **state, pro
   if (!strcmp(name, "sort") || !strcmp(name, "sort_desc")) {
     size_t n = args[0].n;
     size_t base = out->n;
+    if (!n) return 0;
     for (size_t i = 0; i < n; i++)
       if (promql__vec_push(ev->a, out, &args[0].s[i])) return promql__ev_oom(ev);
     promql__sort(out->s + base, n, sizeof(promql__sample),
