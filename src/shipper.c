@@ -396,10 +396,12 @@ static int64_t file_size(const char *path) {
   return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-/* Uploads block |be| (directory name |id|) as note 1 says. */
+/* Uploads block |be| (directory name |id|) as note 1 says. When a chunk or
+ * index put fails, |*orphans| lists the objects this attempt put (from |a|)
+ * for the caller to delete after reporting the failure. */
 static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
-                        const labels_set *lset, orr_arena *a, shipper_sync_stats *st, char *err,
-                        size_t errlen) {
+                        const labels_set *lset, orr_arena *a, shipper_sync_stats *st,
+                        const char ***orphans, size_t *norphans, char *err, size_t errlen) {
   orr_buf meta_json = {0};
   const char **segs = NULL;
   size_t nseg = 0;
@@ -477,9 +479,8 @@ static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
   for (size_t i = 0; i <= nseg; i++) {
     if ((rc = put_object(&u, keys[i], paths[i], NULL, 0,
                          (uint64_t)m.thanos.files[i].size_bytes)) != 0) {
-      /* Best-effort clean-up of this attempt's objects; what stays is
-       * harmless without meta.json and overwritten by the next attempt. */
-      for (size_t j = 0; j < u.nput; j++) objstore_delete(s->bucket, u.put[j], NULL, 0);
+      *orphans = u.put;
+      *norphans = u.nput;
       goto out;
     }
   }
@@ -581,7 +582,10 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
       break;
     }
     if (!exists) {
-      if ((rc = upload_block(s, be, id, &lset, a, st, lerr, sizeof(lerr))) != 0) {
+      const char **orphans = NULL;
+      size_t norphans = 0;
+      if ((rc = upload_block(s, be, id, &lset, a, st, &orphans, &norphans, lerr,
+                             sizeof(lerr))) != 0) {
         snprintf(err, errlen, "upload %s: %s", id, lerr);
         if (rc == ORR_ECANCELED) { /* shutdown: the next start uploads it again */
           orr_log_info("upload interrupted by shutdown", "block", id, NULL);
@@ -590,6 +594,18 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
         orr_log_error("shipping failed", "block", id, "err", lerr, NULL);
         st->failed++;
         inc(M.upload_failures, 1);
+        /* Best-effort clean-up of this attempt's objects (as Thanos); what
+         * stays is harmless without meta.json and overwritten by the next
+         * attempt. The first failed delete ends it: the bucket is likely
+         * unreachable, and each delete would wait out objstore's retries. */
+        for (size_t j = 0; j < norphans; j++) {
+          int drc = objstore_delete(s->bucket, orphans[j], lerr, sizeof(lerr));
+          if (drc != 0 && drc != ORR_ENOTFOUND) {
+            orr_log_warn("clean-up of a failed upload stopped", "key", orphans[j], "err", lerr,
+                         NULL);
+            break;
+          }
+        }
         break;
       }
       st->uploaded++;

@@ -214,12 +214,14 @@ class S3rver(Proc):
                 return False
         poll("s3rver ready", ready, 60)
 
-    def config(self, workdir):
+    def config(self, workdir, max_retries=None):
         path = os.path.join(workdir, "s3-%d.yml" % self.port)
         with open(path, "w") as f:
             f.write("type: S3\nconfig:\n  bucket: %s\n  endpoint: 127.0.0.1:%d\n"
                     "  access_key: S3RVER\n  secret_key: S3RVER\n  insecure: true\n"
                     % (self.bucket, self.port))
+            if max_retries is not None:
+                f.write("  max_retries: %d\n" % max_retries)
         return path
 
     def obj(self, key):
@@ -378,7 +380,10 @@ def part_s3_outage(wd):
     try:
         s3.wait_ready()
         prom.wait_ready()
-        side = Sidecar(wd, prom, tsdb, s3.config(wd), env={
+        # max_retries 3: the minute of outage outlasts objstore's own retries
+        # of one request (a few seconds), so what brings the block home is the
+        # shipper's retry of the block with backoff.
+        side = Sidecar(wd, prom, tsdb, s3.config(wd, max_retries=3), env={
             "ORRERY_SHIPPER_TEST_PUT_DELAY": "500ms", "ORRERY_SHIPPER_TEST_INTERVAL": "2s"})
         side.wait_ready()
         for u in pre:
@@ -405,6 +410,8 @@ def part_s3_outage(wd):
         check(side.alive(), "outage: the sidecar kept running")
         failures = side.metric("thanos_shipper_upload_failures_total") or 0
         check(failures >= 1, "outage: thanos_shipper_upload_failures_total = %d" % failures)
+        retries = side.metric("thanos_shipper_dir_sync_failures_total") or 0
+        check(retries >= 3, "outage: the shipper kept retrying (%d failed syncs in the minute)" % retries)
         check(re.search(r'msg="shipping failed" block=%s err=".*objstore' % big, side.log()) is not None,
               "outage: 'shipping failed' logged with objstore's error line")
         check(big not in state_ids(tsdb), "outage: the state file does not record the block")
