@@ -578,6 +578,24 @@ def test_e(t):
     dt = time.monotonic() - t0
     after = vmhwm(gw.p.pid)
     n = len(json.loads(b)["data"]["result"]) if st == 200 else -1
+    # A client that goes away mid-stream, then a query past its deadline: the
+    # gateway cancels and keeps serving.
+    body = urllib.parse.urlencode({"query": '{__name__=~".+"}', "start": "1700000000", "end": "1700010800",
+                                   "step": "15", "dedup": "false"}).encode()
+    u = urllib.parse.urlparse(gw.url)
+    c = socket.create_connection((u.hostname, u.port))
+    c.sendall(b"POST /api/v1/query_range HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+              b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    first = c.recv(4096)
+    c.close()
+    st_t, _, bt = http("POST", gw.url + "/api/v1/query_range",
+                       {"query": 'count_over_time({__name__=~".+"}[1h])', "start": "1700000000",
+                        "end": "1700010800", "step": "15", "timeout": "0.001"})
+    st_h, _, _ = http("GET", gw.url + "/-/healthy")
+    dt_ok = json.loads(bt).get("errorType") == "timeout" if st_t == 503 else False
+    check("e: client gone mid-stream and timeout=1ms: 503 timeout, gateway still healthy",
+          first.startswith(b"HTTP/1.1 200") and dt_ok and st_h == 200 and gw.p.poll() is None,
+          "first bytes %r; timeout answer %d %s" % (first[:40], st_t, bt[:160]))
     check("e: peak RSS of gw_all over a large query stays bounded", st == 200 and after < 512 * 1024,
           "VmHWM %d KiB before, %d KiB after; %d series, %.1f MB body, %.1f s" %
           (before, after, n, len(b) / 1e6, dt))
