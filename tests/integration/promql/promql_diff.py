@@ -78,6 +78,7 @@ REL_TOL = 1e-6
 ENGINE_OPTIONS = {"lookback": ("query.lookback-delta", "lookback-delta"),
                   "max_samples": ("query.max-samples", "max-samples")}
 ORDERED_RE = re.compile(r"^[\s(]*(sort|sort_desc|topk|bottomk)\s*(\(|by|without)")
+GROUPED_RE = re.compile(r"^[\s(]*(topk|bottomk)\s*(by|without)|^[\s(]*(topk|bottomk)\s*\(.*\)\s*(by|without)\s*\([^()]*\)\s*$")
 
 
 # ---------------------------------------------------------------- processes
@@ -260,8 +261,21 @@ def cmp_series_values(ps, os_, where, diffs):
         diffs.append("%s: orrery's points are not in time order" % where)
 
 
+def output_ordered(q):
+    """Whether Prometheus defines the order of an instant vector's series:
+    sort/sort_desc and topk/bottomk order by value; but a grouped topk emits
+    its groups in input order, which is Go map order when the input comes
+    from histogram_quantile or a subquery."""
+    m = ORDERED_RE.match(q.expr)
+    if q.mode != "instant" or not m:
+        return False
+    if m.group(1) in ("topk", "bottomk") and GROUPED_RE.match(q.expr):
+        return not ("histogram_quantile" in q.expr or SUBQUERY_RE.search(q.expr))
+    return True
+
+
 def cmp_vector(q, pr, orr, diffs):
-    ordered = q.mode == "instant" and ORDERED_RE.match(q.expr)
+    ordered = output_ordered(q)
     pk = [lkey(s["metric"]) for s in pr]
     ok = [lkey(s["metric"]) for s in orr]
     if len(set(ok)) != len(ok):

@@ -16,10 +16,12 @@ SELECTORS = [
     'queue_length', 'batch_progress', 'up', 'build_info', 'scrape_gaps', 'special_values',
     'special_values{kind=~"int|frac|neg|nan|posinf"}', 'node_memory_MemAvailable_bytes',
     'http_request_duration_seconds_count', 'http_request_duration_seconds_sum', 'label_escapes',
-    'job:http_requests:rate5m', 'service_info',
+    'job:http_requests:rate5m', 'service_info', 'stale_gauge', 'stale_gauge{case=~"flap|gap"}',
+    'stale_counter_total',
 ]
 COUNTERS = ['http_requests_total', 'http_requests_total{job="api-server"}', 'node_cpu_seconds_total',
-            'http_request_duration_seconds_count', 'http_requests_total{instance="10.0.0.2:8080"}']
+            'http_request_duration_seconds_count', 'http_requests_total{instance="10.0.0.2:8080"}',
+            'stale_counter_total']
 LABELS = ["job", "instance", "code", "method", "location", "sensor", "queue", "priority", "mode",
           "cpu", "kind", "task", "handler", "le", "__name__", "nonexistent"]
 WINDOWS = ["30s", "1m", "2m", "5m", "7m30s", "10m", "1h"]
