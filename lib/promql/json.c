@@ -10,15 +10,28 @@
 
 #include "promql_int.h"
 
+static void put_u64(orr_buf *b, uint64_t u) {
+  char tmp[24];
+  int i = (int)sizeof(tmp);
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  orr_buf_append(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
 int promql_json_timestamp(orr_buf *b, int64_t t) {
   uint64_t u = (uint64_t)t;
   if (t < 0) {
     orr_buf_putc(b, '-');
     u = (uint64_t)0 - u;
   }
-  orr_buf_printf(b, "%llu", (unsigned long long)(u / 1000));
+  put_u64(b, u / 1000);
   unsigned frac = (unsigned)(u % 1000);
-  if (frac) orr_buf_printf(b, ".%03u", frac);
+  if (frac) {
+    char f[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+    orr_buf_append(b, f, 4);
+  }
   return b->oom ? ORR_ENOMEM : 0;
 }
 
@@ -100,8 +113,16 @@ static void point(orr_buf *b, const promql_point *p) {
   orr_buf_putc(b, '[');
   promql_json_timestamp(b, p->t);
   orr_buf_puts(b, ",\"");
-  orr_format_float_json(p->v, f, sizeof(f));
-  orr_buf_puts(b, f);
+  double v = p->v;
+  /* Integral values below 2^53 print as their digits in every format; the
+   * common case for counters, so skip the general formatter. */
+  if (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))) {
+    if (v < 0) orr_buf_putc(b, '-');
+    put_u64(b, (uint64_t)fabs(v));
+  } else {
+    orr_format_float_json(v, f, sizeof(f));
+    orr_buf_puts(b, f);
+  }
   orr_buf_puts(b, "\"]");
 }
 
