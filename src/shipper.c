@@ -51,6 +51,10 @@
  *    timer; the daemon's loop never waits on the bucket.
  * 6. Uploads stream from the staged files (objstore_put_file); only meta.json
  *    is built in memory.
+ * 7. Compacted blocks (level > 1, only with upload_compacted) are shipped
+ *    only if they overlap no block of the bucket with the same external
+ *    labels; otherwise the sync fails with the overlap named (Thanos checks
+ *    the bucket's blocks among themselves too; we check the new block only).
  */
 
 struct shipper {
@@ -503,6 +507,96 @@ out:
   return rc;
 }
 
+/* ---------------------------------------------------------------- overlaps
+ * With --shipper.upload-compacted, a compacted block is shipped only if it
+ * overlaps no block of the bucket with the same external labels (as Thanos's
+ * lazy overlap checker): the bucket's metas are read once per sync, when the
+ * first compacted block needs them. */
+typedef struct bucket_blocks {
+  orr_arena *a;
+  const labels_set *lset;
+  tsdb_block_desc *v;
+  size_t n, cap;
+  bool synced;
+  char *err;
+  size_t errlen;
+  objstore_bucket *bucket;
+} bucket_blocks;
+
+static int collect_block(const char *name, void *arg) {
+  bucket_blocks *bb = arg;
+  size_t nl = strlen(name);
+  tsdb_ulid u;
+  if (nl != TSDB_ULID_STRLEN + 1 || name[nl - 1] != '/' ||
+      tsdb_ulid_parse(name, TSDB_ULID_STRLEN, &u) != 0)
+    return 0;
+  char key[TSDB_ULID_STRLEN + 16];
+  snprintf(key, sizeof(key), "%.*smeta.json", (int)(nl), name);
+  orr_buf body = {0};
+  char merr[256];
+  int rc = objstore_get(bb->bucket, key, 1u << 20, &body, merr, sizeof(merr));
+  if (rc == ORR_ENOTFOUND) return 0; /* a partial upload, not a block */
+  if (rc) {
+    snprintf(bb->err, bb->errlen, "get all block meta: %s", merr);
+    orr_buf_free(&body);
+    return rc;
+  }
+  tsdb_meta m;
+  rc = tsdb_meta_parse(body.data ? body.data : "", body.len, bb->a, &m, merr, sizeof(merr));
+  orr_buf_free(&body);
+  if (rc) {
+    snprintf(bb->err, bb->errlen, "get all block meta: %s: %s", key, merr);
+    return rc;
+  }
+  if (!labels_equal(&m.thanos.labels, bb->lset)) return 0;
+  if (bb->n == bb->cap) {
+    size_t ncap = bb->cap ? bb->cap * 2 : 64;
+    tsdb_block_desc *nv = orr_arena_calloc(bb->a, ncap, sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    if (bb->n) memcpy(nv, bb->v, bb->n * sizeof(*nv));
+    bb->v = nv;
+    bb->cap = ncap;
+  }
+  bb->v[bb->n++] = (tsdb_block_desc){m.ulid, m.min_time, m.max_time};
+  return 0;
+}
+
+/* 0 when |m| overlaps no bucket block of the same labels; ORR_EEXISTS with
+ * the overlapping block in |err| otherwise, or the listing's error. */
+static int check_overlap(bucket_blocks *bb, const tsdb_meta *m, char *err, size_t errlen) {
+  if (!bb->synced) {
+    char id[TSDB_ULID_STRLEN + 1];
+    tsdb_ulid_format(&m->ulid, id);
+    orr_log_info("gathering all existing blocks from the remote bucket for check", "id", id,
+                 NULL);
+    bb->err = err;
+    bb->errlen = errlen;
+    char lerr[512] = "";
+    int rc = objstore_iter(bb->bucket, "", 0, collect_block, bb, lerr, sizeof(lerr));
+    if (rc) {
+      if (!err[0]) snprintf(err, errlen, "get all block meta: %s", lerr);
+      return rc;
+    }
+    bb->synced = true;
+  }
+  for (size_t i = 0; i < bb->n; i++) {
+    const tsdb_block_desc *o = &bb->v[i];
+    if (tsdb_ulid_cmp(&o->ulid, &m->ulid) != 0 && o->min_time < m->max_time &&
+        m->min_time < o->max_time) {
+      char a[TSDB_ULID_STRLEN + 1], b[TSDB_ULID_STRLEN + 1];
+      tsdb_ulid_format(&m->ulid, a);
+      tsdb_ulid_format(&o->ulid, b);
+      snprintf(err, errlen,
+               "shipping compacted block %s is blocked; overlap spotted: [%lld, %lld) with %s "
+               "[%lld, %lld)",
+               a, (long long)m->min_time, (long long)m->max_time, b, (long long)o->min_time,
+               (long long)o->max_time);
+      return ORR_EEXISTS;
+    }
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- sync */
 
 static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t errlen) {
@@ -516,6 +610,7 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
   tsdb_block_entry *blocks = NULL;
   size_t nblocks = 0;
   labels_set lset = {0};
+  bucket_blocks bb = {a, &lset, NULL, 0, 0, false, NULL, 0, s->bucket};
 
   if (!s->cleaned) {
     /* Staging dirs left by a crash (their blocks may be gone since). */
@@ -580,6 +675,17 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
     if ((rc = objstore_exists(s->bucket, key, &exists, lerr, sizeof(lerr))) != 0) {
       snprintf(err, errlen, "check exists %s: %s", key, lerr);
       break;
+    }
+    if (!exists && be->meta.level > 1) {
+      if ((rc = check_overlap(&bb, &be->meta, lerr, sizeof(lerr))) != 0) {
+        snprintf(err, errlen,
+                 "found overlap or error during sync, cannot upload compacted block: %s", lerr);
+        orr_log_error("shipping failed", "block", id, "err", err, NULL);
+        break;
+      }
+      /* What we ship now is a bucket block for the next compacted one. */
+      if (bb.n == bb.cap) bb.synced = false;
+      else bb.v[bb.n++] = (tsdb_block_desc){be->meta.ulid, be->meta.min_time, be->meta.max_time};
     }
     if (!exists) {
       const char **orphans = NULL;

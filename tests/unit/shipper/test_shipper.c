@@ -342,6 +342,34 @@ static void test_upload_compacted(void **state) {
   shipper_free(s);
 }
 
+/* As Thanos: a compacted block overlapping a bucket block of the same
+ * external labels is not shipped; blocks of other labels do not count. */
+static void test_upload_compacted_overlap(void **state) {
+  fx *f = *state;
+  char x[32], c[32], dir[600], err[1024];
+  int64_t t0 = 1700000000000;
+  write_block(f, t0, 5, 50, 1, x);
+  shipper *s = new_shipper(f, true);
+  shipper_sync_stats st;
+  assert_int_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
+  assert_int_equal(st.uploaded, 1);
+  snprintf(dir, sizeof(dir), "%s/%s", f->tsdb, x);
+  rm_rf(dir); /* Prometheus compacted x into c */
+  write_block(f, t0 - 600000, 5, 200, 2, c);
+  assert_int_not_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "overlap spotted"));
+  assert_non_null(strstr(err, x));
+  assert_false(exists("%s/%s", f->bucket_dir, c));
+  /* The same bucket seen by a sidecar with other external labels. */
+  labels_label other_v[1] = {{"cluster", "us-2"}};
+  labels_set other = {other_v, 1};
+  assert_int_equal(shipper_set_labels(s, &other), 0);
+  assert_int_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
+  assert_int_equal(st.uploaded, 1);
+  assert_true(exists("%s/%s/meta.json", f->bucket_dir, c));
+  shipper_free(s);
+}
+
 static void test_meta_in_bucket_is_recorded_not_uploaded(void **state) {
   fx *f = *state;
   char a[32], b[32];
@@ -668,6 +696,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_uploads_level1_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upload_compacted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upload_compacted_overlap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta_in_bucket_is_recorded_not_uploaded, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bucket_fails_before_index, setup, teardown),
