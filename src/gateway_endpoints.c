@@ -769,6 +769,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->nlabel_sets = nsets;
     e->label_sets_text = orr_arena_strndup(na, txt.data ? txt.data : "", txt.len);
     e->component = orr_arena_strdup(na, component_name(r->componenttype));
+    e->supports_wrl = r->store && r->store->supports_without_replica_labels;
     e->min_time = r->store ? r->store->min_time : INT64_MIN;
     e->max_time = r->store ? r->store->max_time : INT64_MAX;
     e->last_error = NULL;

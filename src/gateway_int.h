@@ -58,6 +58,7 @@ typedef struct gw__endpoint {
   int refs;          /* fan-outs using |client| (loop thread) */
   bool wanted;       /* still discovered (reconcile) */
   bool info_inflight;
+  bool supports_wrl; /* Info: supports_without_replica_labels */
   int64_t next_info_ms;
   struct gw *g;
   /* guarded by g->mu */
@@ -129,6 +130,11 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
                   const char *const *rl, size_t nrl);
 int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
                   const char *const *rl, size_t nrl);
+/* Stops/restarts handing series to the caller of a fan-out (the gateway's
+ * StoreAPI when its client is behind); meanwhile the merge fills and the
+ * endpoints are paused. */
+void gw__op_pause(gw_op *op);
+void gw__op_resume(gw_op *op);
 /* gateway_proxy.c: the op timer and the sync bridge's async handle. */
 int gw__ops_init(gw *g);
 void gw__ops_close(gw *g, uv_close_cb cb);

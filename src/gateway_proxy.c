@@ -1,27 +1,34 @@
 /* gateway_proxy.c: the fan-out — one Series (or LabelNames/LabelValues)
  * call to every endpoint that may hold matching data, partial response and
- * timeouts, then merge and HA dedup of what came back; and the bridge that
- * lets a PromQL worker thread run a fan-out and wait for it.
+ * timeouts, the streaming merge and HA dedup of what comes back; and the
+ * bridge that lets a thread other than the loop's run a fan-out and wait.
  *
  * Design notes
- * 1. A fan-out (gw_op) moves FETCH → PROCESS → DONE. FETCH: every target
- *    streams its series into the op's arena (labels copied, replica labels
- *    removed when deduplicating, raw chunks copied undecoded); the chunk
- *    headers' sample counts are charged to max_samples as they arrive, so a
- *    query that would load too much fails early with ORR_ELIMIT. PROCESS (a
- *    worker thread): series are sorted by labels, equal ones grouped, each
- *    one's chunks split into non-overlapping lanes (as Thanos's overlap
- *    split), lanes decoded and merged — by the penalty algorithm when
- *    deduplicating, else by timestamp with duplicates dropped. DONE (loop):
- *    the series go to the caller in label order, then done.
- * 2. The gateway's op timer (every 50 ms while ops run) checks each op's
+ * 1. A fan-out (gw_op) moves FETCH → DONE. Each target's series go, as they
+ *    arrive, into one input of a storeapi_merge (k-way by labels, equal
+ *    series joined, identical chunks kept once). Labels are first stripped of
+ *    the replica labels when deduplicating. An endpoint that announced
+ *    supports_without_replica_labels sends its series sorted that way and is
+ *    streamed; another one is buffered whole, sorted, and pushed when it
+ *    ends (Thanos's eager response set). Consecutive equal series from one
+ *    endpoint are joined before the merge sees them.
+ * 2. Whenever the merge can yield, each merged series is split into lanes of
+ *    non-overlapping chunks (Thanos's overlap split), the lanes decoded and
+ *    merged — by the penalty algorithm when deduplicating, else by timestamp
+ *    with duplicates dropped — and handed to the caller at once.
+ * 3. Memory: a streamed input with more than GW_MAX_BUFFERED series waiting
+ *    in the merge is paused (NET_GRPC_PAUSE) until it drains to half; the
+ *    chunk headers' sample counts are charged to max_samples on arrival, so
+ *    a query that would load too much fails early with ORR_ELIMIT.
+ * 4. The gateway's op timer (every 50 ms while ops run) checks each op's
  *    overall deadline and, with --store.response-timeout, cancels a target
- *    silent for that long; the gRPC calls also carry the deadline.
- *    A failed target is a warning with partial response, else the op fails
- *    at once (the other targets are cancelled) naming it.
- * 3. Ops are linked in the gw; gw_close() cancels them and unlinks them
- *    (op->g = NULL): they finish through their calls' CANCELLED, touching
- *    only their targets' references, which outlive the gw. */
+ *    silent for that long (a paused target is not silent). A failed target
+ *    is a warning with partial response (its input closes with what it
+ *    sent), else the op fails at once naming it and the others are cancelled.
+ * 5. done runs from the loop through the work queue (a no-op work item), so
+ *    never inside gw_select(). Ops are linked in the gw; gw_close() cancels
+ *    and unlinks them (op->g = NULL): they finish through their calls'
+ *    CANCELLED, touching only their targets' references. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,37 +36,39 @@
 #include "gateway_int.h"
 #include "tsdb.h"
 
+#define GW_MAX_BUFFERED 64
+
 typedef struct rchunk {
   int64_t mint, maxt;
   const uint8_t *data;
   size_t len;
 } rchunk;
 
-typedef struct rseries {
-  labels_set ls;
-  rchunk *chunks;
-  size_t nchunks;
-  size_t order;
-} rseries;
-
-typedef struct outseries {
-  labels_set ls;
-  promql_point *pts;
-  size_t n;
-} outseries;
+/* A series held back from the merge (coalescing, or an eager endpoint). */
+typedef struct held {
+  labels_set ls; /* stripped, in |a| */
+  orr_arena *a;
+  Thanos__Series *s; /* owned (free_unpacked) */
+} held;
 
 typedef struct target {
   struct gw_op *op;
+  size_t idx;
   gw__endpoint *ep;
   storeapi_series_call *call;
   const char *lsets;
   int64_t last_msg_ms;
   bool live;
+  bool eager;     /* buffer everything, sort at the end */
+  bool paused;
   bool timed_out; /* cancelled by the response timeout */
   bool deadline;  /* cancelled by the overall deadline */
+  held last;      /* streamed: the series held back for coalescing */
+  held *buf;      /* eager: everything */
+  size_t nbuf, capbuf;
 } target;
 
-enum { OP_FETCH, OP_PROCESS, OP_DONE };
+enum { OP_FETCH, OP_DONE };
 
 struct gw_op {
   int state;
@@ -74,18 +83,18 @@ struct gw_op {
   size_t neps;
   target *t;
   size_t pending;
-  rseries *rs;
-  size_t nrs, caprs;
+  storeapi_merge *m;
+  orr_arena *scratch;
   int64_t samples;
   int err;
   char *errmsg;
-  bool cancelled;
+  bool cancelled, completing;
+  bool consumer_paused; /* gw__op_pause: the caller is behind */
+  bool merge_eof;
   gw *g; /* NULL once the gw closed */
   struct gw_op *prev, *next;
   uv_loop_t *loop;
   uv_work_t work;
-  outseries *out;
-  size_t nout;
 };
 
 static void op_fail(gw_op *op, int err, const char *msg);
@@ -95,22 +104,6 @@ static bool is_replica(char *const *rl, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
     if (!strcmp(rl[i], name)) return true;
   return false;
-}
-
-/* Copies |src| into |a| without the labels named in |rl|. */
-static int strip_copy(orr_arena *a, const labels_set *src, char *const *rl, size_t nrl,
-                      labels_set *dst) {
-  dst->v = orr_arena_calloc(a, src->n + 1, sizeof(labels_label));
-  if (!dst->v) return ORR_ENOMEM;
-  dst->n = 0;
-  for (size_t i = 0; i < src->n; i++) {
-    if (is_replica(rl, nrl, src->v[i].name)) continue;
-    labels_label *l = &dst->v[dst->n++];
-    l->name = orr_arena_strdup(a, src->v[i].name);
-    l->value = orr_arena_strdup(a, src->v[i].value);
-    if (!l->name || !l->value) return ORR_ENOMEM;
-  }
-  return 0;
 }
 
 static const char *grpc_code_name(int status) {
@@ -123,42 +116,63 @@ static const char *grpc_code_name(int status) {
   return status >= 0 && status <= 16 ? names[status] : "Unknown";
 }
 
-/* ---------------------------------------------------------------- finish */
-static void op_free(gw_op *op) {
-  gw__targets_release(NULL, op->eps, op->neps);
-  free(op->t);
-  free(op->rs);
-  orr_arena_destroy(op->a);
-  free(op);
+static void held_free(held *h) {
+  if (h->s) thanos__series__free_unpacked(h->s, NULL);
+  orr_arena_destroy(h->a);
+  memset(h, 0, sizeof(*h));
 }
 
-static void op_unlink(gw_op *op) {
-  gw *g = op->g;
-  if (!g) return;
-  if (op->prev) op->prev->next = op->next;
-  else g->ops = op->next;
-  if (op->next) op->next->prev = op->prev;
-  op->g = NULL;
-  if (!g->ops) uv_timer_stop(&g->optimer);
+/* An owned copy of |s| with the labels in |strip| removed (sorted), for the
+ * merge; its stripped label set goes to |h|. Returns 0, ORR_EPROTO (bad
+ * labels) or ORR_ENOMEM. */
+static int held_make(const Thanos__Series *s, char *const *strip, size_t nstrip, held *h) {
+  memset(h, 0, sizeof(*h));
+  h->a = orr_arena_new(1024);
+  if (!h->a) return ORR_ENOMEM;
+  labels_set ls;
+  int rc = storeapi_labels_from_proto(s->labels, s->n_labels, h->a, &ls);
+  if (rc) {
+    held_free(h);
+    return rc == ORR_ENOMEM ? rc : ORR_EPROTO;
+  }
+  h->ls.v = orr_arena_calloc(h->a, ls.n + 1, sizeof(labels_label));
+  if (!h->ls.v) goto oom;
+  for (size_t i = 0; i < ls.n; i++) {
+    if (is_replica(strip, nstrip, ls.v[i].name)) continue;
+    labels_label *l = &h->ls.v[h->ls.n++];
+    if (!(l->name = orr_arena_strdup(h->a, ls.v[i].name)) ||
+        !(l->value = orr_arena_strdup(h->a, ls.v[i].value)))
+      goto oom;
+  }
+  Thanos__Series cp = *s;
+  if (storeapi_labels_to_proto(&h->ls, h->a, &cp.labels)) goto oom;
+  cp.n_labels = h->ls.n;
+  size_t len = thanos__series__get_packed_size(&cp);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) goto oom;
+  thanos__series__pack(&cp, buf);
+  h->s = thanos__series__unpack(NULL, len, buf);
+  free(buf);
+  if (!h->s) goto oom;
+  return 0;
+oom:
+  held_free(h);
+  return ORR_ENOMEM;
 }
 
-static void op_complete(gw_op *op) {
-  op->state = OP_DONE;
-  int err = op->err;
-  if (!err && op->cancelled) err = ORR_ECANCELED;
-  if (op->cb.done)
-    op->cb.done(op->cb.arg, err, err ? (op->errmsg ? op->errmsg : orr_strerror(err)) : "");
-  op_free(op);
+/* Appends |from|'s chunks to |into| (both owned messages). */
+static int held_join(held *into, held *from) {
+  Thanos__Series *a = into->s, *b = from->s;
+  Thanos__AggrChunk **v = realloc(a->chunks, (a->n_chunks + b->n_chunks + 1) * sizeof(*v));
+  if (!v) return ORR_ENOMEM;
+  a->chunks = v;
+  for (size_t i = 0; i < b->n_chunks; i++) v[a->n_chunks++] = b->chunks[i];
+  b->n_chunks = 0; /* moved */
+  held_free(from);
+  return 0;
 }
 
-/* ---------------------------------------------------------------- process */
-static int cmp_rs(const void *pa, const void *pb) {
-  const rseries *a = pa, *b = pb;
-  int c = labels_cmp(&a->ls, &b->ls);
-  if (c) return c;
-  return a->order < b->order ? -1 : a->order > b->order;
-}
-
+/* ---------------------------------------------------------------- output */
 static int cmp_chunk(const void *pa, const void *pb) {
   const rchunk *a = pa, *b = pb;
   if (a->mint != b->mint) return a->mint < b->mint ? -1 : 1;
@@ -184,51 +198,53 @@ static long decode_lane(rchunk **cs, size_t n, promql_point *out) {
   return k;
 }
 
-/* One group of series with equal labels: rs[0..n). */
-static int process_group(gw_op *op, rseries *rs, size_t n, orr_arena *scratch) {
-  outseries *o = &op->out[op->nout];
-  o->ls = rs[0].ls;
-  o->pts = NULL;
-  o->n = 0;
+/* Turns one merged series into samples and hands it to the caller. */
+static int emit_merged(gw_op *op, const storeapi_merged *ms) {
+  orr_arena *scratch = op->scratch;
+  orr_arena_reset(scratch);
+  const Thanos__Series *s = &ms->series;
   if (op->req.skip_chunks) {
-    op->nout++;
+    if (op->cb.series) return op->cb.series(op->cb.arg, &ms->lset, NULL, 0);
     return 0;
   }
-  size_t total = 0, nch = 0;
-  for (size_t i = 0; i < n; i++) {
-    nch += rs[i].nchunks;
-    for (size_t j = 0; j < rs[i].nchunks; j++) {
-      uint16_t c = 0;
-      if (tsdb_xor_num_samples(rs[i].chunks[j].data, rs[i].chunks[j].len, &c) == 0) total += c;
-    }
+  rchunk *cs = orr_arena_calloc(scratch, s->n_chunks + 1, sizeof(*cs));
+  if (!cs) return ORR_ENOMEM;
+  size_t nch = 0, total = 0;
+  for (size_t i = 0; i < s->n_chunks; i++) {
+    const Thanos__AggrChunk *c = s->chunks[i];
+    const Thanos__Chunk *raw = c->raw;
+    uint16_t ns = 0;
+    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue; /* aggregates: not yet */
+    if (tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
+    if (c->max_time < op->req.mint || c->min_time > op->req.maxt) continue;
+    cs[nch].mint = c->min_time;
+    cs[nch].maxt = c->max_time;
+    cs[nch].data = raw->data.data;
+    cs[nch].len = raw->data.len;
+    total += ns;
+    nch++;
   }
   if (nch == 0) return 0; /* a series without samples is not a series */
-  /* Lanes: each series' chunks, greedily split so that a lane's chunks do
-   * not overlap. */
+  /* Lanes: chunks greedily split so that a lane's chunks do not overlap. */
+  qsort(cs, nch, sizeof(*cs), cmp_chunk);
   rchunk ***lanes = orr_arena_calloc(scratch, nch, sizeof(*lanes));
   size_t *lane_n = orr_arena_calloc(scratch, nch, sizeof(*lane_n));
   if (!lanes || !lane_n) return ORR_ENOMEM;
   size_t nl = 0;
-  for (size_t i = 0; i < n; i++) {
-    qsort(rs[i].chunks, rs[i].nchunks, sizeof(rchunk), cmp_chunk);
-    size_t first = nl;
-    for (size_t j = 0; j < rs[i].nchunks; j++) {
-      rchunk *c = &rs[i].chunks[j];
-      size_t l;
-      for (l = first; l < nl; l++)
-        if (lane_n[l] == 0 || lanes[l][lane_n[l] - 1]->maxt < c->mint) break;
-      if (l == nl) {
-        lanes[nl] = orr_arena_calloc(scratch, rs[i].nchunks, sizeof(rchunk *));
-        if (!lanes[nl]) return ORR_ENOMEM;
-        nl++;
-      }
-      lanes[l][lane_n[l]++] = c;
+  for (size_t j = 0; j < nch; j++) {
+    size_t l;
+    for (l = 0; l < nl; l++)
+      if (lanes[l][lane_n[l] - 1]->maxt < cs[j].mint) break;
+    if (l == nl) {
+      if (!(lanes[nl] = orr_arena_calloc(scratch, nch, sizeof(rchunk *)))) return ORR_ENOMEM;
+      nl++;
     }
+    lanes[l][lane_n[l]++] = &cs[j];
   }
   gw__replica *reps = orr_arena_calloc(scratch, nl, sizeof(*reps));
   promql_point *buf = orr_arena_calloc(scratch, total + 1, sizeof(promql_point));
-  o->pts = orr_arena_calloc(op->a, total + 1, sizeof(promql_point));
-  if (!reps || !buf || !o->pts) return ORR_ENOMEM;
+  promql_point *out = orr_arena_calloc(scratch, total + 1, sizeof(promql_point));
+  if (!reps || !buf || !out) return ORR_ENOMEM;
   size_t used = 0;
   for (size_t l = 0; l < nl; l++) {
     long k = decode_lane(lanes[l], lane_n[l], buf + used);
@@ -240,7 +256,7 @@ static int process_group(gw_op *op, rseries *rs, size_t n, orr_arena *scratch) {
   long k;
   if (op->req.dedup || nl == 1) {
     k = gw__dedup(reps, nl, op->req.dedup && gw__is_counter_func(op->req.func), op->req.mint,
-                  op->req.maxt, scratch, o->pts);
+                  op->req.maxt, scratch, out);
     if (k < 0) return (int)k;
   } else {
     /* Not deduplicating: the union by timestamp, the earliest lane winning
@@ -251,72 +267,117 @@ static int process_group(gw_op *op, rseries *rs, size_t n, orr_arena *scratch) {
     for (;;) {
       size_t best = nl;
       for (size_t l = 0; l < nl; l++)
-        if (pos[l] < reps[l].n && (best == nl || reps[l].pts[pos[l]].t < reps[best].pts[pos[best]].t))
+        if (pos[l] < reps[l].n &&
+            (best == nl || reps[l].pts[pos[l]].t < reps[best].pts[pos[best]].t))
           best = l;
       if (best == nl) break;
       promql_point p = reps[best].pts[pos[best]];
       for (size_t l = 0; l < nl; l++)
         while (pos[l] < reps[l].n && reps[l].pts[pos[l]].t == p.t) pos[l]++;
-      if (p.t >= op->req.mint && p.t <= op->req.maxt) o->pts[m++] = p;
+      if (p.t >= op->req.mint && p.t <= op->req.maxt) out[m++] = p;
     }
     k = (long)m;
   }
-  if (k == 0) return 0;
-  o->n = (size_t)k;
-  op->nout++;
-  return 0;
+  if (k == 0 || !op->cb.series) return 0;
+  return op->cb.series(op->cb.arg, &ms->lset, out, (size_t)k);
 }
 
-static void work_cb(uv_work_t *w) {
-  gw_op *op = w->data;
-  if (op->cancelled || op->err) return;
-  orr_arena *scratch = orr_arena_new(0);
-  op->out = orr_arena_calloc(op->a, op->nrs + 1, sizeof(outseries));
-  if (!scratch || !op->out) {
-    op->err = ORR_ENOMEM;
-    orr_arena_destroy(scratch);
-    return;
+/* ---------------------------------------------------------------- finish */
+static void op_free(gw_op *op) {
+  for (size_t i = 0; op->t && i < op->neps; i++) {
+    held_free(&op->t[i].last);
+    for (size_t j = 0; j < op->t[i].nbuf; j++) held_free(&op->t[i].buf[j]);
+    free(op->t[i].buf);
   }
-  qsort(op->rs, op->nrs, sizeof(rseries), cmp_rs);
-  for (size_t i = 0; i < op->nrs && !op->cancelled;) {
-    size_t j = i + 1;
-    while (j < op->nrs && labels_equal(&op->rs[i].ls, &op->rs[j].ls)) j++;
-    int rc = process_group(op, op->rs + i, j - i, scratch);
-    orr_arena_reset(scratch);
-    if (rc) {
-      op->err = rc;
-      op->errmsg = orr_arena_sprintf(op->a, "decoding series: %s", orr_strerror(rc));
-      break;
-    }
-    i = j;
-  }
-  orr_arena_destroy(scratch);
+  gw__targets_release(NULL, op->eps, op->neps);
+  storeapi_merge_free(op->m);
+  orr_arena_destroy(op->scratch);
+  free(op->t);
+  orr_arena_destroy(op->a);
+  free(op);
 }
 
-static void after_work_cb(uv_work_t *w, int status) {
+static void op_unlink(gw_op *op) {
+  gw *g = op->g;
+  if (!g) return;
+  if (op->prev) op->prev->next = op->next;
+  else g->ops = op->next;
+  if (op->next) op->next->prev = op->prev;
+  op->g = NULL;
+  if (!g->ops) uv_timer_stop(&g->optimer);
+}
+
+static void noop_work(uv_work_t *w) { (void)w; }
+
+static void after_done_work(uv_work_t *w, int status) {
   gw_op *op = w->data;
   (void)status;
-  for (size_t i = 0; !op->err && !op->cancelled && i < op->nout; i++) {
-    if (!op->cb.series) break;
-    int rc = op->cb.series(op->cb.arg, &op->out[i].ls, op->out[i].pts, op->out[i].n);
-    if (rc) {
-      op->err = rc;
-      op->errmsg = orr_arena_sprintf(op->a, "series consumer stopped: %s", orr_strerror(rc));
-    }
-  }
-  op_complete(op);
+  op->state = OP_DONE;
+  int err = op->err;
+  if (!err && op->cancelled) err = ORR_ECANCELED;
+  if (op->cb.done)
+    op->cb.done(op->cb.arg, err, err ? (op->errmsg ? op->errmsg : orr_strerror(err)) : "");
+  op_free(op);
 }
 
-/* Always through the work queue (work_cb does nothing after an error), so
- * that done never runs inside gw_select(). */
-static void fetch_finished(gw_op *op) {
+/* Every target ended: done follows from the loop. */
+static void op_complete(gw_op *op) {
+  if (op->completing) return;
+  op->completing = true;
   op_unlink(op);
-  op->state = OP_PROCESS;
   op->work.data = op;
-  if (uv_queue_work(op->loop, &op->work, work_cb, after_work_cb)) {
-    op->err = ORR_EINTERNAL;
-    op_complete(op);
+  if (uv_queue_work(op->loop, &op->work, noop_work, after_done_work)) {
+    if (!op->err) op->err = ORR_EINTERNAL;
+    after_done_work(&op->work, 0);
   }
+}
+
+/* Yields what the merge can and resumes inputs that drained. */
+static void drain(gw_op *op) {
+  while (!op->err && !op->cancelled && !op->consumer_paused) {
+    storeapi_merged *ms = NULL;
+    int rc = storeapi_merge_next(op->m, &ms);
+    if (rc == ORR_EAGAIN) break;
+    if (rc == ORR_EEOF) {
+      op->merge_eof = true;
+      break;
+    }
+    if (rc) {
+      op_fail(op, rc, "merging series: out of memory");
+      break;
+    }
+    rc = emit_merged(op, ms);
+    storeapi_merged_free(ms);
+    if (rc) {
+      const char *m = rc == ORR_ECORRUPT ? "decoding series: corrupt chunk"
+                                         : orr_arena_sprintf(op->a, "series consumer stopped: %s",
+                                                             orr_strerror(rc));
+      op_fail(op, rc, m ? m : "out of memory");
+    }
+  }
+  for (size_t i = 0; i < op->neps && !op->consumer_paused; i++) {
+    target *t = &op->t[i];
+    if (t->paused && t->live && t->call &&
+        storeapi_merge_buffered(op->m, i) <= GW_MAX_BUFFERED / 2) {
+      t->paused = false;
+      t->last_msg_ms = orr_now_ms();
+      storeapi_client_series_resume(t->call);
+    }
+  }
+}
+
+/* Completes once every target ended and the merge is drained (or failed). */
+static void maybe_complete(gw_op *op) {
+  if (op->pending == 0 && (op->err || op->cancelled || op->merge_eof)) op_complete(op);
+}
+
+void gw__op_pause(gw_op *op) { op->consumer_paused = true; }
+
+void gw__op_resume(gw_op *op) {
+  if (!op->consumer_paused) return;
+  op->consumer_paused = false;
+  drain(op);
+  maybe_complete(op);
 }
 
 /* ---------------------------------------------------------------- fetch */
@@ -325,6 +386,10 @@ static void cancel_live(gw_op *op, bool deadline) {
     target *t = &op->t[i];
     if (!t->live || !t->call) continue;
     if (deadline) t->deadline = true;
+    if (t->paused) {
+      t->paused = false;
+      storeapi_client_series_resume(t->call);
+    }
     storeapi_client_series_cancel(t->call);
   }
 }
@@ -338,6 +403,52 @@ static void op_fail(gw_op *op, int err, const char *msg) {
 
 static void warn(gw_op *op, const char *msg) {
   if (op->cb.warning) op->cb.warning(op->cb.arg, msg);
+}
+
+static int cmp_held(const void *pa, const void *pb) {
+  return labels_cmp(&((const held *)pa)->ls, &((const held *)pb)->ls);
+}
+
+/* Pushes |h| (taken) into input |t|. */
+static int push(target *t, held *h) {
+  gw_op *op = t->op;
+  Thanos__Series *s = h->s;
+  h->s = NULL;
+  held_free(h);
+  int rc = storeapi_merge_push(op->m, t->idx, s);
+  if (rc == ORR_EINVAL) {
+    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: "
+                                      "series out of order", t->ep->address, t->lsets);
+    op_fail(op, ORR_EPROTO, m ? m : "series out of order");
+  } else if (rc) {
+    op_fail(op, rc, "out of memory");
+  }
+  return rc;
+}
+
+/* The target's stream ended (well or not): what it holds goes to the merge
+ * and its input closes. */
+static void target_flush(target *t) {
+  gw_op *op = t->op;
+  if (t->eager && !op->err && !op->cancelled) {
+    qsort(t->buf, t->nbuf, sizeof(held), cmp_held);
+    size_t k = 0;
+    for (size_t i = 0; i < t->nbuf; i++) {
+      if (k && labels_equal(&t->buf[k - 1].ls, &t->buf[i].ls)) {
+        if (held_join(&t->buf[k - 1], &t->buf[i])) op_fail(op, ORR_ENOMEM, "out of memory");
+        continue;
+      }
+      if (k != i) {
+        t->buf[k] = t->buf[i];
+        memset(&t->buf[i], 0, sizeof(held));
+      }
+      k++;
+    }
+    t->nbuf = k;
+    for (size_t i = 0; i < t->nbuf && !op->err; i++) push(t, &t->buf[i]);
+  }
+  if (t->last.s && !op->err && !op->cancelled) push(t, &t->last);
+  storeapi_merge_close(op->m, t->idx);
 }
 
 static int on_series(const Thanos__SeriesResponse *r, void *arg) {
@@ -355,67 +466,57 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   }
   if (r->result_case != THANOS__SERIES_RESPONSE__RESULT_SERIES || !r->series) return 0;
   const Thanos__Series *s = r->series;
-  orr_arena *tmp = orr_arena_new(1024);
-  labels_set ls;
-  if (!tmp || storeapi_labels_from_proto(s->labels, s->n_labels, tmp, &ls)) {
-    orr_arena_destroy(tmp);
-    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s: invalid labels",
-                                      t->ep->address);
-    op_fail(op, ORR_EPROTO, m ? m : "invalid labels");
-    return 0;
-  }
-  if (op->nrs == op->caprs) {
-    size_t nc = op->caprs ? op->caprs * 2 : 64;
-    rseries *nv = realloc(op->rs, nc * sizeof(*nv));
-    if (!nv) {
-      orr_arena_destroy(tmp);
-      op_fail(op, ORR_ENOMEM, "out of memory");
-      return 0;
-    }
-    op->rs = nv;
-    op->caprs = nc;
-  }
-  rseries *o = &op->rs[op->nrs];
-  memset(o, 0, sizeof(*o));
-  o->order = op->nrs;
-  int rc = strip_copy(op->a, &ls, op->req.dedup ? op->replica : NULL,
-                      op->req.dedup ? op->nreplica : 0, &o->ls);
-  orr_arena_destroy(tmp);
-  if (rc) {
-    op_fail(op, rc, "out of memory");
-    return 0;
-  }
-  o->chunks = orr_arena_calloc(op->a, s->n_chunks + 1, sizeof(rchunk));
-  if (!o->chunks) {
-    op_fail(op, ORR_ENOMEM, "out of memory");
-    return 0;
-  }
   for (size_t i = 0; i < s->n_chunks; i++) {
-    const Thanos__AggrChunk *c = s->chunks[i];
-    const Thanos__Chunk *raw = c->raw;
-    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue; /* aggregates: not yet */
+    const Thanos__Chunk *raw = s->chunks[i]->raw;
     uint16_t ns = 0;
-    if (tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
+    if (!raw || tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
     op->samples += ns;
-    if (op->req.max_samples > 0 && op->samples > op->req.max_samples) {
-      op_fail(op, ORR_ELIMIT,
-              "query processing would load too many samples into memory in query execution");
-      return 0;
-    }
-    rchunk *rc2 = &o->chunks[o->nchunks];
-    rc2->mint = c->min_time;
-    rc2->maxt = c->max_time;
-    rc2->len = raw->data.len;
-    uint8_t *d = orr_arena_alloc(op->a, raw->data.len + 1);
-    if (!d) {
-      op_fail(op, ORR_ENOMEM, "out of memory");
-      return 0;
-    }
-    memcpy(d, raw->data.data, raw->data.len);
-    rc2->data = d;
-    o->nchunks++;
   }
-  op->nrs++;
+  if (op->req.max_samples > 0 && op->samples > op->req.max_samples) {
+    op_fail(op, ORR_ELIMIT,
+            "query processing would load too many samples into memory in query execution");
+    return 0;
+  }
+  held h;
+  int rc = held_make(s, op->req.dedup ? op->replica : NULL, op->req.dedup ? op->nreplica : 0, &h);
+  if (rc) {
+    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
+                                      t->ep->address, t->lsets,
+                                      rc == ORR_EPROTO ? "invalid labels" : "out of memory");
+    op_fail(op, rc, m ? m : "out of memory");
+    return 0;
+  }
+  if (t->eager) {
+    if (t->nbuf == t->capbuf) {
+      size_t nc = t->capbuf ? t->capbuf * 2 : 64;
+      held *nv = realloc(t->buf, nc * sizeof(*nv));
+      if (!nv) {
+        held_free(&h);
+        op_fail(op, ORR_ENOMEM, "out of memory");
+        return 0;
+      }
+      t->buf = nv;
+      t->capbuf = nc;
+    }
+    t->buf[t->nbuf++] = h;
+    return 0;
+  }
+  /* Streamed: hold the latest series back until one with other labels
+   * comes, joining equal neighbours. */
+  if (t->last.s && labels_equal(&t->last.ls, &h.ls)) {
+    if (held_join(&t->last, &h)) op_fail(op, ORR_ENOMEM, "out of memory");
+    return 0;
+  }
+  if (t->last.s && push(t, &t->last)) {
+    held_free(&h);
+    return 0;
+  }
+  t->last = h;
+  drain(op);
+  if (!op->err && !op->cancelled && storeapi_merge_buffered(op->m, t->idx) >= GW_MAX_BUFFERED) {
+    t->paused = true;
+    return NET_GRPC_PAUSE;
+  }
   return 0;
 }
 
@@ -424,6 +525,7 @@ static void on_series_done(int status, const char *message, void *arg) {
   gw_op *op = t->op;
   t->live = false;
   t->call = NULL;
+  t->paused = false;
   if (status != NET_GRPC_OK && !op->cancelled) {
     const char *code = grpc_code_name(status);
     const char *desc = message ? message : "";
@@ -450,7 +552,10 @@ static void on_series_done(int status, const char *message, void *arg) {
       op_fail(op, timeout ? ORR_ETIMEOUT : ORR_EUNAVAILABLE, m);
     }
   }
-  if (--op->pending == 0) fetch_finished(op);
+  target_flush(t);
+  op->pending--;
+  drain(op);
+  maybe_complete(op);
 }
 
 static void op_check(gw_op *op, int64_t now) {
@@ -461,6 +566,7 @@ static void op_check(gw_op *op, int64_t now) {
   if (op->resp_timeout_ms > 0)
     for (size_t i = 0; i < op->neps; i++) {
       target *t = &op->t[i];
+      if (t->paused) t->last_msg_ms = now; /* waiting on us, not silent */
       if (t->live && t->call && !t->timed_out && !t->deadline &&
           now - t->last_msg_ms >= op->resp_timeout_ms) {
         t->timed_out = true;
@@ -541,12 +647,11 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   gw_op *op = calloc(1, sizeof(*op));
   if (!op) return ORR_ENOMEM;
   op->a = orr_arena_new(0);
-  if (!op->a) {
-    free(op);
-    return ORR_ENOMEM;
-  }
+  op->scratch = orr_arena_new(0);
+  if (!op->a || !op->scratch) goto oom;
   op->req = *req;
   op->cb = *cb;
+  op->loop = g->loop;
   op->partial = req->partial_response < 0 ? g->cfg.partial_response : req->partial_response != 0;
   int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : g->cfg.query_timeout_ms;
   int64_t now = orr_now_ms();
@@ -562,23 +667,26 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   if (!op->replica) goto oom;
   for (size_t i = 0; i < op->nreplica; i++)
     if (!(op->replica[i] = orr_arena_strdup(op->a, rl[i]))) goto oom;
+  if (op->req.dedup && op->nreplica == 0) op->req.dedup = false; /* nothing to merge along */
   if (gw__targets(g, req->mint, req->maxt, req->matchers, req->nmatchers, &op->eps, &op->neps))
     goto oom;
   op->t = calloc(op->neps + 1, sizeof(target));
-  if (!op->t) goto oom;
+  if (!op->t || storeapi_merge_new(op->neps, &op->m)) goto oom;
   Thanos__SeriesRequest sr;
   if (build_request(op, &sr)) goto oom;
-  op->loop = g->loop;
   op->g = g;
   op->next = g->ops;
   if (g->ops) g->ops->prev = op;
   else uv_timer_start(&g->optimer, optimer_cb, 50, 50);
   g->ops = op;
+  op->pending = 1; /* held until every call started */
   for (size_t i = 0; i < op->neps; i++) {
     target *t = &op->t[i];
     t->op = op;
+    t->idx = i;
     t->ep = op->eps[i];
     t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
+    t->eager = op->req.dedup && !t->ep->supports_wrl;
     t->last_msg_ms = now;
     if (!t->lsets) t->lsets = "";
     int rc = storeapi_client_series(t->ep->client, &sr, timeout, on_series, on_series_done, t,
@@ -588,15 +696,19 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
                                         t->ep->address, orr_strerror(rc));
       if (op->partial) warn(op, m ? m : "out of memory");
       else op_fail(op, rc, m ? m : "out of memory");
+      storeapi_merge_close(op->m, i);
       continue;
     }
     t->live = true;
     op->pending++;
   }
   if (out) *out = op;
-  if (op->pending == 0) fetch_finished(op); /* completes through the work queue */
+  op->pending--;
+  drain(op); /* inputs that failed to start are closed */
+  maybe_complete(op);
   return 0;
 oom:
+  op_unlink(op);
   op_free(op);
   return ORR_ENOMEM;
 }
@@ -604,7 +716,8 @@ oom:
 void gw_op_cancel(gw_op *op) {
   if (op->state == OP_DONE || op->cancelled) return;
   op->cancelled = true;
-  if (op->state == OP_FETCH) cancel_live(op, false);
+  cancel_live(op, false);
+  maybe_complete(op); /* every call may have ended already (paused consumer) */
 }
 
 /* ================================================================ labels */

@@ -8,9 +8,9 @@
  *    merged (penalty), as the caller would have done itself. Without them,
  *    replica labels stay, so the gateway above can deduplicate.
  * 2. The fan-out gives decoded samples; they are re-encoded as XOR chunks of
- *    at most 120 samples. A client that falls behind does not pause the
- *    fan-out: the result is already in memory, and the service layer keeps
- *    what it is given.
+ *    at most 120 samples. A client that falls behind (send returns
+ *    ORR_EAGAIN) pauses the fan-out's output until the layer's resume(),
+ *    and with it, through the merge's bound, the endpoints.
  * 3. A cancelled call cancels its fan-out; the call is finished from the
  *    fan-out's done, exactly once. */
 #include <stdlib.h>
@@ -118,7 +118,11 @@ static int send_series(void *arg, const labels_set *ls, const promql_point *pts,
   }
   tsdb_xor_appender_free(&app);
   rc = storeapi_call_send_series(x->call, &s);
-  if (rc == ORR_EAGAIN) rc = 0; /* kept; see note 2 */
+  if (rc == ORR_EAGAIN) {
+    /* Kept, but the client is behind: stop pulling until resume(). */
+    rc = 0;
+    if (x->op) gw__op_pause(x->op);
+  }
 out:
   orr_arena_destroy(a);
   return rc;
@@ -243,6 +247,12 @@ static void b_label_values(void *arg, storeapi_call *c, const storeapi_label_req
   b_labels(arg, c, req);
 }
 
+static void b_resume(void *arg, storeapi_call *c) {
+  (void)arg;
+  sctx *x = storeapi_call_data(c);
+  if (x && x->op && !x->cancelled) gw__op_resume(x->op);
+}
+
 static void b_cancel(void *arg, storeapi_call *c) {
   (void)arg;
   sctx *x = storeapi_call_data(c);
@@ -258,7 +268,7 @@ int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg, gw_sto
   gw__storeapi *s = calloc(1, sizeof(*s));
   if (!s) return ORR_ENOMEM;
   s->g = g;
-  storeapi_backend b = {b_info, b_series, b_label_names, b_label_values, b_cancel, NULL, s};
+  storeapi_backend b = {b_info, b_series, b_label_names, b_label_values, b_cancel, b_resume, s};
   int rc = storeapi_server_new(grpc, &b, reg, &s->srv);
   if (rc) {
     free(s);

@@ -11,7 +11,8 @@ const { createRequire } = require('module');
 
 const [orrery, xorEncode, protoDir, nodeDir] = process.argv.slice(2);
 const nodeRequire = createRequire(path.join(nodeDir, 'package.json'));
-const { check, failed, startProcess } = nodeRequire('./grpc_common.js');
+const { check, failed, startProcess, vmHwmKb } = nodeRequire('./grpc_common.js');
+const NBIG = 20000;
 const { decodeXor } = nodeRequire('./storeapi_xor.js');
 let grpc, protoLoader;
 try {
@@ -55,22 +56,33 @@ function fakeStore(ext, series, opts = {}) {
   server.addService(pkg.thanos.info.Info.service, {
     Info: (call, cb) => cb(null, {
       label_sets: [{ labels: labelsOf(ext) }], ComponentType: 'sidecar',
-      store: { min_time: 0, max_time: 305000, supports_without_replica_labels: true },
+      store: { min_time: 0, max_time: 305000, supports_without_replica_labels: !opts.keepReplica },
     }),
   });
   server.addService(pkg.thanos.Store.service, {
     Series: (call) => {
       if (opts.hang) return; // accepts the call, never answers
-      const drop = new Set(call.request.without_replica_labels);
+      const drop = new Set(opts.keepReplica ? [] : call.request.without_replica_labels);
       const out = [];
+      const eq = call.request.matchers.filter((m) => m.type === 'EQ' || m.type === 0);
       for (const s of series) {
         const all = { ...s.labels, ...ext };
+        if (eq.some((m) => (all[m.name] || '') !== m.value)) continue;
         for (const d of drop) delete all[d];
         out.push({ labels: labelsOf(all), chunks: s.chunks });
       }
-      out.sort((x, y) => JSON.stringify(x.labels) < JSON.stringify(y.labels) ? -1 : 1);
-      for (const s of out) call.write({ series: s });
-      call.end();
+      if (!opts.presorted) {
+        out.sort((x, y) => JSON.stringify(x.labels) < JSON.stringify(y.labels) ? -1 : 1);
+      }
+      // Honour the HTTP/2 flow control: write on when the stream drains.
+      let i = 0;
+      const more = () => {
+        while (i < out.length) {
+          if (!call.write({ series: out[i++] })) return call.once('drain', more);
+        }
+        call.end();
+      };
+      more();
     },
     LabelNames: (call, cb) => {
       if (opts.hang) return;
@@ -104,7 +116,7 @@ function mkSeries(samples) {
 async function startGateway(endpoints, respTimeout, extra = []) {
   const grpcPort = await freePort();
   const args = ['gateway', '--http-address=127.0.0.1:0', `--grpc-address=127.0.0.1:${grpcPort}`,
-    '--query.replica-label=replica', `--store.response-timeout=${respTimeout}`, '--query.timeout=20s',
+    '--query.replica-label=replica', `--store.response-timeout=${respTimeout}`, '--query.timeout=60s',
     ...endpoints.map((e) => `--endpoint=${e}`), ...extra];
   const p = startProcess(orrery, args);
   await p.waitLine('stderr', /listening for StoreAPI gRPC/, 10000);
@@ -131,15 +143,22 @@ async function waitEndpoints(gw, n, ms) {
   }
 }
 
-function series(gw, req) {
+function series(gw, req, slowMs = 0) {
   return new Promise((resolve) => {
     const out = { series: [], warnings: [], error: null, ms: 0 };
     const t0 = Date.now();
+    let slowed = false;
     const call = gw.store.Series({
       min_time: 0, max_time: 400000,
       matchers: [{ type: 'EQ', name: '__name__', value: 'up' }], ...req,
     });
     call.on('data', (r) => {
+      if (slowMs && !slowed) {
+        // A slow reader: the gateway must hold back, not buffer everything.
+        slowed = true;
+        call.pause();
+        setTimeout(() => call.resume(), slowMs);
+      }
       if (r.result === 'series') {
         const s = r.series;
         const labels = {};
@@ -174,15 +193,25 @@ function sameSamples(got, want) {
 
 async function main() {
   const a = await fakeStore({ cluster: 'c1', replica: 'a' }, mkSeries(samplesA));
-  const b = await fakeStore({ cluster: 'c1', replica: 'b' }, mkSeries(samplesB));
+  // b does not support without_replica_labels: the gateway buffers and
+  // re-sorts its series after removing the replica label.
+  const b = await fakeStore({ cluster: 'c1', replica: 'b' }, mkSeries(samplesB), { keepReplica: true });
   const hang = await fakeStore({ cluster: 'c2' }, [], { hang: true });
+  // Many series from one endpoint (one shared 120-sample chunk each).
+  const bigChunk = chunk(Array.from({ length: 120 }, (_, i) => [i * 15000, i]));
+  const bigSeries = [];
+  for (let i = 0; i < NBIG; i++) {
+    bigSeries.push({ labels: { __name__: 'big', i: String(i).padStart(6, '0') },
+      chunks: [{ min_time: 0, max_time: 119 * 15000, raw: { type: 'XOR', data: bigChunk } }] });
+  }
+  const big = await fakeStore({ cluster: 'c3' }, bigSeries, { presorted: true });
   // Replica b is found through DNS (dns+localhost:port).
-  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr], '1s');
+  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr, big.addr], '1s');
   let gw2 = null;
   try {
-    const inf = await waitEndpoints(gw1, 3, 20000);
+    const inf = await waitEndpoints(gw1, 4, 20000);
     const sets = inf.label_sets.map((s) => s.labels.map((l) => `${l.name}=${l.value}`).join(',')).sort();
-    check(JSON.stringify(sets) === JSON.stringify(['cluster=c1,replica=a', 'cluster=c1,replica=b', 'cluster=c2']),
+    check(JSON.stringify(sets) === JSON.stringify(['cluster=c1,replica=a', 'cluster=c1,replica=b', 'cluster=c2', 'cluster=c3']),
       'Info: union of the endpoints\' label sets', sets);
     check(inf.ComponentType === 'query', 'Info: component type query', inf.ComponentType);
     check(inf.store && inf.store.min_time === 0 && inf.store.max_time === 305000,
@@ -213,7 +242,7 @@ async function main() {
     // Without without_replica_labels the replicas stay apart, complete.
     r = await series(gw1, {});
     check(r.series.length === 2 && r.series[0].labels.replica === 'a' && r.series[1].labels.replica === 'b',
-      'no dedup: both replicas, labelled', r.series.map((s) => s.labels));
+      'no dedup: both replicas, labelled', r.series.slice(0, 5).map((s) => s.labels));
     check(r.series.length === 2 && sameSamples(r.series[0].samples, samplesA) &&
       sameSamples(r.series[1].samples, samplesB), 'no dedup: every sample of each replica');
 
@@ -238,14 +267,26 @@ async function main() {
     check(vals.values && JSON.stringify(vals.values) === JSON.stringify(['a', 'b']),
       'LabelValues: union', vals);
 
+    // Many series, read slowly: every one arrives, in order; the gateway's
+    // peak RSS stays bounded.
+    r = await series(gw1, { max_time: 2000000, matchers: [{ type: 'EQ', name: '__name__', value: 'big' }] }, 1500);
+    let ordered = r.series.length === NBIG;
+    for (let i = 1; ordered && i < r.series.length; i++) ordered = r.series[i - 1].labels.i < r.series[i].labels.i;
+    check(!r.error && ordered && r.series.every((x) => x.samples.length === 120),
+      `many series: ${NBIG} series of 120 samples, in label order`,
+      { n: r.series.length, e: r.error && r.error.message, w: r.warnings, ms: r.ms });
+    const hwm = vmHwmKb(gw1.proc.proc.pid);
+    console.log(`gateway VmHWM after ${NBIG} series: ${hwm} kB; query took ${r.ms} ms`);
+    check(hwm > 0 && hwm < 400 * 1024, 'many series: gateway peak RSS under 400 MiB', hwm);
+
     // Stacking: a gateway over gw1 gives the same deduplicated series. gw1
     // answers once its own response timeout cut the silent endpoint, so the
     // upper gateway waits longer.
     gw2 = await startGateway([gw1.addr], '5s');
-    await waitEndpoints(gw2, 3, 20000);
+    await waitEndpoints(gw2, 4, 20000);
     r = await series(gw2, { without_replica_labels: ['replica'] });
     check(r.series.length === 1 && sameSamples(r.series[0].samples, dedupSamples),
-      'stacked gateway: same deduplicated series', r.series.map((s) => [s.labels, s.samples.length]));
+      'stacked gateway: same deduplicated series', r.series.slice(0, 5).map((s) => [s.labels, s.samples.length]));
     check(r.warnings.length === 1 && r.warnings[0].includes(hang.addr),
       'stacked gateway: the warning comes through', r.warnings);
   } finally {
@@ -255,7 +296,7 @@ async function main() {
       const ex = await g.proc.waitExit(10000).catch(() => null);
       check(ex && ex.code === 0, `gateway ${g.addr} exits cleanly on SIGTERM`, ex);
     }
-    for (const s of [a, b, hang]) s.server.forceShutdown();
+    for (const s of [a, b, hang, big]) s.server.forceShutdown();
   }
   if (failed()) {
     console.log(`${failed()} check(s) failed`);
