@@ -13,8 +13,13 @@ cd "$here"
 bash scripts/bootstrap.sh
 
 build="$here/build/quickstart"
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DORRERY_WERROR=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target orrery >/dev/null
+mkdir -p "$here/.orrery"
+if ! { cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DORRERY_WERROR=OFF &&
+  cmake --build "$build" -j "$(nproc)" --target orrery; } >"$here/.orrery/quickstart-build.log" 2>&1; then
+  tail -30 "$here/.orrery/quickstart-build.log" >&2
+  echo "quickstart: build failed; full log: .orrery/quickstart-build.log" >&2
+  exit 1
+fi
 orrery="$build/src/orrery"
 
 data="$here/.orrery/quickstart"
@@ -43,6 +48,8 @@ wait_ready() {
   exit 1
 }
 
+# Components run in their own sessions (setsid), so a Ctrl-C reaches only this
+# script, which stops them in order: gateway, sidecars, then Prometheus.
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -91,7 +98,7 @@ scrape_configs:
     static_configs: [{targets: ['127.0.0.1:$gw_port']}]
 YML
   # 2h blocks and no local compaction, as the sidecar requires for uploads.
-  prometheus --config.file="$data/prom-$r.yml" --storage.tsdb.path="$data/prom-$r" \
+  setsid prometheus --config.file="$data/prom-$r.yml" --storage.tsdb.path="$data/prom-$r" \
     --web.listen-address="127.0.0.1:${prom_port[$r]}" --storage.tsdb.retention.time=15d \
     --storage.tsdb.min-block-duration=2h --storage.tsdb.max-block-duration=2h \
     --web.enable-lifecycle >"$data/prom-$r.log" 2>&1 &
@@ -105,7 +112,7 @@ done
 
 endpoints=()
 for r in "${replicas[@]}"; do
-  "$orrery" sidecar --prometheus.url="http://127.0.0.1:${prom_port[$r]}" \
+  setsid "$orrery" sidecar --prometheus.url="http://127.0.0.1:${prom_port[$r]}" \
     --tsdb.path="$data/prom-$r" --objstore.config-file="$data/bucket.yml" \
     --grpc-address="127.0.0.1:${side_grpc[$r]}" --http-address="127.0.0.1:${side_http[$r]}" \
     >"$data/sidecar-$r.log" 2>&1 &
@@ -117,7 +124,7 @@ for r in "${replicas[@]}"; do
   i=$((i + 1))
 done
 
-"$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
+setsid "$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
   "${endpoints[@]}" --query.replica-label=replica >"$data/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready "http://127.0.0.1:$gw_port/-/ready" gateway "${pids[$i]}"
@@ -134,11 +141,13 @@ done
 cat <<MSG
   bucket       $data/bucket (blocks appear as Prometheus finishes them, every 2 h)
 
-Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s):
+Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s;
+each Prometheus scrapes itself, so up counts 3 targets per region after dedup):
   curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (up)'
   curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1m]))'
   curl -s $gw/api/v1/query --data-urlencode 'query=up{job="prometheus"}' --data-urlencode dedup=false
-  (and $gw/api/v1/stores, $gw/federate?match[]={job=\"orrery-gateway\"})
+  curl -s -G $gw/federate --data-urlencode 'match[]={job="orrery-gateway"}'
+  (and $gw/api/v1/stores: the four sidecars with their external labels)
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
