@@ -396,6 +396,77 @@ static void test_srv_parse(void **state) {
   assert_int_equal(gw__srv_parse(loop, sizeof(loop), &v, &n), ORR_ECORRUPT);
 }
 
+/* ---------------------------------------------------------------- bridge */
+typedef struct loop_thread {
+  uv_loop_t loop;
+  gw *g;
+  uv_async_t stop;
+  uv_thread_t th;
+} loop_thread;
+
+static void stop_cb(uv_async_t *h) {
+  loop_thread *lt = h->data;
+  gw_close(lt->g, NULL, NULL);
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static void run_loop(void *arg) {
+  loop_thread *lt = arg;
+  uv_run(&lt->loop, UV_RUN_DEFAULT);
+}
+
+static int count_series(void *arg, const labels_set *ls, const promql_point *p, size_t n) {
+  (void)ls;
+  (void)p;
+  (void)n;
+  (*(int *)arg)++;
+  return 0;
+}
+
+static void never_done(void *arg, int err, const char *msg) {
+  (void)arg;
+  (void)err;
+  (void)msg;
+}
+
+/* With no endpoints, a blocking select from another thread ends with no
+ * series and no error; labels come back empty. */
+static void test_sync_bridge(void **state) {
+  (void)state;
+  loop_thread lt;
+  memset(&lt, 0, sizeof(lt));
+  uv_loop_init(&lt.loop);
+  gw_config cfg = {0};
+  cfg.loop = &lt.loop;
+  char err[256] = "";
+  assert_int_equal(gw_new(&cfg, &lt.g, err, sizeof(err)), 0);
+  assert_int_equal(gw_start(lt.g), 0);
+  uv_async_init(&lt.loop, &lt.stop, stop_cb);
+  lt.stop.data = &lt;
+  assert_int_equal(uv_thread_create(&lt.th, run_loop, &lt), 0);
+  int n = 0;
+  gw_select_req r = {0};
+  r.mint = 0;
+  r.maxt = 1000;
+  r.partial_response = -1;
+  gw_select_cb cb = {count_series, NULL, never_done, &n};
+  assert_int_equal(gw_select_sync(lt.g, &r, &cb, err, sizeof(err)), 0);
+  assert_int_equal(n, 0);
+  orr_arena *a = orr_arena_new(0);
+  const char **vals, **warns;
+  size_t nv = 9, nw = 9;
+  gw_labels_req lr = {0};
+  lr.end = 1000;
+  lr.partial_response = -1;
+  assert_int_equal(gw_labels_sync(lt.g, &lr, a, &vals, &nv, &warns, &nw, err, sizeof(err)), 0);
+  assert_int_equal(nv, 0);
+  assert_int_equal(nw, 0);
+  orr_arena_destroy(a);
+  uv_async_send(&lt.stop);
+  uv_thread_join(&lt.th);
+  assert_int_equal(uv_loop_close(&lt.loop), 0);
+}
+
 static void test_bad_endpoint_flag(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -425,6 +496,7 @@ int main(void) {
       cmocka_unit_test(test_sd_parse),
       cmocka_unit_test(test_sd_reload),
       cmocka_unit_test(test_srv_parse),
+      cmocka_unit_test(test_sync_bridge),
       cmocka_unit_test(test_bad_endpoint_flag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
