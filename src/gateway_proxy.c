@@ -431,7 +431,7 @@ static int push(target *t, held *h) {
 static void target_flush(target *t) {
   gw_op *op = t->op;
   if (t->eager && !op->err && !op->cancelled) {
-    qsort(t->buf, t->nbuf, sizeof(held), cmp_held);
+    if (t->nbuf) qsort(t->buf, t->nbuf, sizeof(held), cmp_held);
     size_t k = 0;
     for (size_t i = 0; i < t->nbuf; i++) {
       if (k && labels_equal(&t->buf[k - 1].ls, &t->buf[i].ls)) {
@@ -770,7 +770,7 @@ static int cmp_str(const void *a, const void *b) {
 static void lwork(uv_work_t *w) {
   lop *op = w->data;
   if (op->err) return;
-  qsort(op->vals, op->nvals, sizeof(char *), cmp_str);
+  if (op->nvals) qsort(op->vals, op->nvals, sizeof(char *), cmp_str);
   size_t k = 0;
   for (size_t i = 0; i < op->nvals; i++) {
     if (k && !strcmp(op->vals[k - 1], op->vals[i])) continue;
