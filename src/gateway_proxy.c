@@ -42,7 +42,43 @@ typedef struct rchunk {
   int64_t mint, maxt;
   const uint8_t *data;
   size_t len;
+  const uint8_t *count; /* averages of downsampled data: sum in |data| */
+  size_t count_len;
 } rchunk;
+
+/* Which samples a downsampled (aggregate) chunk gives, from the selector's
+ * function as Thanos's aggrsFromFunc: min/max/count/sum aggregates for
+ * those aggregations and *_over_time, the counter for rate & co., and the
+ * average (sum / count) otherwise. */
+enum { AG_AVG = 0, AG_COUNT, AG_SUM, AG_MIN, AG_MAX, AG_COUNTER };
+
+static int aggr_mode(const char *f) {
+  if (!f) return AG_AVG;
+  if (!strcmp(f, "min") || !strncmp(f, "min_", 4)) return AG_MIN;
+  if (!strcmp(f, "max") || !strncmp(f, "max_", 4)) return AG_MAX;
+  if (!strcmp(f, "count") || !strncmp(f, "count_", 6)) return AG_COUNT;
+  if (!strncmp(f, "sum_", 4)) return AG_SUM;
+  if (gw__is_counter_func(f)) return AG_COUNTER;
+  return AG_AVG;
+}
+
+/* The XOR sub-chunk of |c| a sample stream comes from (NULL: none). */
+static const Thanos__Chunk *pick_chunk(const Thanos__AggrChunk *c, int mode,
+                                       const Thanos__Chunk **count) {
+  *count = NULL;
+  if (c->raw) return c->raw;
+  switch (mode) {
+  case AG_COUNT: return c->count;
+  case AG_SUM: return c->sum;
+  case AG_MIN: return c->min;
+  case AG_MAX: return c->max;
+  case AG_COUNTER: return c->counter;
+  default:
+    if (!c->sum || !c->count) return NULL;
+    *count = c->count;
+    return c->sum;
+  }
+}
 
 /* A series held back from the merge (coalescing, or an eager endpoint). */
 typedef struct held {
@@ -180,17 +216,26 @@ static int cmp_chunk(const void *pa, const void *pb) {
   return 0;
 }
 
-/* Decodes the chunks of one lane (non-overlapping, ascending) into |out|. */
+/* Decodes the chunks of one lane (non-overlapping, ascending) into |out|;
+ * an average chunk yields sum / count at each of its timestamps. */
 static long decode_lane(rchunk **cs, size_t n, promql_point *out) {
   long k = 0;
   for (size_t i = 0; i < n; i++) {
-    tsdb_xor_iter it;
+    tsdb_xor_iter it, ct;
     tsdb_xor_iter_init(&it, cs[i]->data, cs[i]->len);
+    if (cs[i]->count) tsdb_xor_iter_init(&ct, cs[i]->count, cs[i]->count_len);
     int r;
     while ((r = tsdb_xor_iter_next(&it)) == 1) {
+      double v = it.v;
+      if (cs[i]->count) {
+        int rc = tsdb_xor_iter_next(&ct);
+        if (rc < 0) return rc;
+        if (rc == 0 || ct.t != it.t) return ORR_ECORRUPT;
+        v = it.v / ct.v;
+      }
       if (k > 0 && it.t <= out[k - 1].t) continue;
       out[k].t = it.t;
-      out[k].v = it.v;
+      out[k].v = v;
       k++;
     }
     if (r < 0) return r;
@@ -210,17 +255,23 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
   rchunk *cs = orr_arena_calloc(scratch, s->n_chunks + 1, sizeof(*cs));
   if (!cs) return ORR_ENOMEM;
   size_t nch = 0, total = 0;
+  int mode = aggr_mode(op->req.func);
   for (size_t i = 0; i < s->n_chunks; i++) {
     const Thanos__AggrChunk *c = s->chunks[i];
-    const Thanos__Chunk *raw = c->raw;
+    const Thanos__Chunk *cnt, *raw = pick_chunk(c, mode, &cnt);
     uint16_t ns = 0;
-    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue; /* aggregates: not yet */
+    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue; /* histograms: not ours */
+    if (cnt && cnt->type != THANOS__CHUNK__ENCODING__XOR) continue;
     if (tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
     if (c->max_time < op->req.mint || c->min_time > op->req.maxt) continue;
     cs[nch].mint = c->min_time;
     cs[nch].maxt = c->max_time;
     cs[nch].data = raw->data.data;
     cs[nch].len = raw->data.len;
+    if (cnt) {
+      cs[nch].count = cnt->data.data;
+      cs[nch].count_len = cnt->data.len;
+    }
     total += ns;
     nch++;
   }
@@ -467,7 +518,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   if (r->result_case != THANOS__SERIES_RESPONSE__RESULT_SERIES || !r->series) return 0;
   const Thanos__Series *s = r->series;
   for (size_t i = 0; i < s->n_chunks; i++) {
-    const Thanos__Chunk *raw = s->chunks[i]->raw;
+    const Thanos__Chunk *cnt, *raw = pick_chunk(s->chunks[i], aggr_mode(op->req.func), &cnt);
     uint16_t ns = 0;
     if (!raw || tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
     op->samples += ns;
@@ -605,6 +656,14 @@ static int build_request(gw_op *op, Thanos__SeriesRequest *r) {
     return ORR_ENOMEM;
   r->n_matchers = op->req.nmatchers;
   r->max_resolution_window = op->req.max_resolution_ms;
+  /* The aggregates downsampled blocks should send (raw blocks send raw). */
+  static const Thanos__Aggr by_mode[][2] = {
+      [AG_AVG] = {THANOS__AGGR__COUNT, THANOS__AGGR__SUM}, [AG_COUNT] = {THANOS__AGGR__COUNT},
+      [AG_SUM] = {THANOS__AGGR__SUM}, [AG_MIN] = {THANOS__AGGR__MIN},
+      [AG_MAX] = {THANOS__AGGR__MAX}, [AG_COUNTER] = {THANOS__AGGR__COUNTER}};
+  int mode = aggr_mode(op->req.func);
+  r->aggregates = (Thanos__Aggr *)by_mode[mode];
+  r->n_aggregates = mode == AG_AVG ? 2 : 1;
   r->partial_response_disabled = !op->partial;
   r->partial_response_strategy =
       op->partial ? THANOS__PARTIAL_RESPONSE_STRATEGY__WARN : THANOS__PARTIAL_RESPONSE_STRATEGY__ABORT;

@@ -205,13 +205,19 @@ async function main() {
       chunks: [{ min_time: 0, max_time: 119 * 15000, raw: { type: 'XOR', data: bigChunk } }] });
   }
   const big = await fakeStore({ cluster: 'c3' }, bigSeries, { presorted: true });
+  // Downsampled data: aggregate chunks (count and sum, no raw) every 5 min.
+  const dsT = [0, 300000, 600000];
+  const dsChunk = { min_time: 0, max_time: 600000,
+    count: { type: 'XOR', data: chunk(dsT.map((t, i) => [t, 10 + i])) },
+    sum: { type: 'XOR', data: chunk(dsT.map((t, i) => [t, 100 * (i + 1)])) } };
+  const ds = await fakeStore({ cluster: 'c4' }, [{ labels: { __name__: 'ds', job: 'x' }, chunks: [dsChunk] }]);
   // Replica b is found through DNS (dns+localhost:port).
-  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr, big.addr], '1s');
+  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr, big.addr, ds.addr], '1s');
   let gw2 = null;
   try {
-    const inf = await waitEndpoints(gw1, 4, 20000);
+    const inf = await waitEndpoints(gw1, 5, 20000);
     const sets = inf.label_sets.map((s) => s.labels.map((l) => `${l.name}=${l.value}`).join(',')).sort();
-    check(JSON.stringify(sets) === JSON.stringify(['cluster=c1,replica=a', 'cluster=c1,replica=b', 'cluster=c2', 'cluster=c3']),
+    check(JSON.stringify(sets) === JSON.stringify(['cluster=c1,replica=a', 'cluster=c1,replica=b', 'cluster=c2', 'cluster=c3', 'cluster=c4']),
       'Info: union of the endpoints\' label sets', sets);
     check(inf.ComponentType === 'query', 'Info: component type query', inf.ComponentType);
     check(inf.store && inf.store.min_time === 0 && inf.store.max_time === 305000,
@@ -267,6 +273,17 @@ async function main() {
     check(vals.values && JSON.stringify(vals.values) === JSON.stringify(['a', 'b']),
       'LabelValues: union', vals);
 
+    // Downsampled chunks: the average (sum / count) by default, the count
+    // aggregate under count_over_time.
+    const dsReq = { max_time: 1000000, max_resolution_window: 300000,
+      matchers: [{ type: 'EQ', name: '__name__', value: 'ds' }, { type: 'EQ', name: 'cluster', value: 'c4' }] };
+    r = await series(gw1, dsReq);
+    check(r.series.length === 1 && sameSamples(r.series[0].samples, [[0, 10], [300000, 200 / 11], [600000, 300 / 12]]),
+      'downsampled: averages from sum and count', r.series[0] && r.series[0].samples);
+    r = await series(gw1, { ...dsReq, query_hints: { func: { name: 'count_over_time' } } });
+    check(r.series.length === 1 && sameSamples(r.series[0].samples, [[0, 10], [300000, 11], [600000, 12]]),
+      'downsampled: the count aggregate for count_over_time', r.series[0] && r.series[0].samples);
+
     // Many series, read slowly: every one arrives, in order; the gateway's
     // peak RSS stays bounded.
     r = await series(gw1, { max_time: 2000000, matchers: [{ type: 'EQ', name: '__name__', value: 'big' }] }, 1500);
@@ -283,7 +300,7 @@ async function main() {
     // answers once its own response timeout cut the silent endpoint, so the
     // upper gateway waits longer.
     gw2 = await startGateway([gw1.addr], '5s');
-    await waitEndpoints(gw2, 4, 20000);
+    await waitEndpoints(gw2, 5, 20000);
     r = await series(gw2, { without_replica_labels: ['replica'] });
     check(r.series.length === 1 && sameSamples(r.series[0].samples, dedupSamples),
       'stacked gateway: same deduplicated series', r.series.slice(0, 5).map((s) => [s.labels, s.samples.length]));
@@ -296,7 +313,7 @@ async function main() {
       const ex = await g.proc.waitExit(10000).catch(() => null);
       check(ex && ex.code === 0, `gateway ${g.addr} exits cleanly on SIGTERM`, ex);
     }
-    for (const s of [a, b, hang, big]) s.server.forceShutdown();
+    for (const s of [a, b, hang, big, ds]) s.server.forceShutdown();
   }
   if (failed()) {
     console.log(`${failed()} check(s) failed`);
