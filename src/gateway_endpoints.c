@@ -374,14 +374,17 @@ static int add_ep(gw *g, const char *addr) {
   e->wanted = true;
   if (!e->address || !e->host || !e->state) goto fail;
   if (storeapi_client_new(g->loop, e->host, e->port, &e->client)) goto fail;
+  pthread_mutex_lock(&g->mu); /* gw_endpoints() reads the table from any thread */
   if (g->neps == g->capeps) {
     size_t nc = g->capeps ? 2 * g->capeps : 8;
     gw__endpoint **nv = realloc(g->eps, nc * sizeof(*nv));
-    if (!nv) goto fail;
+    if (!nv) {
+      pthread_mutex_unlock(&g->mu);
+      goto fail;
+    }
     g->eps = nv;
     g->capeps = nc;
   }
-  pthread_mutex_lock(&g->mu);
   g->eps[g->neps++] = e;
   pthread_mutex_unlock(&g->mu);
   orr_log_info("adding new endpoint", "address", addr, NULL);
