@@ -155,6 +155,34 @@ static size_t parse_repeat(const char *p, const char *end, long *lo, long *hi) {
 /* Handles one escape at |p| (pointing at the backslash); appends its PCRE2
  * form and returns the number of bytes consumed, or 0 after writing an error.
  * |in_class| selects the rules inside [...]. */
+/* Is |name| a Unicode class RE2 (Go 1.19) knows for \p: "Any", a general
+ * category (exact case), or a script name? Scripts are checked by asking
+ * PCRE2 for the same class, with RE2's spelling rules (a capital first,
+ * then letters and '_') since PCRE2 also takes loose spellings. */
+static bool re2_unicode_class(const char *name, size_t n) {
+  static const char *const cats[] = {
+      "Any", "C",  "Cc", "Cf", "Co", "Cs", "L",  "Ll", "Lm", "Lo", "Lt", "Lu", "M",  "Mc",
+      "Me",  "Mn", "N",  "Nd", "Nl", "No", "P",  "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps",
+      "S",   "Sc", "Sk", "Sm", "So", "Z",  "Zl", "Zp", "Zs"};
+  if (n == 0 || n > 40) return false;
+  for (size_t i = 0; i < sizeof(cats) / sizeof(cats[0]); i++) {
+    if (strlen(cats[i]) == n && memcmp(cats[i], name, n) == 0) return true;
+  }
+  if (n < 2 || name[0] < 'A' || name[0] > 'Z') return false;
+  for (size_t i = 1; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')) return false;
+  }
+  char pat[64];
+  snprintf(pat, sizeof(pat), "\\p{%.*s}", (int)n, name);
+  int ec;
+  PCRE2_SIZE eo;
+  pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo, NULL);
+  if (!code) return false;
+  pcre2_code_free(code);
+  return true;
+}
+
 static size_t translate_escape(translate *t, const char *p, const char *end, bool in_class) {
   if (p + 1 >= end) {
     /* In ^(?:re)$ a trailing backslash escapes the wrapper's ")". */
@@ -221,16 +249,28 @@ static size_t translate_escape(translate *t, const char *p, const char *end, boo
     return 4;
   }
   case 'p': case 'P': {
-    /* \pL or \p{Name}: same spelling in both. */
+    /* \pL or \p{Name}: same spelling in both; RE2 knows fewer names. */
     if (p + 2 >= end) break;
+    size_t len = 3;
+    const char *name = p + 2;
+    size_t nlen = 1;
     if (p[2] == '{') {
       const char *q = memchr(p + 3, '}', (size_t)(end - (p + 3)));
       if (!q) break;
-      orr_buf_append(t->out, p, (size_t)(q + 1 - p));
-      return (size_t)(q + 1 - p);
+      len = (size_t)(q + 1 - p);
+      name = p + 3;
+      nlen = (size_t)(q - name);
+      if (nlen && *name == '^') { /* \p{^Greek} negates */
+        name++;
+        nlen--;
+      }
     }
-    orr_buf_append(t->out, p, 3);
-    return 3;
+    if (!re2_unicode_class(name, nlen)) {
+      syntax_error(t, "invalid character class range", p, len);
+      return 0;
+    }
+    orr_buf_append(t->out, p, len);
+    return len;
   }
   case 'Q': {
     if (in_class) break;

@@ -41,7 +41,7 @@ expect 2 1 'missing value for --endpoint' gateway --endpoint
 expect 2 1 'unknown command "nosuch"' nosuch
 expect 2 1 "expected a command" 
 expect 2 1 "unknown flag --bogus" --bogus
-expect 2 1 "expected a subcommand (block, query)" tools
+expect 2 1 "expected a subcommand (block, query" tools
 expect 2 1 'unknown command "nope"' tools block nope
 expect 2 1 'unexpected argument "extra"' store extra
 expect 2 1 "unknown flag --grpc-address" compact --grpc-address=:1
@@ -67,7 +67,11 @@ expect 0 0 "" tools block dump --help
 grep -qF -- '<block-dir>' "$tmp/out" || fail "tools block dump --help lacks <block-dir>"
 
 # A daemon that cannot listen says so in one log line and fails.
-expect 1 1 'msg="cannot listen" component=gateway address=256.1.1.1:1' gateway --http-address=256.1.1.1:1
+timeout 20 "$ORRERY" gateway --http-address=256.1.1.1:1 --grpc-address=127.0.0.1:0 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 1 ] || fail "gateway on a bad address: exit $rc, want 1"
+grep -qF 'msg="cannot listen" component=gateway address=256.1.1.1:1' "$tmp/err" ||
+  fail "gateway on a bad address: no 'cannot listen' line: $(cat "$tmp/err")"
 # Commands still to be built say so in one log line and fail.
 expect 1 1 '"level":"error"' store --log.format=json
 

@@ -275,6 +275,11 @@ static const bad bad_cases[] = {
       {"\\e", "error parsing regexp: invalid escape sequence: `\\e`"},
       {"[z-a]", "error parsing regexp: invalid character class range: `z-a`"},
       {"[[:foo:]]", "error parsing regexp: invalid character class range: `[:foo:]`"},
+      /* Unicode classes RE2 does not know (PCRE2 takes some of them). */
+      {"\\p{Foo}", "error parsing regexp: invalid character class range: `\\p{Foo}`"},
+      {"\\pp", "error parsing regexp: invalid character class range: `\\pp`"},
+      {"\\p{greek}", "error parsing regexp: invalid character class range: `\\p{greek}`"},
+      {"[\\P{Foo}]", "error parsing regexp: invalid character class range: `\\P{Foo}`"},
       {"\\Qab", "error parsing regexp: missing closing ): `^(?:\\Qab)$`"},
       {"(?P<>a)", "error parsing regexp: invalid named capture: `(?P<>`"},
       {"(?P<a-b>x)", "error parsing regexp: invalid named capture: `(?P<a-b>`"},
