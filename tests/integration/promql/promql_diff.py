@@ -196,9 +196,9 @@ def run_orrery(orrery, blocks, q):
         cmd.append("--%s=%s" % (ENGINE_OPTIONS[k][1], v))
     cmd += ["--", q.expr]
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     except subprocess.TimeoutExpired:
-        return -1, "", "timed out after 120 s"
+        return -1, "", "timed out after 30 s"
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
