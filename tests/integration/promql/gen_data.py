@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_data.py OUT [--series-scale N]: the PromQL differential test's dataset,
+"""gen_data.py OUT: the PromQL differential test's dataset,
 an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.
 
 Deterministic (fixed seed): three hours from T0 = 1700000000 (2023-11-14
@@ -26,9 +26,6 @@ Deterministic (fixed seed): three hours from T0 = 1700000000 (2023-11-14
         with gaps longer than the lookback delta
   label_escapes{v,i}                                label values that JSON
         and the text formats must escape
-
-With --series-scale N (bench), the http and cpu families get N times more
-instances (>= 100k series at N = 3000).
 """
 import argparse
 import math
@@ -89,13 +86,13 @@ def instances(n, port):
     return ["10.0.%d.%d:%d" % (i // 250, i % 250 + 1, port) for i in range(n)]
 
 
-def gen(path, scale=1):
+def gen(path):
     rnd = random.Random(20231114)
     with open(path, "w") as f:
         o = Out(f)
         # ------------------------------------------------------------ counters
         o.family("http_requests", "counter")
-        n_inst = 3 * scale
+        n_inst = 3
         for job in ("api-server", "frontend"):
             for ii, inst in enumerate(instances(n_inst, 8080)):
                 for method in ("GET", "POST"):
@@ -126,7 +123,7 @@ def gen(path, scale=1):
                             o.sample("http_requests_total", lab, acc, t)
 
         o.family("node_cpu_seconds", "counter")
-        for inst in instances(3 * scale, 9100):
+        for inst in instances(3, 9100):
             for cpu in ("0", "1"):
                 for mode in ("idle", "user", "system", "iowait"):
                     lab = {"instance": inst, "job": "node", "cpu": cpu, "mode": mode}
@@ -136,8 +133,6 @@ def gen(path, scale=1):
                         if k:
                             acc += 30 * share * rnd.uniform(0.5, 1.5)
                         o.sample("node_cpu_seconds_total", lab, round(acc, 2), t)
-        if scale > 1:
-            return finish(f, o)
 
         # ------------------------------------------------------------ gauges
         o.family("node_memory_MemAvailable_bytes", "gauge")
@@ -279,9 +274,8 @@ def finish(f, o):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--series-scale", type=int, default=1)
     a = ap.parse_args()
-    n = gen(a.out, a.series_scale)
+    n = gen(a.out)
     print("%d samples written to %s" % (n, a.out))
 
 

@@ -9,10 +9,15 @@ against both and compares the answers:
   status, errorType and error message (exactly; ALLOWED_MESSAGE_DIFFS is the
   allow-list), resultType, series label sets, timestamps, and values within
   1e-6 relative (NaN == NaN, infinities exact). Series order is compared
-  where Prometheus defines it: matrices (sorted by labels) and instant
-  vectors whose outermost operation is sort, sort_desc, topk or bottomk
-  (values in order; ties may come in any order). Other instant vectors are
-  compared sorted by labels.
+  where Prometheus defines it: matrices (the engine sorts range results by
+  labels; an instant query's range selector comes sorted from storage) and
+  instant vectors whose outermost operation is sort, sort_desc, topk or
+  bottomk (values in order; ties may come in any order; see
+  output_ordered). Other instant vectors come in the evaluator's order,
+  which the API does not sort and which is Go map order for some
+  functions, so they are compared sorted by labels.
+  orrery must exit 0 on success and 1 on a query error, end its output
+  with a newline and print no sanitizer report.
 
 Query file: one query a line, '#' comments, blank lines ignored:
   [OPTION=VALUE ...] instant <time> <expr>
@@ -57,8 +62,8 @@ SUBQUERY_RE = re.compile(r"\[[^\]]*:[^\]]*\]")
 ALLOWED_MESSAGE_PATTERNS = [
     (lambda q: q.mode == "range" or "histogram_quantile" in q.expr or SUBQUERY_RE.search(q.expr),
      re.compile(r"found duplicate series for the match group \{.*\} on the (left|right) hand-side "
-                         r"of the operation: \[.*\];many-to-many matching not allowed: matching labels must "
-                         r"be unique on one side"),
+                r"of the operation: \[.*\];many-to-many matching not allowed: matching labels must "
+                r"be unique on one side"),
      "in a range query or subquery Prometheus's operands come in Go map order (rangeEval), as do "
      "histogram_quantile's outputs, so which pair of series it names changes from run to run"),
 ]
@@ -72,6 +77,7 @@ def message_allowed(q, pm, om):
         if applies(q) and a and b and a.groups() == b.groups():
             return True
     return False
+
 
 REL_TOL = 1e-6
 # query-file option -> (Prometheus flag, orrery tools query flag)
