@@ -2,6 +2,7 @@
  * over StoreAPI through remote read and uploads its finished blocks.
  * Its flags (Thanos sidecar's names and defaults). */
 #include "cli.h"
+#include "objstore.h"
 #include "sidecar.h"
 
 static struct {
@@ -28,8 +29,31 @@ static const orr_flag flags[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+/* A bad bucket configuration, an unreachable endpoint, a missing bucket or
+ * refused credentials stop the sidecar at once with one error line, before
+ * it waits for Prometheus (Thanos fails the same way at start). Returns 0
+ * when uploads are off or the bucket answers. */
+static int check_bucket(void) {
+  const char *file = opt.objstore_file && opt.objstore_file[0] ? opt.objstore_file : NULL;
+  const char *text = opt.objstore && opt.objstore[0] ? opt.objstore : NULL;
+  if (!file && !text) return 0;
+  char err[512] = "";
+  objstore_config oc;
+  objstore_bucket *b = NULL;
+  int rc = objstore_config_load(file, text, &oc, err, sizeof(err));
+  if (rc == 0) {
+    rc = objstore_open(&oc, &b, err, sizeof(err));
+    objstore_config_free(&oc);
+  }
+  if (rc == 0) rc = objstore_check(b, err, sizeof(err));
+  objstore_close(b);
+  if (rc) orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
+  return rc;
+}
+
 static int run(int argc, char **argv) {
   const cli_common *c = cli_common_options();
+  if (check_bucket() != 0) return 1;
   sidecar_config cfg = {0};
   cfg.prometheus_url = opt.prometheus_url;
   cfg.ready_timeout_ms = opt.ready_timeout_ms;

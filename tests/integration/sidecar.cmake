@@ -17,3 +17,11 @@ if(NODE_EXECUTABLE AND PROMETHEUS_BIN AND PROMTOOL_BIN)
       ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
   endforeach()
 endif()
+
+# A bucket the sidecar cannot use stops it at start with one error line.
+if(NODE_EXECUTABLE)
+  add_test(NAME sidecar_bucket_refusals
+    COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/sidecar/bucket_refusals.sh
+      $<TARGET_FILE:orrery> ${CMAKE_SOURCE_DIR}/tests/node)
+  set_tests_properties(sidecar_bucket_refusals PROPERTIES LABELS integration TIMEOUT 300)
+endif()

@@ -328,6 +328,7 @@ async function refusals(tmp) {
     check(ex.code === 1 && /no external labels configured on Prometheus server, uniquely identifying external labels must be configured/.test(line),
       'refuses to start without external labels (exit 1, Thanos\'s message)', [ex, line]);
     // With uploads, Prometheus's default block durations differ (compaction on).
+    fs.mkdirSync(path.join(tmp, 'bucket'));
     fs.writeFileSync(path.join(tmp, 'bucket.yml'), `type: FILESYSTEM\nconfig:\n  directory: ${tmp}/bucket\n`);
     sc = await startSidecar(prom.url, [`--objstore.config-file=${path.join(tmp, 'bucket.yml')}`]);
     ex = await sc.proc.waitExit(60000);
