@@ -357,7 +357,10 @@ typedef struct promql_query promql_query;
 /* Parses |q| (|n| bytes) and lists its selectors. On success returns 0 and
  * sets |*out|, allocated from |a| (which must outlive it); the caller ends
  * with promql_query_free(). On a parse error returns ORR_EINVAL with |err|
- * (type bad_data, Prometheus's parse error text); ORR_ENOMEM. */
+ * (type bad_data, Prometheus's parse error text: the HTTP API of 2.42
+ * prefixes it with `invalid parameter "query": ` for instant queries
+ * only); ORR_ENOMEM. A range query of a range vector or string type fails
+ * in promql_query_exec() (bad_data, no prefix). */
 int promql_query_new(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
                      promql_query **out, promql_errinfo *err);
 void promql_query_free(promql_query *q);
@@ -399,7 +402,8 @@ typedef struct promql_result {
 int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err);
 
 /* A storage the engine can read synchronously: for a selector, calls
- * |emit| once per series (labels sorted; points ascending). Returns 0 or a
+ * |emit| once per series (labels sorted; decoded samples in the selector's
+ * [start_ms, end_ms], ascending, stale markers kept). Returns 0 or a
  * negative code with a message in |err| (reported as errorType internal). */
 typedef int (*promql_emit_fn)(void *arg, const labels_set *ls, const promql_point *pts,
                               size_t npts);
@@ -409,10 +413,11 @@ typedef struct promql_storage {
                 char *err, size_t errlen);
 } promql_storage;
 
-/* promql_query_new + select every selector from |st| + exec, in one call.
- * |*out| (may be NULL) receives the query, for the caller to free after
- * using |res|; when NULL the query is freed here (|res| stays valid while
- * |a| lives). Returns as promql_query_new / promql_query_exec. */
+/* promql_query_new + select every selector from |st| (one after the other)
+ * + exec, in one call; the query is freed before returning and |res| stays
+ * valid while |a| lives. A storage error is reported as errorType internal
+ * with the storage's message. Returns as promql_query_new /
+ * promql_query_exec, or the storage's code. */
 int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
                 const promql_storage *st, promql_result *res, promql_errinfo *err);
 
