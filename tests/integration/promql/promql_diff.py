@@ -460,6 +460,7 @@ def main():
     ap.add_argument("--functions", help="lib/promql/functions.c: every function must be covered")
     ap.add_argument("--stale-fixture", help="promql_stale_fixture binary (series with stale markers)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--max-prometheus", type=int, default=8, help="Prometheus processes at once")
     ap.add_argument("--only", help="run only queries whose text contains this")
     ap.add_argument("--work", help="work directory (kept); default a temporary one")
     ap.add_argument("--report", help="write mismatches as Markdown to this file")
@@ -477,10 +478,10 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="promql_diff.")
     os.makedirs(work, exist_ok=True)
-    proms = {}  # options -> Prometheus
+    proms = {}  # options -> running Prometheus
 
     def cleanup(*_):
-        for pr in proms.values():
+        for pr in list(proms.values()):
             pr.stop()
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -491,42 +492,58 @@ def main():
 
     t_start = time.monotonic()
     blocks = make_blocks(args.promtool, work, args.stale_fixture)
-    for i, opts in enumerate(sorted(set(q.options for q in queries))):
-        pdata = os.path.join(work, "prometheus-data-%d" % i)
-        shutil.rmtree(pdata, ignore_errors=True)
-        shutil.copytree(blocks, pdata)
-        extra = ["--%s=%s" % (ENGINE_OPTIONS[k][0], v) for k, v in opts]
-        proms[opts] = Prometheus(args.prometheus, pdata, work, extra)
-    for pr in proms.values():
-        pr.wait_ready()
     t_ready = time.monotonic()
+    # One Prometheus per set of engine options; at most --max-prometheus run at
+    # once (each holds the whole dataset), the default one first.
+    groups = {}
+    for q in queries:
+        groups.setdefault(q.options, []).append(q)
+    order = sorted(groups)
+    batches = [order[i:i + args.max_prometheus] for i in range(0, len(order), args.max_prometheus)]
 
     def one(q):
         pb = run_prometheus(proms[q.options], q)
         rc, out, err = run_orrery(args.orrery, blocks, q)
         return q, pb, rc, out, err
 
+    results = []
+    for bi, batch in enumerate(batches):
+        for i, opts in enumerate(batch):
+            pdata = os.path.join(work, "prometheus-data-%d-%d" % (bi, i))
+            shutil.rmtree(pdata, ignore_errors=True)
+            shutil.copytree(blocks, pdata)
+            extra = ["--%s=%s" % (ENGINE_OPTIONS[k][0], v) for k, v in opts]
+            proms[opts] = Prometheus(args.prometheus, pdata, work, extra)
+        for opts in batch:
+            proms[opts].wait_ready()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
+            results += ex.map(one, [q for opts in batch for q in groups[opts]])
+        for opts in batch:
+            proms.pop(opts).stop()
+            if not args.work:
+                shutil.rmtree(os.path.join(work, "prometheus-data-%d-%d" % (bi, batch.index(opts))),
+                              ignore_errors=True)
+
     matched = identical = 0
     mismatches = []
     prom_errors = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        for q, pb, rc, out, err in ex.map(one, queries):
-            if args.show:
-                print("%s\n  -> %s" % (q.describe(), pb[:300]))
-            if '"status":"error"' in pb:
-                prom_errors += 1
-            diffs = compare(q, pb, rc, out, err)
-            if diffs:
-                mismatches.append((q, diffs, pb, out))
-                print("MISMATCH %s" % q.describe())
-                for d in diffs[:4]:
-                    print("    " + d)
-                if len(diffs) > 4:
-                    print("    ... %d more" % (len(diffs) - 4))
-            else:
-                matched += 1
-                if out.rstrip("\n") == pb:
-                    identical += 1
+    for q, pb, rc, out, err in sorted(results, key=lambda r: r[0].lineno):
+        if args.show:
+            print("%s\n  -> %s" % (q.describe(), pb[:300]))
+        if '"status":"error"' in pb:
+            prom_errors += 1
+        diffs = compare(q, pb, rc, out, err)
+        if diffs:
+            mismatches.append((q, diffs, pb, out))
+            print("MISMATCH %s" % q.describe())
+            for d in diffs[:4]:
+                print("    " + d)
+            if len(diffs) > 4:
+                print("    ... %d more" % (len(diffs) - 4))
+        else:
+            matched += 1
+            if out.rstrip("\n") == pb:
+                identical += 1
     t_end = time.monotonic()
 
     if args.report:
@@ -539,7 +556,8 @@ def main():
     for h in harness_fail:
         print("HARNESS: " + h)
     print("(%d of the queries are errors in Prometheus; %d matched bodies are byte-identical; "
-          "setup %.1f s, queries %.1f s)" % (prom_errors, identical, t_ready - t_start, t_end - t_ready))
+          "blocks %.1f s, Prometheus and queries %.1f s)"
+          % (prom_errors, identical, t_ready - t_start, t_end - t_ready))
     print("%d queries, %d matched" % (len(queries), matched))
     return 1 if mismatches or harness_fail else 0
 
