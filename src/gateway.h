@@ -29,7 +29,8 @@ typedef struct gw_config {
   const char *const *replica_labels; /* --query.replica-label */
   size_t nreplica_labels;
   bool partial_response;            /* default when a request does not say */
-  int64_t store_response_timeout_ms; /* an endpoint silent this long is dropped; 0: off */
+  int64_t store_response_timeout_ms; /* an endpoint silent this long is dropped (label
+                                      * calls: bounds the whole call); 0: off */
   int64_t query_timeout_ms;         /* overall deadline of one fan-out; 0: 2m */
   int64_t info_interval_ms;         /* Info poll period (0: 5s) */
   int64_t info_timeout_ms;          /* Info call timeout (0: 5s) */
@@ -90,7 +91,8 @@ typedef struct gw_select_req {
   int64_t max_samples;             /* decoded samples allowed; 0: unlimited */
 } gw_select_req;
 
-/* Callbacks of one fan-out. |series| gets each output series in label order
+/* Callbacks of one fan-out (all on the loop thread). |series| gets each
+ * output series as soon as the streaming merge has it, in label order
  * (labels sorted, replica labels removed when dedup is on; points ascending,
  * stale markers kept), borrowed until return; returning non-zero stops the
  * fan-out (done follows with that code). |warning| gets each partial-response
