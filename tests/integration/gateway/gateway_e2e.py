@@ -501,6 +501,14 @@ def test_b(t):
     # whole value (> 100/s here); every step must have a rate.
     ok = (gap_gw <= 6.5 and len(vals) == w + 1 and min(vals or [0]) > 0 and max(vals or [99]) < 20
           and nres == 0)
+    if not ok:  # show each replica's samples as the gateway sees them
+        st, _, b = http("POST", gw.url + "/api/v1/query", {"query": 'up{job="demo"}[%ds]' % w, "time": str(end),
+                                                           "dedup": "false"})
+        for sr in (json.loads(b)["data"]["result"] if st == 200 else []):
+            ts = [round(float(x) - t_stop, 1) for x, _ in sr["values"]]
+            holes = [(a, b2) for a, b2 in zip(ts, ts[1:]) if b2 - a > 2.5]
+            log("  replica %s: %d samples from %s to %s s after the stop, holes %s" %
+                (sr["metric"].get("replica"), len(ts), ts[:1], ts[-1:], holes))
     check("b: %ds outage of us-a: through the gateway up and rate() have no gap, no false reset" % OUTAGE_S, ok,
           "up: %d samples, largest gap %.1f s; rate: %d of %d steps, min %.2f max %.2f (demo grows 10/s); "
           "resets %s; steps missing at %s s and rate < 8 at %s (s after the stop; restart at +%d s)"
