@@ -39,6 +39,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -138,6 +139,8 @@ class Prometheus:
                 return r.read().decode()
         except urllib.error.HTTPError as e:  # 4xx/5xx carry the error JSON
             return e.read().decode()
+        except OSError as e:  # timeouts, refused connections: not JSON, so a mismatch
+            return "prometheus request failed: %s" % e
 
     def stop(self):
         if self.proc.poll() is None:
@@ -195,6 +198,22 @@ def run_prometheus(prom, q):
     return prom.get(path, [("query", q.expr)] + q.params)
 
 
+MEM_LIMIT_MB = 4096
+
+
+def _limit_memory():
+    """orrery's address space is capped (MEM_LIMIT_MB; none for an ASan
+    build, whose shadow memory needs terabytes of address space) so that a
+    runaway query fails instead of starving the machine."""
+    if MEM_LIMIT_MB > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (MEM_LIMIT_MB << 20, MEM_LIMIT_MB << 20))
+
+
+def is_asan_build(binary):
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def run_orrery(orrery, blocks, q):
     cmd = [orrery, "tools", "query", "--blocks=" + blocks]
     cmd += ["--%s=%s" % kv for kv in q.params]
@@ -202,7 +221,8 @@ def run_orrery(orrery, blocks, q):
         cmd.append("--%s=%s" % (ENGINE_OPTIONS[k][1], v))
     cmd += ["--", q.expr]
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                           preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         return -1, "", "timed out after 30 s"
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
@@ -468,6 +488,9 @@ def main():
     args = ap.parse_args()
 
     self_test()
+    global MEM_LIMIT_MB
+    if is_asan_build(args.orrery):
+        MEM_LIMIT_MB = 0
     queries = read_queries(args.queries)
     missing = check_coverage(queries, args.functions)
     harness_fail = []
