@@ -21,6 +21,7 @@ exec python3 - "$ROOT" "$@" <<'PY'
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = sys.argv[1]
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "promql"))
 import promql_diff  # Prometheus runner and the comparator
 

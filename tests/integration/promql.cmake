@@ -1,6 +1,7 @@
 # PromQL differential test: every query of promql/queries.txt answered by
-# `orrery tools query` and by a real Prometheus 2.42 over the same promtool-made
-# blocks must agree (status, error, result type, series, timestamps, values).
+# `orrery tools query` and by a real Prometheus 2.42 over the same blocks (made by
+# promtool, plus stale_fixture's block of stale-marked series) must agree
+# (status, error, result type, series, timestamps, values).
 add_executable(promql_stale_fixture ${CMAKE_CURRENT_LIST_DIR}/promql/stale_fixture.c)
 target_link_libraries(promql_stale_fixture PRIVATE orr_tsdb orr_labels orr_base m)
 find_program(PROMETHEUS_BIN prometheus)
