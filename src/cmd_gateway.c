@@ -1,7 +1,6 @@
 /* cmd_gateway.c: `orrery gateway` — the Prometheus HTTP API and /federate
  * over every StoreAPI endpoint: fan-out, merge, HA deduplication, PromQL.
  * Its flags (Thanos query's names and defaults where one exists). */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,9 +85,6 @@ static void core_shutdown(daemon_ctx *d, void *arg) {
 /* Creates and starts the core from the flags, listens for StoreAPI gRPC.
  * Returns 0, or 1 after logging why. */
 static int core_start(daemon_ctx *d) {
-  /* A client or endpoint that closes its socket while we write must cost
-   * an EPIPE, not the process (libuv leaves SIGPIPE at its default). */
-  signal(SIGPIPE, SIG_IGN);
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
   gc.loop = daemon_loop(d);

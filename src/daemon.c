@@ -85,6 +85,9 @@ static void on_stop_async(uv_async_t *a);
 
 int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if (!cfg || !cfg->http_address || !out) return ORR_EINVAL;
+  /* A peer that closes its socket while we write must cost an EPIPE, not
+   * the process (libuv leaves SIGPIPE at its default): every daemon. */
+  signal(SIGPIPE, SIG_IGN);
   daemon_ctx *d = calloc(1, sizeof(*d));
   if (!d) return ORR_ENOMEM;
   int rc = ORR_ENOMEM;
