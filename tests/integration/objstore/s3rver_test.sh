@@ -25,8 +25,9 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # drawn below the kernel's ephemeral range (tests/integration/portpick.py)
+  python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from portpick import free_port; print(free_port())' \
+    "$HERE/.."
 }
 
 # Starts s3rver on $PORT over $WORK/data and waits until it answers.

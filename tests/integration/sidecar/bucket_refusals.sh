@@ -21,8 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 fails=0
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # drawn below the kernel's ephemeral range (tests/integration/portpick.py)
+  python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from portpick import free_port; print(free_port())' \
+    "$HERE/.."
 }
 
 # refuse NAME WANT YAML: the sidecar must exit 1 within 40 s with one stderr
