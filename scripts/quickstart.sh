@@ -52,7 +52,9 @@ wait_ready() {
 # script, which stops them in order: gateway, sidecars, then Prometheus.
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  # A second Ctrl-C must not cut the stop short and leave components behind.
+  trap "" INT TERM
+  trap - EXIT
   echo
   echo "quickstart: stopping"
   # The gateway first, then the sidecars, then Prometheus (reverse start order).
