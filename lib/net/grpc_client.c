@@ -373,12 +373,14 @@ static void on_connect(uv_connect_t *req, int status) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   cli_conn *conn = req->data;
   conn->gai_pending = 0;
-  if (conn->h_closed) {
-    /* The connection was closed while resolving: finish what conn_closed
-     * left to us. */
+  if (conn->h.closing) {
+    /* Closed while resolving (uv_cancel comes too late once a worker has
+     * the request). The handle is closing, so no connect: it would start
+     * I/O on it and trip libuv's assertion in uv__stream_destroy. If the
+     * close callbacks already ran, finish what conn_closed left to us;
+     * otherwise conn_closed frees |conn| when they run. */
     uv_freeaddrinfo(res);
-    conn->h.ops = &conn_ops;
-    conn_closed(&conn->h);
+    if (conn->h_closed) conn_closed(&conn->h);
     return;
   }
   int rc = status;

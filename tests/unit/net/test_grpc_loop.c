@@ -1,7 +1,8 @@
 /* test_grpc_loop.c: our gRPC client against our gRPC server in one process
  * on one loop over 127.0.0.1 — unary, streaming, deadline, cancel, unknown
  * method, size limits, status messages, a paused client holding the server
- * back, connection failure and graceful shutdown. */
+ * back, connection failure, graceful shutdown and a client closed while its
+ * connection is still being made. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -675,6 +677,44 @@ static void test_client_close_cancels(void **state) {
   run_until(f->loop, &S.cancelled);
 }
 
+/* Closes a client whose only connection is still being made: |stage| 0
+ * closes with getaddrinfo queued, 1 once the resolver's work is done but its
+ * callback not yet run, 2 with uv_tcp_connect pending. The call ends once,
+ * CANCELLED, and the client closes. */
+static void close_while_connecting(fixture *f, const char *host, int stage) {
+  net_grpc_client *c;
+  assert_int_equal(net_grpc_client_new(f->loop, host, f->port, &c), 0);
+  result r = {0};
+  assert_int_equal(net_grpc_client_call(c, "/t.S/Echo", "x", 1, NULL, on_msg, on_done, &r, NULL), 0);
+  if (stage >= 1) usleep(200 * 1000); /* the threadpool resolves meanwhile */
+  if (stage == 2) uv_run(f->loop, UV_RUN_NOWAIT); /* on_resolved: connect starts */
+  assert_int_equal(r.done, 0);
+  int closed = 0;
+  net_grpc_client_close(c, set_flag, &closed);
+  run_until(f->loop, &closed);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, NET_GRPC_CANCELLED);
+  assert_int_equal(S.started, 0);
+}
+
+static void test_client_close_while_resolving(void **state) {
+  fixture *f = *state;
+  close_while_connecting(f, "localhost", 0);
+  close_while_connecting(f, "127.0.0.1", 0);
+}
+
+static void test_client_close_after_resolved(void **state) {
+  fixture *f = *state;
+  close_while_connecting(f, "localhost", 1);
+  close_while_connecting(f, "127.0.0.1", 1);
+}
+
+static void test_client_close_while_connecting(void **state) {
+  fixture *f = *state;
+  close_while_connecting(f, "localhost", 2);
+  close_while_connecting(f, "127.0.0.1", 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
@@ -696,6 +736,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_cancels, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_close_while_resolving, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_close_after_resolved, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_close_while_connecting, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
