@@ -1,9 +1,10 @@
 // grpc_common.js: shared helpers of the gRPC interop drivers — loading
 // grpc-js and the test proto, starting a process and waiting for a line,
-// and small assertions that count failures.
+// small assertions that count failures, and free ports for test daemons.
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
+const net = require('net');
 
 function load(protoPath) {
   let grpc, protoLoader;
@@ -106,4 +107,22 @@ function vmHwmKb(pid) {
   return m ? Number(m[1]) : -1;
 }
 
-module.exports = { load, check, failed, startProcess, vmHwmKb };
+// A free port drawn below the kernel's ephemeral range (where outgoing
+// connections and port-0 binds of tests running in parallel land), handed
+// out once per process (as tests/integration/portpick.py).
+const givenPorts = new Set();
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const attempt = (left) => {
+      if (left === 0) { reject(new Error('no free TCP port in 20000-32000')); return; }
+      const p = 20000 + Math.floor(Math.random() * 12000);
+      if (givenPorts.has(p)) { attempt(left - 1); return; }
+      const s = net.createServer();
+      s.once('error', () => attempt(left - 1));
+      s.listen(p, '127.0.0.1', () => s.close(() => { givenPorts.add(p); resolve(p); }));
+    };
+    attempt(1000);
+  });
+}
+
+module.exports = { load, check, failed, freePort, startProcess, vmHwmKb };

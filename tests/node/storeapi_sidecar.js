@@ -9,10 +9,9 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const net = require('net');
 const http = require('http');
 const { execFileSync } = require('child_process');
-const { check, failed, startProcess, vmHwmKb } = require('./grpc_common.js');
+const { check, failed, freePort, startProcess, vmHwmKb } = require('./grpc_common.js');
 const { decodeXor } = require('./storeapi_xor.js');
 
 const [mode, orrery, prometheusBin, promtool, protoDir] = process.argv.slice(2);
@@ -30,23 +29,6 @@ const def = protoLoader.loadSync(['rpc.proto', 'info.proto'], {
 });
 const pkg = grpc.loadPackageDefinition(def);
 
-// A free port drawn below the kernel's ephemeral range (where outgoing
-// connections and port-0 binds of tests running in parallel land), handed
-// out once per process (as tests/integration/portpick.py).
-const givenPorts = new Set();
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const attempt = (left) => {
-      if (left === 0) { reject(new Error('no free TCP port in 20000-32000')); return; }
-      const p = 20000 + Math.floor(Math.random() * 12000);
-      if (givenPorts.has(p)) { attempt(left - 1); return; }
-      const s = net.createServer();
-      s.once('error', () => attempt(left - 1));
-      s.listen(p, '127.0.0.1', () => s.close(() => { givenPorts.add(p); resolve(p); }));
-    };
-    attempt(1000);
-  });
-}
 function httpGet(url) {
   return new Promise((resolve) => {
     http.get(url, (res) => {

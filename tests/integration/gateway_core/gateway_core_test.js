@@ -5,13 +5,12 @@
 // Usage: node gateway_core_test.js <orrery> <gw_xor_encode> <proto dir> <tests/node dir>
 'use strict';
 const path = require('path');
-const net = require('net');
 const { execFileSync } = require('child_process');
 const { createRequire } = require('module');
 
 const [orrery, xorEncode, protoDir, nodeDir] = process.argv.slice(2);
 const nodeRequire = createRequire(path.join(nodeDir, 'package.json'));
-const { check, failed, startProcess, vmHwmKb } = nodeRequire('./grpc_common.js');
+const { check, failed, freePort, startProcess, vmHwmKb } = nodeRequire('./grpc_common.js');
 const NBIG = 20000;
 const { decodeXor } = nodeRequire('./storeapi_xor.js');
 let grpc, protoLoader;
@@ -27,23 +26,6 @@ const def = protoLoader.loadSync(['rpc.proto', 'info.proto'], {
 });
 const pkg = grpc.loadPackageDefinition(def);
 
-// A free port drawn below the kernel's ephemeral range (where outgoing
-// connections and port-0 binds of tests running in parallel land), handed
-// out once per process (as tests/integration/portpick.py).
-const givenPorts = new Set();
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const attempt = (left) => {
-      if (left === 0) { reject(new Error('no free TCP port in 20000-32000')); return; }
-      const p = 20000 + Math.floor(Math.random() * 12000);
-      if (givenPorts.has(p)) { attempt(left - 1); return; }
-      const s = net.createServer();
-      s.once('error', () => attempt(left - 1));
-      s.listen(p, '127.0.0.1', () => s.close(() => { givenPorts.add(p); resolve(p); }));
-    };
-    attempt(1000);
-  });
-}
 
 function chunk(samples) {
   const args = samples.map(([t, v]) => `${t}:${v}`);
