@@ -6,7 +6,7 @@
 # of N runs on each path and their ratio (gateway / Prometheus).
 #
 # Usage: bench/gateway_vs_prometheus.sh [--orrery PATH] [--scale N] [--runs N] [--work DIR]
-# Defaults: build/src/orrery, scale 300 (about 10k series), 7 runs, a temp dir.
+# Defaults: build/gcc/cmd/orrery, scale 300 (about 10k series), 7 runs, a temp dir.
 # Each query's answers are compared once (promql_diff's comparator, with the
 # endpoint's external label removed); a differing answer is marked "DIFF".
 set -eu
@@ -23,7 +23,7 @@ import promql_diff  # noqa: E402
 import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness
 
 ap = argparse.ArgumentParser(prog="gateway_vs_prometheus.sh")
-ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "src", "orrery"))
+ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "gcc", "cmd", "orrery"))
 ap.add_argument("--prometheus", default="prometheus")
 ap.add_argument("--promtool", default="promtool")
 ap.add_argument("--scale", type=int, default=300)

@@ -5,7 +5,7 @@
 #
 # Usage: bench/promql_vs_prometheus.sh [--orrery PATH] [--series N] [--hours H]
 #          [--interval S] [--runs N] [--work DIR]
-# Defaults: build/src/orrery, 100000 series, 3 h, 60 s, 5 runs, a temp dir
+# Defaults: build/gcc/cmd/orrery, 100000 series, 3 h, 60 s, 5 runs, a temp dir
 # (removed at the end unless --work is given; a given DIR keeps its data
 # between runs, so a second run skips generation and import).
 #
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "promql"))
 import promql_diff  # Prometheus runner and the comparator
 
 ap = argparse.ArgumentParser(prog="promql_vs_prometheus.sh")
-ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "src", "orrery"))
+ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "gcc", "cmd", "orrery"))
 ap.add_argument("--prometheus", default="prometheus")
 ap.add_argument("--promtool", default="promtool")
 ap.add_argument("--series", type=int, default=100000)

@@ -9,6 +9,19 @@ function(orr_library name)
   target_link_libraries(orr_${name} PUBLIC ${A_DEPS})
 endfunction()
 
+# orr_component(NAME SOURCES ... DEPS ...): the static library orr_NAME for
+# the component folder NAME (gateway/, sidecar/, ...), with that folder and
+# the entry point's headers (cmd/: cli.h, daemon.h) as include directories.
+# The command line's functions (cli_*) come from cmd/cli.c, linked into the
+# orrery binary.
+function(orr_component name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(orr_${name} STATIC ${A_SOURCES})
+  target_include_directories(orr_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
+    ${CMAKE_SOURCE_DIR}/cmd)
+  target_link_libraries(orr_${name} PUBLIC ${A_DEPS})
+endfunction()
+
 # orr_unit_test(NAME SOURCES ... DEPS ... [TIMEOUT s]): a cmocka test program
 # registered with CTest under the label "unit".
 function(orr_unit_test name)

@@ -20,7 +20,7 @@ if ! { cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DORRERY_WERROR=O
   echo "quickstart: build failed; full log: .orrery/quickstart-build.log" >&2
   exit 1
 fi
-orrery="$build/src/orrery"
+orrery="$build/cmd/orrery"
 
 data="$here/.orrery/quickstart"
 mkdir -p "$data/bucket"

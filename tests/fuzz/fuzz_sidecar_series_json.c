@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sidecar.h"
+#include "sidecar_int.h"
 
 static int emit(const labels_set *ls, void *arg) {
   size_t *total = arg;

@@ -5,8 +5,6 @@ orr_fuzz_target(fuzz_remote_read_frames
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_remote_read_frames.c DEPS orr_storeapi)
 orr_fuzz_target(fuzz_storeapi_request
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_storeapi_request.c DEPS orr_storeapi)
-# The sidecar's streaming reader of /api/v1/series answers (src/sidecar_prom.c).
+# The sidecar's streaming reader of /api/v1/series answers (sidecar/prom.c).
 orr_fuzz_target(fuzz_sidecar_series_json
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_sidecar_series_json.c ${CMAKE_SOURCE_DIR}/src/sidecar_prom.c
-  DEPS orr_net orr_labels orr_base PkgConfig::JANSSON PkgConfig::YAML)
-target_include_directories(fuzz_sidecar_series_json PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_sidecar_series_json.c DEPS orr_sidecar)

@@ -1,0 +1,723 @@
+/* api.c: the gateway's Prometheus HTTP API routes — parameter parsing
+ * and validation with Prometheus 2.42's messages, /api/v1/series, labels and
+ * label values over the fan-out, status endpoints, and the empty bodies
+ * Thanos gives for rules, alerts, metadata and exemplars. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "gateway_int.h"
+
+/* Prometheus's minTime/maxTime in milliseconds (the API's defaults). */
+#define GW_MIN_TIME_MS ((int64_t)-9223309901257974 * 1000)
+#define GW_MAX_TIME_MS ((int64_t)9223309901257974 * 1000)
+
+/* ================================================================ helpers */
+int gw_api__parse_time(const char *s, int64_t *ms) {
+  if (!s || !*s) return ORR_EINVAL;
+  return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
+}
+
+/* Go's strconv.ParseFloat syntax, near enough: no leading space, all consumed. */
+static bool parse_go_float(const char *s, double *out) {
+  if (!*s || *s == ' ' || *s == '\t' || *s == '\n') return false;
+  char *end;
+  errno = 0;
+  double d = strtod(s, &end);
+  if (*end) return false;
+  if (errno == ERANGE && !isinf(d)) d = 0; /* underflow: Go gives the denormal/0 */
+  *out = d;
+  return true;
+}
+
+int gw_api__parse_duration_ns(const char *s, int64_t *ns, bool *overflow) {
+  *overflow = false;
+  double d;
+  if (s && parse_go_float(s, &d)) {
+    double t = d * 1e9;
+    if (t > 9223372036854775807.0 || t < -9223372036854775808.0) {
+      *overflow = true;
+      return ORR_EINVAL;
+    }
+    *ns = isnan(t) ? INT64_MIN : (int64_t)t;
+    return 0;
+  }
+  int64_t ms;
+  if (s && *s && orr_parse_duration(s, strlen(s), &ms) == 0) {
+    if (ms > INT64_MAX / 1000000) {
+      *overflow = true;
+      return ORR_EINVAL;
+    }
+    *ns = ms * 1000000;
+    return 0;
+  }
+  return ORR_EINVAL;
+}
+
+int gw_api__parse_bool(const char *s, bool *out) {
+  static const char *t[] = {"1", "t", "T", "TRUE", "true", "True"};
+  static const char *f[] = {"0", "f", "F", "FALSE", "false", "False"};
+  for (size_t i = 0; i < 6; i++) {
+    if (!strcmp(s, t[i])) return *out = true, 0;
+    if (!strcmp(s, f[i])) return *out = false, 0;
+  }
+  return ORR_EINVAL;
+}
+
+void gw_api__quote(orr_buf *b, const char *s) {
+  orr_buf_putc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+      case '"': orr_buf_puts(b, "\\\""); break;
+      case '\\': orr_buf_puts(b, "\\\\"); break;
+      case '\a': orr_buf_puts(b, "\\a"); break;
+      case '\b': orr_buf_puts(b, "\\b"); break;
+      case '\f': orr_buf_puts(b, "\\f"); break;
+      case '\n': orr_buf_puts(b, "\\n"); break;
+      case '\r': orr_buf_puts(b, "\\r"); break;
+      case '\t': orr_buf_puts(b, "\\t"); break;
+      case '\v': orr_buf_puts(b, "\\v"); break;
+      default:
+        if (*p < 0x20 || *p == 0x7f)
+          orr_buf_printf(b, "\\x%02x", *p);
+        else
+          orr_buf_putc(b, (char)*p);
+    }
+  }
+  orr_buf_putc(b, '"');
+}
+
+void gw_api__errorf(net_http_req *req, const char *type, const char *fmt, ...) {
+  orr_buf m = {0};
+  va_list ap;
+  va_start(ap, fmt);
+  orr_buf_vprintf(&m, fmt, ap);
+  va_end(ap);
+  net_http_respond_api_error(req, type, m.oom ? "out of memory" : (m.data ? m.data : ""));
+  orr_buf_free(&m);
+}
+
+/* A time parameter with a default, as parseTimeParam. Responds on error. */
+static int time_param(net_http_req *req, const char *name, int64_t def, int64_t *out) {
+  const char *v = net_http_req_param(req, name);
+  if (!v || !*v) {
+    *out = def;
+    return 0;
+  }
+  if (gw_api__parse_time(v, out)) {
+    orr_buf q = {0};
+    gw_api__quote(&q, v);
+    gw_api__errorf(req, "bad_data",
+                   "invalid parameter \"%s\": Invalid time value for '%s': cannot parse %s to a "
+                   "valid timestamp",
+                   name, name, q.data ? q.data : "\"\"");
+    orr_buf_free(&q);
+    return ORR_EINVAL;
+  }
+  return 0;
+}
+
+int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, size_t *n,
+                           bool prefix) {
+  const char *pfx = prefix ? "invalid parameter \"match[]\": " : "";
+  size_t np;
+  const net_http_kv *kv = net_http_req_params(req, &np);
+  size_t cnt = 0;
+  for (size_t i = 0; i < np; i++)
+    if (!strcmp(kv[i].name, "match[]")) cnt++;
+  *asts = cnt ? orr_arena_calloc(a, cnt, sizeof(**asts)) : NULL;
+  *n = 0;
+  if (cnt && !*asts) {
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return ORR_ENOMEM;
+  }
+  for (size_t i = 0; i < np; i++) {
+    if (strcmp(kv[i].name, "match[]")) continue;
+    promql_error pe;
+    promql_ast *ast = NULL;
+    int rc = promql_parse_metric_selector(a, kv[i].value, kv[i].value_len, &ast, &pe);
+    if (rc) {
+      if (rc == ORR_ENOMEM)
+        net_http_respond_api_error(req, "internal", "out of memory");
+      else
+        gw_api__errorf(req, "bad_data", "%s%s", pfx, pe.msg);
+      return rc;
+    }
+    (*asts)[(*n)++] = ast;
+  }
+  /* Every set needs a matcher that does not match the empty string. */
+  for (size_t i = 0; i < *n; i++) {
+    const promql_expr *e = promql_ast_root((*asts)[i]);
+    bool ok = false;
+    for (size_t j = 0; j < e->u.vs.nmatchers && !ok; j++)
+      ok = !labels_matcher_matches_empty(e->u.vs.matchers[j]);
+    if (!ok) {
+      gw_api__errorf(req, "bad_data", "%smatch[] must contain at least one non-empty matcher",
+                     pfx);
+      return ORR_EINVAL;
+    }
+  }
+  return 0;
+}
+
+static void free_asts(promql_ast **asts, size_t n) {
+  for (size_t i = 0; i < n; i++) promql_ast_free(asts[i]);
+}
+
+/* Thanos's dedup and partial_response parameters. Responds on error. */
+static int thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial) {
+  *dedup = true;
+  *partial = api->cfg.partial_response ? 1 : 0;
+  const char *names[] = {"dedup", "partial_response"};
+  for (int i = 0; i < 2; i++) {
+    const char *v = net_http_req_param(req, names[i]);
+    if (!v || !*v) continue;
+    bool b;
+    if (gw_api__parse_bool(v, &b)) {
+      orr_buf q = {0};
+      gw_api__quote(&q, v);
+      gw_api__errorf(req, "bad_data", "'%s' parameter: strconv.ParseBool: parsing %s: invalid syntax",
+                     names[i], q.data ? q.data : "\"\"");
+      orr_buf_free(&q);
+      return ORR_EINVAL;
+    }
+    if (i == 0)
+      *dedup = b;
+    else
+      *partial = b ? 1 : 0;
+  }
+  return 0;
+}
+
+static void respond_json(net_http_req *req, orr_buf *b) {
+  if (b->oom) {
+    orr_buf_free(b);
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  net_http_respond_buf(req, 200, "application/json", b);
+}
+
+static void write_warnings(orr_buf *b, const char *const *w, size_t n) {
+  if (!n) return;
+  orr_buf_puts(b, ",\"warnings\":[");
+  for (size_t i = 0; i < n; i++) {
+    orr_buf_puts(b, i ? ",\"" : "\"");
+    orr_buf_json_escape(b, w[i], strlen(w[i]));
+    orr_buf_putc(b, '"');
+  }
+  orr_buf_putc(b, ']');
+}
+
+/* ================================================================ series */
+typedef struct series_op {
+  gw_api *api;
+  net_http_req *req;
+  orr_arena *a;
+  promql_ast **asts;
+  size_t nasts;
+  gw_op **ops;
+  size_t pending;
+  labels_set *sets;
+  size_t nsets, cap;
+  const char **warnings;
+  size_t nwarnings, wcap;
+  int err;
+  char msg[1024];
+  bool gone;
+} series_op;
+
+typedef struct series_cb_arg {
+  series_op *op;
+  size_t i;
+} series_cb_arg;
+
+static int push_warning(orr_arena *a, const char ***w, size_t *n, size_t *cap, const char *msg) {
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp((*w)[i], msg)) return 0;
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 8;
+    const char **nw = orr_arena_alloc(a, nc * sizeof(*nw));
+    if (!nw) return ORR_ENOMEM;
+    if (*n) memcpy(nw, *w, *n * sizeof(*nw));
+    *w = nw;
+    *cap = nc;
+  }
+  if (!((*w)[*n] = orr_arena_strdup(a, msg))) return ORR_ENOMEM;
+  (*n)++;
+  return 0;
+}
+
+static int series_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
+  (void)pts;
+  (void)npts;
+  series_cb_arg *ca = arg;
+  series_op *op = ca->op;
+  if (op->err) return op->err;
+  if (op->nsets == op->cap) {
+    size_t nc = op->cap ? op->cap * 2 : 256;
+    labels_set *ns = realloc(op->sets, nc * sizeof(*ns));
+    if (!ns) return op->err = ORR_ENOMEM;
+    op->sets = ns;
+    op->cap = nc;
+  }
+  if (labels_copy(op->a, ls, &op->sets[op->nsets])) return op->err = ORR_ENOMEM;
+  op->nsets++;
+  return 0;
+}
+
+static void series_on_warning(void *arg, const char *msg) {
+  series_cb_arg *ca = arg;
+  series_op *op = ca->op;
+  if (push_warning(op->a, &op->warnings, &op->nwarnings, &op->wcap, msg)) op->err = ORR_ENOMEM;
+}
+
+static int cmp_sets(const void *a, const void *b) { return labels_cmp(a, b); }
+
+static void series_finish(series_op *op) {
+  net_http_req *req = op->req;
+  if (op->err) {
+    if (op->err == ORR_ENOMEM)
+      net_http_respond_api_error(req, "internal", "out of memory");
+    else if (op->err == ORR_ETIMEOUT)
+      net_http_respond_api_error(req, "timeout", op->msg);
+    else if (op->err == ORR_ECANCELED)
+      net_http_respond_api_error(req, "canceled", op->msg);
+    else
+      net_http_respond_api_error(req, "execution", op->msg);
+  } else {
+    if (op->nasts > 1 && op->nsets > 1) {
+      qsort(op->sets, op->nsets, sizeof(*op->sets), cmp_sets);
+      size_t w = 1;
+      for (size_t i = 1; i < op->nsets; i++)
+        if (!labels_equal(&op->sets[w - 1], &op->sets[i])) op->sets[w++] = op->sets[i];
+      op->nsets = w;
+    }
+    orr_buf b = {0};
+    orr_buf_puts(&b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < op->nsets; i++) {
+      orr_buf_puts(&b, i ? ",{" : "{");
+      const labels_set *s = &op->sets[i];
+      for (size_t j = 0; j < s->n; j++) {
+        orr_buf_puts(&b, j ? ",\"" : "\"");
+        orr_buf_json_escape(&b, s->v[j].name, strlen(s->v[j].name));
+        orr_buf_puts(&b, "\":\"");
+        orr_buf_json_escape(&b, s->v[j].value, strlen(s->v[j].value));
+        orr_buf_putc(&b, '"');
+      }
+      orr_buf_putc(&b, '}');
+    }
+    orr_buf_putc(&b, ']');
+    write_warnings(&b, op->warnings, op->nwarnings);
+    orr_buf_putc(&b, '}');
+    respond_json(req, &b);
+  }
+  free_asts(op->asts, op->nasts);
+  free(op->sets);
+  orr_arena_destroy(op->a);
+  free(op);
+}
+
+static void series_on_done(void *arg, int err, const char *msg) {
+  series_cb_arg *ca = arg;
+  series_op *op = ca->op;
+  op->ops[ca->i] = NULL;
+  if (err && !op->err) {
+    op->err = err;
+    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
+    for (size_t i = 0; i < op->nasts; i++)
+      if (op->ops[i]) gw_op_cancel(op->ops[i]);
+  }
+  if (--op->pending == 0) series_finish(op);
+}
+
+static void series_on_gone(net_http_req *req, void *arg) {
+  (void)req;
+  series_op *op = arg;
+  op->gone = true;
+  for (size_t i = 0; i < op->nasts; i++)
+    if (op->ops[i]) gw_op_cancel(op->ops[i]);
+}
+
+static void handle_series(net_http_req *req, void *arg) {
+  gw_api *api = arg;
+  size_t np;
+  const net_http_kv *kv = net_http_req_params(req, &np);
+  bool any = false;
+  for (size_t i = 0; i < np && !any; i++) any = !strcmp(kv[i].name, "match[]");
+  if (!any) {
+    net_http_respond_api_error(req, "bad_data", "no match[] parameter provided");
+    return;
+  }
+  int64_t start, end;
+  if (time_param(req, "start", GW_MIN_TIME_MS, &start)) return;
+  if (time_param(req, "end", GW_MAX_TIME_MS, &end)) return;
+  bool dedup;
+  int partial;
+  if (thanos_params(api, req, &dedup, &partial)) return;
+  series_op *op = calloc(1, sizeof(*op));
+  orr_arena *a = orr_arena_new(0);
+  if (!op || !a) {
+    free(op);
+    orr_arena_destroy(a);
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  op->api = api;
+  op->req = req;
+  op->a = a;
+  if (gw_api__parse_matchers(req, a, &op->asts, &op->nasts, true)) {
+    free_asts(op->asts, op->nasts);
+    orr_arena_destroy(a);
+    free(op);
+    return;
+  }
+  op->ops = orr_arena_calloc(a, op->nasts, sizeof(*op->ops));
+  series_cb_arg *cas = orr_arena_calloc(a, op->nasts, sizeof(*cas));
+  if (!op->ops || !cas) {
+    op->err = ORR_ENOMEM;
+    series_finish(op);
+    return;
+  }
+  op->pending = op->nasts + 1; /* +1 until every fan-out started */
+  net_http_req_on_gone(req, series_on_gone, op);
+  for (size_t i = 0; i < op->nasts; i++) {
+    const promql_expr *e = promql_ast_root(op->asts[i]);
+    gw_select_req sr;
+    memset(&sr, 0, sizeof(sr));
+    sr.matchers = e->u.vs.matchers;
+    sr.nmatchers = e->u.vs.nmatchers;
+    sr.mint = start;
+    sr.maxt = end;
+    sr.func = "series";
+    sr.skip_chunks = true;
+    sr.dedup = dedup;
+    sr.partial_response = partial;
+    cas[i].op = op;
+    cas[i].i = i;
+    gw_select_cb cb = {series_on_series, series_on_warning, series_on_done, &cas[i]};
+    int rc = gw_select(api->cfg.core, &sr, &cb, &op->ops[i]);
+    if (rc) {
+      op->ops[i] = NULL;
+      op->pending--;
+      if (!op->err) {
+        op->err = rc;
+        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
+      }
+    }
+  }
+  if (op->gone || net_http_req_gone(req)) series_on_gone(req, op);
+  if (--op->pending == 0) series_finish(op);
+}
+
+/* ================================================================ labels */
+typedef struct labels_op {
+  net_http_req *req;
+  orr_arena *a;
+  promql_ast **asts;
+  size_t nasts;
+  size_t pending;
+  const char **vals;
+  size_t nvals, cap;
+  const char **warnings;
+  size_t nwarnings, wcap;
+  int err;
+  char msg[1024];
+} labels_op;
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void labels_finish(labels_op *op) {
+  net_http_req *req = op->req;
+  if (op->err) {
+    if (op->err == ORR_ENOMEM)
+      net_http_respond_api_error(req, "internal", "out of memory");
+    else if (op->err == ORR_ETIMEOUT)
+      net_http_respond_api_error(req, "timeout", op->msg);
+    else if (op->err == ORR_ECANCELED)
+      net_http_respond_api_error(req, "canceled", op->msg);
+    else
+      net_http_respond_api_error(req, "execution", op->msg);
+  } else {
+    if (op->nvals > 1) {
+      qsort(op->vals, op->nvals, sizeof(*op->vals), cmp_str);
+      size_t w = 1;
+      for (size_t i = 1; i < op->nvals; i++)
+        if (strcmp(op->vals[w - 1], op->vals[i])) op->vals[w++] = op->vals[i];
+      op->nvals = w;
+    }
+    orr_buf b = {0};
+    orr_buf_puts(&b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < op->nvals; i++) {
+      orr_buf_puts(&b, i ? ",\"" : "\"");
+      orr_buf_json_escape(&b, op->vals[i], strlen(op->vals[i]));
+      orr_buf_putc(&b, '"');
+    }
+    orr_buf_putc(&b, ']');
+    write_warnings(&b, op->warnings, op->nwarnings);
+    orr_buf_putc(&b, '}');
+    respond_json(req, &b);
+  }
+  free_asts(op->asts, op->nasts);
+  free(op->vals);
+  orr_arena_destroy(op->a);
+  free(op);
+}
+
+static void labels_on_done(void *arg, int err, const char *msg, const char *const *values,
+                           size_t n, const char *const *warnings, size_t nwarnings) {
+  labels_op *op = arg;
+  if (err && !op->err) {
+    op->err = err;
+    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
+  }
+  if (!err && !op->err) {
+    if (op->nvals + n > op->cap) {
+      size_t nc = op->cap ? op->cap : 64;
+      while (nc < op->nvals + n) nc *= 2;
+      const char **nv = realloc(op->vals, nc * sizeof(*nv));
+      if (!nv) {
+        op->err = ORR_ENOMEM;
+      } else {
+        op->vals = nv;
+        op->cap = nc;
+      }
+    }
+    for (size_t i = 0; i < n && !op->err; i++)
+      if (!(op->vals[op->nvals++] = orr_arena_strdup(op->a, values[i]))) op->err = ORR_ENOMEM;
+    for (size_t i = 0; i < nwarnings && !op->err; i++)
+      if (push_warning(op->a, &op->warnings, &op->nwarnings, &op->wcap, warnings[i]))
+        op->err = ORR_ENOMEM;
+  }
+  if (--op->pending == 0) labels_finish(op);
+}
+
+static void labels_common(gw_api *api, net_http_req *req, const char *name) {
+  int64_t start, end;
+  if (time_param(req, "start", GW_MIN_TIME_MS, &start)) return;
+  if (time_param(req, "end", GW_MAX_TIME_MS, &end)) return;
+  bool dedup;
+  int partial;
+  if (thanos_params(api, req, &dedup, &partial)) return;
+  labels_op *op = calloc(1, sizeof(*op));
+  orr_arena *a = orr_arena_new(0);
+  if (!op || !a) {
+    free(op);
+    orr_arena_destroy(a);
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  op->req = req;
+  op->a = a;
+  /* 2.42's labels APIs report match[] errors without the parameter's name. */
+  if (gw_api__parse_matchers(req, a, &op->asts, &op->nasts, false)) {
+    free_asts(op->asts, op->nasts);
+    orr_arena_destroy(a);
+    free(op);
+    return;
+  }
+  const char *lname = name ? orr_arena_strdup(a, name) : NULL;
+  size_t calls = op->nasts ? op->nasts : 1;
+  op->pending = calls + 1;
+  for (size_t i = 0; i < calls; i++) {
+    gw_labels_req lr;
+    memset(&lr, 0, sizeof(lr));
+    lr.name = lname;
+    lr.start = start;
+    lr.end = end;
+    if (op->nasts) {
+      const promql_expr *e = promql_ast_root(op->asts[i]);
+      lr.matchers = e->u.vs.matchers;
+      lr.nmatchers = e->u.vs.nmatchers;
+    }
+    lr.dedup = dedup;
+    lr.partial_response = partial;
+    int rc = gw_labels(api->cfg.core, &lr, labels_on_done, op);
+    if (rc) {
+      op->pending--;
+      if (!op->err) {
+        op->err = rc;
+        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
+      }
+    }
+  }
+  if (--op->pending == 0) labels_finish(op);
+}
+
+static void handle_labels(net_http_req *req, void *arg) { labels_common(arg, req, NULL); }
+
+static void handle_label_values(net_http_req *req, void *arg) {
+  const char *name = net_http_req_var(req, "name");
+  if (!name) name = "";
+  if (!labels_valid_name(name, strlen(name))) {
+    orr_buf q = {0};
+    gw_api__quote(&q, name);
+    gw_api__errorf(req, "bad_data", "invalid label name: %s", q.data ? q.data : "\"\"");
+    orr_buf_free(&q);
+    return;
+  }
+  labels_common(arg, req, name);
+}
+
+/* ================================================================ status */
+static void handle_buildinfo(net_http_req *req, void *arg) {
+  (void)arg;
+  const cli_build_info *b = cli_build();
+  const char *keys[] = {"version", "revision", "branch", "buildUser", "buildDate", "goVersion"};
+  const char *vals[] = {b->version, b->revision, b->branch, b->build_user, b->build_date,
+                        b->compiler};
+  orr_buf out = {0};
+  orr_buf_puts(&out, "{\"status\":\"success\",\"data\":{");
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    orr_buf_printf(&out, "%s\"%s\":\"", i ? "," : "", keys[i]);
+    orr_buf_json_escape(&out, vals[i], strlen(vals[i]));
+    orr_buf_putc(&out, '"');
+  }
+  orr_buf_puts(&out, "}}");
+  respond_json(req, &out);
+}
+
+typedef struct flag_kv {
+  const char *name;
+  char *value;
+} flag_kv;
+
+static int cmp_flag(const void *a, const void *b) {
+  return strcmp(((const flag_kv *)a)->name, ((const flag_kv *)b)->name);
+}
+
+static char *flag_value(orr_arena *a, const orr_flag *f) {
+  char d[64];
+  switch (f->type) {
+    case ORR_FLAG_STRING: {
+      const char *s = *(const char **)f->dst;
+      return orr_arena_strdup(a, s ? s : "");
+    }
+    case ORR_FLAG_BOOL: return orr_arena_strdup(a, *(int *)f->dst ? "true" : "false");
+    case ORR_FLAG_INT:
+    case ORR_FLAG_BYTES: return orr_arena_sprintf(a, "%lld", (long long)*(int64_t *)f->dst);
+    case ORR_FLAG_DURATION:
+      return orr_arena_strdup(a, orr_format_duration(*(int64_t *)f->dst, d, sizeof(d)));
+    case ORR_FLAG_FLOAT: orr_format_float(*(double *)f->dst, d, sizeof(d)); return orr_arena_strdup(a, d);
+    case ORR_FLAG_STRINGS: {
+      /* As kingpin's accumulator prints a []string: "[a b]". */
+      const orr_strings *s = f->dst;
+      orr_buf b = {0};
+      orr_buf_putc(&b, '[');
+      for (size_t i = 0; i < s->n; i++) {
+        if (i) orr_buf_putc(&b, ' ');
+        orr_buf_puts(&b, s->v[i]);
+      }
+      orr_buf_putc(&b, ']');
+      char *r = b.oom ? NULL : orr_arena_strdup(a, b.data);
+      orr_buf_free(&b);
+      return r;
+    }
+  }
+  return orr_arena_strdup(a, "");
+}
+
+static void handle_flags(net_http_req *req, void *arg) {
+  gw_api *api = arg;
+  orr_arena *a = net_http_req_arena(req);
+  const cli_common *c = cli_common_options();
+  size_t nf = 0;
+  for (const orr_flag *f = api->cfg.flags; f && f->name; f++) nf++;
+  flag_kv *kv = orr_arena_calloc(a, nf + 6, sizeof(*kv));
+  if (!kv) {
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  size_t n = 0;
+  char d[64];
+  static const char *levels[] = {"debug", "info", "warn", "error"};
+  kv[n++] = (flag_kv){"log.level", (char *)levels[c->log_level & 3]};
+  kv[n++] = (flag_kv){"log.format", (char *)(c->log_format == ORR_LOG_JSON ? "json" : "logfmt")};
+  kv[n++] = (flag_kv){"http-address", (char *)(c->http_address ? c->http_address : "")};
+  kv[n++] = (flag_kv){"http-grace-period",
+                      orr_arena_strdup(a, orr_format_duration(c->http_grace_period_ms, d, sizeof(d)))};
+  kv[n++] = (flag_kv){"grpc-address", (char *)(c->grpc_address ? c->grpc_address : "")};
+  kv[n++] = (flag_kv){"grpc-grace-period",
+                      orr_arena_strdup(a, orr_format_duration(c->grpc_grace_period_ms, d, sizeof(d)))};
+  for (const orr_flag *f = api->cfg.flags; f && f->name; f++)
+    kv[n++] = (flag_kv){f->name, flag_value(a, f)};
+  qsort(kv, n, sizeof(*kv), cmp_flag);
+  orr_buf b = {0};
+  orr_buf_puts(&b, "{\"status\":\"success\",\"data\":{");
+  for (size_t i = 0; i < n; i++) {
+    const char *v = kv[i].value ? kv[i].value : "";
+    orr_buf_puts(&b, i ? ",\"" : "\"");
+    orr_buf_json_escape(&b, kv[i].name, strlen(kv[i].name));
+    orr_buf_puts(&b, "\":\"");
+    orr_buf_json_escape(&b, v, strlen(v));
+    orr_buf_putc(&b, '"');
+  }
+  orr_buf_puts(&b, "}}");
+  respond_json(req, &b);
+}
+
+static void handle_stores(net_http_req *req, void *arg) {
+  gw_api *api = arg;
+  orr_buf b = {0};
+  if (gw_endpoints_json(api->cfg.core, &b)) b.oom = 1;
+  respond_json(req, &b);
+}
+
+/* Bodies Thanos's querier gives when it has no rules, alerts, metadata or
+ * exemplars to show (Grafana calls some of these). */
+static void handle_empty(net_http_req *req, void *arg) {
+  const char *body = arg;
+  net_http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+/* ================================================================ registration */
+int gw_api_register(net_http_router *r, const gw_api_config *cfg, gw_api **out) {
+  gw_api *api = calloc(1, sizeof(*api));
+  if (!api) return ORR_ENOMEM;
+  api->cfg = *cfg;
+  if (api->cfg.timeout_ms <= 0) api->cfg.timeout_ms = PROMQL_DEFAULT_TIMEOUT_MS;
+  if (api->cfg.max_samples <= 0) api->cfg.max_samples = PROMQL_DEFAULT_MAX_SAMPLES;
+  if (api->cfg.lookback_ms <= 0) api->cfg.lookback_ms = PROMQL_DEFAULT_LOOKBACK_MS;
+  if (api->cfg.max_concurrent <= 0) api->cfg.max_concurrent = 20;
+  const unsigned gp = NET_HTTP_GET | NET_HTTP_POST;
+  static const char rules[] = "{\"status\":\"success\",\"data\":{\"groups\":[]}}";
+  static const char alerts[] = "{\"status\":\"success\",\"data\":{\"alerts\":[]}}";
+  static const char metadata[] = "{\"status\":\"success\",\"data\":{}}";
+  static const char exemplars[] = "{\"status\":\"success\",\"data\":[]}";
+  struct {
+    unsigned m;
+    const char *pattern, *name;
+    net_http_handler h;
+    void *arg;
+  } routes[] = {
+      {gp, "/api/v1/query", "query", gw_api__handle_query, api},
+      {gp, "/api/v1/query_range", "query_range", gw_api__handle_query_range, api},
+      {gp, "/api/v1/series", "series", handle_series, api},
+      {gp, "/api/v1/labels", "labels", handle_labels, api},
+      {NET_HTTP_GET, "/api/v1/label/:name/values", "label_values", handle_label_values, api},
+      {gp, "/api/v1/status/buildinfo", "buildinfo", handle_buildinfo, api},
+      {NET_HTTP_GET, "/api/v1/status/flags", "flags", handle_flags, api},
+      {NET_HTTP_GET, "/api/v1/stores", "stores", handle_stores, api},
+      {gp, "/api/v1/query_exemplars", "query_exemplars", handle_empty, (void *)exemplars},
+      {NET_HTTP_GET, "/api/v1/metadata", "metadata", handle_empty, (void *)metadata},
+      {NET_HTTP_GET, "/api/v1/rules", "rules", handle_empty, (void *)rules},
+      {NET_HTTP_GET, "/api/v1/alerts", "alerts", handle_empty, (void *)alerts},
+      {gp, "/federate", "federate", gw_api__handle_federate, api},
+  };
+  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    int rc = net_http_router_add(r, routes[i].m, routes[i].pattern, routes[i].name, routes[i].h,
+                                 routes[i].arg);
+    if (rc) {
+      free(api);
+      return rc;
+    }
+  }
+  *out = api;
+  return 0;
+}
+
+void gw_api_free(gw_api *api) { free(api); }

@@ -1,0 +1,176 @@
+/* cmd.c: `orrery gateway` — the Prometheus HTTP API and /federate
+ * over every StoreAPI endpoint: fan-out, merge, HA deduplication, PromQL.
+ * Its flags (Thanos query's names and defaults where one exists). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "daemon.h"
+#include "gateway.h"
+
+static struct {
+  orr_strings endpoints;
+  orr_strings sd_files;
+  int64_t sd_interval_ms;
+  int64_t sd_dns_interval_ms;
+  orr_strings replica_labels;
+  int64_t timeout_ms;
+  int64_t max_concurrent;
+  int64_t max_samples;
+  int64_t lookback_delta_ms;
+  int partial_response;
+  int auto_downsampling;
+  int64_t store_response_timeout_ms;
+} opt;
+
+static const orr_flag flags[] = {
+    {"endpoint", ORR_FLAG_STRINGS, &opt.endpoints, NULL,
+     "Address of a StoreAPI server (sidecar, store, another gateway), host:port; "
+     "dns+host:port and dnssrv+name resolve through DNS. Repeatable.", "<endpoint>"},
+    {"store.sd-files", ORR_FLAG_STRINGS, &opt.sd_files, NULL,
+     "Path to a file SD file (JSON/YAML, Prometheus file_sd format) listing endpoints. Repeatable.",
+     "<path>"},
+    {"store.sd-interval", ORR_FLAG_DURATION, &opt.sd_interval_ms, "5m",
+     "Refresh interval to re-read file SD files (they are also watched).", NULL},
+    {"store.sd-dns-interval", ORR_FLAG_DURATION, &opt.sd_dns_interval_ms, "30s",
+     "Interval between DNS resolutions of endpoints.", NULL},
+    {"query.replica-label", ORR_FLAG_STRINGS, &opt.replica_labels, NULL,
+     "Label to treat as a replica indicator along which data is deduplicated. Repeatable.",
+     "<label>"},
+    {"query.timeout", ORR_FLAG_DURATION, &opt.timeout_ms, "2m",
+     "Maximum time to process a query by the gateway.", NULL},
+    {"query.max-concurrent", ORR_FLAG_INT, &opt.max_concurrent, "20",
+     "Maximum number of queries processed concurrently.", NULL},
+    {"query.max-samples", ORR_FLAG_INT, &opt.max_samples, "50000000",
+     "Maximum number of samples a single query can load into memory.", NULL},
+    {"query.lookback-delta", ORR_FLAG_DURATION, &opt.lookback_delta_ms, "5m",
+     "The maximum lookback duration for retrieving metrics during expression evaluations.", NULL},
+    {"query.partial-response", ORR_FLAG_BOOL, &opt.partial_response, "true",
+     "Enable partial response for queries if no partial_response param is specified.", NULL},
+    {"query.auto-downsampling", ORR_FLAG_BOOL, &opt.auto_downsampling, "false",
+     "Enable automatic adjustment (step / 5) to what source of data should be used in store "
+     "gateways if no max_source_resolution param is specified.", NULL},
+    {"store.response-timeout", ORR_FLAG_DURATION, &opt.store_response_timeout_ms, "0ms",
+     "If an endpoint sends no data for this long it is ignored (partial response) or the query "
+     "fails. 0 disables the timeout.", NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* The gateway core (gateway.h): endpoints and fan-out, and its own StoreAPI
+ * on --grpc-address. Set up by core_start(), closed by core_shutdown(). */
+static struct {
+  gw *g;
+  net_grpc_server *grpc;
+  gw_storeapi *sapi;
+} core;
+
+static void core_grpc_closed(void *arg) {
+  (void)arg;
+  gw_storeapi_free(core.sapi);
+  core.sapi = NULL;
+}
+
+/* Shutdown hook: the gRPC server and the core close at once (the HTTP API
+ * has drained); calls in flight end CANCELLED/UNAVAILABLE. */
+static void core_shutdown(daemon_ctx *d, void *arg) {
+  (void)d;
+  (void)arg;
+  if (core.grpc) net_grpc_server_close(core.grpc, 0, core_grpc_closed, NULL);
+  core.grpc = NULL;
+  if (core.g) gw_close(core.g, NULL, NULL);
+  core.g = NULL;
+}
+
+/* Creates and starts the core from the flags, listens for StoreAPI gRPC.
+ * Returns 0, or 1 after logging why. */
+static int core_start(daemon_ctx *d) {
+  const cli_common *c = cli_common_options();
+  gw_config gc = {0};
+  gc.loop = daemon_loop(d);
+  gc.endpoints = opt.endpoints.v;
+  gc.nendpoints = opt.endpoints.n;
+  gc.sd_files = opt.sd_files.v;
+  gc.nsd_files = opt.sd_files.n;
+  gc.sd_interval_ms = opt.sd_interval_ms;
+  gc.dns_interval_ms = opt.sd_dns_interval_ms;
+  gc.replica_labels = opt.replica_labels.v;
+  gc.nreplica_labels = opt.replica_labels.n;
+  gc.partial_response = opt.partial_response != 0;
+  gc.store_response_timeout_ms = opt.store_response_timeout_ms;
+  gc.query_timeout_ms = opt.timeout_ms;
+  gc.registry = orr_registry_default();
+  char err[256] = "";
+  int rc = gw_new(&gc, &core.g, err, sizeof(err));
+  if (rc) {
+    orr_log_error("cannot start the gateway", "err", err[0] ? err : orr_strerror(rc), NULL);
+    return 1;
+  }
+  const char *addr = c->grpc_address ? c->grpc_address : "0.0.0.0:10901";
+  const char *colon = strrchr(addr, ':');
+  char host[256];
+  size_t hl = colon ? (size_t)(colon - addr) : 0;
+  if (hl > 1 && addr[0] == '[' && addr[hl - 1] == ']')
+    snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), addr + 1);
+  else
+    snprintf(host, sizeof(host), "%.*s", (int)hl, addr);
+  if (!host[0]) snprintf(host, sizeof(host), "0.0.0.0");
+  net_grpc_server_opts go = {0};
+  go.registry = orr_registry_default();
+  if (!colon || net_grpc_server_new(gc.loop, &go, &core.grpc) ||
+      gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
+      (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||
+      daemon_on_shutdown(d, core_shutdown, NULL)) {
+    orr_log_error("cannot listen for gRPC", "address", addr, "err", orr_strerror(rc), NULL);
+    return 1;
+  }
+  orr_log_info("listening for StoreAPI gRPC", "address", addr, "port",
+               ORR_LOG_INT(net_grpc_server_port(core.grpc)), NULL);
+  return 0;
+}
+
+/* The gateway: the daemon endpoints, the core with its StoreAPI, and the
+ * Prometheus HTTP API with /federate. */
+static int run(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  const cli_common *c = cli_common_options();
+  daemon_config cfg = {.component = "gateway",
+                       .http_address = c->http_address,
+                       .http_grace_period_ms = c->http_grace_period_ms};
+  daemon_ctx *d = NULL;
+  int rc = daemon_new(&cfg, &d);
+  if (rc != 0) {
+    orr_log_error("cannot start the gateway", "err", orr_strerror(rc), NULL);
+    return 1;
+  }
+  if (core_start(d) != 0) {
+    daemon_free(d);
+    return 1;
+  }
+  /* The HTTP API and /federate (gw_api_*, gateway.h). */
+  gw_api_config ac = {core.g,           daemon_loop(d),           opt.timeout_ms,
+                      opt.max_samples,  opt.lookback_delta_ms,    opt.max_concurrent,
+                      opt.partial_response != 0, flags};
+  gw_api *api = NULL;
+  rc = gw_api_register(daemon_router(d), &ac, &api);
+  if (rc != 0) {
+    orr_log_error("cannot add the HTTP API", "err", orr_strerror(rc), NULL);
+    daemon_free(d);
+    return 1;
+  }
+  daemon_set_ready(d, true);
+  int status = daemon_run(d);
+  daemon_free(d);
+  gw_api_free(api);
+  return status;
+}
+
+const cli_command cli_cmd_gateway = {
+    "gateway",
+    "Query gateway: the Prometheus HTTP API over every StoreAPI endpoint, with HA deduplication.",
+    NULL,
+    CLI_LOG | CLI_HTTP | CLI_GRPC,
+    flags,
+    run,
+    NULL,
+};

@@ -1,0 +1,241 @@
+/* federate.c: /federate over the global view — the latest sample of
+ * every series matching any match[] within the lookback delta, deduplicated,
+ * in text format 0.0.4 exactly as Prometheus 2.42's federation handler
+ * writes it, so another Prometheus can scrape the gateway. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_int.h"
+
+/* ---------------------------------------------------------------- the body */
+static int is_stale_nan(double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof(b));
+  return b == 0x7ff0000000000002ull;
+}
+
+static const char *metric_name(const labels_set *s) {
+  const char *n = labels_get(s, LABELS_METRIC_NAME);
+  return n ? n : "";
+}
+
+static int cmp_sample(const void *a, const void *b) {
+  const gw_federate_sample *x = a, *y = b;
+  int c = strcmp(metric_name(&x->labels), metric_name(&y->labels));
+  return c ? c : labels_cmp(&x->labels, &y->labels);
+}
+
+/* Label values escaped as the text format wants: \\, \" and \n. */
+static void put_label_value(orr_buf *b, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\')
+      orr_buf_puts(b, "\\\\");
+    else if (*v == '"')
+      orr_buf_puts(b, "\\\"");
+    else if (*v == '\n')
+      orr_buf_puts(b, "\\n");
+    else
+      orr_buf_putc(b, *v);
+  }
+}
+
+int gw_federate_write(gw_federate_sample *s, size_t n, orr_buf *out) {
+  if (n > 1) qsort(s, n, sizeof(*s), cmp_sample);
+  const char *last = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = metric_name(&s[i].labels);
+    if (!*name) continue; /* Prometheus ignores nameless metrics */
+    if (!last || strcmp(last, name)) {
+      orr_buf_printf(out, "# TYPE %s untyped\n", name);
+      last = name;
+    }
+    orr_buf_puts(out, name);
+    /* Series labels in order (empty values are unset), then the external
+     * labels the series lacks: Prometheus always counts "instance" among
+     * them, with an empty value when not configured. */
+    bool has_instance = false;
+    size_t k = 0;
+    for (size_t j = 0; j < s[i].labels.n; j++) {
+      const labels_label *l = &s[i].labels.v[j];
+      if (!*l->value || !strcmp(l->name, LABELS_METRIC_NAME)) continue;
+      if (!strcmp(l->name, "instance")) has_instance = true;
+      orr_buf_puts(out, k++ ? "," : "{");
+      orr_buf_puts(out, l->name);
+      orr_buf_puts(out, "=\"");
+      put_label_value(out, l->value);
+      orr_buf_putc(out, '"');
+    }
+    if (!has_instance) orr_buf_puts(out, k++ ? ",instance=\"\"" : "{instance=\"\"");
+    orr_buf_puts(out, "} ");
+    char f[64];
+    orr_format_float(s[i].v, f, sizeof(f));
+    orr_buf_puts(out, f);
+    orr_buf_printf(out, " %lld\n", (long long)s[i].t);
+  }
+  return out->oom ? ORR_ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- the handler */
+typedef struct fed_op {
+  net_http_req *req;
+  orr_arena *a;
+  promql_ast **asts;
+  size_t nasts;
+  gw_op **ops;
+  size_t pending;
+  int64_t maxt;
+  gw_federate_sample *s;
+  size_t n, cap;
+  int err;
+  char msg[1024];
+} fed_op;
+
+typedef struct fed_arg {
+  fed_op *op;
+  size_t i;
+} fed_arg;
+
+static int fed_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
+  fed_arg *fa = arg;
+  fed_op *op = fa->op;
+  if (op->err) return op->err;
+  /* The latest sample at or before the evaluation time. */
+  size_t k = npts;
+  while (k > 0 && pts[k - 1].t > op->maxt) k--;
+  if (k == 0 || is_stale_nan(pts[k - 1].v)) return 0;
+  if (op->n == op->cap) {
+    size_t nc = op->cap ? op->cap * 2 : 1024;
+    gw_federate_sample *ns = realloc(op->s, nc * sizeof(*ns));
+    if (!ns) return op->err = ORR_ENOMEM;
+    op->s = ns;
+    op->cap = nc;
+  }
+  gw_federate_sample *s = &op->s[op->n];
+  if (labels_copy(op->a, ls, &s->labels)) return op->err = ORR_ENOMEM;
+  s->t = pts[k - 1].t;
+  s->v = pts[k - 1].v;
+  op->n++;
+  return 0;
+}
+
+static void fed_finish(fed_op *op) {
+  net_http_req *req = op->req;
+  if (op->err) {
+    const char *m = op->err == ORR_ENOMEM ? "out of memory" : op->msg;
+    net_http_respondf(req, 500, "%s\n", m);
+  } else {
+    /* Several match[] may select the same series: keep it once. */
+    if (op->nasts > 1 && op->n > 1) {
+      qsort(op->s, op->n, sizeof(*op->s), cmp_sample);
+      size_t w = 1;
+      for (size_t i = 1; i < op->n; i++)
+        if (!labels_equal(&op->s[w - 1].labels, &op->s[i].labels)) op->s[w++] = op->s[i];
+      op->n = w;
+    }
+    orr_buf b = {0};
+    if (gw_federate_write(op->s, op->n, &b)) {
+      orr_buf_free(&b);
+      net_http_respondf(req, 500, "out of memory\n");
+    } else {
+      net_http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+    }
+  }
+  for (size_t i = 0; i < op->nasts; i++) promql_ast_free(op->asts[i]);
+  free(op->s);
+  orr_arena_destroy(op->a);
+  free(op);
+}
+
+static void fed_on_done(void *arg, int err, const char *msg) {
+  fed_arg *fa = arg;
+  fed_op *op = fa->op;
+  op->ops[fa->i] = NULL;
+  if (err && !op->err) {
+    op->err = err;
+    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
+    for (size_t i = 0; i < op->nasts; i++)
+      if (op->ops[i]) gw_op_cancel(op->ops[i]);
+  }
+  if (--op->pending == 0) fed_finish(op);
+}
+
+static void fed_on_gone(net_http_req *req, void *arg) {
+  (void)req;
+  fed_op *op = arg;
+  for (size_t i = 0; i < op->nasts; i++)
+    if (op->ops[i]) gw_op_cancel(op->ops[i]);
+}
+
+void gw_api__handle_federate(net_http_req *req, void *arg) {
+  gw_api *api = arg;
+  fed_op *op = calloc(1, sizeof(*op));
+  orr_arena *a = orr_arena_new(0);
+  if (!op || !a) {
+    free(op);
+    orr_arena_destroy(a);
+    net_http_respondf(req, 500, "out of memory\n");
+    return;
+  }
+  op->req = req;
+  op->a = a;
+  /* Prometheus answers a bad selector with 400 and the parse error as text. */
+  size_t np;
+  const net_http_kv *kv = net_http_req_params(req, &np);
+  size_t cnt = 0;
+  for (size_t i = 0; i < np; i++)
+    if (!strcmp(kv[i].name, "match[]")) cnt++;
+  op->asts = cnt ? orr_arena_calloc(a, cnt, sizeof(*op->asts)) : NULL;
+  op->ops = cnt ? orr_arena_calloc(a, cnt, sizeof(*op->ops)) : NULL;
+  fed_arg *fas = cnt ? orr_arena_calloc(a, cnt, sizeof(*fas)) : NULL;
+  if (cnt && (!op->asts || !op->ops || !fas)) {
+    op->err = ORR_ENOMEM;
+    fed_finish(op);
+    return;
+  }
+  for (size_t i = 0; i < np; i++) {
+    if (strcmp(kv[i].name, "match[]")) continue;
+    promql_error pe;
+    promql_ast *ast;
+    int rc = promql_parse_metric_selector(a, kv[i].value, kv[i].value_len, &ast, &pe);
+    if (rc) {
+      for (size_t j = 0; j < op->nasts; j++) promql_ast_free(op->asts[j]);
+      if (rc == ORR_ENOMEM)
+        net_http_respondf(req, 500, "out of memory\n");
+      else
+        net_http_respondf(req, 400, "%s\n", pe.msg);
+      orr_arena_destroy(a);
+      free(op);
+      return;
+    }
+    op->asts[op->nasts++] = ast;
+  }
+  int64_t now = orr_now_ms();
+  op->maxt = now;
+  op->pending = op->nasts + 1;
+  net_http_req_on_gone(req, fed_on_gone, op);
+  for (size_t i = 0; i < op->nasts; i++) {
+    const promql_expr *e = promql_ast_root(op->asts[i]);
+    gw_select_req sr;
+    memset(&sr, 0, sizeof(sr));
+    sr.matchers = e->u.vs.matchers;
+    sr.nmatchers = e->u.vs.nmatchers;
+    sr.mint = now - api->cfg.lookback_ms;
+    sr.maxt = now;
+    sr.dedup = true;
+    sr.partial_response = -1;
+    fas[i].op = op;
+    fas[i].i = i;
+    gw_select_cb cb = {fed_on_series, NULL, fed_on_done, &fas[i]};
+    int rc = gw_select(api->cfg.core, &sr, &cb, &op->ops[i]);
+    if (rc) {
+      op->ops[i] = NULL;
+      op->pending--;
+      if (!op->err) {
+        op->err = rc;
+        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
+      }
+    }
+  }
+  if (--op->pending == 0) fed_finish(op);
+}

@@ -1,0 +1,177 @@
+/* gateway_int.h: what the gateway's files share — the endpoint table, the
+ * HA dedup of decoded replicas, file SD parsing, endpoint pruning and the
+ * HTTP API's helpers. Not for use outside gateway/ (and its unit tests). */
+#ifndef ORR_GATEWAY_INT_H
+#define ORR_GATEWAY_INT_H
+
+#include <pthread.h>
+
+#include "gateway.h"
+#include "storeapi.h"
+
+/* ---------------------------------------------------------------- dedup */
+/* One replica's samples, ascending by t. */
+typedef struct gw__replica {
+  const promql_point *pts;
+  size_t n;
+} gw__replica;
+
+/* Whether |func| (a selector's hint) makes dedup counter-aware (Thanos:
+ * increase, rate, irate, resets). */
+bool gw__is_counter_func(const char *func);
+/* Merges |nrep| replicas into |out| (room for the sum of their counts) with
+ * Thanos's penalty algorithm, keeping samples with mint <= t <= maxt; with
+ * |counter|, values are raised after a replica switch so that no false reset
+ * appears (stale markers are kept bit for bit). |scratch| holds the iterator
+ * tree (2 * nrep nodes). Returns the number of samples written, or
+ * ORR_ENOMEM when |scratch| cannot. */
+long gw__dedup(const gw__replica *reps, size_t nrep, bool counter, int64_t mint, int64_t maxt,
+               orr_arena *scratch, promql_point *out);
+
+/* ---------------------------------------------------------------- file SD */
+/* Parses a Prometheus file_sd document (JSON, or YAML when it does not start
+ * with '[') and appends each target "host:port" (copied into |a|) to
+ * |*out|/|*n| (grown with realloc; caller frees the array). Returns 0,
+ * ORR_EINVAL (malformed: |err| says why) or ORR_ENOMEM. */
+int gw__sd_parse(const char *data, size_t len, orr_arena *a, const char ***out, size_t *n,
+                 char *err, size_t errlen);
+
+/* Parses a DNS answer (RFC 1035 message, names possibly compressed) and
+ * returns every SRV record as "target:port" (malloc'd strings in a malloc'd
+ * array; caller frees both). Returns 0, ORR_ECORRUPT or ORR_ENOMEM. */
+int gw__srv_parse(const uint8_t *msg, size_t n, char ***out, size_t *nout);
+
+/* ---------------------------------------------------------------- pruning */
+/* Thanos's LabelSetsMatch: true when |nsets| is 0 or some set has, for every
+ * matcher whose name it holds, a value the matcher accepts. */
+bool gw__labelsets_match(labels_matcher *const *ms, size_t nms, const labels_set *sets,
+                         size_t nsets);
+
+/* ---------------------------------------------------------------- endpoints */
+/* An endpoint; the state below the mutex line is guarded by gw->mu (the loop
+ * thread writes it, gw_endpoints() reads it from any thread). */
+typedef struct gw__endpoint {
+  char *address; /* "host:port" */
+  char *host;
+  int port;
+  storeapi_client *client;
+  int refs;          /* fan-outs using |client| (loop thread) */
+  bool wanted;       /* still discovered (reconcile) */
+  bool info_inflight;
+  bool supports_wrl; /* Info: supports_without_replica_labels */
+  int64_t next_info_ms;
+  struct gw *g;
+  /* guarded by g->mu */
+  orr_arena *state; /* component, label sets, last error */
+  const char *component;
+  labels_set *label_sets;
+  size_t nlabel_sets;
+  char *label_sets_text; /* "{a=\"b\"},{c=\"d\"}" for messages */
+  int64_t min_time, max_time;
+  int64_t last_check_ms;
+  const char *last_error;
+  bool up;
+} gw__endpoint;
+
+struct gw {
+  gw_config cfg; /* strings copied into |cfg_arena| */
+  orr_arena *cfg_arena;
+  uv_loop_t *loop;
+  pthread_mutex_t mu;
+  gw__endpoint **eps;
+  size_t neps, capeps;
+  uv_timer_t tick;
+  bool closing;
+  /* discovery */
+  int64_t *sd_mtime_ns;
+  int64_t sd_next_ms;
+  const char **dns_targets; /* resolved "ip:port" for dns+ endpoints (malloc'd) */
+  size_t ndns_targets;
+  const char **sd_targets;
+  size_t nsd_targets;
+  orr_arena *sd_arena, *dns_arena;
+  const char **dns_acc; /* the DNS round in flight */
+  size_t ndns_acc;
+  orr_arena *dns_acc_a;
+  int64_t dns_next_ms;
+  int dns_pending;
+  int pending_closes;
+  void (*on_closed)(void *arg);
+  void *on_closed_arg;
+  struct gw_storeapi *sapi;
+  struct gw_op *ops; /* fan-outs in flight (proxy.c) */
+  uv_timer_t optimer;
+  /* sync bridge */
+  uv_async_t async;
+  pthread_mutex_t qmu;
+  struct gw__sync *queue;
+};
+
+struct gw_storeapi {
+  gw *g; /* NULL after gw_close() */
+  storeapi_server *srv;
+};
+
+/* Fan-out targets: up endpoints that may hold data for the range and
+ * matchers, each with a reference taken (release with gw__targets_release).
+ * Loop thread. Returns 0 or ORR_ENOMEM. */
+int gw__targets(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, size_t nms,
+                gw__endpoint ***out, size_t *n);
+void gw__targets_release(gw *g, gw__endpoint **eps, size_t n);
+/* Copies an endpoint's label-set text into |a| (thread-safe). */
+const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a);
+/* Union of the up endpoints' label sets and time range (for Info), in |a|. */
+int gw__info_union(gw *g, orr_arena *a, labels_set **sets, size_t *n, int64_t *mint,
+                   int64_t *maxt);
+/* gw_select / gw_labels with the replica labels given (|nrl| may be 0)
+ * instead of --query.replica-label: the gateway's StoreAPI forwards a
+ * request's without_replica_labels this way. |rl| NULL: the flags'. */
+int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op **out,
+                  const char *const *rl, size_t nrl);
+int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
+                  const char *const *rl, size_t nrl);
+/* Stops/restarts handing series to the caller of a fan-out (the gateway's
+ * StoreAPI when its client is behind); meanwhile the merge fills and the
+ * endpoints are paused. */
+void gw__op_pause(gw_op *op);
+void gw__op_resume(gw_op *op);
+/* proxy.c: the op timer and the sync bridge's async handle. */
+int gw__ops_init(gw *g);
+void gw__ops_close(gw *g, uv_close_cb cb);
+int gw__sync_init(gw *g);
+void gw__sync_close(gw *g, uv_close_cb cb);
+
+/* ---------------------------------------------------------------- HTTP API */
+/* What api.c, promql.c and federate.c share. Prefix gw_api__. */
+struct gw_api {
+  gw_api_config cfg;
+  int64_t running;  /* queries being evaluated */
+  struct gw_api__waiter *wait_head, *wait_tail; /* queries over max_concurrent, FIFO */
+};
+
+/* Parses a time parameter as Prometheus's parseTime (unix seconds with a
+ * fraction, RFC3339, or its min/max time strings). 0 or ORR_EINVAL. */
+int gw_api__parse_time(const char *s, int64_t *ms);
+/* Parses a duration parameter as Prometheus's parseDuration (float seconds
+ * or a Prometheus duration) into nanoseconds. 0 or ORR_EINVAL (|overflow|
+ * set when the float form overflows int64 nanoseconds). */
+int gw_api__parse_duration_ns(const char *s, int64_t *ns, bool *overflow);
+/* Go's strconv.ParseBool. 0 or ORR_EINVAL. */
+int gw_api__parse_bool(const char *s, bool *out);
+/* Appends |s| quoted as Go's %q does. */
+void gw_api__quote(orr_buf *b, const char *s);
+/* Responds {"status":"error",...} with printf-style text. Finishes |req|. */
+void gw_api__errorf(net_http_req *req, const char *type, const char *fmt, ...) ORR_PRINTF(3, 4);
+/* Parses every match[] of |req| into metric selectors (ASTs appended to
+ * |asts|, freed by the caller with promql_ast_free); on a bad one responds
+ * with Prometheus's error (prefixed 'invalid parameter "match[]": ' when
+ * |prefix|) and returns ORR_EINVAL (|req| finished). */
+int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, size_t *n,
+                           bool prefix);
+
+/* Handlers (arg: the gw_api). */
+void gw_api__handle_query(net_http_req *req, void *arg);       /* promql.c */
+void gw_api__handle_query_range(net_http_req *req, void *arg); /* promql.c */
+void gw_api__handle_federate(net_http_req *req, void *arg);    /* federate.c */
+
+#endif /* ORR_GATEWAY_INT_H */

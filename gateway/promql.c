@@ -1,0 +1,586 @@
+/* promql.c: /api/v1/query and /api/v1/query_range over the fan-out —
+ * prepare the query, fetch every selector concurrently through gw_select,
+ * evaluate on a worker thread and stream the JSON body back.
+ *
+ * NOTES ON THE DESIGN OF ONE QUERY (struct gq)
+ *  States: QUEUED (over --query.max-concurrent, FIFO) → FETCHING (one
+ *  gw_select per selector, all at once, on the loop) → EVALUATING (uv work:
+ *  promql_query_exec, then the JSON writer) → RESPONDING → CLOSING (the
+ *  timer and async handles close; the struct is freed in the last close
+ *  callback).
+ *  1. Series are fed into the promql_query on the loop thread only (the
+ *     fan-out's callbacks run there), so the query's arena needs no lock;
+ *     the worker touches the query only after every fetch finished.
+ *  2. Decoded samples are counted while feeding; past --query.max-samples
+ *     the fetch stops with Prometheus's "too many samples" error.
+ *  3. One deadline, min(--query.timeout, timeout=), from the request's
+ *     arrival: a uv timer cancels the fetches and the evaluation (through
+ *     promql_query_params.cancel) and the answer becomes errorType timeout.
+ *  4. The client going away cancels the same way; the request is finished
+ *     (freed) only once nothing refers to it.
+ *  5. The body is written on the worker thread. A body that fits one
+ *     writer flush is answered whole (Content-Length, gzip by the server);
+ *     larger ones are handed to the loop in pieces through a mutex-guarded
+ *     queue and uv_async, and the worker waits while the queue or the
+ *     connection is over its high-water mark — memory stays bounded by
+ *     the result, not by the result plus its JSON. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_int.h"
+
+#define GQ_FLUSH_AT ((size_t)256 * 1024)
+#define GQ_QUEUE_MAX ((size_t)1024 * 1024)
+
+typedef struct gq_chunk {
+  struct gq_chunk *next;
+  char *data;
+  size_t len;
+} gq_chunk;
+
+typedef struct gq gq;
+typedef struct gq_sel {
+  gq *q;
+  size_t i;
+  gw_op *op;
+} gq_sel;
+
+struct gw_api__waiter {
+  struct gw_api__waiter *next;
+  gq *q;
+};
+
+struct gq {
+  gw_api *api;
+  net_http_req *req; /* NULL once finished */
+  orr_arena *a;
+  promql_query *query;
+  promql_query_params p;
+  bool dedup;
+  int partial;
+  gq_sel *sels;
+  size_t nsel, pending;
+  int64_t samples;
+  volatile int cancel;
+  bool timed_out, gone, queued, counted;
+  int err;                  /* first fetch error */
+  char errmsg[1024];
+  /* evaluation (worker) */
+  uv_work_t work;
+  promql_result res;
+  promql_errinfo einfo;
+  int exec_rc;
+  int write_rc;
+  orr_buf body;     /* the writer's buffer (worker) */
+  orr_buf whole;    /* the body when it fit one flush */
+  size_t flushes;
+  /* hand-off to the loop */
+  uv_mutex_t mu;
+  uv_cond_t cond;
+  gq_chunk *head, *tail;
+  size_t queued_bytes;
+  bool blocked;     /* the connection is over its high-water mark */
+  bool stop;        /* client gone: the worker stops writing */
+  bool started;     /* stream begun */
+  uv_async_t async;
+  uv_timer_t timer;
+  int open_handles;
+  struct gw_api__waiter wait;
+};
+
+static void gq_start_fetch(gq *q);
+
+/* ---------------------------------------------------------------- teardown */
+static void gq_handle_closed(uv_handle_t *h) {
+  gq *q = h->data;
+  if (--q->open_handles > 0) return;
+  gq_chunk *c = q->head;
+  while (c) {
+    gq_chunk *n = c->next;
+    free(c->data);
+    free(c);
+    c = n;
+  }
+  orr_buf_free(&q->body);
+  orr_buf_free(&q->whole);
+  uv_cond_destroy(&q->cond);
+  uv_mutex_destroy(&q->mu);
+  if (q->query) promql_query_free(q->query);
+  orr_arena_destroy(q->a);
+  free(q);
+}
+
+/* Lets the next queued query run. */
+static void gq_release_slot(gw_api *api) {
+  api->running--;
+  while (api->wait_head && api->running < api->cfg.max_concurrent) {
+    struct gw_api__waiter *w = api->wait_head;
+    api->wait_head = w->next;
+    if (!api->wait_head) api->wait_tail = NULL;
+    w->q->queued = false;
+    api->running++;
+    w->q->counted = true;
+    gq_start_fetch(w->q);
+  }
+}
+
+/* The request was finished: close the handles, free when they are closed. */
+static void gq_end(gq *q) {
+  q->req = NULL;
+  if (q->counted) {
+    q->counted = false;
+    gq_release_slot(q->api);
+  }
+  uv_timer_stop(&q->timer);
+  uv_close((uv_handle_t *)&q->timer, gq_handle_closed);
+  uv_close((uv_handle_t *)&q->async, gq_handle_closed);
+}
+
+static void gq_respond_error(gq *q, promql_errtype t, const char *msg) {
+  net_http_respond_api_error(q->req, promql_errtype_name(t), msg);
+  gq_end(q);
+}
+
+/* ---------------------------------------------------------------- cancel */
+static void gq_cancel_all(gq *q) {
+  q->cancel = 1;
+  for (size_t i = 0; i < q->nsel; i++)
+    if (q->sels[i].op) gw_op_cancel(q->sels[i].op);
+  uv_mutex_lock(&q->mu);
+  if (q->gone) q->stop = true;
+  uv_cond_broadcast(&q->cond);
+  uv_mutex_unlock(&q->mu);
+}
+
+static void gq_on_timer(uv_timer_t *t) {
+  gq *q = t->data;
+  q->timed_out = true;
+  gq_cancel_all(q);
+}
+
+static void gq_on_gone(net_http_req *req, void *arg) {
+  (void)req;
+  gq *q = arg;
+  q->gone = true;
+  gq_cancel_all(q);
+}
+
+/* ---------------------------------------------------------------- streaming */
+static void gq_on_drain(net_http_req *req, void *arg) {
+  (void)req;
+  gq *q = arg;
+  uv_mutex_lock(&q->mu);
+  q->blocked = false;
+  uv_cond_broadcast(&q->cond);
+  uv_mutex_unlock(&q->mu);
+}
+
+/* Writes the queued pieces to the connection (loop thread). */
+static void gq_pump(gq *q) {
+  uv_mutex_lock(&q->mu);
+  gq_chunk *c = q->head;
+  q->head = q->tail = NULL;
+  uv_mutex_unlock(&q->mu);
+  size_t done = 0;
+  bool blocked = false, gone = false;
+  while (c) {
+    gq_chunk *n = c->next;
+    if (q->req && !gone) {
+      if (!q->started) {
+        if (net_http_stream_begin(q->req, 200, "application/json", gq_on_drain, q) == 0)
+          q->started = true;
+        else
+          gone = true;
+      }
+      if (q->started && !gone) {
+        int rc = net_http_stream_write(q->req, c->data, c->len);
+        if (rc == ORR_EAGAIN)
+          blocked = true;
+        else if (rc)
+          gone = true;
+      }
+    }
+    done += c->len;
+    free(c->data);
+    free(c);
+    c = n;
+  }
+  uv_mutex_lock(&q->mu);
+  q->queued_bytes -= done;
+  if (blocked) q->blocked = true;
+  if (gone) q->stop = true;
+  uv_cond_broadcast(&q->cond);
+  uv_mutex_unlock(&q->mu);
+}
+
+static void gq_on_async(uv_async_t *h) { gq_pump(h->data); }
+
+/* The JSON writer's flush, on the worker thread. */
+static int gq_flush(void *arg, orr_buf *buf) {
+  gq *q = arg;
+  if (q->flushes++ == 0 && buf->len < GQ_FLUSH_AT) {
+    /* The writer's last flush, and its first: the whole body. */
+    q->whole = *buf;
+    memset(buf, 0, sizeof(*buf));
+    return 0;
+  }
+  gq_chunk *c = malloc(sizeof(*c));
+  if (!c) return ORR_ENOMEM;
+  c->next = NULL;
+  c->data = orr_buf_steal(buf, &c->len);
+  uv_mutex_lock(&q->mu);
+  while (!q->stop && (q->queued_bytes > GQ_QUEUE_MAX || q->blocked))
+    uv_cond_wait(&q->cond, &q->mu);
+  if (q->stop) {
+    uv_mutex_unlock(&q->mu);
+    free(c->data);
+    free(c);
+    return ORR_ECLOSED;
+  }
+  if (q->tail)
+    q->tail->next = c;
+  else
+    q->head = c;
+  q->tail = c;
+  q->queued_bytes += c->len;
+  uv_mutex_unlock(&q->mu);
+  uv_async_send(&q->async);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+static void gq_work(uv_work_t *w) {
+  gq *q = w->data;
+  q->exec_rc = promql_query_exec(q->query, &q->res, &q->einfo);
+  if (q->exec_rc) return;
+  promql_json_writer jw = {&q->body, GQ_FLUSH_AT, gq_flush, q, 0};
+  q->write_rc = promql_json_write_result(&jw, &q->res);
+}
+
+static void gq_after_work(uv_work_t *w, int status) {
+  gq *q = w->data;
+  gq_pump(q);
+  if (status == UV_ECANCELED) q->exec_rc = ORR_ECANCELED;
+  if (q->exec_rc) {
+    if (q->timed_out || q->exec_rc == ORR_ETIMEOUT) {
+      gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    } else if (q->exec_rc == ORR_ECANCELED) {
+      gq_respond_error(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
+    } else if (q->exec_rc == ORR_ENOMEM) {
+      gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory");
+    } else {
+      gq_respond_error(q, q->einfo.type ? q->einfo.type : PROMQL_ERR_EXECUTION, q->einfo.msg);
+    }
+    return;
+  }
+  if (q->started) {
+    net_http_stream_end(q->req);
+    gq_end(q);
+    return;
+  }
+  if (q->write_rc) {
+    gq_respond_error(q, PROMQL_ERR_INTERNAL, orr_strerror(q->write_rc));
+    return;
+  }
+  /* The writer's final newline-free body, whole. */
+  net_http_respond_buf(q->req, 200, "application/json", &q->whole);
+  gq_end(q);
+}
+
+/* ---------------------------------------------------------------- fetching */
+static void gq_fetched(gq *q) {
+  if (q->err || q->cancel) {
+    if (q->timed_out)
+      gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    else if (q->err == ORR_ELIMIT)
+      gq_respond_error(q, PROMQL_ERR_EXECUTION,
+                       "query processing would load too many samples into memory in query "
+                       "execution");
+    else if (q->err == ORR_ETIMEOUT)
+      gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
+    else if (q->err == ORR_ENOMEM)
+      gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory");
+    else if (q->gone || q->err == ORR_ECANCELED || !q->err)
+      gq_respond_error(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
+    else {
+      char m[1100];
+      snprintf(m, sizeof(m), "expanding series: %s", q->errmsg);
+      gq_respond_error(q, PROMQL_ERR_EXECUTION, m);
+    }
+    return;
+  }
+  q->work.data = q;
+  int rc = uv_queue_work(q->api->cfg.loop, &q->work, gq_work, gq_after_work);
+  if (rc) gq_respond_error(q, PROMQL_ERR_INTERNAL, "cannot queue the evaluation");
+}
+
+static int gq_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
+  gq_sel *s = arg;
+  gq *q = s->q;
+  if (q->err) return q->err;
+  if (q->cancel) return ORR_ECANCELED;
+  q->samples += (int64_t)npts;
+  if (q->samples > q->api->cfg.max_samples) return q->err = ORR_ELIMIT;
+  int rc = promql_query_add_series(q->query, s->i, ls, pts, npts);
+  if (rc) q->err = rc;
+  return rc;
+}
+
+static void gq_on_warning(void *arg, const char *msg) {
+  gq_sel *s = arg;
+  gq *q = s->q;
+  if (promql_query_add_warning(q->query, msg) && !q->err) q->err = ORR_ENOMEM;
+}
+
+static void gq_on_done(void *arg, int err, const char *msg) {
+  gq_sel *s = arg;
+  gq *q = s->q;
+  s->op = NULL;
+  if (err && !q->err) {
+    q->err = err;
+    snprintf(q->errmsg, sizeof(q->errmsg), "%s", msg && *msg ? msg : orr_strerror(err));
+    for (size_t i = 0; i < q->nsel; i++)
+      if (q->sels[i].op) gw_op_cancel(q->sels[i].op);
+  }
+  if (--q->pending == 0) gq_fetched(q);
+}
+
+static void gq_start_fetch(gq *q) {
+  if (q->gone || q->cancel) {
+    q->pending = 1;
+    gq_on_done(&(gq_sel){q, 0, NULL}, 0, NULL);
+    return;
+  }
+  size_t n;
+  const promql_selector *sels = promql_query_selectors(q->query, &n);
+  int64_t left_ms = 0;
+  uint64_t due = uv_timer_get_due_in(&q->timer);
+  left_ms = due ? (int64_t)due : 1;
+  q->nsel = n;
+  q->pending = n + 1; /* +1 until every fan-out started */
+  for (size_t i = 0; i < n; i++) {
+    const promql_selector *sel = &sels[i];
+    gw_select_req r;
+    memset(&r, 0, sizeof(r));
+    r.matchers = sel->matchers;
+    r.nmatchers = sel->nmatchers;
+    r.mint = sel->start_ms;
+    r.maxt = sel->end_ms;
+    r.step_ms = sel->step_ms;
+    r.func = sel->func;
+    r.by = sel->by;
+    r.grouping = sel->grouping;
+    r.ngrouping = sel->ngrouping;
+    r.dedup = q->dedup;
+    r.partial_response = q->partial;
+    r.timeout_ms = left_ms;
+    r.max_samples = q->api->cfg.max_samples;
+    q->sels[i].q = q;
+    q->sels[i].i = i;
+    gw_select_cb cb = {gq_on_series, gq_on_warning, gq_on_done, &q->sels[i]};
+    int rc = gw_select(q->api->cfg.core, &r, &cb, &q->sels[i].op);
+    if (rc) {
+      q->sels[i].op = NULL;
+      q->pending--;
+      if (!q->err) {
+        q->err = rc;
+        snprintf(q->errmsg, sizeof(q->errmsg), "%s", orr_strerror(rc));
+      }
+    }
+  }
+  if (--q->pending == 0) gq_fetched(q);
+}
+
+/* ---------------------------------------------------------------- handlers */
+static void quoted_err(net_http_req *req, const char *param, const char *what, const char *v,
+                       const char *tail) {
+  orr_buf b = {0};
+  gw_api__quote(&b, v ? v : "");
+  gw_api__errorf(req, "bad_data", "invalid parameter \"%s\": %scannot parse %s to a valid %s",
+                 param, tail ? tail : "", b.data ? b.data : "\"\"", what);
+  orr_buf_free(&b);
+}
+
+static void handle(net_http_req *req, gw_api *api, bool range) {
+  promql_query_params p;
+  memset(&p, 0, sizeof(p));
+  p.range = range;
+  p.lookback_ms = api->cfg.lookback_ms;
+  p.max_samples = api->cfg.max_samples;
+  if (range) {
+    const char *s = net_http_req_param(req, "start");
+    const char *e = net_http_req_param(req, "end");
+    if (gw_api__parse_time(s, &p.start_ms))
+      { quoted_err(req, "start", "timestamp", s, NULL); return; }
+    if (gw_api__parse_time(e, &p.end_ms)) { quoted_err(req, "end", "timestamp", e, NULL); return; }
+    if (p.end_ms < p.start_ms)
+      { net_http_respond_api_error(
+          req, "bad_data", "invalid parameter \"end\": end timestamp must not be before start time"); return; }
+    const char *st = net_http_req_param(req, "step");
+    int64_t step_ns;
+    bool ovf;
+    if (gw_api__parse_duration_ns(st, &step_ns, &ovf)) {
+      if (ovf) {
+        orr_buf b = {0};
+        gw_api__quote(&b, st);
+        gw_api__errorf(req, "bad_data",
+                       "invalid parameter \"step\": cannot parse %s to a valid duration. It "
+                       "overflows int64",
+                       b.data);
+        orr_buf_free(&b);
+        return;
+      }
+      { quoted_err(req, "step", "duration", st, NULL); return; }
+    }
+    if (step_ns <= 0)
+      { net_http_respond_api_error(req, "bad_data",
+                                        "invalid parameter \"step\": zero or negative query "
+                                        "resolution step widths are not accepted. Try a positive "
+                                        "integer"); return; }
+    /* Go divides durations in nanoseconds; time.Sub saturates. */
+    int64_t span_ms = p.end_ms - p.start_ms;
+    int64_t span_ns = span_ms > INT64_MAX / 1000000 ? INT64_MAX : span_ms * 1000000;
+    if (span_ns / step_ns > PROMQL_MAX_POINTS_PER_SERIES) {
+      net_http_respond_api_error(req, "bad_data",
+                                 "exceeded maximum resolution of 11,000 points per timeseries. "
+                                 "Try decreasing the query resolution (?step=XX)");
+      return;
+    }
+    /* A step under 1 ms becomes 0: the engine then fails as Prometheus's does. */
+    p.step_ms = step_ns / 1000000;
+  } else {
+    const char *t = net_http_req_param(req, "time");
+    if (!t || !*t) {
+      p.start_ms = orr_now_ms();
+    } else if (gw_api__parse_time(t, &p.start_ms)) {
+      { quoted_err(req, "time", "timestamp", t, "Invalid time value for 'time': "); return; }
+    }
+    p.end_ms = p.start_ms;
+  }
+  int64_t timeout_ms = api->cfg.timeout_ms;
+  const char *to = net_http_req_param(req, "timeout");
+  if (to && *to) {
+    int64_t ns;
+    bool ovf;
+    if (gw_api__parse_duration_ns(to, &ns, &ovf)) {
+      if (ovf) {
+        orr_buf b = {0};
+        gw_api__quote(&b, to);
+        gw_api__errorf(req, "bad_data",
+                       "invalid parameter \"timeout\": cannot parse %s to a valid duration. It "
+                       "overflows int64",
+                       b.data);
+        orr_buf_free(&b);
+        return;
+      }
+      { quoted_err(req, "timeout", "duration", to, NULL); return; }
+    }
+    int64_t ms = ns / 1000000;
+    if (ms < 1) ms = 1;
+    if (ms < timeout_ms) timeout_ms = ms;
+  }
+  /* Thanos's parameters. */
+  bool dedup = true;
+  int partial = api->cfg.partial_response ? 1 : 0;
+  const char *names[] = {"dedup", "partial_response"};
+  for (int i = 0; i < 2; i++) {
+    const char *v = net_http_req_param(req, names[i]);
+    if (!v || !*v) continue;
+    bool b;
+    if (gw_api__parse_bool(v, &b)) {
+      orr_buf qb = {0};
+      gw_api__quote(&qb, v);
+      gw_api__errorf(req, "bad_data", "'%s' parameter: strconv.ParseBool: parsing %s: invalid syntax",
+                     names[i], qb.data);
+      orr_buf_free(&qb);
+      return;
+    }
+    if (i == 0)
+      dedup = b;
+    else
+      partial = b ? 1 : 0;
+  }
+  /* max_source_resolution and replicaLabels[] are accepted; downsampled
+   * data and per-request replica labels are not served yet. */
+
+  gq *q = calloc(1, sizeof(*q));
+  orr_arena *a = orr_arena_new(0);
+  if (!q || !a) {
+    free(q);
+    orr_arena_destroy(a);
+    { net_http_respond_api_error(req, "internal", "out of memory"); return; }
+  }
+  q->api = api;
+  q->req = req;
+  q->a = a;
+  q->dedup = dedup;
+  q->partial = partial;
+  p.timeout_ms = timeout_ms;
+  p.cancel = &q->cancel;
+  q->p = p;
+  uv_mutex_init(&q->mu);
+  uv_cond_init(&q->cond);
+  uv_timer_init(api->cfg.loop, &q->timer);
+  uv_async_init(api->cfg.loop, &q->async, gq_on_async);
+  q->timer.data = q;
+  q->async.data = q;
+  q->open_handles = 2;
+
+  const char *qs = net_http_req_param(req, "query");
+  size_t qn = 0;
+  if (qs) {
+    size_t np;
+    const net_http_kv *kv = net_http_req_params(req, &np);
+    for (size_t i = 0; i < np; i++)
+      if (!strcmp(kv[i].name, "query")) {
+        qn = kv[i].value_len;
+        break;
+      }
+  } else {
+    qs = "";
+  }
+  promql_errinfo e;
+  int rc = promql_query_new(a, qs, qn, &q->p, &q->query, &e);
+  if (rc) {
+    q->query = NULL;
+    if (rc == ORR_ENOMEM) { gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory"); return; }
+    char m[1100];
+    /* 2.42 prefixes parse errors of instant queries only. */
+    if (!range && e.type == PROMQL_ERR_BAD_DATA &&
+        strncmp(e.msg, "invalid expression type", 23) != 0)
+      snprintf(m, sizeof(m), "invalid parameter \"query\": %s", e.msg);
+    else
+      snprintf(m, sizeof(m), "%s", e.msg);
+    { gq_respond_error(q, e.type ? e.type : PROMQL_ERR_BAD_DATA, m); return; }
+  }
+  size_t nsel;
+  promql_query_selectors(q->query, &nsel);
+  q->sels = nsel ? orr_arena_calloc(a, nsel, sizeof(*q->sels)) : NULL;
+  if (nsel && !q->sels) { gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory"); return; }
+
+  /* The deadline counts from the request's arrival. */
+  uint64_t age_ms = (orr_mono_ns() - net_http_req_start_ns(req)) / 1000000;
+  uint64_t left = (uint64_t)timeout_ms > age_ms ? (uint64_t)timeout_ms - age_ms : 1;
+  uv_timer_start(&q->timer, gq_on_timer, left, 0);
+  net_http_req_on_gone(req, gq_on_gone, q);
+  if (net_http_req_gone(req)) q->gone = true;
+
+  if (api->running < api->cfg.max_concurrent) {
+    api->running++;
+    q->counted = true;
+    gq_start_fetch(q);
+  } else {
+    q->queued = true;
+    q->wait.q = q;
+    q->wait.next = NULL;
+    if (api->wait_tail)
+      api->wait_tail->next = &q->wait;
+    else
+      api->wait_head = &q->wait;
+    api->wait_tail = &q->wait;
+  }
+}
+
+void gw_api__handle_query(net_http_req *req, void *arg) { handle(req, arg, false); }
+void gw_api__handle_query_range(net_http_req *req, void *arg) { handle(req, arg, true); }

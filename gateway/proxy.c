@@ -1,0 +1,1149 @@
+/* proxy.c: the fan-out — one Series (or LabelNames/LabelValues)
+ * call to every endpoint that may hold matching data, partial response and
+ * timeouts, the streaming merge and HA dedup of what comes back; and the
+ * bridge that lets a thread other than the loop's run a fan-out and wait.
+ *
+ * Design notes
+ * 1. A fan-out (gw_op) moves FETCH → DONE. Each target's series go, as they
+ *    arrive, into one input of a storeapi_merge (k-way by labels, equal
+ *    series joined, identical chunks kept once). Labels are first stripped of
+ *    the replica labels when deduplicating. An endpoint that announced
+ *    supports_without_replica_labels sends its series sorted that way and is
+ *    streamed; another one is buffered whole, sorted, and pushed when it
+ *    ends (Thanos's eager response set). Consecutive equal series from one
+ *    endpoint are joined before the merge sees them.
+ * 2. Whenever the merge can yield, each merged series is split into lanes of
+ *    non-overlapping chunks (Thanos's overlap split), the lanes decoded and
+ *    merged — by the penalty algorithm when deduplicating, else by timestamp
+ *    with duplicates dropped — and handed to the caller at once.
+ * 3. Memory: a streamed input with more than GW_MAX_BUFFERED series waiting
+ *    in the merge is paused (NET_GRPC_PAUSE) until it drains to half; the
+ *    chunk headers' sample counts are charged to max_samples on arrival, so
+ *    a query that would load too much fails early with ORR_ELIMIT.
+ * 4. The gateway's op timer (every 50 ms while ops run) checks each op's
+ *    overall deadline and, with --store.response-timeout, cancels a target
+ *    silent for that long (a paused target is not silent). A failed target
+ *    is a warning with partial response (its input closes with what it
+ *    sent), else the op fails at once naming it and the others are cancelled.
+ * 5. done runs from the loop through the work queue (a no-op work item), so
+ *    never inside gw_select(). Ops are linked in the gw; gw_close() cancels
+ *    and unlinks them (op->g = NULL): they finish through their calls'
+ *    CANCELLED, touching only their targets' references. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_int.h"
+#include "tsdb.h"
+
+#define GW_MAX_BUFFERED 64
+
+typedef struct rchunk {
+  int64_t mint, maxt;
+  const uint8_t *data;
+  size_t len;
+  const uint8_t *count; /* averages of downsampled data: sum in |data| */
+  size_t count_len;
+} rchunk;
+
+/* Which samples a downsampled (aggregate) chunk gives, from the selector's
+ * function as Thanos's aggrsFromFunc: min/max/count/sum aggregates for
+ * those aggregations and *_over_time, the counter for rate & co., and the
+ * average (sum / count) otherwise. */
+enum { AG_AVG = 0, AG_COUNT, AG_SUM, AG_MIN, AG_MAX, AG_COUNTER };
+
+static int aggr_mode(const char *f) {
+  if (!f) return AG_AVG;
+  if (!strcmp(f, "min") || !strncmp(f, "min_", 4)) return AG_MIN;
+  if (!strcmp(f, "max") || !strncmp(f, "max_", 4)) return AG_MAX;
+  if (!strcmp(f, "count") || !strncmp(f, "count_", 6)) return AG_COUNT;
+  if (!strncmp(f, "sum_", 4)) return AG_SUM;
+  if (gw__is_counter_func(f)) return AG_COUNTER;
+  return AG_AVG;
+}
+
+/* The XOR sub-chunk of |c| a sample stream comes from (NULL: none). */
+static const Thanos__Chunk *pick_chunk(const Thanos__AggrChunk *c, int mode,
+                                       const Thanos__Chunk **count) {
+  *count = NULL;
+  if (c->raw) return c->raw;
+  switch (mode) {
+  case AG_COUNT: return c->count;
+  case AG_SUM: return c->sum;
+  case AG_MIN: return c->min;
+  case AG_MAX: return c->max;
+  case AG_COUNTER: return c->counter;
+  default:
+    if (!c->sum || !c->count) return NULL;
+    *count = c->count;
+    return c->sum;
+  }
+}
+
+/* A series held back from the merge (coalescing, or an eager endpoint). */
+typedef struct held {
+  labels_set ls; /* stripped, in |a| */
+  orr_arena *a;
+  Thanos__Series *s; /* owned (free_unpacked) */
+} held;
+
+typedef struct target {
+  struct gw_op *op;
+  size_t idx;
+  gw__endpoint *ep;
+  storeapi_series_call *call;
+  const char *lsets;
+  int64_t last_msg_ms;
+  bool live;
+  bool eager;     /* buffer everything, sort at the end */
+  bool paused;
+  bool timed_out; /* cancelled by the response timeout */
+  bool deadline;  /* cancelled by the overall deadline */
+  held last;      /* streamed: the series held back for coalescing */
+  held *buf;      /* eager: everything */
+  size_t nbuf, capbuf;
+} target;
+
+enum { OP_FETCH, OP_DONE };
+
+struct gw_op {
+  int state;
+  gw_select_req req;
+  gw_select_cb cb;
+  orr_arena *a;
+  char **replica; /* replica labels to strip (when dedup) */
+  size_t nreplica;
+  bool partial;
+  int64_t deadline_ms, resp_timeout_ms;
+  gw__endpoint **eps;
+  size_t neps;
+  target *t;
+  size_t pending;
+  storeapi_merge *m;
+  orr_arena *scratch;
+  int64_t samples;
+  int err;
+  char *errmsg;
+  bool cancelled, completing;
+  bool consumer_paused; /* gw__op_pause: the caller is behind */
+  bool merge_eof;
+  gw *g; /* NULL once the gw closed */
+  struct gw_op *prev, *next;
+  uv_loop_t *loop;
+  uv_work_t work;
+};
+
+static void op_fail(gw_op *op, int err, const char *msg);
+
+/* ---------------------------------------------------------------- helpers */
+static bool is_replica(char *const *rl, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(rl[i], name)) return true;
+  return false;
+}
+
+static const char *grpc_code_name(int status) {
+  /* Go's codes.Code String(): CamelCase. */
+  static const char *names[] = {"OK", "Canceled", "Unknown", "InvalidArgument",
+                                "DeadlineExceeded", "NotFound", "AlreadyExists",
+                                "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+                                "Aborted", "OutOfRange", "Unimplemented", "Internal",
+                                "Unavailable", "DataLoss", "Unauthenticated"};
+  return status >= 0 && status <= 16 ? names[status] : "Unknown";
+}
+
+static void held_free(held *h) {
+  if (h->s) thanos__series__free_unpacked(h->s, NULL);
+  orr_arena_destroy(h->a);
+  memset(h, 0, sizeof(*h));
+}
+
+/* An owned copy of |s| with the labels in |strip| removed (sorted), for the
+ * merge; its stripped label set goes to |h|. Returns 0, ORR_EPROTO (bad
+ * labels) or ORR_ENOMEM. */
+static int held_make(const Thanos__Series *s, char *const *strip, size_t nstrip, held *h) {
+  memset(h, 0, sizeof(*h));
+  h->a = orr_arena_new(1024);
+  if (!h->a) return ORR_ENOMEM;
+  labels_set ls;
+  int rc = storeapi_labels_from_proto(s->labels, s->n_labels, h->a, &ls);
+  if (rc) {
+    held_free(h);
+    return rc == ORR_ENOMEM ? rc : ORR_EPROTO;
+  }
+  h->ls.v = orr_arena_calloc(h->a, ls.n + 1, sizeof(labels_label));
+  if (!h->ls.v) goto oom;
+  for (size_t i = 0; i < ls.n; i++) {
+    if (is_replica(strip, nstrip, ls.v[i].name)) continue;
+    labels_label *l = &h->ls.v[h->ls.n++];
+    if (!(l->name = orr_arena_strdup(h->a, ls.v[i].name)) ||
+        !(l->value = orr_arena_strdup(h->a, ls.v[i].value)))
+      goto oom;
+  }
+  Thanos__Series cp = *s;
+  if (storeapi_labels_to_proto(&h->ls, h->a, &cp.labels)) goto oom;
+  cp.n_labels = h->ls.n;
+  size_t len = thanos__series__get_packed_size(&cp);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) goto oom;
+  thanos__series__pack(&cp, buf);
+  h->s = thanos__series__unpack(NULL, len, buf);
+  free(buf);
+  if (!h->s) goto oom;
+  return 0;
+oom:
+  held_free(h);
+  return ORR_ENOMEM;
+}
+
+/* Appends |from|'s chunks to |into| (both owned messages). */
+static int held_join(held *into, held *from) {
+  Thanos__Series *a = into->s, *b = from->s;
+  Thanos__AggrChunk **v = realloc(a->chunks, (a->n_chunks + b->n_chunks + 1) * sizeof(*v));
+  if (!v) return ORR_ENOMEM;
+  a->chunks = v;
+  for (size_t i = 0; i < b->n_chunks; i++) v[a->n_chunks++] = b->chunks[i];
+  b->n_chunks = 0; /* moved */
+  held_free(from);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- output */
+static int cmp_chunk(const void *pa, const void *pb) {
+  const rchunk *a = pa, *b = pb;
+  if (a->mint != b->mint) return a->mint < b->mint ? -1 : 1;
+  if (a->maxt != b->maxt) return a->maxt < b->maxt ? -1 : 1;
+  return 0;
+}
+
+/* Decodes the chunks of one lane (non-overlapping, ascending) into |out|;
+ * an average chunk yields sum / count at each of its timestamps. */
+static long decode_lane(rchunk **cs, size_t n, promql_point *out) {
+  long k = 0;
+  for (size_t i = 0; i < n; i++) {
+    tsdb_xor_iter it, ct;
+    tsdb_xor_iter_init(&it, cs[i]->data, cs[i]->len);
+    if (cs[i]->count) tsdb_xor_iter_init(&ct, cs[i]->count, cs[i]->count_len);
+    int r;
+    while ((r = tsdb_xor_iter_next(&it)) == 1) {
+      double v = it.v;
+      if (cs[i]->count) {
+        int rc = tsdb_xor_iter_next(&ct);
+        if (rc < 0) return rc;
+        if (rc == 0 || ct.t != it.t) return ORR_ECORRUPT;
+        v = it.v / ct.v;
+      }
+      if (k > 0 && it.t <= out[k - 1].t) continue;
+      out[k].t = it.t;
+      out[k].v = v;
+      k++;
+    }
+    if (r < 0) return r;
+  }
+  return k;
+}
+
+/* Turns one merged series into samples and hands it to the caller. */
+static int emit_merged(gw_op *op, const storeapi_merged *ms) {
+  orr_arena *scratch = op->scratch;
+  orr_arena_reset(scratch);
+  const Thanos__Series *s = &ms->series;
+  if (op->req.skip_chunks) {
+    if (op->cb.series) return op->cb.series(op->cb.arg, &ms->lset, NULL, 0);
+    return 0;
+  }
+  rchunk *cs = orr_arena_calloc(scratch, s->n_chunks + 1, sizeof(*cs));
+  if (!cs) return ORR_ENOMEM;
+  size_t nch = 0, total = 0;
+  int mode = aggr_mode(op->req.func);
+  for (size_t i = 0; i < s->n_chunks; i++) {
+    const Thanos__AggrChunk *c = s->chunks[i];
+    const Thanos__Chunk *cnt, *raw = pick_chunk(c, mode, &cnt);
+    uint16_t ns = 0;
+    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue; /* histograms: not ours */
+    if (cnt && cnt->type != THANOS__CHUNK__ENCODING__XOR) continue;
+    if (tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
+    if (c->max_time < op->req.mint || c->min_time > op->req.maxt) continue;
+    cs[nch].mint = c->min_time;
+    cs[nch].maxt = c->max_time;
+    cs[nch].data = raw->data.data;
+    cs[nch].len = raw->data.len;
+    if (cnt) {
+      cs[nch].count = cnt->data.data;
+      cs[nch].count_len = cnt->data.len;
+    }
+    total += ns;
+    nch++;
+  }
+  if (nch == 0) return 0; /* a series without samples is not a series */
+  /* Lanes: chunks greedily split so that a lane's chunks do not overlap. */
+  qsort(cs, nch, sizeof(*cs), cmp_chunk);
+  rchunk ***lanes = orr_arena_calloc(scratch, nch, sizeof(*lanes));
+  size_t *lane_n = orr_arena_calloc(scratch, nch, sizeof(*lane_n));
+  if (!lanes || !lane_n) return ORR_ENOMEM;
+  size_t nl = 0;
+  for (size_t j = 0; j < nch; j++) {
+    size_t l;
+    for (l = 0; l < nl; l++)
+      if (lanes[l][lane_n[l] - 1]->maxt < cs[j].mint) break;
+    if (l == nl) {
+      if (!(lanes[nl] = orr_arena_calloc(scratch, nch, sizeof(rchunk *)))) return ORR_ENOMEM;
+      nl++;
+    }
+    lanes[l][lane_n[l]++] = &cs[j];
+  }
+  gw__replica *reps = orr_arena_calloc(scratch, nl, sizeof(*reps));
+  promql_point *buf = orr_arena_calloc(scratch, total + 1, sizeof(promql_point));
+  promql_point *out = orr_arena_calloc(scratch, total + 1, sizeof(promql_point));
+  if (!reps || !buf || !out) return ORR_ENOMEM;
+  size_t used = 0;
+  for (size_t l = 0; l < nl; l++) {
+    long k = decode_lane(lanes[l], lane_n[l], buf + used);
+    if (k < 0) return (int)k;
+    reps[l].pts = buf + used;
+    reps[l].n = (size_t)k;
+    used += (size_t)k;
+  }
+  long k;
+  if (op->req.dedup || nl == 1) {
+    k = gw__dedup(reps, nl, op->req.dedup && gw__is_counter_func(op->req.func), op->req.mint,
+                  op->req.maxt, scratch, out);
+    if (k < 0) return (int)k;
+  } else {
+    /* Not deduplicating: the union by timestamp, the earliest lane winning
+     * on equal timestamps (the chain merge of Prometheus's storage). */
+    size_t *pos = orr_arena_calloc(scratch, nl, sizeof(size_t));
+    if (!pos) return ORR_ENOMEM;
+    size_t m = 0;
+    for (;;) {
+      size_t best = nl;
+      for (size_t l = 0; l < nl; l++)
+        if (pos[l] < reps[l].n &&
+            (best == nl || reps[l].pts[pos[l]].t < reps[best].pts[pos[best]].t))
+          best = l;
+      if (best == nl) break;
+      promql_point p = reps[best].pts[pos[best]];
+      for (size_t l = 0; l < nl; l++)
+        while (pos[l] < reps[l].n && reps[l].pts[pos[l]].t == p.t) pos[l]++;
+      if (p.t >= op->req.mint && p.t <= op->req.maxt) out[m++] = p;
+    }
+    k = (long)m;
+  }
+  if (k == 0 || !op->cb.series) return 0;
+  return op->cb.series(op->cb.arg, &ms->lset, out, (size_t)k);
+}
+
+/* ---------------------------------------------------------------- finish */
+static void op_free(gw_op *op) {
+  for (size_t i = 0; op->t && i < op->neps; i++) {
+    held_free(&op->t[i].last);
+    for (size_t j = 0; j < op->t[i].nbuf; j++) held_free(&op->t[i].buf[j]);
+    free(op->t[i].buf);
+  }
+  gw__targets_release(NULL, op->eps, op->neps);
+  storeapi_merge_free(op->m);
+  orr_arena_destroy(op->scratch);
+  free(op->t);
+  orr_arena_destroy(op->a);
+  free(op);
+}
+
+static void op_unlink(gw_op *op) {
+  gw *g = op->g;
+  if (!g) return;
+  if (op->prev) op->prev->next = op->next;
+  else g->ops = op->next;
+  if (op->next) op->next->prev = op->prev;
+  op->g = NULL;
+  if (!g->ops) uv_timer_stop(&g->optimer);
+}
+
+static void noop_work(uv_work_t *w) { (void)w; }
+
+static void after_done_work(uv_work_t *w, int status) {
+  gw_op *op = w->data;
+  (void)status;
+  op->state = OP_DONE;
+  int err = op->err;
+  if (!err && op->cancelled) err = ORR_ECANCELED;
+  if (op->cb.done)
+    op->cb.done(op->cb.arg, err, err ? (op->errmsg ? op->errmsg : orr_strerror(err)) : "");
+  op_free(op);
+}
+
+/* Every target ended: done follows from the loop. */
+static void op_complete(gw_op *op) {
+  if (op->completing) return;
+  op->completing = true;
+  op_unlink(op);
+  op->work.data = op;
+  if (uv_queue_work(op->loop, &op->work, noop_work, after_done_work)) {
+    if (!op->err) op->err = ORR_EINTERNAL;
+    after_done_work(&op->work, 0);
+  }
+}
+
+/* Yields what the merge can and resumes inputs that drained. */
+static void drain(gw_op *op) {
+  while (!op->err && !op->cancelled && !op->consumer_paused) {
+    storeapi_merged *ms = NULL;
+    int rc = storeapi_merge_next(op->m, &ms);
+    if (rc == ORR_EAGAIN) break;
+    if (rc == ORR_EEOF) {
+      op->merge_eof = true;
+      break;
+    }
+    if (rc) {
+      op_fail(op, rc, "merging series: out of memory");
+      break;
+    }
+    rc = emit_merged(op, ms);
+    storeapi_merged_free(ms);
+    if (rc) {
+      const char *m = rc == ORR_ECORRUPT ? "decoding series: corrupt chunk"
+                                         : orr_arena_sprintf(op->a, "series consumer stopped: %s",
+                                                             orr_strerror(rc));
+      op_fail(op, rc, m ? m : "out of memory");
+    }
+  }
+  for (size_t i = 0; i < op->neps && !op->consumer_paused; i++) {
+    target *t = &op->t[i];
+    if (t->paused && t->live && t->call &&
+        storeapi_merge_buffered(op->m, i) <= GW_MAX_BUFFERED / 2) {
+      t->paused = false;
+      t->last_msg_ms = orr_now_ms();
+      storeapi_client_series_resume(t->call);
+    }
+  }
+}
+
+/* Completes once every target ended and the merge is drained (or failed). */
+static void maybe_complete(gw_op *op) {
+  if (op->pending == 0 && (op->err || op->cancelled || op->merge_eof)) op_complete(op);
+}
+
+void gw__op_pause(gw_op *op) { op->consumer_paused = true; }
+
+void gw__op_resume(gw_op *op) {
+  if (!op->consumer_paused) return;
+  op->consumer_paused = false;
+  drain(op);
+  maybe_complete(op);
+}
+
+/* ---------------------------------------------------------------- fetch */
+static void cancel_live(gw_op *op, bool deadline) {
+  for (size_t i = 0; i < op->neps; i++) {
+    target *t = &op->t[i];
+    if (!t->live || !t->call) continue;
+    if (deadline) t->deadline = true;
+    if (t->paused) {
+      t->paused = false;
+      storeapi_client_series_resume(t->call);
+    }
+    storeapi_client_series_cancel(t->call);
+  }
+}
+
+static void op_fail(gw_op *op, int err, const char *msg) {
+  if (op->err) return;
+  op->err = err;
+  op->errmsg = orr_arena_strdup(op->a, msg);
+  cancel_live(op, false);
+}
+
+static void warn(gw_op *op, const char *msg) {
+  if (op->cb.warning) op->cb.warning(op->cb.arg, msg);
+}
+
+static int cmp_held(const void *pa, const void *pb) {
+  return labels_cmp(&((const held *)pa)->ls, &((const held *)pb)->ls);
+}
+
+/* Pushes |h| (taken) into input |t|. */
+static int push(target *t, held *h) {
+  gw_op *op = t->op;
+  Thanos__Series *s = h->s;
+  h->s = NULL;
+  held_free(h);
+  int rc = storeapi_merge_push(op->m, t->idx, s);
+  if (rc == ORR_EINVAL) {
+    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: "
+                                      "series out of order", t->ep->address, t->lsets);
+    op_fail(op, ORR_EPROTO, m ? m : "series out of order");
+  } else if (rc) {
+    op_fail(op, rc, "out of memory");
+  }
+  return rc;
+}
+
+/* The target's stream ended (well or not): what it holds goes to the merge
+ * and its input closes. */
+static void target_flush(target *t) {
+  gw_op *op = t->op;
+  if (t->eager && !op->err && !op->cancelled) {
+    if (t->nbuf) qsort(t->buf, t->nbuf, sizeof(held), cmp_held);
+    size_t k = 0;
+    for (size_t i = 0; i < t->nbuf; i++) {
+      if (k && labels_equal(&t->buf[k - 1].ls, &t->buf[i].ls)) {
+        if (held_join(&t->buf[k - 1], &t->buf[i])) op_fail(op, ORR_ENOMEM, "out of memory");
+        continue;
+      }
+      if (k != i) {
+        t->buf[k] = t->buf[i];
+        memset(&t->buf[i], 0, sizeof(held));
+      }
+      k++;
+    }
+    t->nbuf = k;
+    for (size_t i = 0; i < t->nbuf && !op->err; i++) push(t, &t->buf[i]);
+  }
+  if (t->last.s && !op->err && !op->cancelled) push(t, &t->last);
+  storeapi_merge_close(op->m, t->idx);
+}
+
+static int on_series(const Thanos__SeriesResponse *r, void *arg) {
+  target *t = arg;
+  gw_op *op = t->op;
+  t->last_msg_ms = orr_now_ms();
+  if (op->err || op->cancelled) return 0;
+  if (r->result_case == THANOS__SERIES_RESPONSE__RESULT_WARNING) {
+    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
+                                      t->ep->address, t->lsets, r->warning);
+    if (!m) op_fail(op, ORR_ENOMEM, "out of memory");
+    else if (op->partial) warn(op, m);
+    else op_fail(op, ORR_EUNAVAILABLE, m);
+    return 0;
+  }
+  if (r->result_case != THANOS__SERIES_RESPONSE__RESULT_SERIES || !r->series) return 0;
+  const Thanos__Series *s = r->series;
+  for (size_t i = 0; i < s->n_chunks; i++) {
+    const Thanos__Chunk *cnt, *raw = pick_chunk(s->chunks[i], aggr_mode(op->req.func), &cnt);
+    uint16_t ns = 0;
+    if (!raw || tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
+    op->samples += ns;
+  }
+  if (op->req.max_samples > 0 && op->samples > op->req.max_samples) {
+    op_fail(op, ORR_ELIMIT,
+            "query processing would load too many samples into memory in query execution");
+    return 0;
+  }
+  held h;
+  int rc = held_make(s, op->req.dedup ? op->replica : NULL, op->req.dedup ? op->nreplica : 0, &h);
+  if (rc) {
+    const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
+                                      t->ep->address, t->lsets,
+                                      rc == ORR_EPROTO ? "invalid labels" : "out of memory");
+    op_fail(op, rc, m ? m : "out of memory");
+    return 0;
+  }
+  if (t->eager) {
+    if (t->nbuf == t->capbuf) {
+      size_t nc = t->capbuf ? t->capbuf * 2 : 64;
+      held *nv = realloc(t->buf, nc * sizeof(*nv));
+      if (!nv) {
+        held_free(&h);
+        op_fail(op, ORR_ENOMEM, "out of memory");
+        return 0;
+      }
+      t->buf = nv;
+      t->capbuf = nc;
+    }
+    t->buf[t->nbuf++] = h;
+    return 0;
+  }
+  /* Streamed: hold the latest series back until one with other labels
+   * comes, joining equal neighbours. */
+  if (t->last.s && labels_equal(&t->last.ls, &h.ls)) {
+    if (held_join(&t->last, &h)) op_fail(op, ORR_ENOMEM, "out of memory");
+    return 0;
+  }
+  if (t->last.s && push(t, &t->last)) {
+    held_free(&h);
+    return 0;
+  }
+  t->last = h;
+  drain(op);
+  if (!op->err && !op->cancelled && storeapi_merge_buffered(op->m, t->idx) >= GW_MAX_BUFFERED) {
+    t->paused = true;
+    return NET_GRPC_PAUSE;
+  }
+  return 0;
+}
+
+static void on_series_done(int status, const char *message, void *arg) {
+  target *t = arg;
+  gw_op *op = t->op;
+  t->live = false;
+  t->call = NULL;
+  t->paused = false;
+  if (status != NET_GRPC_OK && !op->cancelled) {
+    const char *code = grpc_code_name(status);
+    const char *desc = message ? message : "";
+    char buf[160];
+    if (t->timed_out) {
+      char d[48];
+      code = "DeadlineExceeded";
+      snprintf(buf, sizeof(buf), "no data received for %s (store.response-timeout)",
+               orr_format_duration(op->resp_timeout_ms, d, sizeof(d)));
+      desc = buf;
+    } else if (t->deadline) {
+      code = "DeadlineExceeded";
+      desc = "context deadline exceeded";
+    }
+    const char *m = orr_arena_sprintf(op->a,
+                                      "receive series from Addr: %s LabelSets: %s: rpc error: "
+                                      "code = %s desc = %s",
+                                      t->ep->address, t->lsets, code, desc);
+    if (!m) m = "out of memory";
+    if (op->partial && !op->err) {
+      warn(op, m);
+    } else {
+      bool timeout = t->deadline || status == NET_GRPC_DEADLINE_EXCEEDED;
+      op_fail(op, timeout ? ORR_ETIMEOUT : ORR_EUNAVAILABLE, m);
+    }
+  }
+  target_flush(t);
+  op->pending--;
+  drain(op);
+  maybe_complete(op);
+}
+
+static void op_check(gw_op *op, int64_t now) {
+  if (now >= op->deadline_ms) {
+    cancel_live(op, true);
+    return;
+  }
+  if (op->resp_timeout_ms > 0)
+    for (size_t i = 0; i < op->neps; i++) {
+      target *t = &op->t[i];
+      if (t->paused) t->last_msg_ms = now; /* waiting on us, not silent */
+      if (t->live && t->call && !t->timed_out && !t->deadline &&
+          now - t->last_msg_ms >= op->resp_timeout_ms) {
+        t->timed_out = true;
+        storeapi_client_series_cancel(t->call);
+      }
+    }
+}
+
+static void optimer_cb(uv_timer_t *h) {
+  gw *g = h->data;
+  int64_t now = orr_now_ms();
+  for (gw_op *op = g->ops; op; op = op->next) op_check(op, now);
+}
+
+int gw__ops_init(gw *g) {
+  if (uv_timer_init(g->loop, &g->optimer)) return ORR_ENOMEM;
+  g->optimer.data = g;
+  return 0;
+}
+
+void gw__ops_close(gw *g, uv_close_cb cb) {
+  while (g->ops) {
+    gw_op *op = g->ops;
+    op_unlink(op);
+    gw_op_cancel(op);
+  }
+  uv_timer_stop(&g->optimer);
+  uv_close((uv_handle_t *)&g->optimer, cb);
+}
+
+static int build_request(gw_op *op, Thanos__SeriesRequest *r) {
+  thanos__series_request__init(r);
+  r->min_time = op->req.mint;
+  r->max_time = op->req.maxt;
+  if (storeapi_matchers_to_proto(op->req.matchers, op->req.nmatchers, op->a, &r->matchers))
+    return ORR_ENOMEM;
+  r->n_matchers = op->req.nmatchers;
+  r->max_resolution_window = op->req.max_resolution_ms;
+  /* The aggregates downsampled blocks should send (raw blocks send raw). */
+  static const Thanos__Aggr by_mode[][2] = {
+      [AG_AVG] = {THANOS__AGGR__COUNT, THANOS__AGGR__SUM}, [AG_COUNT] = {THANOS__AGGR__COUNT},
+      [AG_SUM] = {THANOS__AGGR__SUM}, [AG_MIN] = {THANOS__AGGR__MIN},
+      [AG_MAX] = {THANOS__AGGR__MAX}, [AG_COUNTER] = {THANOS__AGGR__COUNTER}};
+  int mode = aggr_mode(op->req.func);
+  r->aggregates = (Thanos__Aggr *)by_mode[mode];
+  r->n_aggregates = mode == AG_AVG ? 2 : 1;
+  r->partial_response_disabled = !op->partial;
+  r->partial_response_strategy =
+      op->partial ? THANOS__PARTIAL_RESPONSE_STRATEGY__WARN : THANOS__PARTIAL_RESPONSE_STRATEGY__ABORT;
+  r->skip_chunks = op->req.skip_chunks;
+  Thanos__QueryHints *qh = orr_arena_alloc(op->a, sizeof(*qh));
+  if (!qh) return ORR_ENOMEM;
+  thanos__query_hints__init(qh);
+  qh->step_millis = op->req.step_ms;
+  if (op->req.func) {
+    Thanos__Func *f = orr_arena_alloc(op->a, sizeof(*f));
+    if (!f) return ORR_ENOMEM;
+    thanos__func__init(f);
+    f->name = (char *)op->req.func;
+    qh->func = f;
+  }
+  if (op->req.ngrouping || op->req.by) {
+    Thanos__Grouping *gr = orr_arena_alloc(op->a, sizeof(*gr));
+    if (!gr) return ORR_ENOMEM;
+    thanos__grouping__init(gr);
+    gr->by = op->req.by;
+    gr->labels = (char **)op->req.grouping;
+    gr->n_labels = op->req.ngrouping;
+    qh->grouping = gr;
+  }
+  r->query_hints = qh;
+  r->step = op->req.step_ms;
+  if (op->req.dedup) {
+    r->without_replica_labels = op->replica;
+    r->n_without_replica_labels = op->nreplica;
+  }
+  return 0;
+}
+
+int gw_select(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op **out) {
+  return gw__select_ex(g, req, cb, out, NULL, 0);
+}
+
+int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op **out,
+                  const char *const *rl, size_t nrl) {
+  gw_op *op = calloc(1, sizeof(*op));
+  if (!op) return ORR_ENOMEM;
+  op->a = orr_arena_new(0);
+  op->scratch = orr_arena_new(0);
+  if (!op->a || !op->scratch) goto oom;
+  op->req = *req;
+  op->cb = *cb;
+  op->loop = g->loop;
+  op->partial = req->partial_response < 0 ? g->cfg.partial_response : req->partial_response != 0;
+  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : g->cfg.query_timeout_ms;
+  int64_t now = orr_now_ms();
+  op->deadline_ms = now + timeout;
+  op->resp_timeout_ms = g->cfg.store_response_timeout_ms;
+  if (req->func && !(op->req.func = orr_arena_strdup(op->a, req->func))) goto oom;
+  if (!rl) {
+    rl = g->cfg.replica_labels;
+    nrl = g->cfg.nreplica_labels;
+  }
+  op->nreplica = nrl;
+  op->replica = orr_arena_calloc(op->a, op->nreplica + 1, sizeof(char *));
+  if (!op->replica) goto oom;
+  for (size_t i = 0; i < op->nreplica; i++)
+    if (!(op->replica[i] = orr_arena_strdup(op->a, rl[i]))) goto oom;
+  if (op->req.dedup && op->nreplica == 0) op->req.dedup = false; /* nothing to merge along */
+  if (gw__targets(g, req->mint, req->maxt, req->matchers, req->nmatchers, &op->eps, &op->neps))
+    goto oom;
+  op->t = calloc(op->neps + 1, sizeof(target));
+  if (!op->t || storeapi_merge_new(op->neps, &op->m)) goto oom;
+  Thanos__SeriesRequest sr;
+  if (build_request(op, &sr)) goto oom;
+  op->g = g;
+  op->next = g->ops;
+  if (g->ops) g->ops->prev = op;
+  else uv_timer_start(&g->optimer, optimer_cb, 50, 50);
+  g->ops = op;
+  op->pending = 1; /* held until every call started */
+  for (size_t i = 0; i < op->neps; i++) {
+    target *t = &op->t[i];
+    t->op = op;
+    t->idx = i;
+    t->ep = op->eps[i];
+    t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
+    t->eager = op->req.dedup && !t->ep->supports_wrl;
+    t->last_msg_ms = now;
+    if (!t->lsets) t->lsets = "";
+    int rc = storeapi_client_series(t->ep->client, &sr, timeout, on_series, on_series_done, t,
+                                    &t->call);
+    if (rc) {
+      const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s: %s",
+                                        t->ep->address, orr_strerror(rc));
+      if (op->partial) warn(op, m ? m : "out of memory");
+      else op_fail(op, rc, m ? m : "out of memory");
+      storeapi_merge_close(op->m, i);
+      continue;
+    }
+    t->live = true;
+    op->pending++;
+  }
+  if (out) *out = op;
+  op->pending--;
+  drain(op); /* inputs that failed to start are closed */
+  maybe_complete(op);
+  return 0;
+oom:
+  op_unlink(op);
+  op_free(op);
+  return ORR_ENOMEM;
+}
+
+void gw_op_cancel(gw_op *op) {
+  if (op->state == OP_DONE || op->cancelled) return;
+  op->cancelled = true;
+  cancel_live(op, false);
+  maybe_complete(op); /* every call may have ended already (paused consumer) */
+}
+
+/* ================================================================ labels */
+typedef struct lop lop;
+typedef struct ltarget {
+  lop *op;
+  gw__endpoint *ep;
+  const char *lsets;
+} ltarget;
+
+struct lop {
+  gw_labels_req req;
+  gw_labels_fn fn;
+  void *arg;
+  orr_arena *a;
+  bool partial;
+  char **replica;
+  size_t nreplica;
+  gw__endpoint **eps;
+  size_t neps;
+  ltarget *t;
+  size_t pending;
+  const char **vals;
+  size_t nvals, capvals;
+  const char **warns;
+  size_t nwarns, capwarns;
+  int err;
+  char *errmsg;
+  uv_work_t work;
+  uv_loop_t *loop;
+};
+
+static int push_str(orr_arena *a, const char ***v, size_t *n, size_t *cap, const char *s) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    const char **nv = realloc(*v, nc * sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    *v = nv;
+    *cap = nc;
+  }
+  if (!((*v)[*n] = orr_arena_strdup(a, s))) return ORR_ENOMEM;
+  (*n)++;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void lwork(uv_work_t *w) {
+  lop *op = w->data;
+  if (op->err) return;
+  if (op->nvals) qsort(op->vals, op->nvals, sizeof(char *), cmp_str);
+  size_t k = 0;
+  for (size_t i = 0; i < op->nvals; i++) {
+    if (k && !strcmp(op->vals[k - 1], op->vals[i])) continue;
+    if (!op->req.name && op->req.dedup && is_replica(op->replica, op->nreplica, op->vals[i]))
+      continue;
+    op->vals[k++] = op->vals[i];
+  }
+  op->nvals = k;
+  if (op->req.limit > 0 && op->nvals > (size_t)op->req.limit) op->nvals = (size_t)op->req.limit;
+}
+
+static void lafter(uv_work_t *w, int status) {
+  lop *op = w->data;
+  (void)status;
+  op->fn(op->arg, op->err, op->err ? op->errmsg : "", op->err ? NULL : op->vals,
+         op->err ? 0 : op->nvals, op->warns, op->nwarns);
+  gw__targets_release(NULL, op->eps, op->neps);
+  free(op->t);
+  free(op->vals);
+  free(op->warns);
+  orr_arena_destroy(op->a);
+  free(op);
+}
+
+static void lfinish(lop *op) {
+  op->work.data = op;
+  if (uv_queue_work(op->loop, &op->work, lwork, lafter)) {
+    op->err = ORR_EINTERNAL;
+    lafter(&op->work, 0);
+  }
+}
+
+static void lfail_or_warn(lop *op, ltarget *t, int status, const char *message) {
+  const char *what = op->req.name ? "label values" : "label names";
+  const char *m = orr_arena_sprintf(op->a,
+                                    "receive %s from Addr: %s LabelSets: %s: rpc error: code = "
+                                    "%s desc = %s",
+                                    what, t->ep->address, t->lsets, grpc_code_name(status),
+                                    message ? message : "");
+  if (!m) m = "out of memory";
+  if (op->partial) {
+    if (push_str(op->a, &op->warns, &op->nwarns, &op->capwarns, m)) op->err = ORR_ENOMEM;
+  } else if (!op->err) {
+    op->err = status == NET_GRPC_DEADLINE_EXCEEDED ? ORR_ETIMEOUT : ORR_EUNAVAILABLE;
+    op->errmsg = (char *)m;
+  }
+}
+
+static void ltarget_done(lop *op, ltarget *t, int status, const char *message, char **v,
+                         size_t n, char **w, size_t nw) {
+  if (status != NET_GRPC_OK) {
+    lfail_or_warn(op, t, status, message);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      if (push_str(op->a, &op->vals, &op->nvals, &op->capvals, v[i])) op->err = ORR_ENOMEM;
+    for (size_t i = 0; i < nw; i++) {
+      if (op->partial) {
+        if (push_str(op->a, &op->warns, &op->nwarns, &op->capwarns, w[i])) op->err = ORR_ENOMEM;
+      } else if (!op->err) {
+        op->err = ORR_EUNAVAILABLE;
+        op->errmsg = orr_arena_strdup(op->a, w[i]);
+      }
+    }
+  }
+  if (--op->pending == 0) lfinish(op);
+}
+
+static void on_names(int status, const char *message, const Thanos__LabelNamesResponse *r,
+                     void *arg) {
+  ltarget *t = arg;
+  ltarget_done(t->op, t, status, message, r ? r->names : NULL, r ? r->n_names : 0,
+               r ? r->warnings : NULL, r ? r->n_warnings : 0);
+}
+
+static void on_values(int status, const char *message, const Thanos__LabelValuesResponse *r,
+                      void *arg) {
+  ltarget *t = arg;
+  ltarget_done(t->op, t, status, message, r ? r->values : NULL, r ? r->n_values : 0,
+               r ? r->warnings : NULL, r ? r->n_warnings : 0);
+}
+
+int gw_labels(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg) {
+  return gw__labels_ex(g, req, fn, arg, NULL, 0);
+}
+
+int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
+                  const char *const *rl, size_t nrl) {
+  lop *op = calloc(1, sizeof(*op));
+  if (!op) return ORR_ENOMEM;
+  op->a = orr_arena_new(0);
+  if (!op->a) {
+    free(op);
+    return ORR_ENOMEM;
+  }
+  op->req = *req;
+  op->fn = fn;
+  op->arg = arg;
+  op->loop = g->loop;
+  op->partial = req->partial_response < 0 ? g->cfg.partial_response : req->partial_response != 0;
+  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : g->cfg.query_timeout_ms;
+  /* A unary answer is all an endpoint sends: the response timeout bounds it. */
+  if (g->cfg.store_response_timeout_ms > 0 && g->cfg.store_response_timeout_ms < timeout)
+    timeout = g->cfg.store_response_timeout_ms;
+  if (req->name && !(op->req.name = orr_arena_strdup(op->a, req->name))) goto oom;
+  if (!rl) {
+    rl = g->cfg.replica_labels;
+    nrl = g->cfg.nreplica_labels;
+  }
+  op->nreplica = nrl;
+  op->replica = orr_arena_calloc(op->a, op->nreplica + 1, sizeof(char *));
+  if (!op->replica) goto oom;
+  for (size_t i = 0; i < op->nreplica; i++)
+    if (!(op->replica[i] = orr_arena_strdup(op->a, rl[i]))) goto oom;
+  if (gw__targets(g, req->start, req->end, req->matchers, req->nmatchers, &op->eps, &op->neps))
+    goto oom;
+  op->t = calloc(op->neps + 1, sizeof(ltarget));
+  Thanos__LabelMatcher **pm = NULL;
+  if (!op->t || storeapi_matchers_to_proto(req->matchers, req->nmatchers, op->a, &pm)) goto oom;
+  Thanos__LabelNamesRequest nr;
+  Thanos__LabelValuesRequest vr;
+  thanos__label_names_request__init(&nr);
+  thanos__label_values_request__init(&vr);
+  nr.start = vr.start = req->start;
+  nr.end = vr.end = req->end;
+  nr.partial_response_disabled = vr.partial_response_disabled = !op->partial;
+  nr.partial_response_strategy = vr.partial_response_strategy =
+      op->partial ? THANOS__PARTIAL_RESPONSE_STRATEGY__WARN : THANOS__PARTIAL_RESPONSE_STRATEGY__ABORT;
+  nr.matchers = vr.matchers = pm;
+  nr.n_matchers = vr.n_matchers = req->nmatchers;
+  if (req->dedup) {
+    nr.without_replica_labels = vr.without_replica_labels = op->replica;
+    nr.n_without_replica_labels = vr.n_without_replica_labels = op->nreplica;
+  }
+  nr.limit = vr.limit = req->limit;
+  vr.label = (char *)op->req.name;
+  for (size_t i = 0; i < op->neps; i++) {
+    ltarget *t = &op->t[i];
+    t->op = op;
+    t->ep = op->eps[i];
+    t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
+    if (!t->lsets) t->lsets = "";
+    int rc = req->name ? storeapi_client_label_values(t->ep->client, &vr, timeout, on_values, t)
+                       : storeapi_client_label_names(t->ep->client, &nr, timeout, on_names, t);
+    if (rc) {
+      lfail_or_warn(op, t, NET_GRPC_INTERNAL, orr_strerror(rc));
+      continue;
+    }
+    op->pending++;
+  }
+  if (op->pending == 0) lfinish(op);
+  return 0;
+oom:
+  gw__targets_release(NULL, op->eps, op->neps);
+  free(op->t);
+  orr_arena_destroy(op->a);
+  free(op);
+  return ORR_ENOMEM;
+}
+
+/* ================================================================ sync bridge */
+/* A request from a thread other than the loop's: queued under qmu, started
+ * by the async handle's callback on the loop, waited for on a condition. */
+typedef struct gw__sync {
+  struct gw__sync *next;
+  gw *g;
+  bool labels;
+  gw_select_req sreq;
+  gw_select_cb ucb; /* the caller's */
+  gw_labels_req lreq;
+  orr_arena *la;
+  const char ***lvals;
+  size_t *lnvals;
+  const char ***lwarns;
+  size_t *lnwarns;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;
+  int rc;
+  char err[512];
+} gw__sync;
+
+static void sync_signal(gw__sync *s, int rc, const char *msg) {
+  pthread_mutex_lock(&s->mu);
+  s->rc = rc;
+  snprintf(s->err, sizeof(s->err), "%s", msg ? msg : "");
+  s->done = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void sync_select_done(void *arg, int err, const char *msg) {
+  gw__sync *s = arg;
+  sync_signal(s, err, msg);
+}
+
+static int sync_series(void *arg, const labels_set *ls, const promql_point *p, size_t n) {
+  gw__sync *s = arg;
+  return s->ucb.series ? s->ucb.series(s->ucb.arg, ls, p, n) : 0;
+}
+
+static void sync_warning(void *arg, const char *msg) {
+  gw__sync *s = arg;
+  if (s->ucb.warning) s->ucb.warning(s->ucb.arg, msg);
+}
+
+static char **copy_strs(orr_arena *a, const char *const *v, size_t n) {
+  char **o = orr_arena_calloc(a, n + 1, sizeof(char *));
+  for (size_t i = 0; o && i < n; i++)
+    if (!(o[i] = orr_arena_strdup(a, v[i]))) return NULL;
+  return o;
+}
+
+static void sync_labels_done(void *arg, int err, const char *msg, const char *const *values,
+                             size_t n, const char *const *warnings, size_t nw) {
+  gw__sync *s = arg;
+  if (!err) {
+    *s->lvals = (const char **)copy_strs(s->la, values, n);
+    *s->lnvals = n;
+    if (!*s->lvals) err = ORR_ENOMEM;
+  }
+  *s->lwarns = (const char **)copy_strs(s->la, warnings, nw);
+  *s->lnwarns = *s->lwarns ? nw : 0;
+  sync_signal(s, err, msg);
+}
+
+static void async_cb(uv_async_t *h) {
+  gw *g = h->data;
+  pthread_mutex_lock(&g->qmu);
+  gw__sync *q = g->queue;
+  g->queue = NULL;
+  pthread_mutex_unlock(&g->qmu);
+  while (q) {
+    gw__sync *s = q;
+    q = q->next;
+    int rc;
+    if (s->labels) {
+      rc = gw_labels(g, &s->lreq, sync_labels_done, s);
+    } else {
+      gw_select_cb cb = {sync_series, sync_warning, sync_select_done, s};
+      rc = gw_select(g, &s->sreq, &cb, NULL);
+    }
+    if (rc) sync_signal(s, rc, orr_strerror(rc));
+  }
+}
+
+int gw__sync_init(gw *g) {
+  if (uv_async_init(g->loop, &g->async, async_cb)) return ORR_ENOMEM;
+  g->async.data = g;
+  return 0;
+}
+
+void gw__sync_close(gw *g, uv_close_cb cb) {
+  pthread_mutex_lock(&g->qmu);
+  gw__sync *q = g->queue;
+  g->queue = NULL;
+  pthread_mutex_unlock(&g->qmu);
+  while (q) {
+    gw__sync *s = q;
+    q = q->next;
+    sync_signal(s, ORR_ECANCELED, "the gateway is shutting down");
+  }
+  uv_close((uv_handle_t *)&g->async, cb);
+}
+
+static int sync_run(gw *g, gw__sync *s, char *err, size_t errlen) {
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->g = g;
+  pthread_mutex_lock(&g->qmu);
+  bool closing = g->closing;
+  if (!closing) {
+    s->next = g->queue;
+    g->queue = s;
+  }
+  pthread_mutex_unlock(&g->qmu);
+  if (closing) {
+    s->rc = ORR_ECANCELED;
+    snprintf(s->err, sizeof(s->err), "the gateway is shutting down");
+  } else {
+    uv_async_send(&g->async);
+    pthread_mutex_lock(&s->mu);
+    while (!s->done) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (err && errlen) snprintf(err, errlen, "%s", s->err);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  return s->rc;
+}
+
+int gw_select_sync(gw *g, const gw_select_req *req, const gw_select_cb *cb, char *err,
+                   size_t errlen) {
+  gw__sync s;
+  memset(&s, 0, sizeof(s));
+  s.sreq = *req;
+  s.ucb = *cb;
+  return sync_run(g, &s, err, errlen);
+}
+
+int gw_labels_sync(gw *g, const gw_labels_req *req, orr_arena *a, const char ***values,
+                   size_t *n, const char ***warnings, size_t *nwarnings, char *err,
+                   size_t errlen) {
+  gw__sync s;
+  memset(&s, 0, sizeof(s));
+  s.labels = true;
+  s.lreq = *req;
+  s.la = a;
+  *values = NULL;
+  *n = 0;
+  *warnings = NULL;
+  *nwarnings = 0;
+  s.lvals = values;
+  s.lnvals = n;
+  s.lwarns = warnings;
+  s.lnwarns = nwarnings;
+  return sync_run(g, &s, err, errlen);
+}

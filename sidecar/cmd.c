@@ -1,0 +1,80 @@
+/* cmd.c: `orrery sidecar` — beside one Prometheus: serves its data
+ * over StoreAPI through remote read and uploads its finished blocks.
+ * Its flags (Thanos sidecar's names and defaults). */
+#include "cli.h"
+#include "objstore.h"
+#include "sidecar.h"
+
+static struct {
+  const char *prometheus_url;
+  int64_t ready_timeout_ms;
+  const char *tsdb_path;
+  const char *objstore_file;
+  const char *objstore;
+  int upload_compacted;
+  const char *min_time;
+} opt;
+
+static const orr_flag flags[] = {
+    {"prometheus.url", ORR_FLAG_STRING, &opt.prometheus_url, "http://localhost:9090",
+     "URL at which to reach Prometheus's API.", NULL},
+    {"prometheus.ready_timeout", ORR_FLAG_DURATION, &opt.ready_timeout_ms, "10m",
+     "Maximum time to wait for the Prometheus instance to start up.", NULL},
+    {"tsdb.path", ORR_FLAG_STRING, &opt.tsdb_path, "./data", "Data directory of TSDB.", NULL},
+    CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
+    {"shipper.upload-compacted", ORR_FLAG_BOOL, &opt.upload_compacted, "false",
+     "Also upload blocks compacted by Prometheus (level > 1); once, for migrations.", NULL},
+    {"min-time", ORR_FLAG_STRING, &opt.min_time, "0000-01-01T00:00:00Z",
+     "Start of time range limit to serve: RFC3339 or a duration relative to now (-1d).", NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* A bad bucket configuration, an unreachable endpoint, a missing bucket or
+ * refused credentials stop the sidecar at once with one error line, before
+ * it waits for Prometheus (Thanos fails the same way at start). Returns 0
+ * when uploads are off or the bucket answers. */
+static int check_bucket(void) {
+  const char *file = opt.objstore_file && opt.objstore_file[0] ? opt.objstore_file : NULL;
+  const char *text = opt.objstore && opt.objstore[0] ? opt.objstore : NULL;
+  if (!file && !text) return 0;
+  char err[512] = "";
+  objstore_config oc;
+  objstore_bucket *b = NULL;
+  int rc = objstore_config_load(file, text, &oc, err, sizeof(err));
+  if (rc == 0) {
+    rc = objstore_open(&oc, &b, err, sizeof(err));
+    objstore_config_free(&oc);
+  }
+  if (rc == 0) rc = objstore_check(b, err, sizeof(err));
+  objstore_close(b);
+  if (rc) orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
+  return rc;
+}
+
+static int run(int argc, char **argv) {
+  const cli_common *c = cli_common_options();
+  if (check_bucket() != 0) return 1;
+  sidecar_config cfg = {0};
+  cfg.prometheus_url = opt.prometheus_url;
+  cfg.ready_timeout_ms = opt.ready_timeout_ms;
+  cfg.tsdb_path = opt.tsdb_path;
+  cfg.objstore_file = opt.objstore_file;
+  cfg.objstore = opt.objstore;
+  cfg.upload_compacted = opt.upload_compacted != 0;
+  cfg.min_time = opt.min_time;
+  cfg.http_address = c->http_address;
+  cfg.http_grace_ms = c->http_grace_period_ms;
+  cfg.grpc_address = c->grpc_address;
+  cfg.grpc_grace_ms = c->grpc_grace_period_ms;
+  return sidecar_main(&cfg);
+}
+
+const cli_command cli_cmd_sidecar = {
+    "sidecar",
+    "Sidecar for a Prometheus server: StoreAPI over its data, and block upload to the bucket.",
+    NULL,
+    CLI_LOG | CLI_HTTP | CLI_GRPC,
+    flags,
+    run,
+    NULL,
+};

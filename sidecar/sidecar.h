@@ -1,0 +1,41 @@
+/* sidecar.h: `orrery sidecar` — runs beside one Prometheus. It serves that
+ * Prometheus's recent data over StoreAPI (remote read with chunks passed
+ * through undecoded, advertising its external labels and time range) and
+ * uploads every finished block to the bucket (the shipper: chunks, index,
+ * then meta.json last; a state file makes it crash-safe).
+ *
+ * Exposes: sidecar_main() for the command (cmd.c). Files: sidecar.c (the
+ * daemon, StoreAPI over remote read), prom.c (readers of Prometheus's API
+ * answers, no I/O), shipper.c (block upload), shipper_sidecar.c (the shipper
+ * inside the daemon), cmd.c (flags). */
+#ifndef ORR_SIDECAR_H
+#define ORR_SIDECAR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base.h"
+#include "labels.h"
+#include "net.h"
+
+typedef struct sidecar_config {
+  const char *prometheus_url;
+  int64_t ready_timeout_ms;
+  const char *tsdb_path;
+  const char *objstore_file; /* uploads are enabled when either is set */
+  const char *objstore;
+  bool upload_compacted;
+  const char *min_time; /* RFC3339 or a duration relative to now ("-1d") */
+  const char *http_address;
+  int64_t http_grace_ms;
+  const char *grpc_address;
+  int64_t grpc_grace_ms;
+} sidecar_config;
+
+typedef struct sidecar sidecar;
+
+/* Runs the sidecar until SIGTERM/SIGINT. Returns the exit status: 0 after a
+ * clean shutdown, 1 when it refused to start (one line logged). */
+int sidecar_main(const sidecar_config *cfg);
+
+#endif

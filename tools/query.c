@@ -1,0 +1,333 @@
+/* query.c: `orrery tools query` — evaluates a PromQL expression over
+ * the local blocks under a directory and prints exactly the body that
+ * Prometheus's /api/v1/query (or /api/v1/query_range) returns. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tools.h"
+#include "promql.h"
+#include "tsdb.h"
+
+static struct {
+  const char *blocks;
+  const char *time, *start, *end, *step;
+  int64_t lookback_ms;
+  int64_t max_samples;
+  int64_t timeout_ms;
+} opt;
+
+static const orr_flag query_flags[] = {
+    {"blocks", ORR_FLAG_STRING, &opt.blocks, NULL,
+     "Directory of blocks (every subdirectory with a meta.json), or one block.", "<dir>"},
+    {"time", ORR_FLAG_STRING, &opt.time, NULL,
+     "Evaluation time of an instant query (RFC3339 or unix seconds); default now.", "<time>"},
+    {"start", ORR_FLAG_STRING, &opt.start, NULL, "Start of a range query.", "<time>"},
+    {"end", ORR_FLAG_STRING, &opt.end, NULL, "End of a range query.", "<time>"},
+    {"step", ORR_FLAG_STRING, &opt.step, NULL,
+     "Step of a range query (duration or float seconds).", "<duration>"},
+    {"lookback-delta", ORR_FLAG_DURATION, &opt.lookback_ms, "5m",
+     "How far back to look for the latest sample of a series.", NULL},
+    {"max-samples", ORR_FLAG_INT, &opt.max_samples, "50000000",
+     "Maximum number of samples a query may hold in memory.", NULL},
+    {"timeout", ORR_FLAG_DURATION, &opt.timeout_ms, "2m", "Maximum evaluation time.", NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static int usage(const char *path, const char *fmt, ...) ORR_PRINTF(2, 3);
+static int usage(const char *path, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: ", path);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return 2;
+}
+
+/* ---------------------------------------------------------------- storage */
+typedef struct blocks {
+  tsdb_block **b;
+  size_t n;
+  orr_arena *scratch;
+} blocks;
+
+static bool has_meta(const char *dir) {
+  char p[4096];
+  struct stat st;
+  if ((size_t)snprintf(p, sizeof(p), "%s/meta.json", dir) >= sizeof(p)) return false;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
+  char **paths = NULL;
+  size_t np = 0;
+  int rc = 0;
+  if (has_meta(dir)) {
+    paths = malloc(sizeof(char *));
+    if (!paths || !(paths[0] = strdup(dir))) return ORR_ENOMEM;
+    np = 1;
+  } else {
+    DIR *d = opendir(dir);
+    if (!d) {
+      snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+      return ORR_EIO;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      const char *n = de->d_name;
+      size_t l = strlen(n);
+      size_t sl = strlen(TSDB_BLOCK_TMP_SUFFIX);
+      if (n[0] == '.' || !strcmp(n, "wal") || !strcmp(n, "chunks_head")) continue;
+      if (l >= sl && !strcmp(n + l - sl, TSDB_BLOCK_TMP_SUFFIX)) continue;
+      char p[4096];
+      if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, n) >= sizeof(p) || !has_meta(p)) continue;
+      char **npaths = realloc(paths, (np + 1) * sizeof(char *));
+      if (!npaths || !(npaths[np] = strdup(p))) {
+        if (npaths) paths = npaths;
+        rc = ORR_ENOMEM;
+        break;
+      }
+      paths = npaths;
+      np++;
+    }
+    closedir(d);
+  }
+  if (!rc && np) {
+    bs->b = calloc(np, sizeof(*bs->b));
+    if (!bs->b) rc = ORR_ENOMEM;
+  }
+  for (size_t i = 0; i < np && !rc; i++) {
+    rc = tsdb_block_open(paths[i], &bs->b[bs->n], err, errlen);
+    if (!rc) bs->n++;
+  }
+  for (size_t i = 0; i < np; i++) free(paths[i]);
+  free(paths);
+  return rc;
+}
+
+static void close_blocks(blocks *bs) {
+  for (size_t i = 0; i < bs->n; i++) tsdb_block_close(bs->b[i]);
+  free(bs->b);
+}
+
+static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
+                         char *err, size_t errlen) {
+  blocks *bs = ctx;
+  promql_point *pts = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  for (size_t i = 0; i < bs->n && !rc; i++) {
+    const tsdb_meta *m = tsdb_block_meta(bs->b[i]);
+    /* Blocks hold [minTime, maxTime). */
+    if (m->max_time <= sel->start_ms || m->min_time > sel->end_ms) continue;
+    orr_arena_reset(bs->scratch);
+    tsdb_series_set *ss;
+    rc = tsdb_block_select(bs->b[i], sel->matchers, sel->nmatchers, sel->start_ms, sel->end_ms,
+                           bs->scratch, &ss);
+    if (rc) {
+      snprintf(err, errlen, "select from %s: %s", tsdb_block_dir(bs->b[i]), orr_strerror(rc));
+      break;
+    }
+    const tsdb_series *s;
+    int r;
+    while ((r = tsdb_series_set_next(ss, &s)) == 1) {
+      tsdb_series_iter it;
+      tsdb_series_iter_init(&it, s);
+      size_t n = 0;
+      int k;
+      while ((k = tsdb_series_iter_next(&it)) == 1) {
+        if (n == cap) {
+          size_t nc = cap ? cap * 2 : 256;
+          promql_point *np = realloc(pts, nc * sizeof(*np));
+          if (!np) {
+            k = ORR_ENOMEM;
+            break;
+          }
+          pts = np;
+          cap = nc;
+        }
+        pts[n].t = it.t;
+        pts[n].v = it.v;
+        n++;
+      }
+      if (k < 0) {
+        snprintf(err, errlen, "read series of %s: %s", tsdb_block_dir(bs->b[i]), orr_strerror(k));
+        rc = k;
+        break;
+      }
+      if (n && (rc = emit(arg, &s->labels, pts, n))) break;
+    }
+    if (!rc && r < 0) {
+      snprintf(err, errlen, "%s", tsdb_series_set_error(ss));
+      rc = r;
+    }
+    tsdb_series_set_close(ss);
+  }
+  free(pts);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- parameters */
+/* Prometheus's parseDuration: float seconds, else a duration. Returns 0,
+ * 1 (unparsable) or 2 (overflows int64 nanoseconds). */
+static int parse_api_duration(const char *s, int64_t *ms, int64_t *ns_out, bool *positive) {
+  char *end;
+  double d = strtod(s, &end);
+  if (*s && *end == 0 && s[0] != ' ') {
+    double ns = d * 1e9;
+    if (!(ns <= 9223372036854775807.0 && ns >= -9223372036854775808.0)) return 2;
+    int64_t ins = (int64_t)ns;
+    *ns_out = ins;
+    *positive = ins > 0;
+    *ms = ins / 1000000;
+    return 0;
+  }
+  if (orr_parse_duration(s, strlen(s), ms) == 0) {
+    *ns_out = *ms > INT64_MAX / 1000000 ? INT64_MAX : *ms * 1000000;
+    *positive = *ms > 0;
+    return 0;
+  }
+  return 1;
+}
+
+static int write_stdout(void *arg, orr_buf *b) {
+  (void)arg;
+  size_t n = fwrite(b->data, 1, b->len, stdout);
+  int rc = n == b->len ? 0 : ORR_EIO;
+  orr_buf_reset(b);
+  return rc;
+}
+
+static int print_error(promql_errtype t, const char *msg) {
+  orr_buf b = {0};
+  promql_json_writer w = {&b, 0, NULL, NULL, 0};
+  promql_json_write_error(&w, t, msg);
+  if (b.data) fwrite(b.data, 1, b.len, stdout);
+  fputc('\n', stdout);
+  orr_buf_free(&b);
+  return 1;
+}
+
+static int run(int argc, char **argv) {
+  if (argc != 2) return usage(argv[0], "expected one PromQL expression");
+  if (!opt.blocks) return usage(argv[0], "--blocks is required");
+  bool range = opt.start || opt.end || opt.step;
+  if (range && opt.time) return usage(argv[0], "--time cannot be combined with --start/--end/--step");
+  if (range && (!opt.start || !opt.end || !opt.step))
+    return usage(argv[0], "a range query needs --start, --end and --step");
+
+  promql_query_params p;
+  memset(&p, 0, sizeof(p));
+  p.range = range;
+  p.lookback_ms = opt.lookback_ms;
+  p.max_samples = opt.max_samples;
+  p.timeout_ms = opt.timeout_ms ? opt.timeout_ms : -1;
+  char msg[1200];
+  if (range) {
+    if (orr_parse_time(opt.start, &p.start_ms)) {
+      snprintf(msg, sizeof(msg), "invalid parameter \"start\": cannot parse \"%s\" to a valid timestamp",
+               opt.start);
+      return print_error(PROMQL_ERR_BAD_DATA, msg);
+    }
+    if (orr_parse_time(opt.end, &p.end_ms)) {
+      snprintf(msg, sizeof(msg), "invalid parameter \"end\": cannot parse \"%s\" to a valid timestamp",
+               opt.end);
+      return print_error(PROMQL_ERR_BAD_DATA, msg);
+    }
+    promql_errinfo e;
+    if (p.end_ms < p.start_ms)
+      return print_error(PROMQL_ERR_BAD_DATA,
+                         "invalid parameter \"end\": end timestamp must not be before start time");
+    bool pos;
+    int64_t step_ns = 0;
+    int prc = parse_api_duration(opt.step, &p.step_ms, &step_ns, &pos);
+    if (prc) {
+      snprintf(msg, sizeof(msg),
+               "invalid parameter \"step\": cannot parse \"%s\" to a valid duration%s", opt.step,
+               prc == 2 ? ". It overflows int64" : "");
+      return print_error(PROMQL_ERR_BAD_DATA, msg);
+    }
+    if (!pos)
+      return print_error(PROMQL_ERR_BAD_DATA,
+                         "invalid parameter \"step\": zero or negative query resolution step "
+                         "widths are not accepted. Try a positive integer");
+    /* The API divides durations in nanoseconds (sub-millisecond steps). */
+    if (step_ns < 1000000) {
+      int64_t span = p.end_ms - p.start_ms;
+      if (span > INT64_MAX / 1000000 || span * 1000000 / step_ns > PROMQL_MAX_POINTS_PER_SERIES) {
+        promql_check_range_params(0, (int64_t)PROMQL_MAX_POINTS_PER_SERIES + 1, 1, &e);
+        return print_error(e.type, e.msg);
+      }
+    } else if (promql_check_range_params(p.start_ms, p.end_ms, p.step_ms, &e)) {
+      return print_error(e.type, e.msg);
+    }
+  } else if (opt.time) {
+    if (orr_parse_time(opt.time, &p.start_ms)) {
+      snprintf(msg, sizeof(msg),
+               "invalid parameter \"time\": Invalid time value for 'time': cannot parse \"%s\" "
+               "to a valid timestamp",
+               opt.time);
+      return print_error(PROMQL_ERR_BAD_DATA, msg);
+    }
+  } else {
+    p.start_ms = orr_now_ms();
+  }
+
+  int status = 1;
+  blocks bs = {NULL, 0, orr_arena_new(0)};
+  orr_arena *a = orr_arena_new(0);
+  char err[1024] = "";
+  if (!a || !bs.scratch) {
+    fprintf(stderr, "%s: out of memory\n", argv[0]);
+    goto out;
+  }
+  if (open_blocks(opt.blocks, &bs, err, sizeof(err))) {
+    fprintf(stderr, "%s: %s\n", argv[0], err);
+    goto out;
+  }
+  promql_storage st = {&bs, blocks_select};
+  promql_result res;
+  promql_errinfo e;
+  int rc = promql_eval(a, argv[1], strlen(argv[1]), &p, &st, &res, &e);
+  if (rc) {
+    /* 2.42 prefixes parse errors of instant queries only. */
+    if (e.type == PROMQL_ERR_BAD_DATA && !range) {
+      snprintf(msg, sizeof(msg), "invalid parameter \"query\": %s", e.msg);
+      status = print_error(e.type, msg);
+    } else {
+      status = print_error(e.type ? e.type : PROMQL_ERR_INTERNAL, e.msg);
+    }
+    goto out;
+  }
+  /* Streamed: large matrices never sit whole in memory as text. */
+  orr_buf b = {0};
+  promql_json_writer w = {&b, 1 << 16, write_stdout, NULL, 0};
+  if (promql_json_write_result(&w, &res)) {
+    fprintf(stderr, "%s: cannot write the result: %s\n", argv[0], orr_strerror(w.err));
+    orr_buf_free(&b);
+    goto out;
+  }
+  orr_buf_free(&b);
+  fputc('\n', stdout);
+  status = fflush(stdout) == 0 ? 0 : 1;
+out:
+  close_blocks(&bs);
+  orr_arena_destroy(bs.scratch);
+  orr_arena_destroy(a);
+  return status;
+}
+
+const cli_command tools_cmd_query = {
+    "query",
+    "Evaluate a PromQL expression over local blocks; prints the Prometheus API's JSON body.",
+    "<expr>",
+    CLI_LOG,
+    query_flags,
+    run,
+    NULL,
+};
