@@ -79,3 +79,42 @@ function(orr_protoc_c out_var)
   endforeach()
   set(${out_var} ${srcs} PARENT_SCOPE)
 endfunction()
+
+# The external tools integration tests drive, looked up once.
+find_program(PROMETHEUS_BIN prometheus)
+find_program(PROMTOOL_BIN promtool)
+find_program(PYTHON3_BIN python3)
+find_program(NODE_BIN node)
+find_program(WRK_BIN wrk)
+
+# orr_integration_test(NAME REQUIRES TOOL... COMMAND ... [LABELS ...]
+#   [TIMEOUT s] [ENVIRONMENT_MODIFICATION ...]): an integration test (label
+# "integration" plus LABELS). REQUIRES names tools by their *_BIN variable
+# above without the suffix (PROMETHEUS PROMTOOL PYTHON3 NODE WRK). When one
+# is missing the test is still registered, as a test that fails and says
+# which tool it needed: a missing tool fails the suite, it never shrinks it.
+function(orr_integration_test name)
+  cmake_parse_arguments(A "" "TIMEOUT" "REQUIRES;COMMAND;LABELS;ENVIRONMENT_MODIFICATION" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 300)
+  endif()
+  set(missing)
+  foreach(tool ${A_REQUIRES})
+    if(NOT ${tool}_BIN)
+      string(TOLOWER ${tool} t)
+      list(APPEND missing ${t})
+    endif()
+  endforeach()
+  if(missing)
+    string(REPLACE ";" ", " m "${missing}")
+    add_test(NAME ${name} COMMAND sh -c "echo '${name}: cannot run: ${m} not found (scripts/bootstrap.sh installs it)' >&2; exit 1")
+  else()
+    add_test(NAME ${name} COMMAND ${A_COMMAND})
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "integration;${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+    SKIP_RETURN_CODE 77)
+  if(A_ENVIRONMENT_MODIFICATION)
+    set_tests_properties(${name} PROPERTIES
+      ENVIRONMENT_MODIFICATION "${A_ENVIRONMENT_MODIFICATION}")
+  endif()
+endfunction()

@@ -10,18 +10,14 @@ target_link_libraries(grpc_test_server PRIVATE orr_net orr_grpc_test_pb)
 add_executable(grpc_test_client ${CMAKE_CURRENT_LIST_DIR}/grpc/grpc_test_client.c)
 target_link_libraries(grpc_test_client PRIVATE orr_net orr_grpc_test_pb)
 
-find_program(NODE_EXECUTABLE node)
-if(NODE_EXECUTABLE)
-  set(node_dir ${CMAKE_SOURCE_DIR}/tests/node)
-  set(proto ${CMAKE_SOURCE_DIR}/tests/proto/orrery_test.proto)
-  add_test(NAME grpc_interop_node_client
-    COMMAND ${NODE_EXECUTABLE} ${node_dir}/grpc_node_client.js $<TARGET_FILE:grpc_test_server> ${proto})
-  add_test(NAME grpc_interop_node_server
-    COMMAND ${NODE_EXECUTABLE} ${node_dir}/grpc_node_server.js $<TARGET_FILE:grpc_test_client> ${proto})
-  # 77: @grpc/grpc-js is not installed (scripts/bootstrap.sh installs it).
-  # ASan keeps freed memory in a quarantine (256 MB by default), which would
-  # show up in the server's peak RSS; a small one keeps the bound meaningful.
-  set_tests_properties(grpc_interop_node_client grpc_interop_node_server PROPERTIES
-    LABELS integration TIMEOUT 300 SKIP_RETURN_CODE 77
-    ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
-endif()
+# 77: @grpc/grpc-js is not installed (scripts/bootstrap.sh installs it).
+# ASan keeps freed memory in a quarantine (256 MB by default), which would
+# show up in the server's peak RSS; a small one keeps the bound meaningful.
+set(node_dir ${CMAKE_SOURCE_DIR}/tests/node)
+set(proto ${CMAKE_SOURCE_DIR}/tests/proto/orrery_test.proto)
+orr_integration_test(grpc_interop_node_client REQUIRES NODE
+  COMMAND ${NODE_BIN} ${node_dir}/grpc_node_client.js $<TARGET_FILE:grpc_test_server> ${proto}
+  ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
+orr_integration_test(grpc_interop_node_server REQUIRES NODE
+  COMMAND ${NODE_BIN} ${node_dir}/grpc_node_server.js $<TARGET_FILE:grpc_test_client> ${proto}
+  ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")

@@ -3,17 +3,10 @@
 # S3 outage of a minute, and the peak RSS while uploading a ~1 GB block.
 add_executable(shipper_gen_block ${CMAKE_CURRENT_LIST_DIR}/shipper/gen_block.c)
 target_link_libraries(shipper_gen_block PRIVATE orr_tsdb orr_labels orr_base)
-find_program(PROMETHEUS_BIN prometheus)
-find_program(PROMTOOL_BIN promtool)
-find_program(PYTHON3_BIN python3)
-find_program(NODE_BIN node)
-if(PROMETHEUS_BIN AND PROMTOOL_BIN AND PYTHON3_BIN AND NODE_BIN)
-  foreach(part live_fs s3_outage crash rss)
-    add_test(NAME shipper_${part}
-      COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/shipper/shipper_test.py ${part}
-        --orrery $<TARGET_FILE:orrery> --gen $<TARGET_FILE:shipper_gen_block>
-        --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN} --node ${NODE_BIN}
-        --node-dir ${CMAKE_SOURCE_DIR}/tests/node)
-    set_tests_properties(shipper_${part} PROPERTIES LABELS integration TIMEOUT 400)
-  endforeach()
-endif()
+foreach(part live_fs s3_outage crash rss)
+  orr_integration_test(shipper_${part} REQUIRES PROMETHEUS PROMTOOL PYTHON3 NODE TIMEOUT 400
+    COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/shipper/shipper_test.py ${part}
+      --orrery $<TARGET_FILE:orrery> --gen $<TARGET_FILE:shipper_gen_block>
+      --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN} --node ${NODE_BIN}
+      --node-dir ${CMAKE_SOURCE_DIR}/tests/node)
+endforeach()
