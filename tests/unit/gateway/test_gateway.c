@@ -1,5 +1,5 @@
 /* test_gateway.c: unit tests of the gateway core — the penalty dedup (gaps,
- * counters, identical replicas, stale markers), pruning of endpoints by
+ * counters, identical replicas, stale markers, ties), pruning of endpoints by
  * external labels and time, and file SD parsing and reload. */
 #include <math.h>
 #include <setjmp.h>
@@ -154,6 +154,42 @@ static void test_three_replicas_and_range(void **state) {
   k = gw__dedup(r2, 2, false, INT64_MIN, INT64_MAX, ar, out);
   orr_arena_destroy(ar);
   assert_int_equal(k, 2);
+}
+
+/* Both replicas hold a sample at the same timestamp (identical scrape
+ * times, different values): as Thanos's dedupSeriesIterator (useA = ta <=
+ * tb), the first replica of the fold wins every tie, so the output carries
+ * its values, in counter mode too (no switch, so no adjustment). Swapping
+ * the arguments swaps whose values appear; with three replicas the first
+ * still wins. Values that differ per replica make a changed tie-break
+ * visible, which identical replicas (test_identical_replicas) cannot. */
+static void test_tie_break(void **state) {
+  (void)state;
+  promql_point a[6], b[6], c[6];
+  for (int i = 0; i < 6; i++) {
+    a[i] = (promql_point){i * 10000, 100 + i};
+    b[i] = (promql_point){i * 10000, 200 + i};
+    c[i] = (promql_point){i * 10000, 300 + i};
+  }
+  promql_point out[20];
+  for (int counter = 0; counter < 2; counter++) {
+    long k = run_dedup(a, 6, b, 6, counter, out);
+    assert_int_equal(k, 6);
+    for (int i = 0; i < 6; i++) {
+      assert_int_equal(out[i].t, i * 10000);
+      assert_true(out[i].v == 100 + i);
+    }
+    /* b's counter is the higher one here: still b's values, unadjusted. */
+    k = run_dedup(b, 6, a, 6, counter, out);
+    assert_int_equal(k, 6);
+    for (int i = 0; i < 6; i++) assert_true(out[i].v == 200 + i);
+  }
+  gw__replica r[3] = {{c, 6}, {a, 6}, {b, 6}};
+  orr_arena *ar = orr_arena_new(0);
+  long k = gw__dedup(r, 3, false, INT64_MIN, INT64_MAX, ar, out);
+  orr_arena_destroy(ar);
+  assert_int_equal(k, 6);
+  for (int i = 0; i < 6; i++) assert_true(out[i].v == 300 + i);
 }
 
 /* ---------------------------------------------------------------- pruning */
@@ -491,6 +527,7 @@ int main(void) {
       cmocka_unit_test(test_counter_adjust),
       cmocka_unit_test(test_stale_markers),
       cmocka_unit_test(test_three_replicas_and_range),
+      cmocka_unit_test(test_tie_break),
       cmocka_unit_test(test_labelsets_match),
       cmocka_unit_test(test_targets_pruning),
       cmocka_unit_test(test_sd_parse),
