@@ -1,6 +1,6 @@
 /* test_objstore.c: the filesystem backend (put/get/ranges/listing/delete,
- * crash leftovers), the config parser's table of good and bad configs, the
- * S3 XML scanner, and the async API. The S3 request tests are in
+ * crash leftovers, failed overwrites), the config parser's table of good and
+ * bad configs, the S3 XML scanner, and the async API. The S3 request tests are in
  * test_objstore_s3.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,6 +206,72 @@ static void test_fs_crash_leftovers(void **state) {
   f = fopen(path, "w");
   fclose(f);
   assert_string_equal(list(b, "", 0, &n), "blk/");
+  objstore_close(b);
+}
+
+/* Every entry of |dir| (leftovers included), space-separated, sorted. */
+static const char *raw_entries(const char *dir, names *n) {
+  struct dirent **ents;
+  int k = scandir(dir, &ents, NULL, alphasort);
+  assert_true(k >= 0);
+  n->buf[0] = '\0';
+  for (int i = 0; i < k; i++) {
+    if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) join_name(ents[i]->d_name, n);
+    free(ents[i]);
+  }
+  free(ents);
+  return n->buf;
+}
+
+static void expect_old_object(objstore_bucket *b, const char *old) {
+  char err[512] = "", dir[600];
+  names n;
+  orr_buf out = {0};
+  assert_int_equal(objstore_get(b, "blk/index", 1 << 20, &out, err, sizeof err), 0);
+  assert_int_equal(out.len, strlen(old));
+  assert_memory_equal(out.data, old, out.len);
+  orr_buf_free(&out);
+  assert_string_equal(list(b, "", OBJSTORE_ITER_RECURSIVE, &n), "blk/index");
+  /* and the failed write left nothing behind, not even a temporary file */
+  snprintf(dir, sizeof dir, "%s/blk", g_dir);
+  assert_string_equal(raw_entries(dir, &n), "index");
+}
+
+/* An overwrite that fails midway leaves the old object whole and nothing
+ * partial visible (the write goes to a temporary file renamed into place):
+ * the disk fills up after 64 KiB of a 700 KB object (RLIMIT_FSIZE gives
+ * EFBIG as a full disk gives ENOSPC), and a source that cannot be read. */
+static void test_fs_failed_overwrite(void **state) {
+  objstore_bucket *b = open_fs(g_dir, NULL);
+  char err[512] = "";
+  const char *old = "the old index, whole";
+  put_str(b, "blk/index", old);
+
+  size_t big = 700000;
+  char *data = malloc(big);
+  assert_non_null(data);
+  memset(data, 'n', big);
+  struct rlimit saved, lim;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  lim = saved;
+  lim.rlim_cur = 64 * 1024;
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  int rc = objstore_put(b, "blk/index", data, big, err, sizeof err);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, prev);
+  free(data);
+  assert_int_equal(rc, ORR_EIO);
+  assert_non_null(strstr(err, "key=blk/index"));
+  expect_old_object(b, old);
+
+  /* put_file from a directory: the first read fails (EISDIR) */
+  assert_int_equal(objstore_put_file(b, "blk/index", g_dir, err, sizeof err), ORR_EIO);
+  expect_old_object(b, old);
+
+  /* and an overwrite that succeeds replaces it */
+  put_str(b, "blk/index", "new");
+  expect_old_object(b, "new");
   objstore_close(b);
 }
 
@@ -537,6 +606,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fs_put_get_list, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_put_file_and_stream, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_crash_leftovers, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_fs_failed_overwrite, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_keys_and_prefix, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_check_missing_dir, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_async_ops, setup_dir, teardown_dir),
