@@ -194,6 +194,13 @@ uint64_t promql__signature(const labels_set *ls, bool on, const char *const *nam
   return h;
 }
 
+uint64_t promql__hash_without(const labels_set *ls, const char *skip) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < ls->n; i++)
+    if (strcmp(ls->v[i].name, skip) != 0) h = mix(mix(h, ls->v[i].name), ls->v[i].value);
+  return h;
+}
+
 /* Go's sort.Sort uses insertion sort below 13 elements; for more we use a
  * stable merge sort (ties may then be ordered differently from pdqsort). */
 void promql__sort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *)) {

@@ -474,10 +474,13 @@ static bool parse_go_float(const char *s, double *out) {
   return *end == 0;
 }
 
-static uint64_t sig_without_le(const labels_set *ls) {
-  static const char *const le[] = {"le"};
-  return promql__signature(ls, false, le, 1);
-}
+/* Buckets belong to one histogram when all their labels but le agree, the
+ * metric name included: Prometheus 2.42 keys them so and drops the name only
+ * from the result. Two histograms whose buckets differ only in the name thus
+ * give two results with one label set, which range_eval rejects ("vector
+ * cannot contain metrics with the same labelset") as Prometheus does; keying
+ * without the name would merge their buckets into one answer instead. */
+static uint64_t bucket_group_key(const labels_set *ls) { return promql__hash_without(ls, "le"); }
 
 static int histogram_quantile(promql__ev *ev, double q, promql__vec *in, promql__vec *out) {
   typedef struct grp {
@@ -493,7 +496,7 @@ static int histogram_quantile(promql__ev *ev, double q, promql__vec *in, promql_
     const char *le = labels_get(&in->s[i].ls, "le");
     double ub;
     if (!le || !parse_go_float(le, &ub)) continue;
-    uint64_t sig = sig_without_le(&in->s[i].ls);
+    uint64_t sig = bucket_group_key(&in->s[i].ls);
     size_t k;
     for (k = 0; k < ng; k++)
       if (g[k].sig == sig) break;

@@ -219,6 +219,9 @@ double promql__go_min(double a, double b);
 /* Hash of the labels of |ls| named in |names| (on) or not named and not
  * __name__ (ignoring), as Prometheus's signatureFunc. */
 uint64_t promql__signature(const labels_set *ls, bool on, const char *const *names, size_t n);
+/* Hash of all labels of |ls| but the one named |skip|, __name__ included
+ * (Prometheus's Labels.BytesWithoutLabels key). */
+uint64_t promql__hash_without(const labels_set *ls, const char *skip);
 /* Go's sort.Sort for small inputs (insertion sort) and a stable merge sort
  * beyond: |less| is Go's Less. */
 void promql__sort(void *base, size_t n, size_t size, bool (*less)(const void *, const void *));

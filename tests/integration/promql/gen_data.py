@@ -26,6 +26,8 @@ Deterministic (fixed seed): three hours from T0 = 1700000000 (2023-11-14
         with gaps longer than the lookback delta
   label_escapes{v,i}                                label values that JSON
         and the text formats must escape
+  request_duration_seconds{,2,3}_bucket{job,le}     histograms that differ
+        only in the metric name (histogram_quantile's duplicate labelset)
 """
 import argparse
 import math
@@ -263,6 +265,20 @@ def gen(path):
                                "tab\there", "  spaces  ")):
             for t in steps(T0 + 10, END, 60):
                 o.sample("label_escapes", {"v": v, "i": str(i)}, i - 2.5, t)
+
+        # ------------------------------------------------------------ names only
+        # Classic histograms whose buckets differ only in the metric name:
+        # histogram_quantile keys buckets by the name too and drops it after,
+        # so together they are a duplicate-labelset error. _seconds3 ends at
+        # T0+1800 and _seconds2 starts at T0+3600: the same labels, never at
+        # the same time. No rnd here: the families above stay as they were.
+        for name, first, last, per in (("request_duration_seconds", T0, END, (1, 3, 4)),
+                                       ("request_duration_seconds2", T0 + 3600, END, (2, 2, 5)),
+                                       ("request_duration_seconds3", T0, T0 + 1800, (1, 1, 3))):
+            o.family(name, "histogram")
+            for k, t in enumerate(steps(first, last, 30)):
+                for le, c in zip(("0.1", "0.5", "+Inf"), per):
+                    o.sample(name + "_bucket", {"job": "checkout", "le": le}, k * c, t)
         return finish(f, o)
 
 
