@@ -653,8 +653,10 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
         temp += per[st];
       }
       ev->cur_samples = temp;
-      /* timestamp(selector): the samples' own times, names dropped; series
-       * that collide after dropping the name collide at a common step. */
+      /* timestamp(selector): the samples' own times, names dropped. As in
+       * Prometheus's step-by-step evaluation, series that share labels once
+       * the name is gone are an error only where they meet at a step;
+       * otherwise they are one series (a and b below are merged). */
       memset(out, 0, sizeof(*out));
       out->type = PROMQL_TYPE_VECTOR;
       for (size_t i = 0; i < v.m.n; i++) {
@@ -668,21 +670,28 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
         size_t before = o.m.n;
         long k = omap_get(ev->a, &o, &v.m.s[i].labels, labels_h(&v.m.s[i].labels));
         if (k < 0) return promql__ev_oom(ev);
-        if (o.m.n == before) {
-          const promql_series *a = &o.m.s[k], *b = &v.m.s[i];
-          size_t x = 0, y = 0;
-          while (x < a->npoints && y < b->npoints) {
-            if (a->points[x].t == b->points[y].t)
-              return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
-            if (a->points[x].t < b->points[y].t)
-              x++;
-            else
-              y++;
-          }
-          return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+        promql_series *a = &o.m.s[k];
+        const promql_series *b = &v.m.s[i];
+        if (o.m.n != before) {
+          a->points = b->points;
+          a->npoints = b->npoints;
+          continue;
         }
+        promql_point *mp = orr_arena_alloc(ev->a, (a->npoints + b->npoints) * sizeof(*mp));
+        if (!mp) return promql__ev_oom(ev);
+        size_t x = 0, y = 0, n = 0;
+        while (x < a->npoints || y < b->npoints) {
+          if (x < a->npoints && y < b->npoints && a->points[x].t == b->points[y].t)
+            return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+          if (y == b->npoints || (x < a->npoints && a->points[x].t < b->points[y].t))
+            mp[n++] = a->points[x++];
+          else
+            mp[n++] = b->points[y++];
+        }
+        a->points = mp;
+        a->npoints = n;
       }
-      out->m = v.m;
+      out->m = o.m;
       return 0;
     }
     call_ctx c = {e, NULL};
