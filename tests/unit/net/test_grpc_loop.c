@@ -3,6 +3,8 @@
  * method, size limits, status messages, a paused client holding the server
  * back, connection failure, graceful shutdown and a client closed while its
  * connection is still being made. */
+#include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -677,16 +679,38 @@ static void test_client_close_cancels(void **state) {
   run_until(f->loop, &S.cancelled);
 }
 
+/* Waits, without running |loop|, until it has an event to deliver (here
+ * the threadpool's getaddrinfo done, signalled to the loop's wakeup fd);
+ * fails the test after 10 s. */
+static void await_loop_event(uv_loop_t *loop) {
+  struct pollfd p = {.fd = uv_backend_fd(loop), .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, 10000);
+  while (r < 0 && errno == EINTR);
+  assert_int_equal(r, 1);
+}
+
+/* Runs |loop| until no event is ready, so that the next one is new. */
+static void drain_loop(uv_loop_t *loop) {
+  struct pollfd p = {.fd = uv_backend_fd(loop), .events = POLLIN};
+  for (int i = 0; i < 1000; i++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    if (poll(&p, 1, 0) == 0) return;
+  }
+  fail_msg("the loop never went quiet");
+}
+
 /* Closes a client whose only connection is still being made: |stage| 0
  * closes with getaddrinfo queued, 1 once the resolver's work is done but its
  * callback not yet run, 2 with uv_tcp_connect pending. The call ends once,
  * CANCELLED, and the client closes. */
 static void close_while_connecting(fixture *f, const char *host, int stage) {
   net_grpc_client *c;
+  drain_loop(f->loop); /* so that the next event is the resolver's */
   assert_int_equal(net_grpc_client_new(f->loop, host, f->port, &c), 0);
   result r = {0};
   assert_int_equal(net_grpc_client_call(c, "/t.S/Echo", "x", 1, NULL, on_msg, on_done, &r, NULL), 0);
-  if (stage >= 1) usleep(200 * 1000); /* the threadpool resolves meanwhile */
+  if (stage >= 1) await_loop_event(f->loop); /* the threadpool has resolved */
   if (stage == 2) uv_run(f->loop, UV_RUN_NOWAIT); /* on_resolved: connect starts */
   assert_int_equal(r.done, 0);
   int closed = 0;
