@@ -23,10 +23,12 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- server log (tail)"; tail -20 "$work/server.log"; exit 1; }
 
-# Header timeout 2 s for the slowloris check. Under ASan, a small quarantine
+# Header timeout 2 s for the slowloris check; ready 5 s after start, so that
+# the endpoint check sees /-/ready answer 503 first even when python starts
+# slowly on a loaded machine. Under ASan, a small quarantine
 # so that freed memory is reused and RSS means something.
 ASAN_OPTIONS="quarantine_size_mb=1:thread_local_quarantine_size_kb=64:${ASAN_OPTIONS:-}" \
-  "$server" 127.0.0.1:0 2000 1500 2>"$work/server.log" &
+  "$server" 127.0.0.1:0 2000 5000 2>"$work/server.log" &
 pid=$!
 port=
 for _ in $(seq 100); do
