@@ -396,17 +396,19 @@ def test_a(t, args):
 
     def one(q):
         path = "/api/v1/query" if q.mode == "instant" else "/api/v1/query_range"
-        _, _, pb = http("POST", prom.url + path, q_params(with_ext_region(q)), timeout=120)
+        ps, _, pb = http("POST", prom.url + path, q_params(with_ext_region(q)), timeout=120)
         st, _, gb = http("POST", gw.url + path, q_params(q), timeout=120)
         ok = '"status":"success"' in gb
-        return q, pb, st, gb, ok
+        return q, ps, pb, st, gb, ok
 
     bad, allowed, engine = [], 0, 0
     rewritten = sum(1 for q in queries if with_ext_region(q) is not q)
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
-        for q, pb, st, gb, ok in ex.map(one, queries):
+        for q, ps, pb, st, gb, ok in ex.map(one, queries):
             diffs = promql_diff.compare(q, strip_ext_region(pb), 0 if ok else 1, strip_ext_region(gb) + "\n", "")
+            if ps != st:  # 400 bad_data, 422 execution, 503 timeout ... as Prometheus answers
+                diffs.append("HTTP status: prometheus %d, gateway %d" % (ps, st))
             if diffs:
                 if q.expr in known or any(k in q.expr for k in known):
                     allowed += 1
