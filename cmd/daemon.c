@@ -6,7 +6,13 @@
  *    daemon_stop: HTTP drains for the grace period) → STOPPING (shutdown
  *    hooks ran, daemon handles closing, loop stopped) → daemon_run returns.
  * 2. Everything runs on the loop thread; only daemon_set_ready (atomic) and
- *    daemon_stop (uv_async) may be called from other threads. */
+ *    daemon_stop (uv_async) may be called from other threads.
+ * 3. SIGHUP never stops a daemon (systemd's ExecReload and logrotate send
+ *    it). It is ignored from daemon_new on (the component's own start-up
+ *    checks run before the loop); while RUNNING it reloads as Prometheus
+ *    does: "Reloading configuration file", each reload hook in turn, then
+ *    "Completed loading of configuration file" or "Error reloading config"
+ *    naming what failed — the daemon keeps running on its old settings. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -37,6 +43,13 @@ struct daemon_ctx {
   int state;
   hook *hooks;
   size_t nhooks;
+  uv_signal_t sighup;
+  struct {
+    int (*fn)(daemon_ctx *d, void *arg, char *err, size_t errlen);
+    void *arg;
+  } *reloads;
+  size_t nreloads;
+  orr_series *reload_ok, *reload_ts;
   orr_metric *requests_total, *request_duration;
 };
 
@@ -88,6 +101,8 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   /* A peer that closes its socket while we write must cost an EPIPE, not
    * the process (libuv leaves SIGPIPE at its default): every daemon. */
   signal(SIGPIPE, SIG_IGN);
+  /* Until the loop's handler is installed, a SIGHUP must not kill either. */
+  signal(SIGHUP, SIG_IGN);
   daemon_ctx *d = calloc(1, sizeof(*d));
   if (!d) return ORR_ENOMEM;
   int rc = ORR_ENOMEM;
@@ -116,6 +131,17 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
       duration_buckets, sizeof(duration_buckets) / sizeof(duration_buckets[0]));
   if (!d->requests_total || !d->request_duration) goto fail;
   if ((rc = orr_register_process_metrics(reg)) != 0) goto fail;
+  /* Prometheus's prometheus_config_last_reload_* under our namespace. */
+  orr_metric *rok = orr_gauge_new(reg, "orrery_config_last_reload_successful",
+                                  "Whether the last configuration reload attempt was successful.",
+                                  NULL);
+  orr_metric *rts = orr_gauge_new(reg, "orrery_config_last_reload_success_timestamp_seconds",
+                                  "Timestamp of the last successful configuration reload.", NULL);
+  if (!rok || !rts) goto fail;
+  d->reload_ok = orr_metric_series(rok);
+  d->reload_ts = orr_metric_series(rts);
+  orr_gauge_set(d->reload_ok, 1);
+  orr_gauge_set(d->reload_ts, (double)orr_now_ms() / 1000.0);
   rc = ORR_ENOMEM;
 
   if (net_http_router_add(d->router, NET_HTTP_GET, "/metrics", "metrics", h_metrics, d) != 0 ||
@@ -154,6 +180,46 @@ int daemon_on_shutdown(daemon_ctx *d, void (*fn)(daemon_ctx *d, void *arg), void
   d->hooks[d->nhooks].arg = arg;
   d->nhooks++;
   return 0;
+}
+
+int daemon_on_reload(daemon_ctx *d, int (*fn)(daemon_ctx *d, void *arg, char *err, size_t errlen),
+                     void *arg) {
+  void *r = realloc(d->reloads, (d->nreloads + 1) * sizeof(*d->reloads));
+  if (!r) return ORR_ENOMEM;
+  d->reloads = r;
+  d->reloads[d->nreloads].fn = fn;
+  d->reloads[d->nreloads].arg = arg;
+  d->nreloads++;
+  return 0;
+}
+
+/* SIGHUP: every hook runs even when one fails (each reloads its own part). */
+static void on_sighup(uv_signal_t *h, int signum) {
+  daemon_ctx *d = h->data;
+  (void)signum;
+  if (d->state != D_RUNNING) {
+    orr_log_info("received SIGHUP while shutting down, ignoring", "component", d->component, NULL);
+    return;
+  }
+  orr_log_info("Reloading configuration file", "component", d->component, "signal", "SIGHUP",
+               NULL);
+  char err[512] = "", first[512] = "";
+  int failed = 0;
+  for (size_t i = 0; i < d->nreloads; i++) {
+    err[0] = 0;
+    int rc = d->reloads[i].fn(d, d->reloads[i].arg, err, sizeof(err));
+    if (rc != 0 && !failed++)
+      snprintf(first, sizeof(first), "%s", err[0] ? err : orr_strerror(rc));
+  }
+  if (failed) {
+    orr_gauge_set(d->reload_ok, 0);
+    orr_log_error("Error reloading config", "component", d->component, "err", first, NULL);
+    return;
+  }
+  orr_gauge_set(d->reload_ok, 1);
+  orr_gauge_set(d->reload_ts, (double)orr_now_ms() / 1000.0);
+  orr_log_info("Completed loading of configuration file", "component", d->component, "hooks",
+               ORR_LOG_INT((int64_t)d->nreloads), NULL);
 }
 
 static void on_http_drained(net_http_server *s, void *arg) {
@@ -208,6 +274,10 @@ int daemon_run(daemon_ctx *d) {
   d->sigterm.data = d->sigint.data = d;
   uv_signal_start(&d->sigterm, on_signal, SIGTERM);
   uv_signal_start(&d->sigint, on_signal, SIGINT);
+  uv_signal_init(&d->loop, &d->sighup);
+  d->sighup.data = d;
+  uv_signal_start(&d->sighup, on_sighup, SIGHUP);
+  uv_unref((uv_handle_t *)&d->sighup); /* never keeps the loop alive */
   d->state = D_RUNNING;
   orr_log_info("listening", "component", d->component, "address", addr, NULL);
   uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -224,11 +294,15 @@ void daemon_free(daemon_ctx *d) {
   /* Let pending close callbacks run, then close what is left. */
   uv_run(&d->loop, UV_RUN_NOWAIT);
   uv_walk(&d->loop, close_any, NULL);
+  /* Closing the SIGHUP watcher restored the default action (terminate):
+   * the process may still have work to do after daemon_free. */
+  signal(SIGHUP, SIG_IGN);
   uv_run(&d->loop, UV_RUN_DEFAULT);
   if (d->state == D_NEW || d->state == D_STOPPING) net_http_server_free(d->http);
   net_http_router_free(d->router);
   uv_loop_close(&d->loop);
   free(d->hooks);
+  free(d->reloads);
   free(d->component);
   free(d->http_address);
   free(d);

@@ -35,6 +35,16 @@ void daemon_set_ready(daemon_ctx *d, bool ready);
  * drained, in registration order: close the component's handles there.
  * Returns 0 or ORR_ENOMEM. */
 int daemon_on_shutdown(daemon_ctx *d, void (*fn)(daemon_ctx *d, void *arg), void *arg);
+/* Registers |fn(d, arg, err, errlen)|, run on the loop thread on SIGHUP, in
+ * registration order: re-read the component's configuration files (file SD,
+ * ...). |fn| returns 0, or an ORR_E* code with one line in |err| — the
+ * component keeps its previous settings for that part. The daemon logs
+ * "Reloading configuration file" and then "Completed loading of
+ * configuration file" or "Error reloading config" (with the first error),
+ * and sets orrery_config_last_reload_successful. SIGHUP never stops the
+ * process. Returns 0 or ORR_ENOMEM. */
+int daemon_on_reload(daemon_ctx *d, int (*fn)(daemon_ctx *d, void *arg, char *err, size_t errlen),
+                     void *arg);
 /* Listens, logs "listening", and runs the loop until shutdown (a first
  * SIGTERM/SIGINT or daemon_stop()): drains HTTP for the grace period, runs
  * the shutdown hooks, stops the loop. A second signal exits the process at

@@ -83,6 +83,13 @@ static void core_shutdown(daemon_ctx *d, void *arg) {
 
 /* Creates and starts the core from the flags, listens for StoreAPI gRPC.
  * Returns 0, or 1 after logging why. */
+/* SIGHUP: the file SD files are read again at once. */
+static int core_reload(daemon_ctx *d, void *arg, char *err, size_t errlen) {
+  (void)d;
+  (void)arg;
+  return gw_reload(core.g, err, errlen);
+}
+
 static int core_start(daemon_ctx *d) {
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
@@ -119,7 +126,7 @@ static int core_start(daemon_ctx *d) {
   if (!colon || net_grpc_server_new(gc.loop, &go, &core.grpc) ||
       gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
       (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||
-      daemon_on_shutdown(d, core_shutdown, NULL)) {
+      daemon_on_shutdown(d, core_shutdown, NULL) || daemon_on_reload(d, core_reload, NULL)) {
     orr_log_error("cannot listen for gRPC", "address", addr, "err", orr_strerror(rc), NULL);
     return 1;
   }

@@ -438,8 +438,12 @@ static void reconcile(gw *g) {
   pthread_mutex_unlock(&g->mu);
 }
 
-static void read_sd_files(gw *g, bool force) {
-  bool changed = force;
+/* Re-reads the SD files when one changed (or |force|). Returns 0, or an
+ * ORR_E* code with the first failure in |why| (may be NULL): the files
+ * that could be read are used all the same. */
+static int read_sd_files(gw *g, bool force, char *why, size_t whylen) {
+  bool changed = force, parse_failed = false;
+  int result = 0;
   for (size_t i = 0; i < g->cfg.nsd_files; i++) {
     struct stat st;
     int64_t m = 0;
@@ -448,16 +452,18 @@ static void read_sd_files(gw *g, bool force) {
     if (m != g->sd_mtime_ns[i]) changed = true;
     g->sd_mtime_ns[i] = m;
   }
-  if (!changed) return;
+  if (!changed) return 0;
   orr_arena *a = orr_arena_new(0);
   const char **ts = NULL;
   size_t n = 0;
-  if (!a) return;
+  if (!a) return ORR_ENOMEM;
   for (size_t i = 0; i < g->cfg.nsd_files; i++) {
     FILE *f = fopen(g->cfg.sd_files[i], "rb");
     if (!f) {
       orr_log_warn("cannot read file SD", "file", g->cfg.sd_files[i], "err", strerror(errno),
                    NULL);
+      if (!result && why) snprintf(why, whylen, "file SD %s: %s", g->cfg.sd_files[i], strerror(errno));
+      if (!result) result = ORR_EIO;
       continue;
     }
     orr_buf b = {0};
@@ -473,13 +479,26 @@ static void read_sd_files(gw *g, bool force) {
       n = before;
       orr_log_warn("cannot parse file SD", "file", g->cfg.sd_files[i], "err",
                    err[0] ? err : orr_strerror(rc), NULL);
+      if (!result && why)
+        snprintf(why, whylen, "file SD %s: %s", g->cfg.sd_files[i], err[0] ? err : orr_strerror(rc));
+      if (!result) result = rc;
+      parse_failed = true;
     }
+  }
+  if (parse_failed) {
+    /* A file that does not parse (often one caught mid-write) keeps the
+     * previous targets, as Prometheus's file SD does; a missing file
+     * drops its targets. */
+    free(ts);
+    orr_arena_destroy(a);
+    return result;
   }
   free(g->sd_targets);
   orr_arena_destroy(g->sd_arena);
   g->sd_targets = ts;
   g->nsd_targets = n;
   g->sd_arena = a;
+  return result;
 }
 
 /* ---------------------------------------------------------------- DNS */
@@ -789,7 +808,7 @@ static void tick_cb(uv_timer_t *t) {
   int64_t now = orr_now_ms();
   bool force = now >= g->sd_next_ms;
   if (force) g->sd_next_ms = now + g->cfg.sd_interval_ms;
-  read_sd_files(g, force);
+  read_sd_files(g, force, NULL, 0);
   if (now >= g->dns_next_ms) {
     g->dns_next_ms = now + g->cfg.dns_interval_ms;
     resolve_dns(g);
@@ -802,6 +821,19 @@ static void tick_cb(uv_timer_t *t) {
     if (storeapi_client_info(e->client, g->cfg.info_timeout_ms, info_done, e) == 0)
       e->info_inflight = true;
   }
+}
+
+int gw_reload(gw *g, char *err, size_t errlen) {
+  if (errlen) err[0] = 0;
+  int rc = read_sd_files(g, true, err, errlen);
+  size_t before = g->neps;
+  /* One tick now: new endpoints are added and probed at once, not within
+   * the next second. The SD files were just read, so it does not re-read. */
+  tick_cb(&g->tick);
+  orr_log_info("reloaded file SD", "files", ORR_LOG_INT((int64_t)g->cfg.nsd_files), "targets",
+               ORR_LOG_INT((int64_t)g->nsd_targets), "endpoints_before",
+               ORR_LOG_INT((int64_t)before), "endpoints", ORR_LOG_INT((int64_t)g->neps), NULL);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- queries */

@@ -52,6 +52,11 @@ typedef struct gw_config {
 int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen);
 /* Starts discovery and the Info polls (loop thread). Returns 0 or ORR_ENOMEM. */
 int gw_start(gw *g);
+/* Reload (SIGHUP, loop thread after gw_start): re-reads every file SD file
+ * now and reconciles the endpoints. Returns 0, or an ORR_E* code with the
+ * first unreadable or unparsable file in |err|; the files that could be read
+ * are used all the same. */
+int gw_reload(gw *g, char *err, size_t errlen);
 /* Cancels everything in flight, closes every client and handle, frees |g|,
  * then calls |on_closed(arg)| (may be NULL). Loop thread. */
 void gw_close(gw *g, void (*on_closed)(void *arg), void *arg);

@@ -31,42 +31,38 @@ static const orr_flag flags[] = {
 
 /* A bad bucket configuration, an unreachable endpoint, a missing bucket or
  * refused credentials stop the sidecar at once with one error line, before
- * it waits for Prometheus (Thanos fails the same way at start). Returns 0
- * when uploads are off or the bucket answers. */
-static int check_bucket(void) {
+ * it waits for Prometheus (Thanos fails the same way at start). The checked
+ * bucket is the one the shipper uploads to: the config is parsed once.
+ * Returns 0 with |*out| NULL when uploads are off. */
+static int open_bucket(objstore_bucket **out) {
   const char *file = opt.objstore_file && opt.objstore_file[0] ? opt.objstore_file : NULL;
   const char *text = opt.objstore && opt.objstore[0] ? opt.objstore : NULL;
+  *out = NULL;
   if (!file && !text) return 0;
   char err[512] = "";
-  objstore_config oc;
-  objstore_bucket *b = NULL;
-  int rc = objstore_config_load(file, text, &oc, err, sizeof(err));
-  if (rc == 0) {
-    rc = objstore_open(&oc, &b, err, sizeof(err));
-    objstore_config_free(&oc);
-  }
-  if (rc == 0) rc = objstore_check(b, err, sizeof(err));
-  objstore_close(b);
-  if (rc) orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
+  int rc = objstore_open_checked(file, text, out, err, sizeof(err));
+  if (rc) orr_log_error("cannot use the bucket", "err", err, NULL);
   return rc;
 }
 
 static int run(int argc, char **argv) {
   const cli_common *c = cli_common_options();
-  if (check_bucket() != 0) return 1;
+  objstore_bucket *bucket;
+  if (open_bucket(&bucket) != 0) return 1;
   sidecar_config cfg = {0};
   cfg.prometheus_url = opt.prometheus_url;
   cfg.ready_timeout_ms = opt.ready_timeout_ms;
   cfg.tsdb_path = opt.tsdb_path;
-  cfg.objstore_file = opt.objstore_file;
-  cfg.objstore = opt.objstore;
+  cfg.bucket = bucket;
   cfg.upload_compacted = opt.upload_compacted != 0;
   cfg.min_time = opt.min_time;
   cfg.http_address = c->http_address;
   cfg.http_grace_ms = c->http_grace_period_ms;
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
-  return sidecar_main(&cfg);
+  int status = sidecar_main(&cfg);
+  objstore_close(bucket); /* the shipper was joined in sidecar_main */
+  return status;
 }
 
 const cli_command cli_cmd_sidecar = {

@@ -1,6 +1,7 @@
-/* shipper_sidecar.c: the shipper inside `orrery sidecar` — the strong
- * definitions of the sidecar's shipper hooks: opens the bucket, runs the
- * shipper's worker, keeps its external labels and the served min time fresh. */
+/* shipper_sidecar.c: the shipper inside `orrery sidecar` — runs the
+ * shipper's worker on the bucket the sidecar checked at start (borrowed from
+ * sidecar_config.bucket), keeps its external labels and the served min time
+ * fresh. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -13,7 +14,7 @@
  * are closed, after the worker was joined. */
 typedef struct ship_state {
   sidecar *sc;
-  objstore_bucket *bucket;
+  objstore_bucket *bucket; /* borrowed from the sidecar's config */
   shipper *sh;
   uv_timer_t labels_timer;
   uv_async_t synced;
@@ -45,26 +46,11 @@ static void on_labels_timer(uv_timer_t *t) {
 int sidecar_shipper_start(sidecar *sc) {
   const sidecar_config *cfg = sidecar_cfg(sc);
   char err[512] = "";
-  objstore_config oc;
   ship_state *ss = calloc(1, sizeof(*ss));
   if (!ss) return ORR_ENOMEM;
   ss->sc = sc;
-  int rc = objstore_config_load(cfg->objstore_file && cfg->objstore_file[0] ? cfg->objstore_file
-                                                                            : NULL,
-                                cfg->objstore && cfg->objstore[0] ? cfg->objstore : NULL, &oc,
-                                err, sizeof(err));
-  if (rc) {
-    orr_log_error("bucket configuration", "err", err, NULL);
-    free(ss);
-    return rc;
-  }
-  rc = objstore_open(&oc, &ss->bucket, err, sizeof(err));
-  objstore_config_free(&oc);
-  if (rc) {
-    orr_log_error("cannot open the bucket", "err", err, NULL);
-    free(ss);
-    return rc;
-  }
+  ss->bucket = cfg->bucket;
+  int rc;
   shipper_config c = {0};
   c.tsdb_path = cfg->tsdb_path;
   c.bucket = ss->bucket;
@@ -75,7 +61,6 @@ int sidecar_shipper_start(sidecar *sc) {
   c.sync_arg = ss;
   if ((rc = shipper_new(&c, &ss->sh, err, sizeof(err))) != 0) {
     orr_log_error("cannot create the shipper", "err", err, NULL);
-    objstore_close(ss->bucket);
     free(ss);
     return rc;
   }
@@ -99,7 +84,6 @@ static void on_closed(uv_handle_t *h) {
   ship_state *ss = h->data;
   if (--ss->open_handles > 0) return;
   shipper_free(ss->sh);
-  objstore_close(ss->bucket);
   free(ss);
 }
 

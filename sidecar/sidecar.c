@@ -814,6 +814,21 @@ static void on_grpc_closed(void *arg) {
   sc->http = NULL;
 }
 
+/* SIGHUP: a Prometheus reload often comes with ours (one ExecReload for
+ * both), so ask Prometheus for its external labels and lowest timestamp now
+ * rather than at the next 30 s refresh. The answer arrives later; a failure
+ * is logged as a failed heartbeat. */
+static int on_reload(daemon_ctx *d, void *arg, char *err, size_t errlen) {
+  sidecar *sc = arg;
+  (void)d;
+  (void)err;
+  (void)errlen;
+  if (sc->state != S_READY || sc->shutting_down) return 0; /* start-up fetches them anyway */
+  uv_timer_stop(&sc->timer);
+  refresh(sc);
+  return 0;
+}
+
 static void on_shutdown(daemon_ctx *d, void *arg) {
   sidecar *sc = arg;
   sc->shutting_down = true;
@@ -835,7 +850,7 @@ int sidecar_main(const sidecar_config *cfg) {
   sc->cfg = *cfg;
   sc->lowest_ts = INT64_MIN;
   sc->backoff_ms = 500;
-  sc->uploads = (cfg->objstore_file && cfg->objstore_file[0]) || (cfg->objstore && cfg->objstore[0]);
+  sc->uploads = cfg->bucket != NULL;
   if (parse_min_time(cfg->min_time, &sc->limit_min_time)) {
     orr_log_error("bad --min-time: want RFC3339 or a duration relative to now (-1d)", "value",
                   cfg->min_time, NULL);
@@ -867,7 +882,7 @@ int sidecar_main(const sidecar_config *cfg) {
   if (net_http_client_new(sc->loop, NULL, &sc->http) ||
       net_grpc_server_new(sc->loop, &go, &sc->grpc) ||
       storeapi_server_new(sc->grpc, &be, reg, &sc->store) ||
-      daemon_on_shutdown(sc->d, on_shutdown, sc)) {
+      daemon_on_shutdown(sc->d, on_shutdown, sc) || daemon_on_reload(sc->d, on_reload, sc)) {
     orr_log_error("cannot set up the sidecar", NULL);
     daemon_free(sc->d);
     goto out;

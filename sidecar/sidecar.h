@@ -17,13 +17,15 @@
 #include "base.h"
 #include "labels.h"
 #include "net.h"
+#include "objstore.h"
 
 typedef struct sidecar_config {
   const char *prometheus_url;
   int64_t ready_timeout_ms;
   const char *tsdb_path;
-  const char *objstore_file; /* uploads are enabled when either is set */
-  const char *objstore;
+  /* The checked bucket (objstore_open_checked) the shipper uploads to,
+   * borrowed until sidecar_main() returns; NULL: uploads are off. */
+  objstore_bucket *bucket;
   bool upload_compacted;
   const char *min_time; /* RFC3339 or a duration relative to now ("-1d") */
   const char *http_address;

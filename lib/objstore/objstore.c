@@ -105,6 +105,26 @@ int objstore_check(objstore_bucket *b, char *err, size_t errlen) {
   return b->ops->check(b, err, errlen);
 }
 
+int objstore_open_checked(const char *file, const char *text, objstore_bucket **out, char *err,
+                          size_t errlen) {
+  objstore_config oc;
+  objstore_bucket *b = NULL;
+  *out = NULL;
+  if (errlen) err[0] = 0;
+  int rc = objstore_config_load(file, text, &oc, err, errlen);
+  if (rc) return rc;
+  rc = objstore_open(&oc, &b, err, errlen);
+  objstore_config_free(&oc);
+  if (rc == 0) rc = objstore_check(b, err, errlen);
+  if (rc) {
+    objstore_close(b);
+    if (errlen && !err[0]) snprintf(err, errlen, "%s", orr_strerror(rc));
+    return rc;
+  }
+  *out = b;
+  return 0;
+}
+
 /* The full key (prefix + key) into |buf|; validates |key|. */
 static int full_key(objstore_bucket *b, const char *op, const char *key, char *buf, size_t len,
                     char *err, size_t errlen) {

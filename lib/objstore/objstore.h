@@ -116,6 +116,17 @@ const char *objstore_name(const objstore_bucket *b);
  * "directory "/d" does not exist". */
 int objstore_check(objstore_bucket *b, char *err, size_t errlen);
 
+/* The start-up check every daemon that uses a bucket runs once (sidecar,
+ * store, compact): loads the config from |file| or |text| (as
+ * objstore_config_load), opens the bucket and checks it (objstore_check).
+ * Returns 0 with |*out| set — caller owns it and frees with objstore_close(),
+ * usually after handing it (borrowed) to the component's workers — or an
+ * ORR_E* code with one line in |err| (a bad key, an unreadable file, an
+ * unreachable endpoint, a missing bucket, refused credentials) and |*out|
+ * NULL. Blocking: call it before the loop runs. */
+int objstore_open_checked(const char *file, const char *text, objstore_bucket **out, char *err,
+                          size_t errlen);
+
 /* ---- blocking operations (any thread except the bucket's own). Every one
  * returns 0 or an ORR_E* code with one line in |err| (may be NULL). */
 
