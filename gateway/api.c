@@ -15,11 +15,6 @@
 #define GW_MAX_TIME_MS ((int64_t)9223309901257974 * 1000)
 
 /* ================================================================ helpers */
-int gw_api__parse_time(const char *s, int64_t *ms) {
-  if (!s || !*s) return ORR_EINVAL;
-  return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
-}
-
 /* Go's strconv.ParseFloat syntax, near enough: no leading space, all consumed. */
 static bool parse_go_float(const char *s, double *out) {
   if (!*s || *s == ' ' || *s == '\t' || *s == '\n') return false;
@@ -30,6 +25,72 @@ static bool parse_go_float(const char *s, double *out) {
   if (errno == ERANGE && !isinf(d)) d = 0; /* underflow: Go gives the denormal/0 */
   *out = d;
   return true;
+}
+
+/* Go's int64(f) on amd64: NaN and values out of range give INT64_MIN. */
+static int64_t go_int64(double f) {
+  if (isnan(f) || f >= 9223372036854775808.0 || f < -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)f;
+}
+
+/* Two's-complement wrapping as Go's int64 arithmetic (C's signed overflow is
+ * undefined, so go through uint64). */
+static int64_t wrap64(uint64_t u) { return u > (uint64_t)INT64_MAX ? -(int64_t)(~u) - 1 : (int64_t)u; }
+
+/* A float timestamp as Prometheus's parseTime makes it a time.Time:
+ * math.Modf, the fraction rounded to ms, int64 conversions (Modf(±Inf) is
+ * (±Inf, NaN)), then time.Unix's normalisation, all wrapping. */
+static void go_unix_time(double t, int64_t *sec, int64_t *nsec) {
+  double ip, frac;
+  if (isinf(t)) {
+    ip = t;
+    frac = NAN;
+  } else {
+    frac = modf(t, &ip); /* NaN: both NaN */
+  }
+  frac = round(frac * 1000) / 1000;
+  int64_t s = go_int64(ip), ns = go_int64(frac * 1e9);
+  if (ns < 0 || ns >= 1000000000) {
+    int64_t n = ns / 1000000000;
+    s = wrap64((uint64_t)s + (uint64_t)n);
+    ns -= n * 1000000000;
+    if (ns < 0) {
+      ns += 1000000000;
+      s = wrap64((uint64_t)s - 1);
+    }
+  }
+  *sec = s;
+  *nsec = ns;
+}
+
+/* Prometheus accepts any float (NaN, ±Inf, 1e18) as a timestamp. A query
+ * evaluates at t.UnixNano()/1e6 (timeMilliseconds, wrapping in int64 beyond
+ * the year 2262), so time=1e18 evaluates at -6930898827.444 and NaN or Inf
+ * at -9223372036.854 there too. */
+int gw_api__parse_time(const char *s, int64_t *ms) {
+  if (!s || !*s) return ORR_EINVAL;
+  double f;
+  if (parse_go_float(s, &f) && !(errno == ERANGE && isinf(f))) {
+    int64_t sec, ns;
+    go_unix_time(f, &sec, &ns);
+    *ms = wrap64((uint64_t)sec * 1000000000u + (uint64_t)ns) / 1000000;
+    return 0;
+  }
+  return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
+}
+
+/* The same for /series and /labels, which take timestamp.FromTime(t):
+ * t.Unix()*1000 + ms of the nanoseconds, wrapping. */
+static int parse_time_from_time(const char *s, int64_t *ms) {
+  if (!s || !*s) return ORR_EINVAL;
+  double f;
+  if (parse_go_float(s, &f) && !(errno == ERANGE && isinf(f))) {
+    int64_t sec, ns;
+    go_unix_time(f, &sec, &ns);
+    *ms = wrap64((uint64_t)sec * 1000u + (uint64_t)(ns / 1000000));
+    return 0;
+  }
+  return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
 }
 
 int gw_api__parse_duration_ns(const char *s, int64_t *ns, bool *overflow) {
@@ -106,7 +167,7 @@ static int time_param(net_http_req *req, const char *name, int64_t def, int64_t 
     *out = def;
     return 0;
   }
-  if (gw_api__parse_time(v, out)) {
+  if (parse_time_from_time(v, out)) {
     orr_buf q = {0};
     gw_api__quote(&q, v);
     gw_api__errorf(req, "bad_data",

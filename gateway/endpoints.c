@@ -830,7 +830,8 @@ int gw_reload(gw *g, char *err, size_t errlen) {
   /* One tick now: new endpoints are added and probed at once, not within
    * the next second. The SD files were just read, so it does not re-read. */
   tick_cb(&g->tick);
-  orr_log_info("reloaded file SD", "files", ORR_LOG_INT((int64_t)g->cfg.nsd_files), "targets",
+  if (rc == 0)
+    orr_log_info("reloaded file SD", "files", ORR_LOG_INT((int64_t)g->cfg.nsd_files), "targets",
                ORR_LOG_INT((int64_t)g->nsd_targets), "endpoints_before",
                ORR_LOG_INT((int64_t)before), "endpoints", ORR_LOG_INT((int64_t)g->neps), NULL);
   return rc;

@@ -82,7 +82,22 @@ typedef struct translate {
   orr_buf *out;
   char *err;
   size_t errlen;
+  /* RE2's nested-repeat limit (Go's repeatIsValid): along any path of the
+   * parse tree the counts of nested {n,m} repetitions multiply to at most
+   * MAX_REPEAT, each counting its max (its min when unbounded); x{0} ends
+   * the path. "(a{1,100}){1,100}" is 10,000 copies of a: refused.
+   * cost[d]: the largest product inside the group open at depth d over the
+   * elements completed so far; elem: the product of the element being built
+   * (its atom and the repetitions applied to it). */
+  long *cost;
+  long elem;
 } translate;
+
+/* The element being built is complete: it counts for its group. */
+static void cost_fold(translate *t, int depth) {
+  if (t->elem > t->cost[depth]) t->cost[depth] = t->elem;
+  t->elem = 1;
+}
 
 static int syntax_error(translate *t, const char *what, const char *at, size_t len) {
   snprintf(t->err, t->errlen, "error parsing regexp: %s: `%.*s`", what, (int)len, at);
@@ -304,8 +319,9 @@ bad:;
   return 0;
 }
 
-/* Translates the RE2 pattern into |t->out|; returns 0 or ORR_EINVAL. */
-static int translate_re2(translate *t) {
+/* Translates the RE2 pattern into |t->out|; returns 0 or ORR_EINVAL.
+ * t->cost has room for one more entry than the pattern has bytes. */
+static int translate_re2_groups(translate *t) {
   const char *p = t->re, *end = t->re + t->n;
   const char *last_repeat = NULL; /* start of the previous repetition operator */
   bool operand = false;            /* is there something a repetition could apply to? */
@@ -315,6 +331,8 @@ static int translate_re2(translate *t) {
     char c = *p;
     const char *op = p;
     bool repeat = false;
+    long atom_cost = 1;           /* a group's inner cost once it closes */
+    long rep_lo = -1, rep_hi = -1; /* a {n,m} repetition's counts */
     if (c == '\\') {
       size_t k = translate_escape(t, p, end, false);
       if (!k) return ORR_EINVAL;
@@ -399,7 +417,8 @@ static int translate_re2(translate *t) {
           p = r + 1;
           last_repeat = NULL;
           operand = false;
-          depth++;
+          cost_fold(t, depth);
+          t->cost[++depth] = 1;
           continue;
         }
         bool neg = false, any = false;
@@ -434,7 +453,8 @@ static int translate_re2(translate *t) {
         p = q + 1;
         if (q[0] == ':') { /* a group opens; (?flags) changes nothing */
           operand = false;
-          depth++;
+          cost_fold(t, depth);
+          t->cost[++depth] = 1;
         }
         last_repeat = NULL;
         continue;
@@ -442,11 +462,14 @@ static int translate_re2(translate *t) {
         orr_buf_putc(t->out, *p++);
         operand = false;
         last_repeat = NULL;
-        depth++;
+        cost_fold(t, depth);
+        t->cost[++depth] = 1;
         continue;
       }
     } else if (c == ')') {
       if (depth == 0) return wrapped_error(t, "unexpected )", NULL);
+      cost_fold(t, depth);
+      atom_cost = t->cost[depth];
       depth--;
       orr_buf_putc(t->out, *p++);
     } else if (c == '*' || c == '+' || c == '?') {
@@ -459,6 +482,8 @@ static int translate_re2(translate *t) {
         if (lo > MAX_REPEAT || hi > MAX_REPEAT || (hi >= 0 && hi < lo))
           return syntax_error(t, "invalid repeat count", p, k);
         repeat = true;
+        rep_lo = lo;
+        rep_hi = hi;
         p += k;
       } else {
         orr_buf_puts(t->out, "\\{");
@@ -468,6 +493,7 @@ static int translate_re2(translate *t) {
       orr_buf_putc(t->out, *p++);
       operand = false;
       last_repeat = NULL;
+      cost_fold(t, depth);
       continue;
     } else if (c == '^' || c == '$') { /* repeatable in RE2, see \b */
       orr_buf_puts(t->out, "(?:");
@@ -482,15 +508,39 @@ static int translate_re2(translate *t) {
                                            (size_t)(p - last_repeat));
       if (!operand)
         return syntax_error(t, "missing argument to repetition operator", op, (size_t)(p - op));
+      if (rep_lo >= 0) { /* {n,m}: as Go's repeatIsValid, checked when n or m >= 2 */
+        long m = rep_hi == 0 ? 0 : rep_hi < 0 ? rep_lo : rep_hi;
+        if (rep_hi == 0) {
+          t->elem = 1; /* x{0}: nothing below counts */
+        } else if (m > 0) {
+          long prod = t->elem * m; /* both <= MAX_REPEAT: no overflow */
+          if ((rep_lo >= 2 || rep_hi >= 2) && prod > MAX_REPEAT)
+            return syntax_error(t, "invalid repeat count", op, (size_t)(p - op));
+          t->elem = prod > MAX_REPEAT ? MAX_REPEAT + 1 : prod;
+        }
+      }
       orr_buf_append(t->out, op, (size_t)(p - op));
       last_repeat = op;
     } else {
       last_repeat = NULL;
       operand = true;
+      cost_fold(t, depth);
+      t->elem = atom_cost;
     }
   }
   if (depth > 0) return wrapped_error(t, "missing closing )", NULL);
   return t->out->oom ? ORR_ENOMEM : 0;
+}
+
+static int translate_re2(translate *t) {
+  t->cost = calloc(t->n + 1, sizeof(*t->cost));
+  if (!t->cost) return ORR_ENOMEM;
+  t->cost[0] = 1;
+  t->elem = 1;
+  int rc = translate_re2_groups(t);
+  free(t->cost);
+  t->cost = NULL;
+  return rc;
 }
 
 /* ---------------------------------------------------------------- fast paths */
@@ -673,7 +723,7 @@ labels_matcher *labels_matcher_new(labels_match_type type, const char *name, con
   m->value_len = strlen(value);
   if (type == LABELS_MATCH_RE || type == LABELS_MATCH_NRE) {
     orr_buf_puts(&pat, "^(?:");
-    translate t = {value, m->value_len, &pat, err, errlen};
+    translate t = {value, m->value_len, &pat, err, errlen, NULL, 1};
     int rc = translate_re2(&t);
     if (rc == ORR_ENOMEM) goto oom;
     if (rc) goto fail;

@@ -250,6 +250,14 @@ static int build_msg(net__http_parse *ps) {
       is_form(find_header(m->headers, m->nheaders, "Content-Type")))
     rc = net__parse_query(a, m->body, m->body_len, &kv);
   if (rc == 0 && query) rc = net__parse_query(a, query, qlen, &kv);
+  /* A multipart/form-data body's values come after the URL's, as Go's
+   * FormValue sees them (ParseMultipartForm appends them to r.Form); a body
+   * that does not parse adds nothing, as there. */
+  const char *ct = find_header(m->headers, m->nheaders, "Content-Type");
+  if (rc == 0 && m->body_len && ct && strncasecmp(ct, "multipart/", 10) == 0) {
+    rc = net__parse_multipart(a, ct, m->body, m->body_len, &kv);
+    if (rc == ORR_EINVAL) rc = 0;
+  }
   if (rc == 0) {
     m->nparams = kv.len / sizeof(net_http_kv);
     m->params = orr_arena_alloc(a, kv.len + 1);

@@ -91,7 +91,9 @@ const char *net_http_req_path(const net_http_req *req);   /* decoded path "/api/
 const char *net_http_req_target(const net_http_req *req); /* raw request target */
 /* Query and form parameters merged as Go's Request.ParseForm: values from an
  * application/x-www-form-urlencoded POST/PUT/PATCH body first, then the
- * URL query, in order of appearance. */
+ * URL query, in order of appearance; then the value parts of a
+ * multipart/form-data body, as Go's FormValue sees them after
+ * ParseMultipartForm (a malformed multipart body adds nothing). */
 const net_http_kv *net_http_req_params(const net_http_req *req, size_t *n);
 /* The first value of parameter |name|, or NULL (as Go's FormValue but NULL
  * for absent). */

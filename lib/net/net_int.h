@@ -68,6 +68,15 @@ int net__url_unescape(const char *in, size_t n, bool plus_space, char *out, size
 /* Appends the pairs of |q| (a=b&c=d) to |kv| (an orr_buf of net_http_kv),
  * strings in |a|; pairs with ';' or bad escapes are skipped as Go does. */
 int net__parse_query(orr_arena *a, const char *q, size_t n, orr_buf *kv);
+/* Appends the value parts of a multipart/form-data |body| to |kv| (an
+ * orr_buf of net_http_kv, strings in |a|) as Go's ParseMultipartForm (see
+ * http_multipart.c). |content_type| is the request's header (borrowed).
+ * Returns 0, ORR_EINVAL (not multipart/form-data, no boundary, a syntax
+ * error or a limit: |kv| is left as it was) or ORR_ENOMEM. */
+#define NET__MULTIPART_MAX_PARTS 1000
+#define NET__MULTIPART_MAX_HEADERS 10000
+int net__parse_multipart(orr_arena *a, const char *content_type, const char *body, size_t n,
+                         orr_buf *kv);
 
 /* Router lookup without I/O. Returns 200 and the route's handler, name and
  * path variables (in |a|), 404, or 405 with *allow the NET_HTTP_* set. */

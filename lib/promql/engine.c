@@ -356,6 +356,10 @@ static int scalar_val(promql__ev *ev, double v, val *out) {
   out->type = PROMQL_TYPE_SCALAR;
   size_t n = nsteps(ev);
   promql_series s = {{NULL, 0}, NULL, 0};
+  /* Count before allocating: a subquery of 1y:1ms has 3e10 steps, and the
+   * limit, not the allocator, must say no (422 as Prometheus). */
+  int rc = promql__ev_add_samples(ev, (int64_t)n);
+  if (rc) return rc;
   if (n) {
     s.points = orr_arena_alloc(ev->a, n * sizeof(promql_point));
     if (!s.points) return promql__ev_oom(ev);
@@ -366,8 +370,6 @@ static int scalar_val(promql__ev *ev, double v, val *out) {
     s.points[i].v = v;
   }
   s.npoints = n;
-  int rc = promql__ev_add_samples(ev, (int64_t)n);
-  if (rc) return rc;
   if (mat_push(ev->a, &out->m, &s)) return promql__ev_oom(ev);
   return 0;
 }
@@ -384,8 +386,14 @@ static int eval_vs(promql__ev *ev, const promql_expr *e, bool ts_mode, val *out)
   int64_t at = resolve_at(ev, e->u.vs.at, e->u.vs.at_ms);
   int64_t off = e->u.vs.offset_ms;
   promql_point *buf = NULL;
-  if (steps) {
-    buf = malloc(steps * sizeof(*buf));
+  /* One series holds at most what the sample limit leaves: the buffer is
+   * no bigger, so a huge step count fails on the limit, not on malloc. */
+  size_t cap = steps;
+  int64_t left = ev->max_samples - ev->cur_samples;
+  if (left < 0) left = 0;
+  if (d->n && (uint64_t)cap > (uint64_t)left + 1) cap = (size_t)left + 1;
+  if (d->n && cap) {
+    buf = malloc(cap * sizeof(*buf));
     if (!buf) return promql__ev_oom(ev);
   }
   int rc = 0;
@@ -399,6 +407,10 @@ static int eval_vs(promql__ev *ev, const promql_expr *e, bool ts_mode, val *out)
       if (idx == 0) continue;
       const promql_point *p = &in->points[idx - 1];
       if (p->t < ref - ev->lookback || promql__is_stale(p->v)) continue;
+      if (np == cap) {
+        rc = promql__ev_add_samples(ev, (int64_t)np + 1); /* over the limit */
+        goto out;
+      }
       buf[np].t = ts;
       buf[np].v = ts_mode ? (double)p->t / 1000.0 : p->v;
       np++;
@@ -722,7 +734,14 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
   bool keep_name = strcmp(f->name, "last_over_time") == 0;
   int fid = promql__range_fn_id(f->name);
   bool absent = strcmp(f->name, "absent_over_time") == 0;
-  promql_point *buf = steps ? malloc(steps * sizeof(*buf)) : NULL;
+  /* A series' output is at most what the sample limit leaves, so the buffer
+   * is no bigger: a subquery of 3e10 steps fails on the limit (422), not on
+   * malloc. */
+  size_t cap = steps;
+  int64_t left = absent ? ev->max_samples : ev->max_samples - ev->cur_samples;
+  if (left < 0) left = 0;
+  if ((uint64_t)cap > (uint64_t)left + 1) cap = (size_t)left + 1;
+  promql_point *buf = cap ? malloc(cap * sizeof(*buf)) : NULL;
   bool *found = absent && steps ? calloc(steps, sizeof(bool)) : NULL;
   if ((steps && !buf) || (absent && steps && !found)) {
     free(buf);
@@ -764,6 +783,10 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
       bool ok = false;
       if ((rc = promql__range_fn(ev, fid, &w, &v, &ok))) break;
       if (!ok) continue;
+      if (nout == cap) {
+        rc = promql__ev_add_samples(ev, (int64_t)ev->max_samples + 1); /* over the limit */
+        break;
+      }
       buf[nout].t = ts;
       buf[nout].v = v;
       nout++;
@@ -793,11 +816,15 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
     int64_t ts = ev->start;
     for (size_t st = 0; st < steps; st++, ts += ev->interval)
       if (!found[st]) {
+        if (nout == cap) {
+          rc = promql__ev_add_samples(ev, (int64_t)ev->max_samples + 1);
+          break;
+        }
         buf[nout].t = ts;
         buf[nout].v = 1;
         nout++;
       }
-    if (nout) {
+    if (nout && !rc) {
       promql_series s = {{NULL, 0}, orr_arena_alloc(ev->a, nout * sizeof(promql_point)), nout};
       if (!s.points || promql__absent_labels(ev->a, e->u.call.args[0], &s.labels) ||
           mat_push(ev->a, &out->m, &s))
@@ -965,14 +992,15 @@ static int eval_invariant(promql__ev *ev, const promql_expr *e, val *out) {
   for (size_t i = 0; i < out->m.n; i++) {
     promql_series *s = &out->m.s[i];
     if (s->npoints != 1) continue;
+    /* The limit first: 1y:1ms is 3e10 steps, a 422 and not an allocation
+     * failure (Prometheus counts each step as it goes). */
+    if (steps > 1 && (rc = promql__ev_add_samples(ev, (int64_t)(steps - 1)))) return rc;
     promql_point *np = orr_arena_alloc(ev->a, steps * sizeof(*np));
     if (!np) return promql__ev_oom(ev);
     int64_t ts = ev->start;
     for (size_t k = 0; k < steps; k++, ts += ev->interval) {
       np[k].t = ts;
       np[k].v = s->points[0].v;
-      if (k == 0) continue;
-      if (++ev->cur_samples > ev->max_samples) return promql__ev_add_samples(ev, 1);
     }
     s->points = np;
     s->npoints = steps;

@@ -262,6 +262,15 @@ static const bad bad_cases[] = {
       {"a*+", "error parsing regexp: invalid nested repetition operator: `*+`"},
       {"a**", "error parsing regexp: invalid nested repetition operator: `**`"},
       {"a{1001}", "error parsing regexp: invalid repeat count: `{1001}`"},
+      /* RE2's nested-repeat limit: counts along a path multiply to <= 1000
+       * (each answer as Prometheus 2.42 gives it). */
+      {"(a{1,100}){1,100}z", "error parsing regexp: invalid repeat count: `{1,100}`"},
+      {"(a{500}|b){3}", "error parsing regexp: invalid repeat count: `{3}`"},
+      {"(a{2}){501}", "error parsing regexp: invalid repeat count: `{501}`"},
+      {"(a{2}){501,}", "error parsing regexp: invalid repeat count: `{501,}`"},
+      {"((a{10}){10}){11}", "error parsing regexp: invalid repeat count: `{11}`"},
+      {"(?:(?:a{10}){10}){11}?", "error parsing regexp: invalid repeat count: `{11}?`"},
+      {"(a{0}){1001}", "error parsing regexp: invalid repeat count: `{1001}`"},
       {"*a", "error parsing regexp: missing argument to repetition operator: `*`"},
       {"a|+b", "error parsing regexp: missing argument to repetition operator: `+`"},
       {"(?:*)", "error parsing regexp: missing argument to repetition operator: `*`"},
@@ -307,6 +316,23 @@ static void test_rejected_syntax(void **state) {
   m = labels_matcher_new(LABELS_MATCH_EQ, "l", "(?=", err, sizeof(err));
   assert_non_null(m);
   labels_matcher_free(m);
+}
+
+/* Nested repeats within RE2's limit of 1000 copies are accepted (each as
+ * Prometheus 2.42 accepts it). */
+static void test_nested_repeats_accepted(void **state) {
+  (void)state;
+  static const char *const ok[] = {
+      "(a{1,10}){1,100}z", "(?:a{10}){100}?",   "(a{2}){500}",         "((a{2}){0}){1000}",
+      "x(a{10,}b{1,20}){50}", "(a{10}(b{10}){10})", "((a{10}){10}){10}", "(a{1}){1000}",
+      "(a*){1000}",         "(a{0,}){1000}",     "a{1000}b{1000}",      "(a{1000}|b{1000})",
+  };
+  char err[256];
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    labels_matcher *m = labels_matcher_new(LABELS_MATCH_RE, "l", ok[i], err, sizeof(err));
+    if (!m) fail_msg("/%s/ was refused: %s", ok[i], err);
+    labels_matcher_free(m);
+  }
 }
 
 static void test_fast_paths(void **state) {
@@ -647,6 +673,7 @@ int main(void) {
       cmocka_unit_test(test_hash),           cmocka_unit_test(test_format),
       cmocka_unit_test(test_builder),        cmocka_unit_test(test_matchers_table),
       cmocka_unit_test(test_rejected_syntax), cmocka_unit_test(test_fast_paths),
+      cmocka_unit_test(test_nested_repeats_accepted),
       cmocka_unit_test(test_match_limit),    cmocka_unit_test(test_matches_all_and_format),
       cmocka_unit_test(test_tables_against_prometheus),
       cmocka_unit_test(test_random_against_prometheus),

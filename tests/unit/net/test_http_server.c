@@ -464,6 +464,86 @@ static void test_post_form(void **state) {
   stop(t);
 }
 
+/* multipart/form-data bodies as Go's FormValue reads them (Prometheus
+ * answers curl -F): values after the URL's, files and nameless parts left
+ * out, a malformed body adding nothing. */
+static void test_post_multipart(void **state) {
+  srv *t = start(NULL);
+  resp r = {0};
+  char req[2048];
+  const char *body = "preamble\r\n--XyZ\r\n"
+                     "Content-Disposition: form-data; name=\"query\"\r\n\r\n"
+                     "sum(up)\r\n--XyZ\r\n"
+                     "Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n"
+                     "Content-Type: text/plain\r\n\r\nfile body\r\n--XyZ\r\n"
+                     "content-disposition: form-data; name=\"multi\"\r\n\r\n"
+                     "line1\r\nline2 --XyZ not a delimiter\r\n--XyZ\r\n"
+                     "Content-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--XyZ\r\n"
+                     "Content-Disposition: form-data; name=\"qp\"\r\n"
+                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                     "a=3Db=\r\nc\r\n--XyZ--\r\nepilogue";
+  snprintf(req, sizeof(req),
+           "POST /echo?a=fromquery HTTP/1.1\r\nHost: x\r\n"
+           "Content-Type: multipart/form-data; boundary=\"XyZ\"\r\nContent-Length: %zu\r\n\r\n%s",
+           strlen(body), body);
+  do_request(t->port, req, &r);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body.data, "POST /echo\na=fromquery\nquery=sum(up)\n"
+                                   "multi=line1\r\nline2 --XyZ not a delimiter\nempty=\nqp=a=bc\n");
+  resp_free(&r);
+  /* Cut short (no closing delimiter), no boundary, a bare LF body: all or
+   * nothing, as Go's ReadForm. */
+  static const char *const broken[][2] = {
+      {"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nv"},
+      {"multipart/form-data", "--B\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nv\r\n--B--"},
+      {"multipart/form-data; boundary=B", "garbage"},
+      {"multipart/mixed; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nv\r\n--B--"},
+  };
+  for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+    snprintf(req, sizeof(req),
+             "POST /echo?a=1 HTTP/1.1\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+             broken[i][0], strlen(broken[i][1]), broken[i][1]);
+    do_request(t->port, req, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "POST /echo\na=1\n");
+    resp_free(&r);
+  }
+  const char *lf = "--B\nContent-Disposition: form-data; name=\"q\"\n\nv\n--B--\n";
+  snprintf(req, sizeof(req),
+           "POST /echo HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+           "Content-Length: %zu\r\n\r\n%s", strlen(lf), lf);
+  do_request(t->port, req, &r);
+  assert_string_equal(r.body.data, "POST /echo\nq=v\n");
+  resp_free(&r);
+  stop(t);
+}
+
+/* The part limit: 1,001 parts add nothing (Go 1.20's limit is 1,000). */
+static void test_multipart_limits(void **state) {
+  (void)state;
+  orr_buf body = {0}, kv = {0};
+  for (int i = 0; i < 1001; i++)
+    orr_buf_printf(&body, "--B\r\nContent-Disposition: form-data; name=\"p%d\"\r\n\r\n%d\r\n", i, i);
+  orr_buf_puts(&body, "--B--\r\n");
+  orr_arena *a = orr_arena_new(0);
+  assert_int_equal(net__parse_multipart(a, "multipart/form-data; boundary=B", body.data, body.len, &kv),
+                   ORR_EINVAL);
+  assert_int_equal(kv.len, 0);
+  /* 1,000 parts are fine */
+  const char *last = strstr(body.data, "--B\r\nContent-Disposition: form-data; name=\"p1000\"");
+  assert_non_null(last);
+  size_t cut = (size_t)(last - body.data);
+  orr_buf b2 = {0};
+  orr_buf_append(&b2, body.data, cut);
+  orr_buf_puts(&b2, "--B--");
+  assert_int_equal(net__parse_multipart(a, "multipart/form-data; boundary=B", b2.data, b2.len, &kv), 0);
+  assert_int_equal(kv.len / sizeof(net_http_kv), 1000);
+  orr_buf_free(&b2);
+  orr_buf_free(&kv);
+  orr_buf_free(&body);
+  orr_arena_destroy(a);
+}
+
 static void test_keepalive(void **state) {
   srv *t = start(NULL);
   client c = {.fd = dial(t->port)};
@@ -1032,6 +1112,8 @@ int main(int argc, char **argv) {
     cmocka_unit_test(test_max_connections),
     cmocka_unit_test(test_get_query),
     cmocka_unit_test(test_post_form),
+    cmocka_unit_test(test_post_multipart),
+    cmocka_unit_test(test_multipart_limits),
     cmocka_unit_test(test_keepalive),
     cmocka_unit_test(test_pipelined),
     cmocka_unit_test(test_stream),

@@ -477,6 +477,27 @@ static char *query_json(tdb *db, const char *q, bool range, int64_t s, int64_t e
   return out;
 }
 
+/* A subquery of 3e10 steps (1y:1ms) is refused by the sample limit with
+ * Prometheus's 422 message, before anything is allocated for its steps (it
+ * used to fail with "out of memory"). */
+static void test_subquery_sample_limit(void **state) {
+  (void)state;
+  tdb db = small_db();
+  static const char *const qs[] = {
+      "max_over_time(vector(1)[1y:1ms])",
+      "max_over_time((-vector(1))[1y:1ms])",
+  };
+  for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+    char *j = query_json(&db, qs[i], false, 60000, 60000, 0, 0);
+    if (strcmp(j, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"query "
+                  "processing would load too many samples into memory in query execution\"}"))
+      fail_msg("%s: %s", qs[i], j);
+    free(j);
+  }
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
 static void test_json(void **state) {
   (void)state;
   tdb db = small_db();
@@ -704,7 +725,7 @@ static void test_concurrent_feeding(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cases),          cmocka_unit_test(test_json),
+      cmocka_unit_test(test_cases),          cmocka_unit_test(test_json), cmocka_unit_test(test_subquery_sample_limit),
       cmocka_unit_test(test_json_streaming), cmocka_unit_test(test_cancel_and_timeout),
       cmocka_unit_test(test_range_params),   cmocka_unit_test(test_format_float_f),
       cmocka_unit_test(test_concurrent_feeding),
