@@ -79,6 +79,10 @@ static const orr_flag grpc_flags[] = {
      NULL},
     {"grpc-grace-period", ORR_FLAG_DURATION, &common.grpc_grace_period_ms, "2m",
      "Time to wait after an interrupt received for GRPC Server.", NULL},
+    {"grpc-server-write-timeout", ORR_FLAG_DURATION, &common.grpc_write_timeout_ms, "1m",
+     "A gRPC stream whose client takes none of its response for this long is reset, and a "
+     "connection whose writes stall for this long is closed (0s: never).",
+     NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 

@@ -23,6 +23,7 @@ typedef struct cli_common {
   int64_t http_grace_period_ms; /* time to finish requests on shutdown */
   const char *grpc_address;     /* "0.0.0.0:10901" */
   int64_t grpc_grace_period_ms;
+  int64_t grpc_write_timeout_ms; /* 0: never */
 } cli_common;
 
 typedef struct cli_command cli_command;

@@ -123,6 +123,7 @@ static int core_start(daemon_ctx *d) {
   if (!host[0]) snprintf(host, sizeof(host), "0.0.0.0");
   net_grpc_server_opts go = {0};
   go.registry = orr_registry_default();
+  go.write_timeout_ms = c->grpc_write_timeout_ms > 0 ? c->grpc_write_timeout_ms : -1;
   if (!colon || net_grpc_server_new(gc.loop, &go, &core.grpc) ||
       gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
       (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||

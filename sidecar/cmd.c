@@ -60,6 +60,7 @@ static int run(int argc, char **argv) {
   cfg.http_grace_ms = c->http_grace_period_ms;
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
+  cfg.grpc_write_timeout_ms = c->grpc_write_timeout_ms;
   int status = sidecar_main(&cfg);
   objstore_close(bucket); /* the shipper was joined in sidecar_main */
   return status;

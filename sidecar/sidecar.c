@@ -17,7 +17,14 @@
  * 4. Shutdown: the daemon drains HTTP, our hook closes gRPC gracefully (calls
  *    in flight get the grace period), then the HTTP client; we run the loop
  *    until they are closed. Nothing starts an HTTP request once shutting_down
- *    is set, except Series/label calls still in flight. */
+ *    is set, except Series/label calls still in flight.
+ * 5. A Series call holds one of the HTTP client's connections to Prometheus
+ *    (16) for as long as its client is slow to read (note 3). So that one
+ *    client (an IP address) cannot take them all, it may have at most
+ *    CLIENT_SHARE Series calls reading from Prometheus; its further calls
+ *    wait in its FIFO and start, in order, as its earlier ones end. A client
+ *    that reads nothing is cut off by the gRPC server's write timeout, which
+ *    ends its calls and so frees its share. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,6 +36,18 @@
 #include "storeapi.h"
 
 enum { S_WAIT_READY = 0, S_CONFIG, S_FLAGS, S_MINTIME, S_READY, S_STOPPED };
+
+/* Note 5: half of the HTTP client's 16 connections per host. */
+#define CLIENT_SHARE 8
+
+typedef struct scall scall;
+/* One client's Series calls reading from Prometheus, and those waiting. */
+typedef struct client_share {
+  struct client_share *next;
+  int active;
+  scall *wait_head, *wait_tail;
+  char ip[64];
+} client_share;
 
 struct sidecar {
   sidecar_config cfg;
@@ -49,6 +68,7 @@ struct sidecar {
   int64_t min_time;
   int64_t lowest_ts;      /* from Prometheus's /metrics, INT64_MIN unknown */
   void *shipper;
+  client_share *clients; /* note 5 */
   orr_series *rr_bytes, *prom_up, *heartbeat;
   int pending_closes;
   bool shutting_down;
@@ -330,7 +350,7 @@ static void refresh(sidecar *sc) {
 /* ---------------------------------------------------------------- calls */
 enum { K_SERIES_RR = 1, K_SERIES_JSON, K_LABELS };
 
-typedef struct scall {
+struct scall {
   sidecar *sc;
   storeapi_call *c;
   int kind;
@@ -351,7 +371,14 @@ typedef struct scall {
   bool limited;        /* stopped at the limit: the call ends OK */
   const char *label; /* LabelValues */
   bool names;
-} scall;
+  /* Series, note 5: the request to start (kept while it waits) and the
+   * client's share it holds a place in or waits for. */
+  storeapi_rr_opts rr_opts;
+  char *sj_pathq;
+  client_share *share;
+  bool holds_share, waiting;
+  scall *wait_next;
+};
 
 static scall *scall_new(sidecar *sc, storeapi_call *c, int kind) {
   orr_arena *a = storeapi_call_arena(c);
@@ -364,7 +391,14 @@ static scall *scall_new(sidecar *sc, storeapi_call *c, int kind) {
   return s;
 }
 
+static void share_release_slot(sidecar *sc, client_share *sh);
+
 static void scall_finish(scall *s, int status, const char *msg) {
+  client_share *share = s->holds_share ? s->share : NULL;
+  if (share) {
+    s->holds_share = false;
+    share->active--;
+  }
   orr_arena_destroy(s->tmp);
   s->tmp = NULL;
   if (s->json) json_decref(s->json);
@@ -372,7 +406,9 @@ static void scall_finish(scall *s, int status, const char *msg) {
   if (s->sj_init) sidecar_series_json_free(&s->sj);
   s->sj_init = false;
   orr_buf_free(&s->errbody);
-  storeapi_call_finish(s->c, status, msg);
+  sidecar *sc = s->sc;
+  storeapi_call_finish(s->c, status, msg); /* |s| may be gone */
+  if (share) share_release_slot(sc, share);
 }
 
 static void be_info(void *arg, storeapi_call *c) {
@@ -572,6 +608,98 @@ static int add_match_param(orr_buf *q, labels_matcher **ms, size_t n) {
   return rc;
 }
 
+/* ---- note 5: each client's share of the connections to Prometheus */
+static client_share *share_get(sidecar *sc, const char *ip) {
+  for (client_share *sh = sc->clients; sh; sh = sh->next)
+    if (strcmp(sh->ip, ip) == 0) return sh;
+  client_share *sh = calloc(1, sizeof(*sh));
+  if (!sh) return NULL;
+  snprintf(sh->ip, sizeof(sh->ip), "%s", ip);
+  sh->next = sc->clients;
+  sc->clients = sh;
+  return sh;
+}
+
+static void share_maybe_free(sidecar *sc, client_share *sh) {
+  if (sh->active > 0 || sh->wait_head) return;
+  for (client_share **p = &sc->clients; *p; p = &(*p)->next)
+    if (*p == sh) {
+      *p = sh->next;
+      break;
+    }
+  free(sh);
+}
+
+static int series_start(scall *s) {
+  if (s->kind == K_SERIES_JSON) return sj_start(s->sc, s, s->sj_pathq);
+  return storeapi_rr_start(s->sc->http, &s->rr_opts, &s->rr);
+}
+
+/* A place in |sh| was given back: its next waiting calls start. */
+static void share_release_slot(sidecar *sc, client_share *sh) {
+  while (sh->wait_head && sh->active < CLIENT_SHARE) {
+    scall *w = sh->wait_head;
+    sh->wait_head = w->wait_next;
+    if (!sh->wait_head) sh->wait_tail = NULL;
+    w->wait_next = NULL;
+    w->waiting = false;
+    w->holds_share = true;
+    sh->active++;
+    int rc = series_start(w);
+    if (rc) {
+      /* give the place back here, not through scall_finish (no recursion) */
+      w->holds_share = false;
+      sh->active--;
+      scall_finish(w, NET_GRPC_INTERNAL, orr_strerror(rc));
+    }
+  }
+  share_maybe_free(sc, sh);
+}
+
+/* Starts |s| now, or queues it behind its client's earlier calls. */
+static void series_admit(sidecar *sc, scall *s) {
+  client_share *sh = share_get(sc, storeapi_call_peer(s->c));
+  if (!sh) {
+    scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  s->share = sh;
+  if (sh->active >= CLIENT_SHARE) {
+    orr_log_debug("client at its share of Prometheus connections; Series call waits", "peer",
+                  sh->ip, "active", ORR_LOG_INT(sh->active), NULL);
+    s->waiting = true;
+    if (sh->wait_tail)
+      sh->wait_tail->wait_next = s;
+    else
+      sh->wait_head = s;
+    sh->wait_tail = s;
+    return;
+  }
+  sh->active++;
+  s->holds_share = true;
+  int rc = series_start(s);
+  if (rc) scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(rc));
+}
+
+/* A waiting call was cancelled: it leaves the queue. */
+static void share_unwait(sidecar *sc, scall *s) {
+  client_share *sh = s->share;
+  scall *prev = NULL;
+  for (scall *w = sh->wait_head; w; prev = w, w = w->wait_next) {
+    if (w != s) continue;
+    if (prev)
+      prev->wait_next = w->wait_next;
+    else
+      sh->wait_head = w->wait_next;
+    if (sh->wait_tail == w) sh->wait_tail = prev;
+    break;
+  }
+  s->waiting = false;
+  s->wait_next = NULL;
+  scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
+  share_maybe_free(sc, sh);
+}
+
 static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *req) {
   sidecar *sc = arg;
   scall *s = scall_new(sc, c, K_SERIES_RR);
@@ -601,15 +729,18 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   }
   int64_t mint = req->msg->min_time, maxt = req->msg->max_time;
   if (mint < sc->min_time) mint = sc->min_time;
-  int rc;
   if (req->msg->skip_chunks) {
     s->kind = K_SERIES_JSON;
     orr_buf q = {0};
     orr_buf_puts(&q, "/api/v1/series?");
     add_match_param(&q, ms, nms);
     add_range_params(&q, mint, maxt);
-    rc = q.oom ? ORR_ENOMEM : sj_start(sc, s, q.data);
+    s->sj_pathq = q.oom ? NULL : orr_arena_strdup(storeapi_call_arena(c), q.data);
     orr_buf_free(&q);
+    if (!s->sj_pathq) {
+      scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
   } else {
     storeapi_rr_opts o = {0};
     o.base_url = sc->cfg.prometheus_url;
@@ -621,9 +752,9 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
     o.on_done = rr_done;
     o.arg = s;
     o.bytes_counter = sc->rr_bytes;
-    rc = storeapi_rr_start(sc->http, &o, &s->rr);
+    s->rr_opts = o;
   }
-  if (rc) scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(rc));
+  series_admit(sc, s);
 }
 
 static int str_cmp(const void *a, const void *b) {
@@ -752,7 +883,9 @@ static void be_label_values(void *arg, storeapi_call *c, const storeapi_label_re
 static void be_cancel(void *arg, storeapi_call *c) {
   scall *s = storeapi_call_data(c);
   if (!s) return; /* calls without state finished synchronously */
-  if (s->rr) {
+  if (s->waiting) {
+    share_unwait(arg, s);
+  } else if (s->rr) {
     storeapi_rr_cancel(s->rr); /* rr_done finishes */
   } else if (s->sreq) {
     net_http_client_cancel(s->sreq); /* sj_done finishes */
@@ -877,6 +1010,7 @@ int sidecar_main(const sidecar_config *cfg) {
   sc->timer.data = sc;
   net_grpc_server_opts go = {0};
   go.registry = reg;
+  go.write_timeout_ms = cfg->grpc_write_timeout_ms > 0 ? cfg->grpc_write_timeout_ms : -1;
   storeapi_backend be = {be_info, be_series, be_label_names, be_label_values,
                          be_cancel, be_resume, sc};
   if (net_http_client_new(sc->loop, NULL, &sc->http) ||
@@ -898,6 +1032,11 @@ int sidecar_main(const sidecar_config *cfg) {
   daemon_free(sc->d);
   storeapi_server_free(sc->store);
 out:
+  while (sc->clients) { /* every call ended: the shares are empty */
+    client_share *n = sc->clients->next;
+    free(sc->clients);
+    sc->clients = n;
+  }
   orr_arena_destroy(sc->ext_arena);
   free(sc);
   return status;

@@ -32,6 +32,7 @@ typedef struct sidecar_config {
   int64_t http_grace_ms;
   const char *grpc_address;
   int64_t grpc_grace_ms;
+  int64_t grpc_write_timeout_ms; /* --grpc-server-write-timeout; 0: never */
 } sidecar_config;
 
 typedef struct sidecar sidecar;

@@ -24,7 +24,13 @@
  *     inside nghttp2). So a slow reader holds the handler back instead of
  *     growing memory.
  *  5. Headers go out with the first message or, for a call that finishes
- *     without messages, together with the status (trailers-only). */
+ *     without messages, together with the status (trailers-only).
+ *  6. A client that stops reading must not hold a call (and whatever the
+ *     handler holds upstream) for ever: a sweep timer resets each call whose
+ *     queue has waited write_timeout_ms without nghttp2 taking a byte
+ *     (RST_STREAM CANCEL, on_cancel with DEADLINE_EXCEEDED at once, as the
+ *     RST may itself wait behind a full socket), and closes a connection
+ *     whose socket write has not completed for as long. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +38,7 @@
 #include "net_int.h"
 
 #define GRPC_DEFAULT_QUEUE (256 * 1024)
+#define GRPC_DEFAULT_WRITE_TIMEOUT_MS 60000
 
 typedef struct grpc_method {
   struct grpc_method *next;
@@ -55,6 +62,7 @@ struct net_grpc_server {
   uv_loop_t *loop;
   uv_tcp_t listener;
   uv_timer_t grace;
+  uv_timer_t sweep; /* note 6 */
   net_grpc_server_opts opts;
   nghttp2_session_callbacks *cbs;
   grpc_method *methods;
@@ -74,6 +82,7 @@ struct srv_conn {
   net_grpc_server *srv;
   srv_conn *prev, *next;
   net_grpc_call *calls;
+  char peer[64]; /* the client's IP address, "" unknown */
 };
 
 typedef struct grpc_md {
@@ -114,9 +123,12 @@ struct net_grpc_call {
   net_grpc_cancel_fn on_cancel;
   void *cb_arg;
   uint64_t start_ns; /* when the handler started */
+  uint64_t progress_ms; /* uv_now() when the queue last moved (note 6) */
+  const char *peer;
   unsigned accounted : 1; /* counted in grpc_server_handled_total */
   unsigned headers_sent : 1, eof : 1, responded : 1, cancelled : 1, handler_done : 1,
-      stream_closed : 1, want_writable : 1, notify_writable : 1, timer_on : 1, bad_request : 1;
+      stream_closed : 1, want_writable : 1, notify_writable : 1, timer_on : 1, bad_request : 1,
+      stalled : 1;
 };
 
 /* ---------------------------------------------------------------- call life */
@@ -285,6 +297,7 @@ static ssize_t call_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
     }
   }
   c->q_bytes -= n;
+  if (n > 0) c->progress_ms = uv_now(c->srv->loop);
   if (c->want_writable && c->q_bytes <= c->queue_limit / 2 && !c->notify_writable) {
     c->notify_writable = 1;
     net__h2_conn_kick(&c->conn->h);
@@ -367,6 +380,7 @@ int net_grpc_call_send(net_grpc_call *c, const void *msg, size_t len) {
   k->next = NULL;
   k->off = 0;
   k->len = NET_GRPC_PREFIX_LEN + len;
+  if (!c->q_head) c->progress_ms = uv_now(c->srv->loop); /* the wait starts now */
   k->data[0] = 0;
   k->data[1] = (uint8_t)(len >> 24);
   k->data[2] = (uint8_t)(len >> 16);
@@ -413,6 +427,7 @@ orr_arena *net_grpc_call_arena(net_grpc_call *c) { return c->arena; }
 const char *net_grpc_call_path(const net_grpc_call *c) { return c->path ? c->path : ""; }
 uint64_t net_grpc_call_deadline_ns(const net_grpc_call *c) { return c->deadline_ns; }
 int net_grpc_call_cancelled(const net_grpc_call *c) { return c->cancelled; }
+const char *net_grpc_call_peer(const net_grpc_call *c) { return c->peer ? c->peer : ""; }
 
 const char *net_grpc_call_metadata(const net_grpc_call *c, const char *name) {
   for (const grpc_md *m = c->md; m; m = m->next)
@@ -494,6 +509,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
   c->timeout_ms = -1;
   c->handler_done = 1; /* until a handler starts */
   c->queue_limit = conn->srv->opts.send_queue_bytes;
+  c->peer = orr_arena_strdup(a, conn->peer);
   net_grpc_deframer_init(&c->df, conn->srv->opts.max_recv_msg, 0);
   uv_timer_init(conn->srv->loop, &c->timer);
   c->timer.data = c;
@@ -629,6 +645,47 @@ static void conn_tick(net__h2_conn *h) {
 
 static void server_maybe_done(net_grpc_server *s);
 
+/* Note 6: the client took nothing of |c|'s queue for the write timeout. */
+static void call_stall_reset(net_grpc_call *c, int64_t timeout_ms) {
+  srv_conn *conn = c->conn;
+  orr_log_warn("grpc: stream stalled, the client read nothing for the write timeout; resetting it",
+               "peer", c->peer ? c->peer : "", "path", c->path ? c->path : "", "queued_bytes",
+               ORR_LOG_INT((int64_t)c->q_bytes), "write_timeout_ms", ORR_LOG_INT(timeout_ms), NULL);
+  c->stalled = 1;
+  if (!c->responded) call_account(c, NET_GRPC_DEADLINE_EXCEEDED);
+  c->responded = 1;
+  c->eof = 0; /* no trailers: the stream ends with the reset */
+  queue_clear(c, 0);
+  if (c->timer_on) {
+    uv_timer_stop(&c->timer);
+    c->timer_on = 0;
+  }
+  nghttp2_submit_rst_stream(conn->h.session, NGHTTP2_FLAG_NONE, c->stream_id, NGHTTP2_CANCEL);
+  net__h2_conn_kick(&conn->h);
+  call_cancel_notify(c, NET_GRPC_DEADLINE_EXCEEDED); /* last use of |c| */
+}
+
+static void server_sweep_cb(uv_timer_t *t) {
+  net_grpc_server *s = t->data;
+  int64_t limit = s->opts.write_timeout_ms;
+  uint64_t now = uv_now(s->loop);
+  for (srv_conn *conn = s->conns, *cn; conn; conn = cn) {
+    cn = conn->next;
+    if (conn->h.closing) continue;
+    if (conn->h.writing && now - conn->h.write_start_ms > (uint64_t)limit) {
+      orr_log_warn("grpc: connection stalled, the client read nothing for the write timeout; "
+                   "closing it", "peer", conn->peer, "write_timeout_ms", ORR_LOG_INT(limit), NULL);
+      net__h2_conn_close(&conn->h, ORR_ETIMEOUT);
+      continue;
+    }
+    for (net_grpc_call *c = conn->calls, *n; c; c = n) {
+      n = c->next;
+      if (c->q_head && !c->stalled && now - c->progress_ms > (uint64_t)limit)
+        call_stall_reset(c, limit);
+    }
+  }
+}
+
 static void conn_closed(net__h2_conn *h) {
   srv_conn *conn = h->owner;
   net_grpc_server *s = conn->srv;
@@ -687,8 +744,18 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv_conn *conn = conn_new(s);
   if (!conn) return;
   if (uv_accept(listener, (uv_stream_t *)&conn->h.tcp) || conn_session(conn) ||
-      net__h2_conn_start(&conn->h))
+      net__h2_conn_start(&conn->h)) {
     net__h2_conn_close(&conn->h, ORR_EIO);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&conn->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, conn->peer, sizeof(conn->peer));
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, conn->peer, sizeof(conn->peer));
+  }
 }
 
 int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out) {
@@ -713,6 +780,7 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
   if (!s->opts.max_recv_msg) s->opts.max_recv_msg = NET_GRPC_DEFAULT_MAX_RECV;
   if (!s->opts.send_queue_bytes) s->opts.send_queue_bytes = GRPC_DEFAULT_QUEUE;
   if (!s->opts.max_concurrent_streams) s->opts.max_concurrent_streams = 100;
+  if (!s->opts.write_timeout_ms) s->opts.write_timeout_ms = GRPC_DEFAULT_WRITE_TIMEOUT_MS;
   if (s->opts.registry) {
     /* Registering again (a second server) returns the same families. */
     static const char *const lbl[] = {"grpc_type", "grpc_service", "grpc_method", NULL};
@@ -745,6 +813,15 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
   nghttp2_session_callbacks_set_on_frame_recv_callback(s->cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(s->cbs, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(s->cbs, on_stream_close);
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  if (s->opts.write_timeout_ms > 0) {
+    uint64_t every = (uint64_t)s->opts.write_timeout_ms / 5;
+    if (every > 1000) every = 1000;
+    if (every < 10) every = 10;
+    uv_timer_start(&s->sweep, server_sweep_cb, every, every);
+  }
+  uv_unref((uv_handle_t *)&s->sweep); /* never keeps the loop alive */
   *out = s;
   return 0;
 }
@@ -838,6 +915,8 @@ void net_grpc_server_close(net_grpc_server *s, int64_t grace_ms, void (*on_close
   s->on_closed = on_closed;
   s->closed_arg = arg;
   if (s->listening) uv_close((uv_handle_t *)&s->listener, server_handle_closed);
+  s->pending++;
+  uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
   uv_timer_init(s->loop, &s->grace);
   s->grace.data = s;
   s->pending++;

@@ -95,6 +95,7 @@ static void h2_flush(net__h2_conn *h) {
       return;
     }
     h->writing = 1;
+    h->write_start_ms = uv_now(h->tcp.loop);
     return;
   }
   /* Nothing to send: the session is over once it wants neither direction

@@ -464,6 +464,13 @@ typedef struct net_grpc_server_opts {
   size_t max_recv_msg;     /* 0: NET_GRPC_DEFAULT_MAX_RECV */
   size_t send_queue_bytes; /* per call; send returns ORR_EAGAIN beyond. 0: 256 KiB */
   uint32_t max_concurrent_streams; /* per connection; 0: 100 */
+  /* A call whose response waits in its queue while the client takes no byte
+   * of it for this long (its flow-control window stays shut: the client
+   * reads nothing) is reset (RST_STREAM CANCEL) and its handler's on_cancel
+   * runs with DEADLINE_EXCEEDED at once; a connection whose socket write
+   * does not complete for this long is closed. 0: 1 minute; negative:
+   * never. */
+  int64_t write_timeout_ms;
   /* Where to count calls as go-grpc-prometheus does (grpc_server_started_total,
    * grpc_server_handled_total, grpc_server_handling_seconds), borrowed for the
    * server's life; NULL: no metrics. */
@@ -516,6 +523,9 @@ uint64_t net_grpc_call_deadline_ns(const net_grpc_call *c);
 const char *net_grpc_call_metadata(const net_grpc_call *c, const char *name);
 /* Whether the call was cancelled (on_cancel has been or is being called). */
 int net_grpc_call_cancelled(const net_grpc_call *c);
+/* The client's IP address ("127.0.0.2", "::1"; "" when unknown), borrowed
+ * for the call's life: for per-client limits and logs. */
+const char *net_grpc_call_peer(const net_grpc_call *c);
 
 /* ---- client */
 typedef struct net_grpc_client net_grpc_client;

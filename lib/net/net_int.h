@@ -128,6 +128,7 @@ struct net__h2_conn {
   int err;       /* why the connection ended (0: orderly) */
   unsigned connected : 1, writing : 1, closing : 1, idle_on : 1;
   int pending_closes;
+  uint64_t write_start_ms; /* uv_now() when the write in flight started */
   char rbuf[64 * 1024];
 };
 

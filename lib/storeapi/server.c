@@ -288,6 +288,7 @@ orr_arena *storeapi_call_arena(storeapi_call *c) { return net_grpc_call_arena(c-
 void storeapi_call_set_data(storeapi_call *c, void *data) { c->data = data; }
 void *storeapi_call_data(const storeapi_call *c) { return c->data; }
 bool storeapi_call_cancelled(const storeapi_call *c) { return c->cancelled; }
+const char *storeapi_call_peer(const storeapi_call *c) { return net_grpc_call_peer(c->gc); }
 
 static int send_packed(storeapi_call *c, const uint8_t *data, size_t len) {
   if (c->cancelled) return ORR_ECANCELED;

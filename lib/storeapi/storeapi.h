@@ -125,6 +125,8 @@ orr_arena *storeapi_call_arena(storeapi_call *c);
 void storeapi_call_set_data(storeapi_call *c, void *data);
 void *storeapi_call_data(const storeapi_call *c);
 bool storeapi_call_cancelled(const storeapi_call *c);
+/* The client's IP address ("" unknown), borrowed until the call finishes. */
+const char *storeapi_call_peer(const storeapi_call *c);
 /* Sends one Series message. Returns 0 (push more), ORR_EAGAIN (kept; wait for
  * resume), ORR_ECANCELED (call gone: finish it), ORR_ENOMEM. */
 int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s);
