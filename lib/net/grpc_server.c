@@ -30,8 +30,16 @@
  *     queue has waited write_timeout_ms without nghttp2 taking a byte
  *     (RST_STREAM CANCEL, on_cancel with DEADLINE_EXCEEDED at once, as the
  *     RST may itself wait behind a full socket), and closes a connection
- *     whose socket write has not completed for as long. */
+ *     whose socket write has not completed for as long.
+ *  7. Memory comes back after a burst: a connection's allocations are small
+ *     and interleaved with everything else on the heap, so free() alone
+ *     returns little to the system; after GRPC_TRIM_AFTER connections have
+ *     closed, the next sweep calls malloc_trim(), which releases every free
+ *     page of the heap (glibc). */
 #include <assert.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +47,7 @@
 
 #define GRPC_DEFAULT_QUEUE (256 * 1024)
 #define GRPC_DEFAULT_WRITE_TIMEOUT_MS 60000
+#define GRPC_TRIM_AFTER 64 /* closed connections (note 7) */
 
 typedef struct grpc_method {
   struct grpc_method *next;
@@ -73,6 +82,7 @@ struct net_grpc_server {
   int closing;
   int grace_closing;
   int pending; /* handles (listener, grace timer) and connections still open */
+  unsigned closed_since_trim; /* note 7 */
   void (*on_closed)(void *arg);
   void *closed_arg;
 };
@@ -667,7 +677,14 @@ static void call_stall_reset(net_grpc_call *c, int64_t timeout_ms) {
 
 static void server_sweep_cb(uv_timer_t *t) {
   net_grpc_server *s = t->data;
+  if (s->closed_since_trim >= GRPC_TRIM_AFTER) {
+    s->closed_since_trim = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+  }
   int64_t limit = s->opts.write_timeout_ms;
+  if (limit <= 0) return;
   uint64_t now = uv_now(s->loop);
   for (srv_conn *conn = s->conns, *cn; conn; conn = cn) {
     cn = conn->next;
@@ -710,6 +727,7 @@ static void conn_closed(net__h2_conn *h) {
   if (conn->next) conn->next->prev = conn->prev;
   free(conn);
   s->pending--;
+  s->closed_since_trim++;
   server_maybe_done(s);
 }
 
@@ -815,12 +833,10 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
   nghttp2_session_callbacks_set_on_stream_close_callback(s->cbs, on_stream_close);
   uv_timer_init(loop, &s->sweep);
   s->sweep.data = s;
-  if (s->opts.write_timeout_ms > 0) {
-    uint64_t every = (uint64_t)s->opts.write_timeout_ms / 5;
-    if (every > 1000) every = 1000;
-    if (every < 10) every = 10;
-    uv_timer_start(&s->sweep, server_sweep_cb, every, every);
-  }
+  uint64_t every = 1000;
+  if (s->opts.write_timeout_ms > 0 && (uint64_t)s->opts.write_timeout_ms / 5 < every)
+    every = (uint64_t)s->opts.write_timeout_ms / 5 < 10 ? 10 : (uint64_t)s->opts.write_timeout_ms / 5;
+  uv_timer_start(&s->sweep, server_sweep_cb, every, every);
   uv_unref((uv_handle_t *)&s->sweep); /* never keeps the loop alive */
   *out = s;
   return 0;

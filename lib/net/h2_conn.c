@@ -8,6 +8,14 @@
 /* nghttp2 hands out at most one DATA frame (16 KiB + header) per
  * mem_send call; collect this much before starting a write. */
 #define H2_WRITE_BATCH (64 * 1024)
+/* Write buffers up to this size are kept between writes; larger ones are
+ * freed when the connection has nothing more to send (net_int.h note 4). */
+#define H2_KEEP_OUT 4096
+
+/* Note 4: nghttp2_session_mem_recv() consumes all it is given before the
+ * read callback returns, so every connection of a thread reads into one
+ * buffer. */
+static _Thread_local char h2_rbuf[64 * 1024];
 
 static void h2_flush(net__h2_conn *h);
 
@@ -99,14 +107,17 @@ static void h2_flush(net__h2_conn *h) {
     return;
   }
   /* Nothing to send: the session is over once it wants neither direction
-   * (GOAWAY exchanged and every stream closed). */
+   * (GOAWAY exchanged and every stream closed). An idle connection keeps no
+   * large write buffer. */
+  if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
   if (!nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session))
     net__h2_conn_close(h, 0);
 }
 
 static void h2_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
-  net__h2_conn *h = handle->data;
-  *buf = uv_buf_init(h->rbuf, sizeof(h->rbuf));
+  (void)handle;
+  (void)suggested;
+  *buf = uv_buf_init(h2_rbuf, sizeof(h2_rbuf));
 }
 
 static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {

@@ -110,7 +110,10 @@ void net__http_req_set_route(net_http_req *req, const char *name, net_http_kv *v
  *     from an idle handle before each flush: net__h2_conn_kick() asks for it.
  *  3. The connection ends (peer EOF, socket error, fatal protocol error, or
  *     nothing left to read or write) by closing both handles; ops->closed
- *     runs once both close callbacks ran and the session is deleted. */
+ *     runs once both close callbacks ran and the session is deleted.
+ *  4. An idle connection costs little: reads go through one buffer per
+ *     thread (nghttp2 consumes every byte inside the read callback), and the
+ *     write buffer is freed whenever nothing is left to send. */
 typedef struct net__h2_conn net__h2_conn;
 typedef struct net__h2_ops {
   void (*tick)(net__h2_conn *h);   /* deferred owner work; may submit frames */
@@ -129,7 +132,6 @@ struct net__h2_conn {
   unsigned connected : 1, writing : 1, closing : 1, idle_on : 1;
   int pending_closes;
   uint64_t write_start_ms; /* uv_now() when the write in flight started */
-  char rbuf[64 * 1024];
 };
 
 /* Initialises both handles on |loop|. Returns 0 or a libuv error. */

@@ -12,3 +12,10 @@ orr_integration_test(faults_sidecar_stall REQUIRES NODE PROMETHEUS PROMTOOL LABE
   TIMEOUT 300
   COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/integration/faults/sidecar_stall.js
     $<TARGET_FILE:orrery> ${PROMETHEUS_BIN} ${PROMTOOL_BIN})
+
+# RSS per open gRPC connection and after 2,000 close (a gateway's gRPC server,
+# the one every daemon uses). Not under sanitizers: ASan's redzones and
+# quarantine make RSS a measure of ASan.
+orr_integration_test(faults_daemon_conn_memory REQUIRES NODE TIMEOUT 180
+  COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/integration/faults/daemon_conn_memory.js
+    $<TARGET_FILE:orrery> 2000)
