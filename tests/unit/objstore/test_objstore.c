@@ -308,6 +308,32 @@ static void test_fs_check_missing_dir(void **state) {
   objstore_close(b);
 }
 
+/* The daemons' start-up check: one call loads, opens and checks; each
+ * refusal is one line and no bucket; success hands over a usable bucket. */
+static void test_open_checked(void **state) {
+  char err[512] = "", yaml[600];
+  objstore_bucket *b = (objstore_bucket *)1;
+  assert_int_equal(objstore_open_checked(NULL, "type: FILESYSTEM\nconfig:\n  direktory: /x\n", &b,
+                                         err, sizeof err),
+                   ORR_EINVAL);
+  assert_null(b);
+  assert_non_null(strstr(err, "direktory"));
+  snprintf(yaml, sizeof yaml, "type: FILESYSTEM\nconfig:\n  directory: %s/missing\n", g_dir);
+  assert_int_equal(objstore_open_checked(NULL, yaml, &b, err, sizeof err), ORR_ENOTFOUND);
+  assert_null(b);
+  assert_non_null(strstr(err, "does not exist"));
+  assert_int_not_equal(objstore_open_checked("/nonexistent/bucket.yml", NULL, &b, err, sizeof err), 0);
+  assert_null(b);
+  assert_true(err[0] != 0);
+  snprintf(yaml, sizeof yaml, "type: FILESYSTEM\nconfig:\n  directory: %s\n", g_dir);
+  err[0] = 0;
+  assert_int_equal(objstore_open_checked(NULL, yaml, &b, err, sizeof err), 0);
+  assert_non_null(b);
+  assert_string_equal(objstore_type_name(b), "FILESYSTEM");
+  put_str(b, "a/b", "hello");
+  objstore_close(b);
+}
+
 /* ---------------------------------------------------------------- async */
 
 static int g_async_done;
@@ -609,6 +635,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fs_failed_overwrite, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_keys_and_prefix, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_check_missing_dir, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_open_checked, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_async_ops, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_config_table, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_config_values, setup_dir, teardown_dir),
