@@ -65,7 +65,8 @@ if wait_log "$WORK/gw.log" 'msg="Error reloading config" component=gateway'; the
   echo "$stores" | grep -q '"name":"127.0.0.1:1"' ||
     fail "gateway: lost its endpoint after a failed reload: $stores"
   curl -sf -o /dev/null "http://127.0.0.1:$GWP/-/ready" || fail "gateway: not ready after a failed reload"
-  curl -s "http://127.0.0.1:$GWP/metrics" | grep -q '^orrery_config_last_reload_successful 0' ||
+  metrics=$(curl -s "http://127.0.0.1:$GWP/metrics") # whole, then grep (grep -q would cut the pipe)
+  grep -q '^orrery_config_last_reload_successful 0' <<<"$metrics" ||
     fail "gateway: orrery_config_last_reload_successful is not 0 after a failed reload"
   echo "ok: gateway keeps its endpoints when the SD file does not parse"
 else
