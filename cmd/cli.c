@@ -2,6 +2,7 @@
  * finds the command in the table, parses the shared and the command's own
  * flags, sets up logging and runs it. Usage errors are one line on stderr
  * and exit status 2; --help goes to stdout with status 0. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,6 +323,9 @@ int cli_main(int argc, char **argv) {
   }
   args[0] = path;
   for (size_t k = 0; k < rest.n; k++) args[k + 1] = (char *)rest.v[k];
+  /* A daemon's start-up checks (the sidecar's bucket) run before its loop
+   * handles SIGHUP (cmd/daemon.c): a reload sent then must not kill it. */
+  if (c->shared & CLI_HTTP) signal(SIGHUP, SIG_IGN);
   status = c->run((int)rest.n + 1, args);
 out:
   free(args);

@@ -8,7 +8,8 @@
 //    to Prometheus);
 //  - the stalled streams are reset after --grpc-server-write-timeout (5s
 //    here): the sidecar logs it and counts them as DEADLINE_EXCEEDED;
-//  - once the client leaves, all 100 calls are finished.
+//  - once the client leaves, all 100 calls are finished, and the sidecar
+//    stops cleanly (exit 0; under ASan, with no leak).
 // Usage: node sidecar_stall.js ORRERY PROMETHEUS PROMTOOL
 // STALL_BASELINE=1 leaves out the flags an older build lacks (to measure it).
 'use strict';
@@ -168,6 +169,13 @@ async function main() {
       (e) => check(false, 'all 100 stalled calls end once the client leaves', e.message));
     const r = await healthy();
     check(r.ok, 'the sidecar still answers afterwards', r.body);
+    // A clean stop (under ASan this is also the leak check of every call
+    // the write timeout and the per-client queue ended).
+    process.kill(gw.proc.pid, 'SIGTERM');
+    await gw.waitExit(30000);
+    process.kill(sc.proc.pid, 'SIGTERM');
+    const ex = await sc.waitExit(60000);
+    check(ex.code === 0, 'the sidecar stops cleanly with exit 0', ex);
   } catch (e) {
     check(false, 'no exception', e.stack);
   } finally {
