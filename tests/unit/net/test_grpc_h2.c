@@ -74,6 +74,19 @@ static void h_fail(net_grpc_call *c, const uint8_t *req, size_t len, void *arg) 
   net_grpc_call_finish(c, NET_GRPC_NOT_FOUND, "gone: 100%\n");
 }
 
+/* Sends one message and holds the call open until it is cancelled. */
+static int hold_cancel_status = -1;
+static void hold_on_cancel(net_grpc_call *c, int status, void *arg) {
+  hold_cancel_status = status;
+  net_grpc_call_finish(c, NET_GRPC_CANCELLED, NULL);
+}
+static void h_hold(net_grpc_call *c, const uint8_t *req, size_t len, void *arg) {
+  handled++;
+  net_grpc_call_set_callbacks(c, NULL, hold_on_cancel, NULL);
+  static const uint8_t msg[1000];
+  net_grpc_call_send(c, msg, sizeof(msg));
+}
+
 /* ---------------------------------------------------------------- fixture */
 
 typedef struct fx {
@@ -83,16 +96,21 @@ typedef struct fx {
   nghttp2_session *cli;
 } fx;
 
+static int64_t fx_write_timeout_ms; /* 0: the server's default */
+static uint32_t fx_client_window = 65535;
+
 static int setup(void **state) {
   static fx f;
   memset(&f, 0, sizeof(f));
   memset(outs, 0, sizeof(outs));
   handled = 0;
   uv_loop_init(&f.loop);
-  net_grpc_server_opts o = {.max_recv_msg = 100};
+  net_grpc_server_opts o = {.max_recv_msg = 100, .write_timeout_ms = fx_write_timeout_ms};
   assert_int_equal(net_grpc_server_new(&f.loop, &o, &f.srv), 0);
   assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Echo", NET_GRPC_UNARY, h_echo, NULL), 0);
   assert_int_equal(net_grpc_server_register(f.srv, "/t.S/Fail", NET_GRPC_UNARY, h_fail, NULL), 0);
+  assert_int_equal(
+      net_grpc_server_register(f.srv, "/t.S/Hold", NET_GRPC_SERVER_STREAMING, h_hold, NULL), 0);
   assert_int_equal(net__grpc_server_fake_conn(f.srv, &f.h), 0);
   nghttp2_session_callbacks *cbs;
   nghttp2_session_callbacks_new(&cbs);
@@ -101,7 +119,8 @@ static int setup(void **state) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cli_on_close);
   nghttp2_session_client_new(&f.cli, cbs, NULL);
   nghttp2_session_callbacks_del(cbs);
-  nghttp2_submit_settings(f.cli, NGHTTP2_FLAG_NONE, NULL, 0);
+  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, fx_client_window}};
+  nghttp2_submit_settings(f.cli, NGHTTP2_FLAG_NONE, iv, 1);
   *state = &f;
   return 0;
 }
@@ -166,6 +185,42 @@ static int32_t request(fx *f, const char *path, const char *ctype, const char *e
 }
 
 /* ---------------------------------------------------------------- tests */
+
+static void timer_noop(uv_timer_t *t) { (void)t; }
+
+/* A client whose window stays shut (it reads nothing) holds a call only
+ * for the write timeout: then the stream is reset (RST_STREAM CANCEL) and
+ * the handler's on_cancel hears DEADLINE_EXCEEDED. */
+static void test_write_timeout_resets_stalled_stream(void **state) {
+  fx *f = *state;
+  hold_cancel_status = -1;
+  uint8_t msg[5] = {0, 0, 0, 0, 0};
+  body b = {msg, sizeof(msg), 0};
+  int32_t id = request(f, "/t.S/Hold", "application/grpc", NULL, &b);
+  pump(f);
+  assert_int_equal(handled, 1);
+  assert_int_equal(hold_cancel_status, -1); /* held, nothing sent: window 0 */
+  assert_int_equal(outs[id].data.len, 0);
+  /* Run the loop past the timeout (the sweep timer does not keep it alive). */
+  uv_timer_t t;
+  uv_timer_init(&f->loop, &t);
+  uv_timer_start(&t, timer_noop, 400, 0);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&t, NULL);
+  pump(f);
+  assert_int_equal(hold_cancel_status, NET_GRPC_DEADLINE_EXCEEDED);
+  assert_true(outs[id].closed);
+  assert_int_equal(outs[id].error_code, NGHTTP2_CANCEL);
+}
+
+static int setup_stalled(void **state) {
+  fx_write_timeout_ms = 100;
+  fx_client_window = 0;
+  int rc = setup(state);
+  fx_write_timeout_ms = 0;
+  fx_client_window = 65535;
+  return rc;
+}
 
 static void test_unary_wire(void **state) {
   fx *f = *state;
@@ -293,6 +348,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_request_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_too_large_and_truncated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_requests_one_connection, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_timeout_resets_stalled_stream, setup_stalled,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
