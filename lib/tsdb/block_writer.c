@@ -71,7 +71,7 @@ static int wfail(tsdb_block_writer *w, int rc, const char *fmt, ...) {
 }
 
 /* Removes |dir| and everything below it (one level of subdirectories). */
-static void remove_tree(const char *dir) {
+void tsdb__remove_tree(const char *dir) {
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *e;
@@ -81,7 +81,7 @@ static void remove_tree(const char *dir) {
       snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
       struct stat st;
       if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
+        tsdb__remove_tree(p);
       else
         unlink(p);
     }
@@ -90,7 +90,7 @@ static void remove_tree(const char *dir) {
   rmdir(dir);
 }
 
-static int fsync_path(const char *path, bool dir) {
+int tsdb__fsync_path(const char *path, bool dir) {
   int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return ORR_EIO;
   int rc = fsync(fd) == 0 ? 0 : ORR_EIO;
@@ -135,7 +135,7 @@ int tsdb_block_writer_open(const char *parent, const tsdb_block_writer_opts *o,
   rc = tsdb_chunk_writer_open(cdir, w->o.segment_size, &w->cw, msg, sizeof(msg));
   if (rc) {
     snprintf(err, errlen, "%s: %s", cdir, msg[0] ? msg : orr_strerror(rc));
-    remove_tree(w->tmpdir);
+    tsdb__remove_tree(w->tmpdir);
     goto fail;
   }
   *out = w;
@@ -201,7 +201,7 @@ int tsdb_block_writer_add_samples(tsdb_block_writer *w, const labels_set *lset,
 }
 
 /* Samples in a chunk, from its header (aggregate chunks: the count aggregate). */
-static uint64_t chunk_samples(const tsdb_chunk *c) {
+uint64_t tsdb__chunk_samples(const tsdb_chunk *c) {
   uint16_t k = 0;
   if (c->enc == TSDB_ENC_XOR) {
     tsdb_xor_num_samples(c->data, c->len, &k);
@@ -224,7 +224,7 @@ int tsdb_block_writer_add_chunks(tsdb_block_writer *w, const labels_set *lset,
   int rc = push_series(w, lset, n, &ws);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     rc = add_chunk(w, ws, &c[i]);
-    w->nsamples += chunk_samples(&c[i]);
+    w->nsamples += tsdb__chunk_samples(&c[i]);
   }
   if (rc) return rc;
   w->nseries++;
@@ -241,7 +241,7 @@ static void writer_free(tsdb_block_writer *w) {
 void tsdb_block_writer_abort(tsdb_block_writer *w) {
   if (!w) return;
   if (w->cw) tsdb_chunk_writer_close(w->cw, NULL, 0);
-  remove_tree(w->tmpdir);
+  tsdb__remove_tree(w->tmpdir);
   writer_free(w);
 }
 
@@ -309,17 +309,17 @@ int tsdb_block_writer_commit(tsdb_block_writer *w, tsdb_ulid *ulid, char *err, s
   if (!w->err) {
     char cdir[4096 + 16];
     snprintf(cdir, sizeof(cdir), "%s/chunks", w->tmpdir);
-    if (fsync_path(cdir, true) || fsync_path(w->tmpdir, true))
+    if (tsdb__fsync_path(cdir, true) || tsdb__fsync_path(w->tmpdir, true))
       wfail(w, ORR_EIO, "fsync %s: %s", w->tmpdir, strerror(errno));
   }
   if (!w->err && rename(w->tmpdir, w->finaldir) != 0)
     wfail(w, ORR_EIO, "rename %s to %s: %s", w->tmpdir, w->finaldir, strerror(errno));
-  if (!w->err && fsync_path(w->parent, true))
+  if (!w->err && tsdb__fsync_path(w->parent, true))
     wfail(w, ORR_EIO, "fsync %s: %s", w->parent, strerror(errno));
   rc = w->err;
   if (rc) {
     snprintf(err, errlen, "%s", w->msg);
-    remove_tree(w->tmpdir);
+    tsdb__remove_tree(w->tmpdir);
   } else if (ulid) {
     *ulid = w->ulid;
   }

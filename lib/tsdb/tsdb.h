@@ -634,6 +634,55 @@ typedef struct tsdb_verify_stats {
 int tsdb_block_verify(const char *dir, void (*report)(void *arg, const char *msg), void *arg,
                       tsdb_verify_stats *st);
 
+/* ---------------------------------------------------------------- compaction
+ * Merges N blocks into one as Prometheus 2.42's LeveledCompactor does,
+ * streaming: symbols are the merged symbol tables of the inputs; series
+ * are merged in label order across the blocks one at a time; chunks that
+ * overlap no other chunk of the series are copied byte for byte, and
+ * overlapping ones are decoded, merged by |merge| and re-encoded into XOR
+ * chunks of at most TSDB_SAMPLES_PER_CHUNK samples (Prometheus's compacting
+ * chunk merger). Tombstones are applied (a chunk they touch is re-encoded).
+ * Memory holds one merged series at a time plus the index writer's
+ * postings batches, never the whole block. */
+
+/* Merges |n| sorted sample runs (|in[i]|, |nin[i]| each; at least two)
+ * into one strictly increasing run written to |*out| (malloc'ed, caller of
+ * the merge frees). Returns 0 or a negative ORR_E* code. */
+typedef int (*tsdb_merge_fn)(void *arg, const tsdb_sample *const *in, const size_t *nin, size_t n,
+                             tsdb_sample **out, size_t *nout);
+
+typedef struct tsdb_compact_opts {
+  uint64_t segment_size;  /* 0: TSDB_SEGMENT_DEFAULT_SIZE */
+  /* NULL: no thanos section; else its thanos labels, downsample resolution
+   * and source are copied into the new meta.json (borrowed for the call). */
+  const tsdb_meta *thanos;
+  tsdb_merge_fn merge; /* NULL: tsdb_merge_chain */
+  void *merge_arg;
+} tsdb_compact_opts;
+
+typedef struct tsdb_compact_result {
+  tsdb_ulid ulid;  /* the new block: <parent>/<ulid> */
+  bool empty;      /* no sample survived: nothing was written */
+  uint64_t num_series, num_chunks, num_samples;
+  uint64_t chunks_copied, chunks_reencoded;
+} tsdb_compact_result;
+
+/* Prometheus's chain merge: samples in time order, one per timestamp (the
+ * run listed first wins a tie: identical replicas merge 1:1). */
+int tsdb_merge_chain(void *arg, const tsdb_sample *const *in, const size_t *nin, size_t n,
+                     tsdb_sample **out, size_t *nout);
+
+/* Compacts the blocks at |dirs| (|n| >= 1, borrowed) into a new block under
+ * |parent| (written in <ulid>.tmp-for-creation, fsynced, renamed). Its
+ * meta.json has minTime/maxTime spanning the inputs, compaction level one
+ * above the highest input, the union of their sources and the inputs as
+ * parents (in the order given). When no sample survives nothing is written
+ * and |res->empty| is set. Returns 0, ORR_ENOTFOUND / ORR_ECORRUPT (a bad
+ * input), ORR_EUNSUPPORTED (overlapping non-XOR chunks), ORR_EIO or
+ * ORR_ENOMEM with the reason in |err|. */
+int tsdb_compact(const char *parent, const char *const *dirs, size_t n,
+                 const tsdb_compact_opts *o, tsdb_compact_result *res, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
