@@ -1,7 +1,14 @@
 /* cmd.c: `orrery compact` — compaction, downsampling, retention
  * and deletion in the bucket. Its flags (Thanos compact's names and
  * defaults). The compactor serves HTTP (metrics) but no gRPC. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
 #include "compact.h"
+#include "compact_run.h"
+#include "daemon.h"
 
 static struct {
   const char *data_dir;
@@ -19,6 +26,7 @@ static struct {
   int64_t downsample_concurrency;
   orr_strings replica_labels;
   const char *dedup_func;
+  const char *ranges;
 } opt;
 
 static const orr_flag flags[] = {
@@ -52,10 +60,163 @@ static const orr_flag flags[] = {
     {"deduplication.func", ORR_FLAG_STRING, &opt.dedup_func, "",
      "Deduplication algorithm for merging overlapping blocks: \"\" (one-to-one merge) or "
      "\"penalty\".", "<func>"},
+    {"compact.ranges", ORR_FLAG_STRING, &opt.ranges, "2h,8h,2d,14d",
+     "Comma-separated compaction ranges, ascending; the first is the uploaded blocks' size.",
+     "<durations>"},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
-static int run(int argc, char **argv) { return cli_not_implemented(argv[0]); }
+#define DOWNSAMPLE_RAW_MIN_MS ((int64_t)40 * 3600 * 1000)
+#define DOWNSAMPLE_5M_MIN_MS ((int64_t)10 * 24 * 3600 * 1000)
+
+static int parse_ranges(compact_config *cfg) {
+  const char *p = opt.ranges;
+  while (*p) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    int64_t ms;
+    if (cfg->nranges == sizeof(cfg->ranges) / sizeof(cfg->ranges[0]) ||
+        orr_parse_duration(p, n, &ms) != 0 || ms <= 0 ||
+        (cfg->nranges > 0 && ms <= cfg->ranges[cfg->nranges - 1]))
+      return ORR_EINVAL;
+    cfg->ranges[cfg->nranges++] = ms;
+    p += n;
+    if (*p == ',') p++;
+  }
+  return cfg->nranges > 0 ? 0 : ORR_EINVAL;
+}
+
+static objstore_bucket *open_bucket(void) {
+  char err[512] = "";
+  objstore_config oc;
+  objstore_bucket *b = NULL;
+  int rc = objstore_config_load(opt.objstore_file, opt.objstore, &oc, err, sizeof(err));
+  if (rc == 0) {
+    rc = objstore_open(&oc, &b, err, sizeof(err));
+    objstore_config_free(&oc);
+  }
+  if (rc == 0) rc = objstore_check(b, err, sizeof(err));
+  if (rc) {
+    orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
+    objstore_close(b);
+    return NULL;
+  }
+  return b;
+}
+
+/* --wait: iterations run on this worker thread; the daemon's loop serves
+ * /metrics and the probes and never waits on the bucket. */
+typedef struct waiter {
+  compact_config *cfg;
+  daemon_ctx *d;
+  uv_thread_t thread;
+  uv_mutex_t mu;
+  uv_cond_t cond;
+  bool stop;
+} waiter;
+
+static void wait_worker(void *arg) {
+  waiter *w = arg;
+  for (;;) {
+    compact_iteration_stats st;
+    int rc = compact_iteration(w->cfg, &st);
+    orr_log_info("compaction iteration done", "groups", ORR_LOG_INT(st.groups), "halted",
+                 ORR_LOG_INT(st.halted), "errors", ORR_LOG_INT(st.errors), "result",
+                 rc ? orr_strerror(rc) : "ok", NULL);
+    uv_mutex_lock(&w->mu);
+    uint64_t deadline = uv_hrtime() + (uint64_t)opt.wait_interval_ms * 1000000u;
+    while (!w->stop) {
+      uint64_t now = uv_hrtime();
+      if (now >= deadline) break;
+      uv_cond_timedwait(&w->cond, &w->mu, deadline - now);
+    }
+    bool stop = w->stop;
+    uv_mutex_unlock(&w->mu);
+    if (stop) return;
+  }
+}
+
+static void on_shutdown(daemon_ctx *d, void *arg) {
+  (void)d;
+  waiter *w = arg;
+  uv_mutex_lock(&w->mu);
+  w->stop = true;
+  uv_cond_signal(&w->cond);
+  uv_mutex_unlock(&w->mu);
+  /* An iteration in progress finishes first (it leaves the bucket whole
+   * either way; a kill would too, see run.c note 1). */
+  uv_thread_join(&w->thread);
+}
+
+static int run_wait(compact_config *cfg) {
+  const cli_common *c = cli_common_options();
+  daemon_config dc = {"compact", c->http_address, c->http_grace_period_ms, NULL};
+  daemon_ctx *d = NULL;
+  if (daemon_new(&dc, &d) != 0) return 1;
+  waiter w = {.cfg = cfg, .d = d};
+  uv_mutex_init(&w.mu);
+  uv_cond_init(&w.cond);
+  int status = 1;
+  if (uv_thread_create(&w.thread, wait_worker, &w) == 0) {
+    daemon_on_shutdown(d, on_shutdown, &w);
+    daemon_set_ready(d, true);
+    status = daemon_run(d);
+  }
+  daemon_free(d);
+  uv_cond_destroy(&w.cond);
+  uv_mutex_destroy(&w.mu);
+  return status;
+}
+
+static int run(int argc, char **argv) {
+  (void)argc;
+  compact_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  if (parse_ranges(&cfg) != 0) {
+    fprintf(stderr, "%s: --compact.ranges: want ascending durations, e.g. 2h,8h,2d,14d\n",
+            argv[0]);
+    return 2;
+  }
+  if (strcmp(opt.dedup_func, "") != 0 && strcmp(opt.dedup_func, "penalty") != 0) {
+    fprintf(stderr, "%s: --deduplication.func: want \"\" or \"penalty\"\n", argv[0]);
+    return 2;
+  }
+  if (!opt.downsampling_disable &&
+      ((opt.retention_raw_ms > 0 && opt.retention_raw_ms < DOWNSAMPLE_RAW_MIN_MS) ||
+       (opt.retention_5m_ms > 0 && opt.retention_5m_ms < DOWNSAMPLE_5M_MIN_MS))) {
+    orr_log_error("raw resolution retention must be at least 40h and 5m resolution retention at "
+                  "least 10d while downsampling is enabled, or downsampled blocks would never "
+                  "be made from the data before it is deleted",
+                  NULL);
+    return 1;
+  }
+  cfg.data_dir = opt.data_dir;
+  cfg.consistency_delay_ms = opt.consistency_delay_ms;
+  cfg.delete_delay_ms = opt.delete_delay_ms;
+  cfg.retention_ms[0] = opt.retention_raw_ms;
+  cfg.retention_ms[1] = opt.retention_5m_ms;
+  cfg.retention_ms[2] = opt.retention_1h_ms;
+  cfg.replica_labels = opt.replica_labels.v;
+  cfg.nreplica = opt.replica_labels.n;
+  if (strcmp(opt.dedup_func, "penalty") == 0) {
+    cfg.merge = compact_merge_penalty;
+  }
+  if (!(cfg.bucket = open_bucket())) return 1;
+  compact_metrics_init();
+  int status;
+  if (opt.wait) {
+    status = run_wait(&cfg);
+  } else {
+    compact_iteration_stats st;
+    int rc = compact_iteration(&cfg, &st);
+    orr_log_info("compaction done", "groups", ORR_LOG_INT(st.groups), "halted",
+                 ORR_LOG_INT(st.halted), "errors", ORR_LOG_INT(st.errors), "marked",
+                 ORR_LOG_INT(st.marked), "deleted", ORR_LOG_INT(st.deleted), NULL);
+    status = rc ? 1 : 0;
+  }
+  objstore_close(cfg.bucket);
+  return status;
+}
 
 const cli_command cli_cmd_compact = {
     "compact",

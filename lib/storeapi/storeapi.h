@@ -268,6 +268,28 @@ size_t storeapi_merge_buffered(const storeapi_merge *m, size_t i);
 int storeapi_merge_next(storeapi_merge *m, storeapi_merged **out);
 void storeapi_merged_free(storeapi_merged *s);
 
+/* ================================================================ dedup
+ * Thanos's penalty deduplication of one series' HA replicas (pkg/dedup):
+ * stay on a replica until it has a gap longer than twice the last step;
+ * with |counter|, a switch to a replica whose value is lower adds the
+ * difference to its later values (no false counter reset). */
+typedef struct storeapi_point {
+  int64_t t;
+  double v;
+} storeapi_point;
+
+/* One replica's samples, ascending by t (borrowed). */
+typedef struct storeapi_replica {
+  const storeapi_point *pts;
+  size_t n;
+} storeapi_replica;
+
+/* Merges |nrep| replicas into |out| (room for the sum of their counts),
+ * keeping samples with mint <= t <= maxt. Node state comes from |scratch|.
+ * Returns the number of samples written, or ORR_ENOMEM. */
+long storeapi_dedup_penalty(const storeapi_replica *reps, size_t nrep, bool counter, int64_t mint,
+                            int64_t maxt, orr_arena *scratch, storeapi_point *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,339 @@
+/* bucket.c: the compactor's view of the bucket — the catalogue of blocks
+ * (meta.json and marks), Thanos's deletion and no-compact marks, deleting a
+ * block (meta.json first), and downloading / uploading a block (meta.json
+ * last).
+ * TODO(lib/bucket): when the shared lib/bucket lands, the catalogue and the
+ * marks move onto it. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compact_int.h"
+
+#define META_MAX_BYTES (16u << 20)
+
+/* ---------------------------------------------------------------- catalogue */
+
+typedef struct lister {
+  compact_catalogue *c;
+  int rc;
+} lister;
+
+static int add_dir(const char *name, void *arg) {
+  lister *l = arg;
+  size_t n = strlen(name);
+  tsdb_ulid u;
+  if (n != TSDB_ULID_STRLEN + 1 || name[n - 1] != '/' || tsdb_ulid_parse(name, n - 1, &u) != 0)
+    return 0;
+  compact_catalogue *c = l->c;
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 64;
+    compact_block *nv = realloc(c->v, nc * sizeof(*nv));
+    if (!nv) return l->rc = ORR_ENOMEM;
+    c->v = nv;
+    c->cap = nc;
+  }
+  compact_block *bl = &c->v[c->n++];
+  memset(bl, 0, sizeof(*bl));
+  memcpy(bl->id, name, TSDB_ULID_STRLEN);
+  bl->id[TSDB_ULID_STRLEN] = 0;
+  bl->meta.ulid = u;
+  return 0;
+}
+
+typedef struct sizer {
+  objstore_bucket *b;
+  uint64_t total;
+} sizer;
+
+static int add_size(const char *name, void *arg) {
+  sizer *s = arg;
+  objstore_attrs at;
+  if (objstore_attributes(s->b, name, &at, NULL, 0) == 0) s->total += at.size;
+  return 0;
+}
+
+/* Reads a mark's time field; 0 or an ORR_E* code (ORR_ENOTFOUND: none). */
+static int read_mark(objstore_bucket *b, const char *id, const char *marker, const char *field,
+                     int64_t *t, char *err, size_t errlen) {
+  char key[128];
+  snprintf(key, sizeof(key), "%s/%s", id, marker);
+  orr_buf buf = {0};
+  int rc = objstore_get(b, key, 1u << 20, &buf, err, errlen);
+  if (rc == 0) {
+    json_error_t je;
+    json_t *j = json_loadb((const char *)buf.data, buf.len, 0, &je);
+    json_t *f = j ? json_object_get(j, field) : NULL;
+    *t = f && json_is_integer(f) ? (int64_t)json_integer_value(f) : 0;
+    json_decref(j);
+  }
+  orr_buf_free(&buf);
+  return rc;
+}
+
+int compact_catalogue_load(objstore_bucket *b, bool sizes, compact_catalogue *c, char *err,
+                           size_t errlen) {
+  memset(c, 0, sizeof(*c));
+  if (!(c->a = orr_arena_new(0))) return ORR_ENOMEM;
+  lister l = {c, 0};
+  int rc = objstore_iter(b, "", 0, add_dir, &l, err, errlen);
+  if (l.rc) rc = l.rc;
+  if (rc) return rc;
+  orr_buf buf = {0};
+  for (size_t i = 0; i < c->n && rc == 0; i++) {
+    compact_block *bl = &c->v[i];
+    char key[128];
+    snprintf(key, sizeof(key), "%s/meta.json", bl->id);
+    orr_buf_reset(&buf);
+    rc = objstore_get(b, key, META_MAX_BYTES, &buf, err, errlen);
+    if (rc == ORR_ENOTFOUND) {
+      rc = 0;
+    } else if (rc == 0) {
+      char merr[256] = "";
+      if (tsdb_meta_parse((const char *)buf.data, buf.len, c->a, &bl->meta, merr, sizeof(merr)) ==
+          0) {
+        bl->has_meta = true;
+      } else {
+        /* A corrupt meta.json: leave the block alone, as Thanos does. */
+        orr_log_warn("ignoring block with unreadable meta.json", "id", bl->id, "err", merr,
+                     NULL);
+        tsdb_ulid_parse(bl->id, TSDB_ULID_STRLEN, &bl->meta.ulid);
+      }
+    } else {
+      break;
+    }
+    int64_t t;
+    int mrc = read_mark(b, bl->id, COMPACT_DELETION_MARK, "deletion_time", &t, err, errlen);
+    if (mrc == 0) {
+      bl->deletion_marked = true;
+      bl->deletion_time_s = t;
+    } else if (mrc != ORR_ENOTFOUND) {
+      rc = mrc;
+      break;
+    }
+    mrc = read_mark(b, bl->id, COMPACT_NO_COMPACT_MARK, "no_compact_time", &t, err, errlen);
+    if (mrc == 0) bl->no_compact = true;
+    else if (mrc != ORR_ENOTFOUND) rc = mrc;
+    if (rc == 0 && sizes) {
+      sizer s = {b, 0};
+      char dir[64];
+      snprintf(dir, sizeof(dir), "%s/", bl->id);
+      objstore_iter(b, dir, OBJSTORE_ITER_RECURSIVE, add_size, &s, NULL, 0);
+      bl->size_bytes = s.total;
+    }
+  }
+  if (rc == 0 && err && errlen) err[0] = 0;
+  orr_buf_free(&buf);
+  return rc;
+}
+
+void compact_catalogue_free(compact_catalogue *c) {
+  free(c->v);
+  orr_arena_destroy(c->a);
+  memset(c, 0, sizeof(*c));
+}
+
+/* ---------------------------------------------------------------- marks */
+
+int compact_mark(objstore_bucket *b, const char *id, const char *marker, const char *reason,
+                 const char *details, int64_t now_s, char *err, size_t errlen) {
+  json_t *j = json_object();
+  if (!j) return ORR_ENOMEM;
+  json_object_set_new(j, "id", json_string(id));
+  if (strcmp(marker, COMPACT_DELETION_MARK) == 0) {
+    json_object_set_new(j, "deletion_time", json_integer(now_s));
+  } else {
+    json_object_set_new(j, "no_compact_time", json_integer(now_s));
+    json_object_set_new(j, "reason", json_string(reason ? reason : "manual"));
+  }
+  json_object_set_new(j, "version", json_integer(1));
+  if (details && *details) json_object_set_new(j, "details", json_string(details));
+  char *s = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(j);
+  if (!s) return ORR_ENOMEM;
+  char key[128];
+  snprintf(key, sizeof(key), "%s/%s", id, marker);
+  int rc = objstore_put(b, key, s, strlen(s), err, errlen);
+  free(s);
+  return rc;
+}
+
+typedef struct keys {
+  char **v;
+  size_t n, cap;
+  int rc;
+} keys;
+
+static int collect_key(const char *name, void *arg) {
+  keys *k = arg;
+  if (k->n == k->cap) {
+    size_t nc = k->cap ? k->cap * 2 : 16;
+    char **nv = realloc(k->v, nc * sizeof(*nv));
+    if (!nv) return k->rc = ORR_ENOMEM;
+    k->v = nv;
+    k->cap = nc;
+  }
+  if (!(k->v[k->n] = strdup(name))) return k->rc = ORR_ENOMEM;
+  k->n++;
+  return 0;
+}
+
+static void keys_free(keys *k) {
+  for (size_t i = 0; i < k->n; i++) free(k->v[i]);
+  free(k->v);
+}
+
+static int list_block(objstore_bucket *b, const char *id, keys *k, char *err, size_t errlen) {
+  char dir[64];
+  snprintf(dir, sizeof(dir), "%s/", id);
+  int rc = objstore_iter(b, dir, OBJSTORE_ITER_RECURSIVE, collect_key, k, err, errlen);
+  return k->rc ? k->rc : rc;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int compact_delete_block(objstore_bucket *b, const char *id, char *err, size_t errlen) {
+  char key[128];
+  snprintf(key, sizeof(key), "%s/meta.json", id);
+  int rc = objstore_delete(b, key, err, errlen);
+  if (rc && rc != ORR_ENOTFOUND) return rc;
+  keys k = {0};
+  rc = list_block(b, id, &k, err, errlen);
+  char *mark = NULL;
+  for (size_t i = 0; rc == 0 && i < k.n; i++) {
+    if (ends_with(k.v[i], "/" COMPACT_DELETION_MARK)) {
+      mark = k.v[i];
+      continue;
+    }
+    rc = objstore_delete(b, k.v[i], err, errlen);
+    if (rc == ORR_ENOTFOUND) rc = 0;
+  }
+  if (rc == 0 && mark) {
+    rc = objstore_delete(b, mark, err, errlen);
+    if (rc == ORR_ENOTFOUND) rc = 0;
+  }
+  keys_free(&k);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- download / upload */
+
+static int write_fd(const char *data, size_t n, void *arg) {
+  FILE *f = arg;
+  return fwrite(data, 1, n, f) == n ? 0 : ORR_EIO;
+}
+
+static int mkdirs_for(char *path) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int r = mkdir(path, 0777);
+    *p = '/';
+    if (r != 0 && errno != EEXIST) return ORR_EIO;
+  }
+  return 0;
+}
+
+int compact_download(objstore_bucket *b, const char *id, const char *dir, char *err,
+                     size_t errlen) {
+  keys k = {0};
+  int rc = list_block(b, id, &k, err, errlen);
+  bool has_meta = false;
+  for (size_t i = 0; rc == 0 && i < k.n; i++) {
+    const char *rel = k.v[i] + strlen(id) + 1;
+    if (strcmp(rel, COMPACT_DELETION_MARK) == 0 || strcmp(rel, COMPACT_NO_COMPACT_MARK) == 0)
+      continue;
+    if (strcmp(rel, "meta.json") == 0) has_meta = true;
+    size_t pl = strlen(dir) + strlen(k.v[i]) + 2;
+    char *path = malloc(pl);
+    if (!path) {
+      rc = ORR_ENOMEM;
+      break;
+    }
+    snprintf(path, pl, "%s/%s", dir, k.v[i]);
+    FILE *f = NULL;
+    if (mkdirs_for(path) != 0 || !(f = fopen(path, "wb"))) {
+      snprintf(err, errlen, "create %s: %s", path, strerror(errno));
+      rc = ORR_EIO;
+    } else {
+      rc = objstore_get_stream(b, k.v[i], 0, 0, write_fd, f, err, errlen);
+      if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        if (rc == 0) snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        if (rc == 0) rc = ORR_EIO;
+      }
+      fclose(f);
+    }
+    free(path);
+  }
+  if (rc == 0 && !has_meta) {
+    snprintf(err, errlen, "block %s has no meta.json (deleted meanwhile?)", id);
+    rc = ORR_ENOTFOUND;
+  }
+  keys_free(&k);
+  return rc;
+}
+
+static int64_t file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+int compact_upload(objstore_bucket *b, const char *dir, char *err, size_t errlen) {
+  orr_arena *a = orr_arena_new(0);
+  orr_buf js = {0};
+  if (!a) return ORR_ENOMEM;
+  tsdb_meta m;
+  char merr[256] = "";
+  int rc = tsdb_meta_read_dir(dir, a, &m, merr, sizeof(merr));
+  if (rc) {
+    snprintf(err, errlen, "%s/meta.json: %s", dir, merr);
+    goto out;
+  }
+  char id[TSDB_ULID_STRLEN + 1];
+  tsdb_ulid_format(&m.ulid, id);
+  size_t nseg = m.thanos.nsegment_files;
+  m.thanos.nfiles = nseg + 2;
+  m.thanos.files = orr_arena_calloc(a, nseg + 2, sizeof(*m.thanos.files));
+  char **put = calloc(nseg + 2, sizeof(*put));
+  size_t nput = 0;
+  if (!m.thanos.files || !put) {
+    free(put);
+    rc = ORR_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i <= nseg && rc == 0; i++) {
+    const char *rel = i < nseg ? orr_arena_sprintf(a, "chunks/%s", m.thanos.segment_files[i])
+                               : "index";
+    char *path = orr_arena_sprintf(a, "%s/%s", dir, rel);
+    char *key = orr_arena_sprintf(a, "%s/%s", id, rel);
+    if (!rel || !path || !key) {
+      rc = ORR_ENOMEM;
+      break;
+    }
+    m.thanos.files[i] = (tsdb_meta_file){rel, file_size(path)};
+    rc = objstore_put_file(b, key, path, err, errlen);
+    if (rc == 0) put[nput++] = key;
+  }
+  m.thanos.files[nseg + 1] = (tsdb_meta_file){"meta.json", 0};
+  if (rc == 0) rc = tsdb_meta_encode(&m, &js);
+  if (rc == 0 && js.oom) rc = ORR_ENOMEM;
+  if (rc == 0) {
+    char key[64];
+    snprintf(key, sizeof(key), "%s/meta.json", id);
+    rc = objstore_put(b, key, js.data, js.len, err, errlen);
+  } else {
+    for (size_t i = 0; i < nput; i++) objstore_delete(b, put[i], NULL, 0);
+  }
+  free(put);
+out:
+  orr_buf_free(&js);
+  orr_arena_destroy(a);
+  return rc;
+}

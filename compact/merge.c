@@ -1,0 +1,38 @@
+/* merge.c: --deduplication.func=penalty for vertical compaction — the
+ * overlapping chunks of one series (from HA replicas) merged with Thanos's
+ * penalty algorithm, the one the gateway uses at query time (lib/storeapi).
+ * Counter adjustment is off: the compactor does not know which series are
+ * counters, and adjusting a gauge would change its values. */
+#include <stdlib.h>
+
+#include "compact_run.h"
+#include "storeapi.h"
+
+_Static_assert(sizeof(tsdb_sample) == sizeof(storeapi_point), "sample layouts differ");
+
+int compact_merge_penalty(void *arg, const tsdb_sample *const *in, const size_t *nin, size_t n,
+                          tsdb_sample **out, size_t *nout) {
+  (void)arg;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += nin[i];
+  storeapi_replica *reps = calloc(n + 1, sizeof(*reps));
+  tsdb_sample *o = malloc((total + 1) * sizeof(*o));
+  orr_arena *a = orr_arena_new(0);
+  int rc = ORR_ENOMEM;
+  if (reps && o && a) {
+    for (size_t i = 0; i < n; i++) reps[i] = (storeapi_replica){(const storeapi_point *)in[i], nin[i]};
+    long k = storeapi_dedup_penalty(reps, n, false, INT64_MIN, INT64_MAX, a, (storeapi_point *)o);
+    if (k >= 0) {
+      *out = o;
+      *nout = (size_t)k;
+      o = NULL;
+      rc = 0;
+    } else {
+      rc = (int)k;
+    }
+  }
+  free(reps);
+  free(o);
+  orr_arena_destroy(a);
+  return rc;
+}

@@ -1,0 +1,442 @@
+/* run.c: one compactor iteration over the bucket — clean failed uploads,
+ * delete blocks marked long enough ago, mark blocks a compacted block
+ * replaces, compact every group (halting a group with unexpected overlaps,
+ * never the others), apply retention.
+ *
+ * NOTES ON THE DESIGN
+ * 1. The bucket is the only state. A compaction is: download the planned
+ *    blocks to <data-dir>/compact, compact them locally (tmp dir + rename),
+ *    verify, upload (meta.json last), then put deletion marks on the
+ *    sources. A crash anywhere leaves either no new block (at worst a
+ *    partial one without meta.json, invisible to readers and removed once
+ *    48h old) or a whole new block whose sources are not all marked yet.
+ * 2. So, before planning, every block whose sources are all among the
+ *    sources of another (non-marked) block of higher level — or of the same
+ *    level with equal sources and a larger ULID — is marked for deletion
+ *    (Thanos's garbage collection). A sample is then in exactly one
+ *    readable, unmarked block.
+ * 3. A group whose blocks overlap without vertical compaction (no
+ *    --deduplication.replica-label) is halted: an error log line names the
+ *    group and the blocks, thanos_compact_halted becomes 1, and the
+ *    iteration goes on with the other groups and with retention. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compact_run.h"
+
+/* ---------------------------------------------------------------- metrics */
+
+static struct {
+  orr_series *halted, *iterations, *blocks_cleaned, *partial_deleted;
+  orr_metric *group_compactions, *group_failures, *group_runs, *marked, *downsamples;
+} M;
+static uv_once_t metrics_once = UV_ONCE_INIT;
+
+static void metrics_init(void) {
+  orr_registry *r = orr_registry_default();
+  static const char *const group_l[] = {"group", NULL};
+  static const char *const mark_l[] = {"marker", "reason", NULL};
+  orr_metric *m = orr_gauge_new(r, "thanos_compact_halted",
+                                "Set to 1 if the compactor halted due to an unexpected error.", NULL);
+  M.halted = m ? orr_metric_series(m) : NULL;
+  if (M.halted) orr_gauge_set(M.halted, 0);
+  m = orr_counter_new(r, "thanos_compact_iterations_total",
+                      "Total number of iterations that were executed successfully.", NULL);
+  M.iterations = m ? orr_metric_series(m) : NULL;
+  m = orr_counter_new(r, "thanos_compact_blocks_cleaned_total",
+                      "Total number of blocks deleted in compactor.", NULL);
+  M.blocks_cleaned = m ? orr_metric_series(m) : NULL;
+  m = orr_counter_new(r, "thanos_compact_aborted_partial_uploads_deletion_attempts_total",
+                      "Total number of started deletions of blocks that are assumed aborted and "
+                      "only partially uploaded.",
+                      NULL);
+  M.partial_deleted = m ? orr_metric_series(m) : NULL;
+  M.group_compactions = orr_counter_new(
+      r, "thanos_compact_group_compactions_total",
+      "Total number of group compaction attempts that resulted in a new block.", group_l);
+  M.group_failures = orr_counter_new(r, "thanos_compact_group_compactions_failures_total",
+                                     "Total number of failed group compactions.", group_l);
+  M.group_runs = orr_counter_new(r, "thanos_compact_group_compaction_runs_started_total",
+                                 "Total number of group compaction attempts.", group_l);
+  M.marked = orr_counter_new(r, "thanos_compact_blocks_marked_total",
+                             "Total number of blocks marked in compactor.", mark_l);
+  M.downsamples = orr_counter_new(r, "thanos_compact_downsample_total",
+                                  "Total number of downsampling attempts.", group_l);
+}
+
+void compact_metrics_init(void) { uv_once(&metrics_once, metrics_init); }
+
+static void inc_group(orr_metric *m, const char *group) {
+  const char *v[] = {group};
+  orr_series *s = m ? orr_metric_with(m, v) : NULL;
+  if (s) orr_counter_inc(s);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int rm_rf(const char *path) {
+  DIR *d = opendir(path);
+  if (!d) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    size_t n = strlen(path) + strlen(e->d_name) + 2;
+    char *p = malloc(n);
+    if (!p) break;
+    snprintf(p, n, "%s/%s", path, e->d_name);
+    rm_rf(p);
+    free(p);
+  }
+  closedir(d);
+  return rmdir(path);
+}
+
+static int mkdir_p(const char *path) {
+  char buf[4096 + 2];
+  if (strlen(path) >= 4096) return ORR_EINVAL;
+  snprintf(buf, sizeof(buf), "%s/", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return ORR_EIO;
+    *p = '/';
+  }
+  return 0;
+}
+
+static int mark(const compact_config *cfg, compact_block *b, const char *marker,
+                const char *reason, const char *details) {
+  char err[512] = "";
+  int rc = compact_mark(cfg->bucket, b->id, marker, reason, details, orr_now_ms() / 1000, err,
+                        sizeof(err));
+  if (rc) {
+    orr_log_error("failed to mark block", "id", b->id, "marker", marker, "err", err, NULL);
+    return rc;
+  }
+  if (strcmp(marker, COMPACT_DELETION_MARK) == 0) {
+    b->deletion_marked = true;
+    b->deletion_time_s = orr_now_ms() / 1000;
+  }
+  const char *v[] = {marker, reason};
+  orr_series *s = M.marked ? orr_metric_with(M.marked, v) : NULL;
+  if (s) orr_counter_inc(s);
+  orr_log_info("marked block", "id", b->id, "marker", marker, "reason", reason, NULL);
+  return 0;
+}
+
+static bool has_source(const tsdb_meta *m, const tsdb_ulid *u) {
+  for (size_t i = 0; i < m->nsources; i++)
+    if (tsdb_ulid_cmp(&m->sources[i], u) == 0) return true;
+  return false;
+}
+
+/* Whether |big| replaces |small| (note 2). */
+static bool replaces(const compact_block *big, const compact_block *small) {
+  if (big == small || !big->has_meta || big->deletion_marked) return false;
+  const tsdb_meta *bm = &big->meta, *sm = &small->meta;
+  for (size_t i = 0; i < sm->nsources; i++)
+    if (!has_source(bm, &sm->sources[i])) return false;
+  if (bm->level > sm->level) return true;
+  return bm->level == sm->level && bm->nsources == sm->nsources &&
+         tsdb_ulid_cmp(&bm->ulid, &sm->ulid) > 0;
+}
+
+/* ---------------------------------------------------------------- compaction of a plan */
+
+typedef struct group {
+  char *key;
+  labels_set labels;
+  int64_t resolution;
+  compact_block **v;
+  size_t n, cap;
+  bool halted;
+} group;
+
+static int group_push(group *g, compact_block *b) {
+  if (g->n == g->cap) {
+    size_t nc = g->cap ? g->cap * 2 : 16;
+    compact_block **nv = realloc(g->v, nc * sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    g->v = nv;
+    g->cap = nc;
+  }
+  g->v[g->n++] = b;
+  return 0;
+}
+
+/* Compacts blocks |plan| (|np| of group |g|) into one; on success the
+ * sources are marked and |g| holds the new block instead. */
+static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group *g,
+                        compact_block **plan, size_t np) {
+  char err[1024] = "";
+  char local[4096 + 16];
+  snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
+  const char **dirs = calloc(np, sizeof(*dirs));
+  int rc = dirs ? 0 : ORR_ENOMEM;
+  orr_buf ids = {0};
+  for (size_t i = 0; rc == 0 && i < np; i++) {
+    orr_buf_printf(&ids, "%s%s", i ? "," : "", plan[i]->id);
+    char *d = orr_arena_sprintf(cat->a, "%s/%s", local, plan[i]->id);
+    if (!d) {
+      rc = ORR_ENOMEM;
+      break;
+    }
+    dirs[i] = d;
+    rm_rf(d);
+    rc = compact_download(cfg->bucket, plan[i]->id, local, err, sizeof(err));
+    if (rc) orr_log_error("download failed", "group", g->key, "id", plan[i]->id, "err", err, NULL);
+  }
+  inc_group(M.group_runs, g->key);
+  tsdb_meta th;
+  memset(&th, 0, sizeof(th));
+  th.has_thanos = true;
+  th.thanos.labels = g->labels;
+  th.thanos.downsample_resolution = g->resolution;
+  th.thanos.source = "compactor";
+  tsdb_compact_opts o = {.thanos = &th, .merge = cfg->merge, .merge_arg = cfg->merge_arg};
+  tsdb_compact_result res;
+  memset(&res, 0, sizeof(res));
+  uint64_t t0 = orr_mono_ns();
+  if (rc == 0) {
+    orr_log_info("compacting blocks", "group", g->key, "blocks", ids.oom ? "" : (char *)ids.data,
+                 NULL);
+    rc = tsdb_compact(local, dirs, np, &o, &res, err, sizeof(err));
+    if (rc) orr_log_error("compaction failed", "group", g->key, "err", err, NULL);
+  }
+  char id[TSDB_ULID_STRLEN + 1] = "";
+  char *newdir = NULL;
+  if (rc == 0 && !res.empty) {
+    tsdb_ulid_format(&res.ulid, id);
+    newdir = orr_arena_sprintf(cat->a, "%s/%s", local, id);
+    tsdb_verify_stats st;
+    if (!newdir) {
+      rc = ORR_ENOMEM;
+    } else if ((rc = tsdb_block_verify(newdir, NULL, NULL, &st)) != 0) {
+      orr_log_error("compacted block fails verification; not uploaded", "group", g->key, "id", id,
+                    "problems", ORR_LOG_INT(st.problems), NULL);
+    } else if ((rc = compact_upload(cfg->bucket, newdir, err, sizeof(err))) != 0) {
+      orr_log_error("upload of compacted block failed", "group", g->key, "id", id, "err", err,
+                    NULL);
+    }
+  }
+  compact_block *nb = NULL;
+  if (rc == 0 && !res.empty) {
+    /* Into the catalogue: the planner sees the new block next round. */
+    if (cat->n == cat->cap) {
+      /* |g->v| holds pointers into cat->v: never reallocate it here. */
+      orr_log_debug("catalogue full; the new block waits for the next iteration", NULL);
+    } else {
+      nb = &cat->v[cat->n++];
+      memset(nb, 0, sizeof(*nb));
+      memcpy(nb->id, id, sizeof(nb->id));
+      char merr[256];
+      if (tsdb_meta_read_dir(newdir, cat->a, &nb->meta, merr, sizeof(merr)) == 0)
+        nb->has_meta = true;
+    }
+  }
+  if (rc == 0) {
+    for (size_t i = 0; i < np; i++) mark(cfg, plan[i], COMPACT_DELETION_MARK, "compaction", "");
+    inc_group(M.group_compactions, g->key);
+    orr_log_info("compacted blocks", "group", g->key, "new", res.empty ? "(empty)" : id,
+                 "sources", ids.oom ? "" : (char *)ids.data, "series",
+                 ORR_LOG_INT(res.num_series), "samples", ORR_LOG_INT(res.num_samples),
+                 "chunks_copied", ORR_LOG_INT(res.chunks_copied), "chunks_reencoded",
+                 ORR_LOG_INT(res.chunks_reencoded), "duration_ms",
+                 ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
+    /* The group now holds the new block instead of the sources. */
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++)
+      if (!g->v[i]->deletion_marked) g->v[k++] = g->v[i];
+    g->n = k;
+    if (nb && nb->has_meta) group_push(g, nb);
+    else if (!res.empty) rc = ORR_EAGAIN; /* planning again needs a fresh catalogue */
+  } else {
+    inc_group(M.group_failures, g->key);
+  }
+  for (size_t i = 0; dirs && i < np; i++)
+    if (dirs[i]) rm_rf(dirs[i]);
+  if (newdir) rm_rf(newdir);
+  free(dirs);
+  orr_buf_free(&ids);
+  return rc;
+}
+
+static int compact_group(const compact_config *cfg, compact_catalogue *cat, group *g) {
+  if (g->n > 1 && cfg->nreplica == 0) {
+    const tsdb_meta **ms = calloc(g->n, sizeof(*ms));
+    if (!ms) return ORR_ENOMEM;
+    for (size_t i = 0; i < g->n; i++) ms[i] = &g->v[i]->meta;
+    size_t a, b;
+    bool ov = compact__overlap(ms, g->n, &a, &b);
+    free(ms);
+    if (ov) {
+      char r[256];
+      snprintf(r, sizeof(r), "%s [%lld, %lld) overlaps %s [%lld, %lld)", g->v[a]->id,
+               (long long)g->v[a]->meta.min_time, (long long)g->v[a]->meta.max_time, g->v[b]->id,
+               (long long)g->v[b]->meta.min_time, (long long)g->v[b]->meta.max_time);
+      orr_log_error("critical error detected; halting compaction of this group: overlapping "
+                    "blocks and no --deduplication.replica-label (vertical compaction) set",
+                    "group", g->key, "blocks", r, NULL);
+      if (M.halted) orr_gauge_set(M.halted, 1);
+      g->halted = true;
+      return ORR_ECORRUPT;
+    }
+  }
+  for (;;) {
+    const tsdb_meta **ms = calloc(g->n + 1, sizeof(*ms));
+    bool *ex = calloc(g->n + 1, sizeof(*ex));
+    size_t *idx = calloc(g->n + 1, sizeof(*idx));
+    size_t np = 0;
+    if (ms && ex && idx) {
+      for (size_t i = 0; i < g->n; i++) {
+        ms[i] = &g->v[i]->meta;
+        ex[i] = g->v[i]->no_compact;
+      }
+      compact__plan(ms, ex, g->n, cfg->ranges, cfg->nranges, idx, &np);
+    }
+    compact_block **plan = np ? calloc(np, sizeof(*plan)) : NULL;
+    for (size_t i = 0; plan && i < np; i++) plan[i] = g->v[idx[i]];
+    free(ms);
+    free(ex);
+    free(idx);
+    if (np == 0) return 0;
+    if (!plan) return ORR_ENOMEM;
+    int rc = compact_plan(cfg, cat, g, plan, np);
+    free(plan);
+    if (rc) return rc == ORR_EAGAIN ? 0 : rc;
+  }
+}
+
+/* ---------------------------------------------------------------- iteration */
+
+int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
+  compact_metrics_init();
+  memset(st, 0, sizeof(*st));
+  char err[1024] = "";
+  char local[4096 + 16];
+  snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
+  rm_rf(local); /* leftovers of a crash: the bucket is the state */
+  if (mkdir_p(local) != 0) {
+    orr_log_error("cannot create the data directory", "dir", local, "err", strerror(errno), NULL);
+    return ORR_EIO;
+  }
+  compact_catalogue cat;
+  int rc = compact_catalogue_load(cfg->bucket, false, &cat, err, sizeof(err));
+  if (rc) {
+    orr_log_error("cannot read the bucket", "err", err, NULL);
+    compact_catalogue_free(&cat);
+    return rc;
+  }
+  /* Room for one new block per existing one: compact_plan never reallocates. */
+  size_t base_n = cat.n;
+  if (cat.cap < 2 * cat.n + 16) {
+    compact_block *nv = realloc(cat.v, (2 * cat.n + 16) * sizeof(*nv));
+    if (!nv) {
+      compact_catalogue_free(&cat);
+      return ORR_ENOMEM;
+    }
+    cat.v = nv;
+    cat.cap = 2 * cat.n + 16;
+  }
+  int64_t now = orr_now_ms();
+
+  /* Failed uploads and blocks whose deletion delay passed. */
+  for (size_t i = 0; i < base_n; i++) {
+    compact_block *b = &cat.v[i];
+    bool partial = !b->has_meta && now - tsdb_ulid_time(&b->meta.ulid) > COMPACT_PARTIAL_AGE_MS;
+    bool due = b->deletion_marked && now / 1000 - b->deletion_time_s >= cfg->delete_delay_ms / 1000;
+    if (!partial && !due) continue;
+    if ((rc = compact_delete_block(cfg->bucket, b->id, err, sizeof(err))) != 0) {
+      orr_log_error("failed to delete block", "id", b->id, "err", err, NULL);
+      st->errors++;
+      continue;
+    }
+    orr_log_info(partial ? "deleted aborted partial upload" : "deleted block", "id", b->id, NULL);
+    if (partial && M.partial_deleted) orr_counter_inc(M.partial_deleted);
+    if (!partial && M.blocks_cleaned) orr_counter_inc(M.blocks_cleaned);
+    b->has_meta = false;
+    b->deletion_marked = true;
+    st->deleted++;
+  }
+  /* Garbage: blocks a compacted block replaces (note 2). */
+  for (size_t i = 0; i < base_n; i++) {
+    compact_block *b = &cat.v[i];
+    if (!b->has_meta || b->deletion_marked) continue;
+    for (size_t j = 0; j < base_n; j++)
+      if (replaces(&cat.v[j], b)) {
+        if (mark(cfg, b, COMPACT_DELETION_MARK, "compaction", "replaced by a compacted block") == 0)
+          st->marked++;
+        break;
+      }
+  }
+
+  /* Groups. */
+  group *groups = NULL;
+  size_t ng = 0, capg = 0;
+  for (size_t i = 0; i < base_n; i++) {
+    compact_block *b = &cat.v[i];
+    if (!b->has_meta || b->deletion_marked) continue;
+    const char *src = b->meta.has_thanos ? b->meta.thanos.source : NULL;
+    bool fresh = now - tsdb_ulid_time(&b->meta.ulid) < cfg->consistency_delay_ms;
+    if (fresh && !(src && strcmp(src, "compactor") == 0)) continue;
+    labels_set ls;
+    char *key = compact__group_key(cat.a, &b->meta, cfg->replica_labels, cfg->nreplica, &ls);
+    if (!key) {
+      rc = ORR_ENOMEM;
+      break;
+    }
+    size_t g = 0;
+    while (g < ng && strcmp(groups[g].key, key) != 0) g++;
+    if (g == ng) {
+      if (ng == capg) {
+        size_t nc = capg ? capg * 2 : 8;
+        group *nv = realloc(groups, nc * sizeof(*nv));
+        if (!nv) {
+          rc = ORR_ENOMEM;
+          break;
+        }
+        groups = nv;
+        capg = nc;
+      }
+      memset(&groups[ng], 0, sizeof(groups[ng]));
+      groups[ng].key = key;
+      groups[ng].labels = ls;
+      groups[ng].resolution = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
+      ng++;
+    }
+    if ((rc = group_push(&groups[g], b)) != 0) break;
+  }
+  for (size_t g = 0; rc == 0 && g < ng; g++) {
+    int grc = compact_group(cfg, &cat, &groups[g]);
+    if (groups[g].halted) st->halted++;
+    else if (grc) st->errors++;
+    if (grc == ORR_ENOMEM) rc = grc;
+  }
+  st->groups = ng;
+
+  /* Retention per resolution. */
+  for (size_t i = 0; rc == 0 && i < cat.n; i++) {
+    compact_block *b = &cat.v[i];
+    if (!b->has_meta || b->deletion_marked) continue;
+    int64_t res = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
+    int64_t ret = res == COMPACT_RES_1H ? cfg->retention_ms[2]
+                  : res == COMPACT_RES_5M ? cfg->retention_ms[1]
+                                          : cfg->retention_ms[0];
+    if (ret > 0 && now > b->meta.max_time + ret) {
+      if (mark(cfg, b, COMPACT_DELETION_MARK, "retention", "block exceeds retention") == 0)
+        st->marked++;
+    }
+  }
+  for (size_t g = 0; g < ng; g++) free(groups[g].v);
+  free(groups);
+  compact_catalogue_free(&cat);
+  if (rc == 0 && st->errors == 0 && st->halted == 0 && M.iterations)
+    orr_counter_inc(M.iterations);
+  if (rc) return rc;
+  return st->errors || st->halted ? ORR_EAGAIN : 0;
+}
