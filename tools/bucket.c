@@ -4,13 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tools.h"
+#include "compact.h"
 #include "objstore.h"
+#include "tools.h"
 
 static struct {
   const char *objstore_file, *objstore;
   int recursive;
   int64_t offset, length;
+  const char *id, *marker, *details;
 } opt;
 
 static const orr_flag ls_flags[] = {
@@ -23,6 +25,15 @@ static const orr_flag get_flags[] = {
     CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
     {"offset", ORR_FLAG_INT, &opt.offset, "0", "First byte to read.", NULL},
     {"length", ORR_FLAG_INT, &opt.length, "0", "Bytes to read (0: to the end).", NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+static const orr_flag mark_flags[] = {
+    CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
+    {"id", ORR_FLAG_STRING, &opt.id, NULL, "ULID of the block to mark.", "<ulid>"},
+    {"marker", ORR_FLAG_STRING, &opt.marker, NULL,
+     "Marker to put: deletion-mark.json or no-compact-mark.json.", "<marker>"},
+    {"details", ORR_FLAG_STRING, &opt.details, "", "Human readable details put in the marker.",
+     "<text>"},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 static const orr_flag plain_flags[] = {
@@ -144,6 +155,42 @@ static int run_check(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
+static int run_inspect(int argc, char **argv) {
+  (void)argc;
+  objstore_bucket *b = open_bucket(argv[0]);
+  if (!b) return 1;
+  char err[1024] = "";
+  int rc = compact_bucket_inspect(b, stdout, err, sizeof err);
+  if (rc) fprintf(stderr, "%s: %s\n", argv[0], *err ? err : orr_strerror(rc));
+  objstore_close(b);
+  return rc ? 1 : 0;
+}
+
+static int run_mark(int argc, char **argv) {
+  (void)argc;
+  if (!opt.id || !opt.marker) {
+    fprintf(stderr, "%s: --id and --marker are required\n", argv[0]);
+    return 2;
+  }
+  objstore_bucket *b = open_bucket(argv[0]);
+  if (!b) return 1;
+  char err[1024] = "";
+  int rc = compact_bucket_mark(b, opt.id, opt.marker, opt.details, err, sizeof err);
+  if (rc) fprintf(stderr, "%s: %s\n", argv[0], *err ? err : orr_strerror(rc));
+  objstore_close(b);
+  return rc == ORR_EINVAL ? 2 : rc ? 1 : 0;
+}
+
+static const cli_command bucket_inspect = {
+    "inspect",
+    "Table of the bucket's blocks: ULID, time range, level, resolution, series, samples, size, "
+    "marks, labels.",
+    NULL, CLI_LOG, plain_flags, run_inspect, NULL,
+};
+static const cli_command bucket_mark = {
+    "mark", "Put a deletion-mark.json or no-compact-mark.json on a block.", NULL, CLI_LOG,
+    mark_flags, run_mark, NULL,
+};
 static const cli_command bucket_ls = {
     "ls", "List objects and directories (\"dir/\") in the bucket, in lexical order.", "[<dir>]",
     CLI_LOG, ls_flags, run_ls, NULL,
@@ -165,7 +212,7 @@ static const cli_command bucket_check = {
     CLI_LOG, plain_flags, run_check, NULL,
 };
 static const cli_command *const bucket_cmds[] = {&bucket_ls, &bucket_put, &bucket_get, &bucket_rm,
-                                                 &bucket_check, NULL};
+                                                 &bucket_check, &bucket_inspect, &bucket_mark, NULL};
 const cli_command tools_cmd_bucket = {
     "bucket", "List, upload, download and delete objects in the bucket.", NULL, 0, NULL, NULL,
     bucket_cmds,

@@ -1,0 +1,13 @@
+# The compactor against real tools: equality with Prometheus 2.42's own
+# compaction (promtool tsdb dump), a bucket of several groups (overlap halts
+# only its group, HA replicas, marks, deletion, inspect), kill -9 safety.
+orr_integration_test(compact_prometheus REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 400
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py prometheus
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+orr_integration_test(compact_bucket REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  LABELS sanitize
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py bucket
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+orr_integration_test(compact_crash REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py crash
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})

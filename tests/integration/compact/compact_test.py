@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""compact_test.py PART: `orrery compact` against real tools.
+
+  prometheus  Blocks made with promtool are given to a Prometheus 2.42
+              (--storage.tsdb.min-block-duration=2h, max 6h, retention 100y)
+              and, in a FILESYSTEM bucket, to `orrery compact` (ranges 2h,6h):
+              (a) four aligned 2h blocks: both compact the first three into
+              one 6h block; (b) two overlapping blocks (vertical compaction):
+              both merge them. `promtool tsdb dump` of Prometheus's block and
+              of ours is identical, and so are the meta.json stats; ours
+              carries compaction level, sources, parents and the thanos
+              section, and `orrery tools block verify` passes.
+  bucket      Two groups in one bucket (external labels), one with a planted
+              overlap: `orrery compact --wait` halts only that group (error
+              log line naming the group and both blocks,
+              thanos_compact_halted 1 on /metrics) while the other group is
+              compacted; a no-compact-mark.json set with `orrery tools bucket
+              mark` keeps a block out; deletion marks on the sources are
+              removed with the blocks after --delete-delay; `orrery tools
+              bucket inspect` lists the blocks; HA replicas (replica label)
+              compact into one block without the replica label.
+  crash       kill -9 of `orrery compact` at 10 random points of a
+              compaction, then a run to completion: every sample exactly once
+              among the readable blocks (dump compared with the sources), no
+              partial block readable, no two readable blocks sharing a source.
+"""
+import argparse
+import glob
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import portpick  # noqa: E402
+
+ARGS = None
+FAILS = []
+H2 = 7200
+T0 = 1700006400  # a multiple of 6h
+
+
+def check(cond, msg):
+    if not cond:
+        FAILS.append(msg)
+        print("FAIL: " + msg, file=sys.stderr, flush=True)
+    else:
+        print("ok: " + msg, flush=True)
+    return cond
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def om_series(f, name, labels, times, valfn):
+    lab = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for t in times:
+        ts = ("%d" % (t // 1000)) if t % 1000 == 0 else ("%d.%03d" % (t // 1000, t % 1000))
+        f.write("%s{%s} %s %s\n" % (name, lab, repr(float(valfn(t))), ts))
+
+
+def make_blocks(work, name, series, start_ms, end_ms, step_ms, offset_ms=0, skip=None):
+    """promtool blocks of |series| series sampled every |step_ms| in
+    [start_ms, end_ms), plus a sample at each 2h boundary - 1 ms so that the
+    blocks end on the boundary as Prometheus's head blocks do."""
+    om = os.path.join(work, name + ".om")
+    with open(om, "w") as f:
+        f.write("# TYPE m gauge\n")
+        for s in range(series):
+            times = [t for t in range(start_ms + offset_ms, end_ms, step_ms)
+                     if not skip or not skip[0] <= t < skip[1]]
+            b = (start_ms // (H2 * 1000) + 1) * H2 * 1000
+            while b <= end_ms:
+                if b - 1 not in times and b - 1 >= start_ms:
+                    times.append(b - 1)
+                b += H2 * 1000
+            times.sort()
+            om_series(f, "m", {"inst": "i%d" % s, "job": "j%d" % (s % 3)}, times,
+                      lambda t, s=s: (t // 1000) * (s % 5 + 1) % 1000 + s)
+        f.write("# EOF\n")
+    out = os.path.join(work, name)
+    subprocess.run([ARGS.promtool, "tsdb", "create-blocks-from", "openmetrics", om, out],
+                   check=True, stdout=subprocess.DEVNULL)
+    return sorted(glob.glob(os.path.join(out, "*")))
+
+
+def meta(d):
+    with open(os.path.join(d, "meta.json")) as f:
+        return json.load(f)
+
+
+def bucket_cfg(d):
+    return "type: FILESYSTEM\nconfig:\n  directory: %s\n" % d
+
+
+def orrery(*args, **kw):
+    return subprocess.run([ARGS.orrery] + list(args), capture_output=True, text=True, **kw)
+
+
+def dump_block(work, block_dir, tag):
+    """promtool tsdb dump of a single block (a db dir holding only it)."""
+    d = os.path.join(work, "dump-" + tag)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "wal"))
+    shutil.copytree(block_dir, os.path.join(d, os.path.basename(block_dir)))
+    r = subprocess.run([ARGS.promtool, "tsdb", "dump", d], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("promtool tsdb dump %s: %s" % (d, r.stderr))
+    return r.stdout
+
+
+def dump_blocks(work, dirs, tag):
+    d = os.path.join(work, "dump-" + tag)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "wal"))
+    for b in dirs:
+        shutil.copytree(b, os.path.join(d, os.path.basename(b)))
+    r = subprocess.run([ARGS.promtool, "tsdb", "dump", d], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("promtool tsdb dump %s: %s" % (d, r.stderr))
+    return r.stdout
+
+
+def level2(d):
+    return [b for b in sorted(glob.glob(os.path.join(d, "*")))
+            if os.path.exists(os.path.join(b, "meta.json")) and meta(b)["compaction"]["level"] >= 2]
+
+
+def readable(bucket):
+    """Blocks a store would serve: meta.json present, no deletion mark."""
+    return [b for b in sorted(glob.glob(os.path.join(bucket, "*")))
+            if os.path.exists(os.path.join(b, "meta.json"))
+            and not os.path.exists(os.path.join(b, "deletion-mark.json"))]
+
+
+# ---------------------------------------------------------------- prometheus
+
+def part_prometheus(work):
+    scen = {}
+    # (a) four aligned 2h blocks
+    a = make_blocks(work, "a", 40, T0 * 1000, (T0 + 4 * H2) * 1000, 15000)
+    # (b) two overlapping sets: 15 s samples in [T0, T0+2h) and 10 s samples
+    # in [T0+1h, T0+3h) with the same values where timestamps meet
+    b1 = make_blocks(work, "b1", 30, T0 * 1000, (T0 + H2) * 1000, 15000)
+    b2 = make_blocks(work, "b2", 30, (T0 + 3600) * 1000, (T0 + H2 + 3600) * 1000, 10000)
+    scen["aligned"] = a
+    scen["overlap"] = b1 + b2
+    cfg = os.path.join(work, "prom.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1h\n")
+    procs = {}
+    for name, blocks in scen.items():
+        pd = os.path.join(work, "prom-" + name)
+        bd = os.path.join(work, "bucket-" + name)
+        os.makedirs(pd)
+        os.makedirs(bd)
+        for blk in blocks:
+            shutil.copytree(blk, os.path.join(pd, os.path.basename(blk)))
+            shutil.copytree(blk, os.path.join(bd, os.path.basename(blk)))
+        port = portpick.free_port()
+        logf = open(os.path.join(work, "prom-%s.log" % name), "w")
+        procs[name] = subprocess.Popen(
+            [ARGS.prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + pd,
+             "--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=6h",
+             "--storage.tsdb.retention.time=100y", "--web.listen-address=127.0.0.1:%d" % port],
+            stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        for name in scen:
+            bd = os.path.join(work, "bucket-" + name)
+            extra = ["--deduplication.replica-label=replica"] if name == "overlap" else []
+            r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
+                       "--data-dir=" + os.path.join(work, "data-" + name),
+                       "--consistency-delay=0s", "--compact.ranges=2h,6h", *extra)
+            check(r.returncode == 0, "%s: orrery compact exits 0 (%s)" % (name, r.stderr[-500:]))
+        # Prometheus compacts a minute after start; poll.
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if all(level2(os.path.join(work, "prom-" + n)) for n in scen):
+                break
+            time.sleep(2)
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    for name in scen:
+        pl = level2(os.path.join(work, "prom-" + name))
+        ol = level2(os.path.join(work, "bucket-" + name))
+        if not check(len(pl) == 1 and len(ol) == 1,
+                     "%s: one compacted block each (prometheus %d, orrery %d)"
+                     % (name, len(pl), len(ol))):
+            continue
+        pm, om = meta(pl[0]), meta(ol[0])
+        check((pm["minTime"], pm["maxTime"]) == (om["minTime"], om["maxTime"]),
+              "%s: same time range %s" % (name, (om["minTime"], om["maxTime"])))
+        check(pm["stats"] == om["stats"], "%s: same stats %s (prometheus %s)"
+              % (name, om["stats"], pm["stats"]))
+        check(pm["compaction"]["sources"] == om["compaction"]["sources"]
+              and pm["compaction"]["level"] == om["compaction"]["level"]
+              and [p["ulid"] for p in pm["compaction"]["parents"]]
+              == [p["ulid"] for p in om["compaction"]["parents"]],
+              "%s: same level, sources and parents" % name)
+        check(om.get("thanos", {}).get("source") == "compactor"
+              and om["thanos"]["downsample"]["resolution"] == 0
+              and om["thanos"]["files"][-1]["rel_path"] == "meta.json",
+              "%s: thanos section (source compactor, resolution 0, files)" % name)
+        dp = dump_block(work, pl[0], name + "-prom")
+        do = dump_block(work, ol[0], name + "-orrery")
+        check(dp == do and len(dp) > 0,
+              "%s: promtool tsdb dump identical (%d lines)" % (name, dp.count("\n")))
+        same_index = open(os.path.join(pl[0], "index"), "rb").read() == \
+            open(os.path.join(ol[0], "index"), "rb").read()
+        same_chunks = open(os.path.join(pl[0], "chunks", "000001"), "rb").read() == \
+            open(os.path.join(ol[0], "chunks", "000001"), "rb").read()
+        log("%s: index byte-identical: %s, chunks byte-identical: %s"
+            % (name, same_index, same_chunks))
+        r = orrery("tools", "block", "verify", ol[0])
+        check(r.returncode == 0, "%s: orrery tools block verify passes" % name)
+        # The sources are marked for deletion in the bucket.
+        for s in om["compaction"]["sources"]:
+            check(os.path.exists(os.path.join(work, "bucket-" + name, s, "deletion-mark.json")),
+                  "%s: source %s marked for deletion" % (name, s))
+
+
+# ---------------------------------------------------------------- bucket
+
+def set_labels(block_dir, labels, source="sidecar"):
+    m = meta(block_dir)
+    m["thanos"] = {"version": 1, "labels": labels, "downsample": {"resolution": 0},
+                   "source": source}
+    with open(os.path.join(block_dir, "meta.json"), "w") as f:
+        json.dump(m, f, indent="\t")
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
+def part_bucket(work):
+    bd = os.path.join(work, "bucket")
+    os.makedirs(bd)
+    src = make_blocks(work, "g", 20, T0 * 1000, (T0 + 4 * H2) * 1000, 30000)
+    # group A: four consecutive blocks -> compacted
+    for b in src:
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "a"})
+    # group B: two blocks over the same range (planted overlap) -> halted
+    ovl = make_blocks(work, "o", 5, T0 * 1000, (T0 + H2) * 1000, 30000)
+    ovl2 = make_blocks(work, "o2", 5, T0 * 1000 + 3600000, (T0 + H2) * 1000, 20000)
+    b_ids = []
+    for b in ovl + ovl2:
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "b"})
+        b_ids.append(os.path.basename(b))
+    # group C: HA replicas r0/r1 of the same data (r1 with a 10-minute gap)
+    ha0 = make_blocks(work, "ha0", 5, T0 * 1000, (T0 + H2) * 1000, 15000)
+    ha1 = make_blocks(work, "ha1", 5, T0 * 1000, (T0 + H2) * 1000, 15000,
+                      skip=((T0 + 1800) * 1000, (T0 + 2400) * 1000))
+    for b, rep in ((ha0[0], "r0"), (ha1[0], "r1")):
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "c", "replica": rep})
+    # group D: one block with a no-compact mark next to a compactable pair
+    d_blocks = make_blocks(work, "d", 5, T0 * 1000, (T0 + 3 * H2) * 1000, 60000)
+    for b in d_blocks:
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "d"})
+    r = orrery("tools", "bucket", "mark", "--objstore.config=" + bucket_cfg(bd),
+               "--id", os.path.basename(d_blocks[0]), "--marker", "no-compact-mark.json",
+               "--details", "test")
+    check(r.returncode == 0, "tools bucket mark no-compact-mark.json exits 0 (%s)" % r.stderr)
+    nc = os.path.join(bd, os.path.basename(d_blocks[0]), "no-compact-mark.json")
+    check(os.path.exists(nc) and json.load(open(nc))["id"] == os.path.basename(d_blocks[0]),
+          "no-compact-mark.json written with the block id")
+
+    port = portpick.free_port()
+    logp = os.path.join(work, "compact.log")
+    with open(logp, "w") as logf:
+        p = subprocess.Popen(
+            [ARGS.orrery, "compact", "--wait", "--wait-interval=1s",
+             "--objstore.config=" + bucket_cfg(bd), "--data-dir=" + os.path.join(work, "data"),
+             "--consistency-delay=0s", "--compact.ranges=2h,6h", "--delete-delay=0s",
+             "--http-address=127.0.0.1:%d" % port], stdout=logf, stderr=subprocess.STDOUT)
+    metrics = ""
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                metrics = http_get("http://127.0.0.1:%d/metrics" % port)
+                if re.search(r"^thanos_compact_iterations_total \d", metrics, re.M) or \
+                        re.search(r"^thanos_compact_halted 1", metrics, re.M):
+                    if re.search(r'thanos_compact_group_compactions_total\{group="0@\{cluster=\\"a\\"\}"\} [1-9]',
+                                 metrics):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        check(http_get("http://127.0.0.1:%d/-/ready" % port) is not None, "/-/ready answers")
+        # a second iteration deletes the marked sources (delete delay 0)
+        time.sleep(3)
+        metrics = http_get("http://127.0.0.1:%d/metrics" % port)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    logtxt = open(logp).read()
+    # The overlap halts group B only, with its log line and metric.
+    halt = [l for l in logtxt.splitlines() if "level=error" in l and "halting" in l]
+    check(len(halt) > 0 and "cluster=\\\"b\\\"" in halt[0] and all(i in halt[0] for i in b_ids),
+          "error log line names the halted group and both blocks: %s" % (halt[:1],))
+    check(re.search(r"^thanos_compact_halted 1", metrics, re.M) is not None,
+          "thanos_compact_halted 1 on /metrics")
+    check(all(os.path.exists(os.path.join(bd, i, "meta.json")) and
+              not os.path.exists(os.path.join(bd, i, "deletion-mark.json")) for i in b_ids),
+          "the halted group's blocks are untouched")
+    # Group A was compacted: one readable 6h block + the newest 2h one.
+    ra = [b for b in readable(bd) if meta(b).get("thanos", {}).get("labels") == {"cluster": "a"}]
+    check(sorted(meta(b)["maxTime"] - meta(b)["minTime"] for b in ra) == [H2 * 1000, 3 * H2 * 1000],
+          "group a compacted into a 6h block + the newest 2h block (%d readable)" % len(ra))
+    for s in src[:3]:
+        check(not os.path.exists(os.path.join(bd, os.path.basename(s))),
+              "source %s deleted after the delete delay" % os.path.basename(s))
+    # With the replica label, vertical compaction: group C's HA pair (and
+    # group B's overlap) become one block each, without the replica label.
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
+               "--data-dir=" + os.path.join(work, "data"), "--consistency-delay=0s",
+               "--compact.ranges=2h,6h", "--deduplication.replica-label=replica")
+    check(r.returncode == 0, "one-shot run with --deduplication.replica-label exits 0 (%s)"
+          % r.stderr[-300:])
+    rc_ = [b for b in readable(bd) if meta(b).get("thanos", {}).get("labels", {}).get("cluster") == "c"]
+    check(len(rc_) == 1 and meta(rc_[0])["thanos"]["labels"] == {"cluster": "c"},
+          "HA replicas compacted into one block labelled {cluster=c} (%d readable)" % len(rc_))
+    if rc_:
+        want = dump_block(work, ha0[0], "ha0")
+        check(dump_block(work, rc_[0], "ha") == want, "HA block dump equals one replica's samples")
+    # Group D: the no-compact block stays as it is.
+    check(os.path.exists(os.path.join(bd, os.path.basename(d_blocks[0]), "meta.json")) and
+          not os.path.exists(os.path.join(bd, os.path.basename(d_blocks[0]), "deletion-mark.json")),
+          "the no-compact-marked block was left alone")
+    r = orrery("tools", "bucket", "inspect", "--objstore.config=" + bucket_cfg(bd))
+    check(r.returncode == 0 and "ULID" in r.stdout and all(
+        os.path.basename(b) in r.stdout for b in readable(bd)),
+        "tools bucket inspect lists every block")
+    print(r.stdout)
+
+
+# ---------------------------------------------------------------- crash
+
+def part_crash(work):
+    bd = os.path.join(work, "bucket")
+    os.makedirs(bd)
+    src = make_blocks(work, "c", 400, T0 * 1000, (T0 + 4 * H2) * 1000, 15000)
+    for b in src:
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "crash"})
+    want = dump_blocks(work, src, "sources")
+    rng = random.Random(int(os.environ.get("SEED", "12")))
+    cmd = [ARGS.orrery, "compact", "--objstore.config=" + bucket_cfg(bd),
+           "--data-dir=" + os.path.join(work, "data"), "--consistency-delay=0s",
+           "--compact.ranges=2h,6h"]
+    # How long one run takes here, to spread the kills over it.
+    probe = os.path.join(work, "probe")
+    shutil.copytree(bd, probe)
+    t = time.time()
+    subprocess.run([c.replace(bd, probe) for c in cmd], capture_output=True)
+    dur = time.time() - t
+    log("one compaction run takes %.2fs" % dur)
+    for i in range(10):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, dur))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        # whatever is readable now is complete and holds no sample twice
+        rd = readable(bd)
+        bad = [b for b in rd if orrery("tools", "block", "verify", b).returncode != 0]
+        check(not bad, "kill %d: every readable block verifies" % i)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    check(r.returncode == 0, "a run after the kills completes (%s)" % r.stderr[-300:])
+    rd = readable(bd)
+    got = dump_blocks(work, rd, "after")
+    check(got == want, "every sample exactly once among readable blocks (%d lines)" %
+          want.count("\n"))
+    seen = {}
+    dup = False
+    for b in rd:
+        for s in meta(b)["compaction"]["sources"]:
+            if s in seen:
+                dup = True
+            seen[s] = b
+    check(not dup, "no two readable blocks share a source (%d readable)" % len(rd))
+    check(len(rd) == 2, "one compacted block and the newest source remain readable")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=["prometheus", "bucket", "crash"])
+    ap.add_argument("--orrery", required=True)
+    ap.add_argument("--prometheus", required=True)
+    ap.add_argument("--promtool", required=True)
+    ARGS = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="orr_compact_")
+    try:
+        {"prometheus": part_prometheus, "bucket": part_bucket, "crash": part_crash}[ARGS.part](work)
+    finally:
+        if FAILS:
+            log("kept %s for inspection" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if FAILS:
+        print("%d check(s) failed" % len(FAILS), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
