@@ -111,8 +111,10 @@ void compact__plan(const tsdb_meta *const *metas, const bool *excluded, size_t n
   /* The newest block is left alone; the window test uses the newest of
    * the remaining blocks, as Prometheus's selectDirs does. */
   if (r == 0 && k > 1) r = select_ranges(d, k - 1, d[k - 2].m->min_time, ranges, nranges, out);
-  if (r == 0 && nranges > 0) {
-    for (size_t i = k; i-- > 0;) {
+  if (r == 0 && nranges > 0 && k > 1) {
+    /* Over the blocks but the newest, as Prometheus (Thanos looks at the
+     * newest too, which then stops the search whenever it is short). */
+    for (size_t i = k - 1; i-- > 0;) {
       const tsdb_meta *m = d[i].m;
       if (m->max_time - m->min_time < ranges[nranges / 2]) break;
       if ((double)m->num_tombstones / (double)(m->num_series + 1) > 0.05) {
