@@ -191,6 +191,7 @@ static int run(int argc, char **argv) {
     return 1;
   }
   cfg.data_dir = opt.data_dir;
+  cfg.downsampling = !opt.downsampling_disable;
   cfg.consistency_delay_ms = opt.consistency_delay_ms;
   cfg.delete_delay_ms = opt.delete_delay_ms;
   cfg.retention_ms[0] = opt.retention_raw_ms;
@@ -211,7 +212,8 @@ static int run(int argc, char **argv) {
     int rc = compact_iteration(&cfg, &st);
     orr_log_info("compaction done", "groups", ORR_LOG_INT(st.groups), "halted",
                  ORR_LOG_INT(st.halted), "errors", ORR_LOG_INT(st.errors), "marked",
-                 ORR_LOG_INT(st.marked), "deleted", ORR_LOG_INT(st.deleted), NULL);
+                 ORR_LOG_INT(st.marked), "deleted", ORR_LOG_INT(st.deleted), "downsampled",
+                 ORR_LOG_INT(st.downsampled), NULL);
     status = rc ? 1 : 0;
   }
   objstore_close(cfg.bucket);

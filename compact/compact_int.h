@@ -20,6 +20,9 @@
 #define COMPACT_RES_RAW 0
 #define COMPACT_RES_5M ((int64_t)300000)
 #define COMPACT_RES_1H ((int64_t)3600000)
+/* Blocks spanning at least this long get downsampled (Thanos's values). */
+#define COMPACT_DOWNSAMPLE_RAW_SPAN_MS ((int64_t)40 * 3600 * 1000)
+#define COMPACT_DOWNSAMPLE_5M_SPAN_MS ((int64_t)10 * 24 * 3600 * 1000)
 
 /* ---------------------------------------------------------------- catalogue */
 

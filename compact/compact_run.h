@@ -16,12 +16,13 @@ typedef struct compact_config {
   size_t nreplica;
   tsdb_merge_fn merge; /* NULL: 1:1 merge of identical samples */
   void *merge_arg;
+  bool downsampling; /* not --downsampling.disable */
   int64_t ranges[8];
   size_t nranges;
 } compact_config;
 
 typedef struct compact_iteration_stats {
-  size_t groups, halted, errors, marked, deleted;
+  size_t groups, halted, errors, marked, deleted, downsampled;
 } compact_iteration_stats;
 
 /* The penalty merge (a tsdb_merge_fn) for --deduplication.func=penalty. */

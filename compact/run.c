@@ -312,6 +312,109 @@ static int compact_group(const compact_config *cfg, compact_catalogue *cat, grou
   }
 }
 
+/* ---------------------------------------------------------------- downsampling */
+
+static bool all_sources_in(const tsdb_meta *m, const compact_catalogue *cat, size_t n,
+                           int64_t res) {
+  for (size_t i = 0; i < m->nsources; i++) {
+    bool found = false;
+    for (size_t j = 0; j < n && !found; j++) {
+      const compact_block *o = &cat->v[j];
+      if (!o->has_meta || o->deletion_marked || !o->meta.has_thanos ||
+          o->meta.thanos.downsample_resolution != res)
+        continue;
+      found = has_source(&o->meta, &m->sources[i]);
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+/* Downsamples block |b| to |res| and uploads the result. */
+static int downsample_block(const compact_config *cfg, compact_block *b, int64_t res,
+                            const char *gkey) {
+  char err[1024] = "";
+  char local[4096 + 16];
+  snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
+  char dir[4096 + 64];
+  snprintf(dir, sizeof(dir), "%s/%s", local, b->id);
+  rm_rf(dir);
+  inc_group(M.downsamples, gkey);
+  uint64_t t0 = orr_mono_ns();
+  int rc = compact_download(cfg->bucket, b->id, local, err, sizeof(err));
+  tsdb_compact_result r;
+  memset(&r, 0, sizeof(r));
+  tsdb_meta th;
+  memset(&th, 0, sizeof(th));
+  th.has_thanos = true;
+  th.thanos.labels = b->meta.has_thanos ? b->meta.thanos.labels : (labels_set){NULL, 0};
+  th.thanos.source = "compactor";
+  if (rc == 0) rc = tsdb_downsample(local, dir, res, &th, &r, err, sizeof(err));
+  char id[TSDB_ULID_STRLEN + 1] = "";
+  char ndir[4096 + 64] = "";
+  if (rc == 0 && !r.empty) {
+    tsdb_ulid_format(&r.ulid, id);
+    snprintf(ndir, sizeof(ndir), "%s/%s", local, id);
+    tsdb_verify_stats st;
+    if ((rc = tsdb_block_verify(ndir, NULL, NULL, &st)) != 0)
+      snprintf(err, sizeof(err), "downsampled block fails verification (%llu problems)",
+               (unsigned long long)st.problems);
+    else
+      rc = compact_upload(cfg->bucket, ndir, err, sizeof(err));
+  }
+  if (rc)
+    orr_log_error("downsampling failed", "group", gkey, "id", b->id, "err", err, NULL);
+  else
+    orr_log_info("downsampled block", "group", gkey, "from", b->id, "to",
+                 r.empty ? "(empty)" : id, "resolution", ORR_LOG_INT(res), "series",
+                 ORR_LOG_INT(r.num_series), "duration_ms",
+                 ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
+  rm_rf(dir);
+  if (ndir[0]) rm_rf(ndir);
+  return rc;
+}
+
+/* Thanos's rule: a raw block spanning >= 40h whose sources are not all in
+ * 5m blocks gets a 5m copy; a 5m block spanning >= 10d likewise a 1h one.
+ * Two passes, so that a new 5m block can be downsampled again at once. */
+static void downsample_all(const compact_config *cfg, compact_catalogue *cat, char **halted,
+                           size_t nhalted, compact_iteration_stats *st) {
+  for (int pass = 0; pass < 2; pass++) {
+    int64_t from = pass == 0 ? COMPACT_RES_RAW : COMPACT_RES_5M;
+    int64_t to = pass == 0 ? COMPACT_RES_5M : COMPACT_RES_1H;
+    int64_t span = pass == 0 ? COMPACT_DOWNSAMPLE_RAW_SPAN_MS : COMPACT_DOWNSAMPLE_5M_SPAN_MS;
+    if (pass == 1) {
+      /* The blocks made by pass 0 are in the bucket: reload. */
+      compact_catalogue fresh;
+      char err[512] = "";
+      if (compact_catalogue_load(cfg->bucket, false, &fresh, err, sizeof(err)) != 0) {
+        orr_log_error("cannot read the bucket", "err", err, NULL);
+        compact_catalogue_free(&fresh);
+        st->errors++;
+        return;
+      }
+      compact_catalogue_free(cat);
+      *cat = fresh;
+    }
+    size_t n = cat->n;
+    for (size_t i = 0; i < n; i++) {
+      compact_block *b = &cat->v[i];
+      if (!b->has_meta || b->deletion_marked) continue;
+      int64_t res = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
+      if (res != from || b->meta.max_time - b->meta.min_time < span) continue;
+      if (all_sources_in(&b->meta, cat, n, to)) continue;
+      labels_set ls;
+      char *key = compact__group_key(cat->a, &b->meta, cfg->replica_labels, cfg->nreplica, &ls);
+      bool skip = false;
+      for (size_t h = 0; key && h < nhalted; h++)
+        if (strcmp(halted[h], key) == 0) skip = true;
+      if (!key || skip) continue;
+      if (downsample_block(cfg, b, to, key) != 0) st->errors++;
+      else st->downsampled++;
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- iteration */
 
 int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
@@ -411,13 +514,28 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
     }
     if ((rc = group_push(&groups[g], b)) != 0) break;
   }
+  char **halted = calloc(ng + 1, sizeof(*halted));
+  size_t nhalted = 0;
   for (size_t g = 0; rc == 0 && g < ng; g++) {
     int grc = compact_group(cfg, &cat, &groups[g]);
-    if (groups[g].halted) st->halted++;
-    else if (grc) st->errors++;
+    if (groups[g].halted) {
+      st->halted++;
+      if (halted) halted[nhalted++] = groups[g].key;
+    } else if (grc) {
+      st->errors++;
+    }
     if (grc == ORR_ENOMEM) rc = grc;
   }
   st->groups = ng;
+  /* Group keys live in cat.a, which downsampling may replace: copy. */
+  for (size_t h = 0; halted && h < nhalted; h++) halted[h] = strdup(halted[h]);
+  for (size_t g = 0; g < ng; g++) free(groups[g].v);
+  free(groups);
+  groups = NULL;
+  ng = 0;
+  if (rc == 0 && cfg->downsampling) downsample_all(cfg, &cat, halted, nhalted, st);
+  for (size_t h = 0; halted && h < nhalted; h++) free(halted[h]);
+  free(halted);
 
   /* Retention per resolution. */
   for (size_t i = 0; rc == 0 && i < cat.n; i++) {

@@ -683,6 +683,31 @@ int tsdb_merge_chain(void *arg, const tsdb_sample *const *in, const size_t *nin,
 int tsdb_compact(const char *parent, const char *const *dirs, size_t n,
                  const tsdb_compact_opts *o, tsdb_compact_result *res, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- downsampling
+ * Thanos's downsampling into aggregate chunks (count, sum, min, max,
+ * counter; see downsample.c's notes for windows and counter semantics). */
+#define TSDB_DOWNSAMPLE_CHUNK_SAMPLES 140
+
+/* The end (inclusive) of |t|'s window of |res| ms: t - t % res + res - 1. */
+int64_t tsdb_downsample_window(int64_t t, int64_t res);
+/* Raw samples (|n|, increasing t) into aggregate chunks of resolution
+ * |res|; |*out| (|*nout| chunks) freed by the caller with tsdb_chunks_free.
+ * Returns 0, ORR_EINVAL or ORR_ENOMEM. */
+int tsdb_downsample_raw(const tsdb_sample *s, size_t n, int64_t res, tsdb_chunk **out,
+                        size_t *nout);
+/* Aggregate chunks (|n|, in time order, borrowed) into coarser ones of
+ * resolution |res|; as tsdb_downsample_raw, ORR_EUNSUPPORTED for a non-
+ * aggregate chunk, ORR_ECORRUPT for a bad one. */
+int tsdb_downsample_aggr(const tsdb_chunk *c, size_t n, int64_t res, tsdb_chunk **out,
+                         size_t *nout);
+/* Downsamples the block at |dir| to resolution |res| into a new block under
+ * |parent| (tmp dir, fsync, rename): same time range, level and sources,
+ * thanos.downsample.resolution = |res|, labels and source from |thanos|
+ * (may be NULL: kept). |out| as tsdb_compact's (empty: nothing written).
+ * Returns 0 or an ORR_E* code with |err| set. */
+int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb_meta *thanos,
+                    tsdb_compact_result *out, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

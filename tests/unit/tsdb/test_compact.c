@@ -1,7 +1,8 @@
 /* test_compact.c: tsdb_compact — disjoint blocks copied chunk for chunk,
  * identical replicas merged 1:1, interleaved overlaps merged and re-cut to
  * 120-sample chunks, tombstones applied, an empty result, meta.json's
- * compaction section, and a custom merge function. */
+ * compaction section, a custom merge function, and downsampling math
+ * (windows, the five aggregates, counter resets, 5m -> 1h, chunk sizes). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,6 +286,106 @@ static void test_custom_merge(void **state) {
   free(out);
 }
 
+/* ---------------------------------------------------------------- downsampling */
+
+static size_t read_aggr(const tsdb_chunk *c, tsdb_aggr_type t, tsdb_sample *out, size_t cap) {
+  tsdb_xor_iter it;
+  assert_int_equal(tsdb_aggr_iter_init(&it, c->data, c->len, t), 0);
+  size_t n = 0;
+  while (tsdb_xor_iter_next(&it) == 1) {
+    assert_true(n < cap);
+    out[n++] = (tsdb_sample){it.t, it.v};
+  }
+  return n;
+}
+
+static void test_downsample_windows(void **state) {
+  (void)state;
+  assert_int_equal(tsdb_downsample_window(0, 300000), 299999);
+  assert_int_equal(tsdb_downsample_window(299999, 300000), 299999);
+  assert_int_equal(tsdb_downsample_window(300000, 300000), 599999);
+  /* 12 samples a minute apart: windows [0,5m) [5m,10m) [10m,15m);
+   * values 1..12 with a counter reset at the 8th (value 1). */
+  tsdb_sample s[12];
+  double v[12] = {1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5};
+  for (int i = 0; i < 12; i++) s[i] = (tsdb_sample){(int64_t)i * 60000, v[i]};
+  tsdb_chunk *c;
+  size_t n;
+  assert_int_equal(tsdb_downsample_raw(s, 12, 300000, &c, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(c[0].enc, TSDB_ENC_AGGR);
+  tsdb_sample o[16];
+  assert_int_equal(read_aggr(&c[0], TSDB_AGGR_COUNT, o, 16), 3);
+  assert_int_equal(o[0].t, 299999);
+  assert_true(o[0].v == 5 && o[1].v == 5 && o[2].v == 2);
+  /* the last window ends at the last sample (capped) */
+  assert_int_equal(o[2].t, 11 * 60000);
+  assert_int_equal(read_aggr(&c[0], TSDB_AGGR_SUM, o, 16), 3);
+  assert_true(o[0].v == 15 && o[1].v == 6 + 7 + 1 + 2 + 3 && o[2].v == 9);
+  assert_int_equal(read_aggr(&c[0], TSDB_AGGR_MIN, o, 16), 3);
+  assert_true(o[0].v == 1 && o[1].v == 1 && o[2].v == 4);
+  assert_int_equal(read_aggr(&c[0], TSDB_AGGR_MAX, o, 16), 3);
+  assert_true(o[0].v == 5 && o[1].v == 7 && o[2].v == 5);
+  /* counter: first raw sample, running totals at window ends (7 then a
+   * reset adding 1, 2, 3: 7 + 3 = 10 at 10m-1; 10 + 2 = 12 at the end),
+   * then the last raw value repeated at the last window's timestamp. */
+  assert_int_equal(read_aggr(&c[0], TSDB_AGGR_COUNTER, o, 16), 5);
+  assert_true(o[0].t == 0 && o[0].v == 1);
+  assert_true(o[1].t == 299999 && o[1].v == 5);
+  assert_true(o[2].t == 599999 && o[2].v == 10);
+  assert_true(o[3].t == 11 * 60000 && o[3].v == 12);
+  assert_true(o[4].t == 11 * 60000 && o[4].v == 5);
+  assert_int_equal(c[0].mint, 299999);
+  assert_int_equal(c[0].maxt, 11 * 60000);
+
+  /* 5m -> 1h over those aggregates: one window; count sums the counts. */
+  tsdb_chunk *h;
+  size_t nh;
+  assert_int_equal(tsdb_downsample_aggr(c, n, 3600000, &h, &nh), 0);
+  assert_int_equal(nh, 1);
+  assert_int_equal(read_aggr(&h[0], TSDB_AGGR_COUNT, o, 16), 1);
+  assert_true(o[0].v == 12);
+  assert_int_equal(read_aggr(&h[0], TSDB_AGGR_SUM, o, 16), 1);
+  assert_true(o[0].v == 43);
+  assert_int_equal(read_aggr(&h[0], TSDB_AGGR_MIN, o, 16), 1);
+  assert_true(o[0].v == 1);
+  assert_int_equal(read_aggr(&h[0], TSDB_AGGR_MAX, o, 16), 1);
+  assert_true(o[0].v == 7);
+  /* counter: first raw 1; the monotonic total (1, 5, 10, 12) has max 12;
+   * then the last raw value 5 */
+  size_t k = read_aggr(&h[0], TSDB_AGGR_COUNTER, o, 16);
+  assert_int_equal(k, 3);
+  assert_true(o[0].v == 1 && o[1].v == 12 && o[2].v == 5);
+  tsdb_chunks_free(h, nh);
+  tsdb_chunks_free(c, n);
+}
+
+static void test_downsample_chunks_and_stale(void **state) {
+  (void)state;
+  /* 48h of 15 s samples: 576 windows of 5m -> chunks of at most 140. */
+  size_t n = 48 * 240;
+  tsdb_sample *s = calloc(n, sizeof(*s));
+  for (size_t i = 0; i < n; i++) s[i] = (tsdb_sample){(int64_t)i * 15000, (double)i};
+  uint64_t stale = 0x7ff0000000000002ull;
+  memcpy(&s[100].v, &stale, sizeof(double));
+  tsdb_chunk *c;
+  size_t nc;
+  assert_int_equal(tsdb_downsample_raw(s, n, 300000, &c, &nc), 0);
+  size_t windows = 0, counted = 0;
+  tsdb_sample o[200];
+  for (size_t i = 0; i < nc; i++) {
+    size_t k = read_aggr(&c[i], TSDB_AGGR_COUNT, o, 200);
+    assert_true(k <= TSDB_DOWNSAMPLE_CHUNK_SAMPLES);
+    for (size_t j = 0; j < k; j++) counted += (size_t)o[j].v;
+    windows += k;
+    if (i > 0) assert_true(c[i].mint > c[i - 1].maxt);
+  }
+  assert_int_equal(windows, 576);
+  assert_int_equal(counted, n - 1); /* the stale marker is not counted */
+  tsdb_chunks_free(c, nc);
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_disjoint_copied, setup, teardown),
@@ -293,6 +394,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
       cmocka_unit_test_setup_teardown(test_custom_merge, setup, teardown),
+      cmocka_unit_test(test_downsample_windows),
+      cmocka_unit_test(test_downsample_chunks_and_stale),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
