@@ -1,0 +1,98 @@
+/* filter.c: which listed blocks a reader of the bucket should see, as
+ * Thanos's meta fetcher filters decide it, applied in Thanos's order: time
+ * partition, consistency delay, deletion marks, de-duplication. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bucket.h"
+
+static bool whole_when_seen(const tsdb_meta *m) {
+  /* Blocks the compactor or a repair wrote were uploaded whole before they
+   * were listed (meta.json last): no need to wait for them. */
+  const char *s = m->has_thanos ? m->thanos.source : NULL;
+  return s && (strcmp(s, "compactor") == 0 || strcmp(s, "bucket.repair") == 0 ||
+               strcmp(s, "blockrepair") == 0);
+}
+
+static bool ulid_in(const tsdb_ulid *v, size_t n, const tsdb_ulid *u) {
+  for (size_t i = 0; i < n; i++)
+    if (tsdb_ulid_cmp(&v[i], u) == 0) return true;
+  return false;
+}
+
+/* Sources of a block: meta.compaction.sources, or the block itself when
+ * the list is empty (an uploaded level-1 block always lists itself). */
+static void sources(const bucket_block_meta *b, const tsdb_ulid **v, size_t *n) {
+  if (b->meta.nsources) {
+    *v = b->meta.sources;
+    *n = b->meta.nsources;
+  } else {
+    *v = &b->meta.ulid;
+    *n = 1;
+  }
+}
+
+static bool subset(const bucket_block_meta *a, const bucket_block_meta *b) {
+  const tsdb_ulid *av, *bv;
+  size_t an, bn;
+  sources(a, &av, &an);
+  sources(b, &bv, &bn);
+  if (an > bn) return false;
+  for (size_t i = 0; i < an; i++)
+    if (!ulid_in(bv, bn, &av[i])) return false;
+  return true;
+}
+
+static int64_t resolution(const bucket_block_meta *b) {
+  return b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
+}
+
+int bucket_filter(objstore_bucket *b, bucket_block_meta *metas, size_t n,
+                  const bucket_filter_opts *o, orr_arena *a) {
+  int64_t now = o->now_ms ? o->now_ms : orr_now_ms();
+  for (size_t i = 0; i < n; i++) {
+    bucket_block_meta *m = &metas[i];
+    if (m->status != BUCKET_META_OK || m->filtered) continue;
+    if (m->meta.max_time < o->min_time || m->meta.min_time > o->max_time) {
+      m->filtered = "time";
+      continue;
+    }
+    if (o->consistency_delay_ms > 0 && !whole_when_seen(&m->meta) &&
+        tsdb_ulid_time(&m->ulid) > now - o->consistency_delay_ms) {
+      m->filtered = "consistency-delay";
+      continue;
+    }
+    if (o->ignore_deletion_marks_delay_ms >= 0) {
+      bucket_deletion_mark dm;
+      char err[512] = "";
+      int rc = bucket_deletion_mark_read(b, &m->ulid, a, &dm, err, sizeof err);
+      if (rc == ORR_ENOMEM) return rc;
+      if (rc == 0 && now - dm.deletion_time * 1000 > o->ignore_deletion_marks_delay_ms) {
+        m->filtered = "deletion-mark";
+        continue;
+      }
+      if (rc && rc != ORR_ENOTFOUND) {
+        char id[TSDB_ULID_STRLEN + 1];
+        tsdb_ulid_format(&m->ulid, id);
+        orr_log_warn("cannot read deletion mark; keeping the block", "block", id, "err", err,
+                     NULL);
+      }
+    }
+  }
+  if (!o->dedup) return 0;
+  for (size_t i = 0; i < n; i++) {
+    bucket_block_meta *x = &metas[i];
+    if (x->status != BUCKET_META_OK || x->filtered) continue;
+    for (size_t j = 0; j < n; j++) {
+      bucket_block_meta *y = &metas[j];
+      if (i == j || y->status != BUCKET_META_OK || (y->filtered && strcmp(y->filtered, "duplicate")))
+        continue;
+      if (resolution(x) != resolution(y) || !subset(x, y)) continue;
+      /* Equal source sets: keep the smaller ULID. */
+      if (subset(y, x) && tsdb_ulid_cmp(&x->ulid, &y->ulid) < 0) continue;
+      x->filtered = "duplicate";
+      break;
+    }
+  }
+  return 0;
+}
