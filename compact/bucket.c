@@ -1,49 +1,19 @@
 /* bucket.c: the compactor's view of the bucket — the catalogue of blocks
  * (meta.json and marks), Thanos's deletion and no-compact marks, deleting a
  * block (meta.json first), and downloading / uploading a block (meta.json
- * last).
- * TODO(lib/bucket): when the shared lib/bucket lands, the catalogue and the
- * marks move onto it. */
+ * last). Listing, meta.json fetching and the marks' JSON are lib/bucket's. */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bucket.h"
 #include "compact_int.h"
 
-#define META_MAX_BYTES (16u << 20)
 
-/* ---------------------------------------------------------------- catalogue */
-
-typedef struct lister {
-  compact_catalogue *c;
-  int rc;
-} lister;
-
-static int add_dir(const char *name, void *arg) {
-  lister *l = arg;
-  size_t n = strlen(name);
-  tsdb_ulid u;
-  if (n != TSDB_ULID_STRLEN + 1 || name[n - 1] != '/' || tsdb_ulid_parse(name, n - 1, &u) != 0)
-    return 0;
-  compact_catalogue *c = l->c;
-  if (c->n == c->cap) {
-    size_t nc = c->cap ? c->cap * 2 : 64;
-    compact_block *nv = realloc(c->v, nc * sizeof(*nv));
-    if (!nv) return l->rc = ORR_ENOMEM;
-    c->v = nv;
-    c->cap = nc;
-  }
-  compact_block *bl = &c->v[c->n++];
-  memset(bl, 0, sizeof(*bl));
-  memcpy(bl->id, name, TSDB_ULID_STRLEN);
-  bl->id[TSDB_ULID_STRLEN] = 0;
-  bl->meta.ulid = u;
-  return 0;
-}
+/* ---------------------------------------------------------------- sizes */
 
 typedef struct sizer {
   objstore_bucket *b;
@@ -57,78 +27,68 @@ static int add_size(const char *name, void *arg) {
   return 0;
 }
 
-/* Reads a mark's time field; 0 or an ORR_E* code (ORR_ENOTFOUND: none). */
-static int read_mark(objstore_bucket *b, const char *id, const char *marker, const char *field,
-                     int64_t *t, char *err, size_t errlen) {
-  char key[128];
-  snprintf(key, sizeof(key), "%s/%s", id, marker);
-  orr_buf buf = {0};
-  int rc = objstore_get(b, key, 1u << 20, &buf, err, errlen);
-  if (rc == 0) {
-    json_error_t je;
-    json_t *j = json_loadb((const char *)buf.data, buf.len, 0, &je);
-    json_t *f = j ? json_object_get(j, field) : NULL;
-    *t = f && json_is_integer(f) ? (int64_t)json_integer_value(f) : 0;
-    json_decref(j);
-  }
-  orr_buf_free(&buf);
-  return rc;
-}
+/* ---------------------------------------------------------------- catalogue */
 
 int compact_catalogue_load(objstore_bucket *b, bool sizes, compact_catalogue *c, char *err,
                            size_t errlen) {
   memset(c, 0, sizeof(*c));
   if (!(c->a = orr_arena_new(0))) return ORR_ENOMEM;
-  lister l = {c, 0};
-  int rc = objstore_iter(b, "", 0, add_dir, &l, err, errlen);
-  if (l.rc) rc = l.rc;
+  tsdb_ulid *ids;
+  size_t n;
+  int rc = bucket_list_blocks(b, c->a, &ids, &n, err, errlen);
   if (rc) return rc;
-  orr_buf buf = {0};
-  for (size_t i = 0; i < c->n && rc == 0; i++) {
-    compact_block *bl = &c->v[i];
-    char key[128];
-    snprintf(key, sizeof(key), "%s/meta.json", bl->id);
-    orr_buf_reset(&buf);
-    rc = objstore_get(b, key, META_MAX_BYTES, &buf, err, errlen);
-    if (rc == ORR_ENOTFOUND) {
-      rc = 0;
-    } else if (rc == 0) {
-      char merr[256] = "";
-      if (tsdb_meta_parse((const char *)buf.data, buf.len, c->a, &bl->meta, merr, sizeof(merr)) ==
-          0) {
-        bl->has_meta = true;
-      } else {
-        /* A corrupt meta.json: leave the block alone, as Thanos does. */
-        orr_log_warn("ignoring block with unreadable meta.json", "id", bl->id, "err", merr,
-                     NULL);
-        tsdb_ulid_parse(bl->id, TSDB_ULID_STRLEN, &bl->meta.ulid);
-      }
-    } else {
+  bucket_block_meta *metas = NULL;
+  if (n > 0 && (rc = bucket_fetch_metas(b, ids, n, 8, c->a, &metas)) != 0) return rc;
+  if (!(c->v = calloc(n + 1, sizeof(*c->v)))) return ORR_ENOMEM;
+  c->cap = n + 1;
+  for (size_t i = 0; i < n; i++) {
+    compact_block *bl = &c->v[c->n++];
+    tsdb_ulid_format(&ids[i], bl->id);
+    bl->meta.ulid = ids[i];
+    switch (metas[i].status) {
+    case BUCKET_META_OK:
+      bl->meta = metas[i].meta;
+      bl->has_meta = true;
       break;
+    case BUCKET_META_MISSING:
+      break;
+    case BUCKET_META_CORRUPT:
+      /* Left alone, as Thanos does: neither compacted nor deleted. */
+      orr_log_warn("ignoring block with unreadable meta.json", "id", bl->id, "err",
+                   metas[i].err ? metas[i].err : "", NULL);
+      bl->corrupt = true;
+      break;
+    default:
+      snprintf(err, errlen, "%s", metas[i].err ? metas[i].err : "reading meta.json failed");
+      return ORR_EIO;
     }
-    int64_t t;
-    int mrc = read_mark(b, bl->id, COMPACT_DELETION_MARK, "deletion_time", &t, err, errlen);
-    if (mrc == 0) {
+    bucket_deletion_mark dm;
+    rc = bucket_deletion_mark_read(b, &ids[i], c->a, &dm, err, errlen);
+    if (rc == 0) {
       bl->deletion_marked = true;
-      bl->deletion_time_s = t;
-    } else if (mrc != ORR_ENOTFOUND) {
-      rc = mrc;
-      break;
+      bl->deletion_time_s = dm.deletion_time;
+    } else if (rc == ORR_ECORRUPT) {
+      /* A corrupt mark still says "delete me": Thanos deletes after the delay. */
+      bl->deletion_marked = true;
+      bl->deletion_time_s = 0;
+    } else if (rc != ORR_ENOTFOUND) {
+      return rc;
     }
-    mrc = read_mark(b, bl->id, COMPACT_NO_COMPACT_MARK, "no_compact_time", &t, err, errlen);
-    if (mrc == 0) bl->no_compact = true;
-    else if (mrc != ORR_ENOTFOUND) rc = mrc;
-    if (rc == 0 && sizes) {
-      sizer s = {b, 0};
+    bucket_no_compact_mark nm;
+    rc = bucket_no_compact_mark_read(b, &ids[i], c->a, &nm, err, errlen);
+    if (rc == 0 || rc == ORR_ECORRUPT) bl->no_compact = true;
+    else if (rc != ORR_ENOTFOUND) return rc;
+    rc = 0;
+    if (sizes) {
+      sizer sz = {b, 0};
       char dir[64];
       snprintf(dir, sizeof(dir), "%s/", bl->id);
-      objstore_iter(b, dir, OBJSTORE_ITER_RECURSIVE, add_size, &s, NULL, 0);
-      bl->size_bytes = s.total;
+      objstore_iter(b, dir, OBJSTORE_ITER_RECURSIVE, add_size, &sz, NULL, 0);
+      bl->size_bytes = sz.total;
     }
   }
-  if (rc == 0 && err && errlen) err[0] = 0;
-  orr_buf_free(&buf);
-  return rc;
+  if (err && errlen) err[0] = 0;
+  return 0;
 }
 
 void compact_catalogue_free(compact_catalogue *c) {
@@ -141,25 +101,15 @@ void compact_catalogue_free(compact_catalogue *c) {
 
 int compact_mark(objstore_bucket *b, const char *id, const char *marker, const char *reason,
                  const char *details, int64_t now_s, char *err, size_t errlen) {
-  json_t *j = json_object();
-  if (!j) return ORR_ENOMEM;
-  json_object_set_new(j, "id", json_string(id));
+  tsdb_ulid u;
+  if (tsdb_ulid_parse(id, strlen(id), &u) != 0) return ORR_EINVAL;
   if (strcmp(marker, COMPACT_DELETION_MARK) == 0) {
-    json_object_set_new(j, "deletion_time", json_integer(now_s));
-  } else {
-    json_object_set_new(j, "no_compact_time", json_integer(now_s));
-    json_object_set_new(j, "reason", json_string(reason ? reason : "manual"));
+    bucket_deletion_mark m = {u, now_s, BUCKET_MARK_VERSION, details && *details ? details : NULL};
+    return bucket_deletion_mark_write(b, &m, err, errlen);
   }
-  json_object_set_new(j, "version", json_integer(1));
-  if (details && *details) json_object_set_new(j, "details", json_string(details));
-  char *s = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(j);
-  if (!s) return ORR_ENOMEM;
-  char key[128];
-  snprintf(key, sizeof(key), "%s/%s", id, marker);
-  int rc = objstore_put(b, key, s, strlen(s), err, errlen);
-  free(s);
-  return rc;
+  bucket_no_compact_mark m = {u, BUCKET_MARK_VERSION, details && *details ? details : NULL, now_s,
+                              reason ? reason : "manual"};
+  return bucket_no_compact_mark_write(b, &m, err, errlen);
 }
 
 typedef struct keys {

@@ -30,7 +30,8 @@
 typedef struct compact_block {
   char id[TSDB_ULID_STRLEN + 1];
   tsdb_meta meta;          /* strings from the catalogue's arena */
-  bool has_meta;           /* false: partial (no meta.json) */
+  bool has_meta;           /* false: partial (no meta.json) or corrupt */
+  bool corrupt;            /* meta.json unreadable: left alone */
   bool deletion_marked;    /* deletion-mark.json present */
   int64_t deletion_time_s; /* from the mark */
   bool no_compact;         /* no-compact-mark.json present */

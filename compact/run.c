@@ -12,9 +12,11 @@
  *    48h old) or a whole new block whose sources are not all marked yet.
  * 2. So, before planning, every block whose sources are all among the
  *    sources of another (non-marked) block of higher level — or of the same
- *    level with equal sources and a larger ULID — is marked for deletion
+ *    level with equal sources and a smaller ULID — is marked for deletion
  *    (Thanos's garbage collection). A sample is then in exactly one
- *    readable, unmarked block.
+ *    readable, unmarked block; between an upload and the marks, readers
+ *    that drop blocks whose sources another block covers (lib/bucket's
+ *    dedup filter, Thanos's) see each sample once too.
  * 3. A group whose blocks overlap without vertical compaction (no
  *    --deduplication.replica-label) is halted: an error log line names the
  *    group and the blocks, thanos_compact_halted becomes 1, and the
@@ -142,8 +144,10 @@ static bool replaces(const compact_block *big, const compact_block *small) {
   for (size_t i = 0; i < sm->nsources; i++)
     if (!has_source(bm, &sm->sources[i])) return false;
   if (bm->level > sm->level) return true;
+  /* Equal sources: the smaller ULID stays, as lib/bucket's dedup filter
+   * (what the store serves) keeps it. */
   return bm->level == sm->level && bm->nsources == sm->nsources &&
-         tsdb_ulid_cmp(&bm->ulid, &sm->ulid) > 0;
+         tsdb_ulid_cmp(&bm->ulid, &sm->ulid) < 0;
 }
 
 /* ---------------------------------------------------------------- compaction of a plan */
@@ -451,7 +455,7 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   /* Failed uploads and blocks whose deletion delay passed. */
   for (size_t i = 0; i < base_n; i++) {
     compact_block *b = &cat.v[i];
-    bool partial = !b->has_meta && now - tsdb_ulid_time(&b->meta.ulid) > COMPACT_PARTIAL_AGE_MS;
+    bool partial = !b->has_meta && !b->corrupt && now - tsdb_ulid_time(&b->meta.ulid) > COMPACT_PARTIAL_AGE_MS;
     bool due = b->deletion_marked && now / 1000 - b->deletion_time_s >= cfg->delete_delay_ms / 1000;
     if (!partial && !due) continue;
     if ((rc = compact_delete_block(cfg->bucket, b->id, err, sizeof(err))) != 0) {
