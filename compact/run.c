@@ -141,6 +141,10 @@ static bool has_source(const tsdb_meta *m, const tsdb_ulid *u) {
 static bool replaces(const compact_block *big, const compact_block *small) {
   if (big == small || !big->has_meta || big->deletion_marked) return false;
   const tsdb_meta *bm = &big->meta, *sm = &small->meta;
+  /* Only within a resolution: a 5m copy never replaces its raw block. */
+  int64_t br = bm->has_thanos ? bm->thanos.downsample_resolution : 0;
+  int64_t sr = sm->has_thanos ? sm->thanos.downsample_resolution : 0;
+  if (br != sr) return false;
   for (size_t i = 0; i < sm->nsources; i++)
     if (!has_source(bm, &sm->sources[i])) return false;
   if (bm->level > sm->level) return true;

@@ -67,7 +67,8 @@ def om_series(f, name, labels, times, valfn):
         f.write("%s{%s} %s %s\n" % (name, lab, repr(float(valfn(t))), ts))
 
 
-def make_blocks(work, name, series, start_ms, end_ms, step_ms, offset_ms=0, skip=None):
+def make_blocks(work, name, series, start_ms, end_ms, step_ms, offset_ms=0, skip=None,
+                extra=()):
     """promtool blocks of |series| series sampled every |step_ms| in
     [start_ms, end_ms), plus a sample at each 2h boundary - 1 ms so that the
     blocks end on the boundary as Prometheus's head blocks do."""
@@ -87,7 +88,7 @@ def make_blocks(work, name, series, start_ms, end_ms, step_ms, offset_ms=0, skip
                       lambda t, s=s: (t // 1000) * (s % 5 + 1) % 1000 + s)
         f.write("# EOF\n")
     out = os.path.join(work, name)
-    subprocess.run([ARGS.promtool, "tsdb", "create-blocks-from", "openmetrics", om, out],
+    subprocess.run([ARGS.promtool, "tsdb", "create-blocks-from", "openmetrics", *extra, om, out],
                    check=True, stdout=subprocess.DEVNULL)
     return sorted(glob.glob(os.path.join(out, "*")))
 
@@ -295,6 +296,14 @@ def part_bucket(work):
         dst = os.path.join(bd, os.path.basename(b))
         shutil.copytree(b, dst)
         set_labels(dst, {"cluster": "d"})
+    # group E: one raw block spanning 48h -> downsampled to 5m
+    t0e = (T0 // 194400) * 194400  # promtool's 54h block range
+    e_blocks = make_blocks(work, "e", 5, t0e * 1000, (t0e + 48 * 3600) * 1000, 60000,
+                           extra=("--max-block-duration=54h",))
+    for b in e_blocks:
+        dst = os.path.join(bd, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "e"})
     r = orrery("tools", "bucket", "mark", "--objstore.config=" + bucket_cfg(bd),
                "--id", os.path.basename(d_blocks[0]), "--marker", "no-compact-mark.json",
                "--details", "test")
@@ -352,6 +361,22 @@ def part_bucket(work):
     for s in src[:3]:
         check(not os.path.exists(os.path.join(bd, os.path.basename(s))),
               "source %s deleted after the delete delay" % os.path.basename(s))
+    # Group E: a 5m copy of the 48h raw block, same range, verified alone.
+    e5 = [b for b in readable(bd) if meta(b).get("thanos", {}).get("labels") == {"cluster": "e"}
+          and meta(b)["thanos"]["downsample"]["resolution"] == 300000]
+    if check(len(e_blocks) == 1 and len(e5) == 1,
+             "the 48h raw block got one 5m copy (%d)" % len(e5)):
+        em, rm = meta(e5[0]), meta(e_blocks[0])
+        check((em["minTime"], em["maxTime"]) == (rm["minTime"], rm["maxTime"])
+              and em["stats"]["numSeries"] == 5
+              and em["stats"]["numSamples"] == 5 * 48 * 12,
+              "5m block: same range, 5 series, 576 windows each (%s)" % em["stats"])
+        alone = os.path.join(work, "verify-e", os.path.basename(e5[0]))
+        shutil.copytree(e5[0], alone)
+        r = orrery("tools", "block", "verify", alone)
+        check(r.returncode == 0, "5m block verifies (%s)" % r.stdout[-200:])
+    check(re.search(r'thanos_compact_downsample_total\{group="0@\{cluster=\\"e\\"\}"\} 1', metrics)
+          is not None, "thanos_compact_downsample_total counts it")
     # With the replica label, vertical compaction: group C's HA pair (and
     # group B's overlap) become one block each, without the replica label.
     r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
@@ -369,6 +394,37 @@ def part_bucket(work):
     check(os.path.exists(os.path.join(bd, os.path.basename(d_blocks[0]), "meta.json")) and
           not os.path.exists(os.path.join(bd, os.path.basename(d_blocks[0]), "deletion-mark.json")),
           "the no-compact-marked block was left alone")
+    # --deduplication.func=penalty on the same HA pair in a bucket of its own:
+    # one block; inside r1's gap the samples come from r0.
+    pb = os.path.join(work, "bucket-penalty")
+    os.makedirs(pb)
+    for b, rep in ((ha0[0], "r0"), (ha1[0], "r1")):
+        dst = os.path.join(pb, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "c", "replica": rep})
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(pb),
+               "--data-dir=" + os.path.join(work, "data-p"), "--consistency-delay=0s",
+               "--compact.ranges=2h,6h", "--deduplication.replica-label=replica",
+               "--deduplication.func=penalty")
+    rp = readable(pb)
+    check(r.returncode == 0 and len(rp) == 1 and meta(rp[0])["thanos"]["labels"] == {"cluster": "c"},
+          "penalty: HA pair compacted into one block (%s)" % r.stderr[-200:])
+    if rp:
+        lines = dump_block(work, rp[0], "penalty").splitlines()
+        n1 = dump_block(work, ha1[0], "ha1").count("\n")
+        gap = [l for l in lines if (T0 + 1800) * 1000 <= int(l.split()[-1]) < (T0 + 2400) * 1000]
+        ts = {}
+        ordered = True
+        for l in lines:
+            k = l.rsplit(" ", 2)[0]
+            t = int(l.split()[-1])
+            if ts.get(k, -1) >= t:
+                ordered = False
+            ts[k] = t
+        check(len(lines) >= n1 and len(gap) > 0 and ordered,
+              "penalty: %d samples (r1 alone has %d), %d inside r1's gap, strictly ordered"
+              % (len(lines), n1, len(gap)))
+
     r = orrery("tools", "bucket", "inspect", "--objstore.config=" + bucket_cfg(bd))
     check(r.returncode == 0 and "ULID" in r.stdout and all(
         os.path.basename(b) in r.stdout for b in readable(bd)),
