@@ -70,20 +70,28 @@ static const char *fmt_labels(const labels_set *ls, orr_buf *b) {
   return b->data ? b->data : "{}";
 }
 
+typedef struct walk_ctx {
+  uint64_t n;
+  const tsdb_chunk_reader *r;
+} walk_ctx;
+
 static int walk_chunk_cb(void *arg, uint64_t ref, const tsdb_chunk *ch) {
   (void)ref;
   (void)ch;
-  ((uint64_t *)arg)[0]++;
+  walk_ctx *w = arg;
+  /* Keep a whole-segment walk from keeping the segment resident. */
+  if (++w->n % (16 * TSDB__RELEASE_EVERY) == 0) tsdb__chunk_reader_release(w->r);
   return 0;
 }
 
 /* Every chunk of every segment, for CRCs and framing. */
 static void check_segments(vctx *c) {
   for (size_t s = 0; s < tsdb_chunk_reader_segments(c->chunks); s++) {
-    uint64_t n = 0;
+    walk_ctx w = {0, c->chunks};
     char msg[512] = "";
-    int rc = tsdb_chunk_reader_walk(c->chunks, s, walk_chunk_cb, &n, msg, sizeof(msg));
-    if (rc) problem(c, "%s/chunks/%s (after %llu good chunks)", c->dir, msg, (unsigned long long)n);
+    int rc = tsdb_chunk_reader_walk(c->chunks, s, walk_chunk_cb, &w, msg, sizeof(msg));
+    if (rc)
+      problem(c, "%s/chunks/%s (after %llu good chunks)", c->dir, msg, (unsigned long long)w.n);
   }
 }
 
@@ -195,6 +203,7 @@ static void check_series(vctx *c, uint64_t ref, const labels_set *ls,
   }
   c->st.series++;
   c->st.chunks += nchks;
+  if (c->chunks && c->st.series % TSDB__RELEASE_EVERY == 0) tsdb__chunk_reader_release(c->chunks);
 }
 
 /* Walks the series section entry by entry (16-byte aligned). */
@@ -442,6 +451,7 @@ int tsdb_block_verify(const char *dir, void (*report)(void *arg, const char *msg
             trc == ORR_ECORRUPT ? tsdb_index_last_error() : orr_strerror(trc));
 
   if (c.chunks) check_segments(&c);
+  if (c.chunks) tsdb__chunk_reader_release(c.chunks);
 
   if (c.index) {
     snprintf(path, sizeof(path), "%s/index", dir);

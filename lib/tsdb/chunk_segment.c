@@ -257,6 +257,11 @@ static int parse_chunk(const segment *s, uint64_t off, tsdb_chunk *c, uint64_t *
   return 0;
 }
 
+void tsdb__chunk_reader_release(const tsdb_chunk_reader *r) {
+  for (size_t i = 0; r && i < r->nseg; i++)
+    if (r->segs[i].map) madvise(r->segs[i].map, r->segs[i].len, MADV_DONTNEED);
+}
+
 int tsdb_chunk_reader_get(const tsdb_chunk_reader *r, uint64_t ref, tsdb_chunk *chunk, char *err,
                           size_t errlen) {
   uint64_t seg = ref >> 32, off = ref & 0xffffffffu, next;

@@ -524,6 +524,8 @@ static int series_loop(compactor *c) {
       if (in != first && in->has && labels_cmp(&in->ls, &first->ls) == 0) rc = input_next(c, in);
     }
     if (rc == 0) rc = input_next(c, first);
+    if (c->res->num_series % TSDB__RELEASE_EVERY == TSDB__RELEASE_EVERY - 1)
+      for (size_t i = 0; i < c->nin; i++) tsdb__chunk_reader_release(tsdb_block_chunks(c->in[i].b));
   }
   return rc;
 }

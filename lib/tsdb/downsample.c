@@ -430,6 +430,8 @@ int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb
       out->num_chunks += noc;
     }
     tsdb_chunks_free(oc, noc);
+    if (out->num_series % TSDB__RELEASE_EVERY == TSDB__RELEASE_EVERY - 1)
+      tsdb__chunk_reader_release(tsdb_block_chunks(b));
     if (rc) {
       snprintf(err, errlen, "%s: downsampling series %llu: %s", dir, (unsigned long long)s->ref,
                orr_strerror(rc));

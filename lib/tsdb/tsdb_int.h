@@ -55,6 +55,13 @@ int tsdb__write_file_atomic(const char *dir, const char *name, const void *p, si
 void tsdb__remove_tree(const char *dir);
 /* fsync of a file or directory: 0 or ORR_EIO (errno kept). */
 int tsdb__fsync_path(const char *path, bool dir);
+/* Drops the pages of |r|'s mapped segments from the process (they are
+ * clean file pages: the next access faults them in from the page cache),
+ * so that a pass over a whole block does not keep it all resident. */
+void tsdb__chunk_reader_release(const tsdb_chunk_reader *r);
+/* Series between two releases in whole-block passes (compaction,
+ * downsampling, verification). */
+#define TSDB__RELEASE_EVERY 4096
 /* Samples in a chunk, from its header (aggregate chunks: the count aggregate). */
 uint64_t tsdb__chunk_samples(const tsdb_chunk *c);
 
