@@ -259,6 +259,13 @@ def set_labels(block_dir, labels, source="sidecar"):
         json.dump(m, f, indent="\t")
 
 
+def ulid_at(ms):
+    """A ULID string for time |ms| (Crockford base32, 48-bit time + 80 random bits)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    v = (ms << 80) | random.getrandbits(80)
+    return "".join(alphabet[(v >> (5 * i)) & 31] for i in range(25, -1, -1))
+
+
 def http_get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.read().decode()
@@ -424,6 +431,35 @@ def part_bucket(work):
         check(len(lines) >= n1 and len(gap) > 0 and ordered,
               "penalty: %d samples (r1 alone has %d), %d inside r1's gap, strictly ordered"
               % (len(lines), n1, len(gap)))
+
+    # Retention and failed uploads, in a bucket of their own: a block without
+    # meta.json whose ULID is 3 days old is removed; with raw retention 1d
+    # (downsampling off) every block, all from 2023, is marked for deletion;
+    # with downsampling on, that retention is refused at start-up.
+    rb = os.path.join(work, "bucket-retention")
+    os.makedirs(rb)
+    for b in src[:2]:
+        shutil.copytree(b, os.path.join(rb, os.path.basename(b)))
+    partial = ulid_at(int(time.time() * 1000) - 3 * 86400 * 1000)
+    fresh_partial = ulid_at(int(time.time() * 1000) - 3600 * 1000)
+    for pid in (partial, fresh_partial):
+        os.makedirs(os.path.join(rb, pid, "chunks"))
+        with open(os.path.join(rb, pid, "chunks", "000001"), "wb") as f:
+            f.write(b"\x85\xbd\x40\xdd\x01\x00\x00\x00")
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(rb),
+               "--data-dir=" + os.path.join(work, "data-r"), "--retention.resolution-raw=1d")
+    check(r.returncode != 0 and "40h" in r.stderr,
+          "raw retention under 40h refused while downsampling is on (%s)" % r.stderr[-200:])
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(rb),
+               "--data-dir=" + os.path.join(work, "data-r"), "--retention.resolution-raw=1d",
+               "--downsampling.disable", "--consistency-delay=0s")
+    check(r.returncode == 0, "retention run exits 0 (%s)" % r.stderr[-200:])
+    check(all(os.path.exists(os.path.join(rb, os.path.basename(b), "deletion-mark.json"))
+              for b in src[:2]), "blocks past raw retention are marked for deletion")
+    check(not os.path.exists(os.path.join(rb, partial)),
+          "a partial upload older than 48h is removed")
+    check(os.path.exists(os.path.join(rb, fresh_partial)),
+          "a partial upload an hour old is left alone")
 
     r = orrery("tools", "bucket", "inspect", "--objstore.config=" + bucket_cfg(bd))
     check(r.returncode == 0 and "ULID" in r.stdout and all(
