@@ -20,9 +20,11 @@
               bucket inspect` lists the blocks; HA replicas (replica label)
               compact into one block without the replica label.
   crash       kill -9 of `orrery compact` at 10 random points of a
-              compaction, then a run to completion: every sample exactly once
-              among the readable blocks (dump compared with the sources), no
-              partial block readable, no two readable blocks sharing a source.
+              compaction: after each kill the readable blocks (as the store
+              filters them) hold every sample exactly once and verify; a run
+              to completion leaves no two readable blocks sharing a source.
+              Then 5 kills during a downsampling and a run to completion:
+              exactly one whole 5m block.
 """
 import argparse
 import glob
@@ -138,16 +140,18 @@ def level2(d):
 def readable(bucket, dedup=False):
     """Blocks a store would serve: meta.json present, no deletion mark; with
     |dedup| also without the blocks whose sources another one covers (the
-    store's filter, Thanos's; equal sets: the smaller ULID stays)."""
+    store's filter, Thanos's, within a resolution; equal sets: the smaller
+    ULID stays)."""
     bs = [b for b in sorted(glob.glob(os.path.join(bucket, "*")))
           if os.path.exists(os.path.join(b, "meta.json"))
           and not os.path.exists(os.path.join(b, "deletion-mark.json"))]
     if not dedup:
         return bs
     src = {b: set(meta(b)["compaction"]["sources"]) for b in bs}
+    res = {b: meta(b).get("thanos", {}).get("downsample", {}).get("resolution", 0) for b in bs}
     keep = []
     for b in bs:
-        covered = any(o != b and src[b] <= src[o] and
+        covered = any(o != b and res[o] == res[b] and src[b] <= src[o] and
                       (src[b] != src[o] or os.path.basename(o) < os.path.basename(b))
                       for o in bs)
         if not covered:
@@ -523,6 +527,40 @@ def part_crash(work):
             seen[s] = b
     check(not dup, "no two readable blocks share a source (%d readable)" % len(rd))
     check(len(rd) == 2, "one compacted block and the newest source remain readable")
+
+    # The same with a downsampling: one raw block spanning 48h.
+    db = os.path.join(work, "bucket-ds")
+    os.makedirs(db)
+    t0e = (T0 // 194400) * 194400
+    raw = make_blocks(work, "ds", 60, t0e * 1000, (t0e + 48 * 3600) * 1000, 30000,
+                      extra=("--max-block-duration=54h",))
+    for b in raw:
+        dst = os.path.join(db, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": "ds"})
+    dcmd = [ARGS.orrery, "compact", "--objstore.config=" + bucket_cfg(db),
+            "--data-dir=" + os.path.join(work, "data-ds"), "--consistency-delay=0s"]
+    probe = os.path.join(work, "probe-ds")
+    shutil.copytree(db, probe)
+    t = time.time()
+    subprocess.run([c.replace(db, probe) for c in dcmd], capture_output=True)
+    dur = time.time() - t
+    log("one downsampling run takes %.2fs" % dur)
+    for i in range(5):
+        p = subprocess.Popen(dcmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, dur))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    r = subprocess.run(dcmd, capture_output=True, text=True)
+    check(r.returncode == 0, "a downsampling run after the kills completes")
+    five = [b for b in readable(db, dedup=True)
+            if meta(b)["thanos"]["downsample"]["resolution"] == 300000]
+    check(len(five) == 1 and meta(five[0])["stats"]["numSamples"] == 60 * 576,
+          "exactly one readable 5m block, whole (%d)" % len(five))
+    if five:
+        alone = os.path.join(work, "verify-ds", os.path.basename(five[0]))
+        shutil.copytree(five[0], alone)
+        check(orrery("tools", "block", "verify", alone).returncode == 0, "the 5m block verifies")
 
 
 def main():
