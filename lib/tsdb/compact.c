@@ -101,6 +101,7 @@ typedef struct compactor {
   tsdb_chunk_writer *cw;
   tsdb_index_writer *iw;
   tsdb_compact_result *res;
+  uint64_t read_bytes; /* input chunk bytes since the last release */
   char *err;
   size_t errlen;
 } compactor;
@@ -249,6 +250,7 @@ static int input_chunks(compactor *c, input *in, clist *l) {
     if (rc) return cfail(c, rc, "%s: %s", tsdb_block_dir(in->b), msg);
     ch.mint = m->mint;
     ch.maxt = m->maxt;
+    c->read_bytes += ch.len;
     if (!iv_overlaps(ivs, m->mint, m->maxt)) {
       if ((rc = clist_push(l, ch, false)) != 0) return cfail(c, rc, "out of memory");
       continue;
@@ -524,8 +526,10 @@ static int series_loop(compactor *c) {
       if (in != first && in->has && labels_cmp(&in->ls, &first->ls) == 0) rc = input_next(c, in);
     }
     if (rc == 0) rc = input_next(c, first);
-    if (c->res->num_series % TSDB__RELEASE_EVERY == TSDB__RELEASE_EVERY - 1)
+    if (c->read_bytes >= TSDB__RELEASE_BYTES) {
       for (size_t i = 0; i < c->nin; i++) tsdb__chunk_reader_release(tsdb_block_chunks(c->in[i].b));
+      c->read_bytes = 0;
+    }
   }
   return rc;
 }

@@ -347,6 +347,7 @@ int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb
   tsdb_series_set *ss = NULL;
   tsdb_index_chunk_meta *metas = NULL;
   size_t capm = 0;
+  uint64_t read_bytes = 0; /* chunk bytes since the last release */
   sbuf samples = {0};
   char tmpdir[4096 + 32] = "", finaldir[4096], path[4096 + 64];
   int rc = a && ma ? 0 : ORR_ENOMEM;
@@ -451,8 +452,11 @@ int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb
       out->num_chunks += noc;
     }
     tsdb_chunks_free(oc, noc);
-    if (out->num_series % TSDB__RELEASE_EVERY == TSDB__RELEASE_EVERY - 1)
+    for (size_t i = 0; i < s->nchunks; i++) read_bytes += s->chunks[i].len;
+    if (read_bytes >= TSDB__RELEASE_BYTES) {
       tsdb__chunk_reader_release(tsdb_block_chunks(b));
+      read_bytes = 0;
+    }
     if (rc) {
       snprintf(err, errlen, "%s: downsampling series %llu: %s", dir, (unsigned long long)s->ref,
                orr_strerror(rc));

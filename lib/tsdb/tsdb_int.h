@@ -59,9 +59,10 @@ int tsdb__fsync_path(const char *path, bool dir);
  * clean file pages: the next access faults them in from the page cache),
  * so that a pass over a whole block does not keep it all resident. */
 void tsdb__chunk_reader_release(const tsdb_chunk_reader *r);
-/* Series between two releases in whole-block passes (compaction,
- * downsampling, verification). */
+/* Series between two releases in whole-block passes (verification), and
+ * chunk bytes read between two releases (compaction, downsampling). */
 #define TSDB__RELEASE_EVERY 4096
+#define TSDB__RELEASE_BYTES ((uint64_t)32 << 20)
 /* Samples in a chunk, from its header (aggregate chunks: the count aggregate). */
 uint64_t tsdb__chunk_samples(const tsdb_chunk *c);
 
