@@ -17,6 +17,7 @@ typedef struct compact_config {
   tsdb_merge_fn merge; /* NULL: 1:1 merge of identical samples */
   void *merge_arg;
   bool downsampling; /* not --downsampling.disable */
+  int64_t concurrency; /* --compact.concurrency: groups at a time */
   int64_t ranges[8];
   size_t nranges;
 } compact_config;

@@ -163,6 +163,8 @@ typedef struct group {
   compact_block **v;
   size_t n, cap;
   bool halted;
+  int rc;         /* compact_group's result */
+  orr_arena *a;   /* this group's allocations while groups run in parallel */
 } group;
 
 static int group_push(group *g, compact_block *b) {
@@ -179,8 +181,7 @@ static int group_push(group *g, compact_block *b) {
 
 /* Compacts blocks |plan| (|np| of group |g|) into one; on success the
  * sources are marked and |g| holds the new block instead. */
-static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group *g,
-                        compact_block **plan, size_t np) {
+static int compact_plan(const compact_config *cfg, group *g, compact_block **plan, size_t np) {
   char err[1024] = "";
   char local[4096 + 16];
   snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
@@ -189,7 +190,7 @@ static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group
   orr_buf ids = {0};
   for (size_t i = 0; rc == 0 && i < np; i++) {
     orr_buf_printf(&ids, "%s%s", i ? "," : "", plan[i]->id);
-    char *d = orr_arena_sprintf(cat->a, "%s/%s", local, plan[i]->id);
+    char *d = orr_arena_sprintf(g->a, "%s/%s", local, plan[i]->id);
     if (!d) {
       rc = ORR_ENOMEM;
       break;
@@ -221,7 +222,7 @@ static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group
   char *newdir = NULL;
   if (rc == 0 && !res.empty) {
     tsdb_ulid_format(&res.ulid, id);
-    newdir = orr_arena_sprintf(cat->a, "%s/%s", local, id);
+    newdir = orr_arena_sprintf(g->a, "%s/%s", local, id);
     tsdb_verify_stats st;
     if (!newdir) {
       rc = ORR_ENOMEM;
@@ -235,16 +236,11 @@ static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group
   }
   compact_block *nb = NULL;
   if (rc == 0 && !res.empty) {
-    /* Into the catalogue: the planner sees the new block next round. */
-    if (cat->n == cat->cap) {
-      /* |g->v| holds pointers into cat->v: never reallocate it here. */
-      orr_log_debug("catalogue full; the new block waits for the next iteration", NULL);
-    } else {
-      nb = &cat->v[cat->n++];
-      memset(nb, 0, sizeof(*nb));
+    /* Into the group: the planner sees the new block next round. */
+    if ((nb = orr_arena_calloc(g->a, 1, sizeof(*nb))) != NULL) {
       memcpy(nb->id, id, sizeof(nb->id));
       char merr[256];
-      if (tsdb_meta_read_dir(newdir, cat->a, &nb->meta, merr, sizeof(merr)) == 0)
+      if (tsdb_meta_read_dir(newdir, g->a, &nb->meta, merr, sizeof(merr)) == 0)
         nb->has_meta = true;
     }
   }
@@ -275,7 +271,7 @@ static int compact_plan(const compact_config *cfg, compact_catalogue *cat, group
   return rc;
 }
 
-static int compact_group(const compact_config *cfg, compact_catalogue *cat, group *g) {
+static int compact_group(const compact_config *cfg, group *g) {
   if (g->n > 1 && cfg->nreplica == 0) {
     const tsdb_meta **ms = calloc(g->n, sizeof(*ms));
     if (!ms) return ORR_ENOMEM;
@@ -315,10 +311,51 @@ static int compact_group(const compact_config *cfg, compact_catalogue *cat, grou
     free(idx);
     if (np == 0) return 0;
     if (!plan) return ORR_ENOMEM;
-    int rc = compact_plan(cfg, cat, g, plan, np);
+    int rc = compact_plan(cfg, g, plan, np);
     free(plan);
     if (rc) return rc == ORR_EAGAIN ? 0 : rc;
   }
+}
+
+/* --compact.concurrency: groups run on that many threads. A group touches
+ * only its own blocks, arena and local directories; the bucket, logging and
+ * metrics are thread-safe. */
+typedef struct pool {
+  const compact_config *cfg;
+  group *groups;
+  size_t ng, next;
+  uv_mutex_t mu;
+} pool;
+
+static void pool_worker(void *arg) {
+  pool *p = arg;
+  for (;;) {
+    uv_mutex_lock(&p->mu);
+    size_t i = p->next++;
+    uv_mutex_unlock(&p->mu);
+    if (i >= p->ng) return;
+    p->groups[i].rc = compact_group(p->cfg, &p->groups[i]);
+  }
+}
+
+static int run_groups(const compact_config *cfg, group *groups, size_t ng) {
+  size_t nt = cfg->concurrency > 1 ? (size_t)cfg->concurrency : 1;
+  if (nt > ng) nt = ng;
+  pool p;
+  memset(&p, 0, sizeof(p));
+  p.cfg = cfg;
+  p.groups = groups;
+  p.ng = ng;
+  if (uv_mutex_init(&p.mu) != 0) return ORR_ENOMEM;
+  uv_thread_t *th = calloc(nt + 1, sizeof(*th));
+  size_t started = 0;
+  for (size_t i = 1; th && i < nt; i++) /* the calling thread is the first worker */
+    if (uv_thread_create(&th[started], pool_worker, &p) == 0) started++;
+  pool_worker(&p);
+  for (size_t i = 0; i < started; i++) uv_thread_join(&th[i]);
+  free(th);
+  uv_mutex_destroy(&p.mu);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- downsampling */
@@ -395,8 +432,9 @@ static void downsample_all(const compact_config *cfg, compact_catalogue *cat, ch
     int64_t from = pass == 0 ? COMPACT_RES_RAW : COMPACT_RES_5M;
     int64_t to = pass == 0 ? COMPACT_RES_5M : COMPACT_RES_1H;
     int64_t span = pass == 0 ? COMPACT_DOWNSAMPLE_RAW_SPAN_MS : COMPACT_DOWNSAMPLE_5M_SPAN_MS;
-    if (pass == 1) {
-      /* The blocks made by pass 0 are in the bucket: reload. */
+    {
+      /* What compaction (pass 0) or pass 0 (pass 1) made is in the bucket:
+       * reload. */
       compact_catalogue fresh;
       char err[512] = "";
       if (compact_catalogue_load(cfg->bucket, false, &fresh, err, sizeof(err)) != 0) {
@@ -447,17 +485,9 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
     compact_catalogue_free(&cat);
     return rc;
   }
-  /* Room for one new block per existing one: compact_plan never reallocates. */
+  /* Groups point into cat.v: it is never reallocated (new blocks live in
+   * their group's arena). */
   size_t base_n = cat.n;
-  if (cat.cap < 2 * cat.n + 16) {
-    compact_block *nv = realloc(cat.v, (2 * cat.n + 16) * sizeof(*nv));
-    if (!nv) {
-      compact_catalogue_free(&cat);
-      return ORR_ENOMEM;
-    }
-    cat.v = nv;
-    cat.cap = 2 * cat.n + 16;
-  }
   int64_t now = orr_now_ms();
 
   /* Failed uploads and blocks whose deletion delay passed. */
@@ -519,6 +549,10 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
         capg = nc;
       }
       memset(&groups[ng], 0, sizeof(groups[ng]));
+      if (!(groups[ng].a = orr_arena_new(0))) {
+        rc = ORR_ENOMEM;
+        break;
+      }
       groups[ng].key = key;
       groups[ng].labels = ls;
       groups[ng].resolution = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
@@ -528,8 +562,9 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   }
   char **halted = calloc(ng + 1, sizeof(*halted));
   size_t nhalted = 0;
+  if (rc == 0) rc = run_groups(cfg, groups, ng);
   for (size_t g = 0; rc == 0 && g < ng; g++) {
-    int grc = compact_group(cfg, &cat, &groups[g]);
+    int grc = groups[g].rc;
     if (groups[g].halted) {
       st->halted++;
       if (halted) halted[nhalted++] = groups[g].key;
@@ -541,7 +576,10 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   st->groups = ng;
   /* Group keys live in cat.a, which downsampling may replace: copy. */
   for (size_t h = 0; halted && h < nhalted; h++) halted[h] = strdup(halted[h]);
-  for (size_t g = 0; g < ng; g++) free(groups[g].v);
+  for (size_t g = 0; g < ng; g++) {
+    free(groups[g].v);
+    orr_arena_destroy(groups[g].a);
+  }
   free(groups);
   groups = NULL;
   ng = 0;
@@ -562,7 +600,10 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
         st->marked++;
     }
   }
-  for (size_t g = 0; g < ng; g++) free(groups[g].v);
+  for (size_t g = 0; g < ng; g++) {
+    free(groups[g].v);
+    orr_arena_destroy(groups[g].a);
+  }
   free(groups);
   compact_catalogue_free(&cat);
   if (rc == 0 && st->errors == 0 && st->halted == 0 && M.iterations)

@@ -15,7 +15,8 @@
               log line naming the group and both blocks,
               thanos_compact_halted 1 on /metrics) while the other group is
               compacted; a no-compact-mark.json set with `orrery tools bucket
-              mark` keeps a block out; deletion marks on the sources are
+              mark` keeps a block out (groups 3 at a time,
+              --compact.concurrency=3); deletion marks on the sources are
               removed with the blocks after --delete-delay; `orrery tools
               bucket inspect` lists the blocks; HA replicas (replica label)
               compact into one block without the replica label.
@@ -330,7 +331,7 @@ def part_bucket(work):
             [ARGS.orrery, "compact", "--wait", "--wait-interval=1s",
              "--objstore.config=" + bucket_cfg(bd), "--data-dir=" + os.path.join(work, "data"),
              "--consistency-delay=0s", "--compact.ranges=2h,6h", "--delete-delay=0s",
-             "--http-address=127.0.0.1:%d" % port], stdout=logf, stderr=subprocess.STDOUT)
+             "--compact.concurrency=3", "--http-address=127.0.0.1:%d" % port], stdout=logf, stderr=subprocess.STDOUT)
     metrics = ""
     try:
         deadline = time.time() + 60
