@@ -55,6 +55,10 @@ struct tsdb_index_reader {
   pt_name *names;
   size_t nnames;
   uint64_t lot_pos, lot_count; /* label offset table entries start, count */
+  /* Postings offsets must lie below this: the file's size, or for an
+   * index-header the size of the index it was copied from. */
+  uint64_t poff_limit;
+  uint64_t pot_end; /* end of the postings offset table's entries */
 };
 
 static uint32_t be32(const uint8_t *p) {
@@ -175,7 +179,7 @@ static int open_postings_table(tsdb_index_reader *r) {
         dec_str(&d, &val, &vl) || orr_dec_uvarint(&d, &poff))
       return tsdb__corrupt("index postings offset table: bad entry %u at offset %llu", i,
                            (unsigned long long)pos);
-    if (poff > r->n)
+    if (poff > r->poff_limit)
       return tsdb__corrupt("index postings offset table: entry %u at offset %llu points past "
                            "the end of file", i, (unsigned long long)pos);
     int nc = pn ? bytes_cmp(pn, pnl, name, nl) : -1;
@@ -213,6 +217,7 @@ static int open_postings_table(tsdb_index_reader *r) {
   if (orr_dec_left(&d) != 0)
     return tsdb__corrupt("index postings offset table at offset %llu: %zu trailing bytes",
                          (unsigned long long)off, orr_dec_left(&d));
+  r->pot_end = (uint64_t)(d.p - r->b);
   return 0;
 }
 
@@ -289,6 +294,7 @@ static int open_common(tsdb_index_reader *r, char *err, size_t errlen) {
                       r->toc.postings_offset_table};
   for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
     if (after[i] > r->toc.series && after[i] < r->series_end) r->series_end = after[i];
+  r->poff_limit = r->n;
   if ((rc = open_symbols(r)) != 0) goto out;
   if ((rc = open_postings_table(r)) != 0) goto out;
   if (r->toc.label_offset_table && (rc = open_label_offset_table(r)) != 0) goto out;
@@ -318,6 +324,31 @@ int tsdb_index_open_bytes(const void *p, size_t n, tsdb_index_reader **out, char
   r->n = n;
   int rc = open_common(r, err, errlen);
   if (rc) {
+    tsdb_index_close(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+int tsdb__index_open_tables(const void *p, size_t n, uint64_t symbols, uint64_t pot,
+                            uint64_t poff_limit, tsdb_index_reader **out, char *err,
+                            size_t errlen) {
+  tsdb_index_reader *r = calloc(1, sizeof(*r));
+  if (!r) return ORR_ENOMEM;
+  r->b = p;
+  r->n = n;
+  r->toc.symbols = symbols;
+  r->toc.postings_offset_table = pot;
+  r->poff_limit = poff_limit;
+  tsdb__corrupt("%s", "");
+  int rc = open_symbols(r);
+  if (rc == 0) rc = open_postings_table(r);
+  if (rc) {
+    if (rc == ORR_ECORRUPT)
+      snprintf(err, errlen, "%s", tsdb_index_last_error());
+    else
+      snprintf(err, errlen, "index-header: %s", orr_strerror(rc));
     tsdb_index_close(r);
     return rc;
   }
@@ -460,9 +491,10 @@ int tsdb_index_label_values(const tsdb_index_reader *r, const char *name, orr_ar
   return 0;
 }
 
-/* Finds the postings offset of |name|=|value|; ORR_ENOTFOUND when absent. */
-static int find_postings(const tsdb_index_reader *r, const pt_name *nm, const char *value,
-                         uint64_t *poff) {
+/* Finds the postings offset of |name|=|value| and the position of the next
+ * table entry; ORR_ENOTFOUND when absent. */
+static int find_postings_pos(const tsdb_index_reader *r, const pt_name *nm, const char *value,
+                             uint64_t *poff, uint64_t *next_pos) {
   size_t vl = strlen(value);
   /* Greatest sample <= value. */
   size_t lo = 0, hi = nm->ns;
@@ -481,10 +513,18 @@ static int find_postings(const tsdb_index_reader *r, const pt_name *nm, const ch
     uint32_t l;
     pt_entry(r, &pos, &val, &l, poff);
     int c = bytes_cmp(val, l, (const uint8_t *)value, vl);
-    if (c == 0) return 0;
+    if (c == 0) {
+      if (next_pos) *next_pos = pos;
+      return 0;
+    }
     if (c > 0) break;
   }
   return ORR_ENOTFOUND;
+}
+
+static int find_postings(const tsdb_index_reader *r, const pt_name *nm, const char *value,
+                         uint64_t *poff) {
+  return find_postings_pos(r, nm, value, poff, NULL);
 }
 
 /* Opens the postings list at |off|: checks length, CRC and order. */
@@ -505,6 +545,26 @@ static int open_list(const tsdb_index_reader *r, uint64_t off, orr_arena *a, tsd
   }
   *out = tsdb__postings_be32(a, p, cnt);
   return *out ? 0 : ORR_ENOMEM;
+}
+
+int tsdb__index_postings_span(const tsdb_index_reader *r, const char *name, const char *value,
+                              uint64_t last_end, uint64_t *start, uint64_t *end) {
+  const pt_name *nm = find_name(r, name, strlen(name));
+  if (!nm) return ORR_ENOTFOUND;
+  int rc = find_postings_pos(r, nm, value, start, end);
+  if (rc) return rc;
+  /* |*end| holds the position of the next table entry: its offset ends
+   * this list (lists are written in table order). */
+  uint64_t pos = *end;
+  if (pos >= r->pot_end) {
+    *end = last_end;
+  } else {
+    const uint8_t *val;
+    uint32_t vl;
+    pt_entry(r, &pos, &val, &vl, end);
+  }
+  if (*end <= *start) *end = last_end > *start ? last_end : *start + 8;
+  return 0;
 }
 
 int tsdb_index_postings(const tsdb_index_reader *r, const char *name, const char *const *values,
@@ -575,11 +635,35 @@ int tsdb_index_series(const tsdb_index_reader *r, uint64_t ref, orr_arena *a, la
   if (ref > UINT64_MAX / 16) return ORR_ENOTFOUND;
   uint64_t off = ref * 16;
   if (r->toc.series == 0 || off < r->toc.series || off >= r->series_end) return ORR_ENOTFOUND;
-  orr_dec d = orr_dec_make(r->b + off, r->series_end - off);
-  uint64_t len;
-  if (orr_dec_uvarint(&d, &len) || len > orr_dec_left(&d) || orr_dec_left(&d) - len < 4)
-    return tsdb__corrupt("index series %llu at offset %llu: length beyond the series section",
-                         (unsigned long long)ref, (unsigned long long)off);
+  int rc = tsdb__index_decode_series(r, r->b + off, r->series_end - off, ref, a, lset, chks, nchks,
+                                     NULL);
+  if (rc == ORR_EAGAIN)
+    rc = tsdb__corrupt("index series %llu at offset %llu: length beyond the series section",
+                       (unsigned long long)ref, (unsigned long long)off);
+  return rc;
+}
+
+int tsdb__index_decode_series(const tsdb_index_reader *r, const uint8_t *p, size_t avail,
+                              uint64_t ref, orr_arena *a, labels_set *lset,
+                              tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need) {
+  uint64_t off = ref * 16;
+  orr_dec d = orr_dec_make(p, avail);
+  uint64_t len = 0;
+  if (orr_dec_uvarint(&d, &len)) {
+    if (avail >= 10)
+      return tsdb__corrupt("index series %llu at offset %llu: bad length",
+                           (unsigned long long)ref, (unsigned long long)off);
+    if (need) *need = 14; /* the length itself was cut */
+    return ORR_EAGAIN;
+  }
+  if (len > (1u << 30))
+    return tsdb__corrupt("index series %llu at offset %llu: length %llu too large",
+                         (unsigned long long)ref, (unsigned long long)off,
+                         (unsigned long long)len);
+  if (len + 4 > orr_dec_left(&d)) {
+    if (need) *need = (size_t)(d.p - p) + (size_t)len + 4;
+    return ORR_EAGAIN;
+  }
   const uint8_t *body = d.p;
   uint32_t want = be32(body + len), got = orr_crc32c(0, body, len);
   if (want != got && tsdb__index_verify_crc)

@@ -9,7 +9,7 @@
 /* Values of |m|'s label that |m| matches (want == true) or does not match
  * (want == false). Uses the alternation and prefix shortcuts where the
  * matcher offers them. */
-static int matching_values(const tsdb_index_reader *r, const labels_matcher *m, bool want,
+static int matching_values(const tsdb_postings_source *r, const labels_matcher *m, bool want,
                            orr_arena *a, const char *const **out, size_t *n) {
   const char *name = labels_matcher_name(m);
   if (want && labels_matcher_type(m) == LABELS_MATCH_EQ) {
@@ -31,7 +31,7 @@ static int matching_values(const tsdb_index_reader *r, const labels_matcher *m, 
   }
   const char **vals;
   size_t nv;
-  int rc = tsdb_index_label_values(r, name, a, &vals, &nv);
+  int rc = r->label_values(r->arg, name, a, &vals, &nv);
   if (rc) return rc;
   const char *prefix = labels_matcher_type(m) == LABELS_MATCH_RE ? labels_matcher_prefix(m) : NULL;
   size_t pl = prefix ? strlen(prefix) : 0;
@@ -49,13 +49,18 @@ static int matching_values(const tsdb_index_reader *r, const labels_matcher *m, 
   return 0;
 }
 
-static int postings_for(const tsdb_index_reader *r, const labels_matcher *m, bool want,
+static int postings_for(const tsdb_postings_source *r, const labels_matcher *m, bool want,
                         orr_arena *a, tsdb_postings **out) {
   const char *const *vals;
   size_t nv;
   int rc = matching_values(r, m, want, a, &vals, &nv);
   if (rc) return rc;
-  return tsdb_index_postings(r, labels_matcher_name(m), vals, nv, a, out);
+  return r->postings(r->arg, labels_matcher_name(m), vals, nv, a, out);
+}
+
+static int all_postings(const tsdb_postings_source *r, orr_arena *a, tsdb_postings **out) {
+  const char *v = "";
+  return r->postings(r->arg, "", &v, 1, a, out);
 }
 
 /* A matcher whose inner (positive) form is |m| with the type flipped. */
@@ -64,8 +69,24 @@ static bool is_negative(const labels_matcher *m) {
   return t == LABELS_MATCH_NEQ || t == LABELS_MATCH_NRE;
 }
 
+static int idx_values(void *arg, const char *name, orr_arena *a, const char ***values,
+                      size_t *n) {
+  return tsdb_index_label_values(arg, name, a, values, n);
+}
+
+static int idx_postings(void *arg, const char *name, const char *const *values, size_t n,
+                        orr_arena *a, tsdb_postings **out) {
+  return tsdb_index_postings(arg, name, values, n, a, out);
+}
+
 int tsdb_index_select(const tsdb_index_reader *r, labels_matcher *const *ms, size_t n,
                       orr_arena *a, tsdb_postings **out) {
+  tsdb_postings_source src = {idx_values, idx_postings, (void *)r};
+  return tsdb_select_postings(&src, ms, n, a, out);
+}
+
+int tsdb_select_postings(const tsdb_postings_source *r, labels_matcher *const *ms, size_t n,
+                         orr_arena *a, tsdb_postings **out) {
   tsdb_postings **its = orr_arena_alloc(a, (n + 1) * sizeof(*its));
   tsdb_postings **nots = orr_arena_alloc(a, (n + 1) * sizeof(*nots));
   if (!its || !nots) return ORR_ENOMEM;
@@ -75,7 +96,7 @@ int tsdb_index_select(const tsdb_index_reader *r, labels_matcher *const *ms, siz
     const labels_matcher *m = ms[i];
     const char *name = labels_matcher_name(m);
     if (name[0] == '\0' && labels_matcher_value(m)[0] == '\0') {
-      if ((rc = tsdb_index_all_postings(r, a, &its[ni++])) != 0) return rc;
+      if ((rc = all_postings(r, a, &its[ni++])) != 0) return rc;
       continue;
     }
     /* Must the label be set? Only if some matcher on it rejects "". */
@@ -106,7 +127,7 @@ int tsdb_index_select(const tsdb_index_reader *r, labels_matcher *const *ms, siz
     }
   }
   if (ni == 0 && nn > 0) {
-    if ((rc = tsdb_index_all_postings(r, a, &its[ni++])) != 0) return rc;
+    if ((rc = all_postings(r, a, &its[ni++])) != 0) return rc;
   }
   tsdb_postings *p = tsdb_postings_intersect(a, its, ni);
   for (size_t i = 0; p && i < nn; i++) p = tsdb_postings_without(a, p, nots[i]);

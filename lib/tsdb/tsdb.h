@@ -335,6 +335,74 @@ int tsdb_index_series(const tsdb_index_reader *r, uint64_t ref, orr_arena *a, la
 int tsdb_index_select(const tsdb_index_reader *r, labels_matcher *const *ms, size_t n,
                       orr_arena *a, tsdb_postings **out);
 
+/* The same selection over any source of label values and postings (the
+ * store gateway's: index-header plus ranged reads). |label_values| gives
+ * the sorted values of a label (strings and array from |a|); |postings| the
+ * union of the postings of name=values[i] (absent pairs contribute
+ * nothing; name "" value "" is every series). Either returns 0 or an error
+ * that the selection returns. */
+typedef struct tsdb_postings_source {
+  int (*label_values)(void *arg, const char *name, orr_arena *a, const char ***values, size_t *n);
+  int (*postings)(void *arg, const char *name, const char *const *values, size_t n, orr_arena *a,
+                  tsdb_postings **out);
+  void *arg;
+} tsdb_postings_source;
+int tsdb_select_postings(const tsdb_postings_source *src, labels_matcher *const *ms, size_t n,
+                         orr_arena *a, tsdb_postings **out);
+
+/* ---------------------------------------------------------------- index-header
+ * Thanos's binary index-header, format version 1 (magic 0xBAAAD792): the
+ * index's symbol table and postings offset table copied with ranged reads,
+ * a header naming where the index's postings end, and a TOC. See
+ * index_header.c for the layout. Lookups of symbols and label values go
+ * through the index reader it holds (tsdb_index_header_reader); postings
+ * lists and series are read from the index by the caller, in the ranges the
+ * header gives. */
+#define TSDB_INDEX_HEADER_MAGIC 0xBAAAD792u
+typedef struct tsdb_index_header tsdb_index_header;
+
+/* Reads |len| bytes at |off| of the index, appended to |out| (fewer only at
+ * its end). Returns 0 or an ORR_E* code with one line in |err|. */
+typedef int (*tsdb_read_range_fn)(void *arg, uint64_t off, uint64_t len, orr_buf *out, char *err,
+                                  size_t errlen);
+/* Builds the index-header of an index of |index_size| bytes read through
+ * |rd| (three or five ranged reads: TOC, the two tables' lengths and
+ * bodies, CRCs checked) and writes it to |path| (tmp name, fsync, rename,
+ * fsync of the directory). Returns 0, ORR_ECORRUPT, ORR_EIO, ORR_ENOMEM or
+ * |rd|'s error, with one line in |err|. */
+int tsdb_index_header_write(tsdb_read_range_fn rd, void *arg, uint64_t index_size,
+                            const char *path, char *err, size_t errlen);
+/* Opens (mmaps) and validates the index-header at |path|. Returns 0,
+ * ORR_ENOTFOUND, ORR_EIO, ORR_ECORRUPT, ORR_EUNSUPPORTED or ORR_ENOMEM with
+ * one line in |err|. Caller frees with tsdb_index_header_close(). Immutable
+ * after open; threads may share it. */
+int tsdb_index_header_open(const char *path, tsdb_index_header **out, char *err, size_t errlen);
+/* As _open over |n| bytes at |p| (borrowed until close); for fuzzing. */
+int tsdb_index_header_open_bytes(const void *p, size_t n, tsdb_index_header **out, char *err,
+                                 size_t errlen);
+void tsdb_index_header_close(tsdb_index_header *h);
+/* Symbols, label names and values (borrowed while |h| is open). The
+ * reader has no series or postings: use the calls below for those. */
+const tsdb_index_reader *tsdb_index_header_reader(const tsdb_index_header *h);
+uint64_t tsdb_index_header_size(const tsdb_index_header *h);
+/* The byte range [*start, *end) of the index holding the postings list of
+ * |name|=|value| (it may hold padding after the list). ORR_ENOTFOUND when
+ * the pair is absent. */
+int tsdb_index_header_postings_range(const tsdb_index_header *h, const char *name,
+                                     const char *value, uint64_t *start, uint64_t *end);
+/* Decodes the series entry |ref| whose bytes start at |p| (|avail| bytes
+ * read from offset ref * 16 of the index). Returns 0 (strings and arrays
+ * from |a|), ORR_EAGAIN when the entry runs past |avail| (|*need| gets the
+ * bytes to read, maybe an estimate), or ORR_ECORRUPT. */
+int tsdb_index_header_series(const tsdb_index_header *h, const uint8_t *p, size_t avail,
+                             uint64_t ref, orr_arena *a, labels_set *lset,
+                             tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need);
+/* Decodes a postings list as stored (length, big-endian entries, CRC32C)
+ * from |n| bytes at |p| (trailing bytes ignored) into |*refs| (from |a|).
+ * 0, ORR_ECORRUPT or ORR_ENOMEM. */
+int tsdb_postings_list_decode(const uint8_t *p, size_t n, orr_arena *a, uint64_t **refs,
+                              size_t *cnt);
+
 /* ---------------------------------------------------------------- index v2 writer
  * Writes an index byte-identical to Prometheus 2.42's for the same symbols,
  * series and chunk metas. Order of calls: every symbol (strictly increasing;

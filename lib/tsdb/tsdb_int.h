@@ -65,5 +65,25 @@ void tsdb__chunk_reader_release(const tsdb_chunk_reader *r);
 #define TSDB__RELEASE_BYTES ((uint64_t)32 << 20)
 /* Samples in a chunk, from its header (aggregate chunks: the count aggregate). */
 uint64_t tsdb__chunk_samples(const tsdb_chunk *c);
+/* ---- index-header support (index_reader.c) */
+/* Opens a reader over just a symbol table at |symbols| and a postings
+ * offset table at |pot| within |n| bytes at |p| (borrowed until close):
+ * the index-header's copies. Postings offsets may reach |poff_limit| (the
+ * original index's size). Same returns as tsdb_index_open_bytes. */
+int tsdb__index_open_tables(const void *p, size_t n, uint64_t symbols, uint64_t pot,
+                            uint64_t poff_limit, tsdb_index_reader **out, char *err,
+                            size_t errlen);
+/* The byte range [*start, *end) of the index that holds the postings list of
+ * |name|=|value| (length, entries, CRC, maybe padding): up to the next list's
+ * offset, or |last_end| for the last list. ORR_ENOTFOUND when absent. */
+int tsdb__index_postings_span(const tsdb_index_reader *r, const char *name, const char *value,
+                              uint64_t last_end, uint64_t *start, uint64_t *end);
+/* Decodes the series entry at |p| (|avail| bytes; series |ref| for messages)
+ * with symbols from |r|. ORR_EAGAIN when the entry runs past |avail|:
+ * |*need| (when not NULL) gets the bytes needed, or an estimate when even
+ * the length was cut. Else as tsdb_index_series. */
+int tsdb__index_decode_series(const tsdb_index_reader *r, const uint8_t *p, size_t avail,
+                              uint64_t ref, orr_arena *a, labels_set *lset,
+                              tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need);
 
 #endif /* ORR_TSDB_INT_H */
