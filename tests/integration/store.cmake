@@ -6,3 +6,19 @@ orr_integration_test(store_promql_diff REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIME
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
     --queries ${CMAKE_CURRENT_LIST_DIR}/promql/queries.txt
     --stale-fixture $<TARGET_FILE:promql_stale_fixture>)
+
+# store_e2e.py: the whole timeline (gateway over a sidecar with the recent
+# block plus a store with every block equals one Prometheus with all of
+# them), serving (limits naming their flags, index cache hits per the
+# metrics, corrupt index and chunk files), and S3 over s3rver (stopped
+# mid-way: a warning naming the bucket; back: answers without a restart).
+orr_integration_test(store_timeline REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py timeline
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+orr_integration_test(store_serving REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300 LABELS sanitize
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py serving
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+orr_integration_test(store_s3 REQUIRES NODE PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py s3
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
+    --node-dir ${CMAKE_SOURCE_DIR}/tests/node)

@@ -175,17 +175,20 @@ class Daemon:
 
     def wait_url(self, url, ok, deadline_s=90):
         end = time.monotonic() + deadline_s
+        last = ""
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s; log: %s" % (url, self.proc.returncode, self.logpath))
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200 and ok(r.read().decode()):
+                    last = r.read().decode()
+                    if r.status == 200 and ok(last):
                         return
             except OSError:
                 pass
             time.sleep(0.05)  # polling interval of the readiness check
-        raise RuntimeError("%s not ready after %ds; log: %s" % (url, deadline_s, self.logpath))
+        raise RuntimeError("%s not ready after %ds (last answer %s); log: %s"
+                           % (url, deadline_s, last[:500], self.logpath))
 
     def stop(self):
         if self.proc.poll() is None:
