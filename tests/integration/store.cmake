@@ -22,3 +22,9 @@ orr_integration_test(store_s3 REQUIRES NODE PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py s3
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
     --node-dir ${CMAKE_SOURCE_DIR}/tests/node)
+
+# @grpc/grpc-js reads the same series and chunks (byte for byte), label
+# names and values from the store as from a sidecar over the same blocks.
+orr_integration_test(store_grpc_js REQUIRES NODE PROMETHEUS PROMTOOL TIMEOUT 300
+  COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/node/storeapi_store.js
+    $<TARGET_FILE:orrery> ${PROMETHEUS_BIN} ${PROMTOOL_BIN} ${CMAKE_SOURCE_DIR}/lib/storeapi/proto)
