@@ -74,6 +74,38 @@ static int fail(store_query *q, int status, int rc, const char *fmt, ...) {
   return rc;
 }
 
+/* The pool (--chunk-pool-size) bounds the bytes every query in flight holds:
+ * the buffers of its reads (released after each block) and its answer
+ * (held until it is sent). Taken before the memory is. */
+static int pool_take(store_query *q, int64_t bytes) {
+  if (bytes <= 0) return 0;
+  int64_t used = atomic_fetch_add(q->pool_used, bytes) + bytes;
+  q->pool_reserved += bytes;
+  if (q->cfg->chunk_pool_size > 0 && used > q->cfg->chunk_pool_size) {
+    if (q->m) orr_counter_inc(q->m->dropped_pool);
+    return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
+                "chunk pool exhausted (--chunk-pool-size %" PRId64 "): %" PRId64
+                " bytes wanted by queries in flight", q->cfg->chunk_pool_size, used);
+  }
+  return 0;
+}
+
+static void pool_give(store_query *q, int64_t bytes) {
+  if (bytes <= 0) return;
+  atomic_fetch_sub(q->pool_used, bytes);
+  q->pool_reserved -= bytes;
+}
+
+/* After a block: its read buffers are gone, its answer stays. */
+static int pool_settle(store_query *q) {
+  pool_give(q, q->pool_transient);
+  q->pool_transient = 0;
+  int64_t held = (int64_t)orr_arena_reserved(q->a);
+  int rc = pool_take(q, held - q->pool_arena);
+  q->pool_arena = held;
+  return rc;
+}
+
 /* Reads |n| parts of object |file| of block |b| (concurrently when more than
  * one), counting bytes against the limit first. */
 static int fetch_parts(store_query *q, store_block *b, const char *file, part *parts, size_t n,
@@ -88,6 +120,13 @@ static int fetch_parts(store_query *q, store_block *b, const char *file, part *p
                 " violated (got at least %" PRIu64 ")",
                 q->cfg->downloaded_bytes_limit, q->stats_bytes + total);
   }
+  int64_t held = (int64_t)orr_arena_reserved(q->a);
+  int prc = pool_take(q, held - q->pool_arena);
+  q->pool_arena = held;
+  if (prc) return prc;
+  prc = pool_take(q, (int64_t)total);
+  q->pool_transient += (int64_t)total;
+  if (prc) return prc;
   char key[128];
   snprintf(key, sizeof key, "%s/%s", b->id, file);
   fetch_job j = {.q = q, .key = key, .parts = parts, .n = n};
@@ -567,18 +606,6 @@ static int block_chunks(qblock *qb, qseries *ss, size_t n) {
       rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
       goto out;
     }
-    /* The chunk pool: reserve what the reads bring before reading. */
-    uint64_t want = 0;
-    for (size_t i = 0; i < nparts; i++) want += parts[i].end - parts[i].start;
-    int64_t used = atomic_fetch_add(q->pool_used, (int64_t)want) + (int64_t)want;
-    q->pool_reserved += (int64_t)want;
-    if (q->cfg->chunk_pool_size > 0 && used > q->cfg->chunk_pool_size) {
-      if (q->m) orr_counter_inc(q->m->dropped_pool);
-      rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
-                "chunk pool exhausted (--chunk-pool-size %" PRId64 "): %" PRId64
-                " bytes wanted by queries in flight", q->cfg->chunk_pool_size, used);
-      goto out;
-    }
     char file[32];
     snprintf(file, sizeof file, "chunks/%06" PRIu64, seg + 1);
     if ((rc = fetch_parts(q, b, file, parts, nparts, D_CHUNKS)) != 0) goto out;
@@ -784,10 +811,13 @@ static int series_call(store_query *q) {
     }
     memcpy(all + nall, ss, nss * sizeof(*ss));
     nall += nss;
+    if ((rc = pool_settle(q)) != 0) goto out;
   }
   if (q->m) orr_histogram_observe(q->m->series_blocks_queried, (double)q->nblocks);
   if ((rc = assemble(q, all, nall)) != 0)
     fail(q, NET_GRPC_RESOURCE_EXHAUSTED, rc, "out of memory");
+  else
+    rc = pool_settle(q);
 out:
   free(all);
   return rc;
@@ -856,6 +886,7 @@ static int labels_call(store_query *q) {
     qseries *ss;
     size_t nss;
     if ((rc = block_series(&qb, refs, nrefs, q->a, &ss, &nss)) != 0) return rc;
+    if ((rc = pool_settle(q)) != 0) return rc;
     for (size_t s = 0; s < nss; s++) {
       for (size_t j = 0; j < ss[s].lset.n; j++) {
         const labels_label *l = &ss[s].lset.v[j];

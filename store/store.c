@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,8 @@ static int sync_once(store *st) {
   free(keep);
   free(todo);
   orr_arena_destroy(a);
+  /* Building index-headers left large freed buffers in malloc's arenas. */
+  malloc_trim(0);
   return rc;
 }
 
@@ -444,6 +447,7 @@ static void after_cb(uv_work_t *w, int status) {
   store_block **blocks = s->q.blocks;
   size_t nblocks = s->q.nblocks;
   orr_arena *qa = s->q.a;
+  atomic_fetch_sub(&s->st->pool_used, s->q.pool_reserved);
   if (s->q.names) {
     Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
     r.names = s->q.strs;
@@ -821,6 +825,10 @@ int store_main(const store_config *cfg) {
     goto out;
   }
   if (open_bucket(cfg, &st->bucket)) goto out;
+  /* Large buffers (index-header tables, merged reads) go straight back to
+   * the system when freed: a fixed threshold stops glibc from raising it
+   * after the first frees and keeping such buffers in the heap. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   /* Workers block on the bucket (note 3): size the pool for the calls
    * allowed at once, unless the operator chose. */
   if (!getenv("UV_THREADPOOL_SIZE")) {

@@ -115,7 +115,9 @@ typedef struct store_query {
   size_t nseries;
   char **strs;
   size_t nstrs;
-  int64_t pool_reserved; /* bytes to return to the pool when the answer is sent */
+  int64_t pool_reserved;  /* bytes to return to the pool when the answer is sent */
+  int64_t pool_transient; /* of which read buffers, given back after each block */
+  int64_t pool_arena;     /* of which the answer's arena */
   int status;            /* a gRPC status; message in |err| */
   char err[768];
   uint64_t stats_bytes;
