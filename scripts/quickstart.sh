@@ -4,8 +4,10 @@
 #   two regions (eu, us), each an HA pair of Prometheus 2.42 (external labels
 #   region and replica=a|b) scraping itself and the gateway every 5 s, an
 #   `orrery sidecar` beside each (StoreAPI on its own gRPC port, finished blocks
-#   uploaded to the filesystem bucket .orrery/quickstart/bucket), and one
-#   `orrery gateway` over the four sidecars, deduplicating along `replica`.
+#   uploaded to the filesystem bucket .orrery/quickstart/bucket), one
+#   `orrery store` serving every block of that bucket (the history: it stays
+#   queryable after Prometheus's 15 days), and one `orrery gateway` over the
+#   four sidecars and the store, deduplicating along `replica`.
 # Ports are chosen at run time (the gateway prefers 10902). Ctrl-C stops it all.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +69,8 @@ trap cleanup EXIT
 
 free_port 10902; gw_port=$port
 free_port 10901; gw_grpc=$port
+free_port 10905; store_grpc=$port
+free_port 10906; store_http=$port
 cat >"$data/bucket.yml" <<YML
 type: FILESYSTEM
 config:
@@ -126,6 +130,16 @@ for r in "${replicas[@]}"; do
   i=$((i + 1))
 done
 
+# The store gateway over the same bucket (re-synced every 3 minutes; the
+# sidecars upload each block as Prometheus finishes it).
+setsid "$orrery" store --objstore.config-file="$data/bucket.yml" --data-dir="$data/store" \
+  --grpc-address="127.0.0.1:$store_grpc" --http-address="127.0.0.1:$store_http" \
+  >"$data/store.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:$store_http/-/ready" store "${pids[$i]}"
+i=$((i + 1))
+endpoints+=("--endpoint=127.0.0.1:$store_grpc")
+
 setsid "$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
   "${endpoints[@]}" --query.replica-label=replica >"$data/gateway.log" 2>&1 &
 pids+=($!)
@@ -141,6 +155,7 @@ for r in "${replicas[@]}"; do
   printf '  %-12s http://127.0.0.1:%s   (sidecar StoreAPI 127.0.0.1:%s)\n' "prom $r" "${prom_port[$r]}" "${side_grpc[$r]}"
 done
 cat <<MSG
+  store        http://127.0.0.1:$store_http   (StoreAPI 127.0.0.1:$store_grpc: every block in the bucket)
   bucket       $data/bucket (blocks appear as Prometheus finishes them, every 2 h)
 
 Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s;
@@ -149,7 +164,10 @@ each Prometheus scrapes itself, so up counts 3 targets per region after dedup):
   curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1m]))'
   curl -s $gw/api/v1/query --data-urlencode 'query=up{job="prometheus"}' --data-urlencode dedup=false
   curl -s -G $gw/federate --data-urlencode 'match[]={job="orrery-gateway"}'
-  (and $gw/api/v1/stores: the four sidecars with their external labels)
+  (and $gw/api/v1/stores: the four sidecars and the store with their external labels)
+Last week's data, from the bucket through the store (once blocks were uploaded):
+  curl -s $gw/api/v1/query_range --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1h]))' \
+    --data-urlencode "start=\$(date -d '7 days ago' +%s)" --data-urlencode "end=\$(date +%s)" --data-urlencode step=1h
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
