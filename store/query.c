@@ -230,13 +230,21 @@ static int src_postings(void *arg, const char *name, const char *const *values, 
     size_t kl = cache_key(kb, sizeof kb, qb->b, name, values[i]);
     orr_buf cb = {0};
     if (kl && store_cache_get(q->cache, STORE_CACHE_POSTINGS, kb, kl, &cb)) {
-      uint64_t *refs;
-      size_t cnt;
-      r = tsdb_postings_list_decode((const uint8_t *)cb.data, cb.len, a, &refs, &cnt);
+      /* Checked when it was read; iterated in place (galloping seeks). */
+      uint8_t *m = orr_arena_alloc(a, cb.len);
+      r = m ? 0 : ORR_ENOMEM;
+      if (m) {
+        memcpy(m, cb.data, cb.len);
+        r = tsdb_postings_list_open(m, cb.len, false, a, &its[nits]);
+      }
       orr_buf_free(&cb);
       if (r == 0) {
-        its[nits++] = tsdb_postings_from_array(a, refs, cnt);
+        nits++;
         continue;
+      }
+      if (r == ORR_ENOMEM) {
+        rc = r;
+        goto out;
       }
     }
     orr_buf_free(&cb);
@@ -266,9 +274,17 @@ static int src_postings(void *arg, const char *name, const char *const *values, 
       if (off > p->data.len) off = p->data.len;
       const uint8_t *bytes = (const uint8_t *)p->data.data + off;
       size_t avail = p->data.len - off;
-      uint64_t *refs;
-      size_t cnt;
-      int r = tsdb_postings_list_decode(bytes, avail, a, &refs, &cnt);
+      /* The list (length, entries, CRC) outlives the read buffer. */
+      size_t ll = avail >= 4 ? ((size_t)bytes[0] << 24 | (size_t)bytes[1] << 16 |
+                                (size_t)bytes[2] << 8 | bytes[3]) + 8 : avail;
+      if (ll > avail) ll = avail;
+      uint8_t *m = orr_arena_alloc(a, ll ? ll : 1);
+      if (!m) {
+        rc = ORR_ENOMEM;
+        goto out;
+      }
+      memcpy(m, bytes, ll);
+      int r = tsdb_postings_list_open(m, ll, true, a, &its[nits]);
       if (r == ORR_ENOMEM) {
         rc = r;
         goto out;
@@ -278,9 +294,9 @@ static int src_postings(void *arg, const char *name, const char *const *values, 
                   values[vi[i]], tsdb_index_last_error());
         goto out;
       }
+      nits++;
       size_t kl = cache_key(kb, sizeof kb, qb->b, name, values[vi[i]]);
-      if (kl) store_cache_put(q->cache, STORE_CACHE_POSTINGS, kb, kl, bytes, 12 + 4 * cnt);
-      its[nits++] = tsdb_postings_from_array(a, refs, cnt);
+      if (kl) store_cache_put(q->cache, STORE_CACHE_POSTINGS, kb, kl, m, ll);
     }
   }
   for (size_t i = 0; i < nits; i++)

@@ -829,6 +829,9 @@ int store_main(const store_config *cfg) {
    * the system when freed: a fixed threshold stops glibc from raising it
    * after the first frees and keeping such buffers in the heap. */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  /* ... and the heap is not trimmed after every query (each trim costs the
+   * next query its page faults); syncs trim once they are done. */
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   /* Workers block on the bucket (note 3): size the pool for the calls
    * allowed at once, unless the operator chose. */
   if (!getenv("UV_THREADPOOL_SIZE")) {

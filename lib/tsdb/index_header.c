@@ -295,3 +295,24 @@ int tsdb_postings_list_decode(const uint8_t *p, size_t n, orr_arena *a, uint64_t
   *cnt = (size_t)k;
   return 0;
 }
+
+int tsdb_postings_list_open(const uint8_t *p, size_t n, bool verify, orr_arena *a,
+                            tsdb_postings **out) {
+  if (n < 12) return tsdb__corrupt("postings list: %zu bytes", n);
+  uint64_t len = be32(p);
+  if (len + 8 > n || len < 4) return tsdb__corrupt("postings list: length %llu beyond %zu bytes",
+                                                   (unsigned long long)len, n);
+  const uint8_t *body = p + 4;
+  uint64_t k = be32(body);
+  if (k * 4 != len - 4) return tsdb__corrupt("postings list: %llu bytes for %llu entries",
+                                             (unsigned long long)len, (unsigned long long)k);
+  if (verify) {
+    if (orr_crc32c(0, body, len) != be32(body + len) && tsdb__index_verify_crc)
+      return tsdb__corrupt("postings list: CRC32C mismatch");
+    for (uint64_t i = 1; i < k; i++)
+      if (be32(body + 4 + 4 * i) <= be32(body + 4 * i))
+        return tsdb__corrupt("postings list: entry %llu not increasing", (unsigned long long)i);
+  }
+  *out = tsdb__postings_be32(a, body + 4, (size_t)k);
+  return *out ? 0 : ORR_ENOMEM;
+}

@@ -402,6 +402,12 @@ int tsdb_index_header_series(const tsdb_index_header *h, const uint8_t *p, size_
  * 0, ORR_ECORRUPT or ORR_ENOMEM. */
 int tsdb_postings_list_decode(const uint8_t *p, size_t n, orr_arena *a, uint64_t **refs,
                               size_t *cnt);
+/* As _decode, but iterates over the list in place: |p| (|n| bytes) is
+ * borrowed for the iterator's life. |verify| false skips the CRC and order
+ * checks (for bytes already checked, e.g. from a cache). 0, ORR_ECORRUPT or
+ * ORR_ENOMEM. */
+int tsdb_postings_list_open(const uint8_t *p, size_t n, bool verify, orr_arena *a,
+                            tsdb_postings **out);
 
 /* ---------------------------------------------------------------- index v2 writer
  * Writes an index byte-identical to Prometheus 2.42's for the same symbols,
