@@ -24,10 +24,12 @@ orr_integration_test(store_s3 REQUIRES NODE PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 
     --node-dir ${CMAKE_SOURCE_DIR}/tests/node)
 
 # @grpc/grpc-js reads the same series and chunks (byte for byte), label
-# names and values from the store as from a sidecar over the same blocks.
+# names and values from the store as from a sidecar over the same blocks;
+# and the aggregate chunks of downsampled blocks by max_resolution_window.
 orr_integration_test(store_grpc_js REQUIRES NODE PROMETHEUS PROMTOOL TIMEOUT 300
   COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/node/storeapi_store.js
-    $<TARGET_FILE:orrery> ${PROMETHEUS_BIN} ${PROMTOOL_BIN} ${CMAKE_SOURCE_DIR}/lib/storeapi/proto)
+    $<TARGET_FILE:orrery> ${PROMETHEUS_BIN} ${PROMTOOL_BIN} ${CMAKE_SOURCE_DIR}/lib/storeapi/proto
+    $<TARGET_FILE:store_fixture>)
 
 add_executable(store_fixture ${CMAKE_CURRENT_LIST_DIR}/store/store_fixture.c)
 target_link_libraries(store_fixture PRIVATE orr_tsdb orr_labels orr_base)

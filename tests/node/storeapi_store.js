@@ -3,8 +3,12 @@
 // blocks, both called by @grpc/grpc-js through lib/storeapi/proto: Info,
 // Series (the same series with the same chunks, byte for byte; skip_chunks;
 // without_replica_labels; external-label matchers), LabelNames and
-// LabelValues give the same answers.
-// Usage: node storeapi_store.js ORRERY PROMETHEUS PROMTOOL PROTO_DIR
+// LabelValues give the same answers. With FIXTURE (store_fixture): a bucket
+// of raw blocks and of 1h-downsampled blocks over the same range; Series
+// with max_resolution_window 1h and aggregates gives the downsampled blocks'
+// aggregate chunks (count, sum, min, max of each hour, as written), with 0
+// the raw chunks.
+// Usage: node storeapi_store.js ORRERY PROMETHEUS PROMTOOL PROTO_DIR [FIXTURE]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -14,7 +18,7 @@ const { execFileSync } = require('child_process');
 const { check, failed, freePort, startProcess } = require('./grpc_common.js');
 const { decodeXor } = require('./storeapi_xor.js');
 
-const [orrery, prometheusBin, promtool, protoDir] = process.argv.slice(2);
+const [orrery, prometheusBin, promtool, protoDir, fixture] = process.argv.slice(2);
 
 let grpc, protoLoader;
 try {
@@ -200,10 +204,66 @@ async function run(tmp) {
   }
 }
 
+async function downsampled(tmp) {
+  const bucket = path.join(tmp, 'ds-bucket');
+  fs.mkdirSync(bucket);
+  const nseries = 20, nblocks = 2, nsamples = 8, hour = 3600000, h2 = 2 * hour;
+  execFileSync(fixture, [bucket, String(nseries), String(nblocks), String(nsamples)], { stdio: 'ignore' });
+  execFileSync(fixture, [bucket, String(nseries), String(nblocks), String(nsamples), String(hour)], { stdio: 'ignore' });
+  const port = await freePort();
+  const st = startProcess(orrery, ['store', `--objstore.config=type: FILESYSTEM\nconfig:\n  directory: ${bucket}\n`,
+    `--data-dir=${path.join(tmp, 'ds-store')}`, `--grpc-address=127.0.0.1:${port}`, '--http-address=127.0.0.1:0']);
+  try {
+    await st.waitLine('stderr', /listening for StoreAPI gRPC/, 60000);
+    const c = new pkg.thanos.Store(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const base = 1700000000000, end = base + nblocks * h2;
+    const i = 7;
+    const ms = [M('__name__', 'fixture_metric'), M('instance', `i-${String(i).padStart(8, '0')}`)];
+    // What the fixture wrote: per hour window, the aggregates at its last sample.
+    const want = { count: [], sum: [], min: [], max: [] };
+    const raw = [];
+    for (let b = 0; b < nblocks; b++) {
+      const vs = [];
+      for (let k = 0; k < nsamples; k++) vs.push([base + b * h2 + k * (h2 / nsamples), (i * 31 + k * 7 + b) % 1000]);
+      raw.push(...vs);
+      for (let w = 0; w < 2; w++) {
+        const win = vs.slice(w * nsamples / 2, (w + 1) * nsamples / 2);
+        const at = win[win.length - 1][0];
+        want.count.push(`${at}:${win.length}`);
+        want.sum.push(`${at}:${win.reduce((x, [, v]) => x + v, 0)}`);
+        want.min.push(`${at}:${Math.min(...win.map(([, v]) => v))}`);
+        want.max.push(`${at}:${Math.max(...win.map(([, v]) => v))}`);
+      }
+    }
+    const dec = (s, f) => s.chunks.flatMap((ch) => (ch[f] ? decodeXor(ch[f].data).map(([t, v]) => `${t}:${v}`) : []));
+    let r = await series(c, { min_time: base, max_time: end, matchers: ms, max_resolution_window: hour,
+      aggregates: ['COUNT', 'SUM', 'MIN', 'MAX'] });
+    const s1 = r.series[0];
+    check(!r.err && r.series.length === 1 && s1.chunks.length === nblocks && s1.chunks.every((ch) => !ch.raw),
+      'downsampled: max_resolution_window 1h gives the 1h blocks\' aggregate chunks',
+      r.err ? r.err.message : s1 && s1.chunks.map((ch) => Object.keys(ch).filter((k) => ch[k])));
+    for (const f of ['count', 'sum', 'min', 'max']) {
+      const got = s1 ? dec(s1, f) : [];
+      check(JSON.stringify(got) === JSON.stringify(want[f]), `downsampled: ${f} aggregate as written`, [got, want[f]]);
+    }
+    r = await series(c, { min_time: base, max_time: end, matchers: ms, max_resolution_window: hour,
+      aggregates: ['MAX'] });
+    check(!r.err && r.series[0] && r.series[0].chunks.every((ch) => ch.max && !ch.count && !ch.sum),
+      'downsampled: only the aggregates asked for');
+    r = await series(c, { min_time: base, max_time: end, matchers: ms, max_resolution_window: 0 });
+    const got = r.series[0] ? dec(r.series[0], 'raw') : [];
+    check(!r.err && JSON.stringify(got) === JSON.stringify(raw.map(([t, v]) => `${t}:${v}`)),
+      'downsampled: max_resolution_window 0 gives the raw blocks', got.slice(0, 4));
+  } finally {
+    stop(st);
+  }
+}
+
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-store-'));
   try {
     await run(tmp);
+    if (fixture) await downsampled(tmp);
   } catch (e) {
     check(false, 'no exception', e.stack);
   } finally {
