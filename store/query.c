@@ -10,6 +10,11 @@
  *    after intersecting; the samples limit against the chunks to fetch (120
  *    samples a chunk, as Thanos estimates); the downloaded-bytes limit and
  *    the chunk pool before each read.
+ * 4. Postings are fetched lazily (Thanos's lazy expanded postings): a
+ *    matcher whose lists are much larger than those of the narrowest
+ *    positive matcher is not turned into postings; it filters the series
+ *    read instead (a series' labels decide any matcher exactly), so a wide
+ *    matcher such as pod!="" beside a narrow one costs no postings reads.
  * 2. Series of one block come in index (label) order; blocks' series are
  *    joined, sorted by their labels with the external labels added, and
  *    equal label sets merged (chunks by time, identical chunks once).
@@ -188,6 +193,8 @@ typedef struct qblock {
   store_block *b;
   labels_matcher **ms; /* matchers left after the external labels */
   size_t nms;
+  labels_matcher **post; /* of those, the ones applied to series labels (note 4) */
+  size_t npost;
   bool match; /* false: an external label rejects the block */
 } qblock;
 
@@ -336,10 +343,77 @@ static int64_t matcher_bound(qblock *qb, const labels_matcher *m, orr_arena *a) 
   return total;
 }
 
+/* Entries of the postings lists the selection would read for |m| (from
+ * the header's ranges, no read): the values it accepts, or for a matcher
+ * that accepts "" the values it rejects. */
+static uint64_t list_entries(qblock *qb, const char *name, const char *value) {
+  uint64_t s, e;
+  if (tsdb_index_header_postings_range(qb->b->hdr, name, value, &s, &e)) return 0;
+  return e - s >= 12 ? (e - s - 12) / 4 : 0;
+}
+
+static uint64_t fetch_cost(qblock *qb, const labels_matcher *m, orr_arena *a) {
+  const char *name = labels_matcher_name(m);
+  labels_match_type t = labels_matcher_type(m);
+  bool empty = labels_matcher_matches_empty(m);
+  if (t == LABELS_MATCH_EQ && !empty) return list_entries(qb, name, labels_matcher_value(m));
+  if (t == LABELS_MATCH_NEQ && empty) return list_entries(qb, name, labels_matcher_value(m));
+  const char *const *set;
+  size_t nset = t == LABELS_MATCH_RE && !empty ? labels_matcher_set_values(m, &set) : 0;
+  if (nset) {
+    uint64_t c = 0;
+    for (size_t i = 0; i < nset; i++) c += list_entries(qb, name, set[i]);
+    return c;
+  }
+  const char **vals;
+  size_t nv;
+  if (tsdb_index_label_values(tsdb_index_header_reader(qb->b->hdr), name, a, &vals, &nv))
+    return UINT64_MAX;
+  uint64_t c = 0;
+  for (size_t i = 0; i < nv; i++)
+    if (labels_matcher_matches(m, vals[i], strlen(vals[i])) != empty)
+      c += list_entries(qb, name, vals[i]);
+  return c;
+}
+
+/* Note 4: keeps the narrowest positive matcher (and any not much wider)
+ * for the postings; the others filter series. */
+static int plan_lazy(qblock *qb, orr_arena *a) {
+  if (qb->nms < 2) return 0;
+  uint64_t *cost = orr_arena_alloc(a, qb->nms * sizeof(*cost));
+  labels_matcher **keep = orr_arena_alloc(a, qb->nms * sizeof(*keep));
+  qb->post = orr_arena_alloc(a, qb->nms * sizeof(*qb->post));
+  if (!cost || !keep || !qb->post) return ORR_ENOMEM;
+  uint64_t min = UINT64_MAX;
+  size_t at = 0;
+  for (size_t i = 0; i < qb->nms; i++) {
+    cost[i] = fetch_cost(qb, qb->ms[i], a);
+    labels_match_type t = labels_matcher_type(qb->ms[i]);
+    bool positive = (t == LABELS_MATCH_EQ || t == LABELS_MATCH_RE) &&
+                    !labels_matcher_matches_empty(qb->ms[i]);
+    if (positive && cost[i] < min) {
+      min = cost[i];
+      at = i;
+    }
+  }
+  if (min == UINT64_MAX) return 0; /* no positive matcher bounds the answer */
+  size_t nk = 0;
+  for (size_t i = 0; i < qb->nms; i++) {
+    if (i != at && cost[i] > 4 * min && cost[i] > 1024)
+      qb->post[qb->npost++] = qb->ms[i];
+    else
+      keep[nk++] = qb->ms[i];
+  }
+  qb->ms = keep;
+  qb->nms = nk;
+  return 0;
+}
+
 static int block_postings(qblock *qb, orr_arena *a, uint64_t **refs, size_t *n) {
   tsdb_postings_source src = {src_values, src_postings, qb};
   tsdb_postings *p;
-  int rc;
+  int rc = plan_lazy(qb, a);
+  if (rc) return fail(qb->q, NET_GRPC_RESOURCE_EXHAUSTED, rc, "out of memory");
   if (qb->nms == 0) {
     const char *v = "";
     rc = src_postings(qb, "", &v, 1, a, &p);
@@ -456,6 +530,7 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
                 b->id, refs[i], r == ORR_EAGAIN ? "entry cut short" : tsdb_index_last_error());
       goto out;
     }
+    if (qb->npost && !labels_matches_all(&ls, qb->post, qb->npost)) continue;
     /* Chunks overlapping the range (inclusive bounds on both sides). */
     size_t kc = 0;
     for (size_t c = 0; c < s->nchks; c++)
