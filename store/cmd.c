@@ -183,8 +183,11 @@ static int run(int argc, char **argv) {
   cfg.http_grace_ms = c->http_grace_period_ms;
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
-  if (opt.relabel_file || opt.relabel)
-    orr_log_warn("--selector.relabel-config is not applied yet: every block is served", NULL);
+  if ((opt.relabel_file && opt.relabel_file[0]) || (opt.relabel && opt.relabel[0])) {
+    /* Serving every block instead would silently undo the sharding. */
+    orr_log_error("--selector.relabel-config(-file) is not supported yet (label sharding)", NULL);
+    return 1;
+  }
   return store_main(&cfg);
 }
 
