@@ -166,7 +166,7 @@ each Prometheus scrapes itself, so up counts 3 targets per region after dedup):
   curl -s -G $gw/federate --data-urlencode 'match[]={job="orrery-gateway"}'
   (and $gw/api/v1/stores: the four sidecars and the store with their external labels)
 Last week's data, from the bucket through the store (once blocks were uploaded):
-  curl -s $gw/api/v1/query_range --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1h]))' \
+  curl -s $gw/api/v1/query_range --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1h]))' \\
     --data-urlencode "start=\$(date -d '7 days ago' +%s)" --data-urlencode "end=\$(date +%s)" --data-urlencode step=1h
 Ctrl-C stops everything.
 MSG
