@@ -417,6 +417,15 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
     try:
         {"timeline": mode_timeline, "serving": mode_serving, "s3": mode_s3}[a.mode](a, work)
+        # Under sanitizers, a report in any daemon's log is a failure.
+        for name in sorted(os.listdir(work)):
+            if name.endswith(".log"):
+                with open(os.path.join(work, name), errors="replace") as f:
+                    text = f.read()
+                for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                    if pat in text:
+                        i = text.index(pat)
+                        check(False, "%s: sanitizer report: %s" % (name, text[i:i + 300]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("%d failed" % len(FAILS))
