@@ -35,7 +35,13 @@ struct store_cache {
   orr_series *requests[STORE_CACHE_NTYPES], *hits[STORE_CACHE_NTYPES];
   orr_series *items_added[STORE_CACHE_NTYPES], *evicted[STORE_CACHE_NTYPES];
   orr_series *size_bytes, *items_gauge;
+  store_memcached *mc; /* when set, items live there */
 };
+
+void store_cache_use_memcached(store_cache *c, store_memcached *m) {
+  store_memcached_free(c->mc);
+  c->mc = m;
+}
 
 static const char *type_name[STORE_CACHE_NTYPES] = {"Postings", "Series"};
 
@@ -87,6 +93,7 @@ int store_cache_new(int64_t max_bytes, orr_registry *reg, store_cache **out) {
 
 void store_cache_free(store_cache *c) {
   if (!c) return;
+  store_memcached_free(c->mc);
   for (item *it = c->head; it;) {
     item *n = it->next;
     free(it);
@@ -188,19 +195,25 @@ static int decompress_postings(const uint8_t *p, size_t n, orr_buf *out) {
 
 bool store_cache_get(store_cache *c, store_cache_type type, const void *key, size_t klen,
                      orr_buf *out) {
-  if (!c || c->max_bytes <= 0) return false;
+  if (!c || (c->max_bytes <= 0 && !c->mc)) return false;
   if (c->requests[type]) orr_counter_inc(c->requests[type]);
-  uint64_t h = hash((uint8_t)type, key, klen);
   orr_buf val = {0};
-  pthread_mutex_lock(&c->mu);
-  item *it = *find_slot(c, (uint8_t)type, h, key, klen);
-  if (it) {
-    lru_unlink(c, it);
-    lru_push(c, it);
-    orr_buf_append(&val, it->data + it->klen, it->vlen);
+  bool found;
+  if (c->mc) {
+    found = store_memcached_get(c->mc, type == STORE_CACHE_POSTINGS ? 'P' : 'S', key, klen, &val);
+  } else {
+    uint64_t h = hash((uint8_t)type, key, klen);
+    pthread_mutex_lock(&c->mu);
+    item *it = *find_slot(c, (uint8_t)type, h, key, klen);
+    if (it) {
+      lru_unlink(c, it);
+      lru_push(c, it);
+      orr_buf_append(&val, it->data + it->klen, it->vlen);
+    }
+    pthread_mutex_unlock(&c->mu);
+    found = it != NULL;
   }
-  pthread_mutex_unlock(&c->mu);
-  if (!it || val.oom) {
+  if (!found || val.oom) {
     orr_buf_free(&val);
     return false;
   }
@@ -216,7 +229,7 @@ bool store_cache_get(store_cache *c, store_cache_type type, const void *key, siz
 
 void store_cache_put(store_cache *c, store_cache_type type, const void *key, size_t klen,
                      const void *val, size_t vlen) {
-  if (!c || c->max_bytes <= 0) return;
+  if (!c || (c->max_bytes <= 0 && !c->mc)) return;
   orr_buf comp = {0};
   if (type == STORE_CACHE_POSTINGS) {
     if (compress_postings(val, vlen, &comp)) {
@@ -225,6 +238,12 @@ void store_cache_put(store_cache *c, store_cache_type type, const void *key, siz
     }
     val = comp.data;
     vlen = comp.len;
+  }
+  if (c->mc) {
+    store_memcached_set(c->mc, type == STORE_CACHE_POSTINGS ? 'P' : 'S', key, klen, val, vlen);
+    if (c->items_added[type]) orr_counter_inc(c->items_added[type]);
+    orr_buf_free(&comp);
+    return;
   }
   size_t sz = sizeof(item) + klen + vlen;
   if ((int64_t)sz > c->max_bytes / 10) { /* note 3 */

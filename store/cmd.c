@@ -48,7 +48,8 @@ static const orr_flag flags[] = {
      "Maximum amount of downloaded (either fetched or touched) bytes in a single Series/"
      "LabelNames/LabelValues call. 0 means no limit.", NULL},
     {"index-cache.config-file", ORR_FLAG_STRING, &opt.index_cache_config_file, NULL,
-     "Path to a YAML file with the index cache configuration (type: IN-MEMORY).", "<file-path>"},
+     "Path to a YAML file with the index cache configuration (type: IN-MEMORY|MEMCACHED).",
+     "<file-path>"},
     {"index-cache.config", ORR_FLAG_STRING, &opt.index_cache_config, NULL,
      "Alternative to --index-cache.config-file: the YAML content itself.", "<content>"},
     {"block-meta-fetch-concurrency", ORR_FLAG_INT, &opt.meta_fetch_concurrency, "32",
@@ -100,10 +101,44 @@ static int parse_time_flag(const char *s, int64_t *out) {
   return orr_parse_time(s, out);
 }
 
+/* The value after |key| in |text| (first list item for a list), unquoted,
+ * into |out|; 0 when found. */
+static int yaml_scalar(const char *text, const char *key, char *out, size_t cap) {
+  const char *m = strstr(text, key);
+  if (!m) return -1;
+  m += strlen(key);
+  while (*m == ' ' || *m == '\t' || *m == '[' || *m == '\n' || *m == '-' || *m == '"' || *m == '\'')
+    m++;
+  size_t k = 0;
+  while (m[k] && !strchr(",]\"'\n \t", m[k]) && k + 1 < cap) {
+    out[k] = m[k];
+    k++;
+  }
+  out[k] = 0;
+  return k ? 0 : -1;
+}
+
+static char memcached_addr[128];
+
 /* The index cache YAML (Thanos's): type IN-MEMORY with config.max_size, or
- * MEMCACHED (not built yet: refused with a clear message). A tiny reader
- * of the two keys, enough for Thanos's documented shape. */
-static int parse_cache_config(const char *text, int64_t *size) {
+ * MEMCACHED with config.addresses (the first is used) and config.timeout.
+ * A small reader of those keys, enough for Thanos's documented shape. */
+static int parse_cache_config(const char *text, int64_t *size, store_config *cfg) {
+  if (strstr(text, "MEMCACHED") || strstr(text, "memcached")) {
+    char t[64];
+    if (yaml_scalar(text, "addresses:", memcached_addr, sizeof memcached_addr)) {
+      orr_log_error("--index-cache.config: MEMCACHED needs config.addresses", NULL);
+      return -1;
+    }
+    cfg->memcached_address = memcached_addr;
+    cfg->memcached_timeout_ms = 500;
+    if (yaml_scalar(text, "timeout:", t, sizeof t) == 0 &&
+        orr_parse_duration(t, strlen(t), &cfg->memcached_timeout_ms)) {
+      orr_log_error("--index-cache.config: bad timeout", "value", t, NULL);
+      return -1;
+    }
+    return 0;
+  }
   const char *t = strstr(text, "type:");
   if (!t) {
     orr_log_error("--index-cache.config: no type", NULL);
@@ -130,7 +165,7 @@ static int parse_cache_config(const char *text, int64_t *size) {
     }
     return 0;
   }
-  orr_log_error("--index-cache.config: unsupported type (only IN-MEMORY is built)", NULL);
+  orr_log_error("--index-cache.config: unsupported type (IN-MEMORY or MEMCACHED)", NULL);
   return -1;
 }
 
@@ -161,7 +196,7 @@ static int run(int argc, char **argv) {
     fclose(f);
     cc = file_text;
   }
-  if (cc && cc[0] && parse_cache_config(cc, &cfg.index_cache_size)) {
+  if (cc && cc[0] && parse_cache_config(cc, &cfg.index_cache_size, &cfg)) {
     free(file_text);
     return 1;
   }

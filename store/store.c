@@ -845,6 +845,16 @@ int store_main(const store_config *cfg) {
     orr_log_error("cannot set up metrics", NULL);
     goto out;
   }
+  if (cfg->memcached_address) {
+    store_memcached *mc;
+    if (store_memcached_new(cfg->memcached_address, cfg->memcached_timeout_ms, &mc)) {
+      orr_log_error("--index-cache.config: bad memcached address (want ipv4:port)", "address",
+                    cfg->memcached_address, NULL);
+      goto out;
+    }
+    store_cache_use_memcached(st->cache, mc);
+    orr_log_info("index cache in memcached", "address", cfg->memcached_address, NULL);
+  }
   daemon_config dc = {"store", cfg->http_address, cfg->http_grace_ms, NULL};
   if (daemon_new(&dc, &st->d)) goto out;
   st->loop = daemon_loop(st->d);

@@ -23,6 +23,8 @@ typedef struct store_config {
   const char *objstore_file, *objstore;
   const char *index_cache_config; /* --index-cache.config(-file) text, or NULL */
   int64_t index_cache_size;
+  const char *memcached_address; /* type: MEMCACHED: the first of config.addresses */
+  int64_t memcached_timeout_ms;
   int64_t chunk_pool_size;
   int64_t request_series_limit, request_samples_limit, downloaded_bytes_limit;
   int64_t series_max_concurrency;
@@ -64,6 +66,20 @@ typedef enum { STORE_CACHE_POSTINGS = 0, STORE_CACHE_SERIES, STORE_CACHE_NTYPES 
  * thanos_store_index_cache_* metrics on |reg| (may be NULL). */
 int store_cache_new(int64_t max_bytes, orr_registry *reg, store_cache **out);
 void store_cache_free(store_cache *c);
+/* ---- memcached (memcached.c): thread-safe, blocking with a timeout */
+typedef struct store_memcached store_memcached;
+/* |address| "host:port" (IPv4). 0, ORR_EINVAL or ORR_ENOMEM. */
+int store_memcached_new(const char *address, int64_t timeout_ms, store_memcached **out);
+void store_memcached_free(store_memcached *m);
+/* A hit appends the value stored for |key| to |out|; any failure is a miss. */
+bool store_memcached_get(store_memcached *m, char type, const void *key, size_t klen,
+                         orr_buf *out);
+void store_memcached_set(store_memcached *m, char type, const void *key, size_t klen,
+                         const void *val, size_t vlen);
+/* The cache keeps its items in |m| instead of its own memory (takes
+ * ownership of |m|). */
+void store_cache_use_memcached(store_cache *c, store_memcached *m);
+
 /* Looks up |key| (|klen| bytes) of |type|; on a hit appends the stored
  * value to |out| (postings: decoded back to the index's list bytes) and
  * returns true. */

@@ -42,3 +42,9 @@ target_link_libraries(store_fixture PRIVATE orr_tsdb orr_labels orr_base)
 orr_integration_test(store_memory REQUIRES PYTHON3 TIMEOUT 300
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_memory.py
     $<TARGET_FILE:orrery> $<TARGET_FILE:store_fixture> --series 100000 --blocks 12)
+
+# The index cache in a real memcached: a repeated query reads no postings or
+# series from the bucket; memcached stopped: the same answer from the bucket.
+orr_integration_test(store_memcached REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py memcached
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})

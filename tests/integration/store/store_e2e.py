@@ -14,6 +14,10 @@ Modes:
             metrics), a block with a corrupt index and a block with a
             corrupt chunk file (errors for those, the others served),
             Info/labels through the gateway, /metrics names.
+  memcached The index cache in a real memcached (--index-cache.config
+            type: MEMCACHED): a repeated query reads no postings or series
+            from the bucket; with memcached stopped the same query still
+            answers the same (from the bucket).
   s3        The store over s3rver: answers as over the filesystem; with
             s3rver stopped mid-way a query fails naming the bucket (a
             warning with partial response); after s3rver is back queries
@@ -338,6 +342,56 @@ def mode_serving(a, work):
             p.stop()
 
 
+def mode_memcached(a, work):
+    mc_bin = shutil.which("memcached")
+    if not mc_bin:
+        print("memcached is not installed (scripts/bootstrap.sh installs it)")
+        sys.exit(1)
+    blocks = pd.make_blocks(a.promtool, work)
+    bdir = os.path.join(work, "bucket")
+    os.makedirs(bdir)
+    yaml = "type: FILESYSTEM\nconfig:\n  directory: %s\n" % bdir
+    pd.upload_blocks(a.orrery, blocks, yaml)
+    port = free_port()
+    mc = pd.Daemon([mc_bin, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", "-u", "root"],
+                   work, "memcached")
+    procs = [mc]
+    try:
+        import socket
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)  # polling memcached's port
+        cfg = "type: MEMCACHED\nconfig:\n  addresses: [\"127.0.0.1:%d\"]\n  timeout: 200ms\n" % port
+        st = start_store(a.orrery, work, yaml, ["--index-cache.config=" + cfg], "store-mc")
+        procs.append(st)
+        gw = start_gateway(a.orrery, work, [st.grpc], 1)
+        procs.append(gw)
+        q = [("query", 'sum by (code) (rate(http_requests_total{job="api-server"}[5m]))')] + RANGE
+        _, first = get(gw.base, "/api/v1/query_range", q)
+        f = lambda t: metric(st.base, "thanos_bucket_store_series_data_fetched_count", 'data_type="%s"' % t)
+        p1, s1 = f("postings"), f("series")
+        _, second = get(gw.base, "/api/v1/query_range", q)
+        p2, s2 = f("postings"), f("series")
+        hits = metric(st.base, "thanos_store_index_cache_hits_total")
+        check(p1 > 0 and s1 > 0 and p2 == p1 and s2 == s1 and hits > 0 and first == second,
+              "memcached: the repeated query read no postings or series (postings %g->%g, series %g->%g, "
+              "hits %g)" % (p1, p2, s1, s2, hits))
+        mc.stop()
+        procs.remove(mc)
+        t0 = time.monotonic()
+        code, third = get(gw.base, "/api/v1/query_range", q)
+        check(code == 200 and results(third) == results(first),
+              "memcached stopped: the same answer, from the bucket, in %.2f s" % (time.monotonic() - t0))
+        check(f("postings") > p2, "memcached stopped: postings read from the bucket again")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
 def mode_s3(a, work):
     s3rver = os.path.join(a.node_dir, "node_modules", ".bin", "s3rver")
     if not os.path.exists(s3rver):
@@ -407,7 +461,7 @@ def mode_s3(a, work):
 def main():
     import argparse
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["timeline", "serving", "s3"])
+    ap.add_argument("mode", choices=["timeline", "serving", "memcached", "s3"])
     ap.add_argument("--orrery", required=True)
     ap.add_argument("--prometheus", default="prometheus")
     ap.add_argument("--promtool", default="promtool")
@@ -416,7 +470,8 @@ def main():
     work = tempfile.mkdtemp(prefix="store_e2e.")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
     try:
-        {"timeline": mode_timeline, "serving": mode_serving, "s3": mode_s3}[a.mode](a, work)
+        {"timeline": mode_timeline, "serving": mode_serving, "memcached": mode_memcached,
+         "s3": mode_s3}[a.mode](a, work)
         # Under sanitizers, a report in any daemon's log is a failure.
         for name in sorted(os.listdir(work)):
             if name.endswith(".log"):
