@@ -793,21 +793,9 @@ static int open_bucket(const store_config *cfg, objstore_bucket **out) {
   const char *file = cfg->objstore_file && cfg->objstore_file[0] ? cfg->objstore_file : NULL;
   const char *text = cfg->objstore && cfg->objstore[0] ? cfg->objstore : NULL;
   char err[768] = "";
-  objstore_config oc;
-  objstore_bucket *b = NULL;
-  int rc = objstore_config_load(file, text, &oc, err, sizeof err);
-  if (rc == 0) {
-    rc = objstore_open(&oc, &b, err, sizeof err);
-    objstore_config_free(&oc);
-  }
-  if (rc == 0) rc = objstore_check(b, err, sizeof err);
-  if (rc) {
-    orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
-    objstore_close(b);
-    return rc;
-  }
-  *out = b;
-  return 0;
+  int rc = objstore_open_checked(file, text, out, err, sizeof err);
+  if (rc) orr_log_error("cannot use the bucket", "err", err[0] ? err : orr_strerror(rc), NULL);
+  return rc;
 }
 
 int store_main(const store_config *cfg) {
