@@ -223,12 +223,12 @@ int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, 
   return 0;
 }
 
-static void free_asts(promql_ast **asts, size_t n) {
-  for (size_t i = 0; i < n; i++) promql_ast_free(asts[i]);
+int gw_api__fanout_parse(gw_api__fanout *f, bool prefix) {
+  return gw_api__parse_matchers(f->req, f->a, &f->asts, &f->nasts, prefix);
 }
 
 /* Thanos's dedup and partial_response parameters. Responds on error. */
-static int thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial) {
+int gw_api__thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial) {
   *dedup = true;
   *partial = api->cfg.partial_response ? 1 : 0;
   const char *names[] = {"dedup", "partial_response"};
@@ -273,94 +273,83 @@ static void write_warnings(orr_buf *b, const char *const *w, size_t n) {
 }
 
 /* ================================================================ series */
-typedef struct series_op {
-  gw_api *api;
-  net_http_req *req;
-  orr_arena *a;
-  promql_ast **asts;
-  size_t nasts;
-  gw_op **ops;
-  size_t pending;
-  labels_set *sets;
+/* /api/v1/series and the labels APIs keep what the fan-out yields in
+ * growable arrays, then sort, deduplicate and answer. */
+typedef struct collect {
+  labels_set *sets; /* series */
   size_t nsets, cap;
-  const char **warnings;
-  size_t nwarnings, wcap;
-  int err;
-  char msg[1024];
-  bool gone;
-} series_op;
+  const char **vals; /* labels */
+  size_t nvals, vcap;
+} collect;
 
-typedef struct series_cb_arg {
-  series_op *op;
-  size_t i;
-} series_cb_arg;
-
-static int push_warning(orr_arena *a, const char ***w, size_t *n, size_t *cap, const char *msg) {
-  for (size_t i = 0; i < *n; i++)
-    if (!strcmp((*w)[i], msg)) return 0;
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 8;
-    const char **nw = orr_arena_alloc(a, nc * sizeof(*nw));
-    if (!nw) return ORR_ENOMEM;
-    if (*n) memcpy(nw, *w, *n * sizeof(*nw));
-    *w = nw;
-    *cap = nc;
-  }
-  if (!((*w)[*n] = orr_arena_strdup(a, msg))) return ORR_ENOMEM;
-  (*n)++;
-  return 0;
+/* Responds with the fan-out's error as the API's JSON. */
+static void respond_fanout_error(gw_api__fanout *f) {
+  int err = f->err ? f->err : ORR_ECANCELED;
+  const char *msg = f->err ? f->msg : "canceled";
+  if (err == ORR_ENOMEM)
+    net_http_respond_api_error(f->req, "internal", "out of memory");
+  else if (err == ORR_ETIMEOUT)
+    net_http_respond_api_error(f->req, "timeout", msg);
+  else if (err == ORR_ECANCELED)
+    net_http_respond_api_error(f->req, "canceled", msg);
+  else
+    net_http_respond_api_error(f->req, "execution", msg);
 }
 
-static int series_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
+/* Closes the data array of |b| (NULL: the error was answered), adds the
+ * warnings, answers, and frees the request. */
+static void collect_end(gw_api__fanout *f, orr_buf *b) {
+  if (b) {
+    orr_buf_putc(b, ']');
+    write_warnings(b, f->warnings, f->nwarnings);
+    orr_buf_putc(b, '}');
+    respond_json(f->req, b);
+  }
+  collect *c = f->arg;
+  free(c->sets);
+  free(c->vals);
+  free(c);
+  gw_api__fanout_free(f);
+}
+
+static int series_on_series(gw_api__fanout *f, size_t sel, const labels_set *ls,
+                            const promql_point *pts, size_t npts) {
+  (void)sel;
   (void)pts;
   (void)npts;
-  series_cb_arg *ca = arg;
-  series_op *op = ca->op;
-  if (op->err) return op->err;
-  if (op->nsets == op->cap) {
-    size_t nc = op->cap ? op->cap * 2 : 256;
-    labels_set *ns = realloc(op->sets, nc * sizeof(*ns));
-    if (!ns) return op->err = ORR_ENOMEM;
-    op->sets = ns;
-    op->cap = nc;
+  collect *c = f->arg;
+  if (c->nsets == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 256;
+    labels_set *ns = realloc(c->sets, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    c->sets = ns;
+    c->cap = nc;
   }
-  if (labels_copy(op->a, ls, &op->sets[op->nsets])) return op->err = ORR_ENOMEM;
-  op->nsets++;
+  if (labels_copy(f->a, ls, &c->sets[c->nsets])) return ORR_ENOMEM;
+  c->nsets++;
   return 0;
-}
-
-static void series_on_warning(void *arg, const char *msg) {
-  series_cb_arg *ca = arg;
-  series_op *op = ca->op;
-  if (push_warning(op->a, &op->warnings, &op->nwarnings, &op->wcap, msg)) op->err = ORR_ENOMEM;
 }
 
 static int cmp_sets(const void *a, const void *b) { return labels_cmp(a, b); }
 
-static void series_finish(series_op *op) {
-  net_http_req *req = op->req;
-  if (op->err) {
-    if (op->err == ORR_ENOMEM)
-      net_http_respond_api_error(req, "internal", "out of memory");
-    else if (op->err == ORR_ETIMEOUT)
-      net_http_respond_api_error(req, "timeout", op->msg);
-    else if (op->err == ORR_ECANCELED)
-      net_http_respond_api_error(req, "canceled", op->msg);
-    else
-      net_http_respond_api_error(req, "execution", op->msg);
+static void series_finish(gw_api__fanout *f) {
+  collect *c = f->arg;
+  if (f->err || f->cancelled) {
+    respond_fanout_error(f);
   } else {
-    if (op->nasts > 1 && op->nsets > 1) {
-      qsort(op->sets, op->nsets, sizeof(*op->sets), cmp_sets);
+    /* Several calls may yield the same series: keep it once. */
+    if (f->ncalls > 1 && c->nsets > 1) {
+      qsort(c->sets, c->nsets, sizeof(*c->sets), cmp_sets);
       size_t w = 1;
-      for (size_t i = 1; i < op->nsets; i++)
-        if (!labels_equal(&op->sets[w - 1], &op->sets[i])) op->sets[w++] = op->sets[i];
-      op->nsets = w;
+      for (size_t i = 1; i < c->nsets; i++)
+        if (!labels_equal(&c->sets[w - 1], &c->sets[i])) c->sets[w++] = c->sets[i];
+      c->nsets = w;
     }
     orr_buf b = {0};
     orr_buf_puts(&b, "{\"status\":\"success\",\"data\":[");
-    for (size_t i = 0; i < op->nsets; i++) {
+    for (size_t i = 0; i < c->nsets; i++) {
       orr_buf_puts(&b, i ? ",{" : "{");
-      const labels_set *s = &op->sets[i];
+      const labels_set *s = &c->sets[i];
       for (size_t j = 0; j < s->n; j++) {
         orr_buf_puts(&b, j ? ",\"" : "\"");
         orr_buf_json_escape(&b, s->v[j].name, strlen(s->v[j].name));
@@ -370,36 +359,42 @@ static void series_finish(series_op *op) {
       }
       orr_buf_putc(&b, '}');
     }
-    orr_buf_putc(&b, ']');
-    write_warnings(&b, op->warnings, op->nwarnings);
-    orr_buf_putc(&b, '}');
-    respond_json(req, &b);
+    collect_end(f, &b);
+    return;
   }
-  free_asts(op->asts, op->nasts);
-  free(op->sets);
-  orr_arena_destroy(op->a);
-  free(op);
+  collect_end(f, NULL);
 }
 
-static void series_on_done(void *arg, int err, const char *msg) {
-  series_cb_arg *ca = arg;
-  series_op *op = ca->op;
-  op->ops[ca->i] = NULL;
-  if (err && !op->err) {
-    op->err = err;
-    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
-    for (size_t i = 0; i < op->nasts; i++)
-      if (op->ops[i]) gw_op_cancel(op->ops[i]);
+static const gw_api__fanout_cb series_cb = {.series = series_on_series, .finish = series_finish};
+
+/* The parameters series and labels share (start, end, dedup,
+ * partial_response, match[]) and a fan-out with a collect as its argument.
+ * Responds on error and returns NULL. */
+static gw_api__fanout *begin(gw_api *api, net_http_req *req, const gw_api__fanout_cb *cb,
+                             bool prefix, int64_t *start, int64_t *end, bool *dedup,
+                             int *partial) {
+  if (time_param(req, "start", GW_MIN_TIME_MS, start) ||
+      time_param(req, "end", GW_MAX_TIME_MS, end) ||
+      gw_api__thanos_params(api, req, dedup, partial))
+    return NULL;
+  collect *c = calloc(1, sizeof(*c));
+  gw_api__fanout *f = NULL;
+  if (!c || gw_api__fanout_new(api, req, cb, c, &f)) {
+    free(c);
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return NULL;
   }
-  if (--op->pending == 0) series_finish(op);
+  if (gw_api__fanout_parse(f, prefix)) {
+    free(c);
+    gw_api__fanout_free(f);
+    return NULL;
+  }
+  return f;
 }
 
-static void series_on_gone(net_http_req *req, void *arg) {
-  (void)req;
-  series_op *op = arg;
-  op->gone = true;
-  for (size_t i = 0; i < op->nasts; i++)
-    if (op->ops[i]) gw_op_cancel(op->ops[i]);
+static void drop_fanout(gw_api__fanout *f) {
+  free(f->arg);
+  gw_api__fanout_free(f);
 }
 
 static void handle_series(net_http_req *req, void *arg) {
@@ -413,200 +408,93 @@ static void handle_series(net_http_req *req, void *arg) {
     return;
   }
   int64_t start, end;
-  if (time_param(req, "start", GW_MIN_TIME_MS, &start)) return;
-  if (time_param(req, "end", GW_MAX_TIME_MS, &end)) return;
   bool dedup;
   int partial;
-  if (thanos_params(api, req, &dedup, &partial)) return;
-  series_op *op = calloc(1, sizeof(*op));
-  orr_arena *a = orr_arena_new(0);
-  if (!op || !a) {
-    free(op);
-    orr_arena_destroy(a);
+  gw_api__fanout *f = begin(api, req, &series_cb, true, &start, &end, &dedup, &partial);
+  if (!f) return;
+  gw_select_req sr;
+  memset(&sr, 0, sizeof(sr));
+  sr.mint = start;
+  sr.maxt = end;
+  sr.func = "series";
+  sr.skip_chunks = true;
+  sr.dedup = dedup;
+  sr.partial_response = partial;
+  if (gw_api__fanout_match(f, &sr)) {
+    drop_fanout(f);
     net_http_respond_api_error(req, "internal", "out of memory");
     return;
   }
-  op->api = api;
-  op->req = req;
-  op->a = a;
-  if (gw_api__parse_matchers(req, a, &op->asts, &op->nasts, true)) {
-    free_asts(op->asts, op->nasts);
-    orr_arena_destroy(a);
-    free(op);
-    return;
-  }
-  op->ops = orr_arena_calloc(a, op->nasts, sizeof(*op->ops));
-  series_cb_arg *cas = orr_arena_calloc(a, op->nasts, sizeof(*cas));
-  if (!op->ops || !cas) {
-    op->err = ORR_ENOMEM;
-    series_finish(op);
-    return;
-  }
-  op->pending = op->nasts + 1; /* +1 until every fan-out started */
-  net_http_req_on_gone(req, series_on_gone, op);
-  for (size_t i = 0; i < op->nasts; i++) {
-    const promql_expr *e = promql_ast_root(op->asts[i]);
-    gw_select_req sr;
-    memset(&sr, 0, sizeof(sr));
-    sr.matchers = e->u.vs.matchers;
-    sr.nmatchers = e->u.vs.nmatchers;
-    sr.mint = start;
-    sr.maxt = end;
-    sr.func = "series";
-    sr.skip_chunks = true;
-    sr.dedup = dedup;
-    sr.partial_response = partial;
-    cas[i].op = op;
-    cas[i].i = i;
-    gw_select_cb cb = {series_on_series, series_on_warning, series_on_done, &cas[i]};
-    int rc = gw_select(api->cfg.core, &sr, &cb, &op->ops[i]);
-    if (rc) {
-      op->ops[i] = NULL;
-      op->pending--;
-      if (!op->err) {
-        op->err = rc;
-        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
-      }
-    }
-  }
-  if (op->gone || net_http_req_gone(req)) series_on_gone(req, op);
-  if (--op->pending == 0) series_finish(op);
+  gw_api__fanout_start(f);
 }
 
 /* ================================================================ labels */
-typedef struct labels_op {
-  net_http_req *req;
-  orr_arena *a;
-  promql_ast **asts;
-  size_t nasts;
-  size_t pending;
-  const char **vals;
-  size_t nvals, cap;
-  const char **warnings;
-  size_t nwarnings, wcap;
-  int err;
-  char msg[1024];
-} labels_op;
-
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void labels_finish(labels_op *op) {
-  net_http_req *req = op->req;
-  if (op->err) {
-    if (op->err == ORR_ENOMEM)
-      net_http_respond_api_error(req, "internal", "out of memory");
-    else if (op->err == ORR_ETIMEOUT)
-      net_http_respond_api_error(req, "timeout", op->msg);
-    else if (op->err == ORR_ECANCELED)
-      net_http_respond_api_error(req, "canceled", op->msg);
-    else
-      net_http_respond_api_error(req, "execution", op->msg);
+static int labels_on_values(gw_api__fanout *f, const char *const *values, size_t n) {
+  collect *c = f->arg;
+  if (c->nvals + n > c->vcap) {
+    size_t nc = c->vcap ? c->vcap : 64;
+    while (nc < c->nvals + n) nc *= 2;
+    const char **nv = realloc(c->vals, nc * sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    c->vals = nv;
+    c->vcap = nc;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!(c->vals[c->nvals++] = orr_arena_strdup(f->a, values[i]))) return ORR_ENOMEM;
+  return 0;
+}
+
+static void labels_finish(gw_api__fanout *f) {
+  collect *c = f->arg;
+  if (f->err || f->cancelled) {
+    respond_fanout_error(f);
   } else {
-    if (op->nvals > 1) {
-      qsort(op->vals, op->nvals, sizeof(*op->vals), cmp_str);
+    if (c->nvals > 1) {
+      qsort(c->vals, c->nvals, sizeof(*c->vals), cmp_str);
       size_t w = 1;
-      for (size_t i = 1; i < op->nvals; i++)
-        if (strcmp(op->vals[w - 1], op->vals[i])) op->vals[w++] = op->vals[i];
-      op->nvals = w;
+      for (size_t i = 1; i < c->nvals; i++)
+        if (strcmp(c->vals[w - 1], c->vals[i])) c->vals[w++] = c->vals[i];
+      c->nvals = w;
     }
     orr_buf b = {0};
     orr_buf_puts(&b, "{\"status\":\"success\",\"data\":[");
-    for (size_t i = 0; i < op->nvals; i++) {
+    for (size_t i = 0; i < c->nvals; i++) {
       orr_buf_puts(&b, i ? ",\"" : "\"");
-      orr_buf_json_escape(&b, op->vals[i], strlen(op->vals[i]));
+      orr_buf_json_escape(&b, c->vals[i], strlen(c->vals[i]));
       orr_buf_putc(&b, '"');
     }
-    orr_buf_putc(&b, ']');
-    write_warnings(&b, op->warnings, op->nwarnings);
-    orr_buf_putc(&b, '}');
-    respond_json(req, &b);
+    collect_end(f, &b);
+    return;
   }
-  free_asts(op->asts, op->nasts);
-  free(op->vals);
-  orr_arena_destroy(op->a);
-  free(op);
+  collect_end(f, NULL);
 }
 
-static void labels_on_done(void *arg, int err, const char *msg, const char *const *values,
-                           size_t n, const char *const *warnings, size_t nwarnings) {
-  labels_op *op = arg;
-  if (err && !op->err) {
-    op->err = err;
-    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
-  }
-  if (!err && !op->err) {
-    if (op->nvals + n > op->cap) {
-      size_t nc = op->cap ? op->cap : 64;
-      while (nc < op->nvals + n) nc *= 2;
-      const char **nv = realloc(op->vals, nc * sizeof(*nv));
-      if (!nv) {
-        op->err = ORR_ENOMEM;
-      } else {
-        op->vals = nv;
-        op->cap = nc;
-      }
-    }
-    for (size_t i = 0; i < n && !op->err; i++)
-      if (!(op->vals[op->nvals++] = orr_arena_strdup(op->a, values[i]))) op->err = ORR_ENOMEM;
-    for (size_t i = 0; i < nwarnings && !op->err; i++)
-      if (push_warning(op->a, &op->warnings, &op->nwarnings, &op->wcap, warnings[i]))
-        op->err = ORR_ENOMEM;
-  }
-  if (--op->pending == 0) labels_finish(op);
-}
+static const gw_api__fanout_cb labels_cb = {.values = labels_on_values, .finish = labels_finish};
 
 static void labels_common(gw_api *api, net_http_req *req, const char *name) {
   int64_t start, end;
-  if (time_param(req, "start", GW_MIN_TIME_MS, &start)) return;
-  if (time_param(req, "end", GW_MAX_TIME_MS, &end)) return;
   bool dedup;
   int partial;
-  if (thanos_params(api, req, &dedup, &partial)) return;
-  labels_op *op = calloc(1, sizeof(*op));
-  orr_arena *a = orr_arena_new(0);
-  if (!op || !a) {
-    free(op);
-    orr_arena_destroy(a);
+  /* 2.42's labels APIs report match[] errors without the parameter's name. */
+  gw_api__fanout *f = begin(api, req, &labels_cb, false, &start, &end, &dedup, &partial);
+  if (!f) return;
+  gw_labels_req lr;
+  memset(&lr, 0, sizeof(lr));
+  lr.name = name ? orr_arena_strdup(f->a, name) : NULL;
+  lr.start = start;
+  lr.end = end;
+  lr.dedup = dedup;
+  lr.partial_response = partial;
+  if ((name && !lr.name) || gw_api__fanout_match_labels(f, &lr)) {
+    drop_fanout(f);
     net_http_respond_api_error(req, "internal", "out of memory");
     return;
   }
-  op->req = req;
-  op->a = a;
-  /* 2.42's labels APIs report match[] errors without the parameter's name. */
-  if (gw_api__parse_matchers(req, a, &op->asts, &op->nasts, false)) {
-    free_asts(op->asts, op->nasts);
-    orr_arena_destroy(a);
-    free(op);
-    return;
-  }
-  const char *lname = name ? orr_arena_strdup(a, name) : NULL;
-  size_t calls = op->nasts ? op->nasts : 1;
-  op->pending = calls + 1;
-  for (size_t i = 0; i < calls; i++) {
-    gw_labels_req lr;
-    memset(&lr, 0, sizeof(lr));
-    lr.name = lname;
-    lr.start = start;
-    lr.end = end;
-    if (op->nasts) {
-      const promql_expr *e = promql_ast_root(op->asts[i]);
-      lr.matchers = e->u.vs.matchers;
-      lr.nmatchers = e->u.vs.nmatchers;
-    }
-    lr.dedup = dedup;
-    lr.partial_response = partial;
-    int rc = gw_labels(api->cfg.core, &lr, labels_on_done, op);
-    if (rc) {
-      op->pending--;
-      if (!op->err) {
-        op->err = rc;
-        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
-      }
-    }
-  }
-  if (--op->pending == 0) labels_finish(op);
+  gw_api__fanout_start(f);
 }
 
 static void handle_labels(net_http_req *req, void *arg) { labels_common(arg, req, NULL); }

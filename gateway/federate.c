@@ -77,29 +77,16 @@ int gw_federate_write(gw_federate_sample *s, size_t n, orr_buf *out) {
 }
 
 /* ---------------------------------------------------------------- the handler */
-typedef struct fed_op {
-  net_http_req *req;
-  orr_arena *a;
-  promql_ast **asts;
-  size_t nasts;
-  gw_op **ops;
-  size_t pending;
+typedef struct fed {
   int64_t maxt;
   gw_federate_sample *s;
   size_t n, cap;
-  int err;
-  char msg[1024];
-} fed_op;
+} fed;
 
-typedef struct fed_arg {
-  fed_op *op;
-  size_t i;
-} fed_arg;
-
-static int fed_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
-  fed_arg *fa = arg;
-  fed_op *op = fa->op;
-  if (op->err) return op->err;
+static int fed_on_series(gw_api__fanout *f, size_t sel, const labels_set *ls,
+                         const promql_point *pts, size_t npts) {
+  (void)sel;
+  fed *op = f->arg;
   /* The latest sample at or before the evaluation time. */
   size_t k = npts;
   while (k > 0 && pts[k - 1].t > op->maxt) k--;
@@ -107,26 +94,27 @@ static int fed_on_series(void *arg, const labels_set *ls, const promql_point *pt
   if (op->n == op->cap) {
     size_t nc = op->cap ? op->cap * 2 : 1024;
     gw_federate_sample *ns = realloc(op->s, nc * sizeof(*ns));
-    if (!ns) return op->err = ORR_ENOMEM;
+    if (!ns) return ORR_ENOMEM;
     op->s = ns;
     op->cap = nc;
   }
   gw_federate_sample *s = &op->s[op->n];
-  if (labels_copy(op->a, ls, &s->labels)) return op->err = ORR_ENOMEM;
+  if (labels_copy(f->a, ls, &s->labels)) return ORR_ENOMEM;
   s->t = pts[k - 1].t;
   s->v = pts[k - 1].v;
   op->n++;
   return 0;
 }
 
-static void fed_finish(fed_op *op) {
-  net_http_req *req = op->req;
-  if (op->err) {
-    const char *m = op->err == ORR_ENOMEM ? "out of memory" : op->msg;
+static void fed_finish(gw_api__fanout *f) {
+  fed *op = f->arg;
+  net_http_req *req = f->req;
+  if (f->err || f->cancelled) {
+    const char *m = f->err == ORR_ENOMEM ? "out of memory" : f->err ? f->msg : "canceled";
     net_http_respondf(req, 500, "%s\n", m);
   } else {
-    /* Several match[] may select the same series: keep it once. */
-    if (op->nasts > 1 && op->n > 1) {
+    /* Several calls may select the same series: keep it once. */
+    if (f->ncalls > 1 && op->n > 1) {
       qsort(op->s, op->n, sizeof(*op->s), cmp_sample);
       size_t w = 1;
       for (size_t i = 1; i < op->n; i++)
@@ -141,101 +129,54 @@ static void fed_finish(fed_op *op) {
       net_http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
     }
   }
-  for (size_t i = 0; i < op->nasts; i++) promql_ast_free(op->asts[i]);
   free(op->s);
-  orr_arena_destroy(op->a);
   free(op);
+  gw_api__fanout_free(f);
 }
 
-static void fed_on_done(void *arg, int err, const char *msg) {
-  fed_arg *fa = arg;
-  fed_op *op = fa->op;
-  op->ops[fa->i] = NULL;
-  if (err && !op->err) {
-    op->err = err;
-    snprintf(op->msg, sizeof(op->msg), "%s", msg && *msg ? msg : orr_strerror(err));
-    for (size_t i = 0; i < op->nasts; i++)
-      if (op->ops[i]) gw_op_cancel(op->ops[i]);
-  }
-  if (--op->pending == 0) fed_finish(op);
-}
-
-static void fed_on_gone(net_http_req *req, void *arg) {
-  (void)req;
-  fed_op *op = arg;
-  for (size_t i = 0; i < op->nasts; i++)
-    if (op->ops[i]) gw_op_cancel(op->ops[i]);
-}
+static const gw_api__fanout_cb fed_cb = {.series = fed_on_series, .finish = fed_finish};
 
 void gw_api__handle_federate(net_http_req *req, void *arg) {
   gw_api *api = arg;
-  fed_op *op = calloc(1, sizeof(*op));
-  orr_arena *a = orr_arena_new(0);
-  if (!op || !a) {
+  fed *op = calloc(1, sizeof(*op));
+  gw_api__fanout *f = NULL;
+  if (!op || gw_api__fanout_new(api, req, &fed_cb, op, &f)) {
     free(op);
-    orr_arena_destroy(a);
     net_http_respondf(req, 500, "out of memory\n");
     return;
   }
-  op->req = req;
-  op->a = a;
   /* Prometheus answers a bad selector with 400 and the parse error as text. */
   size_t np;
   const net_http_kv *kv = net_http_req_params(req, &np);
   size_t cnt = 0;
   for (size_t i = 0; i < np; i++)
     if (!strcmp(kv[i].name, "match[]")) cnt++;
-  op->asts = cnt ? orr_arena_calloc(a, cnt, sizeof(*op->asts)) : NULL;
-  op->ops = cnt ? orr_arena_calloc(a, cnt, sizeof(*op->ops)) : NULL;
-  fed_arg *fas = cnt ? orr_arena_calloc(a, cnt, sizeof(*fas)) : NULL;
-  if (cnt && (!op->asts || !op->ops || !fas)) {
-    op->err = ORR_ENOMEM;
-    fed_finish(op);
-    return;
-  }
-  for (size_t i = 0; i < np; i++) {
+  f->asts = cnt ? orr_arena_calloc(f->a, cnt, sizeof(*f->asts)) : NULL;
+  int rc = cnt && !f->asts ? ORR_ENOMEM : 0;
+  promql_error pe;
+  for (size_t i = 0; i < np && !rc; i++) {
     if (strcmp(kv[i].name, "match[]")) continue;
-    promql_error pe;
     promql_ast *ast;
-    int rc = promql_parse_metric_selector(a, kv[i].value, kv[i].value_len, &ast, &pe);
-    if (rc) {
-      for (size_t j = 0; j < op->nasts; j++) promql_ast_free(op->asts[j]);
-      if (rc == ORR_ENOMEM)
-        net_http_respondf(req, 500, "out of memory\n");
-      else
-        net_http_respondf(req, 400, "%s\n", pe.msg);
-      orr_arena_destroy(a);
-      free(op);
-      return;
-    }
-    op->asts[op->nasts++] = ast;
+    rc = promql_parse_metric_selector(f->a, kv[i].value, kv[i].value_len, &ast, &pe);
+    if (!rc) f->asts[f->nasts++] = ast;
   }
   int64_t now = orr_now_ms();
   op->maxt = now;
-  op->pending = op->nasts + 1;
-  net_http_req_on_gone(req, fed_on_gone, op);
-  for (size_t i = 0; i < op->nasts; i++) {
-    const promql_expr *e = promql_ast_root(op->asts[i]);
-    gw_select_req sr;
-    memset(&sr, 0, sizeof(sr));
-    sr.matchers = e->u.vs.matchers;
-    sr.nmatchers = e->u.vs.nmatchers;
-    sr.mint = now - api->cfg.lookback_ms;
-    sr.maxt = now;
-    sr.dedup = true;
-    sr.partial_response = -1;
-    fas[i].op = op;
-    fas[i].i = i;
-    gw_select_cb cb = {fed_on_series, NULL, fed_on_done, &fas[i]};
-    int rc = gw_select(api->cfg.core, &sr, &cb, &op->ops[i]);
-    if (rc) {
-      op->ops[i] = NULL;
-      op->pending--;
-      if (!op->err) {
-        op->err = rc;
-        snprintf(op->msg, sizeof(op->msg), "%s", orr_strerror(rc));
-      }
-    }
+  gw_select_req sr;
+  memset(&sr, 0, sizeof(sr));
+  sr.mint = now - api->cfg.lookback_ms;
+  sr.maxt = now;
+  sr.dedup = true;
+  sr.partial_response = -1;
+  if (!rc) rc = gw_api__fanout_match(f, &sr);
+  if (rc) {
+    if (rc == ORR_ENOMEM)
+      net_http_respondf(req, 500, "out of memory\n");
+    else
+      net_http_respondf(req, 400, "%s\n", pe.msg);
+    free(op);
+    gw_api__fanout_free(f);
+    return;
   }
-  if (--op->pending == 0) fed_finish(op);
+  gw_api__fanout_start(f);
 }

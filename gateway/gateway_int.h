@@ -145,9 +145,84 @@ void gw__sync_close(gw *g, uv_close_cb cb);
 /* What api.c, promql.c and federate.c share. Prefix gw_api__. */
 struct gw_api {
   gw_api_config cfg;
-  int64_t running;  /* queries being evaluated */
-  struct gw_api__waiter *wait_head, *wait_tail; /* queries over max_concurrent, FIFO */
+  int64_t running;  /* requests holding a slot (fetching or evaluating) */
+  struct gw_api__fanout *wait_head, *wait_tail; /* requests over max_concurrent, FIFO */
 };
+
+/* One request's fan-out (fanout.c; design notes there): admission under
+ * --query.max-concurrent, its gw_select/gw_labels calls, a few at a time,
+ * the first error, cancel-all on error or when the client leaves. Loop
+ * thread only. */
+typedef struct gw_api__fanout gw_api__fanout;
+typedef struct gw_api__fanout_cb {
+  /* A series of call |sel| (the index given to gw_api__fanout_select, or
+   * of the planned call for match[]); borrowed until return. Non-zero
+   * stops the request with that error. May be NULL. */
+  int (*series)(gw_api__fanout *f, size_t sel, const labels_set *ls, const promql_point *pts,
+                size_t n);
+  /* Label names or values of one labels call (borrowed). May be NULL. */
+  int (*values)(gw_api__fanout *f, const char *const *v, size_t n);
+  /* A partial-response warning (borrowed); NULL: kept once in f->warnings. */
+  void (*warning)(gw_api__fanout *f, const char *msg);
+  /* Admitted: add the calls now (NULL when they were added before). */
+  void (*start)(gw_api__fanout *f);
+  /* Every call ended: f->err/f->msg hold the first error (0 when none),
+   * f->cancelled/f->gone why it stopped early. Runs once; the owner
+   * responds and (now or later) frees |f|. Required. */
+  void (*finish)(gw_api__fanout *f);
+  /* The client went away (after the calls were cancelled). May be NULL. */
+  void (*gone)(gw_api__fanout *f);
+} gw_api__fanout_cb;
+
+struct gw_api__fanout {
+  gw_api *api;
+  net_http_req *req;            /* borrowed until the owner responds */
+  orr_arena *a;                 /* the request's arena, freed with |f| */
+  const gw_api__fanout_cb *cb;  /* borrowed for |f|'s life */
+  void *arg;                    /* the owner's */
+  promql_ast **asts;            /* match[] (gw_api__fanout_parse), freed with |f| */
+  size_t nasts;
+  struct gw_api__fcall *calls;
+  size_t ncalls, capcalls, next, running;
+  labels_matcher **owned;       /* union matchers the plan built */
+  size_t nowned, capowned;
+  const char **warnings;        /* unique, in |a| */
+  size_t nwarnings, wcap;
+  int err;
+  char msg[1024];
+  bool gone, cancelled, queued, counted, finished, pumping;
+  uint64_t deadline_ns;         /* orr_mono_ns clock: arrival + --query.timeout */
+  struct gw_api__fanout *wnext; /* admission queue */
+};
+
+/* Creates the fan-out of |req| (its deadline: arrival + the API's timeout;
+ * set f->deadline_ns to change it). Returns 0 or ORR_ENOMEM. Caller frees
+ * with gw_api__fanout_free() once finish ran (or before starting it). */
+int gw_api__fanout_new(gw_api *api, net_http_req *req, const gw_api__fanout_cb *cb, void *arg,
+                       gw_api__fanout **out);
+/* Parses |req|'s match[] into f->asts (gw_api__parse_matchers: responds on
+ * error and returns non-zero). */
+int gw_api__fanout_parse(gw_api__fanout *f, bool prefix);
+/* Adds one call before the start (|r| copied; its matchers and grouping
+ * borrowed until finish). Returns 0, ORR_EINVAL (after the start) or ORR_ENOMEM. */
+int gw_api__fanout_select(gw_api__fanout *f, const gw_select_req *r, size_t sel);
+int gw_api__fanout_labels(gw_api__fanout *f, const gw_labels_req *r);
+/* Adds the calls for f->asts: |tmpl| with each planned matcher set
+ * (selectors unioned where exact). Labels without match[]: one call. */
+int gw_api__fanout_match(gw_api__fanout *f, const gw_select_req *tmpl);
+int gw_api__fanout_match_labels(gw_api__fanout *f, const gw_labels_req *tmpl);
+/* Takes a slot (or queues for one), then runs cb->start and the calls;
+ * finish may run before this returns. */
+void gw_api__fanout_start(gw_api__fanout *f);
+/* Records the first error and cancels the calls in flight. */
+void gw_api__fanout_fail(gw_api__fanout *f, int err, const char *msg);
+/* Cancels the calls in flight; no more start. */
+void gw_api__fanout_cancel(gw_api__fanout *f);
+/* Adds a warning once (copied). 0 or ORR_ENOMEM. */
+int gw_api__fanout_warn(gw_api__fanout *f, const char *msg);
+/* Gives the slot back (the next queued request starts) and frees
+ * everything of |f|. NULL is a no-op. */
+void gw_api__fanout_free(gw_api__fanout *f);
 
 /* Parses a time parameter as Prometheus's parseTime (unix seconds with a
  * fraction, RFC3339, or its min/max time strings). 0 or ORR_EINVAL. */
@@ -168,6 +243,10 @@ void gw_api__errorf(net_http_req *req, const char *type, const char *fmt, ...) O
  * |prefix|) and returns ORR_EINVAL (|req| finished). */
 int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, size_t *n,
                            bool prefix);
+
+/* Thanos's dedup and partial_response parameters (defaults: true, the
+ * flag). On a bad value responds and returns ORR_EINVAL. */
+int gw_api__thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial);
 
 /* Handlers (arg: the gw_api). */
 void gw_api__handle_query(net_http_req *req, void *arg);       /* promql.c */

@@ -4,7 +4,8 @@
  *
  * NOTES ON THE DESIGN OF ONE QUERY (struct gq)
  *  States: QUEUED (over --query.max-concurrent, FIFO) → FETCHING (one
- *  gw_select per selector, all at once, on the loop) → EVALUATING (uv work:
+ *  gw_select per selector through the request's fan-out, fanout.c) →
+ *  EVALUATING (uv work:
  *  promql_query_exec, then the JSON writer) → RESPONDING → CLOSING (the
  *  timer and async handles close; the struct is freed in the last close
  *  callback).
@@ -40,16 +41,6 @@ typedef struct gq_chunk {
 } gq_chunk;
 
 typedef struct gq gq;
-typedef struct gq_sel {
-  gq *q;
-  size_t i;
-  gw_op *op;
-} gq_sel;
-
-struct gw_api__waiter {
-  struct gw_api__waiter *next;
-  gq *q;
-};
 
 struct gq {
   gw_api *api;
@@ -59,13 +50,10 @@ struct gq {
   promql_query_params p;
   bool dedup;
   int partial;
-  gq_sel *sels;
-  size_t nsel, pending;
+  gw_api__fanout *f;        /* the fetch; freed (slot given back) in gq_end */
   int64_t samples;
   volatile int cancel;
-  bool timed_out, gone, queued, counted;
-  int err;                  /* first fetch error */
-  char errmsg[1024];
+  bool timed_out, gone;
   /* evaluation (worker) */
   uv_work_t work;
   promql_result res;
@@ -86,10 +74,7 @@ struct gq {
   uv_async_t async;
   uv_timer_t timer;
   int open_handles;
-  struct gw_api__waiter wait;
 };
-
-static void gq_start_fetch(gq *q);
 
 /* ---------------------------------------------------------------- teardown */
 static void gq_handle_closed(uv_handle_t *h) {
@@ -111,30 +96,15 @@ static void gq_handle_closed(uv_handle_t *h) {
   free(q);
 }
 
-/* Lets the next queued query run. */
-static void gq_release_slot(gw_api *api) {
-  api->running--;
-  while (api->wait_head && api->running < api->cfg.max_concurrent) {
-    struct gw_api__waiter *w = api->wait_head;
-    api->wait_head = w->next;
-    if (!api->wait_head) api->wait_tail = NULL;
-    w->q->queued = false;
-    api->running++;
-    w->q->counted = true;
-    gq_start_fetch(w->q);
-  }
-}
-
 /* The request was finished: close the handles, free when they are closed. */
 static void gq_end(gq *q) {
   q->req = NULL;
-  if (q->counted) {
-    q->counted = false;
-    gq_release_slot(q->api);
-  }
+  gw_api__fanout *f = q->f;
+  q->f = NULL;
   uv_timer_stop(&q->timer);
   uv_close((uv_handle_t *)&q->timer, gq_handle_closed);
   uv_close((uv_handle_t *)&q->async, gq_handle_closed);
+  gw_api__fanout_free(f); /* the next queued request may start */
 }
 
 static void gq_respond_error(gq *q, promql_errtype t, const char *msg) {
@@ -145,8 +115,7 @@ static void gq_respond_error(gq *q, promql_errtype t, const char *msg) {
 /* ---------------------------------------------------------------- cancel */
 static void gq_cancel_all(gq *q) {
   q->cancel = 1;
-  for (size_t i = 0; i < q->nsel; i++)
-    if (q->sels[i].op) gw_op_cancel(q->sels[i].op);
+  if (q->f) gw_api__fanout_cancel(q->f);
   uv_mutex_lock(&q->mu);
   if (q->gone) q->stop = true;
   uv_cond_broadcast(&q->cond);
@@ -159,9 +128,8 @@ static void gq_on_timer(uv_timer_t *t) {
   gq_cancel_all(q);
 }
 
-static void gq_on_gone(net_http_req *req, void *arg) {
-  (void)req;
-  gq *q = arg;
+static void gq_on_gone(gw_api__fanout *f) {
+  gq *q = f->arg;
   q->gone = true;
   gq_cancel_all(q);
 }
@@ -289,23 +257,24 @@ static void gq_after_work(uv_work_t *w, int status) {
 }
 
 /* ---------------------------------------------------------------- fetching */
-static void gq_fetched(gq *q) {
-  if (q->err || q->cancel) {
+static void gq_fetched(gw_api__fanout *f) {
+  gq *q = f->arg;
+  if (f->err || q->cancel || f->cancelled) {
     if (q->timed_out)
       gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
-    else if (q->err == ORR_ELIMIT)
+    else if (f->err == ORR_ELIMIT)
       gq_respond_error(q, PROMQL_ERR_EXECUTION,
                        "query processing would load too many samples into memory in query "
                        "execution");
-    else if (q->err == ORR_ETIMEOUT)
+    else if (f->err == ORR_ETIMEOUT)
       gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
-    else if (q->err == ORR_ENOMEM)
+    else if (f->err == ORR_ENOMEM)
       gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory");
-    else if (q->gone || q->err == ORR_ECANCELED || !q->err)
+    else if (q->gone || f->err == ORR_ECANCELED || !f->err)
       gq_respond_error(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
     else {
       char m[1100];
-      snprintf(m, sizeof(m), "expanding series: %s", q->errmsg);
+      snprintf(m, sizeof(m), "expanding series: %s", f->msg);
       gq_respond_error(q, PROMQL_ERR_EXECUTION, m);
     }
     return;
@@ -315,50 +284,25 @@ static void gq_fetched(gq *q) {
   if (rc) gq_respond_error(q, PROMQL_ERR_INTERNAL, "cannot queue the evaluation");
 }
 
-static int gq_on_series(void *arg, const labels_set *ls, const promql_point *pts, size_t npts) {
-  gq_sel *s = arg;
-  gq *q = s->q;
-  if (q->err) return q->err;
+static int gq_on_series(gw_api__fanout *f, size_t sel, const labels_set *ls,
+                        const promql_point *pts, size_t npts) {
+  gq *q = f->arg;
   if (q->cancel) return ORR_ECANCELED;
   q->samples += (int64_t)npts;
-  if (q->samples > q->api->cfg.max_samples) return q->err = ORR_ELIMIT;
-  int rc = promql_query_add_series(q->query, s->i, ls, pts, npts);
-  if (rc) q->err = rc;
-  return rc;
+  if (q->samples > q->api->cfg.max_samples) return ORR_ELIMIT;
+  return promql_query_add_series(q->query, sel, ls, pts, npts);
 }
 
-static void gq_on_warning(void *arg, const char *msg) {
-  gq_sel *s = arg;
-  gq *q = s->q;
-  if (promql_query_add_warning(q->query, msg) && !q->err) q->err = ORR_ENOMEM;
+static void gq_on_warning(gw_api__fanout *f, const char *msg) {
+  gq *q = f->arg;
+  if (promql_query_add_warning(q->query, msg) && !f->err) f->err = ORR_ENOMEM;
 }
 
-static void gq_on_done(void *arg, int err, const char *msg) {
-  gq_sel *s = arg;
-  gq *q = s->q;
-  s->op = NULL;
-  if (err && !q->err) {
-    q->err = err;
-    snprintf(q->errmsg, sizeof(q->errmsg), "%s", msg && *msg ? msg : orr_strerror(err));
-    for (size_t i = 0; i < q->nsel; i++)
-      if (q->sels[i].op) gw_op_cancel(q->sels[i].op);
-  }
-  if (--q->pending == 0) gq_fetched(q);
-}
-
-static void gq_start_fetch(gq *q) {
-  if (q->gone || q->cancel) {
-    q->pending = 1;
-    gq_on_done(&(gq_sel){q, 0, NULL}, 0, NULL);
-    return;
-  }
+/* Admitted: one gw_select per selector of the query. */
+static void gq_start_fetch(gw_api__fanout *f) {
+  gq *q = f->arg;
   size_t n;
   const promql_selector *sels = promql_query_selectors(q->query, &n);
-  int64_t left_ms = 0;
-  uint64_t due = uv_timer_get_due_in(&q->timer);
-  left_ms = due ? (int64_t)due : 1;
-  q->nsel = n;
-  q->pending = n + 1; /* +1 until every fan-out started */
   for (size_t i = 0; i < n; i++) {
     const promql_selector *sel = &sels[i];
     gw_select_req r;
@@ -374,23 +318,20 @@ static void gq_start_fetch(gq *q) {
     r.ngrouping = sel->ngrouping;
     r.dedup = q->dedup;
     r.partial_response = q->partial;
-    r.timeout_ms = left_ms;
     r.max_samples = q->api->cfg.max_samples;
-    q->sels[i].q = q;
-    q->sels[i].i = i;
-    gw_select_cb cb = {gq_on_series, gq_on_warning, gq_on_done, &q->sels[i]};
-    int rc = gw_select(q->api->cfg.core, &r, &cb, &q->sels[i].op);
+    int rc = gw_api__fanout_select(f, &r, i);
     if (rc) {
-      q->sels[i].op = NULL;
-      q->pending--;
-      if (!q->err) {
-        q->err = rc;
-        snprintf(q->errmsg, sizeof(q->errmsg), "%s", orr_strerror(rc));
-      }
+      gw_api__fanout_fail(f, rc, orr_strerror(rc));
+      return;
     }
   }
-  if (--q->pending == 0) gq_fetched(q);
 }
+
+static const gw_api__fanout_cb gq_fanout_cb = {.series = gq_on_series,
+                                               .warning = gq_on_warning,
+                                               .start = gq_start_fetch,
+                                               .finish = gq_fetched,
+                                               .gone = gq_on_gone};
 
 /* ---------------------------------------------------------------- handlers */
 static void quoted_err(net_http_req *req, const char *param, const char *what, const char *v,
@@ -481,26 +422,9 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
     if (ms < timeout_ms) timeout_ms = ms;
   }
   /* Thanos's parameters. */
-  bool dedup = true;
-  int partial = api->cfg.partial_response ? 1 : 0;
-  const char *names[] = {"dedup", "partial_response"};
-  for (int i = 0; i < 2; i++) {
-    const char *v = net_http_req_param(req, names[i]);
-    if (!v || !*v) continue;
-    bool b;
-    if (gw_api__parse_bool(v, &b)) {
-      orr_buf qb = {0};
-      gw_api__quote(&qb, v);
-      gw_api__errorf(req, "bad_data", "'%s' parameter: strconv.ParseBool: parsing %s: invalid syntax",
-                     names[i], qb.data);
-      orr_buf_free(&qb);
-      return;
-    }
-    if (i == 0)
-      dedup = b;
-    else
-      partial = b ? 1 : 0;
-  }
+  bool dedup;
+  int partial;
+  if (gw_api__thanos_params(api, req, &dedup, &partial)) return;
   /* max_source_resolution and replicaLabels[] are accepted; downsampled
    * data and per-request replica labels are not served yet. */
 
@@ -554,32 +478,21 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
       snprintf(m, sizeof(m), "%s", e.msg);
     { gq_respond_error(q, e.type ? e.type : PROMQL_ERR_BAD_DATA, m); return; }
   }
-  size_t nsel;
-  promql_query_selectors(q->query, &nsel);
-  q->sels = nsel ? orr_arena_calloc(a, nsel, sizeof(*q->sels)) : NULL;
-  if (nsel && !q->sels) { gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory"); return; }
-
+  if (gw_api__fanout_new(api, req, &gq_fanout_cb, q, &q->f)) {
+    q->f = NULL;
+    gq_respond_error(q, PROMQL_ERR_INTERNAL, "out of memory");
+    return;
+  }
   /* The deadline counts from the request's arrival. */
+  q->f->deadline_ns = net_http_req_start_ns(req) + (uint64_t)timeout_ms * 1000000u;
   uint64_t age_ms = (orr_mono_ns() - net_http_req_start_ns(req)) / 1000000;
   uint64_t left = (uint64_t)timeout_ms > age_ms ? (uint64_t)timeout_ms - age_ms : 1;
   uv_timer_start(&q->timer, gq_on_timer, left, 0);
-  net_http_req_on_gone(req, gq_on_gone, q);
-  if (net_http_req_gone(req)) q->gone = true;
-
-  if (api->running < api->cfg.max_concurrent) {
-    api->running++;
-    q->counted = true;
-    gq_start_fetch(q);
-  } else {
-    q->queued = true;
-    q->wait.q = q;
-    q->wait.next = NULL;
-    if (api->wait_tail)
-      api->wait_tail->next = &q->wait;
-    else
-      api->wait_head = &q->wait;
-    api->wait_tail = &q->wait;
+  if (q->f->gone) {
+    q->gone = true;
+    q->cancel = 1;
   }
+  gw_api__fanout_start(q->f);
 }
 
 void gw_api__handle_query(net_http_req *req, void *arg) { handle(req, arg, false); }

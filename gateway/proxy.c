@@ -142,6 +142,21 @@ static bool is_replica(char *const *rl, size_t n, const char *name) {
   return false;
 }
 
+/* The replica labels of one fan-out: |rl| or, when NULL, the flags', copied
+ * into |a|. 0 or ORR_ENOMEM. */
+static int copy_replicas(gw *g, orr_arena *a, const char *const *rl, size_t nrl, char ***out,
+                         size_t *n) {
+  if (!rl) {
+    rl = g->cfg.replica_labels;
+    nrl = g->cfg.nreplica_labels;
+  }
+  *n = nrl;
+  if (!(*out = orr_arena_calloc(a, nrl + 1, sizeof(char *)))) return ORR_ENOMEM;
+  for (size_t i = 0; i < nrl; i++)
+    if (!((*out)[i] = orr_arena_strdup(a, rl[i]))) return ORR_ENOMEM;
+  return 0;
+}
+
 static const char *grpc_code_name(int status) {
   /* Go's codes.Code String(): CamelCase. */
   static const char *names[] = {"OK", "Canceled", "Unknown", "InvalidArgument",
@@ -334,18 +349,24 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
 }
 
 /* ---------------------------------------------------------------- finish */
+/* What a select and a labels fan-out both end with: the targets'
+ * references, the targets array, the arena and the op itself. */
+static void release(gw__endpoint **eps, size_t neps, void *targets, orr_arena *a, void *op) {
+  gw__targets_release(NULL, eps, neps);
+  free(targets);
+  orr_arena_destroy(a);
+  free(op);
+}
+
 static void op_free(gw_op *op) {
   for (size_t i = 0; op->t && i < op->neps; i++) {
     held_free(&op->t[i].last);
     for (size_t j = 0; j < op->t[i].nbuf; j++) held_free(&op->t[i].buf[j]);
     free(op->t[i].buf);
   }
-  gw__targets_release(NULL, op->eps, op->neps);
   storeapi_merge_free(op->m);
   orr_arena_destroy(op->scratch);
-  free(op->t);
-  orr_arena_destroy(op->a);
-  free(op);
+  release(op->eps, op->neps, op->t, op->a, op);
 }
 
 static void op_unlink(gw_op *op) {
@@ -717,15 +738,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   op->deadline_ms = now + timeout;
   op->resp_timeout_ms = g->cfg.store_response_timeout_ms;
   if (req->func && !(op->req.func = orr_arena_strdup(op->a, req->func))) goto oom;
-  if (!rl) {
-    rl = g->cfg.replica_labels;
-    nrl = g->cfg.nreplica_labels;
-  }
-  op->nreplica = nrl;
-  op->replica = orr_arena_calloc(op->a, op->nreplica + 1, sizeof(char *));
-  if (!op->replica) goto oom;
-  for (size_t i = 0; i < op->nreplica; i++)
-    if (!(op->replica[i] = orr_arena_strdup(op->a, rl[i]))) goto oom;
+  if (copy_replicas(g, op->a, rl, nrl, &op->replica, &op->nreplica)) goto oom;
   if (op->req.dedup && op->nreplica == 0) op->req.dedup = false; /* nothing to merge along */
   if (gw__targets(g, req->mint, req->maxt, req->matchers, req->nmatchers, &op->eps, &op->neps))
     goto oom;
@@ -846,12 +859,9 @@ static void lafter(uv_work_t *w, int status) {
   (void)status;
   op->fn(op->arg, op->err, op->err ? op->errmsg : "", op->err ? NULL : op->vals,
          op->err ? 0 : op->nvals, op->warns, op->nwarns);
-  gw__targets_release(NULL, op->eps, op->neps);
-  free(op->t);
   free(op->vals);
   free(op->warns);
-  orr_arena_destroy(op->a);
-  free(op);
+  release(op->eps, op->neps, op->t, op->a, op);
 }
 
 static void lfinish(lop *op) {
@@ -934,15 +944,7 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
   if (g->cfg.store_response_timeout_ms > 0 && g->cfg.store_response_timeout_ms < timeout)
     timeout = g->cfg.store_response_timeout_ms;
   if (req->name && !(op->req.name = orr_arena_strdup(op->a, req->name))) goto oom;
-  if (!rl) {
-    rl = g->cfg.replica_labels;
-    nrl = g->cfg.nreplica_labels;
-  }
-  op->nreplica = nrl;
-  op->replica = orr_arena_calloc(op->a, op->nreplica + 1, sizeof(char *));
-  if (!op->replica) goto oom;
-  for (size_t i = 0; i < op->nreplica; i++)
-    if (!(op->replica[i] = orr_arena_strdup(op->a, rl[i]))) goto oom;
+  if (copy_replicas(g, op->a, rl, nrl, &op->replica, &op->nreplica)) goto oom;
   if (gw__targets(g, req->start, req->end, req->matchers, req->nmatchers, &op->eps, &op->neps))
     goto oom;
   op->t = calloc(op->neps + 1, sizeof(ltarget));

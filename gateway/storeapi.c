@@ -70,6 +70,22 @@ oom:
 }
 
 /* ---------------------------------------------------------------- Series */
+/* The context of a Series or labels call, or NULL after finishing |c|
+ * (shutting down, out of memory). */
+static sctx *call_begin(gw__storeapi *s, storeapi_call *c) {
+  if (!s->g) {
+    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
+    return NULL;
+  }
+  sctx *x = calloc(1, sizeof(*x));
+  if (!x) {
+    storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  x->call = c;
+  return x;
+}
+
 static int send_series(void *arg, const labels_set *ls, const promql_point *pts, size_t n) {
   sctx *x = arg;
   if (x->cancelled) return ORR_ECANCELED;
@@ -143,16 +159,8 @@ static void series_done(void *arg, int err, const char *msg) {
 static void b_series(void *arg, storeapi_call *c, const storeapi_series_req *req) {
   gw__storeapi *s = arg;
   const Thanos__SeriesRequest *m = req->msg;
-  if (!s->g) {
-    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
-    return;
-  }
-  sctx *x = calloc(1, sizeof(*x));
-  if (!x) {
-    storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
-  x->call = c;
+  sctx *x = call_begin(s, c);
+  if (!x) return;
   storeapi_call_set_data(c, x);
   gw_select_req r = {0};
   r.matchers = req->matchers;
@@ -210,16 +218,8 @@ static void labels_done(void *arg, int err, const char *msg, const char *const *
 }
 
 static void b_labels(gw__storeapi *s, storeapi_call *c, const storeapi_label_req *req) {
-  if (!s->g) {
-    storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
-    return;
-  }
-  sctx *x = calloc(1, sizeof(*x));
-  if (!x) {
-    storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
-  x->call = c;
+  sctx *x = call_begin(s, c);
+  if (!x) return;
   x->labels = req->label != NULL;
   storeapi_call_set_data(c, x);
   gw_labels_req r = {0};
