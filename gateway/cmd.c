@@ -21,6 +21,7 @@ static struct {
   int partial_response;
   int auto_downsampling;
   int64_t store_response_timeout_ms;
+  int64_t replica_timeout_ms;
 } opt;
 
 static const orr_flag flags[] = {
@@ -53,6 +54,13 @@ static const orr_flag flags[] = {
     {"store.response-timeout", ORR_FLAG_DURATION, &opt.store_response_timeout_ms, "0ms",
      "If an endpoint sends no data for this long it is ignored (partial response) or the query "
      "fails. 0 disables the timeout.", NULL},
+    {"store.replica-timeout", ORR_FLAG_DURATION, &opt.replica_timeout_ms, "2s",
+     "Replica groups are endpoints whose external labels are equal without the "
+     "--query.replica-label labels. Once one member has sent its whole answer to a "
+     "deduplicated query, a sibling still streaming gets this long (or as long as that member "
+     "took, if longer) before it is dropped: a warning naming it with partial response, an "
+     "error naming it without. So a hung replica costs seconds, not --query.timeout. "
+     "0 disables.", NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -105,6 +113,7 @@ static int core_start(daemon_ctx *d) {
   gc.partial_response = opt.partial_response != 0;
   gc.store_response_timeout_ms = opt.store_response_timeout_ms;
   gc.query_timeout_ms = opt.timeout_ms;
+  gc.replica_timeout_ms = opt.replica_timeout_ms;
   gc.registry = orr_registry_default();
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));

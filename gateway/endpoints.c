@@ -874,6 +874,27 @@ const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a) {
   return s;
 }
 
+const char *gw__endpoint_group(gw *g, gw__endpoint *e, char *const *rl, size_t nrl,
+                               orr_arena *a) {
+  orr_buf b = {0};
+  pthread_mutex_lock(&g->mu);
+  for (size_t i = 0; i < e->nlabel_sets; i++) {
+    const labels_set *ls = &e->label_sets[i];
+    orr_buf_putc(&b, '{');
+    for (size_t j = 0; j < ls->n; j++) {
+      bool replica = false;
+      for (size_t k = 0; k < nrl && !replica; k++) replica = !strcmp(rl[k], ls->v[j].name);
+      if (replica) continue;
+      orr_buf_printf(&b, "%s\1%s\2", ls->v[j].name, ls->v[j].value);
+    }
+    orr_buf_putc(&b, '}');
+  }
+  pthread_mutex_unlock(&g->mu);
+  const char *r = b.oom || !b.len ? NULL : orr_arena_strndup(a, b.data, b.len);
+  orr_buf_free(&b);
+  return r;
+}
+
 int gw__info_union(gw *g, orr_arena *a, labels_set **sets, size_t *n, int64_t *mint,
                    int64_t *maxt) {
   int rc = 0;

@@ -42,6 +42,8 @@ typedef struct gw_config {
   int64_t store_response_timeout_ms; /* an endpoint silent this long is dropped (label
                                       * calls: bounds the whole call); 0: off */
   int64_t query_timeout_ms;         /* overall deadline of one fan-out; 0: 2m */
+  int64_t replica_timeout_ms;       /* hedging in a replica group (--store.replica-timeout,
+                                     * see gw_select); 0: off */
   int64_t info_interval_ms;         /* Info poll period (0: 5s) */
   int64_t info_timeout_ms;          /* Info call timeout (0: 5s) */
   orr_registry *registry;           /* metrics; NULL: none */
@@ -125,7 +127,19 @@ typedef struct gw_select_cb {
 
 typedef struct gw_op gw_op;
 
-/* Starts a fan-out (loop thread). |req| is copied except the matchers and
+/* A hung replica never stalls a fan-out (the replica-group rule). With
+ * dedup, endpoints whose external label sets are equal once the replica
+ * labels are removed form a replica group (Thanos's notion: they hold the
+ * same data). When one member has sent its whole answer, every sibling
+ * still streaming gets replica_timeout_ms, or as long again as that member
+ * took when that is longer, to finish; then it is cancelled and counts as
+ * failed: a warning naming it under partial response ("... rpc error: code
+ * = DeadlineExceeded desc = not finished 2s after its replica ... answered
+ * (store.replica-timeout)"), else the fan-out fails with that message
+ * (ORR_EUNAVAILABLE). A frozen Prometheus behind a sidecar thus costs a
+ * query about 2 s with the default flags, not --query.timeout.
+ *
+ * Starts a fan-out (loop thread). |req| is copied except the matchers and
  * grouping (borrowed until done). Errors: ORR_ELIMIT when more than
  * max_samples samples would be decoded; ORR_ETIMEOUT past the deadline;
  * ORR_EUNAVAILABLE when an endpoint failed without partial response.

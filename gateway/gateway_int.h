@@ -120,6 +120,11 @@ int gw__targets(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, si
 void gw__targets_release(gw *g, gw__endpoint **eps, size_t n);
 /* Copies an endpoint's label-set text into |a| (thread-safe). */
 const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a);
+/* The endpoint's replica group in |a|: its label sets without the labels
+ * |rl|, as text (equal text: the same group); NULL when it has no label
+ * sets (or out of memory) — then it is in no group. Thread-safe. */
+const char *gw__endpoint_group(gw *g, gw__endpoint *e, char *const *rl, size_t nrl,
+                               orr_arena *a);
 /* Union of the up endpoints' label sets and time range (for Info), in |a|. */
 int gw__info_union(gw *g, orr_arena *a, labels_set **sets, size_t *n, int64_t *mint,
                    int64_t *maxt);

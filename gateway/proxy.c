@@ -93,12 +93,17 @@ typedef struct target {
   gw__endpoint *ep;
   storeapi_series_call *call;
   const char *lsets;
+  const char *group;  /* replica group (dedup only), NULL: none */
   int64_t last_msg_ms;
+  int64_t hedge_ms;   /* a sibling answered: cancelled at this time (0: not set) */
+  int64_t hedge_set_ms;
+  const char *hedge_by; /* that sibling's address */
   bool live;
   bool eager;     /* buffer everything, sort at the end */
   bool paused;
   bool timed_out; /* cancelled by the response timeout */
   bool deadline;  /* cancelled by the overall deadline */
+  bool hedged;    /* cancelled by the replica-group rule */
   held last;      /* streamed: the series held back for coalescing */
   held *buf;      /* eager: everything */
   size_t nbuf, capbuf;
@@ -114,7 +119,8 @@ struct gw_op {
   char **replica; /* replica labels to strip (when dedup) */
   size_t nreplica;
   bool partial;
-  int64_t deadline_ms, resp_timeout_ms;
+  int64_t deadline_ms, resp_timeout_ms, replica_timeout_ms;
+  int64_t start_ms;
   gw__endpoint **eps;
   size_t neps;
   target *t;
@@ -592,6 +598,22 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   return 0;
 }
 
+/* |t| sent its whole answer: its replica siblings still streaming get the
+ * replica timeout, or as long as |t| took (gateway.h). */
+static void hedge_siblings(gw_op *op, target *t) {
+  if (!t->group || op->replica_timeout_ms <= 0) return;
+  int64_t now = orr_now_ms();
+  int64_t grace = now - op->start_ms;
+  if (grace < op->replica_timeout_ms) grace = op->replica_timeout_ms;
+  for (size_t i = 0; i < op->neps; i++) {
+    target *o = &op->t[i];
+    if (o == t || !o->live || o->hedge_ms || !o->group || strcmp(o->group, t->group)) continue;
+    o->hedge_set_ms = now;
+    o->hedge_ms = now + grace;
+    o->hedge_by = t->ep->address;
+  }
+}
+
 static void on_series_done(int status, const char *message, void *arg) {
   target *t = arg;
   gw_op *op = t->op;
@@ -611,6 +633,13 @@ static void on_series_done(int status, const char *message, void *arg) {
     } else if (t->deadline) {
       code = "DeadlineExceeded";
       desc = "context deadline exceeded";
+    } else if (t->hedged) {
+      char d[48];
+      code = "DeadlineExceeded";
+      snprintf(buf, sizeof(buf),
+               "not finished %s after its replica %s answered (store.replica-timeout)",
+               orr_format_duration(t->hedge_ms - t->hedge_set_ms, d, sizeof(d)), t->hedge_by);
+      desc = buf;
     }
     const char *m = orr_arena_sprintf(op->a,
                                       "receive series from Addr: %s LabelSets: %s: rpc error: "
@@ -624,6 +653,7 @@ static void on_series_done(int status, const char *message, void *arg) {
       op_fail(op, timeout ? ORR_ETIMEOUT : ORR_EUNAVAILABLE, m);
     }
   }
+  if (status == NET_GRPC_OK && !op->cancelled) hedge_siblings(op, t);
   target_flush(t);
   op->pending--;
   drain(op);
@@ -634,6 +664,15 @@ static void op_check(gw_op *op, int64_t now) {
   if (now >= op->deadline_ms) {
     cancel_live(op, true);
     return;
+  }
+  for (size_t i = 0; i < op->neps; i++) {
+    target *t = &op->t[i];
+    /* A paused target waits on us: it is not the one being slow. */
+    if (t->hedge_ms && t->paused) t->hedge_ms += 50;
+    if (t->live && t->call && t->hedge_ms && !t->hedged && now >= t->hedge_ms) {
+      t->hedged = true;
+      storeapi_client_series_cancel(t->call);
+    }
   }
   if (op->resp_timeout_ms > 0)
     for (size_t i = 0; i < op->neps; i++) {
@@ -737,6 +776,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   int64_t now = orr_now_ms();
   op->deadline_ms = now + timeout;
   op->resp_timeout_ms = g->cfg.store_response_timeout_ms;
+  op->replica_timeout_ms = g->cfg.replica_timeout_ms;
+  op->start_ms = now;
   if (req->func && !(op->req.func = orr_arena_strdup(op->a, req->func))) goto oom;
   if (copy_replicas(g, op->a, rl, nrl, &op->replica, &op->nreplica)) goto oom;
   if (op->req.dedup && op->nreplica == 0) op->req.dedup = false; /* nothing to merge along */
@@ -758,6 +799,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
     t->idx = i;
     t->ep = op->eps[i];
     t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
+    if (op->req.dedup) t->group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
     t->eager = op->req.dedup && !t->ep->supports_wrl;
     t->last_msg_ms = now;
     if (!t->lsets) t->lsets = "";
