@@ -22,6 +22,7 @@ static struct {
   int auto_downsampling;
   int64_t store_response_timeout_ms;
   int64_t replica_timeout_ms;
+  int64_t max_series;
 } opt;
 
 static const orr_flag flags[] = {
@@ -44,6 +45,13 @@ static const orr_flag flags[] = {
      "Maximum number of queries processed concurrently.", NULL},
     {"query.max-samples", ORR_FLAG_INT, &opt.max_samples, "50000000",
      "Maximum number of samples a single query can load into memory.", NULL},
+    {"query.max-series", ORR_FLAG_INT, &opt.max_series, "500000",
+     "Maximum number of series one selector of a query may receive from its endpoints "
+     "(counted before deduplication). The endpoint whose series goes past it fails its part: "
+     "a warning naming it with partial response, an error without. 500000 is beyond what a "
+     "dashboard can draw or a person read (VictoriaMetrics' default limit of unique series "
+     "per query is 300000) and keeps a runaway endpoint's series bookkeeping near 100 MB. "
+     "0 disables.", NULL},
     {"query.lookback-delta", ORR_FLAG_DURATION, &opt.lookback_delta_ms, "5m",
      "The maximum lookback duration for retrieving metrics during expression evaluations.", NULL},
     {"query.partial-response", ORR_FLAG_BOOL, &opt.partial_response, "true",
@@ -114,6 +122,7 @@ static int core_start(daemon_ctx *d) {
   gc.store_response_timeout_ms = opt.store_response_timeout_ms;
   gc.query_timeout_ms = opt.timeout_ms;
   gc.replica_timeout_ms = opt.replica_timeout_ms;
+  gc.max_series = opt.max_series;
   gc.registry = orr_registry_default();
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));

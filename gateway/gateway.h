@@ -42,6 +42,8 @@ typedef struct gw_config {
   int64_t store_response_timeout_ms; /* an endpoint silent this long is dropped (label
                                       * calls: bounds the whole call); 0: off */
   int64_t query_timeout_ms;         /* overall deadline of one fan-out; 0: 2m */
+  int64_t max_series;               /* --query.max-series: gw_select_req.max_series when a
+                                     * request gives none; 0: unlimited */
   int64_t replica_timeout_ms;       /* hedging in a replica group (--store.replica-timeout,
                                      * see gw_select); 0: off */
   int64_t info_interval_ms;         /* Info poll period (0: 5s) */
@@ -106,6 +108,9 @@ typedef struct gw_select_req {
   int partial_response;            /* -1: the gateway's default; 0: off; 1: on */
   int64_t timeout_ms;              /* 0: the gateway's query timeout */
   int64_t max_samples;             /* decoded samples allowed; 0: unlimited */
+  int64_t max_series;              /* series received from all endpoints (before
+                                    * dedup); past it the endpoint that sent the
+                                    * next one fails (--query.max-series); 0: unlimited */
 } gw_select_req;
 
 /* Callbacks of one fan-out (all on the loop thread). |series| gets each

@@ -19,13 +19,26 @@
  * 3. Memory: a streamed input with more than GW_MAX_BUFFERED series waiting
  *    in the merge is paused (NET_GRPC_PAUSE) until it drains to half; the
  *    chunk headers' sample counts are charged to max_samples on arrival, so
- *    a query that would load too much fails early with ORR_ELIMIT.
+ *    a query that would load too much fails early with ORR_ELIMIT. What a
+ *    target holds before the merge (its joined last series, or a whole
+ *    eager answer) is counted in bytes and bounded by GW_TARGET_MAX_BYTES:
+ *    one series repeated forever with tiny chunks fails that endpoint.
  * 4. The gateway's op timer (every 50 ms while ops run) checks each op's
  *    overall deadline and, with --store.response-timeout, cancels a target
  *    silent for that long (a paused target is not silent). A failed target
  *    is a warning with partial response (its input closes with what it
  *    sent), else the op fails at once naming it and the others are cancelled.
- * 5. done runs from the loop through the work queue (a no-op work item), so
+ * 6. What a peer sends is checked at the boundary, in on_series, before it
+ *    is held: label names valid and non-empty, values valid UTF-8 (a NUL
+ *    byte cannot reach us: protobuf-c stops a string there, so the client
+ *    library refuses such a message), every XOR chunk decodable with
+ *    timestamps strictly ascending, at most req.max_series series, at most
+ *    GW_TARGET_MAX_BYTES held. A violation fails that endpoint's part only
+ *    (target_fail: a warning naming it with partial response, else the
+ *    op fails naming it). Series that do not match the request's matchers
+ *    are dropped with one warning naming the endpoint. Series without
+ *    chunks carry nothing for a query that wants samples: counted, dropped.
+ * 7. done runs from the loop through the work queue (a no-op work item), so
  *    never inside gw_select(). Ops are linked in the gw; gw_close() cancels
  *    and unlinks them (op->g = NULL): they finish through their calls'
  *    CANCELLED, touching only their targets' references. */
@@ -37,6 +50,12 @@
 #include "tsdb.h"
 
 #define GW_MAX_BUFFERED 64
+/* Bytes one endpoint's answer may hold before the merge takes it (note 3).
+ * Streaming endpoints (sidecars, stores, gateways: they announce
+ * supports_without_replica_labels) hold one series at a time, so this is
+ * a bound on one series' chunks — 64 MiB is about 40M samples — and on the
+ * whole answer of an endpoint that cannot stream sorted. */
+#define GW_TARGET_MAX_BYTES ((size_t)64 << 20)
 
 typedef struct rchunk {
   int64_t mint, maxt;
@@ -104,6 +123,11 @@ typedef struct target {
   bool timed_out; /* cancelled by the response timeout */
   bool deadline;  /* cancelled by the overall deadline */
   bool hedged;    /* cancelled by the replica-group rule */
+  const char *fail_desc; /* cancelled for what it sent (note 6): why */
+  bool warned_mismatch;
+  int64_t nseries;  /* series messages received */
+  size_t bytes;     /* held here, not yet in the merge (note 3): the eager
+                     * answer, or the streamed series being joined */
   held last;      /* streamed: the series held back for coalescing */
   held *buf;      /* eager: everything */
   size_t nbuf, capbuf;
@@ -128,6 +152,7 @@ struct gw_op {
   storeapi_merge *m;
   orr_arena *scratch;
   int64_t samples;
+  int64_t nseries; /* series received, all targets (req.max_series) */
   int err;
   char *errmsg;
   bool cancelled, completing;
@@ -529,6 +554,130 @@ static void target_flush(target *t) {
   storeapi_merge_close(op->m, t->idx);
 }
 
+/* Fails |t|'s part for what it sent (note 6): its call is cancelled and
+ * on_series_done reports |why| naming it. */
+static void target_fail(target *t, const char *why) {
+  if (t->fail_desc) return;
+  t->fail_desc = orr_arena_strdup(t->op->a, why);
+  if (!t->fail_desc) t->fail_desc = "out of memory";
+  if (t->live && t->call) {
+    if (t->paused) {
+      t->paused = false;
+      storeapi_client_series_resume(t->call);
+    }
+    storeapi_client_series_cancel(t->call);
+  }
+}
+
+static bool utf8_valid(const unsigned char *s) {
+  while (*s) {
+    unsigned c = *s;
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) { s++; continue; }
+    if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
+    else return false;
+    for (size_t i = 1; i <= n; i++) {
+      if ((s[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    s += n + 1;
+  }
+  return true;
+}
+
+/* The series' labels as {a="b", ...} for a message (in |a|). */
+static const char *series_text(orr_arena *a, const Thanos__Series *s) {
+  orr_buf b = {0};
+  orr_buf_putc(&b, '{');
+  for (size_t i = 0; i < s->n_labels && i < 16; i++) {
+    const char *n = s->labels[i]->name ? s->labels[i]->name : "";
+    const char *v = s->labels[i]->value ? s->labels[i]->value : "";
+    orr_buf_printf(&b, "%s%s=\"", i ? ", " : "", n);
+    for (const unsigned char *p = (const unsigned char *)v; *p && p - (const unsigned char *)v < 200; p++)
+      if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') orr_buf_printf(&b, "\\x%02x", *p);
+      else orr_buf_putc(&b, (char)*p);
+    orr_buf_putc(&b, '"');
+  }
+  orr_buf_putc(&b, '}');
+  const char *r = b.oom ? "{...}" : orr_arena_strdup(a, b.data);
+  orr_buf_free(&b);
+  return r ? r : "{...}";
+}
+
+/* Whether |s| (as sent, replica labels included) matches the request. */
+static bool series_matches(gw_op *op, const Thanos__Series *s) {
+  for (size_t i = 0; i < op->req.nmatchers; i++) {
+    const labels_matcher *m = op->req.matchers[i];
+    const char *name = labels_matcher_name(m), *v = "";
+    /* The endpoint removed these (without_replica_labels). */
+    if (op->req.dedup && is_replica(op->replica, op->nreplica, name)) continue;
+    for (size_t j = 0; j < s->n_labels; j++)
+      if (s->labels[j]->name && !strcmp(s->labels[j]->name, name)) {
+        v = s->labels[j]->value ? s->labels[j]->value : "";
+        break;
+      }
+    if (!labels_matcher_matches(m, v, strlen(v))) return false;
+  }
+  return true;
+}
+
+/* Checks one series from a peer (note 6). Returns NULL, or why it is bad
+ * (in op->a). */
+static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, int64_t *samples) {
+  for (size_t i = 0; i < s->n_labels; i++) {
+    const Thanos__Label *l = s->labels[i];
+    const char *n = l->name ? l->name : "", *v = l->value ? l->value : "";
+    if (!*n || !labels_valid_name(n, strlen(n)))
+      return orr_arena_sprintf(op->a, "invalid label name \"%s\" in series %s",
+                               utf8_valid((const unsigned char *)n) ? n : "?",
+                               series_text(op->a, s));
+    if (!utf8_valid((const unsigned char *)v))
+      return orr_arena_sprintf(op->a, "label %s has a value that is not valid UTF-8 in series %s",
+                               n, series_text(op->a, s));
+  }
+  for (size_t i = 0; i < s->n_chunks; i++) {
+    const Thanos__Chunk *cnt, *raw = pick_chunk(s->chunks[i], mode, &cnt);
+    if (!raw || raw->type != THANOS__CHUNK__ENCODING__XOR) continue;
+    tsdb_xor_iter it;
+    tsdb_xor_iter_init(&it, raw->data.data, raw->data.len);
+    int r;
+    int64_t prev = INT64_MIN;
+    bool first = true;
+    while ((r = tsdb_xor_iter_next(&it)) == 1) {
+      if (!first && it.t <= prev)
+        return orr_arena_sprintf(op->a,
+                                 "timestamps go backwards inside a chunk (%lld after %lld) of "
+                                 "series %s",
+                                 (long long)it.t, (long long)prev, series_text(op->a, s));
+      first = false;
+      prev = it.t;
+      (*samples)++;
+    }
+    if (r < 0)
+      return orr_arena_sprintf(op->a, "corrupt XOR chunk %zu of series %s", i,
+                               series_text(op->a, s));
+  }
+  return NULL;
+}
+
+static size_t held_bytes(const Thanos__Series *s) {
+  size_t b = sizeof(*s) + 64 + s->n_labels * 96;
+  for (size_t i = 0; i < s->n_chunks; i++) {
+    const Thanos__AggrChunk *c = s->chunks[i];
+    b += sizeof(*c) + 96;
+    if (c->raw) b += sizeof(*c->raw) + c->raw->data.len;
+    if (c->count) b += sizeof(*c->count) + c->count->data.len;
+    if (c->sum) b += sizeof(*c->sum) + c->sum->data.len;
+  }
+  return b;
+}
+
 static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   target *t = arg;
   gw_op *op = t->op;
@@ -544,11 +693,32 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   }
   if (r->result_case != THANOS__SERIES_RESPONSE__RESULT_SERIES || !r->series) return 0;
   const Thanos__Series *s = r->series;
-  for (size_t i = 0; i < s->n_chunks; i++) {
-    const Thanos__Chunk *cnt, *raw = pick_chunk(s->chunks[i], aggr_mode(op->req.func), &cnt);
-    uint16_t ns = 0;
-    if (!raw || tsdb_xor_num_samples(raw->data.data, raw->data.len, &ns)) continue;
-    op->samples += ns;
+  if (t->fail_desc) return 0;
+  if (op->req.max_series > 0 && ++op->nseries > op->req.max_series) {
+    char m[160];
+    snprintf(m, sizeof(m),
+             "more than %lld series for one selector (--query.max-series); %lld from this endpoint",
+             (long long)op->req.max_series, (long long)t->nseries + 1);
+    target_fail(t, m);
+    return 0;
+  }
+  t->nseries++;
+  const char *bad = check_series(op, s, aggr_mode(op->req.func), &op->samples);
+  if (bad) {
+    target_fail(t, bad);
+    return 0;
+  }
+  if (!s->n_chunks && !op->req.skip_chunks) return 0; /* nothing to query */
+  if (s->n_labels && !series_matches(op, s)) {
+    if (!t->warned_mismatch) {
+      t->warned_mismatch = true;
+      const char *m = orr_arena_sprintf(op->a,
+                                        "receive series from Addr: %s LabelSets: %s: dropped "
+                                        "series not matching the request's matchers, e.g. %s",
+                                        t->ep->address, t->lsets, series_text(op->a, s));
+      warn(op, m ? m : "out of memory");
+    }
+    return 0;
   }
   if (op->req.max_samples > 0 && op->samples > op->req.max_samples) {
     op_fail(op, ORR_ELIMIT,
@@ -564,6 +734,18 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
     op_fail(op, rc, m ? m : "out of memory");
     return 0;
   }
+  /* Eager: the whole answer is held; streamed: the series being joined. */
+  size_t hb = held_bytes(h.s);
+  bool joins = !t->eager && t->last.s && labels_equal(&t->last.ls, &h.ls);
+  if ((t->eager || joins ? t->bytes : 0) + hb > GW_TARGET_MAX_BYTES) {
+    held_free(&h);
+    char m[160];
+    snprintf(m, sizeof(m), "more than %zu MiB held for one answer before merging",
+             GW_TARGET_MAX_BYTES >> 20);
+    target_fail(t, m);
+    return 0;
+  }
+  t->bytes = t->eager || joins ? t->bytes + hb : hb;
   if (t->eager) {
     if (t->nbuf == t->capbuf) {
       size_t nc = t->capbuf ? t->capbuf * 2 : 64;
@@ -633,6 +815,9 @@ static void on_series_done(int status, const char *message, void *arg) {
     } else if (t->deadline) {
       code = "DeadlineExceeded";
       desc = "context deadline exceeded";
+    } else if (t->fail_desc) {
+      code = "Internal";
+      desc = t->fail_desc;
     } else if (t->hedged) {
       char d[48];
       code = "DeadlineExceeded";
@@ -777,6 +962,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   op->deadline_ms = now + timeout;
   op->resp_timeout_ms = g->cfg.store_response_timeout_ms;
   op->replica_timeout_ms = g->cfg.replica_timeout_ms;
+  if (op->req.max_series <= 0) op->req.max_series = g->cfg.max_series;
   op->start_ms = now;
   if (req->func && !(op->req.func = orr_arena_strdup(op->a, req->func))) goto oom;
   if (copy_replicas(g, op->a, rl, nrl, &op->replica, &op->nreplica)) goto oom;
