@@ -23,7 +23,9 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
@@ -215,6 +217,21 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   int rc = ORR_ENOMEM;
   g->cfg = *cfg;
   g->loop = cfg->loop;
+  {
+    /* Unique enough among the gateways of one deployment. */
+    uint64_t x = (uint64_t)orr_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)g;
+    FILE *ur = fopen("/dev/urandom", "rb");
+    uint64_t r2 = 0;
+    if (ur) {
+      if (fread(&r2, sizeof(r2), 1, ur) != 1) r2 = 0;
+      fclose(ur);
+    }
+    snprintf(g->id, sizeof(g->id), "%016llx%016llx", (unsigned long long)x,
+             (unsigned long long)r2);
+    g->md[0] = GW_ID_HEADER;
+    g->md[1] = g->id;
+    g->md[2] = NULL;
+  }
   g->cfg_arena = orr_arena_new(0);
   g->sd_arena = orr_arena_new(0);
   g->dns_arena = orr_arena_new(0);
@@ -374,6 +391,7 @@ static int add_ep(gw *g, const char *addr) {
   e->wanted = true;
   if (!e->address || !e->host || !e->state) goto fail;
   if (storeapi_client_new(g->loop, e->host, e->port, &e->client)) goto fail;
+  storeapi_client_set_metadata(e->client, g->md);
   pthread_mutex_lock(&g->mu); /* gw_endpoints() reads the table from any thread */
   if (g->neps == g->capeps) {
     size_t nc = g->capeps ? 2 * g->capeps : 8;

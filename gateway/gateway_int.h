@@ -73,8 +73,14 @@ typedef struct gw__endpoint {
   bool up;
 } gw__endpoint;
 
+/* Request metadata naming the calling gateway: a gateway that receives its
+ * own id is among its own endpoints (a query loop) and refuses the call. */
+#define GW_ID_HEADER "x-orrery-gateway-id"
+
 struct gw {
   gw_config cfg; /* strings copied into |cfg_arena| */
+  char id[33];   /* random, per process start (GW_ID_HEADER) */
+  const char *md[3]; /* GW_ID_HEADER, id, NULL: sent on every call */
   orr_arena *cfg_arena;
   uv_loop_t *loop;
   pthread_mutex_t mu;

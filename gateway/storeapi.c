@@ -28,6 +28,19 @@ typedef struct sctx {
   bool labels;
 } sctx;
 
+/* ---------------------------------------------------------------- loops */
+/* Whether |c| comes from this very gateway (it is among its own endpoints);
+ * then |c| is refused, so the endpoint never comes up instead of every
+ * Series recursing into itself until the timeout. */
+static bool refuse_loop(gw__storeapi *s, storeapi_call *c) {
+  const char *id = storeapi_call_metadata(c, GW_ID_HEADER);
+  if (!s->g || !id || strcmp(id, s->g->id)) return false;
+  storeapi_call_finish(c, NET_GRPC_FAILED_PRECONDITION,
+                       "query loop: this endpoint is the calling gateway itself (same "
+                       GW_ID_HEADER "); remove it from --endpoint");
+  return true;
+}
+
 /* ---------------------------------------------------------------- Info */
 static void b_info(void *arg, storeapi_call *c) {
   gw__storeapi *s = arg;
@@ -35,6 +48,7 @@ static void b_info(void *arg, storeapi_call *c) {
     storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
     return;
   }
+  if (refuse_loop(s, c)) return;
   orr_arena *a = storeapi_call_arena(c);
   labels_set *sets;
   size_t n;
@@ -77,6 +91,7 @@ static sctx *call_begin(gw__storeapi *s, storeapi_call *c) {
     storeapi_call_finish(c, NET_GRPC_UNAVAILABLE, "the gateway is shutting down");
     return NULL;
   }
+  if (refuse_loop(s, c)) return NULL;
   sctx *x = calloc(1, sizeof(*x));
   if (!x) {
     storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");

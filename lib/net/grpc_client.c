@@ -272,6 +272,15 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
   nghttp2_session_consume_connection(session, len); /* note 2 */
   net_grpc_ccall *c = nghttp2_session_get_stream_user_data(session, stream_id);
   if (!c) return 0; /* a call already done: its stream is being reset */
+  if (c->http_status != 200 && !c->done) {
+    /* Not a gRPC answer (a proxy's or a web server's error page): its body
+     * holds no gRPC frames, so say what came instead of a framing error. */
+    call_done(c, status_from_http(c->http_status),
+              orr_arena_sprintf(c->arena, "unexpected HTTP status %d from a non-gRPC server",
+                                c->http_status));
+    return 0;
+  }
+  if (c->done) return 0;
   size_t used = 0;
   if (!c->paused && c->in.len == c->in_off) used = call_feed(c, data, len, 0);
   if (used < len && !c->done && orr_buf_append(&c->in, data + used, len - used))

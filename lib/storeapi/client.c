@@ -8,6 +8,7 @@
 
 struct storeapi_client {
   net_grpc_client *g;
+  const char *const *md; /* sent with every call (borrowed), or NULL */
 };
 
 struct storeapi_series_call {
@@ -16,6 +17,7 @@ struct storeapi_series_call {
   storeapi_done_fn on_done;
   void *arg;
   int bad; /* an undecodable message arrived: the call was cancelled */
+  const char *why; /* what was wrong with it */
 };
 
 typedef struct unary_call {
@@ -89,6 +91,7 @@ static int unary(storeapi_client *c, const char *path, int kind, const ProtobufC
   o.timeout_ms = timeout_ms;
   o.unary = 1;
   o.max_recv_msg = 64u << 20;
+  o.metadata = c->md;
   int rc = net_grpc_client_call(c->g, path, b.data ? b.data : "", b.len, &o, unary_msg,
                                 unary_done, u, NULL);
   orr_buf_free(&b);
@@ -111,10 +114,52 @@ int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRe
   return unary(c, STOREAPI_PATH_LABEL_VALUES, 2, &req->base, timeout_ms, (void *)cb, arg);
 }
 
+/* Reads a protobuf varint at |*p|; false when it runs past |end|. */
+static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+/* Whether a length-delimited field |want| (at depth |depth| of the path
+ * SeriesResponse.series(1) → Series.labels(1) → Label.name(1)/value(2))
+ * holds a NUL byte. protobuf-c hands strings over NUL-terminated, so a NUL
+ * inside a label would silently cut it (and two series could merge). */
+static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth) {
+  while (p < end) {
+    uint64_t key, len;
+    if (!rd_varint(&p, end, &key)) return false;
+    unsigned wt = key & 7, field = (unsigned)(key >> 3);
+    if (wt == 0) {
+      if (!rd_varint(&p, end, &len)) return false;
+      continue;
+    }
+    if (wt == 1 || wt == 5) {
+      p += wt == 1 ? 8 : 4;
+      continue;
+    }
+    if (wt != 2 || !rd_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
+    if (depth < 2 && field == 1 && has_nul_label(p, p + len, depth + 1)) return true;
+    if (depth == 2 && (field == 1 || field == 2) && memchr(p, 0, len)) return true;
+    p += len;
+  }
+  return false;
+}
+
 static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
   storeapi_series_call *sc = arg;
   if (sc->bad) return 0;
   Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
+  if (r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
+      has_nul_label(msg, msg + len, 0)) {
+    thanos__series_response__free_unpacked(r, NULL);
+    r = NULL;
+    sc->why = "a label name or value holds a NUL byte";
+  }
   if (!r) {
     sc->bad = 1;
     net_grpc_ccall_cancel(cc);
@@ -129,7 +174,7 @@ static void series_done(net_grpc_ccall *cc, int status, const char *message, voi
   storeapi_series_call *sc = arg;
   if (sc->bad) {
     status = NET_GRPC_INTERNAL;
-    message = "cannot decode SeriesResponse";
+    message = sc->why ? sc->why : "cannot decode SeriesResponse";
   }
   sc->on_done(status, message, sc->arg);
   free(sc);
@@ -151,6 +196,7 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
   net_grpc_call_opts o = {0};
   o.timeout_ms = timeout_ms;
   o.max_recv_msg = 64u << 20;
+  o.metadata = c->md;
   int rc = net_grpc_client_call(c->g, STOREAPI_PATH_SERIES, b.data ? b.data : "", b.len, &o,
                                 series_msg, series_done, sc, &sc->cc);
   orr_buf_free(&b);
@@ -161,6 +207,8 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
   if (out) *out = sc;
   return 0;
 }
+
+void storeapi_client_set_metadata(storeapi_client *c, const char *const *md) { c->md = md; }
 
 void storeapi_client_series_resume(storeapi_series_call *sc) { net_grpc_ccall_resume(sc->cc); }
 void storeapi_client_series_cancel(storeapi_series_call *sc) { net_grpc_ccall_cancel(sc->cc); }

@@ -365,3 +365,7 @@ void storeapi_call_finish(storeapi_call *c, int status, const char *message) {
   }
   release(c, status, message);
 }
+
+const char *storeapi_call_metadata(const storeapi_call *c, const char *name) {
+  return net_grpc_call_metadata(c->gc, name);
+}

@@ -127,6 +127,9 @@ void *storeapi_call_data(const storeapi_call *c);
 bool storeapi_call_cancelled(const storeapi_call *c);
 /* The client's IP address ("" unknown), borrowed until the call finishes. */
 const char *storeapi_call_peer(const storeapi_call *c);
+/* The value of request metadata |name| (lower case), borrowed for the
+ * call's life, or NULL. */
+const char *storeapi_call_metadata(const storeapi_call *c, const char *name);
 /* Sends one Series message. Returns 0 (push more), ORR_EAGAIN (kept; wait for
  * resume), ORR_ECANCELED (call gone: finish it), ORR_ENOMEM. */
 int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s);
@@ -169,6 +172,9 @@ int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRe
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                            int64_t timeout_ms, storeapi_series_fn on_series,
                            storeapi_done_fn on_done, void *arg, storeapi_series_call **out);
+/* Request metadata sent with every later call: name, value, ..., NULL
+ * (borrowed until the client closes; NULL: none). */
+void storeapi_client_set_metadata(storeapi_client *c, const char *const *md);
 void storeapi_client_series_resume(storeapi_series_call *sc);
 void storeapi_client_series_cancel(storeapi_series_call *sc);
 
