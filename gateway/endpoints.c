@@ -25,6 +25,9 @@
 #include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -821,9 +824,17 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
   orr_buf_free(&txt);
 }
 
+void gw__trim_soon(gw *g) { g->trim_due_ms = orr_now_ms() + 200; }
+
 static void tick_cb(uv_timer_t *t) {
   gw *g = t->data;
   int64_t now = orr_now_ms();
+#ifdef __GLIBC__
+  if (g->trim_due_ms && now >= g->trim_due_ms) {
+    g->trim_due_ms = 0;
+    malloc_trim(0);
+  }
+#endif
   bool force = now >= g->sd_next_ms;
   if (force) g->sd_next_ms = now + g->cfg.sd_interval_ms;
   read_sd_files(g, force, NULL, 0);

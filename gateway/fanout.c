@@ -24,13 +24,10 @@
  *    calls; cb->finish sees it in f->err / f->msg. The client leaving does
  *    the same with f->gone set, then cb->gone (the owner's own cleanup).
  * 4. Every call's deadline is the request's: arrival + timeout.
- * 5. A request that used more than GW_FANOUT_TRIM_BYTES gives the freed
- *    heap back to the system when it is freed (glibc keeps it otherwise). */
+ * 5. A request that used more than GW_FANOUT_TRIM_BYTES or many calls
+ *    gives the freed heap back to the system soon after (gw__trim_soon). */
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "gateway_int.h"
 
@@ -98,7 +95,7 @@ void gw_api__fanout_free(gw_api__fanout *f) {
       if (f->api->wait_tail == f) f->api->wait_tail = prev;
     }
   }
-  bool trim = orr_arena_reserved(f->a) > GW_FANOUT_TRIM_BYTES || f->ncalls > 1024;
+  bool trim = orr_arena_reserved(f->a) > GW_FANOUT_TRIM_BYTES || f->nasts > 1024;
   for (size_t i = 0; i < f->nasts; i++) promql_ast_free(f->asts[i]);
   for (size_t i = 0; i < f->nowned; i++) labels_matcher_free(f->owned[i]);
   free(f->owned);
@@ -107,11 +104,7 @@ void gw_api__fanout_free(gw_api__fanout *f) {
   bool counted = f->counted;
   orr_arena_destroy(f->a);
   free(f);
-#ifdef __GLIBC__
-  if (trim) malloc_trim(0);
-#else
-  (void)trim;
-#endif
+  if (trim) gw__trim_soon(api->cfg.core);
   if (counted) release_slot(api);
 }
 

@@ -81,6 +81,7 @@ struct gw {
   gw_config cfg; /* strings copied into |cfg_arena| */
   char id[33];   /* random, per process start (GW_ID_HEADER) */
   const char *md[3]; /* GW_ID_HEADER, id, NULL: sent on every call */
+  int64_t trim_due_ms; /* gw__trim_soon: malloc_trim at the next tick after this */
   orr_arena *cfg_arena;
   uv_loop_t *loop;
   pthread_mutex_t mu;
@@ -131,6 +132,10 @@ const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a);
  * sets (or out of memory) — then it is in no group. Thread-safe. */
 const char *gw__endpoint_group(gw *g, gw__endpoint *e, char *const *rl, size_t nrl,
                                orr_arena *a);
+/* Gives freed heap back to the system (malloc_trim) shortly, from the
+ * tick: after a big request, once its buffers (the HTTP request's too) are
+ * freed. glibc keeps freed memory in its arenas otherwise. Loop thread. */
+void gw__trim_soon(gw *g);
 /* Union of the up endpoints' label sets and time range (for Info), in |a|. */
 int gw__info_union(gw *g, orr_arena *a, labels_set **sets, size_t *n, int64_t *mint,
                    int64_t *maxt);

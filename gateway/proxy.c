@@ -44,6 +44,7 @@
  *    CANCELLED, touching only their targets' references. */
 #include <math.h>
 #include <stdlib.h>
+
 #include <string.h>
 
 #include "gateway_int.h"
@@ -56,6 +57,8 @@
  * a bound on one series' chunks — 64 MiB is about 40M samples — and on the
  * whole answer of an endpoint that cannot stream sorted. */
 #define GW_TARGET_MAX_BYTES ((size_t)64 << 20)
+/* A fan-out whose target held more gives the freed heap back (op_free). */
+#define GW_TRIM_BYTES ((size_t)8 << 20)
 
 typedef struct rchunk {
   int64_t mint, maxt;
@@ -153,6 +156,7 @@ struct gw_op {
   orr_arena *scratch;
   int64_t samples;
   int64_t nseries; /* series received, all targets (req.max_series) */
+  size_t peak_bytes; /* the most one target held (note 3) */
   int err;
   char *errmsg;
   bool cancelled, completing;
@@ -427,6 +431,7 @@ static void after_done_work(uv_work_t *w, int status) {
 static void op_complete(gw_op *op) {
   if (op->completing) return;
   op->completing = true;
+  if (op->peak_bytes > GW_TRIM_BYTES && op->g) gw__trim_soon(op->g);
   op_unlink(op);
   op->work.data = op;
   if (uv_queue_work(op->loop, &op->work, noop_work, after_done_work)) {
@@ -746,6 +751,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
     return 0;
   }
   t->bytes = t->eager || joins ? t->bytes + hb : hb;
+  if (t->bytes > op->peak_bytes) op->peak_bytes = t->bytes;
   if (t->eager) {
     if (t->nbuf == t->capbuf) {
       size_t nc = t->capbuf ? t->capbuf * 2 : 64;

@@ -131,7 +131,9 @@ def stores_up(gw_url, n):
     if st != 200:
         return False
     d = json.loads(body).get("data") or {}
-    return sum(1 for v in d.values() for e in v if not e.get("lastError")) >= n
+    # Up: its Info answered (label sets known) and the last check succeeded.
+    return sum(1 for v in d.values() for e in v
+               if e.get("labelSets") and not e.get("lastError")) >= n
 
 
 def rss_kb(pid, field="VmRSS"):
@@ -151,3 +153,14 @@ def start_gateway(orrery, work, endpoints, extra=(), name="gateway"):
     g.url, g.grpc = "http://127.0.0.1:%d" % hp, "127.0.0.1:%d" % gp
     wait_ready(g.url + "/-/ready", g)
     return g
+
+
+def rss_settled(pid, below_kb, deadline_s=5):
+    """RSS once it went below |below_kb| (the gateway gives freed memory back
+    within a tick, about a second), or the last reading after the deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        r = rss_kb(pid)
+        if r < below_kb or time.monotonic() > end:
+            return r
+        time.sleep(0.1)  # poll interval of /proc
