@@ -32,7 +32,7 @@
  *    is held: label names valid and non-empty, values valid UTF-8 (a NUL
  *    byte cannot reach us: protobuf-c stops a string there, so the client
  *    library refuses such a message), every XOR chunk decodable with
- *    timestamps strictly ascending, at most req.max_series series, at most
+ *    timestamps never going backwards, at most req.max_series series, at most
  *    GW_TARGET_MAX_BYTES held. A violation fails that endpoint's part only
  *    (target_fail: a warning naming it with partial response, else the
  *    op fails naming it). Series that do not match the request's matchers
@@ -655,7 +655,9 @@ static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, in
     int64_t prev = INT64_MIN;
     bool first = true;
     while ((r = tsdb_xor_iter_next(&it)) == 1) {
-      if (!first && it.t <= prev)
+      /* Equal timestamps stay allowed: a downsampled counter chunk ends
+       * with the raw last value at its last sample's time (Thanos). */
+      if (!first && it.t < prev)
         return orr_arena_sprintf(op->a,
                                  "timestamps go backwards inside a chunk (%lld after %lld) of "
                                  "series %s",
