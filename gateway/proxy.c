@@ -107,6 +107,7 @@ typedef struct held {
   labels_set ls; /* stripped, in |a| */
   orr_arena *a;
   Thanos__Series *s; /* owned (free_unpacked) */
+  size_t cap_chunks; /* room in s->chunks once joined (0: as unpacked) */
 } held;
 
 typedef struct target {
@@ -249,9 +250,17 @@ oom:
 /* Appends |from|'s chunks to |into| (both owned messages). */
 static int held_join(held *into, held *from) {
   Thanos__Series *a = into->s, *b = from->s;
-  Thanos__AggrChunk **v = realloc(a->chunks, (a->n_chunks + b->n_chunks + 1) * sizeof(*v));
-  if (!v) return ORR_ENOMEM;
-  a->chunks = v;
+  size_t need = a->n_chunks + b->n_chunks + 1;
+  if (need > into->cap_chunks) {
+    /* Geometric: a series joined from many messages costs O(n), not O(n²). */
+    size_t nc = into->cap_chunks ? into->cap_chunks : 8;
+    while (nc < need) nc *= 2;
+    Thanos__AggrChunk **v = realloc(a->chunks, nc * sizeof(*v));
+    if (!v) return ORR_ENOMEM;
+    a->chunks = v;
+    into->cap_chunks = nc;
+  }
+  Thanos__AggrChunk **v = a->chunks;
   for (size_t i = 0; i < b->n_chunks; i++) v[a->n_chunks++] = b->chunks[i];
   b->n_chunks = 0; /* moved */
   held_free(from);

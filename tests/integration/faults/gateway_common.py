@@ -53,6 +53,8 @@ class Proc:
         procs.append(self)
 
     def stop(self):
+        """SIGTERM and wait; for an orrery daemon (|clean| set) a check that it
+        exits 0 — under sanitizers that is where leaks and errors show."""
         if self.p.poll() is None:
             try:
                 os.kill(self.p.pid, signal.SIGCONT)
@@ -61,7 +63,13 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.kill(self.p.pid, signal.SIGKILL)
                 self.p.wait()
-        self.log.close()
+            if getattr(self, "clean", False):
+                self.log.flush()
+                rc = self.p.returncode
+                check("%s exits cleanly on SIGTERM" % self.name, rc == 0,
+                      "" if rc == 0 else "exit %s; log tail:\n%s" % (rc, self.tail(15)))
+        if not self.log.closed:
+            self.log.close()
 
     def tail(self, n=30):
         try:
@@ -150,6 +158,7 @@ def start_gateway(orrery, work, endpoints, extra=(), name="gateway"):
             "--grpc-address=127.0.0.1:%d" % gp, "--query.replica-label=replica"]
     argv += ["--endpoint=" + e for e in endpoints] + list(extra)
     g = Proc(name, argv, work)
+    g.clean = True
     g.url, g.grpc = "http://127.0.0.1:%d" % hp, "127.0.0.1:%d" % gp
     wait_ready(g.url + "/-/ready", g)
     return g

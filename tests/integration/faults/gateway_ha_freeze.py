@@ -55,6 +55,7 @@ def start_sidecar(args, work, prom, rep):
                                 "--tsdb.path=" + prom.data,
                                 "--grpc-address=127.0.0.1:%d" % gp,
                                 "--http-address=127.0.0.1:%d" % hp], work)
+    s.clean = True
     s.url, s.grpc = "http://127.0.0.1:%d" % hp, "127.0.0.1:%d" % gp
     return s
 
