@@ -142,7 +142,8 @@ typedef struct gw_op gw_op;
  * = DeadlineExceeded desc = not finished 2s after its replica ... answered
  * (store.replica-timeout)"), else the fan-out fails with that message
  * (ORR_EUNAVAILABLE). A frozen Prometheus behind a sidecar thus costs a
- * query about 2 s with the default flags, not --query.timeout.
+ * query about 2 s with the default flags, not --query.timeout. The labels
+ * calls (gw_labels) follow the same rule.
  *
  * Starts a fan-out (loop thread). |req| is copied except the matchers and
  * grouping (borrowed until done). Errors: ORR_ELIMIT when more than
@@ -173,7 +174,9 @@ typedef struct gw_labels_req {
   int64_t limit;                   /* 0: none */
 } gw_labels_req;
 
-/* The union over endpoints, sorted and unique. Everything is borrowed until
+/* The union over endpoints, sorted and unique. The replica-group rule of
+ * gw_select applies (a sibling still silent after the replica timeout is
+ * abandoned: a warning naming it, or the error without partial response). Everything is borrowed until
  * the callback returns. */
 typedef void (*gw_labels_fn)(void *arg, int err, const char *msg, const char *const *values,
                              size_t n, const char *const *warnings, size_t nwarnings);

@@ -107,6 +107,7 @@ struct gw {
   void *on_closed_arg;
   struct gw_storeapi *sapi;
   struct gw_op *ops; /* fan-outs in flight (proxy.c) */
+  struct gw__lop *lops; /* labels fan-outs in flight (proxy.c) */
   uv_timer_t optimer;
   /* sync bridge */
   uv_async_t async;

@@ -420,7 +420,7 @@ static void op_unlink(gw_op *op) {
   else g->ops = op->next;
   if (op->next) op->next->prev = op->prev;
   op->g = NULL;
-  if (!g->ops) uv_timer_stop(&g->optimer);
+  if (!g->ops && !g->lops) uv_timer_stop(&g->optimer);
 }
 
 static void noop_work(uv_work_t *w) { (void)w; }
@@ -888,10 +888,13 @@ static void op_check(gw_op *op, int64_t now) {
     }
 }
 
+static void lops_check(gw *g, int64_t now);
+
 static void optimer_cb(uv_timer_t *h) {
   gw *g = h->data;
   int64_t now = orr_now_ms();
   for (gw_op *op = g->ops; op; op = op->next) op_check(op, now);
+  lops_check(g, now);
 }
 
 int gw__ops_init(gw *g) {
@@ -900,12 +903,16 @@ int gw__ops_init(gw *g) {
   return 0;
 }
 
+static void lop_unlink(struct gw__lop *op);
+
 void gw__ops_close(gw *g, uv_close_cb cb) {
   while (g->ops) {
     gw_op *op = g->ops;
     op_unlink(op);
     gw_op_cancel(op);
   }
+  /* Labels calls end through their clients' closing (CANCELLED). */
+  while (g->lops) lop_unlink(g->lops);
   uv_timer_stop(&g->optimer);
   uv_close((uv_handle_t *)&g->optimer, cb);
 }
@@ -993,7 +1000,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   op->g = g;
   op->next = g->ops;
   if (g->ops) g->ops->prev = op;
-  else uv_timer_start(&g->optimer, optimer_cb, 50, 50);
+  else if (!uv_is_active((uv_handle_t *)&g->optimer))
+    uv_timer_start(&g->optimer, optimer_cb, 50, 50);
   g->ops = op;
   op->pending = 1; /* held until every call started */
   for (size_t i = 0; i < op->neps; i++) {
@@ -1038,14 +1046,27 @@ void gw_op_cancel(gw_op *op) {
 }
 
 /* ================================================================ labels */
-typedef struct lop lop;
+/* A labels fan-out follows the replica-group rule too (gateway.h): a
+ * sibling of a member that answered is abandoned after the replica
+ * timeout — unary calls cannot be cancelled, so the op stays allocated
+ * (|outstanding|) until its last callback arrives, then frees itself. */
+typedef struct gw__lop lop;
 typedef struct ltarget {
   lop *op;
   gw__endpoint *ep;
   const char *lsets;
+  const char *group;    /* replica group (dedup), NULL: none */
+  int64_t hedge_ms, hedge_set_ms;
+  const char *hedge_by;
+  bool done;            /* answered or abandoned */
 } ltarget;
 
-struct lop {
+struct gw__lop {
+  gw *g; /* NULL once unlinked */
+  struct gw__lop *lprev, *lnext;
+  size_t outstanding;   /* calls whose callback has not run */
+  bool released;        /* the caller was answered */
+  int64_t start_ms, replica_timeout_ms;
   gw_labels_req req;
   gw_labels_fn fn;
   void *arg;
@@ -1099,17 +1120,33 @@ static void lwork(uv_work_t *w) {
   if (op->req.limit > 0 && op->nvals > (size_t)op->req.limit) op->nvals = (size_t)op->req.limit;
 }
 
-static void lafter(uv_work_t *w, int status) {
-  lop *op = w->data;
-  (void)status;
-  op->fn(op->arg, op->err, op->err ? op->errmsg : "", op->err ? NULL : op->vals,
-         op->err ? 0 : op->nvals, op->warns, op->nwarns);
+static void lop_free(lop *op) {
   free(op->vals);
   free(op->warns);
   release(op->eps, op->neps, op->t, op->a, op);
 }
 
+static void lop_unlink(lop *op) {
+  gw *g = op->g;
+  if (!g) return;
+  if (op->lprev) op->lprev->lnext = op->lnext;
+  else g->lops = op->lnext;
+  if (op->lnext) op->lnext->lprev = op->lprev;
+  op->g = NULL;
+  if (!g->ops && !g->lops) uv_timer_stop(&g->optimer);
+}
+
+static void lafter(uv_work_t *w, int status) {
+  lop *op = w->data;
+  (void)status;
+  op->fn(op->arg, op->err, op->err ? op->errmsg : "", op->err ? NULL : op->vals,
+         op->err ? 0 : op->nvals, op->warns, op->nwarns);
+  op->released = true;
+  if (op->outstanding == 0) lop_free(op);
+}
+
 static void lfinish(lop *op) {
+  lop_unlink(op);
   op->work.data = op;
   if (uv_queue_work(op->loop, &op->work, lwork, lafter)) {
     op->err = ORR_EINTERNAL;
@@ -1133,8 +1170,54 @@ static void lfail_or_warn(lop *op, ltarget *t, int status, const char *message) 
   }
 }
 
+/* |t| answered: its replica siblings get the replica timeout (gateway.h). */
+static void lhedge_siblings(lop *op, ltarget *t) {
+  if (!t->group || op->replica_timeout_ms <= 0) return;
+  int64_t now = orr_now_ms();
+  int64_t grace = now - op->start_ms;
+  if (grace < op->replica_timeout_ms) grace = op->replica_timeout_ms;
+  for (size_t i = 0; i < op->neps; i++) {
+    ltarget *o = &op->t[i];
+    if (o == t || o->done || o->hedge_ms || !o->group || strcmp(o->group, t->group)) continue;
+    o->hedge_set_ms = now;
+    o->hedge_ms = now + grace;
+    o->hedge_by = t->ep->address;
+  }
+}
+
+/* From the op timer: abandons siblings past their replica timeout. */
+static void lop_check(lop *op, int64_t now) {
+  for (size_t i = 0; i < op->neps; i++) {
+    ltarget *t = &op->t[i];
+    if (t->done || !t->hedge_ms || now < t->hedge_ms) continue;
+    t->done = true;
+    char d[48], m[200];
+    snprintf(m, sizeof(m), "not finished %s after its replica %s answered (store.replica-timeout)",
+             orr_format_duration(t->hedge_ms - t->hedge_set_ms, d, sizeof(d)), t->hedge_by);
+    lfail_or_warn(op, t, NET_GRPC_DEADLINE_EXCEEDED, m);
+    if (--op->pending == 0) {
+      lfinish(op);
+      return;
+    }
+  }
+}
+
+static void lops_check(gw *g, int64_t now) {
+  for (lop *l = g->lops, *n; l; l = n) {
+    n = l->lnext; /* |l| may finish and unlink */
+    lop_check(l, now);
+  }
+}
+
 static void ltarget_done(lop *op, ltarget *t, int status, const char *message, char **v,
                          size_t n, char **w, size_t nw) {
+  op->outstanding--;
+  if (t->done) { /* abandoned (lop_check): only the memory is left */
+    if (op->released && op->outstanding == 0) lop_free(op);
+    return;
+  }
+  t->done = true;
+  if (status == NET_GRPC_OK) lhedge_siblings(op, t);
   if (status != NET_GRPC_OK) {
     lfail_or_warn(op, t, status, message);
   } else {
@@ -1183,6 +1266,8 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
   op->fn = fn;
   op->arg = arg;
   op->loop = g->loop;
+  op->start_ms = orr_now_ms();
+  op->replica_timeout_ms = g->cfg.replica_timeout_ms;
   op->partial = req->partial_response < 0 ? g->cfg.partial_response : req->partial_response != 0;
   int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : g->cfg.query_timeout_ms;
   /* A unary answer is all an endpoint sends: the response timeout bounds it. */
@@ -1218,6 +1303,8 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
     t->ep = op->eps[i];
     t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
     if (!t->lsets) t->lsets = "";
+    if (req->dedup && op->nreplica)
+      t->group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
     int rc = req->name ? storeapi_client_label_values(t->ep->client, &vr, timeout, on_values, t)
                        : storeapi_client_label_names(t->ep->client, &nr, timeout, on_names, t);
     if (rc) {
@@ -1225,7 +1312,14 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
       continue;
     }
     op->pending++;
+    op->outstanding++;
   }
+  /* Linked for the op timer (the replica-group rule). */
+  op->g = g;
+  op->lnext = g->lops;
+  if (g->lops) g->lops->lprev = op;
+  g->lops = op;
+  if (!uv_is_active((uv_handle_t *)&g->optimer)) uv_timer_start(&g->optimer, optimer_cb, 50, 50);
   if (op->pending == 0) lfinish(op);
   return 0;
 oom:

@@ -10,7 +10,8 @@ data, Prometheus b is frozen with SIGSTOP. Then, as a user sees it:
     replica-group rule drops b about 2 s after a answered;
   - with partial_response=false the answer is an error naming b's sidecar,
     also within seconds;
-  - /api/v1/series and /api/v1/labels likewise answer.
+  - /api/v1/series, /api/v1/labels and label values likewise answer, with
+    the same warning.
 Usage: gateway_ha_freeze.py --orrery BIN --prometheus BIN"""
 import argparse
 import json
@@ -119,6 +120,12 @@ def main():
         st, body, dt = http("GET", gw.url + "/api/v1/series", {"match[]": "up"}, timeout=60)
         check("/api/v1/series answers within %d s" % BOUND_S, st == 200 and dt < BOUND_S,
               "status %d after %.2f s: %s" % (st, dt, body[:300]))
+        for path in ("/api/v1/labels", "/api/v1/label/job/values"):
+            st, body, dt = http("GET", gw.url + path, timeout=60)
+            log("%s with b frozen: %d in %.2f s: %s" % (path, st, dt, body[:300]))
+            check("%s answers 200 within %d s with a warning naming the frozen endpoint"
+                  % (path, BOUND_S), st == 200 and dt < BOUND_S and frozen in body,
+                  "status %d after %.2f s" % (st, dt))
         os.kill(proms["b"].pid, signal.SIGCONT)
     finally:
         stop_all()
