@@ -903,7 +903,7 @@ int gw__ops_init(gw *g) {
   return 0;
 }
 
-static void lop_unlink(struct gw__lop *op);
+static void lops_cancel_first(gw *g);
 
 void gw__ops_close(gw *g, uv_close_cb cb) {
   while (g->ops) {
@@ -911,8 +911,8 @@ void gw__ops_close(gw *g, uv_close_cb cb) {
     op_unlink(op);
     gw_op_cancel(op);
   }
-  /* Labels calls end through their clients' closing (CANCELLED). */
-  while (g->lops) lop_unlink(g->lops);
+  /* Labels calls are cancelled; they end (CANCELLED) before the clients close. */
+  while (g->lops) lops_cancel_first(g);
   uv_timer_stop(&g->optimer);
   uv_close((uv_handle_t *)&g->optimer, cb);
 }
@@ -1048,8 +1048,8 @@ void gw_op_cancel(gw_op *op) {
 /* ================================================================ labels */
 /* A labels fan-out follows the replica-group rule too (gateway.h): a
  * sibling of a member that answered is abandoned after the replica
- * timeout — unary calls cannot be cancelled, so the op stays allocated
- * (|outstanding|) until its last callback arrives, then frees itself. */
+ * timeout and its call cancelled; the op stays allocated (|outstanding|)
+ * until that call's CANCELLED arrives, then frees itself. */
 typedef struct gw__lop lop;
 typedef struct ltarget {
   lop *op;
@@ -1058,6 +1058,7 @@ typedef struct ltarget {
   const char *group;    /* replica group (dedup), NULL: none */
   int64_t hedge_ms, hedge_set_ms;
   const char *hedge_by;
+  storeapi_unary *call; /* until its callback ran */
   bool done;            /* answered or abandoned */
 } ltarget;
 
@@ -1191,6 +1192,7 @@ static void lop_check(lop *op, int64_t now) {
     ltarget *t = &op->t[i];
     if (t->done || !t->hedge_ms || now < t->hedge_ms) continue;
     t->done = true;
+    if (t->call) storeapi_unary_cancel(t->call);
     char d[48], m[200];
     snprintf(m, sizeof(m), "not finished %s after its replica %s answered (store.replica-timeout)",
              orr_format_duration(t->hedge_ms - t->hedge_set_ms, d, sizeof(d)), t->hedge_by);
@@ -1200,6 +1202,13 @@ static void lop_check(lop *op, int64_t now) {
       return;
     }
   }
+}
+
+static void lops_cancel_first(gw *g) {
+  lop *op = g->lops;
+  lop_unlink(op);
+  for (size_t i = 0; i < op->neps; i++)
+    if (op->t[i].call) storeapi_unary_cancel(op->t[i].call);
 }
 
 static void lops_check(gw *g, int64_t now) {
@@ -1212,6 +1221,7 @@ static void lops_check(gw *g, int64_t now) {
 static void ltarget_done(lop *op, ltarget *t, int status, const char *message, char **v,
                          size_t n, char **w, size_t nw) {
   op->outstanding--;
+  t->call = NULL;
   if (t->done) { /* abandoned (lop_check): only the memory is left */
     if (op->released && op->outstanding == 0) lop_free(op);
     return;
@@ -1305,8 +1315,10 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
     if (!t->lsets) t->lsets = "";
     if (req->dedup && op->nreplica)
       t->group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
-    int rc = req->name ? storeapi_client_label_values(t->ep->client, &vr, timeout, on_values, t)
-                       : storeapi_client_label_names(t->ep->client, &nr, timeout, on_names, t);
+    int rc = req->name ? storeapi_client_label_values_ex(t->ep->client, &vr, timeout, on_values,
+                                                         t, &t->call)
+                       : storeapi_client_label_names_ex(t->ep->client, &nr, timeout, on_names, t,
+                                                        &t->call);
     if (rc) {
       lfail_or_warn(op, t, NET_GRPC_INTERNAL, orr_strerror(rc));
       continue;

@@ -21,6 +21,7 @@ struct storeapi_series_call {
 };
 
 typedef struct unary_call {
+  net_grpc_ccall *cc;
   int kind; /* 0 info, 1 names, 2 values */
   void *cb;
   void *arg;
@@ -76,7 +77,7 @@ static void unary_done(net_grpc_ccall *cc, int status, const char *message, void
 }
 
 static int unary(storeapi_client *c, const char *path, int kind, const ProtobufCMessage *req,
-                 int64_t timeout_ms, void *cb, void *arg) {
+                 int64_t timeout_ms, void *cb, void *arg, unary_call **out) {
   unary_call *u = calloc(1, sizeof(*u));
   orr_buf b = {0};
   if (!u || storeapi__pack(req, &b)) {
@@ -93,25 +94,42 @@ static int unary(storeapi_client *c, const char *path, int kind, const ProtobufC
   o.max_recv_msg = 64u << 20;
   o.metadata = c->md;
   int rc = net_grpc_client_call(c->g, path, b.data ? b.data : "", b.len, &o, unary_msg,
-                                unary_done, u, NULL);
+                                unary_done, u, &u->cc);
   orr_buf_free(&b);
   if (rc) free(u);
+  else if (out) *out = u;
   return rc;
 }
 
+void storeapi_unary_cancel(storeapi_unary *u) { net_grpc_ccall_cancel(((unary_call *)u)->cc); }
+
 int storeapi_client_info(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg) {
   Thanos__Info__InfoRequest req = THANOS__INFO__INFO_REQUEST__INIT;
-  return unary(c, STOREAPI_PATH_INFO, 0, &req.base, timeout_ms, (void *)cb, arg);
+  return unary(c, STOREAPI_PATH_INFO, 0, &req.base, timeout_ms, (void *)cb, arg, NULL);
 }
 
 int storeapi_client_label_names(storeapi_client *c, const Thanos__LabelNamesRequest *req,
                                 int64_t timeout_ms, storeapi_label_names_fn cb, void *arg) {
-  return unary(c, STOREAPI_PATH_LABEL_NAMES, 1, &req->base, timeout_ms, (void *)cb, arg);
+  return storeapi_client_label_names_ex(c, req, timeout_ms, cb, arg, NULL);
 }
 
 int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRequest *req,
                                  int64_t timeout_ms, storeapi_label_values_fn cb, void *arg) {
-  return unary(c, STOREAPI_PATH_LABEL_VALUES, 2, &req->base, timeout_ms, (void *)cb, arg);
+  return storeapi_client_label_values_ex(c, req, timeout_ms, cb, arg, NULL);
+}
+
+int storeapi_client_label_names_ex(storeapi_client *c, const Thanos__LabelNamesRequest *req,
+                                   int64_t timeout_ms, storeapi_label_names_fn cb, void *arg,
+                                   storeapi_unary **out) {
+  return unary(c, STOREAPI_PATH_LABEL_NAMES, 1, &req->base, timeout_ms, (void *)cb, arg,
+               (unary_call **)out);
+}
+
+int storeapi_client_label_values_ex(storeapi_client *c, const Thanos__LabelValuesRequest *req,
+                                    int64_t timeout_ms, storeapi_label_values_fn cb, void *arg,
+                                    storeapi_unary **out) {
+  return unary(c, STOREAPI_PATH_LABEL_VALUES, 2, &req->base, timeout_ms, (void *)cb, arg,
+               (unary_call **)out);
 }
 
 /* Reads a protobuf varint at |*p|; false when it runs past |end|. */

@@ -168,6 +168,17 @@ int storeapi_client_label_names(storeapi_client *c, const Thanos__LabelNamesRequ
                                 int64_t timeout_ms, storeapi_label_names_fn cb, void *arg);
 int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRequest *req,
                                  int64_t timeout_ms, storeapi_label_values_fn cb, void *arg);
+/* The same, with |*out| (may be NULL) a handle of the call, valid until
+ * |cb| returns, for storeapi_unary_cancel(): |cb| then follows with
+ * CANCELLED (never from inside the cancel). */
+typedef struct storeapi_unary storeapi_unary;
+int storeapi_client_label_names_ex(storeapi_client *c, const Thanos__LabelNamesRequest *req,
+                                   int64_t timeout_ms, storeapi_label_names_fn cb, void *arg,
+                                   storeapi_unary **out);
+int storeapi_client_label_values_ex(storeapi_client *c, const Thanos__LabelValuesRequest *req,
+                                    int64_t timeout_ms, storeapi_label_values_fn cb, void *arg,
+                                    storeapi_unary **out);
+void storeapi_unary_cancel(storeapi_unary *u);
 /* Starts a Series stream. |*out| (may be NULL) is valid until on_done. */
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                            int64_t timeout_ms, storeapi_series_fn on_series,
