@@ -110,17 +110,50 @@ typedef struct held {
   size_t cap_chunks; /* room in s->chunks once joined (0: as unpacked) */
 } held;
 
+/* A target's state under the replica-group rule (gateway.h), the same for
+ * Series and labels targets. */
+typedef struct hedge {
+  const char *group; /* replica group (dedup only), NULL: none */
+  bool open;         /* its call still runs */
+  int64_t at_ms;     /* a sibling answered: abandoned at this time (0: not set) */
+  int64_t set_ms;    /* when that was set */
+  const char *by;    /* that sibling's address */
+} hedge;
+
+/* |hs[me]| answered: every open sibling of its group in |hs| (|n| of them,
+ * |stride| bytes apart) gets the replica timeout |rt|, or as long as the
+ * answer took since |start_ms| if that is longer. */
+static void hedge_siblings(char *hs, size_t stride, size_t n, size_t me, const char *by,
+                           int64_t start_ms, int64_t rt) {
+  const hedge *m = (const hedge *)(hs + me * stride);
+  if (!m->group || rt <= 0) return;
+  int64_t now = orr_now_ms();
+  int64_t grace = now - start_ms > rt ? now - start_ms : rt;
+  for (size_t i = 0; i < n; i++) {
+    hedge *o = (hedge *)(hs + i * stride);
+    if (i == me || !o->open || o->at_ms || !o->group || strcmp(o->group, m->group)) continue;
+    o->set_ms = now;
+    o->at_ms = now + grace;
+    o->by = by;
+  }
+}
+
+/* The description of an abandoned sibling, in |buf|. */
+static const char *hedge_desc(const hedge *h, char *buf, size_t n) {
+  char d[48];
+  snprintf(buf, n, "not finished %s after its replica %s answered (store.replica-timeout)",
+           orr_format_duration(h->at_ms - h->set_ms, d, sizeof(d)), h->by);
+  return buf;
+}
+
 typedef struct target {
   struct gw_op *op;
   size_t idx;
   gw__endpoint *ep;
   storeapi_series_call *call;
   const char *lsets;
-  const char *group;  /* replica group (dedup only), NULL: none */
+  hedge h;
   int64_t last_msg_ms;
-  int64_t hedge_ms;   /* a sibling answered: cancelled at this time (0: not set) */
-  int64_t hedge_set_ms;
-  const char *hedge_by; /* that sibling's address */
   bool live;
   bool eager;     /* buffer everything, sort at the end */
   bool paused;
@@ -413,14 +446,36 @@ static void op_free(gw_op *op) {
   release(op->eps, op->neps, op->t, op->a, op);
 }
 
+/* The gw's lists of fan-outs in flight (select ops, labels ops), walked by
+ * the op timer, which runs while either holds one. */
+#define LIST_PUSH(head, x, prev, next) \
+  do {                                 \
+    (x)->prev = NULL;                  \
+    (x)->next = (head);                \
+    if (head) (head)->prev = (x);      \
+    (head) = (x);                      \
+  } while (0)
+#define LIST_UNLINK(head, x, prev, next)     \
+  do {                                       \
+    if ((x)->prev) (x)->prev->next = (x)->next; \
+    else (head) = (x)->next;                 \
+    if ((x)->next) (x)->next->prev = (x)->prev; \
+  } while (0)
+
+static void optimer_cb(uv_timer_t *h);
+
+static void optimer_update(gw *g) {
+  if (!g->ops && !g->lops) uv_timer_stop(&g->optimer);
+  else if (!uv_is_active((uv_handle_t *)&g->optimer))
+    uv_timer_start(&g->optimer, optimer_cb, 50, 50);
+}
+
 static void op_unlink(gw_op *op) {
   gw *g = op->g;
   if (!g) return;
-  if (op->prev) op->prev->next = op->next;
-  else g->ops = op->next;
-  if (op->next) op->next->prev = op->prev;
+  LIST_UNLINK(g->ops, op, prev, next);
   op->g = NULL;
-  if (!g->ops && !g->lops) uv_timer_stop(&g->optimer);
+  optimer_update(g);
 }
 
 static void noop_work(uv_work_t *w) { (void)w; }
@@ -797,21 +852,6 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   return 0;
 }
 
-/* |t| sent its whole answer: its replica siblings still streaming get the
- * replica timeout, or as long as |t| took (gateway.h). */
-static void hedge_siblings(gw_op *op, target *t) {
-  if (!t->group || op->replica_timeout_ms <= 0) return;
-  int64_t now = orr_now_ms();
-  int64_t grace = now - op->start_ms;
-  if (grace < op->replica_timeout_ms) grace = op->replica_timeout_ms;
-  for (size_t i = 0; i < op->neps; i++) {
-    target *o = &op->t[i];
-    if (o == t || !o->live || o->hedge_ms || !o->group || strcmp(o->group, t->group)) continue;
-    o->hedge_set_ms = now;
-    o->hedge_ms = now + grace;
-    o->hedge_by = t->ep->address;
-  }
-}
 
 static void on_series_done(int status, const char *message, void *arg) {
   target *t = arg;
@@ -836,12 +876,8 @@ static void on_series_done(int status, const char *message, void *arg) {
       code = "Internal";
       desc = t->fail_desc;
     } else if (t->hedged) {
-      char d[48];
       code = "DeadlineExceeded";
-      snprintf(buf, sizeof(buf),
-               "not finished %s after its replica %s answered (store.replica-timeout)",
-               orr_format_duration(t->hedge_ms - t->hedge_set_ms, d, sizeof(d)), t->hedge_by);
-      desc = buf;
+      desc = hedge_desc(&t->h, buf, sizeof(buf));
     }
     const char *m = orr_arena_sprintf(op->a,
                                       "receive series from Addr: %s LabelSets: %s: rpc error: "
@@ -855,7 +891,10 @@ static void on_series_done(int status, const char *message, void *arg) {
       op_fail(op, timeout ? ORR_ETIMEOUT : ORR_EUNAVAILABLE, m);
     }
   }
-  if (status == NET_GRPC_OK && !op->cancelled) hedge_siblings(op, t);
+  t->h.open = false;
+  if (status == NET_GRPC_OK && !op->cancelled)
+    hedge_siblings((char *)&op->t[0].h, sizeof(target), op->neps, t->idx, t->ep->address,
+                   op->start_ms, op->replica_timeout_ms);
   target_flush(t);
   op->pending--;
   drain(op);
@@ -870,8 +909,8 @@ static void op_check(gw_op *op, int64_t now) {
   for (size_t i = 0; i < op->neps; i++) {
     target *t = &op->t[i];
     /* A paused target waits on us: it is not the one being slow. */
-    if (t->hedge_ms && t->paused) t->hedge_ms += 50;
-    if (t->live && t->call && t->hedge_ms && !t->hedged && now >= t->hedge_ms) {
+    if (t->h.at_ms && t->paused) t->h.at_ms += 50;
+    if (t->live && t->call && t->h.at_ms && !t->hedged && now >= t->h.at_ms) {
       t->hedged = true;
       storeapi_client_series_cancel(t->call);
     }
@@ -998,11 +1037,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   Thanos__SeriesRequest sr;
   if (build_request(op, &sr)) goto oom;
   op->g = g;
-  op->next = g->ops;
-  if (g->ops) g->ops->prev = op;
-  else if (!uv_is_active((uv_handle_t *)&g->optimer))
-    uv_timer_start(&g->optimer, optimer_cb, 50, 50);
-  g->ops = op;
+  LIST_PUSH(g->ops, op, prev, next);
+  optimer_update(g);
   op->pending = 1; /* held until every call started */
   for (size_t i = 0; i < op->neps; i++) {
     target *t = &op->t[i];
@@ -1010,7 +1046,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
     t->idx = i;
     t->ep = op->eps[i];
     t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
-    if (op->req.dedup) t->group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
+    if (op->req.dedup) t->h.group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
     t->eager = op->req.dedup && !t->ep->supports_wrl;
     t->last_msg_ms = now;
     if (!t->lsets) t->lsets = "";
@@ -1025,6 +1061,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
       continue;
     }
     t->live = true;
+    t->h.open = true;
     op->pending++;
   }
   if (out) *out = op;
@@ -1055,9 +1092,7 @@ typedef struct ltarget {
   lop *op;
   gw__endpoint *ep;
   const char *lsets;
-  const char *group;    /* replica group (dedup), NULL: none */
-  int64_t hedge_ms, hedge_set_ms;
-  const char *hedge_by;
+  hedge h;
   storeapi_unary *call; /* until its callback ran */
   bool done;            /* answered or abandoned */
 } ltarget;
@@ -1130,11 +1165,9 @@ static void lop_free(lop *op) {
 static void lop_unlink(lop *op) {
   gw *g = op->g;
   if (!g) return;
-  if (op->lprev) op->lprev->lnext = op->lnext;
-  else g->lops = op->lnext;
-  if (op->lnext) op->lnext->lprev = op->lprev;
+  LIST_UNLINK(g->lops, op, lprev, lnext);
   op->g = NULL;
-  if (!g->ops && !g->lops) uv_timer_stop(&g->optimer);
+  optimer_update(g);
 }
 
 static void lafter(uv_work_t *w, int status) {
@@ -1171,32 +1204,17 @@ static void lfail_or_warn(lop *op, ltarget *t, int status, const char *message) 
   }
 }
 
-/* |t| answered: its replica siblings get the replica timeout (gateway.h). */
-static void lhedge_siblings(lop *op, ltarget *t) {
-  if (!t->group || op->replica_timeout_ms <= 0) return;
-  int64_t now = orr_now_ms();
-  int64_t grace = now - op->start_ms;
-  if (grace < op->replica_timeout_ms) grace = op->replica_timeout_ms;
-  for (size_t i = 0; i < op->neps; i++) {
-    ltarget *o = &op->t[i];
-    if (o == t || o->done || o->hedge_ms || !o->group || strcmp(o->group, t->group)) continue;
-    o->hedge_set_ms = now;
-    o->hedge_ms = now + grace;
-    o->hedge_by = t->ep->address;
-  }
-}
 
 /* From the op timer: abandons siblings past their replica timeout. */
 static void lop_check(lop *op, int64_t now) {
   for (size_t i = 0; i < op->neps; i++) {
     ltarget *t = &op->t[i];
-    if (t->done || !t->hedge_ms || now < t->hedge_ms) continue;
+    if (t->done || !t->h.at_ms || now < t->h.at_ms) continue;
     t->done = true;
+    t->h.open = false;
     if (t->call) storeapi_unary_cancel(t->call);
-    char d[48], m[200];
-    snprintf(m, sizeof(m), "not finished %s after its replica %s answered (store.replica-timeout)",
-             orr_format_duration(t->hedge_ms - t->hedge_set_ms, d, sizeof(d)), t->hedge_by);
-    lfail_or_warn(op, t, NET_GRPC_DEADLINE_EXCEEDED, m);
+    char m[200];
+    lfail_or_warn(op, t, NET_GRPC_DEADLINE_EXCEEDED, hedge_desc(&t->h, m, sizeof(m)));
     if (--op->pending == 0) {
       lfinish(op);
       return;
@@ -1227,7 +1245,10 @@ static void ltarget_done(lop *op, ltarget *t, int status, const char *message, c
     return;
   }
   t->done = true;
-  if (status == NET_GRPC_OK) lhedge_siblings(op, t);
+  t->h.open = false;
+  if (status == NET_GRPC_OK)
+    hedge_siblings((char *)&op->t[0].h, sizeof(ltarget), op->neps, (size_t)(t - op->t),
+                   t->ep->address, op->start_ms, op->replica_timeout_ms);
   if (status != NET_GRPC_OK) {
     lfail_or_warn(op, t, status, message);
   } else {
@@ -1314,7 +1335,7 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
     t->lsets = gw__endpoint_lsets_text(g, t->ep, op->a);
     if (!t->lsets) t->lsets = "";
     if (req->dedup && op->nreplica)
-      t->group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
+      t->h.group = gw__endpoint_group(g, t->ep, op->replica, op->nreplica, op->a);
     int rc = req->name ? storeapi_client_label_values_ex(t->ep->client, &vr, timeout, on_values,
                                                          t, &t->call)
                        : storeapi_client_label_names_ex(t->ep->client, &nr, timeout, on_names, t,
@@ -1325,13 +1346,12 @@ int gw__labels_ex(gw *g, const gw_labels_req *req, gw_labels_fn fn, void *arg,
     }
     op->pending++;
     op->outstanding++;
+    t->h.open = true;
   }
   /* Linked for the op timer (the replica-group rule). */
   op->g = g;
-  op->lnext = g->lops;
-  if (g->lops) g->lops->lprev = op;
-  g->lops = op;
-  if (!uv_is_active((uv_handle_t *)&g->optimer)) uv_timer_start(&g->optimer, optimer_cb, 50, 50);
+  LIST_PUSH(g->lops, op, lprev, lnext);
+  optimer_update(g);
   if (op->pending == 0) lfinish(op);
   return 0;
 oom:
