@@ -2,7 +2,9 @@
  * their meta.json concurrently, the block markers (deletion-mark.json,
  * no-compact-mark.json: Thanos's JSON, read and written) and the filters the
  * store gateway and the compactor apply to what they see (time partition,
- * consistency delay, deletion marks, sources-subset de-duplication).
+ * consistency delay, deletion marks, sources-subset de-duplication), and
+ * the upload of a local block (meta.json last) for the shipper and the
+ * compactor.
  * Prefix: bucket_. Depends on base, labels, tsdb, objstore, jansson. */
 #ifndef ORR_BUCKET_H
 #define ORR_BUCKET_H
