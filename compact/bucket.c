@@ -1,13 +1,16 @@
 /* bucket.c: the compactor's view of the bucket — the catalogue of blocks
  * (meta.json and marks), Thanos's deletion and no-compact marks, deleting a
  * block (meta.json first), and downloading / uploading a block (meta.json
- * last). Listing, meta.json fetching and the marks' JSON are lib/bucket's. */
+ * last). Listing, meta.json fetching, the marks' JSON and the upload itself
+ * are lib/bucket's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "bucket.h"
 #include "compact_int.h"
@@ -230,60 +233,33 @@ int compact_download(objstore_bucket *b, const char *id, const char *dir, char *
   return rc;
 }
 
-static int64_t file_size(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+/* ORRERY_COMPACT_TEST_PUT_DELAY (test-only, a duration): sleep before each
+ * object put, so a test can stop the bucket in the middle of an upload. */
+static int64_t put_delay_ms = -1;
+static uv_once_t put_delay_once = UV_ONCE_INIT;
+
+static void put_delay_init(void) {
+  const char *v = getenv("ORRERY_COMPACT_TEST_PUT_DELAY");
+  int64_t ms = 0;
+  if (v && *v && orr_parse_duration(v, strlen(v), &ms) != 0) {
+    orr_log_warn("ignoring malformed test-only variable", "name", "ORRERY_COMPACT_TEST_PUT_DELAY",
+                 "value", v, NULL);
+    ms = 0;
+  }
+  put_delay_ms = ms;
+}
+
+static int slow_put(const char *key, void *arg, char *err, size_t errlen) {
+  (void)key;
+  (void)arg;
+  (void)err;
+  (void)errlen;
+  uv_sleep((unsigned)put_delay_ms);
+  return 0;
 }
 
 int compact_upload(objstore_bucket *b, const char *dir, char *err, size_t errlen) {
-  orr_arena *a = orr_arena_new(0);
-  orr_buf js = {0};
-  if (!a) return ORR_ENOMEM;
-  tsdb_meta m;
-  char merr[256] = "";
-  int rc = tsdb_meta_read_dir(dir, a, &m, merr, sizeof(merr));
-  if (rc) {
-    snprintf(err, errlen, "%s/meta.json: %s", dir, merr);
-    goto out;
-  }
-  char id[TSDB_ULID_STRLEN + 1];
-  tsdb_ulid_format(&m.ulid, id);
-  size_t nseg = m.thanos.nsegment_files;
-  m.thanos.nfiles = nseg + 2;
-  m.thanos.files = orr_arena_calloc(a, nseg + 2, sizeof(*m.thanos.files));
-  char **put = calloc(nseg + 2, sizeof(*put));
-  size_t nput = 0;
-  if (!m.thanos.files || !put) {
-    free(put);
-    rc = ORR_ENOMEM;
-    goto out;
-  }
-  for (size_t i = 0; i <= nseg && rc == 0; i++) {
-    const char *rel = i < nseg ? orr_arena_sprintf(a, "chunks/%s", m.thanos.segment_files[i])
-                               : "index";
-    char *path = orr_arena_sprintf(a, "%s/%s", dir, rel);
-    char *key = orr_arena_sprintf(a, "%s/%s", id, rel);
-    if (!rel || !path || !key) {
-      rc = ORR_ENOMEM;
-      break;
-    }
-    m.thanos.files[i] = (tsdb_meta_file){rel, file_size(path)};
-    rc = objstore_put_file(b, key, path, err, errlen);
-    if (rc == 0) put[nput++] = key;
-  }
-  m.thanos.files[nseg + 1] = (tsdb_meta_file){"meta.json", 0};
-  if (rc == 0) rc = tsdb_meta_encode(&m, &js);
-  if (rc == 0 && js.oom) rc = ORR_ENOMEM;
-  if (rc == 0) {
-    char key[64];
-    snprintf(key, sizeof(key), "%s/meta.json", id);
-    rc = objstore_put(b, key, js.data, js.len, err, errlen);
-  } else {
-    for (size_t i = 0; i < nput; i++) objstore_delete(b, put[i], NULL, 0);
-  }
-  free(put);
-out:
-  orr_buf_free(&js);
-  orr_arena_destroy(a);
-  return rc;
+  uv_once(&put_delay_once, put_delay_init);
+  bucket_upload_opts o = {put_delay_ms > 0 ? slow_put : NULL, NULL, NULL};
+  return bucket_upload_block(b, dir, NULL, &o, NULL, err, errlen);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bucket.h"
 #include "tsdb.h"
 
 /* DESIGN NOTES
@@ -297,45 +298,34 @@ static bool stopping(shipper *s) {
   return r;
 }
 
-typedef struct upload {
+/* bucket_upload_block's hooks: the test-only slow put, the stop flag, the
+ * fault hook, and the stats and metrics per object. */
+typedef struct upload_ctx {
   shipper *s;
   shipper_sync_stats *st;
-  const char **put; /* keys put by this attempt, for clean-up */
-  size_t nput;
-  uint64_t bytes; /* put by this attempt */
-  char *err;
-  size_t errlen;
-} upload;
+} upload_ctx;
 
-/* Puts one object, from |path| or from |data|/|len|. */
-static int put_object(upload *u, const char *key, const char *path, const void *data, size_t len,
-                      uint64_t size) {
-  shipper *s = u->s;
+static int before_put(const char *key, void *arg, char *err, size_t errlen) {
+  upload_ctx *c = arg;
+  shipper *s = c->s;
   int rc;
-  if (s->put_delay_ms > 0 && (rc = pause_ms(s, s->put_delay_ms)) != 0) goto cancel;
-  if (stopping(s)) {
-    rc = ORR_ECANCELED;
-    goto cancel;
+  if ((s->put_delay_ms > 0 && pause_ms(s, s->put_delay_ms) != 0) || stopping(s)) {
+    snprintf(err, errlen, "upload %s: shipper stopping", key);
+    return ORR_ECANCELED;
   }
   if (s->before_put && (rc = s->before_put(key, s->hook_arg)) < 0) {
-    snprintf(u->err, u->errlen, "upload %s: fault injected: %s", key, orr_strerror(rc));
+    snprintf(err, errlen, "upload %s: fault injected: %s", key, orr_strerror(rc));
     return rc;
   }
-  uint64_t t0 = orr_mono_ns();
-  rc = path ? objstore_put_file(s->bucket, key, path, u->err, u->errlen)
-            : objstore_put(s->bucket, key, data, len, u->err, u->errlen);
-  if (rc != 0) return rc;
-  u->put[u->nput++] = key;
-  u->st->objects++;
-  u->st->bytes += size;
-  u->bytes += size;
-  inc(M.bytes, (double)size);
-  orr_log_debug("uploaded object", "key", key, "bytes", ORR_LOG_INT(size), "duration_ms",
-                ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
   return 0;
-cancel:
-  snprintf(u->err, u->errlen, "upload %s: shipper stopping", key);
-  return ORR_ECANCELED;
+}
+
+static void on_put(const char *key, uint64_t bytes, void *arg) {
+  (void)key;
+  upload_ctx *c = arg;
+  c->st->objects++;
+  c->st->bytes += bytes;
+  inc(M.bytes, (double)bytes);
 }
 
 /* Hard-links <src>/chunks/\*, index and meta.json into |dst| (Thanos's
@@ -395,21 +385,14 @@ static int stage_block(const char *src, const char *dst, orr_arena *a, const cha
   return 0;
 }
 
-static int64_t file_size(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
-}
-
-/* Uploads block |be| (directory name |id|) as note 1 says. When a chunk or
- * index put fails, |*orphans| lists the objects this attempt put (from |a|)
- * for the caller to delete after reporting the failure. */
+/* Uploads block |be| (directory name |id|) as note 1 says, from its staged
+ * copy, with bucket_upload_block (which also removes what a failed chunk or
+ * index put left). */
 static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
-                        const labels_set *lset, orr_arena *a, shipper_sync_stats *st,
-                        const char ***orphans, size_t *norphans, char *err, size_t errlen) {
-  orr_buf meta_json = {0};
+                        const labels_set *lset, orr_arena *a, shipper_sync_stats *st, char *err,
+                        size_t errlen) {
   const char **segs = NULL;
   size_t nseg = 0;
-  upload u = {s, st, NULL, 0, 0, err, errlen};
   int rc;
   char *updir = orr_arena_sprintf(a, "%s/thanos/upload/%s", s->tsdb_path, id);
   if (!updir) return ORR_ENOMEM;
@@ -440,70 +423,23 @@ static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
   m.thanos.source = s->source;
   m.thanos.segment_files = segs;
   m.thanos.nsegment_files = nseg;
-  m.thanos.nfiles = nseg + 2;
-  m.thanos.files = orr_arena_calloc(a, nseg + 2, sizeof(*m.thanos.files));
-  const char **keys = orr_arena_calloc(a, nseg + 2, sizeof(*keys));
-  const char **paths = orr_arena_calloc(a, nseg + 1, sizeof(*paths));
-  u.put = orr_arena_calloc(a, nseg + 2, sizeof(*u.put));
-  if (!m.thanos.files || !keys || !paths || !u.put) {
-    rc = ORR_ENOMEM;
-    goto out;
-  }
-  /* Thanos's file list: chunks/NNNNNN and index with sizes, meta.json
-   * without, sorted by path (which this order already is). */
-  for (size_t i = 0; i <= nseg + 1; i++) {
-    const char *rel = i < nseg ? orr_arena_sprintf(a, "chunks/%s", segs[i])
-                               : (i == nseg ? "index" : "meta.json");
-    keys[i] = rel ? orr_arena_sprintf(a, "%s/%s", id, rel) : NULL;
-    if (!rel || !keys[i]) {
-      rc = ORR_ENOMEM;
-      goto out;
-    }
-    m.thanos.files[i].rel_path = rel;
-    if (i <= nseg) {
-      if (!(paths[i] = orr_arena_sprintf(a, "%s/%s", updir, rel))) {
-        rc = ORR_ENOMEM;
-        goto out;
-      }
-      int64_t sz = file_size(paths[i]);
-      if (sz < 0) {
-        snprintf(err, errlen, "stat %s: %s", paths[i], strerror(errno));
-        rc = ORR_EIO;
-        goto out;
-      }
-      m.thanos.files[i].size_bytes = sz;
-    }
-  }
-  if ((rc = tsdb_meta_encode(&m, &meta_json)) != 0 || meta_json.oom) {
-    rc = rc ? rc : ORR_ENOMEM;
-    goto out;
-  }
 
-  /* chunks, then index, then meta.json last. */
-  for (size_t i = 0; i <= nseg; i++) {
-    if ((rc = put_object(&u, keys[i], paths[i], NULL, 0,
-                         (uint64_t)m.thanos.files[i].size_bytes)) != 0) {
-      *orphans = u.put;
-      *norphans = u.nput;
-      goto out;
-    }
-  }
-  if ((rc = put_object(&u, keys[nseg + 1], NULL, meta_json.data, meta_json.len,
-                       meta_json.len)) != 0)
-    goto out;
+  upload_ctx ctx = {s, st};
+  bucket_upload_opts o = {before_put, on_put, &ctx};
+  bucket_upload_stats us;
+  if ((rc = bucket_upload_block(s->bucket, updir, &m, &o, &us, err, errlen)) != 0) goto out;
   if (s->kill_after_meta) {
     orr_log_warn("ORRERY_SHIPPER_TEST_KILL_AFTER_META: killing the process after meta.json",
                  "id", id, NULL);
     raise(SIGKILL);
   }
-  orr_log_info("uploaded block", "id", id, "objects", ORR_LOG_INT(u.nput), "bytes",
-               ORR_LOG_INT(u.bytes), "duration_ms",
+  orr_log_info("uploaded block", "id", id, "objects", ORR_LOG_INT(us.objects), "bytes",
+               ORR_LOG_INT(us.bytes), "duration_ms",
                ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
 out:
   if (rm_rf(updir) != 0)
     orr_log_error("failed to clean upload directory", "dir", updir, "err", strerror(errno),
                   NULL);
-  orr_buf_free(&meta_json);
   return rc;
 }
 
@@ -688,10 +624,7 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
       else bb.v[bb.n++] = (tsdb_block_desc){be->meta.ulid, be->meta.min_time, be->meta.max_time};
     }
     if (!exists) {
-      const char **orphans = NULL;
-      size_t norphans = 0;
-      if ((rc = upload_block(s, be, id, &lset, a, st, &orphans, &norphans, lerr,
-                             sizeof(lerr))) != 0) {
+      if ((rc = upload_block(s, be, id, &lset, a, st, lerr, sizeof(lerr))) != 0) {
         snprintf(err, errlen, "upload %s: %s", id, lerr);
         if (rc == ORR_ECANCELED) { /* shutdown: the next start uploads it again */
           orr_log_info("upload interrupted by shutdown", "block", id, NULL);
@@ -700,18 +633,6 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
         orr_log_error("shipping failed", "block", id, "err", lerr, NULL);
         st->failed++;
         inc(M.upload_failures, 1);
-        /* Best-effort clean-up of this attempt's objects (as Thanos); what
-         * stays is harmless without meta.json and overwritten by the next
-         * attempt. The first failed delete ends it: the bucket is likely
-         * unreachable, and each delete would wait out objstore's retries. */
-        for (size_t j = 0; j < norphans; j++) {
-          int drc = objstore_delete(s->bucket, orphans[j], lerr, sizeof(lerr));
-          if (drc != 0 && drc != ORR_ENOTFOUND) {
-            orr_log_warn("clean-up of a failed upload stopped", "key", orphans[j], "err", lerr,
-                         NULL);
-            break;
-          }
-        }
         break;
       }
       st->uploaded++;

@@ -2,7 +2,9 @@
  * their meta.json concurrently, the block markers (deletion-mark.json,
  * no-compact-mark.json: Thanos's JSON, read and written) and the filters the
  * store gateway and the compactor apply to what they see (time partition,
- * consistency delay, deletion marks, sources-subset de-duplication).
+ * consistency delay, deletion marks, sources-subset de-duplication), and
+ * the upload of a local block (meta.json last) for the shipper and the
+ * compactor.
  * Prefix: bucket_. Depends on base, labels, tsdb, objstore, jansson. */
 #ifndef ORR_BUCKET_H
 #define ORR_BUCKET_H
@@ -123,6 +125,37 @@ typedef struct bucket_filter_opts {
  * deletion mark that cannot be read keeps the block (logged). */
 int bucket_filter(objstore_bucket *b, bucket_block_meta *metas, size_t n,
                   const bucket_filter_opts *o, orr_arena *a);
+
+/* ---------------------------------------------------------------- upload */
+/* Hooks of one block upload; every member may be NULL. */
+typedef struct bucket_upload_opts {
+  /* Called before each object put with its key; a negative return ends the
+   * upload with that code (fault injection, a stop flag, a test's slow
+   * put), with one line the hook may write in |err| (else "upload <key>:
+   * <code>"). ORR_ECANCELED leaves what was put (a shutdown); other codes
+   * delete it. */
+  int (*before_put)(const char *key, void *arg, char *err, size_t errlen);
+  /* Called after each successful put with the object's size. */
+  void (*on_put)(const char *key, uint64_t bytes, void *arg);
+  void *arg;
+} bucket_upload_opts;
+
+typedef struct bucket_upload_stats {
+  uint64_t objects, bytes; /* put by this attempt, also when it failed later */
+} bucket_upload_stats;
+
+/* Uploads the local block directory |dir| (chunks/<segment>..., index) as
+ * <ulid>/ in |b|: the chunk segments in the order of
+ * |meta->thanos.segment_files|, then the index, then meta.json last — built
+ * from |meta| with Thanos's file list (sizes of chunks and index). |meta| is
+ * borrowed for the call; NULL reads <dir>/meta.json as it is. A failed chunk
+ * or index put deletes what this attempt put (best effort, not after
+ * ORR_ECANCELED from the hook); a failed meta.json put deletes nothing.
+ * |o| and |st| may be NULL. Returns 0 or the objstore's / hook's code with
+ * one line in |err|. Blocking: never call from a loop thread. */
+int bucket_upload_block(objstore_bucket *b, const char *dir, const tsdb_meta *meta,
+                        const bucket_upload_opts *o, bucket_upload_stats *st, char *err,
+                        size_t errlen);
 
 #ifdef __cplusplus
 }

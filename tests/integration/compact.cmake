@@ -11,3 +11,9 @@ orr_integration_test(compact_bucket REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT
 orr_integration_test(compact_crash REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py crash
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+# The same over S3: s3rver killed for 15 s in the middle of the compacted
+# block's upload, the compactor (--wait) retrying until it returns.
+orr_integration_test(compact_crash_s3 REQUIRES PROMETHEUS PROMTOOL PYTHON3 NODE TIMEOUT 200
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py crash_s3
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
+    --node ${NODE_BIN} --node-dir ${CMAKE_SOURCE_DIR}/tests/node)

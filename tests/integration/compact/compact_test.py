@@ -26,6 +26,15 @@
               to completion leaves no two readable blocks sharing a source.
               Then 5 kills during a downsampling and a run to completion:
               exactly one whole 5m block.
+  crash_s3    The bucket on s3rver (npm): `orrery compact --wait` uploads
+              its compacted block one object per 2 s
+              (ORRERY_COMPACT_TEST_PUT_DELAY); s3rver is killed once the
+              first chunk segment is in, kept down 15 s (the compactor's
+              iterations fail and are retried) and restarted on the same
+              port and data: the readable blocks then hold every sample
+              exactly once and verify, exactly one compacted block has a
+              meta.json (put once), and what the interrupted attempt left
+              has none.
 """
 import argparse
 import glob
@@ -475,6 +484,20 @@ def part_bucket(work):
 
 # ---------------------------------------------------------------- crash
 
+def unverified(work, blocks):
+    """The tail of `orrery tools block verify`'s output for each of |blocks|
+    that fails it (each verified alone)."""
+    bad = []
+    for b in blocks:
+        alone = os.path.join(work, "verify", os.path.basename(b))
+        shutil.rmtree(os.path.dirname(alone), ignore_errors=True)
+        shutil.copytree(b, alone)
+        r = orrery("tools", "block", "verify", alone)
+        if r.returncode != 0:
+            bad.append(r.stdout[-300:])
+    return bad
+
+
 def part_crash(work):
     bd = os.path.join(work, "bucket")
     os.makedirs(bd)
@@ -502,14 +525,7 @@ def part_crash(work):
         p.wait()
         # whatever is readable now is complete and holds every sample once
         rd = readable(bd, dedup=True)
-        bad = []
-        for b in rd:
-            alone = os.path.join(work, "verify", os.path.basename(b))
-            shutil.rmtree(os.path.dirname(alone), ignore_errors=True)
-            shutil.copytree(b, alone)
-            r = orrery("tools", "block", "verify", alone)
-            if r.returncode != 0:
-                bad.append(r.stdout[-300:])
+        bad = unverified(work, rd)
         check(not bad, "kill %d: every readable block verifies %s" % (i, bad[:1]))
         check(dump_blocks(work, rd, "kill") == want,
               "kill %d: readable blocks hold every sample exactly once" % i)
@@ -564,17 +580,196 @@ def part_crash(work):
         check(orrery("tools", "block", "verify", alone).returncode == 0, "the 5m block verifies")
 
 
+# ---------------------------------------------------------------- crash_s3
+
+class S3rver:
+    """s3rver on |port| over |data| (the same port and data across a restart)."""
+
+    def __init__(self, work, data, bucket, port):
+        self.data, self.bucket, self.port = data, bucket, port
+        os.makedirs(data, exist_ok=True)
+        self.logf = open(os.path.join(work, "s3rver.log"), "a")
+        self.p = subprocess.Popen([
+            ARGS.node, "--openssl-legacy-provider",
+            os.path.join(ARGS.node_dir, "node_modules", ".bin", "s3rver"),
+            "-d", data, "-a", "127.0.0.1", "-p", str(port), "--silent",
+            "--configure-bucket", bucket], stdout=self.logf, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while True:
+            if self.p.poll() is not None:
+                raise RuntimeError("s3rver exited %s" % self.p.returncode)
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("s3rver did not start")
+                time.sleep(0.05)
+
+    def kill9(self):
+        self.p.kill()
+        self.p.wait()
+        self.logf.close()
+
+    def objects(self, prefix=""):
+        """Keys under |prefix| (s3rver keeps <bucket>/<key>._S3rver_object)."""
+        root = os.path.join(self.data, self.bucket)
+        out = []
+        for d, _, files in os.walk(root):
+            for f in files:
+                if f.endswith("._S3rver_object"):
+                    k = os.path.relpath(os.path.join(d, f[:-len("._S3rver_object")]), root)
+                    if k.startswith(prefix):
+                        out.append(k)
+        return sorted(out)
+
+    def copy_to(self, dst):
+        """The bucket as a directory tree (what a FILESYSTEM bucket would hold)."""
+        shutil.rmtree(dst, ignore_errors=True)
+        root = os.path.join(self.data, self.bucket)
+        for k in self.objects():
+            os.makedirs(os.path.dirname(os.path.join(dst, k)), exist_ok=True)
+            shutil.copyfile(os.path.join(root, k) + "._S3rver_object", os.path.join(dst, k))
+
+
+def s3_cfg(port, bucket):
+    # max_retries 2: a request fails within a second while s3rver is down, so
+    # what brings the block home is the compactor's next iteration.
+    return ("type: S3\nconfig:\n  bucket: %s\n  endpoint: 127.0.0.1:%d\n  insecure: true\n"
+            "  access_key: S3RVER\n  secret_key: S3RVER\n  max_retries: 2\n" % (bucket, port))
+
+
+def part_crash_s3(work):
+    if not os.path.exists(os.path.join(ARGS.node_dir, "node_modules", ".bin", "s3rver")):
+        raise RuntimeError("s3rver is not installed under %s/node_modules" % ARGS.node_dir)
+    t_start = time.monotonic()
+    src = make_blocks(work, "s", 120, T0 * 1000, (T0 + 4 * H2) * 1000, 15000)
+    for b in src:
+        set_labels(b, {"cluster": "s3"})
+    want = dump_blocks(work, src, "sources")
+    port = portpick.free_port()
+    s3data = os.path.join(work, "s3")
+    s3 = S3rver(work, s3data, "compact", port)
+    cfg = s3_cfg(port, "compact")
+    comp = None
+    clog = os.path.join(work, "compact.log")
+    try:
+        for b in src:
+            for f in sorted(glob.glob(os.path.join(b, "chunks", "*"))) + [
+                    os.path.join(b, "index"), os.path.join(b, "meta.json")]:
+                key = os.path.relpath(f, os.path.dirname(b))
+                r = orrery("tools", "bucket", "put", "--objstore.config=" + cfg, key, f)
+                if r.returncode != 0:
+                    raise RuntimeError("put %s: %s" % (key, r.stderr[-300:]))
+        ids = {os.path.basename(b) for b in src}
+        env = dict(os.environ, ORRERY_COMPACT_TEST_PUT_DELAY="2s")
+        with open(clog, "w") as lf:
+            comp = subprocess.Popen(
+                [ARGS.orrery, "compact", "--wait", "--wait-interval=2s", "--log.level=debug",
+                 "--http-address=127.0.0.1:%d" % portpick.free_port(),
+                 "--objstore.config=" + cfg, "--data-dir=" + os.path.join(work, "data"),
+                 "--consistency-delay=0s", "--compact.ranges=2h,6h"],
+                stdout=lf, stderr=subprocess.STDOUT, env=env)
+
+        def new_dirs():
+            return sorted({k.split("/")[0] for k in s3.objects()} - ids)
+
+        deadline = time.time() + 60
+        first = None
+        while time.time() < deadline and comp.poll() is None:
+            got = [d for d in new_dirs() if s3.objects(d + "/chunks/")]
+            if got:
+                first = got[0]
+                break
+            time.sleep(0.05)
+        if first is None:
+            raise RuntimeError("the compacted block's upload never started")
+        s3.kill9()
+        log("s3rver killed with %s's objects %s in" % (first, s3.objects(first + "/")))
+        check(not s3.objects(first + "/meta.json") and not s3.objects(first + "/index"),
+              "s3rver went away after the chunks and before index and meta.json")
+        # The outage itself (not a synchronisation wait): the compactor's
+        # iterations fail against the dead port meanwhile.
+        time.sleep(15)
+        check(comp.poll() is None, "the compactor kept running through the outage")
+        with open(clog) as f:
+            text = f.read()
+        check("upload of compacted block failed" in text,
+              "the interrupted upload was logged as failed")
+        fails = sum(1 for ln in text.splitlines() if 'msg="compaction iteration done"' in ln
+                    and (" result=ok" not in ln or not re.search(r" errors=0\b", ln)))
+        check(fails >= 2, "the compactor retried during the outage (%d failed iterations)" % fails)
+        s3 = S3rver(work, s3data, "compact", port)
+        t_back = time.monotonic()
+        log("s3rver back on port %d with the same data dir" % port)
+
+        def done():
+            if comp.poll() is not None:
+                raise RuntimeError("the compactor exited %s" % comp.returncode)
+            return (all(s3.objects(i + "/deletion-mark.json") for i in sorted(ids)[:3]) and
+                    any(s3.objects(d + "/meta.json") for d in new_dirs()))
+        deadline = time.time() + 60
+        while not done():
+            if time.time() > deadline:
+                raise RuntimeError("no compacted block 60 s after s3rver returned")
+            time.sleep(0.2)
+        log("compacted block and deletion marks in the bucket %.1fs after s3rver returned" %
+            (time.monotonic() - t_back))
+    finally:
+        if comp and comp.poll() is None:
+            comp.send_signal(signal.SIGTERM)
+            try:
+                comp.wait(30)
+            except subprocess.TimeoutExpired:
+                comp.kill()
+                comp.wait()
+        if s3.p.poll() is None:
+            s3.kill9()
+    check(comp.returncode == 0, "the compactor exits 0 on SIGTERM (%s)" % comp.returncode)
+    bd = os.path.join(work, "bucket-copy")
+    s3.copy_to(bd)
+    rd = readable(bd, dedup=True)
+    bad = unverified(work, rd)
+    check(not bad, "every readable block verifies %s" % bad[:1])
+    check(dump_blocks(work, rd, "after") == want,
+          "every sample exactly once among readable blocks (%d lines)" % want.count("\n"))
+    news = [d for d in sorted(os.listdir(bd)) if d not in ids]
+    whole = [d for d in news if os.path.exists(os.path.join(bd, d, "meta.json"))]
+    check(len(whole) == 1 and len(rd) == 2 and os.path.join(bd, whole[0]) in rd,
+          "exactly one compacted block, readable beside the newest source (%s of %s)" %
+          (whole, news))
+    check(first not in whole, "the interrupted attempt %s has no meta.json" % first)
+    with open(clog) as f:
+        text = f.read()
+    for d in whole:
+        n = len(re.findall(r'msg="uploaded object" key=%s/meta.json ' % d, text))
+        check(n == 1, "%s/meta.json put exactly once (%d)" % (d, n))
+    seen = {}
+    dup = False
+    for b in readable(bd):
+        for s in meta(b)["compaction"]["sources"]:
+            dup = dup or s in seen
+            seen[s] = b
+    check(not dup, "no two readable blocks share a source")
+    log("crash_s3: %.1fs" % (time.monotonic() - t_start))
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=["prometheus", "bucket", "crash"])
+    ap.add_argument("part", choices=["prometheus", "bucket", "crash", "crash_s3"])
     ap.add_argument("--orrery", required=True)
     ap.add_argument("--prometheus", required=True)
     ap.add_argument("--promtool", required=True)
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--node-dir", default="")
     ARGS = ap.parse_args()
     work = tempfile.mkdtemp(prefix="orr_compact_")
     try:
-        {"prometheus": part_prometheus, "bucket": part_bucket, "crash": part_crash}[ARGS.part](work)
+        {"prometheus": part_prometheus, "bucket": part_bucket, "crash": part_crash,
+         "crash_s3": part_crash_s3}[ARGS.part](work)
     finally:
         if FAILS:
             log("kept %s for inspection" % work)
