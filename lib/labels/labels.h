@@ -100,6 +100,29 @@ bool labels_matches_all(const labels_set *s, labels_matcher *const *ms, size_t n
 /* Appends the PromQL form: name="value", name=~"re". */
 int labels_matcher_format(const labels_matcher *m, orr_buf *out);
 
+/* ---------------------------------------------------------------- relabeling
+ * Prometheus 2.42 relabel_configs (relabel.c): a YAML list of rules with
+ * source_labels, separator, regex, modulus, target_label, replacement and
+ * action (replace, keep, drop, hashmod, labelmap, labeldrop, labelkeep,
+ * lowercase, uppercase, keepequal, dropequal). Immutable once parsed: one
+ * list may be applied from several threads. */
+typedef struct labels_relabel labels_relabel; /* opaque */
+
+/* Parses |yaml| (|len| bytes). An empty or null document is a list of no
+ * rules. Returns 0 with |*out| set (caller frees with labels_relabel_free),
+ * ORR_EINVAL with the reason in |err| (Prometheus's wording where it has
+ * one), or ORR_ENOMEM. */
+int labels_relabel_parse(const char *yaml, size_t len, labels_relabel **out, char *err,
+                         size_t errlen);
+void labels_relabel_free(labels_relabel *r);
+size_t labels_relabel_len(const labels_relabel *r);
+/* Applies the rules in order to |in| (borrowed). Returns 1 when the set is
+ * kept, with the result in |*out| (strings and array from |a|, or borrowed
+ * from |in|), 0 when a keep/drop rule dropped it (|*out| empty), or
+ * ORR_ENOMEM. */
+int labels_relabel_apply(const labels_relabel *r, orr_arena *a, const labels_set *in,
+                         labels_set *out);
+
 /* ---------------------------------------------------------------- internal
  * Shared by the module's files (labels__ prefix); not for other modules. */
 /* Appends |s| (|n| bytes) quoted as Go's strconv.Quote does. */
@@ -108,6 +131,16 @@ int labels__quote(orr_buf *out, const char *s, size_t n);
 bool labels__utf8_valid(const char *s, size_t n);
 /* Length of the UTF-8 sequence at |s| (|n| > 0 bytes), or 0 when invalid. */
 size_t labels__utf8_len(const unsigned char *s, size_t n);
+/* Runs a =~/!~ matcher's whole regex (anchored, no fast path) on |s| (valid
+ * UTF-8) and writes up to |npairs| (start, end) offset pairs to |ov|: group 0
+ * is the match, unset groups are SIZE_MAX. Returns the pairs written (>= 1)
+ * on a match, 0 on no match (or a hit limit), ORR_ENOMEM. */
+int labels__regex_submatch(const labels_matcher *m, const char *s, size_t n, size_t *ov,
+                           size_t npairs);
+/* The lowest-numbered group named |name| (|len| bytes) that is set in |ov|,
+ * or -1 (Go's regexp.Expand rule for a named reference). */
+int labels__regex_named_group(const labels_matcher *m, const char *name, size_t len,
+                              const size_t *ov, size_t npairs);
 
 #ifdef __cplusplus
 }

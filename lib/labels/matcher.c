@@ -878,3 +878,48 @@ int labels_matcher_format(const labels_matcher *m, orr_buf *out) {
   labels__quote(out, m->value, m->value_len);
   return out->oom ? ORR_ENOMEM : 0;
 }
+
+/* ---------------------------------------------------------------- submatches
+ * For relabeling: the whole regex (no fast path) with its capture groups. */
+
+int labels__regex_submatch(const labels_matcher *m, const char *s, size_t n, size_t *ov,
+                           size_t npairs) {
+  if (!m->code || npairs == 0) return 0;
+  pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->code, NULL);
+  if (!md) return ORR_ENOMEM;
+  int rc = pcre2_match(m->code, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, m->mctx);
+  if (rc < 0) {
+    pcre2_match_data_free(md);
+    return 0; /* no match, or a limit was hit: counts as no match */
+  }
+  uint32_t have = pcre2_get_ovector_count(md);
+  PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
+  size_t k = have < npairs ? have : npairs;
+  for (size_t i = 0; i < k; i++) {
+    /* groups past |rc| are unset; PCRE2 marks them PCRE2_UNSET (SIZE_MAX) */
+    ov[2 * i] = (int)i < rc ? v[2 * i] : SIZE_MAX;
+    ov[2 * i + 1] = (int)i < rc ? v[2 * i + 1] : SIZE_MAX;
+  }
+  pcre2_match_data_free(md);
+  return (int)k;
+}
+
+int labels__regex_named_group(const labels_matcher *m, const char *name, size_t len,
+                              const size_t *ov, size_t npairs) {
+  uint32_t count = 0, size = 0;
+  PCRE2_SPTR table = NULL;
+  if (!m->code) return -1;
+  pcre2_pattern_info(m->code, PCRE2_INFO_NAMECOUNT, &count);
+  pcre2_pattern_info(m->code, PCRE2_INFO_NAMEENTRYSIZE, &size);
+  pcre2_pattern_info(m->code, PCRE2_INFO_NAMETABLE, &table);
+  int best = -1;
+  for (uint32_t i = 0; table && i < count; i++) {
+    PCRE2_SPTR e = table + (size_t)i * size;
+    int g = (e[0] << 8) | e[1];
+    const char *nm = (const char *)e + 2;
+    if (strlen(nm) != len || memcmp(nm, name, len) != 0) continue;
+    if ((size_t)g >= npairs || ov[2 * g] == SIZE_MAX) continue;
+    if (best < 0 || g < best) best = g; /* Go takes the first such group */
+  }
+  return best;
+}
