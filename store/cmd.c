@@ -1,6 +1,8 @@
 /* cmd.c: `orrery store` — the store gateway: serves every block in
  * the bucket over StoreAPI with ranged reads and bounded caches.
  * Its flags (Thanos store's names and defaults). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +171,43 @@ static int parse_cache_config(const char *text, int64_t *size, store_config *cfg
   return -1;
 }
 
+/* Reads and parses --selector.relabel-config(-file) into |*out| (NULL when
+ * neither is given; caller frees with labels_relabel_free). Returns 0 or -1
+ * after logging why. */
+static int load_relabel(labels_relabel **out) {
+  bool has_file = opt.relabel_file && opt.relabel_file[0], has_text = opt.relabel && opt.relabel[0];
+  *out = NULL;
+  if (!has_file && !has_text) return 0;
+  if (has_file && has_text) {
+    orr_log_error("give only one of --selector.relabel-config-file and --selector.relabel-config",
+                  NULL);
+    return -1;
+  }
+  orr_buf b = {0};
+  if (has_file) {
+    FILE *f = fopen(opt.relabel_file, "rb");
+    if (!f) {
+      orr_log_error("cannot read --selector.relabel-config-file", "file", opt.relabel_file, "err",
+                    strerror(errno), NULL);
+      return -1;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) orr_buf_append(&b, chunk, n);
+    fclose(f);
+  } else {
+    orr_buf_puts(&b, opt.relabel);
+  }
+  char err[512] = "";
+  int rc = b.oom ? ORR_ENOMEM : labels_relabel_parse(b.data ? b.data : "", b.len, out, err, sizeof err);
+  orr_buf_free(&b);
+  if (rc) {
+    orr_log_error("bad --selector.relabel-config", "err", err[0] ? err : orr_strerror(rc), NULL);
+    return -1;
+  }
+  return 0;
+}
+
 static int run(int argc, char **argv) {
   const cli_common *c = cli_common_options();
   store_config cfg = {0};
@@ -218,12 +257,12 @@ static int run(int argc, char **argv) {
   cfg.http_grace_ms = c->http_grace_period_ms;
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
-  if ((opt.relabel_file && opt.relabel_file[0]) || (opt.relabel && opt.relabel[0])) {
-    /* Serving every block instead would silently undo the sharding. */
-    orr_log_error("--selector.relabel-config(-file) is not supported yet (label sharding)", NULL);
-    return 1;
-  }
-  return store_main(&cfg);
+  labels_relabel *relabel = NULL;
+  if (load_relabel(&relabel)) return 1;
+  cfg.relabel = relabel;
+  int status = store_main(&cfg);
+  labels_relabel_free(relabel);
+  return status;
 }
 
 const cli_command cli_cmd_store = {

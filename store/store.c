@@ -208,6 +208,29 @@ static store_block *find_loaded(store_block **v, size_t n, const tsdb_ulid *u) {
   return NULL;
 }
 
+/* Label sharding (Thanos's LabelShardedMetaFilter): a block is left out
+ * unless its external labels plus __block_id=<ULID> come out of the relabel
+ * rules non-empty. Runs before the other filters, as in Thanos, so that
+ * deduplication only weighs this shard's blocks. Returns 0 or ORR_ENOMEM. */
+static int shard_filter(const labels_relabel *rl, bucket_block_meta *metas, size_t n, orr_arena *a) {
+  for (size_t i = 0; i < n; i++) {
+    bucket_block_meta *m = &metas[i];
+    if (m->status != BUCKET_META_OK || m->filtered) continue;
+    char *id = orr_arena_alloc(a, TSDB_ULID_STRLEN + 1);
+    if (!id) return ORR_ENOMEM;
+    tsdb_ulid_format(&m->ulid, id);
+    labels_builder b;
+    labels_set in, out;
+    labels_builder_init(&b, a, &m->meta.thanos.labels);
+    labels_builder_set(&b, "__block_id", id);
+    if (labels_builder_finish(&b, &in)) return ORR_ENOMEM;
+    int kept = labels_relabel_apply(rl, a, &in, &out);
+    if (kept < 0) return kept;
+    if (!kept || out.n == 0) m->filtered = "label-excluded";
+  }
+  return 0;
+}
+
 /* One sync: list, read metas, filter, load the new blocks, swap the set. */
 static int sync_once(store *st) {
   uint64_t t0 = orr_mono_ns();
@@ -220,6 +243,7 @@ static int sync_once(store *st) {
   if (rc == 0) rc = bucket_list_blocks(st->bucket, a, &ids, &n, err, sizeof err);
   if (rc == 0)
     rc = bucket_fetch_metas(st->bucket, ids, n, (int)st->cfg.meta_fetch_concurrency, a, &metas);
+  if (rc == 0 && st->cfg.relabel) rc = shard_filter(st->cfg.relabel, metas, n, a);
   if (rc == 0) {
     bucket_filter_opts fo = {.min_time = st->cfg.min_time, .max_time = st->cfg.max_time,
                              .consistency_delay_ms = st->cfg.consistency_delay_ms,

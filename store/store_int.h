@@ -34,6 +34,10 @@ typedef struct store_config {
   int64_t consistency_delay_ms, ignore_deletion_marks_delay_ms;
   const char *http_address, *grpc_address;
   int64_t http_grace_ms, grpc_grace_ms;
+  /* --selector.relabel-config: a block is served when its external labels
+   * plus __block_id survive these rules non-empty; NULL: every block.
+   * Borrowed for the store's life. */
+  const labels_relabel *relabel;
 } store_config;
 
 /* ---------------------------------------------------------------- blocks

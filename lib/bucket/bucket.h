@@ -48,7 +48,7 @@ typedef struct bucket_block_meta {
   const char *err;      /* one line for the other statuses (arena), else NULL */
   /* Filled by bucket_filter: when |status| is OK and |filtered| is not NULL
    * the block is left out and this names the filter ("time", "consistency-delay",
-   * "deletion-mark", "duplicate"). */
+   * "deletion-mark", "duplicate"; the store sets "label-excluded" before). */
   const char *filtered;
 } bucket_block_meta;
 
