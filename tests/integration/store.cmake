@@ -48,3 +48,10 @@ orr_integration_test(store_memory REQUIRES PYTHON3 TIMEOUT 300
 orr_integration_test(store_memcached REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py memcached
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+
+# Label sharding: two stores with hashmod relabel configs serve disjoint
+# block sets whose union is every block and answer (through a gateway) as one
+# store; a keep on an external label serves only those blocks.
+orr_integration_test(store_sharding REQUIRES PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py sharding
+    --orrery $<TARGET_FILE:orrery> --promtool ${PROMTOOL_BIN})

@@ -18,6 +18,13 @@ Modes:
             type: MEMCACHED): a repeated query reads no postings or series
             from the bucket; with memcached stopped the same query still
             answers the same (from the bucket).
+  sharding  Label sharding (--selector.relabel-config): every block twice,
+            as region=eu and region=us, under fresh ULIDs; two stores with
+            hashmod (modulus 2) on __block_id keeping shard 0 and 1 serve
+            disjoint sets whose union is every block (the split computed
+            here with hashlib's md5, Prometheus's definition), a gateway
+            over both answers as one store over all; a keep on region=eu
+            serves only the eu blocks.
   s3        The store over s3rver: answers as over the filesystem; with
             s3rver stopped mid-way a query fails naming the bucket (a
             warning with partial response); after s3rver is back queries
@@ -202,6 +209,128 @@ def mode_timeline(a, work):
         _, ob = get(gw2.base, "/api/v1/query_range", [("query", TIMELINE_QUERIES[0])] + RANGE)
         _, pb = get(ref.base, "/api/v1/query_range", [("query", TIMELINE_QUERIES[0])] + RANGE)
         check(results(ob) != results(pb), "the sidecar alone does not cover the timeline (control)")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid(rng):
+    return rng.choice("01") + "".join(rng.choice(CROCKFORD) for _ in range(25))
+
+
+def hashmod(value, modulus):
+    """Prometheus's hashmod: the last 8 bytes of the md5 sum, big-endian, mod."""
+    import hashlib
+    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
+
+
+def served_blocks(st, data_dir):
+    """The blocks a store serves: its thanos_bucket_store_blocks_loaded and
+    the block folders of its data dir."""
+    ids = sorted(d for d in os.listdir(data_dir) if len(d) == 26) if os.path.isdir(data_dir) else []
+    return int(metric(st.base, "thanos_bucket_store_blocks_loaded")), ids
+
+
+def mode_sharding(a, work):
+    import random
+    rng = random.Random()
+    blocks = pd.make_blocks(a.promtool, work)
+    names = block_dirs(blocks)
+    # Every block twice (region eu and us) under fresh ULIDs (also its
+    # compaction.sources, so no copy is a duplicate of another), drawn until
+    # both hashmod shards get some blocks.
+    sharded = os.path.join(work, "sharded")
+    while True:
+        ids = [new_ulid(rng) for _ in range(2 * len(names))]
+        if len({hashmod(i, 2) for i in ids}) == 2 and len(set(ids)) == len(ids):
+            break
+    region = {}
+    for k, b in enumerate(names):
+        for j, r in enumerate(("eu", "us")):
+            nid = ids[2 * k + j]
+            dst = os.path.join(sharded, nid)
+            shutil.copytree(os.path.join(blocks, b), dst)
+            mp = os.path.join(dst, "meta.json")
+            with open(mp) as f:
+                m = json.load(f)
+            m["ulid"] = nid
+            m.setdefault("compaction", {})["sources"] = [nid]
+            with open(mp, "w") as f:
+                json.dump(m, f, indent="\t")
+            set_ext_labels(dst, {"region": r})
+            region[nid] = r
+    bdir = os.path.join(work, "bucket")
+    os.makedirs(bdir)
+    yaml = "type: FILESYSTEM\nconfig:\n  directory: %s\n" % bdir
+    pd.upload_blocks(a.orrery, sharded, yaml)
+    everything = sorted(ids)
+    want = {0: sorted(i for i in ids if hashmod(i, 2) == 0), 1: sorted(i for i in ids if hashmod(i, 2) == 1)}
+    shard_cfg = ("- action: hashmod\n  source_labels: [__block_id]\n  modulus: 2\n  target_label: shard\n"
+                 "- action: keep\n  source_labels: [shard]\n  regex: '%d'\n")
+    procs = []
+    try:
+        st_all = start_store(a.orrery, work, yaml, [], "store-all")
+        procs.append(st_all)
+        shards = []
+        for k in (0, 1):
+            cfgf = os.path.join(work, "shard%d.yml" % k)
+            with open(cfgf, "w") as f:
+                f.write(shard_cfg % k)
+            # shard 0 reads its rules from a file, shard 1 from the flag's text
+            flag = (["--selector.relabel-config-file=" + cfgf] if k == 0
+                    else ["--selector.relabel-config=" + shard_cfg % k])
+            st = start_store(a.orrery, work, yaml, flag, "store-shard%d" % k)
+            procs.append(st)
+            shards.append(st)
+        n_all, dirs_all = served_blocks(st_all, os.path.join(work, "store-all-data"))
+        check(n_all == len(everything) and dirs_all == everything,
+              "unsharded store serves all %d blocks (%d, %s)" % (len(everything), n_all, dirs_all))
+        got = {}
+        for k in (0, 1):
+            n, dirs = served_blocks(shards[k], os.path.join(work, "store-shard%d-data" % k))
+            got[k] = dirs
+            check(n == len(want[k]) and dirs == want[k],
+                  "shard %d serves exactly the blocks whose md5 hashmod 2 is %d: %s (want %s, loaded %d)"
+                  % (k, k, dirs, want[k], n))
+        check(not set(got[0]) & set(got[1]) and sorted(got[0] + got[1]) == everything,
+              "the shards are disjoint and together serve every block")
+        gw_all = start_gateway(a.orrery, work, [st_all.grpc], 1)
+        procs.append(gw_all)
+        gw_sh = start_gateway(a.orrery, work, [shards[0].grpc, shards[1].grpc], 2)
+        procs.append(gw_sh)
+        for q in TIMELINE_QUERIES + ["count by (region) (up)"]:
+            _, pb = get(gw_all.base, "/api/v1/query_range", [("query", q)] + RANGE)
+            _, ob = get(gw_sh.base, "/api/v1/query_range", [("query", q)] + RANGE)
+            one, two = results(pb), results(ob)
+            check(one == two and "result" in one and one["result"],
+                  "%s: gateway over both shards == one store over all blocks" % q
+                  + ("" if one == two else "\n  all    %s\n  shards %s" % (str(one)[:400], str(two)[:400])))
+        for p in reversed(procs):
+            p.stop()
+        procs = []
+        eu = start_store(a.orrery, work, yaml,
+                         ["--selector.relabel-config=- {action: keep, source_labels: [region], regex: eu}"],
+                         "store-eu")
+        procs.append(eu)
+        n, dirs = served_blocks(eu, os.path.join(work, "store-eu-data"))
+        want_eu = sorted(i for i in ids if region[i] == "eu")
+        check(n == len(want_eu) and dirs == want_eu, "keep region=eu serves the eu blocks only: %s" % dirs)
+        gw = start_gateway(a.orrery, work, [eu.grpc], 1)
+        procs.append(gw)
+        _, body = get(gw.base, "/api/v1/query", [("query", "count by (region) (up)"), ("time", "1700003600")])
+        regions = sorted(r["metric"].get("region", "") for r in json.loads(body)["data"]["result"])
+        check(regions == ["eu"], "through a gateway only region=eu is seen: %s" % regions)
+        # A bad config: the store refuses to start, naming Prometheus's reason.
+        r = subprocess.run([a.orrery, "store", "--objstore.config=" + yaml,
+                            "--data-dir=" + os.path.join(work, "bad-data"),
+                            "--http-address=127.0.0.1:%d" % free_port(), "--grpc-address=127.0.0.1:%d" % free_port(),
+                            "--selector.relabel-config=- {action: hashmod, source_labels: [a], target_label: b}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        check(r.returncode != 0 and "requires non-zero modulus" in r.stdout,
+              "a hashmod without modulus: exit %d, %s" % (r.returncode, r.stdout.strip()[-200:]))
     finally:
         for p in reversed(procs):
             p.stop()
@@ -467,7 +596,7 @@ def mode_s3(a, work):
 def main():
     import argparse
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["timeline", "serving", "memcached", "s3"])
+    ap.add_argument("mode", choices=["timeline", "serving", "memcached", "s3", "sharding"])
     ap.add_argument("--orrery", required=True)
     ap.add_argument("--prometheus", default="prometheus")
     ap.add_argument("--promtool", default="promtool")
@@ -477,7 +606,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
     try:
         {"timeline": mode_timeline, "serving": mode_serving, "memcached": mode_memcached,
-         "s3": mode_s3}[a.mode](a, work)
+         "s3": mode_s3, "sharding": mode_sharding}[a.mode](a, work)
         # Under sanitizers, a report in any daemon's log is a failure.
         for name in sorted(os.listdir(work)):
             if name.endswith(".log"):
