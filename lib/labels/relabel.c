@@ -199,6 +199,7 @@ static int validate(const rule *c, char *err, size_t errlen) {
 
 static int parse_rule(yaml_document_t *doc, yaml_node_t *map, rule *c, char *err, size_t errlen) {
   int rc = 0;
+  unsigned seen = 0; /* fields given: a key twice is refused, as yaml.v2 strict does */
   const char *regex = DEFAULT_REGEX;
   c->act = A_REPLACE;
   if (!(c->sep = strdup(DEFAULT_SEP)) || !(c->target = strdup("")) ||
@@ -212,6 +213,14 @@ static int parse_rule(yaml_document_t *doc, yaml_node_t *map, rule *c, char *err
     yaml_node_t *v = yaml_document_get_node(doc, p->value);
     const char *key = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
     if (!v) return fail(err, errlen, "relabel config: %s: no value", key);
+    static const char *const fields[] = {"source_labels", "separator", "regex", "modulus",
+                                         "target_label", "replacement", "action"};
+    for (unsigned f = 0; f < sizeof fields / sizeof *fields; f++) {
+      if (strcmp(key, fields[f])) continue;
+      if (seen & (1u << f))
+        return fail(err, errlen, "field %s already set in type relabel.plain", key);
+      seen |= 1u << f;
+    }
     if (!strcmp(key, "source_labels")) {
       c->has_src = true;
       if (is_null(v)) continue;

@@ -184,6 +184,8 @@ static void test_errors(void **state) {
   parse_err("- {action: nope}", "unknown relabel action \"nope\"");
   parse_err("- {source_labels: ['1a'], target_label: b}", "\"1a\" is not a valid label name");
   parse_err("- {regex: '(?<=a)b', target_label: b}", "error parsing regexp");
+  parse_err("- {source_labels: [a], source_labels: [b, c], target_label: d}",
+            "field source_labels already set in type relabel.plain");
   parse_err("- {bogus: 1}", "field bogus not found in type relabel.plain");
   parse_err("- {action: hashmod, modulus: -1, target_label: s}", "modulus");
   parse_err("{a: b}", "expected a list");
