@@ -67,31 +67,24 @@ static void go_unix_time(double t, int64_t *sec, int64_t *nsec) {
  * evaluates at t.UnixNano()/1e6 (timeMilliseconds, wrapping in int64 beyond
  * the year 2262), so time=1e18 evaluates at -6930898827.444 and NaN or Inf
  * at -9223372036.854 there too. */
-int gw_api__parse_time(const char *s, int64_t *ms) {
+static int parse_time_as(const char *s, bool from_time, int64_t *ms) {
   if (!s || !*s) return ORR_EINVAL;
   double f;
   if (parse_go_float(s, &f) && !(errno == ERANGE && isinf(f))) {
     int64_t sec, ns;
     go_unix_time(f, &sec, &ns);
-    *ms = wrap64((uint64_t)sec * 1000000000u + (uint64_t)ns) / 1000000;
+    *ms = from_time ? wrap64((uint64_t)sec * 1000u + (uint64_t)(ns / 1000000))
+                    : wrap64((uint64_t)sec * 1000000000u + (uint64_t)ns) / 1000000;
     return 0;
   }
   return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
 }
 
+int gw_api__parse_time(const char *s, int64_t *ms) { return parse_time_as(s, false, ms); }
+
 /* The same for /series and /labels, which take timestamp.FromTime(t):
  * t.Unix()*1000 + ms of the nanoseconds, wrapping. */
-static int parse_time_from_time(const char *s, int64_t *ms) {
-  if (!s || !*s) return ORR_EINVAL;
-  double f;
-  if (parse_go_float(s, &f) && !(errno == ERANGE && isinf(f))) {
-    int64_t sec, ns;
-    go_unix_time(f, &sec, &ns);
-    *ms = wrap64((uint64_t)sec * 1000u + (uint64_t)(ns / 1000000));
-    return 0;
-  }
-  return orr_parse_time(s, ms) == 0 ? 0 : ORR_EINVAL;
-}
+static int parse_time_from_time(const char *s, int64_t *ms) { return parse_time_as(s, true, ms); }
 
 int gw_api__parse_duration_ns(const char *s, int64_t *ns, bool *overflow) {
   *overflow = false;

@@ -1428,12 +1428,18 @@ static void sync_labels_done(void *arg, int err, const char *msg, const char *co
   sync_signal(s, err, msg);
 }
 
-static void async_cb(uv_async_t *h) {
-  gw *g = h->data;
+/* Takes the queue of calls from other threads. */
+static gw__sync *take_queue(gw *g) {
   pthread_mutex_lock(&g->qmu);
   gw__sync *q = g->queue;
   g->queue = NULL;
   pthread_mutex_unlock(&g->qmu);
+  return q;
+}
+
+static void async_cb(uv_async_t *h) {
+  gw *g = h->data;
+  gw__sync *q = take_queue(g);
   while (q) {
     gw__sync *s = q;
     q = q->next;
@@ -1455,10 +1461,7 @@ int gw__sync_init(gw *g) {
 }
 
 void gw__sync_close(gw *g, uv_close_cb cb) {
-  pthread_mutex_lock(&g->qmu);
-  gw__sync *q = g->queue;
-  g->queue = NULL;
-  pthread_mutex_unlock(&g->qmu);
+  gw__sync *q = take_queue(g);
   while (q) {
     gw__sync *s = q;
     q = q->next;
