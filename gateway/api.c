@@ -245,6 +245,35 @@ int gw_api__thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *part
   return 0;
 }
 
+/* Thanos's max_source_resolution: a duration, or "auto" (and, with
+ * --query.auto-downsampling, no value) for |auto_ms|; "raw" is taken as 0s
+ * too. Responds on error. */
+int gw_api__max_source_resolution(gw_api *api, net_http_req *req, int64_t auto_ms,
+                                  int64_t *out_ms) {
+  static const char name[] = "max_source_resolution";
+  const char *v = net_http_req_param(req, name);
+  bool given = v && *v;
+  *out_ms = 0;
+  if (api->cfg.auto_downsampling || (given && !strcmp(v, "auto"))) *out_ms = auto_ms;
+  if (!given || !strcmp(v, "auto") || !strcmp(v, "raw")) return 0;
+  int64_t ns;
+  bool ovf;
+  if (gw_api__parse_duration_ns(v, &ns, &ovf)) {
+    orr_buf q = {0};
+    gw_api__quote(&q, v);
+    gw_api__errorf(req, "bad_data", "'%s' parameter: cannot parse %s to a valid duration%s", name,
+                   q.data ? q.data : "\"\"", ovf ? ". It overflows int64" : "");
+    orr_buf_free(&q);
+    return ORR_EINVAL;
+  }
+  if (ns < 0) {
+    gw_api__errorf(req, "bad_data", "negative '%s' is not accepted. Try a positive integer", name);
+    return ORR_EINVAL;
+  }
+  *out_ms = ns / 1000000;
+  return 0;
+}
+
 static void respond_json(net_http_req *req, orr_buf *b) {
   if (b->oom) {
     orr_buf_free(b);

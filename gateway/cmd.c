@@ -176,7 +176,8 @@ static int run(int argc, char **argv) {
   /* The HTTP API and /federate (gw_api_*, gateway.h). */
   gw_api_config ac = {core.g,           daemon_loop(d),           opt.timeout_ms,
                       opt.max_samples,  opt.lookback_delta_ms,    opt.max_concurrent,
-                      opt.partial_response != 0, flags};
+                      opt.partial_response != 0, flags,
+                      opt.auto_downsampling != 0};
   gw_api *api = NULL;
   rc = gw_api_register(daemon_router(d), &ac, &api);
   if (rc != 0) {

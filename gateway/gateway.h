@@ -212,6 +212,8 @@ typedef struct gw_api_config {
   int64_t max_concurrent;  /* --query.max-concurrent: queries evaluated at once (0: 20) */
   bool partial_response;   /* --query.partial-response */
   const orr_flag *flags;   /* the command's flags, for /api/v1/status/flags (borrowed) */
+  bool auto_downsampling;  /* --query.auto-downsampling: no max_source_resolution means
+                            * "auto" (step / 5) */
 } gw_api_config;
 
 typedef struct gw_api gw_api;

@@ -264,6 +264,12 @@ int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, 
 /* Thanos's dedup and partial_response parameters (defaults: true, the
  * flag). On a bad value responds and returns ORR_EINVAL. */
 int gw_api__thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial);
+/* Thanos's max_source_resolution in ms (0: raw) into *out_ms; |auto_ms| is
+ * "auto"'s value (step / 5 for ranges, 0 for instant queries), also used
+ * with --query.auto-downsampling when the parameter is absent. Responds
+ * with a 400 on a bad value. 0 or ORR_EINVAL. */
+int gw_api__max_source_resolution(gw_api *api, net_http_req *req, int64_t auto_ms,
+                                  int64_t *out_ms);
 
 /* Handlers (arg: the gw_api). */
 void gw_api__handle_query(net_http_req *req, void *arg);       /* promql.c */

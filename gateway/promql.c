@@ -50,6 +50,7 @@ struct gq {
   promql_query_params p;
   bool dedup;
   int partial;
+  int64_t max_res_ms; /* max_source_resolution (0: raw) */
   gw_api__fanout *f;        /* the fetch; freed (slot given back) in gq_end */
   int64_t samples;
   volatile int cancel;
@@ -318,6 +319,7 @@ static void gq_start_fetch(gw_api__fanout *f) {
     r.ngrouping = sel->ngrouping;
     r.dedup = q->dedup;
     r.partial_response = q->partial;
+    r.max_resolution_ms = q->max_res_ms;
     r.max_samples = q->api->cfg.max_samples;
     int rc = gw_api__fanout_select(f, &r, i);
     if (rc) {
@@ -349,6 +351,7 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
   p.range = range;
   p.lookback_ms = api->cfg.lookback_ms;
   p.max_samples = api->cfg.max_samples;
+  int64_t auto_res_ns = 0; /* the step, for max_source_resolution=auto */
   if (range) {
     const char *s = net_http_req_param(req, "start");
     const char *e = net_http_req_param(req, "end");
@@ -390,6 +393,7 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
     }
     /* A step under 1 ms becomes 0: the engine then fails as Prometheus's does. */
     p.step_ms = step_ns / 1000000;
+    auto_res_ns = step_ns;
   } else {
     const char *t = net_http_req_param(req, "time");
     if (!t || !*t) {
@@ -425,8 +429,12 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
   bool dedup;
   int partial;
   if (gw_api__thanos_params(api, req, &dedup, &partial)) return;
-  /* max_source_resolution and replicaLabels[] are accepted; downsampled
-   * data and per-request replica labels are not served yet. */
+  /* Downsampled blocks: "auto" is step / 5 for ranges (Thanos), raw for
+   * instant queries (Thanos's default instant max_source_resolution, 0s).
+   * replicaLabels[] is accepted; per-request replica labels are not served. */
+  int64_t max_res_ms;
+  if (gw_api__max_source_resolution(api, req, range ? auto_res_ns / 5 / 1000000 : 0, &max_res_ms))
+    return;
 
   gq *q = calloc(1, sizeof(*q));
   orr_arena *a = orr_arena_new(0);
@@ -440,6 +448,7 @@ static void handle(net_http_req *req, gw_api *api, bool range) {
   q->a = a;
   q->dedup = dedup;
   q->partial = partial;
+  q->max_res_ms = max_res_ms;
   p.timeout_ms = timeout_ms;
   p.cancel = &q->cancel;
   q->p = p;

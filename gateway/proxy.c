@@ -310,8 +310,15 @@ static int cmp_chunk(const void *pa, const void *pb) {
 
 /* Decodes the chunks of one lane (non-overlapping, ascending) into |out|;
  * an average chunk yields sum / count at each of its timestamps. */
-static long decode_lane(rchunk **cs, size_t n, promql_point *out) {
+static long decode_lane(rchunk **cs, size_t n, bool counter, promql_point *out) {
   long k = 0;
+  /* Thanos's ApplyCounterResetsSeriesIterator: each downsampled chunk's
+   * counter is a running total from its own first raw value and ends with
+   * the last raw value repeated at its last timestamp; chained here into
+   * one total that only goes up (a drop adds the new value, as a reset),
+   * the repeated sample kept only to compare the next chunk with. */
+  int64_t last_t = INT64_MIN;
+  double last_v = 0, total = 0;
   for (size_t i = 0; i < n; i++) {
     tsdb_xor_iter it, ct;
     tsdb_xor_iter_init(&it, cs[i]->data, cs[i]->len);
@@ -324,6 +331,20 @@ static long decode_lane(rchunk **cs, size_t n, promql_point *out) {
         if (rc < 0) return rc;
         if (rc == 0 || ct.t != it.t) return ORR_ECORRUPT;
         v = it.v / ct.v;
+      }
+      if (counter) {
+        if (isnan(v)) continue; /* stale markers: not a counter value */
+        if (last_t == INT64_MIN) {
+          total = v;
+        } else if (it.t > last_t) {
+          total += v >= last_v ? v - last_v : v;
+        } else {
+          last_v = v;
+          continue;
+        }
+        last_t = it.t;
+        last_v = v;
+        v = total;
       }
       if (k > 0 && it.t <= out[k - 1].t) continue;
       out[k].t = it.t;
@@ -348,6 +369,7 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
   if (!cs) return ORR_ENOMEM;
   size_t nch = 0, total = 0;
   int mode = aggr_mode(op->req.func);
+  bool aggr_counter = false; /* a counter aggregate among the chunks */
   for (size_t i = 0; i < s->n_chunks; i++) {
     const Thanos__AggrChunk *c = s->chunks[i];
     const Thanos__Chunk *cnt, *raw = pick_chunk(c, mode, &cnt);
@@ -360,6 +382,7 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
     cs[nch].maxt = c->max_time;
     cs[nch].data = raw->data.data;
     cs[nch].len = raw->data.len;
+    if (!c->raw && mode == AG_COUNTER) aggr_counter = true;
     if (cnt) {
       cs[nch].count = cnt->data.data;
       cs[nch].count_len = cnt->data.len;
@@ -390,7 +413,10 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
   if (!reps || !buf || !out) return ORR_ENOMEM;
   size_t used = 0;
   for (size_t l = 0; l < nl; l++) {
-    long k = decode_lane(lanes[l], lane_n[l], buf + used);
+    /* Counter aggregates need the reset correction; raw chunks beside them
+     * take it too so the lane's values stay one total (Thanos does the
+     * same); raw-only series keep their values (resets() sees them). */
+    long k = decode_lane(lanes[l], lane_n[l], aggr_counter, buf + used);
     if (k < 0) return (int)k;
     reps[l].pts = buf + used;
     reps[l].n = (size_t)k;
