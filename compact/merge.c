@@ -2,7 +2,13 @@
  * overlapping chunks of one series (from HA replicas) merged with Thanos's
  * penalty algorithm, the one the gateway uses at query time (lib/storeapi).
  * Counter adjustment is off: the compactor does not know which series are
- * counters, and adjusting a gauge would change its values. */
+ * counters, and adjusting a gauge would change its values. For HA replicas
+ * of one counter it has nothing to do anyway (both scrape the same
+ * monotone value, so a switch never goes down; tests/integration/compact/
+ * ha_dedup.py finds rate/increase/resets over the compacted block equal to
+ * the gateway's, which adjusts); it would only differ on a switch right
+ * across a real reset, where Thanos's adjustment hides the reset. The merge
+ * gets each replica's whole series (run.c: merge_whole_series). */
 #include <stdlib.h>
 
 #include "compact_run.h"

@@ -207,7 +207,10 @@ static int compact_plan(const compact_config *cfg, group *g, compact_block **pla
   th.thanos.labels = g->labels;
   th.thanos.downsample_resolution = g->resolution;
   th.thanos.source = "compactor";
-  tsdb_compact_opts o = {.thanos = &th, .merge = cfg->merge, .merge_arg = cfg->merge_arg};
+  /* The penalty dedup keeps state along a series: it needs each replica's
+   * whole series (lib/tsdb compact.c note 5). */
+  tsdb_compact_opts o = {.thanos = &th, .merge = cfg->merge, .merge_arg = cfg->merge_arg,
+                         .merge_whole_series = cfg->merge == compact_merge_penalty};
   tsdb_compact_result res;
   memset(&res, 0, sizeof(res));
   uint64_t t0 = orr_mono_ns();

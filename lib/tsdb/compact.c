@@ -24,7 +24,14 @@
  *    Ties between equal (minTime, maxTime) go to the source listed first.
  * 4. Output lifecycle as the block writer: <parent>/<ulid>.tmp-for-creation,
  *    every file and directory fsynced, renamed into place, parent fsynced.
- *    A crash leaves at most the temporary directory. */
+ *    A crash leaves at most the temporary directory.
+ * 5. opts.merge_whole_series: the merge sees each input's whole series, not
+ *    runs of overlapping chunks. A merge with state along the series (the
+ *    penalty dedup's current replica and penalty) is not correct on pieces:
+ *    a merged remainder and the next chunk of the same replica would count
+ *    as two replicas, and the penalty skips the first samples of the later
+ *    one (found by tests/integration/compact/ha_dedup.py: 2 samples lost at
+ *    every such boundary). */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -415,6 +422,111 @@ static int merge_lists(compactor *c) {
   return rc;
 }
 
+/* Note 5: the whole-series merge (opts.merge_whole_series). Each list's
+ * chunks are one input block's series in time order; lists disjoint in time
+ * are chained into one lane (greedy, by first chunk: the same replica's
+ * consecutive blocks), and when more than one lane remains the lanes are
+ * decoded whole, merged once and re-encoded. With a single lane nothing
+ * overlaps and merge_lists copies the chunks as they are. Returns 1 when
+ * it merged, 0 when merge_lists should run, or a negative ORR_E* code. */
+static int merge_series(compactor *c) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->nlists; i++)
+    if (c->lists[i].n > c->lists[i].i) n++;
+  if (n < 2) return 0;
+  size_t *ord = calloc(c->nlists, sizeof(*ord)), *lane = calloc(c->nlists, sizeof(*lane));
+  int64_t *lmax = calloc(c->nlists, sizeof(*lmax));
+  size_t nl = 0, k = 0;
+  int rc = ord && lane && lmax ? 0 : ORR_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < c->nlists; i++)
+    if (c->lists[i].n > c->lists[i].i) ord[k++] = i;
+  /* insertion sort by first chunk's mint: a handful of lists */
+  for (size_t i = 1; rc == 0 && i < k; i++)
+    for (size_t j = i; j > 0; j--) {
+      const clist *a = &c->lists[ord[j - 1]], *b = &c->lists[ord[j]];
+      if (a->v[a->i].mint <= b->v[b->i].mint) break;
+      size_t t = ord[j];
+      ord[j] = ord[j - 1];
+      ord[j - 1] = t;
+    }
+  for (size_t i = 0; rc == 0 && i < k; i++) {
+    const clist *l = &c->lists[ord[i]];
+    int64_t mint = l->v[l->i].mint, maxt = l->v[l->n - 1].maxt;
+    size_t j = 0;
+    while (j < nl && lmax[j] >= mint) j++;
+    if (j == nl) nl++;
+    lane[ord[i]] = j;
+    lmax[j] = maxt;
+  }
+  tsdb_sample **in = NULL, *merged = NULL;
+  size_t *nin = NULL, *cap = NULL, nmerged = 0;
+  if (rc) {
+    rc = cfail(c, rc, "out of memory");
+    goto out;
+  }
+  if (nl < 2) goto out;
+  in = calloc(nl, sizeof(*in));
+  nin = calloc(nl, sizeof(*nin));
+  cap = calloc(nl, sizeof(*cap));
+  if (!in || !nin || !cap) rc = ORR_ENOMEM;
+  /* lists in |ord| order: each lane gets its pieces in time order */
+  for (size_t i = 0; rc == 0 && i < k; i++) {
+    clist *l = &c->lists[ord[i]];
+    size_t j = lane[ord[i]];
+    for (; rc == 0 && l->i < l->n; l->i++) {
+      tsdb_sample *s;
+      size_t m;
+      if ((rc = decode_chunk(&l->v[l->i], &s, &m)) != 0) break;
+      if (nin[j] + m > cap[j]) {
+        size_t nc = (nin[j] + m) * 2;
+        tsdb_sample *nv = realloc(in[j], nc * sizeof(*nv));
+        if (!nv) rc = ORR_ENOMEM;
+        else in[j] = nv, cap[j] = nc;
+      }
+      if (rc == 0) {
+        /* a block's own chunks may overlap: keep the lane strictly increasing */
+        for (size_t x = 0; x < m; x++)
+          if (nin[j] == 0 || s[x].t > in[j][nin[j] - 1].t) in[j][nin[j]++] = s[x];
+      }
+      free(s);
+      if (l->owned[l->i]) free(l->v[l->i].data);
+      l->owned[l->i] = false;
+    }
+  }
+  if (rc == ORR_EUNSUPPORTED) {
+    rc = cfail(c, rc, "overlapping chunks of a non-XOR encoding cannot be merged");
+  } else if (rc == 0) {
+    rc = c->o->merge(c->o->merge_arg, (const tsdb_sample *const *)in, nin, nl, &merged, &nmerged);
+    if (rc) rc = cfail(c, rc, "merging overlapping series: %s", orr_strerror(rc));
+  } else {
+    rc = cfail(c, rc, "decoding overlapping chunks: %s", orr_strerror(rc));
+  }
+  for (size_t off = 0; rc == 0 && off < nmerged; off += TSDB_SAMPLES_PER_CHUNK) {
+    size_t m = nmerged - off < TSDB_SAMPLES_PER_CHUNK ? nmerged - off : TSDB_SAMPLES_PER_CHUNK;
+    tsdb_chunk ch;
+    if ((rc = encode_chunk(merged + off, m, &ch)) != 0) {
+      rc = cfail(c, rc, "re-encoding merged chunks: %s", orr_strerror(rc));
+      break;
+    }
+    c->res->chunks_reencoded++;
+    if ((rc = out_push(c, ch, true)) != 0) {
+      free(ch.data);
+      rc = cfail(c, rc, "out of memory");
+    }
+  }
+  if (rc == 0) rc = 1;
+out:
+  for (size_t i = 0; in && i < nl; i++) free(in[i]);
+  free(in);
+  free(nin);
+  free(cap);
+  free(merged);
+  free(ord);
+  free(lane);
+  free(lmax);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- inputs */
 
 static int input_next(compactor *c, input *in) {
@@ -515,7 +627,9 @@ static int series_loop(compactor *c) {
       clist *l = new_list(c);
       rc = l ? input_chunks(c, in, l) : cfail(c, ORR_ENOMEM, "out of memory");
     }
+    if (rc == 0 && c->o->merge && c->o->merge_whole_series) rc = merge_series(c);
     if (rc == 0) rc = merge_lists(c);
+    if (rc == 1) rc = 0;
     if (rc == 0) rc = write_series(c, &first->ls);
     out_clear(c);
     for (size_t i = 0; i < c->nlists; i++) clist_clear(&c->lists[i]);

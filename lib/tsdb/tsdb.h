@@ -732,6 +732,12 @@ typedef struct tsdb_compact_opts {
   const tsdb_meta *thanos;
   tsdb_merge_fn merge; /* NULL: tsdb_merge_chain */
   void *merge_arg;
+  /* With |merge|: |merge| gets each input block's whole series (inputs
+   * disjoint in time chained, as one replica's consecutive blocks) once per
+   * series, instead of each run of overlapping chunks; series whose inputs
+   * do not overlap are copied as they are. For merges that keep state along
+   * the series, as the penalty dedup. */
+  bool merge_whole_series;
 } tsdb_compact_opts;
 
 typedef struct tsdb_compact_result {
