@@ -17,3 +17,10 @@ orr_integration_test(compact_crash_s3 REQUIRES PROMETHEUS PROMTOOL PYTHON3 NODE 
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/compact_test.py crash_s3
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
     --node ${NODE_BIN} --node-dir ${CMAKE_SOURCE_DIR}/tests/node)
+# Issue 12 "HA pairs become one": two replicas (one with a 10-minute gap,
+# counters included) compacted with --deduplication.func=penalty answer ~30
+# PromQL queries through gateway -> store exactly as the gateway's
+# deduplicated view of the two replica blocks; no false counter reset.
+orr_integration_test(compact_ha_dedup REQUIRES PROMTOOL PYTHON3 TIMEOUT 120
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/compact/ha_dedup.py
+    --orrery $<TARGET_FILE:orrery> --promtool ${PROMTOOL_BIN})
