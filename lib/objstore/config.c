@@ -48,7 +48,11 @@ static const char *scalar(cfg_ctx *x, yaml_node_t *n, const char *where, const c
   return (const char *)n->data.scalar.value;
 }
 
+/* Parses a YAML boolean into |*out|; 0 or ORR_EINVAL (message in x->err).
+ * |*out| is written on every path (0 on error), so a caller's flag is never
+ * left unset. */
 static int parse_bool(cfg_ctx *x, const char *v, const char *where, const char *key, int *out) {
+  *out = 0;
   static const char *const t[] = {"true", "yes", "on", "y"}, *const f[] = {"false", "no", "off", "n", ""};
   for (size_t i = 0; i < sizeof t / sizeof *t; i++)
     if (!strcasecmp(v, t[i])) return *out = 1, 0;
@@ -59,14 +63,14 @@ static int parse_bool(cfg_ctx *x, const char *v, const char *where, const char *
   return CFG_ERR("%s.%s: cannot parse \"%s\" as a boolean (%s)", where, key, v, x->type);
 }
 
+/* Parses a non-negative integer ("" is 0) into |*out|; 0 or ORR_EINVAL
+ * (message in x->err). |*out| is written on every path (0 on error). */
 static int parse_int(cfg_ctx *x, const char *v, const char *where, const char *key, int64_t *out) {
   char *end;
+  *out = 0;
+  if (*v == '\0') return 0;
   errno = 0;
   long long n = strtoll(v, &end, 10);
-  if (*v == '\0') {
-    *out = 0;
-    return 0;
-  }
   if (errno || *end || n < 0) {
     char *err = x->err;
     size_t errlen = x->errlen;

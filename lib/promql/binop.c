@@ -236,19 +236,12 @@ int promql__binop_vv(promql__ev *ev, const promql_expr *e, promql__vec *lhs, pro
     sm.k[k] = R->s[i].h;
     sm.v[k] = (long)i;
   }
-  /* Matched signatures: for one-to-one, existence; for many-to-one, the
-   * result label hashes per signature (kept in a flat list). */
-  sigmap matched;
-  if (sm_init(a, &matched, L->n)) return promql__ev_oom(ev);
-  uint64_t *ins_sig = NULL, *ins_h = NULL;
-  size_t nins = 0;
-  if (m->card != PROMQL_CARD_ONE_TO_ONE) {
-    ins_sig = orr_arena_alloc(a, (L->n + 1) * sizeof(uint64_t));
-    ins_h = orr_arena_alloc(a, (L->n + 1) * sizeof(uint64_t));
-    if (!ins_sig || !ins_h) return promql__ev_oom(ev);
-  }
-  sigmap ins;
-  if (m->card != PROMQL_CARD_ONE_TO_ONE && sm_init(a, &ins, L->n)) return promql__ev_oom(ev);
+  /* What has been output so far, to refuse what Prometheus refuses: for
+   * one-to-one, each matching signature once; for many-to-one, each
+   * (result labels, signature) pair once. One set serves both, keyed by the
+   * signature or by the pair's hash. */
+  sigmap seen;
+  if (sm_init(a, &seen, L->n)) return promql__ev_oom(ev);
   for (size_t i = 0; i < L->n; i++) {
     const promql__sample *ls = &L->s[i];
     long ri = sm.v[sm_slot(&sm, ls->h)];
@@ -269,24 +262,16 @@ int promql__binop_vv(promql__ev *ev, const promql_expr *e, promql__vec *lhs, pro
     promql__sample o = {{NULL, 0}, v, ls->t, 0};
     if (result_metric(a, &ls->ls, &rs->ls, op, m, &o.ls)) return promql__ev_oom(ev);
     if (e->u.binary.return_bool && promql__drop_name(a, &o.ls, &o.ls)) return promql__ev_oom(ev);
-    size_t k = sm_slot(&matched, ls->h);
-    if (m->card == PROMQL_CARD_ONE_TO_ONE) {
-      if (matched.v[k] != -1)
-        return promql__ev_errorf(ev, "multiple matches for labels: many-to-one matching must be "
-                                     "explicit (group_left/group_right)");
-      matched.k[k] = ls->h;
-      matched.v[k] = 1;
-    } else {
-      uint64_t hh = lhash(&o.ls) ^ (ls->h * 0x9E3779B97F4A7C15ULL);
-      size_t s2 = sm_slot(&ins, hh);
-      if (ins.v[s2] != -1)
-        return promql__ev_errorf(ev,
-                                 "multiple matches for labels: grouping labels must ensure unique "
-                                 "matches");
-      ins.k[s2] = hh;
-      ins.v[s2] = 1;
-      (void)nins;
-    }
+    bool one = m->card == PROMQL_CARD_ONE_TO_ONE;
+    uint64_t key = one ? ls->h : lhash(&o.ls) ^ (ls->h * 0x9E3779B97F4A7C15ULL);
+    size_t k = sm_slot(&seen, key);
+    if (seen.v[k] != -1)
+      return promql__ev_errorf(ev, one ? "multiple matches for labels: many-to-one matching must "
+                                         "be explicit (group_left/group_right)"
+                                       : "multiple matches for labels: grouping labels must "
+                                         "ensure unique matches");
+    seen.k[k] = key;
+    seen.v[k] = 1;
     if (promql__vec_push(a, out, &o)) return promql__ev_oom(ev);
   }
   return 0;

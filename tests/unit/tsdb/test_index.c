@@ -19,13 +19,20 @@
 #include "tsdb.h"
 
 /* ---------------------------------------------------------------- helpers */
+/* The whole file, NUL-terminated (caller frees), its size in |*n|; NULL and
+ * |*n| 0 when it cannot be read. */
 static char *read_all(const char *path, size_t *n) {
+  *n = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
   long l = ftell(f);
   fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)l + 1);
+  char *b = l < 0 ? NULL : malloc((size_t)l + 1);
+  if (!b) {
+    fclose(f);
+    return NULL;
+  }
   size_t got = fread(b, 1, (size_t)l, f);
   fclose(f);
   b[got] = 0;
