@@ -107,5 +107,11 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", parent);
   }
+  /* Every sample written must come back, and the block must verify. */
+  if (n != (size_t)total || rc != 0 || st.problems != 0) {
+    fprintf(stderr, "bench_select: read %zu of %.0f samples, verify rc %d, %llu problems\n", n, total,
+            rc, (unsigned long long)st.problems);
+    return 1;
+  }
   return 0;
 }

@@ -13,7 +13,9 @@
 # evalTotalTime from stats=all. orrery: wall time of the process, and the
 # same minus the median wall time of `vector(1)` (process start + opening
 # the blocks), which is closest to Prometheus's evaluation plus JSON time.
-# Each class's answers are also compared once (promql_diff's comparator).
+# Each class's answers are also compared once (promql_diff's comparator); a
+# differing answer makes the script exit 1 after the table (the test suite's
+# bench stage runs it on a tiny data set for that check).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -178,6 +180,9 @@ try:
     print("\nwall x = orrery wall / prometheus wall (curl time_total); net x = (orrery wall - "
           "vector(1) wall) / prometheus wall; < 1 means orrery is faster. Medians of %d runs; "
           "instant at %s, range %s..%s step %s." % (args.runs, AT, S, E, STEP))
+    bad = [r[0] for r in rows if r[-1] != "yes"]
+    if bad:
+        sys.exit("answers differ from Prometheus: " + ", ".join(bad))
 finally:
     if prom:
         prom.stop()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_data.py OUT: the PromQL differential test's dataset,
+"""gen_data.py OUT [--series-scale N]: the PromQL differential test's dataset,
 an OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.
 
 Deterministic (fixed seed): three hours from T0 = 1700000000 (2023-11-14
@@ -28,6 +28,10 @@ Deterministic (fixed seed): three hours from T0 = 1700000000 (2023-11-14
         and the text formats must escape
   request_duration_seconds{,2,3}_bucket{job,le}     histograms that differ
         only in the metric name (histogram_quantile's duplicate labelset)
+
+--series-scale N (the benchmarks: bench/gateway_vs_prometheus.sh) gives the
+http and cpu families N times more instances (60 more series per unit of
+N); every other family is unchanged. N = 1 is the differential test's data.
 """
 import argparse
 import math
@@ -88,13 +92,13 @@ def instances(n, port):
     return ["10.0.%d.%d:%d" % (i // 250, i % 250 + 1, port) for i in range(n)]
 
 
-def gen(path):
+def gen(path, scale=1):
     rnd = random.Random(20231114)
     with open(path, "w") as f:
         o = Out(f)
         # ------------------------------------------------------------ counters
         o.family("http_requests", "counter")
-        n_inst = 3
+        n_inst = 3 * scale
         for job in ("api-server", "frontend"):
             for ii, inst in enumerate(instances(n_inst, 8080)):
                 for method in ("GET", "POST"):
@@ -125,7 +129,7 @@ def gen(path):
                             o.sample("http_requests_total", lab, acc, t)
 
         o.family("node_cpu_seconds", "counter")
-        for inst in instances(3, 9100):
+        for inst in instances(3 * scale, 9100):
             for cpu in ("0", "1"):
                 for mode in ("idle", "user", "system", "iowait"):
                     lab = {"instance": inst, "job": "node", "cpu": cpu, "mode": mode}
@@ -290,8 +294,9 @@ def finish(f, o):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
+    ap.add_argument("--series-scale", type=int, default=1)
     a = ap.parse_args()
-    n = gen(a.out)
+    n = gen(a.out, a.series_scale)
     print("%d samples written to %s" % (n, a.out))
 
 
