@@ -9,7 +9,7 @@ BUILD_PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
   libcurl4-openssl-dev libssl-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev
   libyaml-dev libjansson-dev zlib1g-dev libxxhash-dev libcmocka-dev)
-TEST_PKGS=(prometheus wrk curl procps python3 memcached)
+TEST_PKGS=(prometheus wrk curl procps python3 memcached openssl)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 missing=()
@@ -29,10 +29,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm test peers (grpc-js, proto-loader, s3rver) live in tests/node/node_modules.
+# npm test peers (grpc-js, proto-loader, s3rver) live in tests/node/node_modules,
+# pinned by tests/node/package-lock.json (committed). `npm ci` installs exactly
+# the lock when node_modules is missing or stale: a package of the lock absent
+# or at another version in npm's record of what it installed
+# (node_modules/.package-lock.json).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$here/tests/node/package.json" ] && { [ ! -d "$here/tests/node/node_modules/@grpc/grpc-js" ] ||
-  [ ! -d "$here/tests/node/node_modules/s3rver" ]; }; then
-  echo "bootstrap: npm install in tests/node" >&2
-  (cd "$here/tests/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+node_dir="$here/tests/node"
+if [ -f "$node_dir/package-lock.json" ] && ! (cd "$node_dir" && node -e '
+const fs = require("fs");
+const want = JSON.parse(fs.readFileSync("package-lock.json")).packages;
+const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json")).packages;
+for (const [k, v] of Object.entries(want))
+  if (k && !v.optional && (!have[k] || have[k].version !== v.version)) process.exit(1);
+' 2>/dev/null); then
+  echo "bootstrap: npm ci in tests/node" >&2
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
