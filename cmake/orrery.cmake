@@ -22,18 +22,29 @@ function(orr_component name)
   target_link_libraries(orr_${name} PUBLIC ${A_DEPS})
 endfunction()
 
-# orr_unit_test(NAME SOURCES ... DEPS ... [TIMEOUT s]): a cmocka test program
-# registered with CTest under the label "unit".
+# orr_unit_test(NAME SOURCES ... DEPS ... [REQUIRES TOOL...] [TIMEOUT s]):
+# a cmocka test program registered with CTest under the label "unit".
+# REQUIRES names outside tools as orr_integration_test does (PROMTOOL,
+# OPENSSL, ...; their paths are in ${TOOL_BIN}); when one is missing the test
+# is registered as a failing placeholder that names it. The program runs under
+# tests/unit/run_cmocka.sh, which turns a cmocka skip() (a pass to CTest)
+# into CTest's skip code 77, or a failure when CI=true.
 function(orr_unit_test name)
-  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;DEPS;REQUIRES" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)
   endif()
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS} PkgConfig::CMOCKA)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/common)
-  add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS unit)
+  orr__missing_tools(missing ${A_REQUIRES})
+  if(missing)
+    orr__placeholder_test(${name} "${missing}")
+  else()
+    add_test(NAME ${name}
+      COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/run_cmocka.sh $<TARGET_FILE:${name}>)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS unit SKIP_RETURN_CODE 77)
 endfunction()
 
 # orr_fuzz_target(NAME SOURCES ... DEPS ...): a libFuzzer target. With
@@ -80,34 +91,55 @@ function(orr_protoc_c out_var)
   set(${out_var} ${srcs} PARENT_SCOPE)
 endfunction()
 
-# The external tools integration tests drive, looked up once.
-find_program(PROMETHEUS_BIN prometheus)
-find_program(PROMTOOL_BIN promtool)
-find_program(PYTHON3_BIN python3)
-find_program(NODE_BIN node)
-find_program(WRK_BIN wrk)
+# The external tools the tests drive, looked up once, in PATH only (not in
+# CMake's system directories): the tests run what the user's PATH gives, and
+# a tool taken out of PATH shows up as missing.
+foreach(tool PROMETHEUS:prometheus PROMTOOL:promtool PYTHON3:python3 NODE:node WRK:wrk
+    OPENSSL:openssl CURL:curl)
+  string(REPLACE ":" ";" tv ${tool})
+  list(GET tv 0 var)
+  list(GET tv 1 cmd)
+  find_program(${var}_BIN ${cmd} NO_CMAKE_PATH NO_CMAKE_ENVIRONMENT_PATH NO_CMAKE_SYSTEM_PATH
+    NO_CMAKE_INSTALL_PREFIX)
+endforeach()
+
+# orr__missing_tools(OUT TOOL...): the lower-case names of the tools (by
+# their *_BIN variable above without the suffix) that were not found.
+function(orr__missing_tools out)
+  set(missing)
+  foreach(tool ${ARGN})
+    if(NOT ${tool}_BIN)
+      string(TOLOWER ${tool} t)
+      list(APPEND missing ${t})
+    endif()
+  endforeach()
+  set(${out} "${missing}" PARENT_SCOPE)
+endfunction()
+
+# orr__placeholder_test(NAME MISSING): registers NAME as a test that fails
+# and says which tools it needed: a missing tool fails the suite, it never
+# shrinks it.
+function(orr__placeholder_test name missing)
+  string(REPLACE ";" ", " m "${missing}")
+  add_test(NAME ${name} COMMAND sh -c "echo '${name}: cannot run: ${m} not found (scripts/bootstrap.sh installs it)' >&2; exit 1")
+endfunction()
 
 # orr_integration_test(NAME REQUIRES TOOL... COMMAND ... [LABELS ...]
 #   [TIMEOUT s] [ENVIRONMENT_MODIFICATION ...]): an integration test (label
 # "integration" plus LABELS). REQUIRES names tools by their *_BIN variable
 # above without the suffix (PROMETHEUS PROMTOOL PYTHON3 NODE WRK). When one
 # is missing the test is still registered, as a test that fails and says
-# which tool it needed: a missing tool fails the suite, it never shrinks it.
+# which tool it needed. Exit code 77 (a test's own skip, e.g. an npm peer
+# missing) shows as skipped; scripts/test.sh fails a CI run on any skip.
+# LABELS sanitize: the asan stage of scripts/test.sh runs it too.
 function(orr_integration_test name)
   cmake_parse_arguments(A "" "TIMEOUT" "REQUIRES;COMMAND;LABELS;ENVIRONMENT_MODIFICATION" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 300)
   endif()
-  set(missing)
-  foreach(tool ${A_REQUIRES})
-    if(NOT ${tool}_BIN)
-      string(TOLOWER ${tool} t)
-      list(APPEND missing ${t})
-    endif()
-  endforeach()
+  orr__missing_tools(missing ${A_REQUIRES})
   if(missing)
-    string(REPLACE ";" ", " m "${missing}")
-    add_test(NAME ${name} COMMAND sh -c "echo '${name}: cannot run: ${m} not found (scripts/bootstrap.sh installs it)' >&2; exit 1")
+    orr__placeholder_test(${name} "${missing}")
   else()
     add_test(NAME ${name} COMMAND ${A_COMMAND})
   endif()
@@ -117,4 +149,22 @@ function(orr_integration_test name)
     set_tests_properties(${name} PROPERTIES
       ENVIRONMENT_MODIFICATION "${A_ENVIRONMENT_MODIFICATION}")
   endif()
+endfunction()
+
+# orr_bench_smoke(NAME REQUIRES TOOL... COMMAND ... [TIMEOUT s]): a benchmark
+# run on a tiny data set (label "bench", the bench stage of scripts/test.sh;
+# not "integration", so the gcc and asan stages leave it out). It fails when
+# the benchmark crashes or its answers differ; no timing is asserted.
+function(orr_bench_smoke name)
+  cmake_parse_arguments(A "" "TIMEOUT" "REQUIRES;COMMAND" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 300)
+  endif()
+  orr__missing_tools(missing ${A_REQUIRES})
+  if(missing)
+    orr__placeholder_test(${name} "${missing}")
+  else()
+    add_test(NAME ${name} COMMAND ${A_COMMAND})
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS bench TIMEOUT ${A_TIMEOUT})
 endfunction()

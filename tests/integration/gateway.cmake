@@ -5,4 +5,5 @@
 # gzip, and /federate scraped by a Prometheus (gateway/gateway_e2e.py).
 orr_integration_test(gateway_e2e REQUIRES PROMETHEUS PROMTOOL PYTHON3
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/gateway/gateway_e2e.py
-    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
+  LABELS sanitize)

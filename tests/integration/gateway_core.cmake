@@ -8,4 +8,5 @@ target_link_libraries(gw_xor_encode PRIVATE orr_tsdb)
 orr_integration_test(gateway_core REQUIRES NODE TIMEOUT 180
   COMMAND ${NODE_BIN} ${CMAKE_CURRENT_LIST_DIR}/gateway_core/gateway_core_test.js
     $<TARGET_FILE:orrery> $<TARGET_FILE:gw_xor_encode> ${CMAKE_SOURCE_DIR}/lib/storeapi/proto
-    ${CMAKE_SOURCE_DIR}/tests/node)
+    ${CMAKE_SOURCE_DIR}/tests/node
+  LABELS sanitize)

@@ -4,14 +4,22 @@
 # sidecar's peak RSS while streaming 200k series.
 # 77: @grpc/grpc-js is not installed. A small ASan quarantine keeps the
 # peak-RSS bound meaningful under sanitizers.
+# functional and refusals also run sanitized (label sanitize); memory streams
+# 200k series three times, which under ASan takes longer than its 600 s.
 foreach(mode functional refusals memory)
+  set(labels sanitize)
+  if(mode STREQUAL memory)
+    set(labels)
+  endif()
   orr_integration_test(sidecar_${mode} REQUIRES NODE PROMETHEUS PROMTOOL TIMEOUT 600
     COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/node/storeapi_sidecar.js ${mode}
       $<TARGET_FILE:orrery> ${PROMETHEUS_BIN} ${PROMTOOL_BIN} ${CMAKE_SOURCE_DIR}/lib/storeapi/proto
-    ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
+    ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8"
+    LABELS ${labels})
 endforeach()
 
 # A bucket the sidecar cannot use stops it at start with one error line.
 orr_integration_test(sidecar_bucket_refusals REQUIRES NODE
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/sidecar/bucket_refusals.sh
-    $<TARGET_FILE:orrery> ${CMAKE_SOURCE_DIR}/tests/node)
+    $<TARGET_FILE:orrery> ${CMAKE_SOURCE_DIR}/tests/node
+  LABELS sanitize)
