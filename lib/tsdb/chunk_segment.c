@@ -139,7 +139,8 @@ static int list_segments(const char *dir, seq_entry **out, size_t *n, char *err,
   int rc = 0;
   while ((e = readdir(d))) {
     unsigned long seq;
-    if (!seq_name(e->d_name, &seq) || strlen(e->d_name) >= sizeof(v->name)) continue;
+    size_t len = strlen(e->d_name);
+    if (!seq_name(e->d_name, &seq) || len >= sizeof(v->name)) continue;
     if (cnt == cap) {
       size_t ncap = cap ? cap * 2 : 16;
       seq_entry *nv = realloc(v, ncap * sizeof(*nv));
@@ -152,7 +153,9 @@ static int list_segments(const char *dir, seq_entry **out, size_t *n, char *err,
       cap = ncap;
     }
     v[cnt].seq = seq;
-    snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", e->d_name);
+    /* the length was checked above; a copy of exactly it (snprintf here made
+     * gcc -O0 warn of a truncation that cannot happen) */
+    memcpy(v[cnt].name, e->d_name, len + 1);
     cnt++;
   }
   if (cnt > 1) qsort(v, cnt, sizeof(*v), seq_cmp);
