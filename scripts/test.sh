@@ -79,9 +79,13 @@ run_stage() {
     failed=$((failed + 1))
   fi
   [ "$rc" -eq 0 ] || status=1
-  local ran=$((total - nskip)) min
+  # A placeholder for a missing tool fails without running anything: it is
+  # counted as failed, and as not run.
+  local ncannot
+  ncannot=$(grep -oE "^[A-Za-z0-9_]+: cannot run: " "$log" | sort -u | wc -l)
+  local ran=$((total - nskip - ncannot)) min
   min=$(floor "$name")
-  local msg="stage $name: $ran tests run ($((total - nfail - nskip)) passed, $nfail failed, $nskip skipped) of $registered registered, floor $min, $((SECONDS - t0)) s"
+  local msg="stage $name: $ran tests run ($((total - nfail - nskip)) passed, $nfail failed, $nskip skipped, $ncannot could not run) of $registered registered, floor $min, $((SECONDS - t0)) s"
   echo "$msg" >&2
   summary+=("$msg")
   # Tests that could not run: a tool missing (the placeholder's message), a
