@@ -73,9 +73,11 @@ static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
 }
 
 /* Checks a "len <4b> | body | CRC32 <4b>" section at |off| and returns its
- * body in |*body|/|*blen|. */
+ * body in |*body|/|*blen| (NULL and 0 on error: written on every path). */
 static int read_section(const tsdb_index_reader *r, uint64_t off, const char *what,
                         const uint8_t **body, size_t *blen) {
+  *body = NULL;
+  *blen = 0;
   if (off > r->n || r->n - off < 8)
     return tsdb__corrupt("index %s at offset %llu: section header beyond end of file (%zu bytes)",
                          what, (unsigned long long)off, r->n);
