@@ -8,7 +8,8 @@
 #         Prometheus freshly opened; the OS page cache is left alone), one run;
 #   warm: the median of N runs after that.
 # Each query's answers are compared once (series and values, the store's
-# external label removed); a differing answer is marked "DIFF".
+# external label removed); a differing answer is marked "DIFF" and makes
+# the script exit 1 after the table (the test suite's bench stage runs --smoke).
 #
 # Usage: bench/store_vs_prometheus.sh [--build DIR] [--series N] [--blocks N] [--runs N] [--smoke]
 # Defaults: build/gcc, 100000 series x 12 blocks of 2h, 5 runs. --smoke: 1000
@@ -93,6 +94,7 @@ try:
           % (args.series, args.blocks, args.runs))
     print("%-70s %9s %9s %6s %9s %9s %6s" % ("query", "prom cold", "gw cold", "ratio", "prom warm", "gw warm", "ratio"))
     cold_r, warm_r = [], []
+    ndiff = 0
     for mode, q, t in QUERIES:
         path, p = params(mode, q, t)
         prom = start_prom()
@@ -101,6 +103,7 @@ try:
         tpc, _, pb = timed(prom.base, path, p)
         tgc, code, gb = timed(gw.base, path, p)
         diff = e2e.results(pb) != e2e.results(gb, drop=("fixture",))
+        ndiff += bool(diff)
         tpw = statistics.median(timed(prom.base, path, p)[0] for _ in range(args.runs))
         tgw = statistics.median(timed(gw.base, path, p)[0] for _ in range(args.runs))
         cold_r.append(tgc / tpc)
@@ -113,6 +116,8 @@ try:
         procs[:] = []
     print("geometric mean ratio: cold %.2f, warm %.2f"
           % (statistics.geometric_mean(cold_r), statistics.geometric_mean(warm_r)))
+    if ndiff:
+        sys.exit("%d of %d queries answered differently" % (ndiff, len(QUERIES)))
 finally:
     for x in reversed(procs):
         x.stop()
