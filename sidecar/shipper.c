@@ -3,7 +3,6 @@
  * upload in <tsdb>/thanos.shipper.json (Thanos's shipper behaviour). */
 #include "sidecar_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -167,10 +166,6 @@ static int fsync_dir(const char *dir) {
   int rc = fsync(fd) == 0 ? 0 : ORR_EIO;
   close(fd);
   return rc;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ---------------------------------------------------------------- state file */
@@ -339,36 +334,13 @@ static int stage_block(const char *src, const char *dst, orr_arena *a, const cha
     snprintf(err, errlen, "create upload dir %s: %s", p, strerror(errno));
     return ORR_EIO;
   }
-  DIR *d = opendir(sc);
-  if (!d) {
-    snprintf(err, errlen, "read chunk dir %s: %s", sc, strerror(errno));
-    return ORR_EIO;
-  }
   const char **v = NULL;
-  size_t nv = 0, cap = 0;
-  int rc = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    if (nv == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      const char **nvp = orr_arena_calloc(a, ncap, sizeof(*nvp));
-      if (!nvp) {
-        rc = ORR_ENOMEM;
-        break;
-      }
-      if (nv) memcpy(nvp, v, nv * sizeof(*v));
-      v = nvp;
-      cap = ncap;
-    }
-    if (!(v[nv++] = orr_arena_strdup(a, e->d_name))) {
-      rc = ORR_ENOMEM;
-      break;
-    }
+  size_t nv = 0;
+  int rc = tsdb_segment_names(sc, a, &v, &nv);
+  if (rc) {
+    snprintf(err, errlen, "read chunk dir %s: %s", sc, rc == ORR_EIO ? strerror(errno) : orr_strerror(rc));
+    return rc;
   }
-  closedir(d);
-  if (rc) return rc;
-  if (nv > 1) qsort(v, nv, sizeof(*v), cmp_str);
   for (size_t i = 0; i < nv + 2; i++) {
     const char *rel = i < nv ? orr_arena_sprintf(a, "chunks/%s", v[i])
                              : (i == nv ? "index" : "meta.json");

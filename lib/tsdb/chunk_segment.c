@@ -168,6 +168,43 @@ out:
   return rc;
 }
 
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int tsdb_segment_names(const char *cdir, orr_arena *a, const char ***out, size_t *n) {
+  DIR *d = opendir(cdir);
+  if (!d) return ORR_EIO;
+  const char **v = NULL;
+  size_t nv = 0, cap = 0;
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    if (nv == cap) {
+      size_t nc = cap ? cap * 2 : 8;
+      const char **nvp = orr_arena_calloc(a, nc, sizeof(*nvp));
+      if (!nvp) {
+        rc = ORR_ENOMEM;
+        break;
+      }
+      if (nv) memcpy(nvp, v, nv * sizeof(*v));
+      v = nvp;
+      cap = nc;
+    }
+    if (!(v[nv++] = orr_arena_strdup(a, e->d_name))) {
+      rc = ORR_ENOMEM;
+      break;
+    }
+  }
+  closedir(d);
+  if (rc) return rc;
+  if (nv > 1) qsort(v, nv, sizeof(*v), cmp_name);
+  *out = v;
+  *n = nv;
+  return 0;
+}
+
 int tsdb_chunk_reader_open(const char *dir, tsdb_chunk_reader **out, char *err, size_t errlen) {
   seq_entry *files = NULL;
   size_t nfiles = 0;

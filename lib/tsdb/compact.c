@@ -33,7 +33,6 @@
  *    one (found by tests/integration/compact/ha_dedup.py: 2 samples lost at
  *    every such boundary). */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -651,43 +650,6 @@ static int series_loop(compactor *c) {
 /* ---------------------------------------------------------------- output */
 
 static int cmp_ulid(const void *a, const void *b) { return tsdb_ulid_cmp(a, b); }
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The chunk segment file names of |cdir|, sorted, from |a|. */
-static int segment_names(const char *cdir, orr_arena *a, const char ***out, size_t *n) {
-  DIR *d = opendir(cdir);
-  if (!d) return ORR_EIO;
-  const char **v = NULL;
-  size_t nv = 0, cap = 0;
-  struct dirent *e;
-  int rc = 0;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    if (nv == cap) {
-      size_t nc = cap ? cap * 2 : 8;
-      const char **nvp = orr_arena_calloc(a, nc, sizeof(*nvp));
-      if (!nvp) {
-        rc = ORR_ENOMEM;
-        break;
-      }
-      if (nv) memcpy(nvp, v, nv * sizeof(*v));
-      v = nvp;
-      cap = nc;
-    }
-    if (!(v[nv++] = orr_arena_strdup(a, e->d_name))) {
-      rc = ORR_ENOMEM;
-      break;
-    }
-  }
-  closedir(d);
-  if (rc) return rc;
-  if (nv > 1) qsort(v, nv, sizeof(*v), cmp_str);
-  *out = v;
-  *n = nv;
-  return 0;
-}
 
 static int write_meta(compactor *c, const char *tmpdir, orr_arena *a) {
   tsdb_meta m;
@@ -727,7 +689,7 @@ static int write_meta(compactor *c, const char *tmpdir, orr_arena *a) {
     m.thanos.source = c->o->thanos->thanos.source;
     char *cdir = orr_arena_sprintf(a, "%s/chunks", tmpdir);
     if (!cdir) return cfail(c, ORR_ENOMEM, "out of memory");
-    int rc = segment_names(cdir, a, &m.thanos.segment_files, &m.thanos.nsegment_files);
+    int rc = tsdb_segment_names(cdir, a, &m.thanos.segment_files, &m.thanos.nsegment_files);
     if (rc) return cfail(c, rc, "listing %s: %s", cdir, orr_strerror(rc));
   }
   tsdb_tombstones none = {0};

@@ -199,6 +199,10 @@ int tsdb_aggr_appender_bytes(const tsdb_aggr_appender *a, orr_buf *out);
 
 typedef struct tsdb_chunk_reader tsdb_chunk_reader;
 
+/* The names of the files in a block's chunks directory |cdir| (every entry
+ * not starting with '.'), sorted, copied into |a| (the array too). Returns 0,
+ * ORR_EIO (cannot read |cdir|) or ORR_ENOMEM. */
+int tsdb_segment_names(const char *cdir, orr_arena *a, const char ***out, size_t *n);
 /* Opens (mmaps) every segment file of |dir|. Returns 0, ORR_EIO,
  * ORR_ENOTFOUND (no such directory), ORR_ECORRUPT (a bad segment header) or ORR_ENOMEM
  * and writes the reason to |err|. Caller frees with tsdb_chunk_reader_close().
