@@ -4,6 +4,7 @@
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
+const http = require('http');
 const net = require('net');
 
 function load(protoPath) {
@@ -125,4 +126,29 @@ function freePort() {
   });
 }
 
-module.exports = { load, check, failed, freePort, startProcess, vmHwmKb };
+// GET |url|; resolves {status, body} (status 0 with the error as body when
+// the request fails; with |timeoutMs|, a request still open then fails).
+function httpGet(url, timeoutMs) {
+  return new Promise((resolve) => {
+    const req = http.get(url, (res) => {
+      let b = '';
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body: b }));
+    });
+    if (timeoutMs) req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ status: 0, body: String(e) }));
+  });
+}
+
+// Polls a readiness endpoint until it answers 200 (true) or |ms| passed (false).
+async function waitReady(url, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const r = await httpGet(url);
+    if (r.status === 200) return true;
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  return false;
+}
+
+module.exports = { load, check, failed, freePort, startProcess, vmHwmKb, httpGet, waitReady };

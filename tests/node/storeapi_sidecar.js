@@ -9,9 +9,8 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const http = require('http');
 const { execFileSync } = require('child_process');
-const { check, failed, freePort, startProcess, vmHwmKb } = require('./grpc_common.js');
+const { check, failed, freePort, startProcess, vmHwmKb, httpGet, waitReady } = require('./grpc_common.js');
 const { decodeXor } = require('./storeapi_xor.js');
 
 const [mode, orrery, prometheusBin, promtool, protoDir] = process.argv.slice(2);
@@ -29,24 +28,6 @@ const def = protoLoader.loadSync(['rpc.proto', 'info.proto'], {
 });
 const pkg = grpc.loadPackageDefinition(def);
 
-function httpGet(url) {
-  return new Promise((resolve) => {
-    http.get(url, (res) => {
-      let b = '';
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    }).on('error', (e) => resolve({ status: 0, body: String(e) }));
-  });
-}
-async function waitReady(url, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const r = await httpGet(url);
-    if (r.status === 200) return true;
-    await new Promise((r2) => setTimeout(r2, 200)); // polling a readiness endpoint
-  }
-  return false;
-}
 
 async function startPrometheus(dir, extLabels, extraArgs = []) {
   const port = await freePort();

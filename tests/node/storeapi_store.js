@@ -13,9 +13,8 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const http = require('http');
 const { execFileSync } = require('child_process');
-const { check, failed, freePort, startProcess } = require('./grpc_common.js');
+const { check, failed, freePort, startProcess, httpGet, waitReady } = require('./grpc_common.js');
 const { decodeXor } = require('./storeapi_xor.js');
 
 const [orrery, prometheusBin, promtool, protoDir, fixture] = process.argv.slice(2);
@@ -33,24 +32,6 @@ const def = protoLoader.loadSync(['rpc.proto', 'info.proto'], {
 });
 const pkg = grpc.loadPackageDefinition(def);
 
-function httpGet(url) {
-  return new Promise((resolve) => {
-    http.get(url, (res) => {
-      let b = '';
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    }).on('error', (e) => resolve({ status: 0, body: String(e) }));
-  });
-}
-async function waitReady(url, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const r = await httpGet(url);
-    if (r.status === 200) return true;
-    await new Promise((r2) => setTimeout(r2, 100)); // polling a readiness endpoint
-  }
-  return false;
-}
 function unary(client, method, req) {
   return new Promise((resolve) => {
     client[method](req, { deadline: Date.now() + 30000 }, (err, rep) => resolve({ err, rep }));

@@ -8,8 +8,7 @@
 // Usage: node daemon_conn_memory.js ORRERY [N]
 'use strict';
 const fs = require('fs');
-const http = require('http');
-const { check, failed, freePort, startProcess } = require('../../node/grpc_common.js');
+const { check, failed, freePort, startProcess, httpGet } = require('../../node/grpc_common.js');
 const h2 = require('./h2raw.js');
 
 const [orrery, nArg] = process.argv.slice(2);
@@ -21,15 +20,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function rssKb(pid) {
   const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
   return m ? Number(m[1]) : -1;
-}
-function httpGet(url) {
-  return new Promise((resolve) => {
-    http.get(url, (res) => {
-      let b = '';
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    }).on('error', (e) => resolve({ status: 0, body: String(e) }));
-  });
 }
 // Value of an unlabelled gauge in a /metrics text.
 function gauge(text, name) {

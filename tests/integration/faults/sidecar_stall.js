@@ -16,9 +16,9 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const http = require('http');
 const { execFileSync } = require('child_process');
-const { check, failed, freePort, startProcess } = require('../../node/grpc_common.js');
+const common = require('../../node/grpc_common.js');
+const { check, failed, freePort, startProcess } = common;
 const h2 = require('./h2raw.js');
 
 const [orrery, prometheusBin, promtool] = process.argv.slice(2);
@@ -26,17 +26,8 @@ const NSERIES = 3000;
 const WRITE_TIMEOUT_S = 5;
 const baseline = process.env.STALL_BASELINE === '1';
 
-function httpGet(url, timeoutMs = 30000) {
-  return new Promise((resolve) => {
-    const req = http.get(url, (res) => {
-      let b = '';
-      res.on('data', (d) => { b += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body: b }));
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve({ status: 0, body: String(e) }));
-  });
-}
+// Requests here give up after 30 s unless told otherwise.
+const httpGet = (url, timeoutMs = 30000) => common.httpGet(url, timeoutMs);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(what, fn, ms) {
   const end = Date.now() + ms;
