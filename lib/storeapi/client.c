@@ -1,33 +1,18 @@
-/* client.c: a StoreAPI client over net_grpc_client — Info, LabelNames,
- * LabelValues (unary) and Series (streaming, with backpressure), decoding
- * each response with protobuf-c. */
+/* client.c: a StoreAPI client — Info, LabelNames, LabelValues (unary) and
+ * Series (streaming, with backpressure) — over net_grpc_client, decoding
+ * each response with protobuf-c, or over an in-process backend (local.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "storeapi_int.h"
 
 struct storeapi_client {
-  net_grpc_client *g;
+  net_grpc_client *g;    /* gRPC, or */
+  storeapi__local *loc;  /* in-process */
   const char *const *md; /* sent with every call (borrowed), or NULL */
 };
 
-struct storeapi_series_call {
-  net_grpc_ccall *cc;
-  storeapi_series_fn on_series;
-  storeapi_done_fn on_done;
-  void *arg;
-  int bad; /* an undecodable message arrived: the call was cancelled */
-  const char *why; /* what was wrong with it */
-};
-
-typedef struct unary_call {
-  net_grpc_ccall *cc;
-  int kind; /* 0 info, 1 names, 2 values */
-  void *cb;
-  void *arg;
-  ProtobufCMessage *resp;
-  int bad;
-} unary_call;
+typedef struct storeapi_unary unary_call;
 
 int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_client **out) {
   storeapi_client *c = calloc(1, sizeof(*c));
@@ -41,8 +26,26 @@ int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_cl
   return 0;
 }
 
+int storeapi_client_new_local(uv_loop_t *loop, const storeapi_backend *b,
+                              storeapi_client **out) {
+  storeapi_client *c = calloc(1, sizeof(*c));
+  if (!c) return ORR_ENOMEM;
+  int rc = storeapi__local_new(loop, b, &c->loc);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+bool storeapi_client_is_local(const storeapi_client *c) { return c->loc != NULL; }
+
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg) {
-  net_grpc_client_close(c->g, on_closed, arg);
+  if (c->loc)
+    storeapi__local_close(c->loc, on_closed, arg);
+  else
+    net_grpc_client_close(c->g, on_closed, arg);
   free(c);
 }
 
@@ -78,6 +81,18 @@ static void unary_done(net_grpc_ccall *cc, int status, const char *message, void
 
 static int unary(storeapi_client *c, const char *path, int kind, const ProtobufCMessage *req,
                  int64_t timeout_ms, void *cb, void *arg, unary_call **out) {
+  if (c->loc) {
+    unary_call t = {0};
+    t.kind = kind;
+    t.cb = cb;
+    t.arg = arg;
+    static const int methods[] = {STOREAPI__M_INFO, STOREAPI__M_LABEL_NAMES,
+                                  STOREAPI__M_LABEL_VALUES};
+    unary_call *u = NULL;
+    int rc = storeapi__local_call(c->loc, methods[kind], req, timeout_ms, NULL, &t, NULL, &u);
+    if (rc == 0 && out) *out = u;
+    return rc;
+  }
   unary_call *u = calloc(1, sizeof(*u));
   orr_buf b = {0};
   if (!u || storeapi__pack(req, &b)) {
@@ -101,7 +116,12 @@ static int unary(storeapi_client *c, const char *path, int kind, const ProtobufC
   return rc;
 }
 
-void storeapi_unary_cancel(storeapi_unary *u) { net_grpc_ccall_cancel(((unary_call *)u)->cc); }
+void storeapi_unary_cancel(storeapi_unary *u) {
+  if (u->lc)
+    storeapi__local_cancel(u->lc);
+  else
+    net_grpc_ccall_cancel(u->cc);
+}
 
 int storeapi_client_info(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg) {
   Thanos__Info__InfoRequest req = THANOS__INFO__INFO_REQUEST__INIT;
@@ -201,6 +221,14 @@ static void series_done(net_grpc_ccall *cc, int status, const char *message, voi
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                            int64_t timeout_ms, storeapi_series_fn on_series,
                            storeapi_done_fn on_done, void *arg, storeapi_series_call **out) {
+  if (c->loc) {
+    storeapi_series_call t = {0};
+    t.on_series = on_series;
+    t.on_done = on_done;
+    t.arg = arg;
+    return storeapi__local_call(c->loc, STOREAPI__M_SERIES, &req->base, timeout_ms, &t, NULL,
+                                out, NULL);
+  }
   storeapi_series_call *sc = calloc(1, sizeof(*sc));
   orr_buf b = {0};
   if (!sc || storeapi__pack(&req->base, &b)) {
@@ -226,7 +254,21 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
   return 0;
 }
 
-void storeapi_client_set_metadata(storeapi_client *c, const char *const *md) { c->md = md; }
+void storeapi_client_set_metadata(storeapi_client *c, const char *const *md) {
+  c->md = md;
+  if (c->loc) storeapi__local_set_metadata(c->loc, md);
+}
 
-void storeapi_client_series_resume(storeapi_series_call *sc) { net_grpc_ccall_resume(sc->cc); }
-void storeapi_client_series_cancel(storeapi_series_call *sc) { net_grpc_ccall_cancel(sc->cc); }
+void storeapi_client_series_resume(storeapi_series_call *sc) {
+  if (sc->lc)
+    storeapi__local_resume(sc->lc);
+  else
+    net_grpc_ccall_resume(sc->cc);
+}
+
+void storeapi_client_series_cancel(storeapi_series_call *sc) {
+  if (sc->lc)
+    storeapi__local_cancel(sc->lc);
+  else
+    net_grpc_ccall_cancel(sc->cc);
+}

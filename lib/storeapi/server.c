@@ -1,6 +1,9 @@
-/* server.c: the StoreAPI service layer over net_grpc_server — decodes and
- * validates requests, hands them to a backend, streams Series responses
- * with flow control and counts calls.
+/* server.c: the StoreAPI service layer — decodes and validates requests,
+ * hands them to a backend, streams Series responses with flow control and
+ * counts calls. A call comes from net_grpc_server, or from an in-process
+ * client (local.c): then |lc| is set and responses go to that client's
+ * callbacks without encoding (one branch per send; the gRPC path is as
+ * before).
  *
  * Design notes
  * 1. A call is ACTIVE (backend working) → FINISHING (backend finished while
@@ -17,7 +20,13 @@
 
 #include "storeapi_int.h"
 
-enum { M_SERIES = 0, M_LABEL_NAMES, M_LABEL_VALUES, M_INFO, M_COUNT };
+enum {
+  M_SERIES = STOREAPI__M_SERIES,
+  M_LABEL_NAMES = STOREAPI__M_LABEL_NAMES,
+  M_LABEL_VALUES = STOREAPI__M_LABEL_VALUES,
+  M_INFO = STOREAPI__M_INFO,
+  M_COUNT
+};
 static const char *const method_names[M_COUNT] = {"Series", "LabelNames", "LabelValues", "Info"};
 
 struct storeapi_server {
@@ -35,7 +44,9 @@ typedef struct pending_msg {
 
 struct storeapi_call {
   storeapi_server *s;
-  net_grpc_call *gc;
+  net_grpc_call *gc;     /* NULL for a local call */
+  storeapi__lcall *lc;   /* the in-process client's call (local.c), else NULL */
+  orr_arena *a;          /* the call's arena */
   int method;
   uint64_t start_ns;
   pending_msg *head, *tail;
@@ -77,6 +88,10 @@ static void release(storeapi_call *c, int status, const char *msg) {
   }
   if (s->dur[c->method])
     orr_histogram_observe(s->dur[c->method], (double)(orr_mono_ns() - c->start_ns) / 1e9);
+  if (c->lc) {
+    storeapi__local_release(c->lc, status, msg); /* |c| lives until the local call is freed */
+    return;
+  }
   net_grpc_call_finish(c->gc, status, msg); /* frees c (arena) */
 }
 
@@ -121,11 +136,17 @@ static storeapi_call *call_new(storeapi_server *s, net_grpc_call *gc, int method
   if (!c) return NULL;
   c->s = s;
   c->gc = gc;
+  c->a = net_grpc_call_arena(gc);
   c->method = method;
   c->start_ns = orr_mono_ns();
   net_grpc_call_set_callbacks(gc, on_writable, on_cancel, c);
   return c;
 }
+
+static void series_call(storeapi_server *s, storeapi_call *c, const uint8_t *req, size_t len);
+static void labels_call(storeapi_server *s, storeapi_call *c, const uint8_t *req, size_t len,
+                        int method);
+static void info_call(storeapi_server *s, storeapi_call *c);
 
 static void h_series(net_grpc_call *gc, const uint8_t *req, size_t len, void *arg) {
   storeapi_server *s = arg;
@@ -134,15 +155,19 @@ static void h_series(net_grpc_call *gc, const uint8_t *req, size_t len, void *ar
     net_grpc_call_finish(gc, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  ProtobufCAllocator al = storeapi_arena_allocator(net_grpc_call_arena(gc));
+  series_call(s, c, req, len);
+}
+
+static void series_call(storeapi_server *s, storeapi_call *c, const uint8_t *req, size_t len) {
+  ProtobufCAllocator al = storeapi_arena_allocator(c->a);
   Thanos__SeriesRequest *m = thanos__series_request__unpack(&al, len, req);
   if (!m) {
     release(c, NET_GRPC_INVALID_ARGUMENT, "cannot decode SeriesRequest");
     return;
   }
   char err[512];
-  int rc = storeapi_matchers_from_proto(m->matchers, m->n_matchers, net_grpc_call_arena(gc),
-                                        &c->ms, err, sizeof(err));
+  int rc = storeapi_matchers_from_proto(m->matchers, m->n_matchers, c->a, &c->ms, err,
+                                        sizeof(err));
   if (rc) {
     release(c, rc == ORR_EINVAL ? NET_GRPC_INVALID_ARGUMENT : NET_GRPC_RESOURCE_EXHAUSTED,
             rc == ORR_EINVAL ? err : "out of memory");
@@ -168,7 +193,12 @@ static void h_labels(net_grpc_call *gc, const uint8_t *req, size_t len, int meth
     net_grpc_call_finish(gc, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  ProtobufCAllocator al = storeapi_arena_allocator(net_grpc_call_arena(gc));
+  labels_call(s, c, req, len, method);
+}
+
+static void labels_call(storeapi_server *s, storeapi_call *c, const uint8_t *req, size_t len,
+                        int method) {
+  ProtobufCAllocator al = storeapi_arena_allocator(c->a);
   storeapi_label_req r = {0};
   Thanos__LabelMatcher **pm;
   size_t npm;
@@ -199,8 +229,7 @@ static void h_labels(net_grpc_call *gc, const uint8_t *req, size_t len, int meth
     pm = m->matchers, npm = m->n_matchers;
   }
   char err[512];
-  int rc = storeapi_matchers_from_proto(pm, npm, net_grpc_call_arena(gc), &c->ms, err,
-                                        sizeof(err));
+  int rc = storeapi_matchers_from_proto(pm, npm, c->a, &c->ms, err, sizeof(err));
   if (rc) {
     release(c, rc == ORR_EINVAL ? NET_GRPC_INVALID_ARGUMENT : NET_GRPC_RESOURCE_EXHAUSTED,
             rc == ORR_EINVAL ? err : "out of memory");
@@ -232,6 +261,10 @@ static void h_info(net_grpc_call *gc, const uint8_t *req, size_t len, void *arg)
     net_grpc_call_finish(gc, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  info_call(s, c);
+}
+
+static void info_call(storeapi_server *s, storeapi_call *c) {
   if (!s->be.info) {
     release(c, NET_GRPC_UNIMPLEMENTED, "Info is not served here");
     return;
@@ -284,11 +317,51 @@ int storeapi_server_new(net_grpc_server *grpc, const storeapi_backend *backend, 
 
 void storeapi_server_free(storeapi_server *s) { free(s); }
 
-orr_arena *storeapi_call_arena(storeapi_call *c) { return net_grpc_call_arena(c->gc); }
+storeapi_server *storeapi__server_local(const storeapi_backend *backend) {
+  storeapi_server *s = calloc(1, sizeof(*s));
+  if (s) s->be = *backend;
+  return s;
+}
+
+storeapi_call *storeapi__call_local(storeapi_server *s, storeapi__lcall *lc, orr_arena *a,
+                                    int method) {
+  storeapi_call *c = orr_arena_calloc(a, 1, sizeof(*c));
+  if (!c) return NULL;
+  c->s = s;
+  c->lc = lc;
+  c->a = a;
+  c->method = method;
+  c->start_ns = orr_mono_ns();
+  return c;
+}
+
+void storeapi__call_dispatch(storeapi_call *c, const uint8_t *req, size_t len) {
+  switch (c->method) {
+  case M_SERIES: series_call(c->s, c, req, len); break;
+  case M_INFO: info_call(c->s, c); break;
+  default: labels_call(c->s, c, req, len, c->method); break;
+  }
+}
+
+void storeapi__call_mark_cancelled(storeapi_call *c) { c->cancelled = true; }
+
+void storeapi__call_cancel(storeapi_call *c) {
+  c->cancelled = true;
+  if (c->s->be.cancel) c->s->be.cancel(c->s->be.arg, c);
+}
+
+void storeapi__call_resume(storeapi_call *c) {
+  if (c->cancelled) return;
+  if (c->s->be.resume) c->s->be.resume(c->s->be.arg, c);
+}
+
+orr_arena *storeapi_call_arena(storeapi_call *c) { return c->a; }
 void storeapi_call_set_data(storeapi_call *c, void *data) { c->data = data; }
 void *storeapi_call_data(const storeapi_call *c) { return c->data; }
 bool storeapi_call_cancelled(const storeapi_call *c) { return c->cancelled; }
-const char *storeapi_call_peer(const storeapi_call *c) { return net_grpc_call_peer(c->gc); }
+const char *storeapi_call_peer(const storeapi_call *c) {
+  return c->lc ? "local" : net_grpc_call_peer(c->gc);
+}
 
 static int send_packed(storeapi_call *c, const uint8_t *data, size_t len) {
   if (c->cancelled) return ORR_ECANCELED;
@@ -315,6 +388,7 @@ static int send_packed(storeapi_call *c, const uint8_t *data, size_t len) {
 }
 
 static int send_response(storeapi_call *c, const Thanos__SeriesResponse *r) {
+  if (c->lc) return c->cancelled ? ORR_ECANCELED : storeapi__local_send(c->lc, r);
   orr_buf b = {0};
   int rc = storeapi__pack(&r->base, &b);
   if (rc == 0) rc = send_packed(c, (const uint8_t *)b.data, b.len);
@@ -337,6 +411,12 @@ int storeapi_call_send_warning(storeapi_call *c, const char *warning) {
 }
 
 static void reply(storeapi_call *c, const ProtobufCMessage *m) {
+  if (c->lc) {
+    if (!c->cancelled) storeapi__local_reply(c->lc, m);
+    release(c, c->cancelled ? NET_GRPC_CANCELLED : NET_GRPC_OK,
+            c->cancelled ? orr_strerror(ORR_ECANCELED) : NULL);
+    return;
+  }
   orr_buf b = {0};
   int rc = storeapi__pack(m, &b);
   if (rc == 0 && !c->cancelled) rc = net_grpc_call_send(c->gc, b.data, b.len);
@@ -367,5 +447,6 @@ void storeapi_call_finish(storeapi_call *c, int status, const char *message) {
 }
 
 const char *storeapi_call_metadata(const storeapi_call *c, const char *name) {
+  if (c->lc) return storeapi__local_metadata(c->lc, name);
   return net_grpc_call_metadata(c->gc, name);
 }

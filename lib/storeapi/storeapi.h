@@ -148,6 +148,26 @@ void storeapi_call_finish(storeapi_call *c, int status, const char *message);
 typedef struct storeapi_client storeapi_client;
 
 int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_client **out);
+/* An in-process client: its calls go straight to |backend| (copied; its
+ * arg borrowed until on_closed) on |loop|, with no gRPC, no socket and no
+ * encoding of responses (the request is packed and decoded once, so the
+ * backend sees exactly what a gRPC call would give it). Behaves as the
+ * gRPC client: every callback runs from the loop, never from inside the
+ * call that started or cancelled a call; on_series returning
+ * NET_GRPC_PAUSE makes the backend's storeapi_call_send_series() answer
+ * ORR_EAGAIN (the message was delivered) and storeapi_client_series_resume()
+ * runs backend->resume; cancel (and a timeout: DEADLINE_EXCEEDED) ends the
+ * call for the client at once, makes later sends answer ORR_ECANCELED and
+ * runs backend->cancel unless the backend finished first; the backend's
+ * storeapi_call_finish() status and message reach on_done. The calls'
+ * peer is "local"; storeapi_client_set_metadata() metadata reaches
+ * storeapi_call_metadata(). storeapi_client_close() cancels what is still
+ * in flight and calls |on_closed| once the backend finished every call, so
+ * the backend may be freed there. Returns 0 or ORR_ENOMEM. */
+int storeapi_client_new_local(uv_loop_t *loop, const storeapi_backend *backend,
+                              storeapi_client **out);
+/* Whether |c| was made by storeapi_client_new_local(). */
+bool storeapi_client_is_local(const storeapi_client *c);
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg);
 
 /* |status| is a gRPC status; |resp| NULL unless OK. */

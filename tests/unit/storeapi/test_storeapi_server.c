@@ -1,7 +1,8 @@
 /* test_storeapi_server.c: the StoreAPI service layer with our StoreAPI
  * client in one process over 127.0.0.1 — Info, LabelValues, request
  * validation, a Series stream held back by a pausing client (the backend
- * sees ORR_EAGAIN and resume) and a cancelled stream. */
+ * sees ORR_EAGAIN and resume) and a cancelled stream; then the same through
+ * the in-process client (storeapi_client_new_local), plus its deadline. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@ static uv_loop_t loop;
 static net_grpc_server *gs;
 static storeapi_server *ss;
 static storeapi_client *cl;
+static int use_local; /* the tests run twice: gRPC client, then local */
 
 /* ---------------------------------------------------------------- backend */
 typedef struct job {
@@ -69,6 +71,7 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   j->c = c;
   j->total = (int)req->msg->limit;
   storeapi_call_set_data(c, j);
+  if (j->total < 0) return; /* hangs until cancelled */
   if (req->nmatchers != 1 || strcmp(labels_matcher_name(req->matchers[0]), "i") != 0) {
     storeapi_call_finish(c, NET_GRPC_FAILED_PRECONDITION, "want one matcher on i");
     return;
@@ -168,8 +171,18 @@ static int setup(void **state) {
   storeapi_backend be = {be_info, be_series, NULL, be_label_values, be_cancel, be_resume, NULL};
   assert_int_equal(storeapi_server_new(gs, &be, NULL, &ss), 0);
   assert_int_equal(net_grpc_server_listen(gs, "127.0.0.1", 0), 0);
-  assert_int_equal(storeapi_client_new(&loop, "127.0.0.1", net_grpc_server_port(gs), &cl), 0);
+  if (use_local) {
+    assert_int_equal(storeapi_client_new_local(&loop, &be, &cl), 0);
+    assert_true(storeapi_client_is_local(cl));
+  } else {
+    assert_int_equal(storeapi_client_new(&loop, "127.0.0.1", net_grpc_server_port(gs), &cl), 0);
+  }
   return 0;
+}
+
+static int setup_local(void **state) {
+  use_local = 1;
+  return setup(state);
 }
 
 static void closed(void *arg) { (*(int *)arg)--; }
@@ -186,12 +199,16 @@ static int teardown(void **state) {
   return 0;
 }
 
-static int series_call(int64_t limit, Thanos__LabelMatcher *m) {
+static int series_call_t(int64_t limit, Thanos__LabelMatcher *m, int64_t timeout_ms) {
   Thanos__SeriesRequest req = THANOS__SERIES_REQUEST__INIT;
   Thanos__LabelMatcher *mp = m;
   req.matchers = &mp, req.n_matchers = 1, req.limit = limit;
   req.min_time = 0, req.max_time = 100;
-  return storeapi_client_series(cl, &req, 30000, on_series, on_done, NULL, &C.sc);
+  return storeapi_client_series(cl, &req, timeout_ms, on_series, on_done, NULL, &C.sc);
+}
+
+static int series_call(int64_t limit, Thanos__LabelMatcher *m) {
+  return series_call_t(limit, m, 30000);
 }
 
 static void test_info_and_values(void **state) {
@@ -256,7 +273,28 @@ static void test_series_cancel(void **state) {
   assert_int_equal(series_call(1000000, &m), 0);
   run_until_done();
   assert_int_equal(C.status, NET_GRPC_CANCELLED);
+  if (use_local) {
+    /* The backend's next send answered ORR_ECANCELED: it finished the call
+     * itself, before it would have been told. */
+    for (int i = 0; i < 100000 && B.finished == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(B.finished, 1);
+    assert_int_equal(C.series, 100);
+    return;
+  }
   /* The server side learns of it and the backend finishes the call. */
+  for (int i = 0; i < 100000 && B.cancels == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(B.cancels, 1);
+  assert_int_equal(B.finished, 1);
+}
+
+/* A backend that never answers: the client's deadline ends the call with
+ * DEADLINE_EXCEEDED and the backend is told to stop. */
+static void test_series_deadline(void **state) {
+  Thanos__LabelMatcher m = THANOS__LABEL_MATCHER__INIT;
+  m.name = "i", m.value = "x", m.type = THANOS__LABEL_MATCHER__TYPE__NEQ;
+  assert_int_equal(series_call_t(-1, &m, 50), 0);
+  run_until_done();
+  assert_int_equal(C.status, NET_GRPC_DEADLINE_EXCEEDED);
   for (int i = 0; i < 100000 && B.cancels == 0; i++) uv_run(&loop, UV_RUN_ONCE);
   assert_int_equal(B.cancels, 1);
   assert_int_equal(B.finished, 1);
@@ -268,6 +306,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_matcher, setup, teardown),
       cmocka_unit_test_setup_teardown(test_series_backpressure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_series_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_info_and_values, setup_local, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_matcher, setup_local, teardown),
+      cmocka_unit_test_setup_teardown(test_series_backpressure, setup_local, teardown),
+      cmocka_unit_test_setup_teardown(test_series_cancel, setup_local, teardown),
+      cmocka_unit_test_setup_teardown(test_series_deadline, setup_local, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
