@@ -1,4 +1,4 @@
-/* fuzz_sidecar_series_json.c: the sidecar's incremental /api/v1/series
+/* fuzz_prom_series_json.c: the sidecar's incremental /api/v1/series
  * reader fed arbitrary bytes in pieces sized by the first input byte; the
  * emitted label sets must hold NUL-terminated strings. */
 #include <stdint.h>
@@ -17,12 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t piece = (size_t)data[0] + 1;
   data++, size--;
   size_t total = 0;
-  sidecar_series_json p;
-  sidecar_series_json_init(&p, emit, &total);
+  prom_series_json p;
+  prom_series_json_init(&p, emit, &total);
   int rc = 0;
   for (size_t off = 0; off < size && rc == 0; off += piece)
-    rc = sidecar_series_json_feed(&p, (const char *)data + off, size - off < piece ? size - off : piece);
-  if (rc == 0) sidecar_series_json_end(&p);
-  sidecar_series_json_free(&p);
+    rc = prom_series_json_feed(&p, (const char *)data + off, size - off < piece ? size - off : piece);
+  if (rc == 0) prom_series_json_end(&p);
+  prom_series_json_free(&p);
   return 0;
 }

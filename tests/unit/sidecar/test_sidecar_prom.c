@@ -21,22 +21,22 @@ static void test_config(void **state) {
       "{\"status\":\"success\",\"data\":{\"yaml\":\"global:\\n  scrape_interval: 1s\\n  "
       "external_labels:\\n    replica: a\\n    region: \\\"eu west\\\"\\n    empty: \\\"\\\"\\n"
       "scrape_configs:\\n- job_name: prometheus\\n\"}}";
-  assert_int_equal(sidecar_parse_config(body, strlen(body), a, &ls, err, sizeof(err)), 0);
+  assert_int_equal(prom_parse_config(body, strlen(body), a, &ls, err, sizeof(err)), 0);
   orr_buf b = {0};
   labels_format(&ls, &b);
   assert_string_equal(b.data, "{region=\"eu west\", replica=\"a\"}");
   orr_buf_free(&b);
 
   const char *none = "{\"status\":\"success\",\"data\":{\"yaml\":\"global:\\n  scrape_interval: 1m\\n\"}}";
-  assert_int_equal(sidecar_parse_config(none, strlen(none), a, &ls, err, sizeof(err)), 0);
+  assert_int_equal(prom_parse_config(none, strlen(none), a, &ls, err, sizeof(err)), 0);
   assert_int_equal(ls.n, 0);
 
   const char *bad = "{\"status\":\"success\",\"data\":{}}";
-  assert_int_equal(sidecar_parse_config(bad, strlen(bad), a, &ls, err, sizeof(err)), ORR_EINVAL);
+  assert_int_equal(prom_parse_config(bad, strlen(bad), a, &ls, err, sizeof(err)), ORR_EINVAL);
   assert_string_equal(err, "/api/v1/status/config: no data.yaml in the answer");
-  assert_int_equal(sidecar_parse_config("{", 1, a, &ls, err, sizeof(err)), ORR_EINVAL);
+  assert_int_equal(prom_parse_config("{", 1, a, &ls, err, sizeof(err)), ORR_EINVAL);
   const char *badyaml = "{\"data\":{\"yaml\":\"global: [\"}}";
-  assert_int_equal(sidecar_parse_config(badyaml, strlen(badyaml), a, &ls, err, sizeof(err)),
+  assert_int_equal(prom_parse_config(badyaml, strlen(badyaml), a, &ls, err, sizeof(err)),
                    ORR_EINVAL);
   assert_non_null(strstr(err, "parse Prometheus config YAML"));
   orr_arena_destroy(a);
@@ -46,10 +46,10 @@ static void test_flags(void **state) {
   char mn[64], mx[64];
   const char *body = "{\"status\":\"success\",\"data\":{\"storage.tsdb.min-block-duration\":\"2h\","
                      "\"storage.tsdb.max-block-duration\":\"1d12h\"}}";
-  assert_int_equal(sidecar_parse_flags(body, strlen(body), mn, mx, 64), 0);
+  assert_int_equal(prom_parse_flags(body, strlen(body), mn, mx, 64), 0);
   assert_string_equal(mn, "2h");
   assert_string_equal(mx, "1d12h");
-  assert_int_equal(sidecar_parse_flags("{}", 2, mn, mx, 64), ORR_EINVAL);
+  assert_int_equal(prom_parse_flags("{}", 2, mn, mx, 64), ORR_EINVAL);
 }
 
 static void test_lowest_ts(void **state) {
@@ -58,15 +58,15 @@ static void test_lowest_ts(void **state) {
                   "# TYPE prometheus_tsdb_lowest_timestamp gauge\n"
                   "prometheus_tsdb_lowest_timestamp_seconds 1.7e+09\n"
                   "prometheus_tsdb_lowest_timestamp 1.795586414e+12\n";
-  assert_int_equal(sidecar_parse_lowest_ts(m, strlen(m), &ms), 0);
+  assert_int_equal(prom_parse_lowest_ts(m, strlen(m), &ms), 0);
   assert_int_equal(ms, 1795586414000LL);
   const char *none = "up 1\n";
-  assert_int_equal(sidecar_parse_lowest_ts(none, strlen(none), &ms), ORR_ENOTFOUND);
+  assert_int_equal(prom_parse_lowest_ts(none, strlen(none), &ms), ORR_ENOTFOUND);
 }
 
 static void test_url_escape(void **state) {
   orr_buf b = {0};
-  sidecar_url_escape(&b, "{__name__=\"up\",job=~\"a|b\"}");
+  prom_url_escape(&b, "{__name__=\"up\",job=~\"a|b\"}");
   assert_string_equal(b.data, "%7B__name__%3D%22up%22%2Cjob%3D~%22a%7Cb%22%7D");
   orr_buf_free(&b);
 }
@@ -80,13 +80,13 @@ static int collect(const labels_set *ls, void *arg) {
 }
 
 static int feed_pieces(const char *body, size_t piece, orr_buf *out) {
-  sidecar_series_json p;
-  sidecar_series_json_init(&p, collect, out);
+  prom_series_json p;
+  prom_series_json_init(&p, collect, out);
   int rc = 0;
   for (size_t off = 0, n = strlen(body); off < n && rc == 0; off += piece)
-    rc = sidecar_series_json_feed(&p, body + off, n - off < piece ? n - off : piece);
-  if (rc == 0) rc = sidecar_series_json_end(&p);
-  sidecar_series_json_free(&p);
+    rc = prom_series_json_feed(&p, body + off, n - off < piece ? n - off : piece);
+  if (rc == 0) rc = prom_series_json_end(&p);
+  prom_series_json_free(&p);
   return rc;
 }
 

@@ -1,4 +1,4 @@
-/* prom.c: reading Prometheus's own answers for the sidecar — the
+/* answers.c: reading Prometheus's own answers (sidecar, gateway) — the
  * external labels in its configuration (YAML inside JSON), its block
  * duration flags and its lowest timestamp. No I/O. */
 #include <jansson.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "sidecar_int.h"
+#include "prom.h"
 
 static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key) {
   if (!map || map->type != YAML_MAPPING_NODE) return NULL;
@@ -72,7 +72,7 @@ out:
   return rc;
 }
 
-int sidecar_parse_config(const char *body, size_t len, orr_arena *a, labels_set *out, char *err,
+int prom_parse_config(const char *body, size_t len, orr_arena *a, labels_set *out, char *err,
                          size_t errlen) {
   json_error_t je;
   json_t *j = json_loadb(body, len, 0, &je);
@@ -92,7 +92,7 @@ int sidecar_parse_config(const char *body, size_t len, orr_arena *a, labels_set 
   return rc;
 }
 
-int sidecar_parse_flags(const char *body, size_t len, char *minb, char *maxb, size_t cap) {
+int prom_parse_flags(const char *body, size_t len, char *minb, char *maxb, size_t cap) {
   json_t *j = json_loadb(body, len, 0, NULL);
   if (!j) return ORR_EINVAL;
   json_t *d = json_object_get(j, "data");
@@ -108,7 +108,7 @@ int sidecar_parse_flags(const char *body, size_t len, char *minb, char *maxb, si
   return rc;
 }
 
-int sidecar_parse_lowest_ts(const char *body, size_t len, int64_t *ms) {
+int prom_parse_lowest_ts(const char *body, size_t len, int64_t *ms) {
   static const char name[] = "prometheus_tsdb_lowest_timestamp ";
   const char *p = body, *end = body + len;
   while (p < end) {
@@ -131,7 +131,7 @@ int sidecar_parse_lowest_ts(const char *body, size_t len, int64_t *ms) {
   return ORR_ENOTFOUND;
 }
 
-int sidecar_url_escape(orr_buf *b, const char *s) {
+int prom_url_escape(orr_buf *b, const char *s) {
   static const char hex[] = "0123456789ABCDEF";
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
@@ -151,20 +151,20 @@ enum { J_OUT = 0, J_STR, J_ESC, J_HEX };
 #define J_MAX_STRING (1u << 20)
 #define J_MAX_DEPTH 60
 
-void sidecar_series_json_init(sidecar_series_json *p, sidecar_series_emit_fn emit, void *arg) {
+void prom_series_json_init(prom_series_json *p, prom_series_emit_fn emit, void *arg) {
   memset(p, 0, sizeof(*p));
   p->emit = emit;
   p->arg = arg;
 }
 
-void sidecar_series_json_free(sidecar_series_json *p) {
+void prom_series_json_free(prom_series_json *p) {
   orr_buf_free(&p->str);
   orr_buf_free(&p->lbuf);
   free(p->offs);
   p->offs = NULL;
 }
 
-static int j_fail(sidecar_series_json *p, int err) {
+static int j_fail(prom_series_json *p, int err) {
   p->err = err;
   return err;
 }
@@ -187,12 +187,12 @@ static void j_utf8(orr_buf *b, uint32_t c) {
   }
 }
 
-static bool j_in_array(const sidecar_series_json *p) {
+static bool j_in_array(const prom_series_json *p) {
   return p->depth > 0 && (p->arrays >> (p->depth - 1)) & 1;
 }
 
 /* A whole string token arrived in p->str. */
-static int j_string(sidecar_series_json *p) {
+static int j_string(prom_series_json *p) {
   if (p->str.oom) return ORR_ENOMEM;
   const char *s = p->str.data ? p->str.data : "";
   size_t n = p->str.len;
@@ -217,7 +217,7 @@ static int j_string(sidecar_series_json *p) {
   return 0;
 }
 
-static int j_open(sidecar_series_json *p, bool array) {
+static int j_open(prom_series_json *p, bool array) {
   if (p->depth >= J_MAX_DEPTH) return ORR_ELIMIT;
   if (p->depth == 0 && array) return ORR_ECORRUPT; /* the answer is an object */
   if (p->depth == 1 && array && p->key_is_data && !p->data_depth) p->data_depth = 2;
@@ -235,7 +235,7 @@ static int j_open(sidecar_series_json *p, bool array) {
   return 0;
 }
 
-static int j_close(sidecar_series_json *p, bool array) {
+static int j_close(prom_series_json *p, bool array) {
   if (p->depth == 0 || j_in_array(p) != array) return ORR_ECORRUPT;
   p->depth--;
   if (p->data_depth && p->depth == p->data_depth && !array) {
@@ -259,7 +259,7 @@ static int j_close(sidecar_series_json *p, bool array) {
   return 0;
 }
 
-int sidecar_series_json_feed(sidecar_series_json *p, const char *data, size_t n) {
+int prom_series_json_feed(prom_series_json *p, const char *data, size_t n) {
   if (p->err) return p->err;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)data[i];
@@ -353,7 +353,7 @@ int sidecar_series_json_feed(sidecar_series_json *p, const char *data, size_t n)
   return 0;
 }
 
-int sidecar_series_json_end(sidecar_series_json *p) {
+int prom_series_json_end(prom_series_json *p) {
   if (p->err) return p->err;
   if (!p->done || p->state != J_OUT || p->data_depth == 0) return j_fail(p, ORR_ECORRUPT);
   return 0;
