@@ -23,12 +23,20 @@ static struct {
   int64_t store_response_timeout_ms;
   int64_t replica_timeout_ms;
   int64_t max_series;
+  orr_strings prometheus; /* --endpoint.<kind>: in-process sources */
 } opt;
 
 static const orr_flag flags[] = {
     {"endpoint", ORR_FLAG_STRINGS, &opt.endpoints, NULL,
      "Address of a StoreAPI server (sidecar, store, another gateway), host:port; "
      "dns+host:port and dnssrv+name resolve through DNS. Repeatable.", "<endpoint>"},
+    {"endpoint.prometheus", ORR_FLAG_STRINGS, &opt.prometheus, NULL,
+     "A plain Prometheus read through remote read (/api/v1/read, chunks passed through) with "
+     "no sidecar beside it: URL[;name=value,...]. The external labels are the server's "
+     "(/api/v1/status/config, asked again every 30s) unless given after the ';' "
+     "(\"http://prom-eu:9090;region=eu,replica=a\"); its time range starts at "
+     "prometheus_tsdb_lowest_timestamp. In --store.sd-files, write the target as "
+     "prometheus+URL[;labels]. Repeatable.", "<url>"},
     {"store.sd-files", ORR_FLAG_STRINGS, &opt.sd_files, NULL,
      "Path to a file SD file (JSON/YAML, Prometheus file_sd format) listing endpoints. Repeatable.",
      "<path>"},
@@ -106,12 +114,37 @@ static int core_reload(daemon_ctx *d, void *arg, char *err, size_t errlen) {
   return gw_reload(core.g, err, errlen);
 }
 
+/* --endpoint plus every --endpoint.<kind>=SPEC as "<kind>+SPEC" (the form
+ * gw_config and file SD take), in |a|. NULL on OOM. */
+static const char **all_endpoints(orr_arena *a, size_t *n) {
+  static const struct {
+    const char *kind;
+    const orr_strings *v;
+  } kinds[] = {{"prometheus", &opt.prometheus}};
+  size_t total = opt.endpoints.n;
+  for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) total += kinds[k].v->n;
+  const char **v = orr_arena_calloc(a, total + 1, sizeof(*v));
+  if (!v) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < opt.endpoints.n; i++) v[m++] = opt.endpoints.v[i];
+  for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+    for (size_t i = 0; i < kinds[k].v->n; i++)
+      if (!(v[m++] = orr_arena_sprintf(a, "%s+%s", kinds[k].kind, kinds[k].v->v[i]))) return NULL;
+  *n = m;
+  return v;
+}
+
 static int core_start(daemon_ctx *d) {
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
   gc.loop = daemon_loop(d);
-  gc.endpoints = opt.endpoints.v;
-  gc.nendpoints = opt.endpoints.n;
+  orr_arena *ea = orr_arena_new(0);
+  gc.endpoints = ea ? all_endpoints(ea, &gc.nendpoints) : NULL;
+  if (!gc.endpoints) {
+    orr_arena_destroy(ea);
+    orr_log_error("cannot start the gateway", "err", orr_strerror(ORR_ENOMEM), NULL);
+    return 1;
+  }
   gc.sd_files = opt.sd_files.v;
   gc.nsd_files = opt.sd_files.n;
   gc.sd_interval_ms = opt.sd_interval_ms;
@@ -126,6 +159,7 @@ static int core_start(daemon_ctx *d) {
   gc.registry = orr_registry_default();
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));
+  orr_arena_destroy(ea); /* gw_new copied them */
   if (rc) {
     orr_log_error("cannot start the gateway", "err", err[0] ? err : orr_strerror(rc), NULL);
     return 1;

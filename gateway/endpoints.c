@@ -249,6 +249,17 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->nendpoints; i++) {
     const char *e = cfg->endpoints[i];
     if (!(eps[i] = orr_arena_strdup(g->cfg_arena, e))) goto fail;
+    const char *spec;
+    const gw__source_kind *k = gw__source_kind_of(e, &spec);
+    if (k) {
+      char why[256] = "";
+      if (k->check(spec, why, sizeof(why))) {
+        snprintf(err, errlen, "endpoint %s: %s", e, why);
+        rc = ORR_EINVAL;
+        goto fail;
+      }
+      continue;
+    }
     char *h;
     int port;
     const char *hp = !strncmp(e, "dns+", 4) ? e + 4 : e;
@@ -279,6 +290,9 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   if (g->cfg.query_timeout_ms <= 0) g->cfg.query_timeout_ms = 2 * 60 * 1000;
   if (g->cfg.info_interval_ms <= 0) g->cfg.info_interval_ms = 5000;
   if (g->cfg.info_timeout_ms <= 0) g->cfg.info_timeout_ms = 5000;
+  if (g->cfg.source_refresh_ms <= 0) g->cfg.source_refresh_ms = 30000;
+  if (g->cfg.federate_interval_ms <= 0) g->cfg.federate_interval_ms = 15000;
+  if (g->cfg.federate_retention_ms <= 0) g->cfg.federate_retention_ms = 2 * 3600 * 1000;
   *out = g;
   return 0;
 fail:
@@ -303,10 +317,38 @@ int gw_start(gw *g) {
   return 0;
 }
 
+static void maybe_free_gw(gw *g);
+
+const gw_config *gw__config(const gw *g) { return &g->cfg; }
+uv_loop_t *gw__loop(const gw *g) { return g->loop; }
+
+net_http_client *gw__http(gw *g) {
+  if (!g->http && net_http_client_new(g->loop, NULL, &g->http)) g->http = NULL;
+  return g->http;
+}
+
+static void source_closed(void *arg) {
+  gw *g = arg;
+  g->nsources--;
+  if (g->closing) maybe_free_gw(g);
+}
+
+/* The local client closed: no call is in flight on the source any more. */
+static void source_client_closed(void *arg) {
+  gw__source *src = arg;
+  src->close(src, source_closed, src->g);
+}
+
 static void endpoint_free(gw__endpoint *e) {
-  if (e->client) storeapi_client_close(e->client, NULL, NULL);
+  if (e->client && e->src)
+    storeapi_client_close(e->client, source_client_closed, e->src);
+  else if (e->src)
+    e->src->close(e->src, source_closed, e->g);
+  else if (e->client)
+    storeapi_client_close(e->client, NULL, NULL);
   orr_arena_destroy(e->state);
   free(e->address);
+  free(e->name);
   free(e->host);
   free(e);
 }
@@ -317,8 +359,20 @@ static void endpoint_maybe_free(gw__endpoint *e) {
 }
 
 /* Frees |g| once its handles closed and no DNS lookup is out. */
+static void http_closed(void *arg) {
+  gw *g = arg;
+  g->http_closing = false;
+  maybe_free_gw(g);
+}
+
 static void maybe_free_gw(gw *g) {
-  if (g->pending_closes > 0 || g->dns_pending > 0) return;
+  if (g->pending_closes > 0 || g->dns_pending > 0 || g->nsources > 0 || g->http_closing) return;
+  if (g->http) { /* the sources are closed: their HTTP client goes last */
+    g->http_closing = true;
+    net_http_client_close(g->http, http_closed, g);
+    g->http = NULL;
+    return;
+  }
   if (g->sapi) g->sapi->g = NULL; /* its calls now answer UNAVAILABLE */
   void (*cb)(void *) = g->on_closed;
   void *arg = g->on_closed_arg;
@@ -372,28 +426,62 @@ static gw__endpoint *find_ep(gw *g, const char *addr) {
   return NULL;
 }
 
+/* A source's endpoint: the source and its local client. */
+static int add_source_ep(gw *g, gw__endpoint *e, const char *spec) {
+  char why[512] = "";
+  int rc = e->kind->open(g, spec, &e->src, why, sizeof(why));
+  if (rc) {
+    orr_log_warn("ignoring endpoint", "endpoint", e->address, "err",
+                 why[0] ? why : orr_strerror(rc), NULL);
+    return rc;
+  }
+  e->src->g = g;
+  g->nsources++;
+  return storeapi_client_new_local(g->loop, &e->src->be, &e->client);
+}
+
 static int add_ep(gw *g, const char *addr) {
   orr_arena *tmp = orr_arena_new(256);
   if (!tmp) return ORR_ENOMEM;
-  char *host;
-  int port, rc = split_hostport(addr, tmp, &host, &port);
+  char *host = NULL;
+  const char *spec = NULL;
+  const gw__source_kind *kind = gw__source_kind_of(addr, &spec);
+  int port = 0, rc = kind ? 0 : split_hostport(addr, tmp, &host, &port);
   if (rc) {
     orr_log_warn("ignoring endpoint: want host:port", "endpoint", addr, NULL);
     orr_arena_destroy(tmp);
     return 0;
   }
+  if (kind) {
+    char why[256] = "";
+    if (kind->check(spec, why, sizeof(why))) {
+      orr_log_warn("ignoring endpoint", "endpoint", addr, "err", why, NULL);
+      orr_arena_destroy(tmp);
+      return 0;
+    }
+  }
   gw__endpoint *e = calloc(1, sizeof(*e));
   rc = ORR_ENOMEM;
   if (!e) goto out;
   e->g = g;
+  e->kind = kind;
   e->address = strdup(addr);
-  e->host = strdup(host);
+  e->name = kind ? gw__source_name(spec) : strdup(addr);
+  e->host = host ? strdup(host) : NULL;
   e->port = port;
   e->state = orr_arena_new(1024);
-  e->component = "";
+  e->component = kind ? kind->kind : "";
   e->wanted = true;
-  if (!e->address || !e->host || !e->state) goto fail;
-  if (storeapi_client_new(g->loop, e->host, e->port, &e->client)) goto fail;
+  if (!e->address || !e->name || (host && !e->host) || !e->state) goto fail;
+  if (kind) {
+    if ((rc = add_source_ep(g, e, spec)) != 0) {
+      if (rc == ORR_EINVAL) rc = 0; /* logged; the others go on */
+      goto fail;
+    }
+    rc = ORR_ENOMEM;
+  } else if (storeapi_client_new(g->loop, e->host, e->port, &e->client)) {
+    goto fail;
+  }
   storeapi_client_set_metadata(e->client, g->md);
   pthread_mutex_lock(&g->mu); /* gw_endpoints() reads the table from any thread */
   if (g->neps == g->capeps) {
@@ -972,7 +1060,7 @@ int gw_endpoints(gw *g, orr_arena *a, gw_endpoint_info **out, size_t *n) {
   for (size_t i = 0; !rc && i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
     gw_endpoint_info *o = &v[i];
-    o->address = orr_arena_strdup(a, e->address);
+    o->address = orr_arena_strdup(a, e->name);
     o->component = orr_arena_strdup(a, e->component ? e->component : "");
     o->label_sets = orr_arena_calloc(a, e->nlabel_sets + 1, sizeof(labels_set));
     o->nlabel_sets = e->nlabel_sets;

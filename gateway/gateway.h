@@ -30,7 +30,10 @@ typedef struct gw gw;
 
 typedef struct gw_config {
   uv_loop_t *loop;                  /* everything runs on it (borrowed) */
-  const char *const *endpoints;     /* "host:port", "dns+host:port", "dnssrv+_svc._tcp.name" */
+  const char *const *endpoints;     /* "host:port", "dns+host:port", "dnssrv+_svc._tcp.name",
+                                     * or an in-process source "<kind>+<spec>":
+                                     * "prometheus+http://h:9090;region=eu",
+                                     * "federate+http://h:9090/federate?match[]=up" */
   size_t nendpoints;
   const char *const *sd_files;      /* file_sd JSON/YAML paths */
   size_t nsd_files;
@@ -49,6 +52,12 @@ typedef struct gw_config {
   int64_t info_interval_ms;         /* Info poll period (0: 5s) */
   int64_t info_timeout_ms;          /* Info call timeout (0: 5s) */
   orr_registry *registry;           /* metrics; NULL: none */
+  /* In-process sources (gateway_int.h, gw__source). */
+  int64_t source_refresh_ms;        /* a plain Prometheus's external labels and time range
+                                     * are asked again this often (0: 30s) */
+  int64_t federate_interval_ms;     /* --federate.interval (0: 15s) */
+  int64_t federate_retention_ms;    /* --federate.retention (0: 2h) */
+  int64_t federate_max_series;      /* --federate.max-series per source (0: unlimited) */
 } gw_config;
 
 /* Creates the core; |cfg| is copied (strings too). Returns 0, ORR_EINVAL

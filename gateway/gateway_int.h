@@ -47,13 +47,65 @@ int gw__srv_parse(const uint8_t *msg, size_t n, char ***out, size_t *nout);
 bool gw__labelsets_match(labels_matcher *const *ms, size_t nms, const labels_set *sets,
                          size_t nsets);
 
+/* ---------------------------------------------------------------- sources */
+/* A source the gateway runs in-process instead of calling a StoreAPI server
+ * (a plain Prometheus, a /federate endpoint, a query API): a storeapi_backend
+ * behind storeapi_client_new_local(), so the endpoint table, pruning, dedup,
+ * partial response and /api/v1/stores treat it as any endpoint.
+ *
+ * Its address in the table (flags, file SD targets) is "<kind>+<spec>",
+ * e.g. "prometheus+http://h:9090;region=eu"; cmd.c turns --endpoint.<kind>=
+ * <spec> into that. The endpoint shows as its URL (gw__source_name) under
+ * the component <kind> until its Info answers (the backend's Info should
+ * give <kind> as its component type). */
+typedef struct gw__source gw__source;
+struct gw__source {
+  storeapi_backend be; /* be.arg is the source's own */
+  gw *g;
+  /* Stops the source and frees it, then calls |done(arg)|; called once,
+   * after the local client closed (no call is in flight). */
+  void (*close)(gw__source *s, void (*done)(void *arg), void *arg);
+};
+
+typedef struct gw__source_kind {
+  const char *kind; /* "prometheus": the address prefix "prometheus+", the component */
+  /* Checks |spec| (the address without "<kind>+") without I/O: 0, or
+   * ORR_EINVAL with the reason in |err|. */
+  int (*check)(const char *spec, char *err, size_t errlen);
+  /* Creates and starts the source (loop thread). 0, ORR_EINVAL (|err|) or
+   * ORR_ENOMEM; on success |*out|->be and ->close are set. */
+  int (*open)(gw *g, const char *spec, gw__source **out, char *err, size_t errlen);
+} gw__source_kind;
+
+/* The kind of an address "<kind>+<spec>" with |*spec| pointing after the
+ * '+', or NULL (a StoreAPI host:port, dns+, dnssrv+). sources.c. */
+const gw__source_kind *gw__source_kind_of(const char *address, const char **spec);
+/* The URL a source shows as: |spec| up to its first ';' (copied with
+ * malloc; caller frees). NULL on OOM. */
+char *gw__source_name(const char *spec);
+/* The HTTP client the sources share (created on first use, closed with the
+ * gateway; borrowed). NULL on OOM. Loop thread. */
+net_http_client *gw__http(gw *g);
+/* The gateway's configuration and loop (borrowed for |g|'s life). */
+const gw_config *gw__config(const gw *g);
+uv_loop_t *gw__loop(const gw *g);
+/* The common spec form URL[;name=value,...] (prometheus.c): the URL (into
+ * |a|; |url| may be NULL) and the labels after ';' (sorted, in |a|; |*have|
+ * says whether there was a ';'). The URL must be http:// or https:// with a
+ * host. Returns 0, ORR_EINVAL (|err|: why) or ORR_ENOMEM. */
+int gw__source_spec_labels(const char *spec, orr_arena *a, char **url, labels_set *ls,
+                           bool *have, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------- endpoints */
 /* An endpoint; the state below the mutex line is guarded by gw->mu (the loop
  * thread writes it, gw_endpoints() reads it from any thread). */
 typedef struct gw__endpoint {
-  char *address; /* "host:port" */
-  char *host;
+  char *address; /* "host:port", or "<kind>+<spec>" for a source */
+  char *name;    /* as /api/v1/stores shows it: the address, or a source's URL */
+  char *host;    /* NULL for a source */
   int port;
+  const gw__source_kind *kind; /* NULL: a StoreAPI server */
+  gw__source *src;
   storeapi_client *client;
   int refs;          /* fan-outs using |client| (loop thread) */
   bool wanted;       /* still discovered (reconcile) */
@@ -106,6 +158,9 @@ struct gw {
   void (*on_closed)(void *arg);
   void *on_closed_arg;
   struct gw_storeapi *sapi;
+  net_http_client *http; /* the sources' (gw__http) */
+  bool http_closing;
+  int nsources;          /* sources open or closing: |g| outlives them */
   struct gw_op *ops; /* fan-outs in flight (proxy.c) */
   struct gw__lop *lops; /* labels fan-outs in flight (proxy.c) */
   uv_timer_t optimer;

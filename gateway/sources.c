@@ -1,0 +1,35 @@
+/* sources.c: the in-process source kinds (gateway_int.h, gw__source) — the
+ * table that maps an endpoint address "<kind>+<spec>" to the code that runs
+ * it: prometheus.c (a plain Prometheus through remote read) and any later
+ * kind (add its gw__source_kind here). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_int.h"
+
+extern const gw__source_kind gw__source_prometheus; /* prometheus.c */
+
+static const gw__source_kind *const kinds[] = {
+    &gw__source_prometheus,
+    NULL,
+};
+
+const gw__source_kind *gw__source_kind_of(const char *address, const char **spec) {
+  for (size_t i = 0; kinds[i]; i++) {
+    size_t n = strlen(kinds[i]->kind);
+    if (strncmp(address, kinds[i]->kind, n) == 0 && address[n] == '+') {
+      *spec = address + n + 1;
+      return kinds[i];
+    }
+  }
+  return NULL;
+}
+
+char *gw__source_name(const char *spec) {
+  size_t n = strcspn(spec, ";");
+  char *s = malloc(n + 1);
+  if (!s) return NULL;
+  memcpy(s, spec, n);
+  s[n] = 0;
+  return s;
+}
