@@ -167,6 +167,8 @@ fail:
   return rc;
 }
 
+net_http_server *daemon_http_server(daemon_ctx *d) { return d->http; }
+
 uv_loop_t *daemon_loop(daemon_ctx *d) { return &d->loop; }
 net_http_router *daemon_router(daemon_ctx *d) { return d->router; }
 void daemon_set_ready(daemon_ctx *d, bool ready) { atomic_store(&d->ready, ready); }
@@ -211,6 +213,11 @@ static void on_sighup(uv_signal_t *h, int signum) {
     if (rc != 0 && !failed++)
       snprintf(first, sizeof(first), "%s", err[0] ? err : orr_strerror(rc));
   }
+  /* TLS certificates are read again too (they are also checked for changes
+   * every minute) */
+  err[0] = 0;
+  int trc = net_tls_ctx_reload_all(err, sizeof(err));
+  if (trc != 0 && !failed++) snprintf(first, sizeof(first), "%s", err[0] ? err : orr_strerror(trc));
   if (failed) {
     orr_gauge_set(d->reload_ok, 0);
     orr_log_error("Error reloading config", "component", d->component, "err", first, NULL);

@@ -26,6 +26,9 @@ typedef struct daemon_ctx daemon_ctx;
 int daemon_new(const daemon_config *cfg, daemon_ctx **out);
 /* The loop every component's I/O runs on (borrowed). */
 uv_loop_t *daemon_loop(daemon_ctx *d);
+/* The HTTP server (borrowed), e.g. for net_http_server_set_tls() before
+ * daemon_run(). */
+net_http_server *daemon_http_server(daemon_ctx *d);
 /* The router, for the component's own routes (borrowed). Add routes before
  * daemon_run() or from the loop thread. */
 net_http_router *daemon_router(daemon_ctx *d);
