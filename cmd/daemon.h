@@ -59,6 +59,13 @@ int daemon_run(daemon_ctx *d);
 void daemon_stop(daemon_ctx *d);
 /* The bound HTTP port once daemon_run() is listening, else -1. */
 int daemon_http_port(const daemon_ctx *d);
+/* The gRPC server's TLS context from Thanos's --grpc-server-tls-* flags
+ * (|client_ca| set: client certificates required and verified). *out is
+ * NULL when neither |cert| nor |key| is given (plaintext). Returns 0, or 1
+ * after logging why (one of cert/key missing, unreadable file, bad
+ * version). Caller releases *out with net_tls_ctx_unref(). */
+int daemon_grpc_server_tls(uv_loop_t *loop, const char *cert, const char *key,
+                           const char *client_ca, const char *min_version, net_tls_ctx **out);
 /* Frees the daemon; the loop is closed (handles the component left open are
  * closed first). */
 void daemon_free(daemon_ctx *d);

@@ -1013,8 +1013,14 @@ int sidecar_main(const sidecar_config *cfg) {
   go.write_timeout_ms = cfg->grpc_write_timeout_ms > 0 ? cfg->grpc_write_timeout_ms : -1;
   storeapi_backend be = {be_info, be_series, be_label_names, be_label_values,
                          be_cancel, be_resume, sc};
-  if (net_http_client_new(sc->loop, NULL, &sc->http) ||
-      net_grpc_server_new(sc->loop, &go, &sc->grpc) ||
+  if (daemon_grpc_server_tls(sc->loop, cfg->grpc_tls_cert, cfg->grpc_tls_key,
+                             cfg->grpc_tls_client_ca, cfg->grpc_tls_min_version, &go.tls)) {
+    daemon_free(sc->d);
+    goto out;
+  }
+  int grc = net_grpc_server_new(sc->loop, &go, &sc->grpc);
+  net_tls_ctx_unref(go.tls); /* the server holds its own reference */
+  if (net_http_client_new(sc->loop, NULL, &sc->http) || grc ||
       storeapi_server_new(sc->grpc, &be, reg, &sc->store) ||
       daemon_on_shutdown(sc->d, on_shutdown, sc) || daemon_on_reload(sc->d, on_reload, sc)) {
     orr_log_error("cannot set up the sidecar", NULL);

@@ -420,7 +420,8 @@ void net_http_server_set_tls(net_http_server *s, net_tls_ctx *tls);
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */
 
-/* gRPC over HTTP/2 cleartext (h2c, prior knowledge), server and client, on
+/* gRPC over HTTP/2 — cleartext (h2c, prior knowledge) or TLS with ALPN h2 —
+ * server and client, on
  * one libuv loop with nghttp2. Only unary and server-streaming methods; no
  * compression (a compressed message is refused as gRPC does). Everything
  * here is called from the loop thread only. */
@@ -545,6 +546,9 @@ typedef struct net_grpc_server_opts {
    * grpc_server_handled_total, grpc_server_handling_seconds), borrowed for the
    * server's life; NULL: no metrics. */
   orr_registry *registry;
+  /* Serve gRPC over TLS (ALPN h2) with this context; the server takes a
+   * reference. NULL: plaintext (h2c). */
+  net_tls_ctx *tls;
 } net_grpc_server_opts;
 
 /* Creates a server on |loop|; |opts| may be NULL. Caller frees with
@@ -623,6 +627,10 @@ typedef struct net_grpc_call_opts {
  * and again after a connection is lost. Caller frees with
  * net_grpc_client_close(). Returns 0, ORR_EINVAL or ORR_ENOMEM. */
 int net_grpc_client_new(uv_loop_t *loop, const char *host, int port, net_grpc_client **out);
+/* Makes every connection opened from now on speak TLS (ALPN h2) with
+ * |tls| (a client context), verifying the server as the context says (its
+ * server name, else |host|). Takes a reference. */
+void net_grpc_client_set_tls(net_grpc_client *c, net_tls_ctx *tls);
 /* Fails every call in flight with CANCELLED, closes the connection and frees
  * the client; |on_closed(arg)| (may be NULL) runs once everything is closed. */
 void net_grpc_client_close(net_grpc_client *c, void (*on_closed)(void *arg), void *arg);

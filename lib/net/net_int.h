@@ -168,12 +168,22 @@ struct net__h2_conn {
   orr_buf out;   /* bytes handed to the in-flight write */
   int err;       /* why the connection ended (0: orderly) */
   unsigned connected : 1, writing : 1, closing : 1, idle_on : 1;
+  unsigned tls_failed : 1; /* the TLS handshake (or a record) failed */
   int pending_closes;
   uint64_t write_start_ms; /* uv_now() when the write in flight started */
+  /* TLS (NULL: plaintext, and nothing below is used). Ciphertext read is
+   * fed to the SSL and the plaintext it yields to nghttp2 in the same read
+   * callback; nghttp2's output is pulled only once the handshake is done,
+   * encrypted, and |tout| carries the ciphertext of the write in flight. */
+  net__tls *tls;
+  orr_buf tout;
 };
 
 /* Initialises both handles on |loop|. Returns 0 or a libuv error. */
 int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, void *owner);
+/* Speaks TLS on the connection (before net__h2_conn_start): |tls| is
+ * taken, freed with the connection. */
+void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls);
 /* Starts reading and writing once the socket is connected/accepted. */
 int net__h2_conn_start(net__h2_conn *h);
 /* Asks for ops->tick and a flush on the next loop iteration. */

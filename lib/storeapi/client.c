@@ -41,6 +41,13 @@ int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_cl
   return 0;
 }
 
+int storeapi_client_new_tls(uv_loop_t *loop, const char *host, int port, net_tls_ctx *tls,
+                            storeapi_client **out) {
+  int rc = storeapi_client_new(loop, host, port, out);
+  if (rc == 0 && tls) net_grpc_client_set_tls((*out)->g, tls);
+  return rc;
+}
+
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg) {
   net_grpc_client_close(c->g, on_closed, arg);
   free(c);

@@ -148,6 +148,10 @@ void storeapi_call_finish(storeapi_call *c, int status, const char *message);
 typedef struct storeapi_client storeapi_client;
 
 int storeapi_client_new(uv_loop_t *loop, const char *host, int port, storeapi_client **out);
+/* As storeapi_client_new, over TLS with |tls| (a client context; the client
+ * takes a reference) when it is not NULL. */
+int storeapi_client_new_tls(uv_loop_t *loop, const char *host, int port, net_tls_ctx *tls,
+                            storeapi_client **out);
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg);
 
 /* |status| is a gRPC status; |resp| NULL unless OK. */
