@@ -84,6 +84,19 @@ static const orr_flag grpc_flags[] = {
      "A gRPC stream whose client takes none of its response for this long is reset, and a "
      "connection whose writes stall for this long is closed (0s: never).",
      NULL},
+    {"grpc-server-tls-cert", ORR_FLAG_STRING, &common.grpc_tls_cert, "",
+     "TLS Certificate for gRPC server, leave blank to disable TLS", NULL},
+    {"grpc-server-tls-key", ORR_FLAG_STRING, &common.grpc_tls_key, "",
+     "TLS Key for the gRPC server, leave blank to disable TLS", NULL},
+    {"grpc-server-tls-client-ca", ORR_FLAG_STRING, &common.grpc_tls_client_ca, "",
+     "TLS CA to verify clients against. If no client CA is specified, there is no client "
+     "verification on server side. (tls.NoClientCert)",
+     NULL},
+    /* Thanos's default: TLS 1.3 */
+    {"grpc-server-tls-min-version", ORR_FLAG_STRING, &common.grpc_tls_min_version, "1.3",
+     "TLS supported minimum version for gRPC server. If no version is specified, it'll default "
+     "to 1.3. Allowed values: [\"1.0\", \"1.1\", \"1.2\", \"1.3\"]",
+     NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 

@@ -24,6 +24,8 @@ typedef struct cli_common {
   const char *grpc_address;     /* "0.0.0.0:10901" */
   int64_t grpc_grace_period_ms;
   int64_t grpc_write_timeout_ms; /* 0: never */
+  /* Thanos's --grpc-server-tls-*: NULL/"" cert and key: plaintext */
+  const char *grpc_tls_cert, *grpc_tls_key, *grpc_tls_client_ca, *grpc_tls_min_version;
 } cli_common;
 
 typedef struct cli_command cli_command;

@@ -167,6 +167,39 @@ fail:
   return rc;
 }
 
+net_http_server *daemon_http_server(daemon_ctx *d) { return d->http; }
+
+int daemon_grpc_server_tls(uv_loop_t *loop, const char *cert, const char *key,
+                           const char *client_ca, const char *min_version, net_tls_ctx **out) {
+  *out = NULL;
+  bool has_cert = cert && *cert, has_key = key && *key;
+  if (!has_cert && !has_key) {
+    if (client_ca && *client_ca) {
+      orr_log_error("--grpc-server-tls-client-ca needs --grpc-server-tls-cert and --grpc-server-tls-key",
+                    NULL);
+      return 1;
+    }
+    return 0;
+  }
+  if (!has_cert || !has_key) {
+    orr_log_error("gRPC server TLS needs both --grpc-server-tls-cert and --grpc-server-tls-key",
+                  NULL);
+    return 1;
+  }
+  net_tls_server_opts o = {.cert_file = cert,
+                           .key_file = key,
+                           .client_ca_file = client_ca,
+                           .min_version = min_version && *min_version ? min_version : "1.3"};
+  char err[256] = "";
+  if (net_tls_ctx_new_server(&o, loop, out, err, sizeof(err)) != 0) {
+    orr_log_error("cannot set up TLS for the gRPC server", "err", err, NULL);
+    return 1;
+  }
+  orr_log_info("gRPC server speaks TLS", "cert", cert, "client_ca", client_ca ? client_ca : "",
+               "min_version", o.min_version, NULL);
+  return 0;
+}
+
 uv_loop_t *daemon_loop(daemon_ctx *d) { return &d->loop; }
 net_http_router *daemon_router(daemon_ctx *d) { return d->router; }
 void daemon_set_ready(daemon_ctx *d, bool ready) { atomic_store(&d->ready, ready); }
@@ -211,6 +244,11 @@ static void on_sighup(uv_signal_t *h, int signum) {
     if (rc != 0 && !failed++)
       snprintf(first, sizeof(first), "%s", err[0] ? err : orr_strerror(rc));
   }
+  /* TLS certificates are read again too (they are also checked for changes
+   * every minute) */
+  err[0] = 0;
+  int trc = net_tls_ctx_reload_all(err, sizeof(err));
+  if (trc != 0 && !failed++) snprintf(first, sizeof(first), "%s", err[0] ? err : orr_strerror(trc));
   if (failed) {
     orr_gauge_set(d->reload_ok, 0);
     orr_log_error("Error reloading config", "component", d->component, "err", first, NULL);

@@ -26,6 +26,9 @@ typedef struct daemon_ctx daemon_ctx;
 int daemon_new(const daemon_config *cfg, daemon_ctx **out);
 /* The loop every component's I/O runs on (borrowed). */
 uv_loop_t *daemon_loop(daemon_ctx *d);
+/* The HTTP server (borrowed), e.g. for net_http_server_set_tls() before
+ * daemon_run(). */
+net_http_server *daemon_http_server(daemon_ctx *d);
 /* The router, for the component's own routes (borrowed). Add routes before
  * daemon_run() or from the loop thread. */
 net_http_router *daemon_router(daemon_ctx *d);
@@ -56,6 +59,13 @@ int daemon_run(daemon_ctx *d);
 void daemon_stop(daemon_ctx *d);
 /* The bound HTTP port once daemon_run() is listening, else -1. */
 int daemon_http_port(const daemon_ctx *d);
+/* The gRPC server's TLS context from Thanos's --grpc-server-tls-* flags
+ * (|client_ca| set: client certificates required and verified). *out is
+ * NULL when neither |cert| nor |key| is given (plaintext). Returns 0, or 1
+ * after logging why (one of cert/key missing, unreadable file, bad
+ * version). Caller releases *out with net_tls_ctx_unref(). */
+int daemon_grpc_server_tls(uv_loop_t *loop, const char *cert, const char *key,
+                           const char *client_ca, const char *min_version, net_tls_ctx **out);
 /* Frees the daemon; the loop is closed (handles the component left open are
  * closed first). */
 void daemon_free(daemon_ctx *d);

@@ -24,6 +24,10 @@ static struct {
   int64_t replica_timeout_ms;
   int64_t max_series;
   orr_strings prometheus; /* --endpoint.<kind>: in-process sources */
+  /* gRPC client TLS (Thanos query's --grpc-client-*) */
+  int tls_secure, tls_skip_verify;
+  const char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
+  const char *endpoint_config_file, *endpoint_config;
 } opt;
 
 static const orr_flag flags[] = {
@@ -77,8 +81,123 @@ static const orr_flag flags[] = {
      "took, if longer) before it is dropped: a warning naming it with partial response, an "
      "error naming it without. So a hung replica costs seconds, not --query.timeout. "
      "0 disables.", NULL},
+    {"grpc-client-tls-secure", ORR_FLAG_BOOL, &opt.tls_secure, "false",
+     "Use TLS when talking to the gRPC server", NULL},
+    {"grpc-client-tls-skip-verify", ORR_FLAG_BOOL, &opt.tls_skip_verify, "false",
+     "Disable TLS certificate verification i.e self signed, signed by fake CA", NULL},
+    {"grpc-client-tls-cert", ORR_FLAG_STRING, &opt.tls_cert, "",
+     "TLS Certificates to use to identify this client to the server", NULL},
+    {"grpc-client-tls-key", ORR_FLAG_STRING, &opt.tls_key, "",
+     "TLS Key for the client's certificate", NULL},
+    {"grpc-client-tls-ca", ORR_FLAG_STRING, &opt.tls_ca, "",
+     "TLS CA Certificates to use to verify gRPC servers", NULL},
+    {"grpc-client-server-name", ORR_FLAG_STRING, &opt.tls_server_name, "",
+     "Server name to verify the hostname on the returned gRPC certificates. See "
+     "https://tools.ietf.org/html/rfc4366#section-3.1", NULL},
+    {"endpoint.sd-config-file", ORR_FLAG_STRING, &opt.endpoint_config_file, "",
+     "Path to Config File with endpoint definitions: endpoints: [{address: host:port, "
+     "tls_config: {ca_file, cert_file, key_file, server_name, insecure_skip_verify}}]. An "
+     "entry without tls_config is reached in plaintext.", "<file-path>"},
+    {"endpoint.sd-config", ORR_FLAG_STRING, &opt.endpoint_config, "",
+     "Alternative to 'endpoint.sd-config-file' flag (mutually exclusive). Content of Config "
+     "File with endpoint definitions", "<content>"},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
+
+/* gRPC client TLS: the default context from --grpc-client-tls-* and the
+ * per-endpoint ones from --endpoint.sd-config, held for the process life
+ * (each endpoint's client takes its own reference). */
+static struct {
+  net_tls_ctx *def;
+  gw_endpoint_tls *per;
+  size_t nper;
+  const char **addrs; /* --endpoint values, then the config file's */
+  size_t naddrs;
+  orr_arena *a;
+} ctls;
+
+static int client_tls_ctx(uv_loop_t *loop, const net_tls_client_opts *o, const char *what,
+                          net_tls_ctx **out) {
+  char err[256] = "";
+  if (net_tls_ctx_new_client(o, loop, out, err, sizeof(err)) != 0) {
+    orr_log_error("cannot set up gRPC client TLS", "for", what, "err", err, NULL);
+    return 1;
+  }
+  return 0;
+}
+
+/* Reads --grpc-client-tls-* and --endpoint.sd-config(-file). Returns 0, or
+ * 1 after logging. */
+static int client_tls_setup(uv_loop_t *loop) {
+  ctls.a = orr_arena_new(0);
+  if (!ctls.a) return 1;
+  if (opt.tls_secure) {
+    net_tls_client_opts o = {.ca_file = opt.tls_ca,
+                             .cert_file = opt.tls_cert,
+                             .key_file = opt.tls_key,
+                             .server_name = opt.tls_server_name,
+                             .insecure_skip_verify = opt.tls_skip_verify != 0};
+    if (client_tls_ctx(loop, &o, "--grpc-client-tls-*", &ctls.def)) return 1;
+  }
+  const char *file = opt.endpoint_config_file && *opt.endpoint_config_file
+                         ? opt.endpoint_config_file : NULL;
+  const char *text = opt.endpoint_config && *opt.endpoint_config ? opt.endpoint_config : NULL;
+  ctls.addrs = orr_arena_calloc(ctls.a, opt.endpoints.n + 1, sizeof(char *));
+  if (!ctls.addrs) return 1;
+  for (size_t i = 0; i < opt.endpoints.n; i++) ctls.addrs[ctls.naddrs++] = opt.endpoints.v[i];
+  if (!file && !text) return 0;
+  if (file && text) {
+    orr_log_error("--endpoint.sd-config-file and --endpoint.sd-config are mutually exclusive",
+                  NULL);
+    return 1;
+  }
+  size_t len = text ? strlen(text) : 0;
+  char *data = NULL;
+  if (file) {
+    orr_buf b = {0};
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+      orr_log_error("cannot read the endpoint config", "file", file, NULL);
+      return 1;
+    }
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) orr_buf_append(&b, chunk, got);
+    fclose(f);
+    if (b.oom) return 1;
+    data = orr_buf_steal(&b, &len);
+    text = data ? data : "";
+  }
+  gw_endpoint_cfg *ec;
+  size_t n;
+  char err[512] = "";
+  int rc = gw_endpoint_config_parse(text, len, ctls.a, &ec, &n, err, sizeof(err));
+  free(data);
+  if (rc) {
+    orr_log_error("cannot use the endpoint config", "err", err[0] ? err : orr_strerror(rc), NULL);
+    return 1;
+  }
+  const char **addrs = orr_arena_calloc(ctls.a, ctls.naddrs + n + 1, sizeof(char *));
+  ctls.per = orr_arena_calloc(ctls.a, n + 1, sizeof(*ctls.per));
+  if (!addrs || !ctls.per) return 1;
+  memcpy(addrs, ctls.addrs, ctls.naddrs * sizeof(char *));
+  ctls.addrs = addrs;
+  for (size_t i = 0; i < n; i++) {
+    ctls.addrs[ctls.naddrs++] = ec[i].address;
+    ctls.per[i].address = ec[i].address;
+    if (ec[i].has_tls && client_tls_ctx(loop, &ec[i].tls, ec[i].address, &ctls.per[i].tls))
+      return 1;
+    ctls.nper++;
+  }
+  return 0;
+}
+
+static void client_tls_free(void) {
+  net_tls_ctx_unref(ctls.def);
+  for (size_t i = 0; i < ctls.nper; i++) net_tls_ctx_unref(ctls.per[i].tls);
+  orr_arena_destroy(ctls.a);
+  memset(&ctls, 0, sizeof(ctls));
+}
 
 /* The gateway core (gateway.h): endpoints and fan-out, and its own StoreAPI
  * on --grpc-address. Set up by core_start(), closed by core_shutdown(). */
@@ -103,6 +222,7 @@ static void core_shutdown(daemon_ctx *d, void *arg) {
   core.grpc = NULL;
   if (core.g) gw_close(core.g, NULL, NULL);
   core.g = NULL;
+  client_tls_free();
 }
 
 /* Creates and starts the core from the flags, listens for StoreAPI gRPC.
@@ -116,17 +236,18 @@ static int core_reload(daemon_ctx *d, void *arg, char *err, size_t errlen) {
 
 /* --endpoint plus every --endpoint.<kind>=SPEC as "<kind>+SPEC" (the form
  * gw_config and file SD take), in |a|. NULL on OOM. */
-static const char **all_endpoints(orr_arena *a, size_t *n) {
+static const char **all_endpoints(orr_arena *a, const char *const *grpc, size_t ngrpc,
+                                  size_t *n) {
   static const struct {
     const char *kind;
     const orr_strings *v;
   } kinds[] = {{"prometheus", &opt.prometheus}};
-  size_t total = opt.endpoints.n;
+  size_t total = ngrpc;
   for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) total += kinds[k].v->n;
   const char **v = orr_arena_calloc(a, total + 1, sizeof(*v));
   if (!v) return NULL;
   size_t m = 0;
-  for (size_t i = 0; i < opt.endpoints.n; i++) v[m++] = opt.endpoints.v[i];
+  for (size_t i = 0; i < ngrpc; i++) v[m++] = grpc[i];
   for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
     for (size_t i = 0; i < kinds[k].v->n; i++)
       if (!(v[m++] = orr_arena_sprintf(a, "%s+%s", kinds[k].kind, kinds[k].v->v[i]))) return NULL;
@@ -138,13 +259,21 @@ static int core_start(daemon_ctx *d) {
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
   gc.loop = daemon_loop(d);
+  if (client_tls_setup(gc.loop)) {
+    client_tls_free();
+    return 1;
+  }
   orr_arena *ea = orr_arena_new(0);
-  gc.endpoints = ea ? all_endpoints(ea, &gc.nendpoints) : NULL;
+  gc.endpoints = ea ? all_endpoints(ea, ctls.addrs, ctls.naddrs, &gc.nendpoints) : NULL;
   if (!gc.endpoints) {
     orr_arena_destroy(ea);
+    client_tls_free();
     orr_log_error("cannot start the gateway", "err", orr_strerror(ORR_ENOMEM), NULL);
     return 1;
   }
+  gc.client_tls = ctls.def;
+  gc.endpoint_tls = ctls.per;
+  gc.nendpoint_tls = ctls.nper;
   gc.sd_files = opt.sd_files.v;
   gc.nsd_files = opt.sd_files.n;
   gc.sd_interval_ms = opt.sd_interval_ms;
@@ -176,7 +305,12 @@ static int core_start(daemon_ctx *d) {
   net_grpc_server_opts go = {0};
   go.registry = orr_registry_default();
   go.write_timeout_ms = c->grpc_write_timeout_ms > 0 ? c->grpc_write_timeout_ms : -1;
-  if (!colon || net_grpc_server_new(gc.loop, &go, &core.grpc) ||
+  if (daemon_grpc_server_tls(gc.loop, c->grpc_tls_cert, c->grpc_tls_key, c->grpc_tls_client_ca,
+                             c->grpc_tls_min_version, &go.tls))
+    return 1;
+  int grc = net_grpc_server_new(gc.loop, &go, &core.grpc);
+  net_tls_ctx_unref(go.tls); /* the server holds its own reference */
+  if (!colon || grc ||
       gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
       (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||
       daemon_on_shutdown(d, core_shutdown, NULL) || daemon_on_reload(d, core_reload, NULL)) {

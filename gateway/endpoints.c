@@ -241,6 +241,14 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   if (!g->cfg_arena || !g->sd_arena || !g->dns_arena) goto fail;
   pthread_mutex_init(&g->mu, NULL);
   pthread_mutex_init(&g->qmu, NULL);
+  gw_endpoint_tls *etls = orr_arena_calloc(g->cfg_arena, cfg->nendpoint_tls + 1, sizeof(*etls));
+  if (!etls) goto fail;
+  for (size_t i = 0; i < cfg->nendpoint_tls; i++) {
+    etls[i].tls = cfg->endpoint_tls[i].tls;
+    if (!(etls[i].address = orr_arena_strdup(g->cfg_arena, cfg->endpoint_tls[i].address)))
+      goto fail;
+  }
+  g->cfg.endpoint_tls = etls;
   const char **eps = orr_arena_calloc(g->cfg_arena, cfg->nendpoints + 1, sizeof(char *));
   const char **sds = orr_arena_calloc(g->cfg_arena, cfg->nsd_files + 1, sizeof(char *));
   const char **rls = orr_arena_calloc(g->cfg_arena, cfg->nreplica_labels + 1, sizeof(char *));
@@ -440,6 +448,14 @@ static int add_source_ep(gw *g, gw__endpoint *e, const char *spec) {
   return storeapi_client_new_local(g->loop, &e->src->be, &e->client);
 }
 
+/* The TLS context for |addr|: its own from the endpoint config, else the
+ * default (NULL: plaintext). */
+static net_tls_ctx *endpoint_tls(const gw *g, const char *addr) {
+  for (size_t i = 0; i < g->cfg.nendpoint_tls; i++)
+    if (!strcmp(g->cfg.endpoint_tls[i].address, addr)) return g->cfg.endpoint_tls[i].tls;
+  return g->cfg.client_tls;
+}
+
 static int add_ep(gw *g, const char *addr) {
   orr_arena *tmp = orr_arena_new(256);
   if (!tmp) return ORR_ENOMEM;
@@ -479,7 +495,8 @@ static int add_ep(gw *g, const char *addr) {
       goto fail;
     }
     rc = ORR_ENOMEM;
-  } else if (storeapi_client_new(g->loop, e->host, e->port, &e->client)) {
+  } else if (storeapi_client_new_tls(g->loop, e->host, e->port, endpoint_tls(g, addr),
+                                     &e->client)) {
     goto fail;
   }
   storeapi_client_set_metadata(e->client, g->md);

@@ -58,7 +58,34 @@ typedef struct gw_config {
   int64_t federate_interval_ms;     /* --federate.interval (0: 15s) */
   int64_t federate_retention_ms;    /* --federate.retention (0: 2h) */
   int64_t federate_max_series;      /* --federate.max-series per source (0: unlimited) */
+  /* TLS toward endpoints (--grpc-client-tls-*): the default context, NULL
+   * for plaintext; and per-address choices (--endpoint.sd-config), whose
+   * |tls| NULL means plaintext for that address. Contexts are borrowed
+   * until gw_close (each endpoint's client takes its own reference). */
+  net_tls_ctx *client_tls;
+  const struct gw_endpoint_tls *endpoint_tls;
+  size_t nendpoint_tls;
 } gw_config;
+
+typedef struct gw_endpoint_tls {
+  const char *address; /* "host:port" as in the endpoint list */
+  net_tls_ctx *tls;    /* NULL: plaintext */
+} gw_endpoint_tls;
+
+/* One entry of the endpoint config file (--endpoint.sd-config-file,
+ * endpoint_config.c): an address and, when |has_tls|, its TLS settings
+ * (strings in the parse's arena). */
+typedef struct gw_endpoint_cfg {
+  const char *address;
+  bool has_tls;
+  net_tls_client_opts tls;
+} gw_endpoint_cfg;
+
+/* Parses an endpoint config file's bytes. Returns 0 with *out (in |a|) and
+ * *n entries; ORR_EINVAL with one line "endpoint config: ..." in |err|; or
+ * ORR_ENOMEM. */
+int gw_endpoint_config_parse(const char *yaml, size_t len, orr_arena *a, gw_endpoint_cfg **out,
+                             size_t *n, char *err, size_t errlen);
 
 /* Creates the core; |cfg| is copied (strings too). Returns 0, ORR_EINVAL
  * (a malformed endpoint address: |err| says which) or ORR_ENOMEM. Caller

@@ -61,6 +61,10 @@ static int run(int argc, char **argv) {
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
   cfg.grpc_write_timeout_ms = c->grpc_write_timeout_ms;
+  cfg.grpc_tls_cert = c->grpc_tls_cert;
+  cfg.grpc_tls_key = c->grpc_tls_key;
+  cfg.grpc_tls_client_ca = c->grpc_tls_client_ca;
+  cfg.grpc_tls_min_version = c->grpc_tls_min_version;
   int status = sidecar_main(&cfg);
   objstore_close(bucket); /* the shipper was joined in sidecar_main */
   return status;

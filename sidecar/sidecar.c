@@ -408,6 +408,11 @@ int sidecar_main(const sidecar_config *cfg) {
   net_grpc_server_opts go = {0};
   go.registry = reg;
   go.write_timeout_ms = cfg->grpc_write_timeout_ms > 0 ? cfg->grpc_write_timeout_ms : -1;
+  if (daemon_grpc_server_tls(sc->loop, cfg->grpc_tls_cert, cfg->grpc_tls_key,
+                             cfg->grpc_tls_client_ca, cfg->grpc_tls_min_version, &go.tls)) {
+    daemon_free(sc->d);
+    goto out;
+  }
   prom_source_opts po = {0};
   po.url = cfg->prometheus_url;
   po.component = "sidecar";
@@ -418,8 +423,9 @@ int sidecar_main(const sidecar_config *cfg) {
   }
   storeapi_backend be = {0};
   if (sc->src) be = prom_source_backend(sc->src);
-  if (!sc->http || !sc->src ||
-      net_grpc_server_new(sc->loop, &go, &sc->grpc) ||
+  int grc = net_grpc_server_new(sc->loop, &go, &sc->grpc);
+  net_tls_ctx_unref(go.tls); /* the server holds its own reference */
+  if (!sc->http || !sc->src || grc ||
       storeapi_server_new(sc->grpc, &be, reg, &sc->store) ||
       daemon_on_shutdown(sc->d, on_shutdown, sc) || daemon_on_reload(sc->d, on_reload, sc)) {
     orr_log_error("cannot set up the sidecar", NULL);

@@ -33,6 +33,8 @@ typedef struct sidecar_config {
   const char *grpc_address;
   int64_t grpc_grace_ms;
   int64_t grpc_write_timeout_ms; /* --grpc-server-write-timeout; 0: never */
+  /* --grpc-server-tls-*; no cert and key: plaintext */
+  const char *grpc_tls_cert, *grpc_tls_key, *grpc_tls_client_ca, *grpc_tls_min_version;
 } sidecar_config;
 
 typedef struct sidecar sidecar;

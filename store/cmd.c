@@ -257,6 +257,10 @@ static int run(int argc, char **argv) {
   cfg.http_grace_ms = c->http_grace_period_ms;
   cfg.grpc_address = c->grpc_address;
   cfg.grpc_grace_ms = c->grpc_grace_period_ms;
+  cfg.grpc_tls_cert = c->grpc_tls_cert;
+  cfg.grpc_tls_key = c->grpc_tls_key;
+  cfg.grpc_tls_client_ca = c->grpc_tls_client_ca;
+  cfg.grpc_tls_min_version = c->grpc_tls_min_version;
   labels_relabel *relabel = NULL;
   if (load_relabel(&relabel)) return 1;
   cfg.relabel = relabel;

@@ -874,8 +874,14 @@ int store_main(const store_config *cfg) {
   go.registry = reg;
   storeapi_backend be = {be_info, be_series, be_label_names, be_label_values,
                          be_cancel, be_resume, st};
-  if (uv_async_init(st->loop, &st->synced_async, on_synced) ||
-      net_grpc_server_new(st->loop, &go, &st->grpc) ||
+  if (daemon_grpc_server_tls(st->loop, cfg->grpc_tls_cert, cfg->grpc_tls_key,
+                             cfg->grpc_tls_client_ca, cfg->grpc_tls_min_version, &go.tls)) {
+    daemon_free(st->d);
+    goto out;
+  }
+  int grc = net_grpc_server_new(st->loop, &go, &st->grpc);
+  net_tls_ctx_unref(go.tls); /* the server holds its own reference */
+  if (uv_async_init(st->loop, &st->synced_async, on_synced) || grc ||
       storeapi_server_new(st->grpc, &be, reg, &st->sapi) ||
       daemon_on_shutdown(st->d, on_shutdown, st)) {
     orr_log_error("cannot set up the store", NULL);

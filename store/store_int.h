@@ -34,6 +34,8 @@ typedef struct store_config {
   int64_t consistency_delay_ms, ignore_deletion_marks_delay_ms;
   const char *http_address, *grpc_address;
   int64_t http_grace_ms, grpc_grace_ms;
+  /* --grpc-server-tls-*; no cert and key: plaintext */
+  const char *grpc_tls_cert, *grpc_tls_key, *grpc_tls_client_ca, *grpc_tls_min_version;
   /* --selector.relabel-config: a block is served when its external labels
    * plus __block_id survive these rules non-empty; NULL: every block.
    * Borrowed for the store's life. */

@@ -47,6 +47,7 @@ struct net_grpc_client {
   int idle_on, closing, idle_closed;
   void (*on_closed)(void *arg);
   void *closed_arg;
+  net_tls_ctx *tls; /* NULL: h2c */
 };
 
 struct cli_conn {
@@ -341,6 +342,7 @@ static void conn_closed(net__h2_conn *h) {
   conn->h_closed = 1;
   if (cli->conn == conn) cli->conn = NULL;
   const char *why = h->err == ORR_EUNAVAILABLE ? "connection failed" : "connection closed";
+  if (h->tls_failed) why = "TLS handshake failed";
   for (net_grpc_ccall *c = cli->calls, *next; c; c = next) {
     next = c->next;
     if (c->conn != conn) continue;
@@ -375,6 +377,15 @@ static void on_connect(uv_connect_t *req, int status) {
                   uv_strerror(status), NULL);
     net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);
     return;
+  }
+  net_grpc_client *cli = conn->cli;
+  if (cli->tls) {
+    net__tls *t;
+    if (net__tls_new(cli->tls, "h2", cli->authority, cli->host, &t)) {
+      net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);
+      return;
+    }
+    net__h2_conn_set_tls(&conn->h, t);
   }
   if (net__h2_conn_start(&conn->h)) net__h2_conn_close(&conn->h, ORR_EUNAVAILABLE);
 }
@@ -472,6 +483,7 @@ static void cli_maybe_free(net_grpc_client *cli) {
   void (*cb)(void *) = cli->on_closed;
   void *arg = cli->closed_arg;
   nghttp2_session_callbacks_del(cli->cbs);
+  net_tls_ctx_unref(cli->tls);
   free(cli->host);
   free(cli->authority);
   free(cli);
@@ -536,6 +548,12 @@ int net_grpc_client_new(uv_loop_t *loop, const char *host, int port, net_grpc_cl
   return 0;
 }
 
+void net_grpc_client_set_tls(net_grpc_client *cli, net_tls_ctx *tls) {
+  net_tls_ctx *old = cli->tls;
+  cli->tls = net_tls_ctx_ref(tls);
+  net_tls_ctx_unref(old);
+}
+
 void net_grpc_client_close(net_grpc_client *cli, void (*on_closed)(void *arg), void *arg) {
   cli->closing = 1;
   cli->on_closed = on_closed;
@@ -570,7 +588,7 @@ static int call_submit(net_grpc_ccall *c) {
   nv[n].name = (uint8_t *)(k), nv[n].namelen = strlen(k), nv[n].value = (uint8_t *)(v),      \
   nv[n].valuelen = strlen(v), nv[n].flags = NGHTTP2_NV_FLAG_NONE, n++
   ADD(":method", "POST");
-  ADD(":scheme", "http");
+  ADD(":scheme", cli->tls ? "https" : "http");
   ADD(":path", c->path);
   ADD(":authority", cli->authority);
   ADD("content-type", "application/grpc");

@@ -761,19 +761,33 @@ static void on_connection(uv_stream_t *listener, int status) {
   if (status < 0 || s->closing) return;
   srv_conn *conn = conn_new(s);
   if (!conn) return;
-  if (uv_accept(listener, (uv_stream_t *)&conn->h.tcp) || conn_session(conn) ||
-      net__h2_conn_start(&conn->h)) {
+  if (uv_accept(listener, (uv_stream_t *)&conn->h.tcp) || conn_session(conn)) {
     net__h2_conn_close(&conn->h, ORR_EIO);
     return;
   }
   struct sockaddr_storage ss;
   int len = sizeof(ss);
+  char addr[80] = "";
   if (uv_tcp_getpeername(&conn->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6)
+    if (ss.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, conn->peer, sizeof(conn->peer));
-    else
+      snprintf(addr, sizeof(addr), "[%s]:%d", conn->peer,
+               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
       uv_ip4_name((struct sockaddr_in *)&ss, conn->peer, sizeof(conn->peer));
+      snprintf(addr, sizeof(addr), "%s:%d", conn->peer,
+               ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
   }
+  if (s->opts.tls) {
+    net__tls *t;
+    if (net__tls_new(s->opts.tls, "h2", addr, NULL, &t)) {
+      net__h2_conn_close(&conn->h, ORR_ENOMEM);
+      return;
+    }
+    net__h2_conn_set_tls(&conn->h, t);
+  }
+  if (net__h2_conn_start(&conn->h)) net__h2_conn_close(&conn->h, ORR_EIO);
 }
 
 int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out) {
@@ -831,6 +845,7 @@ int net_grpc_server_new(uv_loop_t *loop, const net_grpc_server_opts *opts, net_g
   nghttp2_session_callbacks_set_on_frame_recv_callback(s->cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(s->cbs, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(s->cbs, on_stream_close);
+  net_tls_ctx_ref(s->opts.tls);
   uv_timer_init(loop, &s->sweep);
   s->sweep.data = s;
   uint64_t every = 1000;
@@ -898,6 +913,7 @@ static void server_free(net_grpc_server *s) {
     m = n;
   }
   nghttp2_session_callbacks_del(s->cbs);
+  net_tls_ctx_unref(s->opts.tls);
   void (*cb)(void *) = s->on_closed;
   void *arg = s->closed_arg;
   free(s);

@@ -27,6 +27,10 @@ static void h2_handle_closed(uv_handle_t *handle) {
     h->session = NULL;
   }
   orr_buf_free(&h->out);
+  orr_buf_free(&h->tout);
+  if (h->tls && h->tls->failed) h->tls_failed = 1;
+  net__tls_free(h->tls);
+  h->tls = NULL;
   h->ops->closed(h);
 }
 
@@ -71,6 +75,7 @@ static void h2_write_cb(uv_write_t *req, int status) {
   net__h2_conn *h = req->data;
   h->writing = 0;
   h->out.len = 0;
+  h->tout.len = 0;
   if (h->closing) return;
   if (status < 0) {
     net__h2_conn_close(h, ORR_EIO);
@@ -79,8 +84,64 @@ static void h2_write_cb(uv_write_t *req, int status) {
   net__h2_conn_kick(h);
 }
 
+/* The TLS side of h2_flush: nghttp2's output (once the handshake is done)
+ * is encrypted, and everything the SSL has to send goes out in one write. */
+static void h2_flush_tls(net__h2_conn *h) {
+  h->out.len = 0;
+  if (h->tls->handshake_done) {
+    while (h->out.len < H2_WRITE_BATCH) {
+      const uint8_t *data;
+      ssize_t n = nghttp2_session_mem_send(h->session, &data);
+      if (n < 0) {
+        net__h2_conn_close(h, ORR_EPROTO);
+        return;
+      }
+      if (n == 0) break;
+      if (orr_buf_append(&h->out, data, (size_t)n)) {
+        net__h2_conn_close(h, ORR_ENOMEM);
+        return;
+      }
+    }
+    if (h->out.len && net__tls_write(h->tls, h->out.data, h->out.len)) {
+      net__h2_conn_close(h, ORR_EPROTO);
+      return;
+    }
+    h->out.len = 0;
+  }
+  size_t pend = net__tls_pending_out(h->tls);
+  if (pend > 0) {
+    h->tout.len = 0;
+    if (orr_buf_reserve(&h->tout, pend)) {
+      net__h2_conn_close(h, ORR_ENOMEM);
+      return;
+    }
+    h->tout.len = net__tls_take_out(h->tls, h->tout.data, pend);
+    uv_buf_t b = uv_buf_init(h->tout.data, (unsigned)h->tout.len);
+    if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb)) {
+      net__h2_conn_close(h, ORR_EIO);
+      return;
+    }
+    h->writing = 1;
+    h->write_start_ms = uv_now(h->tcp.loop);
+    return;
+  }
+  if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
+  if (h->tout.cap > H2_KEEP_OUT) orr_buf_free(&h->tout);
+  if (h->tls->failed) {
+    net__h2_conn_close(h, ORR_EPROTO); /* the alert is out */
+    return;
+  }
+  if (h->tls->handshake_done && !nghttp2_session_want_read(h->session) &&
+      !nghttp2_session_want_write(h->session))
+    net__h2_conn_close(h, 0);
+}
+
 static void h2_flush(net__h2_conn *h) {
   if (h->writing || h->closing || !h->connected || !h->session) return;
+  if (h->tls) {
+    h2_flush_tls(h);
+    return;
+  }
   h->out.len = 0;
   while (h->out.len < H2_WRITE_BATCH) {
     const uint8_t *data;
@@ -120,6 +181,34 @@ static void h2_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(h2_rbuf, sizeof(h2_rbuf));
 }
 
+/* Ciphertext in, plaintext to nghttp2 (the read buffer is free again once
+ * the SSL has copied the ciphertext). A TLS failure (logged by tls.c) sends
+ * its alert, then closes the connection (h2_flush_tls). */
+static void h2_read_tls(net__h2_conn *h, const char *p, size_t n) {
+  if (net__tls_feed(h->tls, p, n)) {
+    net__h2_conn_close(h, ORR_ENOMEM);
+    return;
+  }
+  for (;;) {
+    ssize_t got = net__tls_read(h->tls, h2_rbuf, sizeof(h2_rbuf));
+    if (got == 0) break;
+    if (got == ORR_ECLOSED) {
+      net__h2_conn_close(h, ORR_ECLOSED);
+      return;
+    }
+    if (got < 0) {
+      h->err = ORR_EPROTO;
+      break;
+    }
+    ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)h2_rbuf, (size_t)got);
+    if (rv < 0) {
+      net__h2_conn_close(h, ORR_EPROTO);
+      return;
+    }
+  }
+  net__h2_conn_kick(h);
+}
+
 static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   net__h2_conn *h = stream->data;
   if (h->closing) return;
@@ -128,6 +217,10 @@ static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) 
     return;
   }
   if (nread == 0) return;
+  if (h->tls) {
+    h2_read_tls(h, buf->base, (size_t)nread);
+    return;
+  }
   ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)buf->base, (size_t)nread);
   if (rv < 0) {
     /* Fatal (bad preface, flooding, callback failure): nghttp2 may have
@@ -138,8 +231,12 @@ static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) 
   net__h2_conn_kick(h);
 }
 
+void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls) { h->tls = tls; }
+
 int net__h2_conn_start(net__h2_conn *h) {
   h->connected = 1;
+  /* a client's ClientHello goes out with the first flush */
+  if (h->tls && !h->tls->server && net__tls_handshake(h->tls) == ORR_EPROTO) return ORR_EPROTO;
   uv_tcp_nodelay(&h->tcp, 1);
   int rc = uv_read_start((uv_stream_t *)&h->tcp, h2_alloc_cb, h2_read_cb);
   if (rc) return rc;

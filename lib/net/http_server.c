@@ -26,7 +26,13 @@
  *    two handles (tcp, timer); libuv calls pending write callbacks (with
  *    UV_ECANCELED) before that.
  * 5. Shutdown completes (done callback) when the listener, every connection
- *    and the grace timer are closed and every request is finished. */
+ *    and the grace timer are closed and every request is finished.
+ * 6. With TLS (net_http_server_set_tls), the socket carries ciphertext:
+ *    reads go through one buffer per thread into the connection's SSL and
+ *    plaintext is pulled into rbuf while it has room (so note 2 still bounds
+ *    input: what does not fit waits inside the SSL, and reading stops);
+ *    writes are encrypted into one uv_write each, counted in wqueued by
+ *    their plaintext size. Without TLS nothing of this runs. */
 #include <assert.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -62,6 +68,7 @@ typedef struct conn {
   bool eof;         /* the client sent FIN */
   bool served;      /* a request was dispatched on this connection */
   char remote[64];
+  net__tls *tls;    /* NULL: plaintext */
 } conn;
 
 struct net_http_server {
@@ -81,6 +88,7 @@ struct net_http_server {
   char date[40];
   time_t drop_logged;
   uint64_t dropped;
+  net_tls_ctx *tls;
 };
 
 enum { R_NONE = 0, R_STREAM, R_DONE };
@@ -163,6 +171,49 @@ static void on_write(uv_write_t *w, int status) {
   }
 }
 
+/* Writes out the ciphertext the connection's SSL holds, as one write
+ * counted as |plain| bytes of output (note 6). Returns 0, ORR_ECLOSED or
+ * ORR_ENOMEM (the connection is then closed). */
+static int tls_send(conn *c, size_t plain) {
+  size_t n = net__tls_pending_out(c->tls);
+  if (n == 0) return 0;
+  wreq *wr = malloc(sizeof(*wr) + n);
+  if (!wr) {
+    conn_close(c);
+    return ORR_ENOMEM;
+  }
+  wr->c = c;
+  wr->len = plain;
+  wr->owned = NULL;
+  n = net__tls_take_out(c->tls, wr->data, n);
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+  c->wqueued += plain;
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    c->wqueued -= plain;
+    free(wr);
+    conn_close(c);
+    return ORR_ECLOSED;
+  }
+  return 0;
+}
+
+/* conn_write_owned over TLS: encrypts the pieces and |owned| (freed). */
+static int tls_write(conn *c, const uv_buf_t *pieces, size_t n, char *owned, size_t olen) {
+  size_t plain = olen;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    plain += pieces[i].len;
+    rc = net__tls_write(c->tls, pieces[i].base, pieces[i].len);
+  }
+  if (rc == 0 && olen) rc = net__tls_write(c->tls, owned, olen);
+  free(owned);
+  if (rc) {
+    conn_close(c);
+    return ORR_ECLOSED;
+  }
+  return tls_send(c, plain);
+}
+
 /* Queues the concatenation of |n| pieces (copied), followed by |owned|
  * (|olen| bytes, taken: freed with free() once written or on failure), as
  * one write. Returns 0, ORR_ECLOSED or ORR_ENOMEM (the connection is then
@@ -178,6 +229,7 @@ static int conn_write_owned(conn *c, const uv_buf_t *pieces, size_t n, char *own
     free(owned);
     return 0;
   }
+  if (c->tls) return tls_write(c, pieces, n, owned, olen);
   wreq *wr = malloc(sizeof(*wr) + len);
   if (!wr) {
     free(owned);
@@ -230,6 +282,7 @@ static void on_handle_closed(uv_handle_t *h) {
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   net__http_parse_free(&c->ps);
+  net__tls_free(c->tls);
   free(c->rbuf);
   free(c);
   s->nconns--;
@@ -292,6 +345,10 @@ static void conn_end(conn *c) {
                           ? c->srv->cfg.idle_timeout_ms
                           : c->srv->cfg.body_timeout_ms;
   timer_start(c, flush_ms);
+  if (c->tls) {
+    net__tls_shutdown(c->tls);
+    if (tls_send(c, 0) != 0) return;
+  }
   c->shut.data = c;
   if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
     conn_close(c);
@@ -302,8 +359,15 @@ static void conn_end(conn *c) {
 
 /* ---------------------------------------------------------------- reading */
 
+/* Ciphertext is read here and handed to the SSL at once (note 6). */
+static _Thread_local char tls_rbuf[64 * 1024];
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   conn *c = h->data;
+  if (c->tls) {
+    *buf = uv_buf_init(tls_rbuf, sizeof(tls_rbuf));
+    return;
+  }
   if (c->state == C_ENDING) {
     /* discarding: reuse the whole buffer */
     *buf = uv_buf_init(c->rbuf, READ_BUF_SIZE);
@@ -387,12 +451,37 @@ static void dispatch(conn *c) {
   s->handler(req, s->arg);
 }
 
+/* Moves plaintext from the SSL into rbuf while it has room, and sends what
+ * the SSL wants to send (handshake, tickets, alerts). Returns 0, UV_EOF at
+ * the client's close_notify, or UV_EPROTO when TLS failed (logged). */
+static int tls_pull(conn *c) {
+  int rc = 0;
+  while (c->rlen < READ_BUF_SIZE) {
+    ssize_t n = net__tls_read(c->tls, c->rbuf + c->rlen, READ_BUF_SIZE - c->rlen);
+    if (n > 0) {
+      c->rlen += (size_t)n;
+      continue;
+    }
+    if (n == ORR_ECLOSED) rc = UV_EOF;
+    else if (n < 0) rc = UV_EPROTO;
+    break;
+  }
+  if (!c->closing && tls_send(c, 0) != 0) return UV_EPROTO;
+  return rc;
+}
+
 /* Parses buffered input while no request is active. */
 static void conn_process(conn *c) {
   if (c->in_process) return;
   c->in_process = true;
   net_http_server *s = c->srv;
-  while (!c->closing && c->state != C_ACTIVE && c->state != C_ENDING && c->rlen > 0) {
+  while (!c->closing && c->state != C_ACTIVE && c->state != C_ENDING) {
+    /* pipelined requests may still wait inside the SSL */
+    if (c->tls && c->rlen < READ_BUF_SIZE && tls_pull(c) == UV_EPROTO) {
+      conn_close(c);
+      break;
+    }
+    if (c->closing || c->rlen == 0) break;
     int ev;
     size_t n = net__http_parse_feed(&c->ps, c->rbuf, c->rlen, &ev);
     if (n > c->rlen) n = c->rlen;
@@ -431,6 +520,31 @@ static void conn_process(conn *c) {
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   conn *c = st->data;
   if (c->closing) return;
+  if (c->tls && nread > 0) {
+    if (c->state == C_ENDING) return; /* lingering: discard */
+    if (net__tls_feed(c->tls, buf->base, (size_t)nread) != 0) {
+      conn_close(c);
+      return;
+    }
+    int rc = tls_pull(c);
+    if (c->closing) return;
+    if (rc == UV_EPROTO) {
+      /* the alert goes out, then the connection ends */
+      if (c->state == C_IDLE || c->state == C_READING) {
+        c->rlen = 0;
+        conn_end(c);
+      } else {
+        conn_close(c);
+      }
+      return;
+    }
+    if (rc == 0) {
+      if (c->state != C_ACTIVE) conn_process(c);
+      else update_reading(c);
+      return;
+    }
+    nread = UV_EOF; /* close_notify: as the client's FIN */
+  }
   if (nread < 0) {
     if (nread == UV_EOF && c->state == C_ACTIVE) {
       /* The client finished sending: like Go, the request is cancelled,
@@ -540,6 +654,10 @@ static void on_connection(uv_stream_t *ls, int status) {
       port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
       snprintf(c->remote, sizeof(c->remote), "%s:%d", ip, port);
     }
+  }
+  if (s->tls && net__tls_new(s->tls, "http/1.1", c->remote, NULL, &c->tls) != 0) {
+    conn_close(c);
+    return;
   }
   /* as Go's ReadHeaderTimeout: a new connection gets the header timeout
    * for its first request, a kept-alive one the idle timeout */
@@ -668,7 +786,17 @@ void net_http_server_shutdown(net_http_server *s, uint64_t grace_ms,
   maybe_done(s);
 }
 
-void net_http_server_free(net_http_server *s) { free(s); }
+void net_http_server_free(net_http_server *s) {
+  if (!s) return;
+  net_tls_ctx_unref(s->tls);
+  free(s);
+}
+
+void net_http_server_set_tls(net_http_server *s, net_tls_ctx *tls) {
+  net_tls_ctx *old = s->tls;
+  s->tls = net_tls_ctx_ref(tls);
+  net_tls_ctx_unref(old);
+}
 
 /* ---------------------------------------------------------------- request */
 

@@ -347,10 +347,81 @@ const char *net_http_client_error(const net_http_client_req *r);
 int net_http_client_attempts(const net_http_client_req *r); /* attempts started */
 uint64_t net_http_client_body_bytes(const net_http_client_req *r); /* delivered */
 
+/* ================================================================ TLS */
+/* TLS for the HTTP server and gRPC (tls.c): OpenSSL over our libuv streams
+ * through memory BIOs, never blocking the loop. A net_tls_ctx is built from
+ * certificate files and reloads them when they change (checked every
+ * minute; ORRERY_TLS_RELOAD_INTERVAL_MS overrides that for tests) and on
+ * net_tls_ctx_reload() (SIGHUP): new connections get the new certificate,
+ * connections in flight keep theirs. A failed handshake closes its
+ * connection and is logged once, at warn, with the peer's address.
+ * Contexts are reference-counted; loop thread only. */
+typedef struct net_tls_ctx net_tls_ctx;
+
+/* A server's settings, as Prometheus's web config tls_server_config names
+ * them. Strings are borrowed for the call. */
+typedef struct net_tls_server_opts {
+  const char *cert_file;      /* PEM chain; required */
+  const char *key_file;       /* PEM key; required */
+  const char *client_ca_file; /* CA for client certificates; NULL: none */
+  /* NoClientCert, RequestClientCert, RequireAnyClientCert,
+   * VerifyClientCertIfGiven or RequireAndVerifyClientCert. NULL or "":
+   * RequireAndVerifyClientCert when client_ca_file is set (Thanos's gRPC
+   * server), else NoClientCert. A client_ca_file with NoClientCert is an
+   * error, as in Prometheus. */
+  const char *client_auth_type;
+  /* "TLS10".."TLS13" (Prometheus) or "1.0".."1.3" (Thanos); NULL or "":
+   * TLS12 (Prometheus's default). */
+  const char *min_version;
+  /* Go/IANA names ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), for TLS 1.2
+   * and below as in Go; none: OpenSSL's defaults. */
+  const char *const *cipher_suites;
+  size_t ncipher_suites;
+} net_tls_server_opts;
+
+/* A client's settings, as Thanos's --grpc-client-tls-* flags and the
+ * Prometheus tls_config. Strings are borrowed for the call. */
+typedef struct net_tls_client_opts {
+  const char *ca_file;     /* NULL: the system's CAs */
+  const char *cert_file;   /* client certificate (with key_file); NULL: none */
+  const char *key_file;
+  const char *server_name; /* name to verify and send as SNI; NULL: the host dialled */
+  bool insecure_skip_verify;
+  const char *min_version; /* as the server's; NULL: TLS12 */
+} net_tls_client_opts;
+
+/* Build a context from the files, on |loop| (for the reload timer).
+ * Returns 0 and *out (caller releases it with net_tls_ctx_unref), or
+ * ORR_EINVAL with one line in |err| (bad option, unreadable file, key not
+ * matching the certificate), or ORR_ENOMEM. */
+int net_tls_ctx_new_server(const net_tls_server_opts *o, uv_loop_t *loop, net_tls_ctx **out,
+                           char *err, size_t errlen);
+int net_tls_ctx_new_client(const net_tls_client_opts *o, uv_loop_t *loop, net_tls_ctx **out,
+                           char *err, size_t errlen);
+/* Takes a reference (returns |t|); NULL is allowed. */
+net_tls_ctx *net_tls_ctx_ref(net_tls_ctx *t);
+/* Drops a reference; the last one frees the context (its timer closes on
+ * the loop). NULL is allowed. */
+void net_tls_ctx_unref(net_tls_ctx *t);
+/* Reads the files again now. Returns 0, or ORR_EINVAL with one line in
+ * |err| (may be NULL): the previous certificate stays in use. */
+int net_tls_ctx_reload(net_tls_ctx *t, char *err, size_t errlen);
+/* net_tls_ctx_reload() on every live context (SIGHUP). Returns 0 or the
+ * first error (its line in |err|). */
+int net_tls_ctx_reload_all(char *err, size_t errlen);
+/* Successful reloads so far (for tests). */
+uint64_t net_tls_ctx_reloads(const net_tls_ctx *t);
+
+/* Serves HTTPS (ALPN http/1.1): every connection accepted from now on
+ * speaks TLS with |tls|. Takes a reference, released with the server.
+ * Call before listening. */
+void net_http_server_set_tls(net_http_server *s, net_tls_ctx *tls);
+
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */
 
-/* gRPC over HTTP/2 cleartext (h2c, prior knowledge), server and client, on
+/* gRPC over HTTP/2 — cleartext (h2c, prior knowledge) or TLS with ALPN h2 —
+ * server and client, on
  * one libuv loop with nghttp2. Only unary and server-streaming methods; no
  * compression (a compressed message is refused as gRPC does). Everything
  * here is called from the loop thread only. */
@@ -475,6 +546,9 @@ typedef struct net_grpc_server_opts {
    * grpc_server_handled_total, grpc_server_handling_seconds), borrowed for the
    * server's life; NULL: no metrics. */
   orr_registry *registry;
+  /* Serve gRPC over TLS (ALPN h2) with this context; the server takes a
+   * reference. NULL: plaintext (h2c). */
+  net_tls_ctx *tls;
 } net_grpc_server_opts;
 
 /* Creates a server on |loop|; |opts| may be NULL. Caller frees with
@@ -553,6 +627,10 @@ typedef struct net_grpc_call_opts {
  * and again after a connection is lost. Caller frees with
  * net_grpc_client_close(). Returns 0, ORR_EINVAL or ORR_ENOMEM. */
 int net_grpc_client_new(uv_loop_t *loop, const char *host, int port, net_grpc_client **out);
+/* Makes every connection opened from now on speak TLS (ALPN h2) with
+ * |tls| (a client context), verifying the server as the context says (its
+ * server name, else |host|). Takes a reference. */
+void net_grpc_client_set_tls(net_grpc_client *c, net_tls_ctx *tls);
 /* Fails every call in flight with CANCELLED, closes the connection and frees
  * the client; |on_closed(arg)| (may be NULL) runs once everything is closed. */
 void net_grpc_client_close(net_grpc_client *c, void (*on_closed)(void *arg), void *arg);

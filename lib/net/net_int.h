@@ -94,6 +94,44 @@ int net__http_router_match(const net_http_router *r, const char *method, const c
 void net__http_req_set_route(net_http_req *req, const char *name, net_http_kv *vars,
                              size_t nvars);
 
+/* ================================================================ TLS */
+#include <sys/types.h>
+
+/* One connection's TLS state (tls.c): an SSL over two memory BIOs. The
+ * owner feeds ciphertext it read (net__tls_feed), takes plaintext
+ * (net__tls_read, which drives the handshake), encrypts with
+ * net__tls_write, and sends whatever net__tls_pending_out() reports —
+ * after every feed and read too (handshake records, session tickets,
+ * alerts). */
+typedef struct net__tls {
+  struct ssl_st *ssl;
+  struct bio_st *rbio, *wbio;
+  const char *alpn; /* static: "h2", "http/1.1" */
+  char peer[64];    /* "ip:port" for logs */
+  unsigned server : 1, handshake_done : 1, failed : 1, logged : 1, shut : 1;
+} net__tls;
+
+/* |alpn| is static; |peer| is copied (for logs); |host| is the name dialled
+ * (client only: checked against the certificate unless the context names
+ * another). Returns 0 or ORR_ENOMEM. */
+int net__tls_new(net_tls_ctx *ctx, const char *alpn, const char *peer, const char *host,
+                 net__tls **out);
+void net__tls_free(net__tls *t);
+int net__tls_feed(net__tls *t, const void *p, size_t n);
+/* Advances the handshake: 0 once done, ORR_EAGAIN while it needs more
+ * bytes, ORR_EPROTO when it failed (logged once). */
+int net__tls_handshake(net__tls *t);
+/* Plaintext bytes read (> 0), 0 when none now, ORR_ECLOSED at the peer's
+ * close_notify, ORR_EPROTO on failure (logged once). */
+ssize_t net__tls_read(net__tls *t, void *out, size_t cap);
+/* Encrypts all of |p|. Returns 0 or ORR_EPROTO. */
+int net__tls_write(net__tls *t, const void *p, size_t n);
+/* Queues a close_notify (once, after a handshake). */
+void net__tls_shutdown(net__tls *t);
+size_t net__tls_pending_out(const net__tls *t);
+/* Moves up to |cap| bytes of ciphertext out; returns how many. */
+size_t net__tls_take_out(net__tls *t, void *out, size_t cap);
+
 /* ================================================================ HTTP client */
 
 /* ================================================================ gRPC */
@@ -130,12 +168,22 @@ struct net__h2_conn {
   orr_buf out;   /* bytes handed to the in-flight write */
   int err;       /* why the connection ended (0: orderly) */
   unsigned connected : 1, writing : 1, closing : 1, idle_on : 1;
+  unsigned tls_failed : 1; /* the TLS handshake (or a record) failed */
   int pending_closes;
   uint64_t write_start_ms; /* uv_now() when the write in flight started */
+  /* TLS (NULL: plaintext, and nothing below is used). Ciphertext read is
+   * fed to the SSL and the plaintext it yields to nghttp2 in the same read
+   * callback; nghttp2's output is pulled only once the handshake is done,
+   * encrypted, and |tout| carries the ciphertext of the write in flight. */
+  net__tls *tls;
+  orr_buf tout;
 };
 
 /* Initialises both handles on |loop|. Returns 0 or a libuv error. */
 int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, void *owner);
+/* Speaks TLS on the connection (before net__h2_conn_start): |tls| is
+ * taken, freed with the connection. */
+void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls);
 /* Starts reading and writing once the socket is connected/accepted. */
 int net__h2_conn_start(net__h2_conn *h);
 /* Asks for ops->tick and a flush on the next loop iteration. */

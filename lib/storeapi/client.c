@@ -41,6 +41,13 @@ int storeapi_client_new_local(uv_loop_t *loop, const storeapi_backend *b,
 
 bool storeapi_client_is_local(const storeapi_client *c) { return c->loc != NULL; }
 
+int storeapi_client_new_tls(uv_loop_t *loop, const char *host, int port, net_tls_ctx *tls,
+                            storeapi_client **out) {
+  int rc = storeapi_client_new(loop, host, port, out);
+  if (rc == 0 && tls) net_grpc_client_set_tls((*out)->g, tls);
+  return rc;
+}
+
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg) {
   if (c->loc)
     storeapi__local_close(c->loc, on_closed, arg);

@@ -168,6 +168,10 @@ int storeapi_client_new_local(uv_loop_t *loop, const storeapi_backend *backend,
                               storeapi_client **out);
 /* Whether |c| was made by storeapi_client_new_local(). */
 bool storeapi_client_is_local(const storeapi_client *c);
+/* As storeapi_client_new, over TLS with |tls| (a client context; the client
+ * takes a reference) when it is not NULL. */
+int storeapi_client_new_tls(uv_loop_t *loop, const char *host, int port, net_tls_ctx *tls,
+                            storeapi_client **out);
 void storeapi_client_close(storeapi_client *c, void (*on_closed)(void *arg), void *arg);
 
 /* |status| is a gRPC status; |resp| NULL unless OK. */

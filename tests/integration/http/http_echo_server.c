@@ -3,7 +3,8 @@
  * Usage: http_echo_server HOST:PORT [HEADER_TIMEOUT_MS [READY_DELAY_MS]]
  * Routes: /echo (GET, POST: method, path, parameters), /stream?n=&size=
  * (chunked, with backpressure), plus the daemon's /metrics, /-/healthy,
- * /-/ready. */
+ * /-/ready. With ECHO_TLS_CERT and ECHO_TLS_KEY set it serves HTTPS
+ * (ECHO_TLS_CLIENT_CA, ECHO_TLS_CLIENT_AUTH: client certificates). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,20 @@ int main(int argc, char **argv) {
   ready_timer.data = d;
   uv_timer_start(&ready_timer, on_ready_timer, argc > 3 ? (uint64_t)atol(argv[3]) : 0, 0);
   daemon_on_shutdown(d, close_ready_timer, NULL);
+  if (getenv("ECHO_TLS_CERT")) {
+    net_tls_server_opts to = {.cert_file = getenv("ECHO_TLS_CERT"),
+                              .key_file = getenv("ECHO_TLS_KEY"),
+                              .client_ca_file = getenv("ECHO_TLS_CLIENT_CA"),
+                              .client_auth_type = getenv("ECHO_TLS_CLIENT_AUTH")};
+    net_tls_ctx *tls;
+    char err[256];
+    if (net_tls_ctx_new_server(&to, daemon_loop(d), &tls, err, sizeof(err)) != 0) {
+      fprintf(stderr, "tls: %s\n", err);
+      return 1;
+    }
+    net_http_server_set_tls(daemon_http_server(d), tls);
+    net_tls_ctx_unref(tls);
+  }
   int rc = daemon_run(d);
   daemon_free(d);
   return rc;

@@ -227,6 +227,7 @@ static gw__endpoint *fake_ep(gw *g, const char *addr, int64_t mint, int64_t maxt
   gw__endpoint *e = calloc(1, sizeof(*e));
   e->g = g;
   e->address = strdup(addr);
+  e->name = strdup(addr);
   e->state = orr_arena_new(0);
   e->label_sets = orr_arena_calloc(e->state, 1, sizeof(labels_set));
   e->label_sets[0].v = l;
@@ -283,6 +284,7 @@ static void test_targets_pruning(void **state) {
   for (int i = 0; i < 4; i++) {
     orr_arena_destroy(e[i]->state);
     free(e[i]->address);
+    free(e[i]->name);
     free(e[i]);
   }
   g->eps = NULL;
