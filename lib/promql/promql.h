@@ -452,6 +452,49 @@ int promql_json_timestamp(orr_buf *b, int64_t t);
 int promql_format_float_f(orr_buf *b, double v);
 
 
+/* ================================================================ API reader
+ * An incremental reader (no I/O) of a Prometheus HTTP API answer whose data
+ * is a matrix: /api/v1/query of a range selector, /api/v1/query_range. It
+ * is fed the body in pieces of any size and hands out one series at a time,
+ * so a 100 MB answer never sits in memory whole. The JSON is checked as
+ * JSON; the shape {"status":..,"data":{"resultType":"matrix","result":[
+ * {"metric":{..},"values":[[<seconds>,"<value>"],..]},..]},"warnings":[..]}
+ * is checked where it matters; unknown keys are skipped. It also reads
+ * /api/v1/series ({"data":[{..labels..},..]}: series without points). Values parse as
+ * Prometheus writes them ("1.5", "1e-07", "NaN", "+Inf", "-Inf"). An error
+ * answer ({"status":"error","errorType":..,"error":..}) is read to its end
+ * and reported by promql_api_reader_end(). */
+typedef struct promql_api_reader promql_api_reader;
+typedef struct promql_api_point {
+  int64_t t; /* ms */
+  double v;
+} promql_api_point;
+/* One series: labels sorted (strings borrowed until return), |n| points in
+ * strictly increasing time. Returns 0 or an ORR_E* code that stops the
+ * reader (feed returns it). */
+typedef int (*promql_api_series_fn)(const labels_set *ls, const promql_api_point *pts, size_t n,
+                                    void *arg);
+/* Creates a reader. |max_points| bounds one series' points (0: no bound).
+ * Returns 0 or ORR_ENOMEM; caller frees with promql_api_reader_free(). */
+int promql_api_reader_new(promql_api_series_fn fn, void *arg, size_t max_points,
+                          promql_api_reader **out);
+void promql_api_reader_free(promql_api_reader *r);
+/* Consumes |n| bytes. Returns 0, ORR_ECORRUPT (not JSON, or not the shape
+ * above: promql_api_reader_message() says what and at which byte),
+ * ORR_ELIMIT (a string over 1 MiB, nesting over 64, a series over
+ * max_points), ORR_ENOMEM, or the callback's code. Errors latch. */
+int promql_api_reader_feed(promql_api_reader *r, const char *data, size_t n);
+/* At the end of the body. Returns 0 for a complete success answer with a
+ * matrix (or a series list); ORR_EUNAVAILABLE for a complete error answer (the message is
+ * "<errorType>: <error>"); ORR_ECORRUPT for a truncated body, a missing
+ * status, another resultType; or the latched error. */
+int promql_api_reader_end(promql_api_reader *r);
+/* A one-line description of the last error (borrowed until the next call;
+ * "" when none). */
+const char *promql_api_reader_message(const promql_api_reader *r);
+/* The answer's "warnings" (at most 16 kept; borrowed until free). */
+const char *const *promql_api_reader_warnings(const promql_api_reader *r, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif
