@@ -33,6 +33,13 @@ With --via-store the blocks are uploaded to a FILESYSTEM bucket with
 `orrery store` alone behind `orrery gateway --endpoint` (one gateway per set
 of engine options, queried over its HTTP API) instead of `tools query`.
 
+With --via-promql BIN orrery answers through a gateway whose only endpoint
+is BIN (tests/integration/promql_src/promql_src_server.c: the
+--endpoint.promql backend on a StoreAPI server) reading the very Prometheus
+that is the oracle through its query API alone. Queries over the
+stale-marked series are left out: the query API does not show stale
+markers (gateway/src_promql.c, note 2).
+
 Prints a compact diff for each mismatch and `N queries, M matched`; exits 1
 if any query mismatched or the harness itself failed.
 """
@@ -242,12 +249,28 @@ def start_gateway(orrery, work, store_grpc, opts):
     gw.base = "http://127.0.0.1:%d" % http
 
     def store_up(body):
-        st = json.loads(body).get("data", {}).get("store") or []
+        st = [e for kind in (json.loads(body).get("data") or {}).values() for e in kind or []]
         return any(e.get("lastError") is None and e.get("minTime") is not None for e in st)
 
     gw.wait_url(gw.base + "/-/ready", lambda b: True)
     gw.wait_url(gw.base + "/api/v1/stores", store_up)
     return gw
+
+
+class PromqlSrc:
+    """promql_src_server over one Prometheus; its gRPC port from stdout."""
+
+    def __init__(self, binary, prom_base, workdir):
+        self.logpath = os.path.join(workdir, "promql-src-%d.log" % os.getpid())
+        self.log = open(self.logpath, "a")
+        self.proc = subprocess.Popen([binary, prom_base], stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, preexec_fn=_die_with_parent)
+        line = self.proc.stdout.readline()
+        if not line.startswith("port "):
+            raise RuntimeError("promql_src_server did not start; log: %s" % self.logpath)
+        self.grpc = int(line.split()[1])
+
+    stop = Daemon.stop
 
 
 def run_gateway(gw, q):
@@ -615,6 +638,8 @@ def main():
     ap.add_argument("--show", action="store_true", help="print every query's Prometheus answer")
     ap.add_argument("--via-store", action="store_true",
                     help="answer through orrery store + gateway over a bucket of the blocks")
+    ap.add_argument("--via-promql", metavar="BIN",
+                    help="answer through a gateway over promql_src_server BIN over the oracle")
     args = ap.parse_args()
 
     self_test()
@@ -629,13 +654,18 @@ def main():
     if args.only:
         queries = [q for q in queries if args.only in q.expr]
     skipped = 0
-    if args.via_store:
+    if args.via_promql:
+        # Note 2 of gateway/src_promql.c: no stale markers through the API.
+        kept = [q for q in queries if "stale" not in q.expr]
+        skipped += len(queries) - len(kept)
+        queries = kept
+    if args.via_store or args.via_promql:
         # The gateway charges each arriving chunk's whole sample count to
         # --query.max-samples (gateway/proxy.c, note 3), so its limit trips
         # before Prometheus's, whatever the endpoint (sidecar or store):
         # those queries test the gateway, not the store, and are left out.
         kept = [q for q in queries if not any(k == "max_samples" for k, _ in q.options)]
-        skipped = len(queries) - len(kept)
+        skipped += len(queries) - len(kept)
         queries = kept
 
     work = args.work or tempfile.mkdtemp(prefix="promql_diff.")
@@ -675,7 +705,7 @@ def main():
 
     def one(q):
         pb = run_prometheus(proms[q.options], q)
-        if args.via_store:
+        if args.via_store or args.via_promql:
             rc, out, err = run_gateway(daemons[q.options], q)
         else:
             rc, out, err = run_orrery(args.orrery, blocks, q)
@@ -693,12 +723,18 @@ def main():
             proms[opts].wait_ready()
             if args.via_store:
                 daemons[opts] = start_gateway(args.orrery, work, daemons["store"].grpc, opts)
+            elif args.via_promql:
+                src = PromqlSrc(args.via_promql, proms[opts].base, work)
+                daemons[("src",) + opts] = src
+                daemons[opts] = start_gateway(args.orrery, work, src.grpc, opts)
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
             results += ex.map(one, [q for opts in batch for q in groups[opts]])
         for opts in batch:
             proms.pop(opts).stop()
             if opts in daemons:
                 daemons.pop(opts).stop()
+            if ("src",) + opts in daemons:
+                daemons.pop(("src",) + opts).stop()
             if not args.work:
                 shutil.rmtree(os.path.join(work, "prometheus-data-%d-%d" % (bi, batch.index(opts))),
                               ignore_errors=True)
@@ -738,7 +774,7 @@ def main():
           "blocks %.1f s, Prometheus and queries %.1f s)"
           % (prom_errors, identical, t_ready - t_start, t_end - t_ready))
     if skipped:
-        print("(%d max_samples queries left out with --via-store)" % skipped)
+        print("(%d queries left out: max_samples%s)" % (skipped, ", stale markers" if args.via_promql else ""))
     print("%d queries, %d matched" % (len(queries), matched))
     return 1 if mismatches or harness_fail else 0
 
