@@ -12,3 +12,8 @@ orr_integration_test(promql_src_diff REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOU
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
     --queries ${CMAKE_CURRENT_LIST_DIR}/promql/queries.txt
     --stale-fixture $<TARGET_FILE:promql_stale_fixture>)
+# Sources answering a JSON error, HTML, garbage, a cut body, or nothing: a
+# warning naming each, the good source's answer all the same (about 10 s).
+orr_integration_test(promql_src_bad_sources REQUIRES PYTHON3 TIMEOUT 120 LABELS sanitize
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql_src/bad_sources.py
+    --orrery $<TARGET_FILE:orrery> --server $<TARGET_FILE:promql_src_server>)

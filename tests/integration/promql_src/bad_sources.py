@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""bad_sources.py: --endpoint.promql sources that answer badly give a
+warning naming them, and leave the other sources serving (issue 13).
+
+A tiny HTTP server (this process, http.server) plays six query APIs under
+path prefixes: /good answers as Prometheus does (two series m{i="1|2"}),
+/jsonerr with Prometheus's JSON error, /html with a login page, /garbage
+with bytes that are not JSON, /truncated with a body cut in the middle (ended by
+the connection's close),
+/hang never answers. Each gets a promql_src_server (the backend of
+gateway/src_promql.c on a StoreAPI server, external label src=<mode>,
+2 s request timeout), and one gateway has them all as endpoints. A user
+then sees:
+  - /api/v1/query m: 200 with good's two series and values, one warning per
+    bad source naming its URL and what was wrong, within a few seconds;
+  - with partial_response=false: an error naming a bad source's URL;
+  - /api/v1/labels and /api/v1/label/i/values: good's answer, warnings;
+  - /api/v1/series: good's two series.
+Usage: bad_sources.py --orrery BIN --server promql_src_server"""
+import argparse
+import http.server as httpserver
+import json
+import os
+import shutil
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from gateway_common import (Proc, _die_with_parent, check, finish, http, log,  # noqa: E402
+                            start_gateway, stop_all, stores_up, wait_for)
+
+# mode -> what its warning must say
+BAD = {
+    "jsonerr": "HTTP 422: execution: query processing would load too many samples",
+    "html": "not a Prometheus API answer",
+    "garbage": "not a Prometheus API answer",
+    "truncated": "truncated JSON",
+    "hang": "no answer within 2000ms",
+}
+stop_hang = threading.Event()
+
+
+class Handler(httpserver.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, code, ctype, body):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass  # the reader stops at the first byte that is not JSON
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+        mode, _, path = self.path.lstrip("/").partition("/")
+        path = "/" + path
+        if mode == "good":
+            return self.good(path, form)
+        if mode == "jsonerr":
+            return self.send(422, "application/json", json.dumps({
+                "status": "error", "errorType": "execution",
+                "error": "query processing would load too many samples into memory"}).encode())
+        if mode == "html":
+            return self.send(200, "text/html", b"<html><body><h1>Login required</h1></body></html>")
+        if mode == "garbage":
+            return self.send(200, "application/json", b"\x00\xff{{{ this is not json")
+        if mode == "truncated":
+            body = b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"m"'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")  # the body ends where the connection does
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
+        if mode == "hang":
+            stop_hang.wait(60)
+            return
+        self.send(404, "text/plain", b"not found")
+
+    def good(self, path, form):
+        if path == "/api/v1/query":
+            t = float(form["time"][0])
+            res = [{"metric": {"__name__": "m", "i": str(i)},
+                    "values": [[t - 1, str(i * 1.5)]]} for i in (2, 1)]  # unsorted on purpose
+            body = {"status": "success", "data": {"resultType": "matrix", "result": res}}
+        elif path == "/api/v1/series":
+            body = {"status": "success", "data": [{"__name__": "m", "i": "1"},
+                                                  {"__name__": "m", "i": "2"}]}
+        elif path == "/api/v1/labels":
+            body = {"status": "success", "data": ["__name__", "i"]}
+        elif path == "/api/v1/label/i/values":
+            body = {"status": "success", "data": ["1", "2"]}
+        else:
+            return self.send(404, "text/plain", b"not found")
+        self.send(200, "application/json", json.dumps(body).encode())
+
+
+class Server(socketserver.ThreadingMixIn, httpserver.HTTPServer):
+    daemon_threads = True
+
+
+def start_src(server_bin, flag, work, name):
+    p = subprocess.Popen([server_bin, flag, "2000"], stdout=subprocess.PIPE,
+                         stderr=open(os.path.join(work, name + ".log"), "w"), text=True,
+                         preexec_fn=_die_with_parent)
+    line = p.stdout.readline()
+    if not line.startswith("port "):
+        p.kill()
+        raise RuntimeError("%s did not start (see %s.log)" % (name, name))
+    return p, "127.0.0.1:%d" % int(line.split()[1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orrery", required=True)
+    ap.add_argument("--server", required=True)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="promql_src_bad.")
+    srv = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d" % srv.server_address[1]
+    srcs = []
+    try:
+        eps = []
+        for mode in ["good"] + sorted(BAD):
+            p, addr = start_src(args.server, "%s/%s;src=%s" % (base, mode, mode), work, mode)
+            srcs.append(p)
+            eps.append(addr)
+        gw = start_gateway(args.orrery, work, eps)
+        wait_for("every source up", lambda: stores_up(gw.url, len(eps)), 30)
+
+        now = time.time()
+        st, body, dt = http("GET", gw.url + "/api/v1/query", {"query": "m", "time": "%.3f" % now},
+                            timeout=60)
+        d = json.loads(body) if st == 200 else {}
+        res = sorted((r["metric"].get("i"), r["metric"].get("src"), r["value"][1])
+                     for r in d.get("data", {}).get("result", []))
+        check("query: 200 with good's two series, values and external label",
+              st == 200 and res == [("1", "good", "1.5"), ("2", "good", "3")], body[:400])
+        warns = d.get("warnings") or []
+        for mode, want in sorted(BAD.items()):
+            url = "%s/%s" % (base, mode)
+            w = [x for x in warns if url + ":" in x]
+            check("query: a warning names %s and says %r" % (url, want),
+                  len(w) == 1 and want in w[0], repr(w or warns)[:400])
+        check("query: answered within 10 s (the hung source's timeout is 2 s)", dt < 10,
+              "%.1f s" % dt)
+
+        st, body, _ = http("GET", gw.url + "/api/v1/query",
+                           {"query": "m", "time": "%.3f" % now, "partial_response": "false"},
+                           timeout=60)
+        check("partial_response=false: an error naming a bad source",
+              st != 200 and '"status":"error"' in body and base + "/" in body, body[:300])
+
+        st, body, _ = http("GET", gw.url + "/api/v1/labels", timeout=60)
+        d = json.loads(body) if st == 200 else {}
+        check("labels: good's names and the external label, with warnings",
+              st == 200 and d.get("data") == ["__name__", "i", "src"] and
+              len(d.get("warnings") or []) == len(BAD), body[:400])
+        st, body, _ = http("GET", gw.url + "/api/v1/label/i/values", timeout=60)
+        d = json.loads(body) if st == 200 else {}
+        check("label values: good's values", st == 200 and d.get("data") == ["1", "2"], body[:300])
+        st, body, _ = http("GET", gw.url + "/api/v1/series", {"match[]": "m"}, timeout=60)
+        d = json.loads(body) if st == 200 else {}
+        check("series: good's two series",
+              st == 200 and sorted(s.get("i") for s in d.get("data", [])) == ["1", "2"],
+              body[:400])
+    finally:
+        stop_hang.set()
+        stop_all()
+        for p in srcs:
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        srv.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
