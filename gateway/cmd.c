@@ -28,6 +28,8 @@ static struct {
   int tls_secure, tls_skip_verify;
   const char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
   const char *endpoint_config_file, *endpoint_config;
+  orr_strings promql;
+  int64_t promql_timeout_ms;
 } opt;
 
 static const orr_flag flags[] = {
@@ -41,6 +43,15 @@ static const orr_flag flags[] = {
      "(\"http://prom-eu:9090;region=eu,replica=a\"); its time range starts at "
      "prometheus_tsdb_lowest_timestamp. In --store.sd-files, write the target as "
      "prometheus+URL[;labels]. Repeatable.", "<url>"},
+    {"endpoint.promql", ORR_FLAG_STRINGS, &opt.promql, NULL,
+     "A source that offers only the Prometheus HTTP query API (a managed Prometheus-compatible "
+     "service): URL[;name=value,...], the labels after ';' its external labels "
+     "(\"https://prom.example.com;region=ap\"). Raw samples are read with an instant query "
+     "of a range selector. In --store.sd-files, write the target as promql+URL[;labels]. "
+     "Repeatable.", "<url>"},
+    {"endpoint.promql-timeout", ORR_FLAG_DURATION, &opt.promql_timeout_ms, "2m",
+     "Longest wait for one answer of an --endpoint.promql source; past it the source's part "
+     "fails with an error naming it (a warning with partial response).", NULL},
     {"store.sd-files", ORR_FLAG_STRINGS, &opt.sd_files, NULL,
      "Path to a file SD file (JSON/YAML, Prometheus file_sd format) listing endpoints. Repeatable.",
      "<path>"},
@@ -241,7 +252,7 @@ static const char **all_endpoints(orr_arena *a, const char *const *grpc, size_t 
   static const struct {
     const char *kind;
     const orr_strings *v;
-  } kinds[] = {{"prometheus", &opt.prometheus}};
+  } kinds[] = {{"prometheus", &opt.prometheus}, {"promql", &opt.promql}};
   size_t total = ngrpc;
   for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) total += kinds[k].v->n;
   const char **v = orr_arena_calloc(a, total + 1, sizeof(*v));
@@ -286,6 +297,7 @@ static int core_start(daemon_ctx *d) {
   gc.replica_timeout_ms = opt.replica_timeout_ms;
   gc.max_series = opt.max_series;
   gc.registry = orr_registry_default();
+  gc.promql_timeout_ms = opt.promql_timeout_ms;
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));
   orr_arena_destroy(ea); /* gw_new copied them */

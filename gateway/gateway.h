@@ -11,7 +11,8 @@
  * Files: endpoints.c (discovery, health, pruning), proxy.c (fan-out, merge),
  * fanout.c (one HTTP request's fan-out: admission, calls, errors, cancel),
  * dedup.c (penalty dedup), storeapi.c (the gateway's StoreAPI), api.c
- * (HTTP API), promql.c (PromQL over the fan-out), federate.c, cmd.c (flags). */
+ * (HTTP API), promql.c (PromQL over the fan-out), federate.c, cmd.c (flags),
+ * src_promql.c (--endpoint.promql: a source offering only the query API). */
 #ifndef ORR_GATEWAY_H
 #define ORR_GATEWAY_H
 
@@ -65,6 +66,8 @@ typedef struct gw_config {
   net_tls_ctx *client_tls;
   const struct gw_endpoint_tls *endpoint_tls;
   size_t nendpoint_tls;
+  int64_t promql_timeout_ms;        /* --endpoint.promql-timeout: one request to a query-API
+                                     * source (0: 2m) */
 } gw_config;
 
 typedef struct gw_endpoint_tls {
@@ -270,37 +273,5 @@ typedef struct gw_federate_sample {
   double v;
 } gw_federate_sample;
 int gw_federate_write(gw_federate_sample *s, size_t n, orr_buf *out);
-
-/* ================================================================ sources
- * Sources that are not StoreAPI servers, each served as a storeapi_backend
- * (storeapi.h) so it joins the fan-out like any endpoint. */
-
-/* --endpoint.promql=URL[;name=value,...] (src_promql.c): a source that
- * offers only the Prometheus HTTP query API. Series are read as raw samples
- * (an instant query of a range selector) and sent as XOR chunks; labels
- * through /api/v1/labels and /api/v1/label/<n>/values. The external labels
- * are those after ';'. Errors name the URL. */
-typedef struct gw_promql_src gw_promql_src;
-typedef struct gw_promql_src_config {
-  const char *flag;        /* "http://host:9090;region=eu" (copied) */
-  net_http_client *http;   /* borrowed until gw_promql_src_free */
-  int64_t timeout_ms;      /* one HTTP request's limit; 0: 2m */
-  orr_registry *registry;  /* per-source bytes and request counts; may be NULL */
-} gw_promql_src_config;
-/* Splits a flag value into its URL (trailing '/' removed) and sorted
- * external labels, allocated in |a|. Returns 0, ORR_EINVAL (|err| says
- * why) or ORR_ENOMEM. */
-int gw_promql_src_parse(const char *flag, orr_arena *a, char **url, labels_set *ext, char *err,
-                        size_t errlen);
-/* Returns 0, ORR_EINVAL (a bad flag: |err| says why) or ORR_ENOMEM. Caller
- * frees with gw_promql_src_free() once no call of its backend is left. */
-int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char *err,
-                      size_t errlen);
-void gw_promql_src_free(gw_promql_src *s);
-/* Fills |out| with the backend's functions, |s| their argument. */
-struct storeapi_backend;
-void gw_promql_src_backend(gw_promql_src *s, struct storeapi_backend *out);
-const char *gw_promql_src_url(const gw_promql_src *s);         /* borrowed */
-const labels_set *gw_promql_src_labels(const gw_promql_src *s); /* borrowed */
 
 #endif /* ORR_GATEWAY_H */

@@ -96,6 +96,34 @@ uv_loop_t *gw__loop(const gw *g);
 int gw__source_spec_labels(const char *spec, orr_arena *a, char **url, labels_set *ls,
                            bool *have, char *err, size_t errlen);
 
+
+/* --endpoint.promql=URL[;name=value,...] (src_promql.c; the source kind "promql"): a source that
+ * offers only the Prometheus HTTP query API. Series are read as raw samples
+ * (an instant query of a range selector) and sent as XOR chunks; labels
+ * through /api/v1/labels and /api/v1/label/<n>/values. The external labels
+ * are those after ';'. Errors name the URL. */
+typedef struct gw_promql_src gw_promql_src;
+typedef struct gw_promql_src_config {
+  const char *flag;        /* "http://host:9090;region=eu" (copied) */
+  net_http_client *http;   /* borrowed until gw_promql_src_free */
+  int64_t timeout_ms;      /* one HTTP request's limit; 0: 2m */
+  orr_registry *registry;  /* per-source bytes and request counts; may be NULL */
+} gw_promql_src_config;
+/* Splits a flag value into its URL (trailing '/' removed) and sorted
+ * external labels, allocated in |a|. Returns 0, ORR_EINVAL (|err| says
+ * why) or ORR_ENOMEM. */
+int gw_promql_src_parse(const char *flag, orr_arena *a, char **url, labels_set *ext, char *err,
+                        size_t errlen);
+/* Returns 0, ORR_EINVAL (a bad flag: |err| says why) or ORR_ENOMEM. Caller
+ * frees with gw_promql_src_free() once no call of its backend is left. */
+int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char *err,
+                      size_t errlen);
+void gw_promql_src_free(gw_promql_src *s);
+/* Fills |out| with the backend's functions, |s| their argument. */
+void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out);
+const char *gw_promql_src_url(const gw_promql_src *s);         /* borrowed */
+const labels_set *gw_promql_src_labels(const gw_promql_src *s); /* borrowed */
+
 /* ---------------------------------------------------------------- endpoints */
 /* An endpoint; the state below the mutex line is guarded by gw->mu (the loop
  * thread writes it, gw_endpoints() reads it from any thread). */

@@ -8,9 +8,11 @@
 #include "gateway_int.h"
 
 extern const gw__source_kind gw__source_prometheus; /* prometheus.c */
+extern const gw__source_kind gw__source_promql;     /* src_promql.c */
 
 static const gw__source_kind *const kinds[] = {
     &gw__source_prometheus,
+    &gw__source_promql,
     NULL,
 };
 

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway.h"
+#include "gateway_int.h"
 #include "promql.h"
 #include "storeapi.h"
 #include "tsdb.h"
@@ -86,44 +86,12 @@ typedef struct pcall {
 /* ---------------------------------------------------------------- the config */
 int gw_promql_src_parse(const char *flag, orr_arena *a, char **url, labels_set *ext, char *err,
                         size_t errlen) {
-  const char *semi = strchr(flag, ';');
-  size_t ul = semi ? (size_t)(semi - flag) : strlen(flag);
-  while (ul > 0 && flag[ul - 1] == '/') ul--;
-  if (ul < 8 || (strncmp(flag, "http://", 7) != 0 && strncmp(flag, "https://", 8) != 0)) {
-    snprintf(err, errlen, "--endpoint.promql=%s: want http(s)://host:port[/path][;name=value,...]",
-             flag);
-    return ORR_EINVAL;
-  }
-  *url = orr_arena_strndup(a, flag, ul);
-  ext->v = NULL;
-  ext->n = 0;
-  if (!*url) return ORR_ENOMEM;
-  if (!semi || !semi[1]) return 0;
-  size_t cap = 1;
-  for (const char *p = semi + 1; *p; p++) cap += *p == ',';
-  ext->v = orr_arena_calloc(a, cap, sizeof(labels_label));
-  if (!ext->v) return ORR_ENOMEM;
-  const char *p = semi + 1;
-  while (*p) {
-    const char *comma = strchr(p, ',');
-    size_t n = comma ? (size_t)(comma - p) : strlen(p);
-    const char *eq = memchr(p, '=', n);
-    if (!eq || eq == p || !labels_valid_name(p, (size_t)(eq - p)) || eq + 1 == p + n) {
-      snprintf(err, errlen, "--endpoint.promql=%s: bad external label %.*s (want name=value)",
-               flag, (int)n, p);
-      return ORR_EINVAL;
-    }
-    labels_label *l = &ext->v[ext->n++];
-    l->name = orr_arena_strndup(a, p, (size_t)(eq - p));
-    l->value = orr_arena_strndup(a, eq + 1, n - (size_t)(eq - p) - 1);
-    if (!l->name || !l->value) return ORR_ENOMEM;
-    p += n;
-    if (*p == ',') p++;
-  }
-  if (labels_sort(ext)) {
-    snprintf(err, errlen, "--endpoint.promql=%s: an external label is given twice", flag);
-    return ORR_EINVAL;
-  }
+  /* The spec form every in-process source takes (prometheus.c). */
+  bool have;
+  int rc = gw__source_spec_labels(flag, a, url, ext, &have, err, errlen);
+  if (rc) return rc;
+  size_t ul = strlen(*url);
+  while (ul > 0 && (*url)[ul - 1] == '/') (*url)[--ul] = 0;
   return 0;
 }
 
@@ -770,3 +738,52 @@ void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out) {
   out->resume = be_resume;
   out->arg = s;
 }
+
+/* ---------------------------------------------------------------- the source kind */
+/* "promql+URL[;labels]" (--endpoint.promql, file SD): the backend behind
+ * the endpoint's local client (gateway_int.h, gw__source). */
+typedef struct promql_kind_src {
+  gw__source base;
+  gw_promql_src *s;
+} promql_kind_src;
+
+static int kind_check(const char *spec, char *err, size_t errlen) {
+  orr_arena *a = orr_arena_new(256);
+  if (!a) return ORR_ENOMEM;
+  char *url;
+  labels_set ext;
+  int rc = gw_promql_src_parse(spec, a, &url, &ext, err, errlen);
+  orr_arena_destroy(a);
+  return rc;
+}
+
+/* No call is in flight (the local client closed first): free at once. */
+static void kind_close(gw__source *b, void (*done)(void *arg), void *arg) {
+  promql_kind_src *k = (promql_kind_src *)b;
+  gw_promql_src_free(k->s);
+  free(k);
+  if (done) done(arg);
+}
+
+static int kind_open(gw *g, const char *spec, gw__source **out, char *err, size_t errlen) {
+  promql_kind_src *k = calloc(1, sizeof(*k));
+  net_http_client *http = gw__http(g);
+  if (!k || !http) {
+    free(k);
+    return ORR_ENOMEM;
+  }
+  const gw_config *gc = gw__config(g);
+  gw_promql_src_config cfg = {spec, http, gc->promql_timeout_ms, gc->registry};
+  int rc = gw_promql_src_new(&cfg, &k->s, err, errlen);
+  if (rc) {
+    free(k);
+    return rc;
+  }
+  k->base.g = g;
+  k->base.close = kind_close;
+  gw_promql_src_backend(k->s, &k->base.be);
+  *out = &k->base;
+  return 0;
+}
+
+const gw__source_kind gw__source_promql = {"promql", kind_check, kind_open};

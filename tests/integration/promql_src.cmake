@@ -1,14 +1,10 @@
 # --endpoint.promql (gateway/src_promql.c): a source reached only through the
-# Prometheus HTTP query API. promql_src_server runs the backend on a StoreAPI
-# server, and a gateway points --endpoint at it.
-add_executable(promql_src_server ${CMAKE_CURRENT_LIST_DIR}/promql_src/promql_src_server.c)
-target_link_libraries(promql_src_server PRIVATE orr_gateway)
-# The PromQL differential suite through gateway + backend over the very
-# Prometheus 2.42 that is the oracle (same answers, stale-marker queries
-# left out: the API does not show them).
+# Prometheus HTTP query API, run in the gateway.
+# The PromQL differential suite through a gateway whose only endpoint is the
+# very Prometheus 2.42 that is the oracle, read through its query API (same
+# answers; stale-marker queries left out: the API does not show them).
 orr_integration_test(promql_src_diff REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 600
-  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql/promql_diff.py
-    --via-promql $<TARGET_FILE:promql_src_server>
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql/promql_diff.py --via-promql
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
     --queries ${CMAKE_CURRENT_LIST_DIR}/promql/queries.txt
     --stale-fixture $<TARGET_FILE:promql_stale_fixture>)
@@ -16,4 +12,4 @@ orr_integration_test(promql_src_diff REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOU
 # warning naming each, the good source's answer all the same (about 10 s).
 orr_integration_test(promql_src_bad_sources REQUIRES PYTHON3 TIMEOUT 120 LABELS sanitize
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql_src/bad_sources.py
-    --orrery $<TARGET_FILE:orrery> --server $<TARGET_FILE:promql_src_server>)
+    --orrery $<TARGET_FILE:orrery>)

@@ -33,9 +33,8 @@ With --via-store the blocks are uploaded to a FILESYSTEM bucket with
 `orrery store` alone behind `orrery gateway --endpoint` (one gateway per set
 of engine options, queried over its HTTP API) instead of `tools query`.
 
-With --via-promql BIN orrery answers through a gateway whose only endpoint
-is BIN (tests/integration/promql_src/promql_src_server.c: the
---endpoint.promql backend on a StoreAPI server) reading the very Prometheus
+With --via-promql orrery answers through a gateway whose only endpoint is
+--endpoint.promql=<the oracle Prometheus>: it reads the very Prometheus
 that is the oracle through its query API alone. Queries over the
 stale-marked series are left out: the query API does not show stale
 markers (gateway/src_promql.c, note 2).
@@ -240,10 +239,12 @@ def start_store(orrery, work, bucket_yaml):
     return st
 
 
-def start_gateway(orrery, work, store_grpc, opts):
+def start_gateway(orrery, work, endpoint, opts):
+    """A gateway over |endpoint|: a store's gRPC port, or a whole flag."""
     http, grpc = free_port(), free_port()
     extra = ["--%s=%s" % (ENGINE_OPTIONS[k][0], v) for k, v in opts]
-    gw = Daemon([orrery, "gateway", "--endpoint=127.0.0.1:%d" % store_grpc,
+    ep = endpoint if isinstance(endpoint, str) else "--endpoint=127.0.0.1:%d" % endpoint
+    gw = Daemon([orrery, "gateway", ep,
                  "--http-address=127.0.0.1:%d" % http, "--grpc-address=127.0.0.1:%d" % grpc,
                  "--log.level=warn"] + extra, work, "gateway-%d" % http)
     gw.base = "http://127.0.0.1:%d" % http
@@ -255,22 +256,6 @@ def start_gateway(orrery, work, store_grpc, opts):
     gw.wait_url(gw.base + "/-/ready", lambda b: True)
     gw.wait_url(gw.base + "/api/v1/stores", store_up)
     return gw
-
-
-class PromqlSrc:
-    """promql_src_server over one Prometheus; its gRPC port from stdout."""
-
-    def __init__(self, binary, prom_base, workdir):
-        self.logpath = os.path.join(workdir, "promql-src-%d.log" % os.getpid())
-        self.log = open(self.logpath, "a")
-        self.proc = subprocess.Popen([binary, prom_base], stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, preexec_fn=_die_with_parent)
-        line = self.proc.stdout.readline()
-        if not line.startswith("port "):
-            raise RuntimeError("promql_src_server did not start; log: %s" % self.logpath)
-        self.grpc = int(line.split()[1])
-
-    stop = Daemon.stop
 
 
 def run_gateway(gw, q):
@@ -638,8 +623,8 @@ def main():
     ap.add_argument("--show", action="store_true", help="print every query's Prometheus answer")
     ap.add_argument("--via-store", action="store_true",
                     help="answer through orrery store + gateway over a bucket of the blocks")
-    ap.add_argument("--via-promql", metavar="BIN",
-                    help="answer through a gateway over promql_src_server BIN over the oracle")
+    ap.add_argument("--via-promql", action="store_true",
+                    help="answer through a gateway with --endpoint.promql=<the oracle Prometheus>")
     args = ap.parse_args()
 
     self_test()
@@ -724,17 +709,14 @@ def main():
             if args.via_store:
                 daemons[opts] = start_gateway(args.orrery, work, daemons["store"].grpc, opts)
             elif args.via_promql:
-                src = PromqlSrc(args.via_promql, proms[opts].base, work)
-                daemons[("src",) + opts] = src
-                daemons[opts] = start_gateway(args.orrery, work, src.grpc, opts)
+                daemons[opts] = start_gateway(args.orrery, work,
+                                              "--endpoint.promql=" + proms[opts].base, opts)
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
             results += ex.map(one, [q for opts in batch for q in groups[opts]])
         for opts in batch:
             proms.pop(opts).stop()
             if opts in daemons:
                 daemons.pop(opts).stop()
-            if ("src",) + opts in daemons:
-                daemons.pop(("src",) + opts).stop()
             if not args.work:
                 shutil.rmtree(os.path.join(work, "prometheus-data-%d-%d" % (bi, batch.index(opts))),
                               ignore_errors=True)
