@@ -216,7 +216,13 @@ static struct {
   gw *g;
   net_grpc_server *grpc;
   gw_storeapi *sapi;
+  bool closing, closed; /* gw_close called; its callback ran */
 } core;
+
+static void core_closed(void *arg) {
+  (void)arg;
+  core.closed = true;
+}
 
 static void core_grpc_closed(void *arg) {
   (void)arg;
@@ -231,7 +237,10 @@ static void core_shutdown(daemon_ctx *d, void *arg) {
   (void)arg;
   if (core.grpc) net_grpc_server_close(core.grpc, 0, core_grpc_closed, NULL);
   core.grpc = NULL;
-  if (core.g) gw_close(core.g, NULL, NULL);
+  if (core.g) {
+    core.closing = true;
+    gw_close(core.g, core_closed, NULL);
+  }
   core.g = NULL;
   client_tls_free();
 }
@@ -367,6 +376,11 @@ static int run(int argc, char **argv) {
   }
   daemon_set_ready(d, true);
   int status = daemon_run(d);
+  /* The in-process sources close over several loop turns after gw_close
+   * (their local clients, then their shared HTTP client): let them finish
+   * before daemon_free closes whatever handle is left under them. */
+  while (core.closing && !core.closed && uv_run(daemon_loop(d), UV_RUN_ONCE)) {
+  }
   daemon_free(d);
   gw_api_free(api);
   return status;
