@@ -207,6 +207,7 @@ static void pcall_finish(pcall *p, int status, const char *msg) {
   orr_buf_free(&p->form);
   orr_buf_free(&p->body);
   tsdb_xor_appender_free(&p->xa);
+  free(p->out); /* the series themselves live in the call's arena */
   storeapi_call *c = p->c;
   storeapi_call_set_data(c, NULL);
   free(p);
@@ -470,20 +471,14 @@ static void series_pump(pcall *p) {
       return;
     }
     if (rc == ORR_ECANCELED) {
-      free(p->out);
-      p->out = NULL;
       pcall_finish(p, NET_GRPC_CANCELLED, "cancelled");
       return;
     }
     if (rc) {
-      free(p->out);
-      p->out = NULL;
       pcall_finish(p, NET_GRPC_RESOURCE_EXHAUSTED, orr_strerror(rc));
       return;
     }
   }
-  free(p->out);
-  p->out = NULL;
   pcall_finish(p, NET_GRPC_OK, NULL);
 }
 
@@ -714,8 +709,6 @@ static void be_cancel(void *arg, storeapi_call *c) {
   if (p->req) {
     net_http_client_cancel(p->req); /* the done callback finishes */
   } else if (p->sending) {
-    free(p->out);
-    p->out = NULL;
     pcall_finish(p, NET_GRPC_CANCELLED, "cancelled");
   }
 }

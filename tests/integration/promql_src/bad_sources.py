@@ -2,14 +2,14 @@
 """bad_sources.py: --endpoint.promql sources that answer badly give a
 warning naming them, and leave the other sources serving (issue 13).
 
-A tiny HTTP server (this process, http.server) plays six query APIs under
-path prefixes: /good answers as Prometheus does (two series m{i="1|2"}),
-/jsonerr with Prometheus's JSON error, /html with a login page, /garbage
-with bytes that are not JSON, /truncated with a body cut in the middle (ended by
-the connection's close),
-/hang never answers. One gateway has each as --endpoint.promql with the
-external label src=<mode> (--endpoint.promql-timeout=2s). A user then
-sees:
+A tiny HTTP server (this process, http.server) plays seven query APIs
+under path prefixes: /good answers as Prometheus does (two series
+m{i="1|2"}), /jsonerr with Prometheus's JSON error, /html with a login
+page, /garbage with bytes that are not JSON, /badvalue with a series and
+then a value that is not a number, /truncated with a body cut in the
+middle (ended by the connection's close), /hang never answers. One
+gateway has each as --endpoint.promql with the external label src=<mode>
+(--endpoint.promql-timeout=2s). A user then sees:
   - /api/v1/query m: 200 with good's two series and values, one warning per
     bad source naming its URL and what was wrong, within a few seconds;
   - with partial_response=false: an error naming a bad source's URL;
@@ -41,6 +41,7 @@ BAD = {
     "garbage": "not a Prometheus API answer",
     "truncated": "truncated JSON",
     "hang": "no answer within 2000ms",
+    "badvalue": "bad point value at byte",
 }
 stop_hang = threading.Event()
 
@@ -88,6 +89,12 @@ class Handler(httpserver.BaseHTTPRequestHandler):
                 pass  # the client may have given up first
             self.close_connection = True
             return
+        if mode == "badvalue":  # one good series, then a value that is not a number
+            t = float(form.get("time", ["1"])[0])
+            return self.send(200, "application/json", json.dumps({
+                "status": "success", "data": {"resultType": "matrix", "result": [
+                    {"metric": {"__name__": "m", "i": "9"}, "values": [[t - 1, "1"]]},
+                    {"metric": {"__name__": "m", "i": "8"}, "values": [[t - 1, "one"]]}]}}).encode())
         if mode == "hang":
             stop_hang.wait(60)
             return
