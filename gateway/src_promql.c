@@ -353,6 +353,12 @@ static bool http_ok(pcall *p, net_http_client_req *r, int result) {
                 promql_api_reader_message(p->rd), errbody_text(p));
       return false;
     }
+    if (promql_api_reader_series_list(p->rd) != (p->kind == K_SERIES_LIST)) {
+      fail_call(p, NET_GRPC_UNKNOWN, "not a Prometheus API answer (data is %s): %s",
+                p->kind == K_SERIES_LIST ? "not a list of series" : "not a matrix",
+                errbody_text(p));
+      return false;
+    }
     return true;
   }
   if (p->http_status != 200) {

@@ -101,6 +101,8 @@ void promql_api_reader_free(promql_api_reader *r) {
 
 const char *promql_api_reader_message(const promql_api_reader *r) { return r->msg; }
 
+bool promql_api_reader_series_list(const promql_api_reader *r) { return r->series_list; }
+
 const char *const *promql_api_reader_warnings(const promql_api_reader *r, size_t *n) {
   *n = r->nwarnings;
   return (const char *const *)r->warnings;

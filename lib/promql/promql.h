@@ -492,6 +492,9 @@ int promql_api_reader_end(promql_api_reader *r);
 /* A one-line description of the last error (borrowed until the next call;
  * "" when none). */
 const char *promql_api_reader_message(const promql_api_reader *r);
+/* Whether the answer's data was a series list (/api/v1/series), not a
+ * matrix: a caller expecting one shape refuses the other. */
+bool promql_api_reader_series_list(const promql_api_reader *r);
 /* The answer's "warnings" (at most 16 kept; borrowed until free). */
 const char *const *promql_api_reader_warnings(const promql_api_reader *r, size_t *n);
 

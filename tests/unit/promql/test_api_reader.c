@@ -93,6 +93,13 @@ static void test_series_list_and_empty(void **state) {
                        7, &s, msg, sizeof(msg)),
                    0);
   assert_string_equal(s.text, "{__name__=up,job=p}:;{}:;");
+  promql_api_reader *r;
+  assert_int_equal(promql_api_reader_new(collect, &s, 0, &r), 0);
+  assert_false(promql_api_reader_series_list(r));
+  assert_int_equal(promql_api_reader_feed(r, "{\"status\":\"success\",\"data\":[]}", 30), 0);
+  assert_int_equal(promql_api_reader_end(r), 0);
+  assert_true(promql_api_reader_series_list(r));
+  promql_api_reader_free(r);
   memset(&s, 0, sizeof(s));
   assert_int_equal(run("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}",
                        1, &s, msg, sizeof(msg)),
