@@ -52,7 +52,7 @@ struct gw_promql_src {
   orr_arena *arena; /* ext */
   labels_set ext;
   int64_t timeout_ms;
-  orr_series *bytes, *req_ok, *req_err;
+  orr_series *bytes, *req_ok, *req_err, *duration;
 };
 
 enum { K_SERIES, K_SERIES_LIST, K_LABEL_NAMES, K_LABEL_VALUES };
@@ -70,6 +70,7 @@ typedef struct pcall {
   size_t nerrbody;
   int http_status;
   int fail_rc;     /* a reader or encoding error while reading */
+  uint64_t start_ns;
   const char *what; /* "query", "series", "labels", "label values" for messages */
   /* series */
   char *const *drop;
@@ -125,6 +126,13 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
     s->bytes = b ? orr_metric_with(b, v1) : NULL;
     s->req_ok = q ? orr_metric_with(q, vok) : NULL;
     s->req_err = q ? orr_metric_with(q, verr) : NULL;
+    static const double bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+    orr_metric *h = orr_histogram_new(cfg->registry,
+                                      "orrery_gateway_promql_source_request_duration_seconds",
+                                      "Time from sending a request to an --endpoint.promql source "
+                                      "to the end of its answer.",
+                                      l1, bounds, sizeof(bounds) / sizeof(bounds[0]));
+    s->duration = h ? orr_metric_with(h, v1) : NULL;
   }
   *out = s;
   return 0;
@@ -314,6 +322,8 @@ static void fail_call(pcall *p, int code, const char *fmt, ...) {
 /* Whether the request came back whole and as a JSON answer of the API; when
  * not, the call is finished with the reason (note 4). */
 static bool http_ok(pcall *p, net_http_client_req *r, int result) {
+  if (p->src->duration && result != ORR_ECANCELED)
+    orr_histogram_observe(p->src->duration, (double)(orr_mono_ns() - p->start_ns) / 1e9);
   if (storeapi_call_cancelled(p->c) || result == ORR_ECANCELED) {
     pcall_finish(p, NET_GRPC_CANCELLED, "cancelled");
     return false;
@@ -390,6 +400,7 @@ static int post(pcall *p, const char *path) {
   net_http_client_req_header(p->req, "Accept", "application/json");
   net_http_client_req_body(p->req, p->form.data, p->form.len);
   net_http_client_req_timeouts(p->req, p->src->timeout_ms, 0);
+  p->start_ns = orr_mono_ns();
   return 0;
 }
 

@@ -186,6 +186,12 @@ def main():
                 got[line.split('"')[1]] = float(line.split()[-1])
         check("metrics: bytes received from the good source",
               got.get(base + "/good", 0) > 100 and base + "/html" in got, repr(got))
+        durs = {}
+        for line in body.splitlines():
+            if line.startswith("orrery_gateway_promql_source_request_duration_seconds_count{"):
+                durs[line.split('"')[1]] = float(line.split()[-1])
+        check("metrics: request durations of each source",
+              durs.get(base + "/good", 0) >= 4 and durs.get(base + "/hang", 0) >= 1, repr(durs))
     finally:
         stop_hang.set()
         stop_all()
