@@ -29,4 +29,6 @@ orr_integration_test(tls_grpc_js REQUIRES NODE OPENSSL CURL TIMEOUT 240
   COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/node/storeapi_tls.js
     $<TARGET_FILE:orrery> $<TARGET_FILE:store_fixture> $<TARGET_FILE:http_echo_server>
     ${CMAKE_SOURCE_DIR}/tests/integration/tls/mkcerts.sh ${CMAKE_SOURCE_DIR}/lib/storeapi/proto
-    ${CURL_BIN})
+    ${CURL_BIN}
+  LABELS sanitize
+  ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
