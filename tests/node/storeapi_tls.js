@@ -118,6 +118,28 @@ async function run(tmp) {
   await ts.waitLine('stderr', /listening for StoreAPI gRPC/, 60000);
   await ps.waitLine('stderr', /listening for StoreAPI gRPC/, 60000);
 
+  // ---- 0. bad TLS settings: a non-zero exit and a message naming the problem
+  const cli = (args) => spawnSync(orrery, args, { timeout: 60000 });
+  const badCases = [
+    [['store', objstore, `--data-dir=${path.join(tmp, 'dbad')}`, '--http-address=127.0.0.1:0',
+      '--grpc-address=127.0.0.1:0', `--grpc-server-tls-cert=${C('server.crt')}`], /needs both --grpc-server-tls-cert and --grpc-server-tls-key/],
+    [['store', objstore, `--data-dir=${path.join(tmp, 'dbad')}`, '--http-address=127.0.0.1:0',
+      '--grpc-address=127.0.0.1:0', `--grpc-server-tls-cert=${C('server.crt')}`,
+      `--grpc-server-tls-key=${C('client.key')}`], /cannot set up TLS for the gRPC server.*key/],
+    [['store', objstore, `--data-dir=${path.join(tmp, 'dbad')}`, '--http-address=127.0.0.1:0',
+      '--grpc-address=127.0.0.1:0', `--grpc-server-tls-cert=${C('server.crt')}`,
+      `--grpc-server-tls-key=${C('server.key')}`, '--grpc-server-tls-min-version=1.4'], /unknown TLS version 1.4/],
+    [['gateway', '--http-address=127.0.0.1:0', '--grpc-address=127.0.0.1:0',
+      '--endpoint.sd-config=endpoints: [{address: a:1, tls_config: {ca_fil: x}}]'], /endpoint config: tls_config: unknown field ca_fil/],
+    [['gateway', '--http-address=127.0.0.1:0', '--grpc-address=127.0.0.1:0', '--grpc-client-tls-secure',
+      `--grpc-client-tls-ca=${path.join(tmp, 'nope.crt')}`], /cannot load the CA/],
+  ];
+  for (const [args, want] of badCases) {
+    const r = cli(args);
+    const err = r.stderr.toString();
+    check(r.status === 1 && want.test(err), `bad settings refused: ${want}`, [r.status, err.slice(-300)]);
+  }
+
   // ---- 1. grpc-js client -> orrery store over mTLS
   const opts = { 'grpc.ssl_target_name_override': 'localhost' };
   const mtls = (caF, keyF, crtF) => grpc.credentials.createSsl(rd(certs, caF),
