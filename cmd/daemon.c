@@ -153,6 +153,22 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if ((rc = net_http_server_new(&d->loop, &d->http_cfg, net_http_router_handle, d->router,
                                 &d->http)) != 0)
     goto fail;
+  /* Hidden, for bench/tls_vs_plaintext.sh: HTTPS on the HTTP port from
+   * ORRERY_HTTP_TLS_CERT/_KEY. Users configure it with --http.config. */
+  const char *tc = getenv("ORRERY_HTTP_TLS_CERT"), *tk = getenv("ORRERY_HTTP_TLS_KEY");
+  if (tc && tk) {
+    net_tls_server_opts to = {.cert_file = tc, .key_file = tk};
+    net_tls_ctx *tls;
+    char err[256] = "";
+    if (net_tls_ctx_new_server(&to, &d->loop, &tls, err, sizeof(err)) != 0) {
+      orr_log_error("cannot set up HTTPS", "err", err, NULL);
+      net_http_server_free(d->http);
+      rc = ORR_EINVAL;
+      goto fail;
+    }
+    net_http_server_set_tls(d->http, tls);
+    net_tls_ctx_unref(tls);
+  }
   /* daemon_stop() may come from any thread at any time after this */
   uv_async_init(&d->loop, &d->stop_async, on_stop_async);
   d->stop_async.data = d;

@@ -9,7 +9,17 @@
 #   queryable after Prometheus's 15 days), and one `orrery gateway` over the
 #   four sidecars and the store, deduplicating along `replica`.
 # Ports are chosen at run time (the gateway prefers 10902). Ctrl-C stops it all.
+# With --tls every StoreAPI connection is mutual TLS: certificates made with
+# openssl under .orrery/quickstart/certs (one CA), the sidecars and the store
+# requiring client certificates, the gateway presenting one.
 set -euo pipefail
+tls=0
+for a in "$@"; do
+  case "$a" in
+  --tls) tls=1 ;;
+  *) echo "usage: scripts/quickstart.sh [--tls]" >&2; exit 2 ;;
+  esac
+done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/bootstrap.sh
@@ -26,6 +36,15 @@ orrery="$build/cmd/orrery"
 
 data="$here/.orrery/quickstart"
 mkdir -p "$data/bucket"
+server_tls=() client_tls=()
+if ((tls)); then
+  bash "$here/tests/integration/tls/mkcerts.sh" "$data/certs" >"$data/certs.log" 2>&1
+  c="$data/certs"
+  server_tls=(--grpc-server-tls-cert="$c/server.crt" --grpc-server-tls-key="$c/server.key"
+    --grpc-server-tls-client-ca="$c/ca.crt")
+  client_tls=(--grpc-client-tls-secure --grpc-client-tls-ca="$c/ca.crt"
+    --grpc-client-tls-cert="$c/client.crt" --grpc-client-tls-key="$c/client.key")
+fi
 
 # free_port PREF: sets $port to a TCP port nobody listens on and nobody here
 # took, preferring PREF (no subshell, so $taken remembers).
@@ -121,7 +140,7 @@ for r in "${replicas[@]}"; do
   setsid "$orrery" sidecar --prometheus.url="http://127.0.0.1:${prom_port[$r]}" \
     --tsdb.path="$data/prom-$r" --objstore.config-file="$data/bucket.yml" \
     --grpc-address="127.0.0.1:${side_grpc[$r]}" --http-address="127.0.0.1:${side_http[$r]}" \
-    >"$data/sidecar-$r.log" 2>&1 &
+    ${server_tls[@]+"${server_tls[@]}"} >"$data/sidecar-$r.log" 2>&1 &
   pids+=($!)
   endpoints+=("--endpoint=127.0.0.1:${side_grpc[$r]}")
 done
@@ -134,21 +153,22 @@ done
 # sidecars upload each block as Prometheus finishes it).
 setsid "$orrery" store --objstore.config-file="$data/bucket.yml" --data-dir="$data/store" \
   --grpc-address="127.0.0.1:$store_grpc" --http-address="127.0.0.1:$store_http" \
-  >"$data/store.log" 2>&1 &
+  ${server_tls[@]+"${server_tls[@]}"} >"$data/store.log" 2>&1 &
 pids+=($!)
 wait_ready "http://127.0.0.1:$store_http/-/ready" store "${pids[$i]}"
 i=$((i + 1))
 endpoints+=("--endpoint=127.0.0.1:$store_grpc")
 
 setsid "$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
-  "${endpoints[@]}" --query.replica-label=replica >"$data/gateway.log" 2>&1 &
+  "${endpoints[@]}" ${client_tls[@]+"${client_tls[@]}"} --query.replica-label=replica \
+  >"$data/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready "http://127.0.0.1:$gw_port/-/ready" gateway "${pids[$i]}"
 
 gw="http://127.0.0.1:$gw_port"
 cat <<MSG
 
-orrery quickstart is up (logs and data in $data):
+orrery quickstart is up (logs and data in $data)$( ((tls)) && echo ", StoreAPI over mutual TLS (certificates in $data/certs)"):
   gateway      $gw   (Prometheus HTTP API, /federate; StoreAPI on 127.0.0.1:$gw_grpc)
 MSG
 for r in "${replicas[@]}"; do

@@ -1,7 +1,9 @@
 /* net: the networking core every daemon runs on, all on one libuv loop —
  * the HTTP/1.1 server and router, the HTTP client (libcurl multi driven by
- * libuv), and gRPC over HTTP/2 (nghttp2), server and client.
- * Prefix: net_. Depends on base, libuv, http-parser, zlib, libcurl, nghttp2. */
+ * libuv), gRPC over HTTP/2 (nghttp2), server and client, and TLS for the
+ * HTTP server and gRPC (OpenSSL over memory BIOs).
+ * Prefix: net_. Depends on base, libuv, http-parser, zlib, libcurl, nghttp2,
+ * OpenSSL. */
 #ifndef ORR_NET_H
 #define ORR_NET_H
 

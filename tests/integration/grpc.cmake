@@ -21,3 +21,14 @@ orr_integration_test(grpc_interop_node_client REQUIRES NODE
 orr_integration_test(grpc_interop_node_server REQUIRES NODE
   COMMAND ${NODE_BIN} ${node_dir}/grpc_node_server.js $<TARGET_FILE:grpc_test_client> ${proto}
   ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")
+
+# StoreAPI over TLS and mTLS with @grpc/grpc-js both ways (certificates made
+# by openssl in the test), refusals logged once with the peer, per-endpoint
+# TLS in the gateway, a certificate swapped on disk, HTTPS via curl.
+orr_integration_test(tls_grpc_js REQUIRES NODE OPENSSL CURL TIMEOUT 240
+  COMMAND ${NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/node/storeapi_tls.js
+    $<TARGET_FILE:orrery> $<TARGET_FILE:store_fixture> $<TARGET_FILE:http_echo_server>
+    ${CMAKE_SOURCE_DIR}/tests/integration/tls/mkcerts.sh ${CMAKE_SOURCE_DIR}/lib/storeapi/proto
+    ${CURL_BIN}
+  LABELS sanitize
+  ENVIRONMENT_MODIFICATION "ASAN_OPTIONS=string_append::quarantine_size_mb=8")

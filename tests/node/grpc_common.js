@@ -33,10 +33,12 @@ function check(cond, what, detail) {
 }
 function failed() { return failures; }
 
-// Starts |bin| with |args|; collects stdout and stderr lines so a test can
-// wait for one (readiness, log events) instead of sleeping.
-function startProcess(bin, args) {
-  const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+// Starts |bin| with |args| (and |env| added to the environment, if given);
+// collects stdout and stderr lines so a test can wait for one (readiness,
+// log events) instead of sleeping.
+function startProcess(bin, args, env) {
+  const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : process.env });
   const lines = { stdout: [], stderr: [] };
   const waiters = [];
   const feed = (name) => {

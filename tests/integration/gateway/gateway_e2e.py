@@ -31,6 +31,14 @@ Checks (each prints PASS/FAIL; exit 1 when any fails):
      and must stay under 512 MiB.
   f  Grafana's requests (POST forms), gzip, and /federate scraped by a
      Prometheus with honor_labels: true.
+
+TLS: the eu sidecars serve StoreAPI over mutual TLS, each with its own CA
+(eu-a the test CA, eu-b the other one; certificates made by openssl through
+tests/integration/tls/mkcerts.sh), the us sidecars in plaintext; every
+gateway reaches the eu ones through --endpoint.sd-config with per-endpoint
+tls_config, so every check above runs through both kinds of connection
+(gw_eu: two mTLS sidecars with different CAs; gw_all: those and two in
+plaintext).
 """
 import argparse
 import atexit
@@ -239,6 +247,11 @@ class BlackHole:
 
 
 # ---------------------------------------------------------------- topology
+# Sidecars serving StoreAPI over mutual TLS, and the CA of each (the others
+# serve plaintext).
+SIDECAR_TLS_CA = {"eu-a": "ca", "eu-b": "otherca"}
+
+
 class Topology:
     def __init__(self, args, work):
         self.args, self.work = args, work
@@ -251,6 +264,10 @@ class Topology:
                 self.start_prom(region, rep, blocks)
         for k, p in self.prom.items():
             wait_ready(p.url + "/-/ready", p)
+        self.certs = os.path.join(work, "certs")
+        subprocess.run(["bash", os.path.join(HERE, "..", "tls", "mkcerts.sh"), self.certs],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.ep_tls = {}  # endpoint address -> the CA of its mTLS ("ca", "otherca")
         for k in self.prom:
             self.start_sidecar(k)
         for k, s in self.side.items():
@@ -263,6 +280,7 @@ class Topology:
         self.start_gw("gw_small", g("eu-a", "eu-b"), ["--query.max-samples=2000"])
         host, port = self.side["eu-b"].grpc.split(":")
         self.bh = BlackHole((host, int(port)))
+        self.ep_tls["127.0.0.1:%d" % self.bh.port] = self.ep_tls[self.side["eu-b"].grpc]
         self.start_gw("gw_bh", g("eu-a") + ["127.0.0.1:%d" % self.bh.port],
                       ["--store.response-timeout=2s"])
         for k, gw in self.gw.items():
@@ -303,6 +321,13 @@ scrape_configs:
         argv = [self.args.orrery, "sidecar", "--prometheus.url=" + self.prom[key].url,
                 "--tsdb.path=" + os.path.join(self.work, "prom-" + key),
                 "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp]
+        ca = SIDECAR_TLS_CA.get(key)
+        if ca:
+            c = lambda f: os.path.join(self.certs, f)  # noqa: E731
+            srv = "server" if ca == "ca" else "otherserver"
+            argv += ["--grpc-server-tls-cert=" + c(srv + ".crt"), "--grpc-server-tls-key=" + c(srv + ".key"),
+                     "--grpc-server-tls-client-ca=" + c(ca + ".crt")]
+            self.ep_tls["127.0.0.1:%d" % gp] = ca
         s = Proc("sidecar-" + key, argv, self.work)
         s.url, s.grpc = "http://127.0.0.1:%d" % hp, "127.0.0.1:%d" % gp
         self.side[key] = s
@@ -311,7 +336,18 @@ scrape_configs:
         gp, hp = free_port(), free_port()
         argv = [self.args.orrery, "gateway", "--http-address=127.0.0.1:%d" % hp,
                 "--grpc-address=127.0.0.1:%d" % gp, "--query.replica-label=replica"]
-        argv += ["--endpoint=" + e for e in endpoints] + list(extra)
+        argv += ["--endpoint=" + e for e in endpoints if e not in self.ep_tls] + list(extra)
+        tls_eps = [e for e in endpoints if e in self.ep_tls]
+        if tls_eps:
+            c = lambda f: os.path.join(self.certs, f)  # noqa: E731
+            cfg = os.path.join(self.work, name + "-endpoints.yml")
+            with open(cfg, "w") as f:
+                f.write("endpoints:\n")
+                for e in tls_eps:
+                    cli = "client" if self.ep_tls[e] == "ca" else "otherclient"
+                    f.write("  - address: %s\n    tls_config: {ca_file: %s, cert_file: %s, key_file: %s}\n"
+                            % (e, c(self.ep_tls[e] + ".crt"), c(cli + ".crt"), c(cli + ".key")))
+            argv.append("--endpoint.sd-config-file=" + cfg)
         g = Proc(name, argv, self.work)
         g.url, g.grpc = "http://127.0.0.1:%d" % hp, "127.0.0.1:%d" % gp
         g.need_up = len(endpoints) if need_up is None else need_up
