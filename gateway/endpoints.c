@@ -293,6 +293,18 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   g->cfg.sd_files = sds;
   g->cfg.replica_labels = rls;
   g->cfg.registry = cfg->registry;
+  if (cfg->registry) {
+    orr_metric *up = orr_gauge_new(cfg->registry, "thanos_store_nodes_grpc_connections",
+                                   "Number of gRPC connection to Store APIs.", NULL);
+    orr_metric *known = orr_gauge_new(cfg->registry, "orrery_gateway_endpoints",
+                                      "Number of endpoints the gateway discovered.", NULL);
+    orr_metric *part = orr_counter_new(
+        cfg->registry, "orrery_gateway_partial_response_warnings_total",
+        "Endpoint failures answered with a partial response and a warning.", NULL);
+    if (!up || !known || !part || !(g->m_up = orr_metric_series(up)) ||
+        !(g->m_known = orr_metric_series(known)) || !(g->m_partial = orr_metric_series(part)))
+      goto fail;
+  }
   if (g->cfg.sd_interval_ms <= 0) g->cfg.sd_interval_ms = 5 * 60 * 1000;
   if (g->cfg.dns_interval_ms <= 0) g->cfg.dns_interval_ms = 30 * 1000;
   if (g->cfg.query_timeout_ms <= 0) g->cfg.query_timeout_ms = 2 * 60 * 1000;
@@ -529,6 +541,18 @@ static bool in_list(const char *const *v, size_t n, const char *s) {
   return false;
 }
 
+/* Sets the endpoint gauges from the table. */
+static void count_up(gw *g) {
+  if (!g->m_up) return;
+  size_t up = 0;
+  pthread_mutex_lock(&g->mu);
+  for (size_t i = 0; i < g->neps; i++) up += g->eps[i]->up;
+  size_t n = g->neps;
+  pthread_mutex_unlock(&g->mu);
+  orr_gauge_set(g->m_up, (double)up);
+  orr_gauge_set(g->m_known, (double)n);
+}
+
 /* Makes the table match flags + file SD + DNS. */
 static void reconcile(gw *g) {
   for (size_t i = 0; i < g->neps; i++) g->eps[i]->wanted = false;
@@ -562,6 +586,7 @@ static void reconcile(gw *g) {
   }
   g->neps = k;
   pthread_mutex_unlock(&g->mu);
+  count_up(g);
 }
 
 /* Re-reads the SD files when one changed (or |force|). Returns 0, or an
@@ -925,8 +950,13 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->up = true;
   }
   pthread_mutex_unlock(&g->mu);
+  count_up(g);
   orr_arena_destroy(old);
   orr_buf_free(&txt);
+}
+
+void gw__count_partial(gw *g) {
+  if (g && g->m_partial) orr_counter_inc(g->m_partial);
 }
 
 void gw__trim_soon(gw *g) { g->trim_due_ms = orr_now_ms() + 200; }

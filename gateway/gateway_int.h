@@ -196,7 +196,14 @@ struct gw {
   uv_async_t async;
   pthread_mutex_t qmu;
   struct gw__sync *queue;
+  /* metrics (NULL without cfg.registry): endpoints answering Info (Thanos's
+   * thanos_store_nodes_grpc_connections, without its labels), endpoints
+   * known, endpoint failures turned into partial-response warnings */
+  orr_series *m_up, *m_known, *m_partial;
 };
+
+/* Counts one endpoint failure turned into a warning (partial response). */
+void gw__count_partial(gw *g);
 
 struct gw_storeapi {
   gw *g; /* NULL after gw_close() */

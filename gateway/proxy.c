@@ -600,6 +600,7 @@ static void op_fail(gw_op *op, int err, const char *msg) {
 }
 
 static void warn(gw_op *op, const char *msg) {
+  gw__count_partial(op->g);
   if (op->cb.warning) op->cb.warning(op->cb.arg, msg);
 }
 
@@ -1223,6 +1224,7 @@ static void lfail_or_warn(lop *op, ltarget *t, int status, const char *message) 
                                     message ? message : "");
   if (!m) m = "out of memory";
   if (op->partial) {
+    gw__count_partial(op->g);
     if (push_str(op->a, &op->warns, &op->nwarns, &op->capwarns, m)) op->err = ORR_ENOMEM;
   } else if (!op->err) {
     op->err = status == NET_GRPC_DEADLINE_EXCEEDED ? ORR_ETIMEOUT : ORR_EUNAVAILABLE;
