@@ -95,7 +95,8 @@ endfunction()
 # CMake's system directories): the tests run what the user's PATH gives, and
 # a tool taken out of PATH shows up as missing.
 foreach(tool PROMETHEUS:prometheus PROMTOOL:promtool PYTHON3:python3 NODE:node WRK:wrk
-    OPENSSL:openssl CURL:curl)
+    OPENSSL:openssl CURL:curl DPKG_DEB:dpkg-deb DPKG_BUILDPACKAGE:dpkg-buildpackage
+    LINTIAN:lintian KUBECTL:kubectl SYSTEMD_ANALYZE:systemd-analyze)
   string(REPLACE ":" ";" tv ${tool})
   list(GET tv 0 var)
   list(GET tv 1 cmd)

@@ -9,7 +9,8 @@ BUILD_PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
   libcurl4-openssl-dev libssl-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev
   libyaml-dev libjansson-dev zlib1g-dev libxxhash-dev libcmocka-dev)
-TEST_PKGS=(prometheus wrk curl procps python3 memcached openssl)
+TEST_PKGS=(prometheus wrk curl procps python3 memcached openssl python3-yaml
+  debhelper lintian dpkg-dev systemd)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 missing=()
@@ -20,6 +21,10 @@ done
 # Debian's npm package): ask for Debian's node and npm only when the commands are absent.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# kubectl (deploy/ tests: `kubectl kustomize`): Debian's kubernetes-client,
+# unless a kubectl is already installed (e.g. Google Cloud SDK's, whose file
+# the Debian package would conflict with).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}" >&2
   SUDO=""
@@ -35,7 +40,7 @@ fi
 # or at another version in npm's record of what it installed
 # (node_modules/.package-lock.json).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-node_dir="$here/tests/node"
+for node_dir in "$here/tests/node" "$here/deploy/kubernetes/validate"; do
 if [ -f "$node_dir/package-lock.json" ] && ! (cd "$node_dir" && node -e '
 const fs = require("fs");
 const want = JSON.parse(fs.readFileSync("package-lock.json")).packages;
@@ -43,6 +48,7 @@ const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json")).pack
 for (const [k, v] of Object.entries(want))
   if (k && !v.optional && (!have[k] || have[k].version !== v.version)) process.exit(1);
 ' 2>/dev/null); then
-  echo "bootstrap: npm ci in tests/node" >&2
+  echo "bootstrap: npm ci in ${node_dir#"$here"/}" >&2
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+done
