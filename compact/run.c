@@ -69,6 +69,12 @@ static void metrics_init(void) {
                              "Total number of blocks marked in compactor.", mark_l);
   M.downsamples = orr_counter_new(r, "thanos_compact_downsample_total",
                                   "Total number of downsampling attempts.", group_l);
+  /* As Thanos, the marks the compactor makes are exported at 0 from the
+   * start, so dashboards and alerts see the series before the first mark. */
+  static const char *const marks[][2] = {{COMPACT_DELETION_MARK, "compaction"},
+                                         {COMPACT_DELETION_MARK, "retention"}};
+  for (size_t i = 0; M.marked && i < sizeof(marks) / sizeof(marks[0]); i++)
+    (void)orr_metric_with(M.marked, marks[i]);
 }
 
 void compact_metrics_init(void) { uv_once(&metrics_once, metrics_init); }
@@ -342,6 +348,14 @@ static void pool_worker(void *arg) {
 }
 
 static int run_groups(const compact_config *cfg, group *groups, size_t ng) {
+  /* Every group's counters exist (at 0) once the group does, as Thanos's
+   * grouper creates them: a dashboard shows the groups before any run. */
+  for (size_t i = 0; i < ng; i++) {
+    const char *v[] = {groups[i].key};
+    orr_metric *ms[] = {M.group_compactions, M.group_failures, M.group_runs, M.downsamples};
+    for (size_t k = 0; k < sizeof(ms) / sizeof(ms[0]); k++)
+      if (ms[k]) (void)orr_metric_with(ms[k], v);
+  }
   size_t nt = cfg->concurrency > 1 ? (size_t)cfg->concurrency : 1;
   if (nt > ng) nt = ng;
   pool p;
