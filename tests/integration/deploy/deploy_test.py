@@ -322,13 +322,15 @@ def mode_mixin(orrery, src):
     r = subprocess.run(["promtool", "check", "rules", os.path.join(mx, "alerts.yml"),
                         os.path.join(mx, "rules.yml")], capture_output=True, text=True, timeout=60)
     check(r.returncode == 0, "promtool check rules alerts.yml rules.yml", r.stdout + r.stderr)
-    r = subprocess.run(["promtool", "test", "rules", os.path.join(mx, "tests/alerts_test.yml")],
-                       capture_output=True, text=True, timeout=120)
-    check(r.returncode == 0, "promtool test rules tests/alerts_test.yml", r.stdout + r.stderr)
+    tfiles = sorted(os.path.join(mx, "tests", f) for f in os.listdir(os.path.join(mx, "tests"))
+                    if f.endswith("_test.yml"))
+    r = subprocess.run(["promtool", "test", "rules"] + tfiles, capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0 and tfiles, "promtool test rules " + " ".join(os.path.basename(f) for f in tfiles),
+          r.stdout + r.stderr)
     # Every alert has a test where it fires and one where it does not.
     alerts = [x["alert"] for g in yaml.safe_load(open(os.path.join(mx, "alerts.yml")))["groups"]
               for x in g["rules"] if "alert" in x]
-    tests = yaml.safe_load(open(os.path.join(mx, "tests/alerts_test.yml")))["tests"]
+    tests = [t for f in tfiles for t in yaml.safe_load(open(f))["tests"]]
     for a in alerts:
         cases = [c for t in tests for c in t.get("alert_rule_test", []) if c["alertname"] == a]
         check(any(c.get("exp_alerts") for c in cases) and any(not c.get("exp_alerts") for c in cases),
@@ -584,6 +586,9 @@ def mode_package(orrery, src, deb):
                     "global gateway: the regional gateway answers Info")
 
         have = {c: exported(http_get(f"{http[c]}/metrics")[1]) for c in COMPONENTS}
+        for c in COMPONENTS:
+            rss = metric_value(http[c], "process_resident_memory_bytes")
+            print(f"{c}: idle RSS {rss / 2**20:.1f} MiB" if rss else f"{c}: no RSS")
         allm = set().union(*have.values())
         used = used_metrics(src)
         check(len(used) >= 25, f"{len(used)} metric names found in rules and dashboards", sorted(used))
