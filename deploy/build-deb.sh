@@ -15,14 +15,17 @@ for t in dpkg-buildpackage dh lintian git; do
   command -v "$t" >/dev/null || { echo "build-deb: $t not found (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 done
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# On failure the tree is kept: after fixing debian/ there, `dpkg-buildpackage
+# -us -uc -b -nc` in it resumes without compiling again.
+ok=0
+trap '[ "$ok" = 1 ] && rm -rf "$work"' EXIT
 mkdir -p "$work/orrery" "$out"
 git -C "$here" archive --format=tar "$rev" | tar -x -C "$work/orrery"
 cp -r "$work/orrery/deploy/debian" "$work/orrery/debian"
 (cd "$work/orrery" && DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" \
   nice -n 10 dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 || {
   tail -40 "$out/build.log" >&2
-  echo "build-deb: dpkg-buildpackage failed; log: $out/build.log" >&2
+  echo "build-deb: dpkg-buildpackage failed; log: $out/build.log; tree kept: $work/orrery" >&2
   exit 1
 }
 rm -f "$out"/orrery_*.deb "$out"/orrery-dbgsym_*.deb
@@ -31,6 +34,7 @@ deb="$(ls "$out"/orrery_*.deb)"
 echo "build-deb: $deb"
 # lintian: errors fail the build; warnings are listed (deploy/README.md says why each is kept).
 lintian --no-tag-display-limit "$out"/*.changes | tee "$out/lintian.txt" || true
+ok=1
 if grep -q '^E: ' "$out/lintian.txt"; then
   echo "build-deb: lintian reports errors" >&2
   exit 1
