@@ -161,6 +161,9 @@ int bucket_synced_gauge_init(bucket_synced_gauge *g, orr_registry *reg);
  * them in loaded too). */
 void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *metas, size_t n,
                              size_t no_compact);
+/* Sets every state to |cnt|[state] (for a caller with its own view of the
+ * blocks, as the compactor's catalogue). */
+void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]);
 
 /* ---------------------------------------------------------------- upload */
 /* Hooks of one block upload; every member may be NULL. */

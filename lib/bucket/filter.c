@@ -148,6 +148,10 @@ void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *me
   size_t cnt[BUCKET_NSTATES] = {0};
   for (size_t i = 0; i < n; i++) cnt[state_of(&metas[i])]++;
   cnt[BUCKET_STATE_MARKED_FOR_NO_COMPACT] += no_compact;
+  bucket_synced_gauge_set_counts(g, cnt);
+}
+
+void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]) {
   for (int i = 0; i < BUCKET_NSTATES; i++)
     if (g->state[i]) orr_gauge_set(g->state[i], (double)cnt[i]);
 }
