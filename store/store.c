@@ -20,11 +20,12 @@
  * 4. The store is ready (/-/ready, gRPC listening) after the first sync.
  * 5. Lazy index-headers (--store.enable-index-header-lazy-reader): loading
  *    a block builds and validates its header, then closes it (|hdr| NULL).
- *    A query pins each block it takes (take_blocks, under the block's
- *    |hdr_mu|) and its worker maps the header of every pinned block before
- *    the query runs (rebuilt from the bucket if the file is gone); the
- *    query's end unpins. A timer on the loop unmaps the header of a block
- *    nobody pins that has been idle for the timeout. So a header is never
+ *    A query pins each block it takes (take_blocks, on the loop) and its
+ *    worker maps the header of every pinned block under the block's
+ *    |hdr_mu| before the query runs (rebuilt from the bucket if the file is
+ *    gone); the query's end unpins (on the loop). A timer on the loop
+ *    unmaps, under |hdr_mu|, the header of a block nobody pins that has
+ *    been idle for the timeout. So a header is never
  *    unmapped under a query, and never mapped for a block no query wants.
  *    Without the flag every block's header stays mapped from load to free. */
 #include <dirent.h>
@@ -151,20 +152,17 @@ static int open_header(store *st, store_block *b, tsdb_index_header **out, char 
   return r;
 }
 
-/* Note 5: a query takes |b|; its header stays mapped until the unpin. */
+/* Note 5: a query takes |b|; its header stays mapped until the unpin.
+ * Pins, unpins and the unloader all run on the loop thread, so the count
+ * needs no lock; a worker maps only a pinned block's header. */
 static void block_pin(store_block *b) {
-  if (!b->lazy) return;
-  pthread_mutex_lock(&b->hdr_mu);
-  b->hdr_users++;
-  pthread_mutex_unlock(&b->hdr_mu);
+  if (b->lazy) b->hdr_users++;
 }
 
 static void block_unpin(store_block *b) {
   if (!b->lazy) return;
-  pthread_mutex_lock(&b->hdr_mu);
   b->hdr_users--;
   b->hdr_idle_since_ns = orr_mono_ns();
-  pthread_mutex_unlock(&b->hdr_mu);
 }
 
 /* Maps the header of pinned |b| if it is not (worker thread). 0 or an
@@ -801,8 +799,11 @@ static void on_idle_timer(uv_timer_t *t) {
   pthread_mutex_lock(&st->mu);
   for (size_t i = 0; i < st->nblocks; i++) {
     store_block *b = st->blocks[i];
-    pthread_mutex_lock(&b->hdr_mu);
-    if (b->hdr && b->hdr_users == 0 && now - b->hdr_idle_since_ns >= idle) {
+    /* Unpinned: no worker maps it, so the lock is free (trylock: the loop
+     * never waits on a worker's load). */
+    if (b->hdr_users > 0 || now - b->hdr_idle_since_ns < idle) continue;
+    if (pthread_mutex_trylock(&b->hdr_mu) != 0) continue;
+    if (b->hdr) {
       tsdb_index_header_close(b->hdr);
       b->hdr = NULL;
       orr_counter_inc(st->lazy_unloads);

@@ -64,7 +64,8 @@ typedef struct store_block {
   /* NULL while a lazy block's header is unloaded (store.c note 5): a query
    * reads it only while the block is pinned for it, which loads it. */
   tsdb_index_header *hdr;
-  /* Lazy reader state (store.c note 5), under |hdr_mu|. */
+  /* Lazy reader state (store.c note 5): |hdr| changes under |hdr_mu|;
+   * the pin count and idle time belong to the loop thread. */
   bool lazy;
   bool remove_dir; /* dropped from the set: its directory goes on free */
   char *dir;       /* <data-dir>/<ulid> */
