@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bucket.h"
 #include "compact_run.h"
 
 /* ---------------------------------------------------------------- metrics */
@@ -36,6 +37,7 @@
 static struct {
   orr_series *halted, *iterations, *blocks_cleaned, *partial_deleted;
   orr_metric *group_compactions, *group_failures, *group_runs, *marked, *downsamples;
+  bucket_synced_gauge synced; /* thanos_blocks_meta_synced{state} */
 } M;
 static uv_once_t metrics_once = UV_ONCE_INIT;
 
@@ -75,6 +77,7 @@ static void metrics_init(void) {
                                          {COMPACT_DELETION_MARK, "retention"}};
   for (size_t i = 0; M.marked && i < sizeof(marks) / sizeof(marks[0]); i++)
     (void)orr_metric_with(M.marked, marks[i]);
+  bucket_synced_gauge_init(&M.synced, r);
 }
 
 void compact_metrics_init(void) { uv_once(&metrics_once, metrics_init); }
@@ -502,6 +505,19 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
     compact_catalogue_free(&cat);
     return rc;
   }
+  /* thanos_blocks_meta_synced, as Thanos's compactor counts its view:
+   * deletion-marked blocks are left out, no-compact ones also loaded. */
+  size_t synced[BUCKET_NSTATES] = {0};
+  for (size_t i = 0; i < cat.n; i++) {
+    const compact_block *b = &cat.v[i];
+    synced[b->corrupt ? BUCKET_STATE_CORRUPTED_META
+           : !b->has_meta ? BUCKET_STATE_NO_META
+           : b->deletion_marked ? BUCKET_STATE_MARKED_FOR_DELETION
+                                : BUCKET_STATE_LOADED]++;
+    if (b->has_meta && !b->deletion_marked && b->no_compact)
+      synced[BUCKET_STATE_MARKED_FOR_NO_COMPACT]++;
+  }
+  bucket_synced_gauge_set_counts(&M.synced, synced);
   /* Groups point into cat.v: it is never reallocated (new blocks live in
    * their group's arena). */
   size_t base_n = cat.n;

@@ -27,6 +27,9 @@ static struct {
   const char *relabel;
   int64_t consistency_delay_ms;
   int64_t ignore_deletion_marks_delay_ms;
+  int64_t posting_offsets_sampling;
+  int lazy_reader;
+  int64_t lazy_idle_timeout_ms;
 } opt;
 
 static const orr_flag flags[] = {
@@ -76,6 +79,20 @@ static const orr_flag flags[] = {
      "Minimum age of all blocks before they are being read.", NULL},
     {"ignore-deletion-marks-delay", ORR_FLAG_DURATION, &opt.ignore_deletion_marks_delay_ms, "24h",
      "Duration after which blocks marked for deletion are filtered out while fetching blocks.",
+     NULL},
+    {"store.index-header-posting-offsets-in-mem-sampling", ORR_FLAG_INT,
+     &opt.posting_offsets_sampling, "32",
+     "Controls what is the ratio of postings offsets that the store will hold in memory. Larger "
+     "value will keep less offsets, which will increase CPU cycles needed for query touching "
+     "those postings. It's meant for setups that want low baseline memory pressure and where "
+     "less traffic is expected. On the contrary, smaller value will increase baseline memory "
+     "usage, but improve latency slightly. 1 will keep all in memory.", NULL},
+    {"store.enable-index-header-lazy-reader", ORR_FLAG_BOOL, &opt.lazy_reader, "false",
+     "If true, Store Gateway will lazy memory map index-header only once the block is required "
+     "by a query.", NULL},
+    {"store.index-header-lazy-reader-idle-timeout", ORR_FLAG_DURATION, &opt.lazy_idle_timeout_ms,
+     "5m", "If index-header lazy reader is enabled and this idle timeout setting is > 0, memory "
+     "map-ed index-headers will be automatically released after 'idle timeout' inactivity.",
      NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
@@ -240,6 +257,18 @@ static int run(int argc, char **argv) {
     return 1;
   }
   free(file_text);
+  if (opt.posting_offsets_sampling < 1 || opt.posting_offsets_sampling > UINT32_MAX) {
+    orr_log_error("--store.index-header-posting-offsets-in-mem-sampling must be at least 1",
+                  "value", ORR_LOG_INT(opt.posting_offsets_sampling), NULL);
+    return 1;
+  }
+  if (opt.lazy_idle_timeout_ms < 0) {
+    orr_log_error("--store.index-header-lazy-reader-idle-timeout must not be negative", NULL);
+    return 1;
+  }
+  cfg.posting_offsets_sampling = (uint32_t)opt.posting_offsets_sampling;
+  cfg.lazy_reader = opt.lazy_reader != 0;
+  cfg.lazy_idle_timeout_ms = opt.lazy_idle_timeout_ms;
   cfg.data_dir = opt.data_dir;
   cfg.objstore_file = opt.objstore_file;
   cfg.objstore = opt.objstore;

@@ -17,7 +17,17 @@
  *    loading; each call's work runs on the libuv pool (uv_queue_work) and
  *    touches nothing of the loop's. At most --store.grpc.series-max-concurrency
  *    Series calls run at once; the others wait in arrival order.
- * 4. The store is ready (/-/ready, gRPC listening) after the first sync. */
+ * 4. The store is ready (/-/ready, gRPC listening) after the first sync.
+ * 5. Lazy index-headers (--store.enable-index-header-lazy-reader): loading
+ *    a block builds and validates its header, then closes it (|hdr| NULL).
+ *    A query pins each block it takes (take_blocks, on the loop) and its
+ *    worker maps the header of every pinned block under the block's
+ *    |hdr_mu| before the query runs (rebuilt from the bucket if the file is
+ *    gone); the query's end unpins (on the loop). A timer on the loop
+ *    unmaps, under |hdr_mu|, the header of a block nobody pins that has
+ *    been idle for the timeout. So a header is never
+ *    unmapped under a query, and never mapped for a block no query wants.
+ *    Without the flag every block's header stays mapped from load to free. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -62,6 +72,11 @@ struct store {
   int exit_code;
   orr_series *blocks_loaded, *block_loads, *block_load_failures, *block_drops;
   orr_series *syncs, *sync_failures, *sync_duration;
+  orr_series *lazy_loads, *lazy_load_failures, *lazy_unloads, *lazy_unload_failures;
+  orr_series *lazy_load_duration;
+  bucket_synced_gauge synced;
+  uv_timer_t idle_timer; /* note 5 */
+  bool idle_timer_on;
 };
 
 /* ---------------------------------------------------------------- blocks */
@@ -89,6 +104,11 @@ static void rm_rf(const char *dir) {
 void store_block_release(store_block *b) {
   if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
   tsdb_index_header_close(b->hdr);
+  /* A dropped block's directory goes with its last reader (note 5: a lazy
+   * header may still be mapped for a query that took the block before). */
+  if (b->remove_dir && b->dir) rm_rf(b->dir);
+  free(b->dir);
+  pthread_mutex_destroy(&b->hdr_mu);
   orr_arena_destroy(b->arena);
   free(b);
 }
@@ -104,6 +124,77 @@ static int read_range(void *arg, uint64_t off, uint64_t len, orr_buf *out, char 
   return objstore_get_range(r->bucket, r->key, off, len, out, err, errlen);
 }
 
+/* Opens |b|'s index-header into |*out|, building it from the bucket first
+ * when it is missing and rebuilding it once when it is unusable. Returns 0
+ * or an ORR_E* code with |err| set. Blocking (worker or sync thread). */
+static int open_header(store *st, store_block *b, tsdb_index_header **out, char *err,
+                       size_t errlen) {
+  range_ctx rc = {st->bucket, ""};
+  snprintf(rc.key, sizeof rc.key, "%s/index", b->id);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/index-header", b->dir);
+  int r = ORR_ENOTFOUND;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    r = tsdb_index_header_open(path, st->cfg.posting_offsets_sampling, out, err, errlen);
+    if (r == 0) return 0;
+    if (r != ORR_ENOTFOUND) {
+      orr_log_warn("index-header unusable; rebuilding", "block", b->id, "err", err, NULL);
+      unlink(path);
+    }
+    if (attempt == 1) break;
+    if (mkdir(b->dir, 0755) && errno != EEXIST) {
+      snprintf(err, errlen, "mkdir %.600s: %s", b->dir, strerror(errno));
+      return ORR_EIO;
+    }
+    if ((r = tsdb_index_header_write(read_range, &rc, b->index_size, path, err, errlen)) != 0)
+      return r;
+  }
+  return r;
+}
+
+/* Note 5: a query takes |b|; its header stays mapped until the unpin.
+ * Pins, unpins and the unloader all run on the loop thread, so the count
+ * needs no lock; a worker maps only a pinned block's header. */
+static void block_pin(store_block *b) {
+  if (b->lazy) b->hdr_users++;
+}
+
+static void block_unpin(store_block *b) {
+  if (!b->lazy) return;
+  b->hdr_users--;
+  b->hdr_idle_since_ns = orr_mono_ns();
+}
+
+/* Maps the header of pinned |b| if it is not (worker thread). 0 or an
+ * ORR_E* code with |err| set. */
+static int block_map(store *st, store_block *b, char *err, size_t errlen) {
+  if (!b->lazy) return 0;
+  int rc = 0;
+  pthread_mutex_lock(&b->hdr_mu);
+  if (!b->hdr) {
+    uint64_t t0 = orr_mono_ns();
+    rc = open_header(st, b, &b->hdr, err, errlen);
+    orr_counter_inc(st->lazy_loads);
+    if (rc) {
+      orr_counter_inc(st->lazy_load_failures);
+      b->hdr = NULL;
+    } else {
+      orr_histogram_observe(st->lazy_load_duration, (double)(orr_mono_ns() - t0) / 1e9);
+    }
+  }
+  pthread_mutex_unlock(&b->hdr_mu);
+  return rc;
+}
+
+/* The end of a query: unpin and release its blocks. */
+static void release_query_blocks(store_block **v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    block_unpin(v[i]);
+    store_block_release(v[i]);
+  }
+  free(v);
+}
+
 /* Note 1: LOADING. Returns the block (refs 1) or NULL with |err| set. */
 static store_block *load_block(store *st, const bucket_block_meta *bm, char *err, size_t errlen) {
   store_block *b = calloc(1, sizeof(*b));
@@ -112,6 +203,7 @@ static store_block *load_block(store *st, const bucket_block_meta *bm, char *err
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  pthread_mutex_init(&b->hdr_mu, NULL);
   atomic_init(&b->refs, 1);
   b->ulid = bm->ulid;
   tsdb_ulid_format(&b->ulid, b->id);
@@ -137,27 +229,23 @@ static store_block *load_block(store *st, const bucket_block_meta *bm, char *err
   range_ctx rc = {st->bucket, ""};
   snprintf(rc.key, sizeof rc.key, "%s/index", b->id);
   objstore_attrs at;
-  int r = objstore_attributes(st->bucket, rc.key, &at, err, errlen);
-  if (r) goto fail;
+  if (objstore_attributes(st->bucket, rc.key, &at, err, errlen)) goto fail;
   b->index_size = at.size;
-  char dir[4096], path[4200];
-  snprintf(dir, sizeof dir, "%s/%s", st->cfg.data_dir, b->id);
-  snprintf(path, sizeof path, "%s/index-header", dir);
-  for (int attempt = 0; attempt < 2; attempt++) {
-    r = tsdb_index_header_open(path, &b->hdr, err, errlen);
-    if (r == 0) return b;
-    if (r != ORR_ENOTFOUND) {
-      orr_log_warn("index-header unusable; rebuilding", "block", b->id, "err", err, NULL);
-      unlink(path);
-    }
-    if (attempt == 1) break;
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-      snprintf(err, errlen, "mkdir %.600s: %s", dir, strerror(errno));
-      goto fail;
-    }
-    if ((r = tsdb_index_header_write(read_range, &rc, b->index_size, path, err, errlen)) != 0)
-      goto fail;
+  size_t dl = strlen(st->cfg.data_dir) + 1 + TSDB_ULID_STRLEN + 1;
+  if (!(b->dir = malloc(dl))) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
   }
+  snprintf(b->dir, dl, "%s/%s", st->cfg.data_dir, b->id);
+  if (open_header(st, b, &b->hdr, err, errlen)) goto fail;
+  if (st->cfg.lazy_reader) {
+    /* Note 5: built and validated; mapped again by the first query. */
+    tsdb_index_header_close(b->hdr);
+    b->hdr = NULL;
+    b->lazy = true;
+    b->hdr_idle_since_ns = orr_mono_ns();
+  }
+  return b;
 fail:
   store_block_release(b);
   return NULL;
@@ -234,6 +322,7 @@ static int shard_filter(const labels_relabel *rl, bucket_block_meta *metas, size
 /* One sync: list, read metas, filter, load the new blocks, swap the set. */
 static int sync_once(store *st) {
   uint64_t t0 = orr_mono_ns();
+  orr_counter_inc(st->syncs); /* attempts, as Thanos counts them */
   orr_arena *a = orr_arena_new(0);
   char err[768] = "";
   tsdb_ulid *ids;
@@ -258,6 +347,7 @@ static int sync_once(store *st) {
     orr_arena_destroy(a);
     return rc;
   }
+  bucket_synced_gauge_set(&st->synced, metas, n, 0);
   /* Current set (acquired copies). */
   pthread_mutex_lock(&st->mu);
   size_t nold = st->nblocks;
@@ -320,17 +410,14 @@ static int sync_once(store *st) {
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < nprev; i++) {
       if (!find_loaded(st->blocks, st->nblocks, &prev[i]->ulid)) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", st->cfg.data_dir, prev[i]->id);
         orr_log_info("dropping block", "block", prev[i]->id, NULL);
         orr_counter_inc(st->block_drops);
-        rm_rf(dir); /* the mapping stays valid until the last release */
+        prev[i]->remove_dir = true; /* by the last release */
       }
       store_block_release(prev[i]);
     }
     free(prev);
     orr_gauge_set(st->blocks_loaded, (double)st->nblocks);
-    orr_counter_inc(st->syncs);
     orr_histogram_observe(st->sync_duration, (double)(orr_mono_ns() - t0) / 1e9);
   }
   for (size_t i = 0; i < nold; i++) store_block_release(old[i]);
@@ -389,6 +476,7 @@ static store_block **take_blocks(store *st, int64_t mint, int64_t maxt, int64_t 
     }
     if (covered) continue;
     store_block_acquire(b);
+    block_pin(b);
     v[k++] = b;
   }
   pthread_mutex_unlock(&st->mu);
@@ -413,8 +501,7 @@ static void start_next(store *st);
 static void scall_done(scall *s, int status, const char *msg) {
   store *st = s->st;
   bool series = !s->q.labels_call;
-  for (size_t i = 0; i < s->q.nblocks; i++) store_block_release(s->q.blocks[i]);
-  free(s->q.blocks);
+  release_query_blocks(s->q.blocks, s->q.nblocks);
   s->q.blocks = NULL;
   atomic_fetch_sub(&st->pool_used, s->q.pool_reserved);
   orr_arena_destroy(s->q.a);
@@ -446,6 +533,15 @@ static void push_series(scall *s) {
 
 static void work_cb(uv_work_t *w) {
   scall *s = w->data;
+  for (size_t i = 0; i < s->q.nblocks; i++) {
+    char err[600] = "";
+    if (block_map(s->st, s->q.blocks[i], err, sizeof err)) {
+      s->q.status = NET_GRPC_INTERNAL;
+      snprintf(s->q.err, sizeof s->q.err, "block %s: load index-header: %s", s->q.blocks[i]->id,
+               err);
+      return;
+    }
+  }
   store_query_run(&s->q);
 }
 
@@ -483,8 +579,7 @@ static void after_cb(uv_work_t *w, int status) {
     r.n_values = s->q.nstrs;
     storeapi_call_reply_label_values(s->c, &r);
   }
-  for (size_t i = 0; i < nblocks; i++) store_block_release(blocks[i]);
-  free(blocks);
+  release_query_blocks(blocks, nblocks);
   orr_arena_destroy(qa);
 }
 
@@ -697,6 +792,28 @@ oom:
   storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+/* Note 5: unmaps the headers nobody pinned for the idle timeout. */
+static void on_idle_timer(uv_timer_t *t) {
+  store *st = t->data;
+  uint64_t now = orr_mono_ns(), idle = (uint64_t)st->cfg.lazy_idle_timeout_ms * 1000000;
+  pthread_mutex_lock(&st->mu);
+  for (size_t i = 0; i < st->nblocks; i++) {
+    store_block *b = st->blocks[i];
+    /* Unpinned: no worker maps it, so the lock is free (trylock: the loop
+     * never waits on a worker's load). */
+    if (b->hdr_users > 0 || now - b->hdr_idle_since_ns < idle) continue;
+    if (pthread_mutex_trylock(&b->hdr_mu) != 0) continue;
+    if (b->hdr) {
+      tsdb_index_header_close(b->hdr);
+      b->hdr = NULL;
+      orr_counter_inc(st->lazy_unloads);
+      orr_log_debug("unloaded idle index-header", "block", b->id, NULL);
+    }
+    pthread_mutex_unlock(&b->hdr_mu);
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
 /* ---------------------------------------------------------------- main */
 static void on_synced(uv_async_t *h) {
   store *st = h->data;
@@ -747,6 +864,11 @@ static void on_shutdown(daemon_ctx *d, void *arg) {
   store *st = arg;
   stop_sync(st);
   st->pending_closes = 2;
+  if (st->idle_timer_on) {
+    st->pending_closes++;
+    uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
+    st->idle_timer_on = false;
+  }
   uv_close((uv_handle_t *)&st->synced_async, on_handle_closed);
   net_grpc_server_close(st->grpc, st->ready ? st->cfg.grpc_grace_ms : 0, on_closed, st);
   st->grpc = NULL;
@@ -788,8 +910,29 @@ static int register_metrics(store *st, orr_registry *reg) {
   orr_metric *sd = orr_histogram_new(reg, "thanos_blocks_meta_sync_duration_seconds",
                                      "Duration of the blocks metadata synchronization in seconds.",
                                      NULL, sec_buckets, 12);
-  if (!f || !fb || !dr || !bq || !gd || !bl || !ld || !lf || !bd || !sy || !sf || !sd)
+  orr_metric *ll = orr_counter_new(reg, "thanos_bucket_store_indexheader_lazy_load_total",
+                                   "Total number of index-header lazy load operations.", NULL);
+  orr_metric *llf = orr_counter_new(reg, "thanos_bucket_store_indexheader_lazy_load_failed_total",
+                                    "Total number of failed index-header lazy load operations.",
+                                    NULL);
+  orr_metric *lu = orr_counter_new(reg, "thanos_bucket_store_indexheader_lazy_unload_total",
+                                   "Total number of index-header lazy unload operations.", NULL);
+  orr_metric *luf = orr_counter_new(reg,
+                                    "thanos_bucket_store_indexheader_lazy_unload_failed_total",
+                                    "Total number of failed index-header lazy unload operations.",
+                                    NULL);
+  static const double load_buckets[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
+  orr_metric *lld = orr_histogram_new(reg, "thanos_bucket_store_indexheader_lazy_load_duration_seconds",
+                                      "Duration of the index-header lazy loading in seconds.", NULL,
+                                      load_buckets, 9);
+  if (!f || !fb || !dr || !bq || !gd || !bl || !ld || !lf || !bd || !sy || !sf || !sd || !ll ||
+      !llf || !lu || !luf || !lld || bucket_synced_gauge_init(&st->synced, reg))
     return ORR_ENOMEM;
+  st->lazy_loads = orr_metric_series(ll);
+  st->lazy_load_failures = orr_metric_series(llf);
+  st->lazy_unloads = orr_metric_series(lu);
+  st->lazy_unload_failures = orr_metric_series(luf);
+  st->lazy_load_duration = orr_metric_series(lld);
   const char *types[] = {"postings", "series", "chunks"};
   for (int i = 0; i < 3; i++) {
     const char *v[] = {types[i]};
@@ -889,6 +1032,17 @@ int store_main(const store_config *cfg) {
     goto out;
   }
   st->synced_async.data = st;
+  if (cfg->lazy_reader && cfg->lazy_idle_timeout_ms > 0) {
+    /* Checked at a tenth of the timeout, as Thanos's reader pool does. */
+    uint64_t every = (uint64_t)cfg->lazy_idle_timeout_ms / 10;
+    if (every < 10) every = 10;
+    if (uv_timer_init(st->loop, &st->idle_timer) == 0) {
+      st->idle_timer.data = st;
+      st->idle_timer_on = true; /* closed by on_shutdown */
+      if (uv_timer_start(&st->idle_timer, on_idle_timer, every, every))
+        orr_log_warn("cannot start the index-header idle timer; headers stay mapped", NULL);
+    }
+  }
   orr_log_info("starting store", "bucket", objstore_name(st->bucket), "type",
                objstore_type_name(st->bucket), "data_dir", cfg->data_dir, NULL);
   if (pthread_create(&st->sync_th, NULL, sync_thread, st) != 0) {

@@ -40,6 +40,12 @@ typedef struct store_config {
    * plus __block_id survive these rules non-empty; NULL: every block.
    * Borrowed for the store's life. */
   const labels_relabel *relabel;
+  /* --store.index-header-posting-offsets-in-mem-sampling (>= 1). */
+  uint32_t posting_offsets_sampling;
+  /* --store.enable-index-header-lazy-reader and its idle timeout (0: never
+   * unloaded once loaded). */
+  bool lazy_reader;
+  int64_t lazy_idle_timeout_ms;
 } store_config;
 
 /* ---------------------------------------------------------------- blocks
@@ -55,7 +61,17 @@ typedef struct store_block {
   labels_set ext;   /* meta.thanos.labels */
   int64_t resolution;
   uint64_t index_size;
+  /* NULL while a lazy block's header is unloaded (store.c note 5): a query
+   * reads it only while the block is pinned for it, which loads it. */
   tsdb_index_header *hdr;
+  /* Lazy reader state (store.c note 5): |hdr| changes under |hdr_mu|;
+   * the pin count and idle time belong to the loop thread. */
+  bool lazy;
+  bool remove_dir; /* dropped from the set: its directory goes on free */
+  char *dir;       /* <data-dir>/<ulid> */
+  pthread_mutex_t hdr_mu;
+  int hdr_users;
+  uint64_t hdr_idle_since_ns;
 } store_block;
 
 void store_block_acquire(store_block *b);

@@ -126,6 +126,45 @@ typedef struct bucket_filter_opts {
 int bucket_filter(objstore_bucket *b, bucket_block_meta *metas, size_t n,
                   const bucket_filter_opts *o, orr_arena *a);
 
+/* ---------------------------------------------------------------- synced
+ * thanos_blocks_meta_synced{state}: how many listed blocks are in each of
+ * Thanos's block fetcher states after a sync. The states that match ours:
+ * no-meta-json, corrupted-meta-json, failed (BUCKET_META_* statuses),
+ * time-excluded, too-fresh, marked-for-deletion, duplicate, label-excluded
+ * (the filters), loaded (passed them all); marked-for-no-compact is always
+ * there, as in Thanos, and counts blocks a caller says so of. */
+enum {
+  BUCKET_STATE_LOADED = 0,
+  BUCKET_STATE_FAILED,
+  BUCKET_STATE_NO_META,
+  BUCKET_STATE_CORRUPTED_META,
+  BUCKET_STATE_LABEL_EXCLUDED,
+  BUCKET_STATE_TIME_EXCLUDED,
+  BUCKET_STATE_TOO_FRESH,
+  BUCKET_STATE_DUPLICATE,
+  BUCKET_STATE_MARKED_FOR_DELETION,
+  BUCKET_STATE_MARKED_FOR_NO_COMPACT,
+  BUCKET_NSTATES
+};
+/* Thanos's state name of |m| after bucket_filter (one of the above). */
+const char *bucket_meta_state(const bucket_block_meta *m);
+
+typedef struct bucket_synced_gauge {
+  orr_series *state[BUCKET_NSTATES];
+} bucket_synced_gauge;
+
+/* Registers thanos_blocks_meta_synced{state} on |reg| with every state at
+ * 0. Returns 0 or ORR_ENOMEM. */
+int bucket_synced_gauge_init(bucket_synced_gauge *g, orr_registry *reg);
+/* Sets every state to its count among |metas| (after bucket_filter);
+ * |no_compact| more blocks count as marked-for-no-compact (Thanos counts
+ * them in loaded too). */
+void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *metas, size_t n,
+                             size_t no_compact);
+/* Sets every state to |cnt|[state] (for a caller with its own view of the
+ * blocks, as the compactor's catalogue). */
+void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]);
+
 /* ---------------------------------------------------------------- upload */
 /* Hooks of one block upload; every member may be NULL. */
 typedef struct bucket_upload_opts {

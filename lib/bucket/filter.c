@@ -1,6 +1,7 @@
 /* filter.c: which listed blocks a reader of the bucket should see, as
  * Thanos's meta fetcher filters decide it, applied in Thanos's order: time
- * partition, consistency delay, deletion marks, de-duplication. */
+ * partition, consistency delay, deletion marks, de-duplication; and the
+ * thanos_blocks_meta_synced gauge that counts the outcome by state. */
 #include <stdio.h>
 #include <string.h>
 
@@ -95,4 +96,62 @@ int bucket_filter(objstore_bucket *b, bucket_block_meta *metas, size_t n,
     }
   }
   return 0;
+}
+
+/* Thanos's label values (its block fetcher's "synced" states), by enum. */
+static const char *const state_names[BUCKET_NSTATES] = {
+    [BUCKET_STATE_LOADED] = "loaded",
+    [BUCKET_STATE_FAILED] = "failed",
+    [BUCKET_STATE_NO_META] = "no-meta-json",
+    [BUCKET_STATE_CORRUPTED_META] = "corrupted-meta-json",
+    [BUCKET_STATE_LABEL_EXCLUDED] = "label-excluded",
+    [BUCKET_STATE_TIME_EXCLUDED] = "time-excluded",
+    [BUCKET_STATE_TOO_FRESH] = "too-fresh",
+    [BUCKET_STATE_DUPLICATE] = "duplicate",
+    [BUCKET_STATE_MARKED_FOR_DELETION] = "marked-for-deletion",
+    [BUCKET_STATE_MARKED_FOR_NO_COMPACT] = "marked-for-no-compact",
+};
+
+static int state_of(const bucket_block_meta *m) {
+  switch (m->status) {
+    case BUCKET_META_MISSING: return BUCKET_STATE_NO_META;
+    case BUCKET_META_CORRUPT: return BUCKET_STATE_CORRUPTED_META;
+    case BUCKET_META_FAILED: return BUCKET_STATE_FAILED;
+    case BUCKET_META_OK: break;
+  }
+  const char *f = m->filtered;
+  if (!f) return BUCKET_STATE_LOADED;
+  if (!strcmp(f, "time")) return BUCKET_STATE_TIME_EXCLUDED;
+  if (!strcmp(f, "consistency-delay")) return BUCKET_STATE_TOO_FRESH;
+  if (!strcmp(f, "deletion-mark")) return BUCKET_STATE_MARKED_FOR_DELETION;
+  if (!strcmp(f, "duplicate")) return BUCKET_STATE_DUPLICATE;
+  return BUCKET_STATE_LABEL_EXCLUDED; /* the callers' label sharding */
+}
+
+const char *bucket_meta_state(const bucket_block_meta *m) { return state_names[state_of(m)]; }
+
+int bucket_synced_gauge_init(bucket_synced_gauge *g, orr_registry *reg) {
+  const char *labels[] = {"state", NULL};
+  orr_metric *m = orr_gauge_new(reg, "thanos_blocks_meta_synced", "Number of block metadata synced",
+                                labels);
+  if (!m) return ORR_ENOMEM;
+  for (int i = 0; i < BUCKET_NSTATES; i++) {
+    const char *v[] = {state_names[i]};
+    if (!(g->state[i] = orr_metric_with(m, v))) return ORR_ENOMEM;
+    orr_gauge_set(g->state[i], 0);
+  }
+  return 0;
+}
+
+void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *metas, size_t n,
+                             size_t no_compact) {
+  size_t cnt[BUCKET_NSTATES] = {0};
+  for (size_t i = 0; i < n; i++) cnt[state_of(&metas[i])]++;
+  cnt[BUCKET_STATE_MARKED_FOR_NO_COMPACT] += no_compact;
+  bucket_synced_gauge_set_counts(g, cnt);
+}
+
+void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]) {
+  for (int i = 0; i < BUCKET_NSTATES; i++)
+    if (g->state[i]) orr_gauge_set(g->state[i], (double)cnt[i]);
 }

@@ -12,8 +12,9 @@
  * 1. The file is written to <path>.tmp, fsynced and renamed, then the
  *    directory is fsynced: a reader sees a whole header or none.
  * 2. It is read through the index reader over the mmapped file (same
- *    validation, same sampling: every 32nd symbol and postings offset kept in
- *    memory). Validating touches every page of the two tables once; the pages
+ *    validation; every 32nd symbol and every Nth postings offset of a name
+ *    kept in memory, N chosen per open: Thanos's
+ *    --store.index-header-posting-offsets-in-mem-sampling, default 32). Validating touches every page of the two tables once; the pages
  *    are then released from the process (MADV_DONTNEED on a shared file
  *    mapping keeps them in the page cache only), so a store's RSS holds the
  *    samples, not the tables.
@@ -170,8 +171,8 @@ out:
   return rc;
 }
 
-static int open_common(tsdb_index_header *h, const uint8_t *p, size_t n, char *err,
-                       size_t errlen) {
+static int open_common(tsdb_index_header *h, const uint8_t *p, size_t n, uint32_t sampling,
+                       char *err, size_t errlen) {
   if (n < HDR_LEN + HDR_TOC_LEN) {
     snprintf(err, errlen, "index-header: file of %zu bytes is too short", n);
     return ORR_ECORRUPT;
@@ -198,14 +199,15 @@ static int open_common(tsdb_index_header *h, const uint8_t *p, size_t n, char *e
   }
   /* The tables' offsets in the header are not the index's, but postings
    * offsets refer to the index: they may reach the postings table's start. */
-  return tsdb__index_open_tables(p, n - HDR_TOC_LEN, sym, pot, h->last_end, &h->r, err, errlen);
+  return tsdb__index_open_tables(p, n - HDR_TOC_LEN, sym, pot, h->last_end, sampling, &h->r, err,
+                                 errlen);
 }
 
-int tsdb_index_header_open_bytes(const void *p, size_t n, tsdb_index_header **out, char *err,
-                                 size_t errlen) {
+int tsdb_index_header_open_bytes(const void *p, size_t n, uint32_t sampling,
+                                 tsdb_index_header **out, char *err, size_t errlen) {
   tsdb_index_header *h = calloc(1, sizeof(*h));
   if (!h) return ORR_ENOMEM;
-  int rc = open_common(h, p, n, err, errlen);
+  int rc = open_common(h, p, n, sampling, err, errlen);
   if (rc) {
     tsdb_index_header_close(h);
     return rc;
@@ -215,7 +217,8 @@ int tsdb_index_header_open_bytes(const void *p, size_t n, tsdb_index_header **ou
   return 0;
 }
 
-int tsdb_index_header_open(const char *path, tsdb_index_header **out, char *err, size_t errlen) {
+int tsdb_index_header_open(const char *path, uint32_t sampling, tsdb_index_header **out,
+                           char *err, size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     snprintf(err, errlen, "open %s: %s", path, strerror(errno));
@@ -241,7 +244,7 @@ int tsdb_index_header_open(const char *path, tsdb_index_header **out, char *err,
   }
   h->map = m;
   h->n = n;
-  int rc = open_common(h, m, n, err, errlen);
+  int rc = open_common(h, m, n, sampling, err, errlen);
   if (rc) {
     tsdb_index_header_close(h);
     return rc;

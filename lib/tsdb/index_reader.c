@@ -9,9 +9,12 @@
  *    reader is immutable: lookups touch only the mapping and arena memory of
  *    the caller, so threads may share a reader.
  * 2. In memory: the file offset of every 32nd symbol, and for every label
- *    name the entries 0, 32, 64, ... and the last one of its postings offset
- *    table (value, position of the entry). Lookups binary-search these and
- *    scan at most 31 strings or entries of the file.
+ *    name the entries 0, N, 2N, ... and the last one of its postings offset
+ *    table (value, position of the entry), N = 32 for an index and the
+ *    caller's choice for an index-header (Thanos's
+ *    --store.index-header-posting-offsets-in-mem-sampling). Lookups
+ *    binary-search these and scan at most 31 strings or N-1 entries of the
+ *    file.
  * 3. Series entries and postings lists are checked (bounds, CRC, order) each
  *    time they are read: they are too many to check at open. */
 #include <errno.h>
@@ -38,7 +41,7 @@ typedef struct pt_name {
   const uint8_t *name;
   uint32_t nlen;
   uint64_t nvalues;
-  pt_sample *s; /* samples: entry 0, every 32nd, and the last */
+  pt_sample *s; /* samples: entry 0, every pt_every-th, and the last */
   size_t ns, scap;
   bool tail; /* the last sample is a non-stride (last-value) entry */
 } pt_name;
@@ -58,6 +61,7 @@ struct tsdb_index_reader {
   /* Postings offsets must lie below this: the file's size, or for an
    * index-header the size of the index it was copied from. */
   uint64_t poff_limit;
+  uint32_t pt_every; /* postings offset sampling (note 2), >= 1 */
   uint64_t pot_end; /* end of the postings offset table's entries */
 };
 
@@ -201,14 +205,14 @@ static int open_postings_table(tsdb_index_reader *r) {
       cur->name = name;
       cur->nlen = nl;
     }
-    /* Keep entries 0, 32, 64, ... and the last one: a non-stride entry
+    /* Keep entries 0, N, 2N, ... and the last one: a non-stride entry
      * replaces the previous one when that was not a stride entry. */
     uint64_t k = cur->nvalues;
-    if (k % TSDB__SYMBOL_FACTOR != 0 && cur->tail) {
+    if (k % r->pt_every != 0 && cur->tail) {
       cur->s[cur->ns - 1] = (pt_sample){val, vl, pos, k};
     } else {
       if (sample_push(cur, val, vl, pos, k)) return ORR_ENOMEM;
-      cur->tail = k % TSDB__SYMBOL_FACTOR != 0;
+      cur->tail = k % r->pt_every != 0;
     }
     cur->nvalues++;
     pn = name;
@@ -297,6 +301,7 @@ static int open_common(tsdb_index_reader *r, char *err, size_t errlen) {
   for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
     if (after[i] > r->toc.series && after[i] < r->series_end) r->series_end = after[i];
   r->poff_limit = r->n;
+  r->pt_every = TSDB__SYMBOL_FACTOR;
   if ((rc = open_symbols(r)) != 0) goto out;
   if ((rc = open_postings_table(r)) != 0) goto out;
   if (r->toc.label_offset_table && (rc = open_label_offset_table(r)) != 0) goto out;
@@ -334,10 +339,15 @@ int tsdb_index_open_bytes(const void *p, size_t n, tsdb_index_reader **out, char
 }
 
 int tsdb__index_open_tables(const void *p, size_t n, uint64_t symbols, uint64_t pot,
-                            uint64_t poff_limit, tsdb_index_reader **out, char *err,
-                            size_t errlen) {
+                            uint64_t poff_limit, uint32_t sampling, tsdb_index_reader **out,
+                            char *err, size_t errlen) {
+  if (sampling == 0) {
+    snprintf(err, errlen, "index-header: postings offset sampling must be at least 1");
+    return ORR_EINVAL;
+  }
   tsdb_index_reader *r = calloc(1, sizeof(*r));
   if (!r) return ORR_ENOMEM;
+  r->pt_every = sampling;
   r->b = p;
   r->n = n;
   r->toc.symbols = symbols;
@@ -510,7 +520,7 @@ static int find_postings_pos(const tsdb_index_reader *r, const pt_name *nm, cons
   if (lo == 0) return ORR_ENOTFOUND;
   const pt_sample *s = &nm->s[lo - 1];
   uint64_t pos = s->pos;
-  for (uint64_t k = s->k; k < nm->nvalues && k < s->k + TSDB__SYMBOL_FACTOR; k++) {
+  for (uint64_t k = s->k; k < nm->nvalues && k < s->k + r->pt_every; k++) {
     const uint8_t *val;
     uint32_t l;
     pt_entry(r, &pos, &val, &l, poff);

@@ -376,14 +376,20 @@ typedef int (*tsdb_read_range_fn)(void *arg, uint64_t off, uint64_t len, orr_buf
  * |rd|'s error, with one line in |err|. */
 int tsdb_index_header_write(tsdb_read_range_fn rd, void *arg, uint64_t index_size,
                             const char *path, char *err, size_t errlen);
-/* Opens (mmaps) and validates the index-header at |path|. Returns 0,
- * ORR_ENOTFOUND, ORR_EIO, ORR_ECORRUPT, ORR_EUNSUPPORTED or ORR_ENOMEM with
- * one line in |err|. Caller frees with tsdb_index_header_close(). Immutable
- * after open; threads may share it. */
-int tsdb_index_header_open(const char *path, tsdb_index_header **out, char *err, size_t errlen);
+/* Thanos's default --store.index-header-posting-offsets-in-mem-sampling. */
+#define TSDB_INDEX_HEADER_SAMPLING 32
+/* Opens (mmaps) and validates the index-header at |path|, keeping every
+ * |sampling|-th entry of each label name's postings offsets in memory (the
+ * first and last always; lookups scan the mapped table between them).
+ * Returns 0, ORR_ENOTFOUND, ORR_EIO, ORR_ECORRUPT, ORR_EUNSUPPORTED,
+ * ORR_EINVAL (|sampling| 0) or ORR_ENOMEM with one line in |err|. Caller
+ * frees with tsdb_index_header_close(). Immutable after open; threads may
+ * share it. */
+int tsdb_index_header_open(const char *path, uint32_t sampling, tsdb_index_header **out,
+                           char *err, size_t errlen);
 /* As _open over |n| bytes at |p| (borrowed until close); for fuzzing. */
-int tsdb_index_header_open_bytes(const void *p, size_t n, tsdb_index_header **out, char *err,
-                                 size_t errlen);
+int tsdb_index_header_open_bytes(const void *p, size_t n, uint32_t sampling,
+                                 tsdb_index_header **out, char *err, size_t errlen);
 void tsdb_index_header_close(tsdb_index_header *h);
 /* Symbols, label names and values (borrowed while |h| is open). The
  * reader has no series or postings: use the calls below for those. */

@@ -69,10 +69,12 @@ uint64_t tsdb__chunk_samples(const tsdb_chunk *c);
 /* Opens a reader over just a symbol table at |symbols| and a postings
  * offset table at |pot| within |n| bytes at |p| (borrowed until close):
  * the index-header's copies. Postings offsets may reach |poff_limit| (the
- * original index's size). Same returns as tsdb_index_open_bytes. */
+ * original index's size). Every |sampling|-th postings offset table entry
+ * of a name is kept in memory (index_reader.c note 2). Same returns as
+ * tsdb_index_open_bytes, and ORR_EINVAL when |sampling| is 0. */
 int tsdb__index_open_tables(const void *p, size_t n, uint64_t symbols, uint64_t pot,
-                            uint64_t poff_limit, tsdb_index_reader **out, char *err,
-                            size_t errlen);
+                            uint64_t poff_limit, uint32_t sampling, tsdb_index_reader **out,
+                            char *err, size_t errlen);
 /* The byte range [*start, *end) of the index that holds the postings list of
  * |name|=|value| (length, entries, CRC, maybe padding): up to the next list's
  * offset, or |last_end| for the last list. ORR_ENOTFOUND when absent. */

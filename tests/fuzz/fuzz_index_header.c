@@ -15,7 +15,7 @@ static void one(const uint8_t *b, size_t size) {
   size_t cnt;
   tsdb_postings_list_decode(b, size, a, &refs, &cnt);
   tsdb_index_header *h;
-  if (tsdb_index_header_open_bytes(b, size, &h, err, sizeof(err)) != 0) {
+  if (tsdb_index_header_open_bytes(b, size, TSDB_INDEX_HEADER_SAMPLING, &h, err, sizeof(err)) != 0) {
     orr_arena_destroy(a);
     return;
   }

@@ -55,3 +55,13 @@ orr_integration_test(store_memcached REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOU
 orr_integration_test(store_sharding REQUIRES PROMTOOL PYTHON3 TIMEOUT 300
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py sharding
     --orrery $<TARGET_FILE:orrery> --promtool ${PROMTOOL_BIN})
+
+# Issue 11's first "Done when": blocks a live Prometheus 2.42 holds (the
+# differential dataset, promtool-written into its data dir, and a 2h block
+# Prometheus cuts from its head after a remote write) shipped by `orrery
+# sidecar` to a FILESYSTEM bucket (byte-identical), then `orrery store` alone
+# behind `orrery gateway` answers queries.txt and queries over the cut block
+# as that Prometheus does (about 15 s).
+orr_integration_test(store_live_prometheus REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_live_prometheus.py
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})

@@ -13,7 +13,9 @@ Modes:
             query reads no postings or series from the bucket, per the
             metrics), a block with a corrupt index and a block with a
             corrupt chunk file (errors for those, the others served),
-            Info/labels through the gateway, /metrics names.
+            Info/labels through the gateway, /metrics names; the lazy
+            index-header reader (unmapped when idle, mapped again by a
+            query, same answers) and thanos_blocks_meta_synced{state}.
   memcached The index cache in a real memcached (--index-cache.config
             type: MEMCACHED): a repeated query reads no postings or series
             from the bucket; with memcached stopped the same query still
@@ -472,9 +474,174 @@ def mode_serving(a, work):
               "corrupt chunk: the query reading it fails naming the block (%s)" % body[:300])
         code, body = get(st.base, "/-/healthy")
         check(code == 200, "the store is still healthy")
+        for p in reversed(procs):
+            p.stop()
+        procs = []
+        serving_lazy(a, work, yaml, names, procs)
+        serving_meta_states(a, work, blocks, names, procs)
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+def wait_for(what, cond, timeout=60):
+    """Polls |cond| until true (no fixed sleeps beyond the 20 ms poll)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    check(False, "timed out waiting for " + what)
+    return False
+
+
+LAZY = "thanos_bucket_store_indexheader_lazy_"
+
+
+def serving_lazy(a, work, yaml, names, procs):
+    """--store.enable-index-header-lazy-reader: no header mapped after the
+    sync, mapped by the first query, unmapped after the idle timeout, mapped
+    again by the next query with the same answers; many queries racing the
+    unloader all answer the same."""
+    ref = start_store(a.orrery, work, yaml, [], "store-eager")
+    procs.append(ref)
+    gw_ref = start_gateway(a.orrery, work, [ref.grpc], 1)
+    procs.append(gw_ref)
+    qs = [[("query", q)] + RANGE for q in TIMELINE_QUERIES]
+    want = [results(get(gw_ref.base, "/api/v1/query_range", q)[1]) for q in qs]
+    check(all(w.get("result") for w in want), "eager store answers the timeline queries")
+    st = start_store(a.orrery, work, yaml, ["--store.enable-index-header-lazy-reader",
+                                            "--store.index-header-lazy-reader-idle-timeout=300ms"],
+                     "store-lazy")
+    procs.append(st)
+    gw = start_gateway(a.orrery, work, [st.grpc], 1)
+    procs.append(gw)
+    check(metric(st.base, "thanos_bucket_store_blocks_loaded") == len(names),
+          "lazy: %d blocks loaded" % len(names))
+    loads0 = metric(st.base, LAZY + "load_total")
+    check(loads0 == 0, "lazy: no index-header mapped by the sync (%g loads)" % loads0)
+    got = [results(get(gw.base, "/api/v1/query_range", q)[1]) for q in qs]
+    check(got == want, "lazy: first answers equal the eager store's"
+          + ("" if got == want else "\n  eager %s\n  lazy  %s" % (str(want)[:600], str(got)[:600])))
+    loads1 = metric(st.base, LAZY + "load_total")
+    check(loads1 >= 1 and metric(st.base, LAZY + "load_failed_total") == 0,
+          "lazy: the queries mapped headers (%g loads, none failed)" % loads1)
+    check(metric(st.base, LAZY + "load_duration_seconds_count") == loads1,
+          "lazy: %sload_duration_seconds observed each load" % LAZY)
+    wait_for("idle headers to be unmapped",
+             lambda: metric(st.base, LAZY + "unload_total") >= loads1)
+    unloads = metric(st.base, LAZY + "unload_total")
+    check(unloads == loads1, "lazy: every mapped header unmapped after the idle timeout (%g of %g)"
+          % (unloads, loads1))
+    got = [results(get(gw.base, "/api/v1/query_range", q)[1]) for q in qs]
+    loads2 = metric(st.base, LAZY + "load_total")
+    check(got == want and loads2 > loads1,
+          "lazy: after unloading the same answers, headers mapped again (%g -> %g loads)" % (loads1, loads2)
+          + ("" if got == want else "\n  eager %s\n  lazy  %s" % (str(want)[:600], str(got)[:600])))
+    # Queries racing the unloader (timeout 300 ms, checked every 30 ms): in
+    # each round 4 threads start their queries at random points around the
+    # moment the headers the last queries used go idle; between rounds the
+    # test waits (polling) until the unloader has run.
+    import concurrent.futures
+    import random
+    rng = random.Random()
+    bad = []
+
+    def burst(k):
+        time.sleep(rng.uniform(0.2, 0.45))  # jitter, not synchronisation
+        for j in range(3):
+            i = (k + j) % len(qs)
+            r = results(get(gw.base, "/api/v1/query_range", qs[i])[1])
+            if r != want[i]:
+                bad.append(str(r)[:300])
+        return 3
+
+    total = rounds = 0
+    for _ in range(4):
+        u0 = metric(st.base, LAZY + "unload_total")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+            total += sum(ex.map(burst, range(4)))
+        if wait_for("the unloader after a round", lambda: metric(st.base, LAZY + "unload_total") > u0):
+            rounds += 1
+    loads3, unloads3 = metric(st.base, LAZY + "load_total"), metric(st.base, LAZY + "unload_total")
+    check(not bad and rounds == 4 and loads3 > loads2,
+          "lazy: %d queries in 4 rounds racing the unloader all answered the same (loads %g, unloads %g)%s"
+          % (total, loads3, unloads3, "" if not bad else ": " + bad[0]))
+    check(metric(st.base, LAZY + "unload_failed_total") == 0, "lazy: no unload failed")
+    for p in reversed(procs):
+        p.stop()
+    del procs[:]
+
+
+def ulid_at(ms, rng):
+    t = ""
+    for _ in range(10):
+        t = CROCKFORD[ms & 31] + t
+        ms >>= 5
+    return t + "".join(rng.choice(CROCKFORD) for _ in range(16))
+
+
+def serving_meta_states(a, work, blocks, names, procs):
+    """thanos_blocks_meta_synced{state}: a bucket with two good blocks, a
+    duplicate, a deletion-marked block, a too-fresh block, a time-excluded
+    and a label-excluded one, a block without meta.json and one with a
+    corrupt meta.json."""
+    import random
+    rng = random.Random(11)
+    now = int(time.time() * 1000)
+    day = 86400 * 1000
+    bdir = os.path.join(work, "bucket-states")
+    os.makedirs(bdir)
+    ids = {}
+
+    def put(src, key, ms, sources=None, edit=None):
+        u = ulid_at(ms, rng)
+        ids[key] = u
+        dst = os.path.join(bdir, u)
+        shutil.copytree(os.path.join(blocks, src), dst)
+        mp = os.path.join(dst, "meta.json")
+        with open(mp) as f:
+            m = json.load(f)
+        m["ulid"] = u
+        m.setdefault("compaction", {})["sources"] = sources or [u]
+        if edit:
+            edit(m)
+        with open(mp, "w") as f:
+            json.dump(m, f)
+        return u
+
+    a0 = put(names[0], "a", now - 3 * day)
+    put(names[1], "b", now - 3 * day + 1)
+    put(names[0], "dup", now - 2 * day, sources=[a0])  # same sources, greater ULID
+    m = put(names[1], "marked", now - 2 * day)
+    with open(os.path.join(bdir, m, "deletion-mark.json"), "w") as f:
+        json.dump({"id": m, "deletion_time": now // 1000 - 2 * 86400, "version": 1}, f)
+    put(names[0], "fresh", now)  # younger than --consistency-delay
+    put(names[1], "old", now - 2 * day, edit=lambda m: m.update(minTime=946684800000, maxTime=946692000000))
+    lab = put(names[0], "sharded-out", now - 2 * day)
+    nometa = put(names[1], "nometa", now - 2 * day)
+    os.unlink(os.path.join(bdir, nometa, "meta.json"))
+    bad = put(names[1], "badmeta", now - 2 * day)
+    with open(os.path.join(bdir, bad, "meta.json"), "w") as f:
+        f.write("{not json")
+    yaml = "type: FILESYSTEM\nconfig:\n  directory: %s\n" % bdir
+    st = start_store(a.orrery, work, yaml, ["--consistency-delay=30m", "--min-time=2020-01-01T00:00:00Z",
+                                            "--selector.relabel-config=- {action: drop, source_labels: "
+                                            "[__block_id], regex: %s}" % lab], "store-states")
+    procs.append(st)
+    want = {"loaded": 2, "duplicate": 1, "marked-for-deletion": 1, "too-fresh": 1, "time-excluded": 1,
+            "label-excluded": 1, "no-meta-json": 1, "corrupted-meta-json": 1, "failed": 0,
+            "marked-for-no-compact": 0}
+    got = {k: metric(st.base, "thanos_blocks_meta_synced", 'state="%s"' % k) for k in want}
+    check(got == want, "thanos_blocks_meta_synced by state: %s (want %s)" % (got, want))
+    check(metric(st.base, "thanos_bucket_store_blocks_loaded") == 2, "the two good blocks are served")
+    check(metric(st.base, "thanos_blocks_meta_syncs_total") >= 1 and
+          metric(st.base, "thanos_blocks_meta_sync_failures_total") == 0 and
+          metric(st.base, "thanos_blocks_meta_sync_duration_seconds_count") >= 1,
+          "thanos_blocks_meta_syncs_total, _sync_failures_total, _sync_duration_seconds")
+    for p in reversed(procs):
+        p.stop()
+    del procs[:]
 
 
 def mode_memcached(a, work):

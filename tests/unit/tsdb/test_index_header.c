@@ -2,7 +2,8 @@
  * index answers like the index itself — label names and values, postings
  * (by the ranges it gives), series decoded from ranged bytes, selection by
  * matchers — records every range read, and rejects truncated or
- * bit-flipped headers with an error. */
+ * bit-flipped headers with an error. Postings offset lookups give the same
+ * answers whatever the in-memory sampling. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,7 +86,7 @@ static void test_build_and_read(void **state) {
   assert_true(c.reads <= 5);
   assert_true(c.bytes < isz); /* series and postings were not read */
   tsdb_index_header *h;
-  assert_int_equal(tsdb_index_header_open(hpath, &h, err, sizeof err), 0);
+  assert_int_equal(tsdb_index_header_open(hpath, TSDB_INDEX_HEADER_SAMPLING, &h, err, sizeof err), 0);
   tsdb_index_reader *ir;
   assert_int_equal(tsdb_index_open(g_index, &ir, err, sizeof err), 0);
   orr_arena *a = orr_arena_new(0);
@@ -166,17 +167,17 @@ static void test_corrupt(void **state) {
   size_t n = fread(buf, 1, sizeof buf, f);
   fclose(f);
   tsdb_index_header *h;
-  assert_int_equal(tsdb_index_header_open_bytes(buf, n, &h, err, sizeof err), 0);
+  assert_int_equal(tsdb_index_header_open_bytes(buf, n, TSDB_INDEX_HEADER_SAMPLING, &h, err, sizeof err), 0);
   tsdb_index_header_close(h);
   /* Every truncation and every single-bit flip: an error or a valid open
    * (a flip in padding), never a crash. Flips are checked on a stride to
    * keep the test quick. */
   for (size_t l = 0; l < n; l += 7)
-    assert_int_not_equal(tsdb_index_header_open_bytes(buf, l, &h, err, sizeof err), 0);
+    assert_int_not_equal(tsdb_index_header_open_bytes(buf, l, TSDB_INDEX_HEADER_SAMPLING, &h, err, sizeof err), 0);
   int rejected = 0;
   for (size_t i = 0; i < n; i += 3) {
     buf[i] ^= 0x10;
-    int rc = tsdb_index_header_open_bytes(buf, n, &h, err, sizeof err);
+    int rc = tsdb_index_header_open_bytes(buf, n, TSDB_INDEX_HEADER_SAMPLING, &h, err, sizeof err);
     if (rc == 0)
       tsdb_index_header_close(h);
     else
@@ -190,10 +191,98 @@ static void test_corrupt(void **state) {
   close(bad.fd);
 }
 
+/* --store.index-header-posting-offsets-in-mem-sampling: every lookup gives
+ * the same range at sampling 1, 2, 32 and 1000 (and odd ones), for every
+ * value of every name (first and last included), for absent values before,
+ * between and after them, and for a name with one value; 0 is refused. */
+static void test_sampling(void **state) {
+  char err[256] = "", dir[200], hpath[300], ipath[300];
+  snprintf(dir, sizeof dir, "%s/sampling", g_dir);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  tsdb_block_writer *w;
+  assert_int_equal(tsdb_block_writer_open(dir, NULL, &w, err, sizeof err), 0);
+  for (int i = 0; i < 1000; i++) {
+    char v[8];
+    snprintf(v, sizeof v, "v%04d", i);
+    /* Added in series order: "solo" (one value, one series) only on the
+     * first; "w" has two values, "x" one. */
+    labels_label l[5] = {{"__name__", "s"}, {"solo", "only"}, {"v", v}, {"w", i % 2 ? "b" : "a"},
+                         {"x", "x"}};
+    labels_set ls = {i ? l + 1 : l, i ? 4 : 5};
+    if (i > 0) l[1] = l[0];
+    tsdb_sample smp = {1000, i};
+    assert_int_equal(tsdb_block_writer_add_samples(w, &ls, &smp, 1), 0);
+  }
+  tsdb_ulid u;
+  assert_int_equal(tsdb_block_writer_commit(w, &u, err, sizeof err), 0);
+  char id[TSDB_ULID_STRLEN + 1];
+  tsdb_ulid_format(&u, id);
+  snprintf(ipath, sizeof ipath, "%s/%s/index", dir, id);
+  snprintf(hpath, sizeof hpath, "%s/index-header", dir);
+  rctx c = {open(ipath, O_RDONLY), 0, 0};
+  assert_true(c.fd >= 0);
+  assert_int_equal(tsdb_index_header_write(rd, &c, file_size(ipath), hpath, err, sizeof err), 0);
+  close(c.fd);
+
+  tsdb_index_header *h;
+  assert_int_equal(tsdb_index_header_open(hpath, 0, &h, err, sizeof err), ORR_EINVAL);
+  tsdb_index_header *ref;
+  assert_int_equal(tsdb_index_header_open(hpath, 1, &ref, err, sizeof err), 0);
+  orr_arena *a = orr_arena_new(0);
+  const char **names;
+  size_t nn;
+  assert_int_equal(tsdb_index_label_names(tsdb_index_header_reader(ref), a, &names, &nn), 0);
+  assert_int_equal(nn, 5);
+  static const char *absent[] = {"", "0", "a0", "c", "v", "v0000a", "v0031a", "v0032a", "v05005",
+                                 "v0999a", "v1000", "onlx", "onlyy", "w", "zzz", "\xff"};
+  const uint32_t samplings[] = {2, 3, 31, 32, 33, 1000, 5000};
+  for (size_t si = 0; si < sizeof samplings / sizeof samplings[0]; si++) {
+    assert_int_equal(tsdb_index_header_open(hpath, samplings[si], &h, err, sizeof err), 0);
+    const tsdb_index_reader *hr = tsdb_index_header_reader(h);
+    size_t checked = 0;
+    for (size_t i = 0; i < nn; i++) {
+      const char **vals, **rvals;
+      size_t nv, rnv;
+      assert_int_equal(tsdb_index_label_values(hr, names[i], a, &vals, &nv), 0);
+      assert_int_equal(tsdb_index_label_values(tsdb_index_header_reader(ref), names[i], a, &rvals,
+                                               &rnv), 0);
+      assert_int_equal(nv, rnv);
+      for (size_t j = 0; j < nv; j++) {
+        assert_string_equal(vals[j], rvals[j]);
+        uint64_t s1, e1, s2, e2;
+        assert_int_equal(tsdb_index_header_postings_range(ref, names[i], vals[j], &s1, &e1), 0);
+        assert_int_equal(tsdb_index_header_postings_range(h, names[i], vals[j], &s2, &e2), 0);
+        assert_int_equal(s1, s2);
+        assert_int_equal(e1, e2);
+        assert_true(e1 > s1);
+        checked++;
+      }
+      for (size_t j = 0; j < sizeof absent / sizeof absent[0]; j++) {
+        uint64_t s1, e1;
+        int want = tsdb_index_header_postings_range(ref, names[i], absent[j], &s1, &e1);
+        assert_int_equal(want, ORR_ENOTFOUND);
+        assert_int_equal(tsdb_index_header_postings_range(h, names[i], absent[j], &s1, &e1),
+                         ORR_ENOTFOUND);
+      }
+    }
+    assert_int_equal(checked, 1000 + 2 + 1 + 1 + 1); /* v, w, x, solo, __name__ */
+    uint64_t s, e;
+    assert_int_equal(tsdb_index_header_postings_range(h, "nope", "x", &s, &e), ORR_ENOTFOUND);
+    /* First and last values of the long name and the single one. */
+    assert_int_equal(tsdb_index_header_postings_range(h, "v", "v0000", &s, &e), 0);
+    assert_int_equal(tsdb_index_header_postings_range(h, "v", "v0999", &s, &e), 0);
+    assert_int_equal(tsdb_index_header_postings_range(h, "solo", "only", &s, &e), 0);
+    tsdb_index_header_close(h);
+  }
+  orr_arena_destroy(a);
+  tsdb_index_header_close(ref);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_build_and_read),
       cmocka_unit_test(test_corrupt),
+      cmocka_unit_test(test_sampling),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
