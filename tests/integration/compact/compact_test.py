@@ -398,6 +398,34 @@ def part_bucket(work):
         check(r.returncode == 0, "5m block verifies (%s)" % r.stdout[-200:])
     check(re.search(r'thanos_compact_downsample_total\{group="0@\{cluster=\\"e\\"\}"\} 1', metrics)
           is not None, "thanos_compact_downsample_total counts it")
+    # --downsample.concurrency=2: two 48h raw blocks (groups e and f) in a
+    # bucket of their own are downsampled at the same time: both start
+    # before either ends (uploads slowed to make each take a second or so).
+    dsb = os.path.join(work, "bucket-ds")
+    os.makedirs(dsb)
+    f_blocks = make_blocks(work, "f", 3, t0e * 1000, (t0e + 48 * 3600) * 1000, 60000,
+                           extra=("--max-block-duration=54h",))
+    for b, lab in ((e_blocks[0], "e"), (f_blocks[0], "f")):
+        dst = os.path.join(dsb, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": lab})
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(dsb),
+               "--data-dir=" + os.path.join(work, "data-ds"), "--consistency-delay=0s",
+               "--downsample.concurrency=2",
+               env=dict(os.environ, ORRERY_COMPACT_TEST_PUT_DELAY="300ms"))
+    lines = r.stderr.splitlines() + r.stdout.splitlines()
+    starts = [i for i, l in enumerate(lines) if 'msg="downsampling block"' in l]
+    ends = [i for i, l in enumerate(lines) if 'msg="downsampled block"' in l]
+    check(r.returncode == 0 and len(starts) == 2 and len(ends) == 2,
+          "--downsample.concurrency=2 downsamples both blocks (%s)" % r.stderr[-300:])
+    check(len(starts) == 2 and ends and max(starts) < min(ends),
+          "the two downsamplings overlap in time")
+    d5 = [b for b in readable(dsb) if meta(b)["thanos"]["downsample"]["resolution"] == 300000]
+    check(sorted(meta(b)["thanos"]["labels"]["cluster"] for b in d5) == ["e", "f"],
+          "each raw block got its 5m copy")
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(dsb), "--downsample.concurrency=0")
+    check(r.returncode == 2 and "--downsample.concurrency" in r.stderr,
+          "--downsample.concurrency=0 is refused (%d)" % r.returncode)
     # With the replica label, vertical compaction: group C's HA pair (and
     # group B's overlap) become one block each, without the replica label.
     r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
