@@ -29,7 +29,8 @@
   crash_s3    The bucket on s3rver (npm): `orrery compact --wait` uploads
               its compacted block one object per 2 s
               (ORRERY_COMPACT_TEST_PUT_DELAY); s3rver is killed once the
-              first chunk segment is in, kept down 15 s (the compactor's
+              first chunk segment is in, kept down 15 s (--s3-outage or
+              $ORRERY_COMPACT_S3_OUTAGE: 60 by hand; the compactor's
               iterations fail and are retried) and restarted on the same
               port and data: the readable blocks then hold every sample
               exactly once and verify, exactly one compacted block has a
@@ -719,8 +720,9 @@ def part_crash_s3(work):
         check(not s3.objects(first + "/meta.json") and not s3.objects(first + "/index"),
               "s3rver went away after the chunks and before index and meta.json")
         # The outage itself (not a synchronisation wait): the compactor's
-        # iterations fail against the dead port meanwhile.
-        time.sleep(15)
+        # iterations fail against the dead port meanwhile. --s3-outage
+        # (ORRERY_COMPACT_S3_OUTAGE) sets it; CI keeps the short default.
+        time.sleep(ARGS.s3_outage)
         check(comp.poll() is None, "the compactor kept running through the outage")
         with open(clog) as f:
             text = f.read()
@@ -781,7 +783,7 @@ def part_crash_s3(work):
             dup = dup or s in seen
             seen[s] = b
     check(not dup, "no two readable blocks share a source")
-    log("crash_s3: %.1fs" % (time.monotonic() - t_start))
+    log("crash_s3 (s3rver down %gs): %.1fs" % (ARGS.s3_outage, time.monotonic() - t_start))
 
 
 def main():
@@ -793,6 +795,10 @@ def main():
     ap.add_argument("--promtool", required=True)
     ap.add_argument("--node", default="node")
     ap.add_argument("--node-dir", default="")
+    ap.add_argument("--s3-outage", type=float,
+                    default=float(os.environ.get("ORRERY_COMPACT_S3_OUTAGE", "15")),
+                    help="crash_s3: seconds s3rver stays down (default 15, or "
+                         "$ORRERY_COMPACT_S3_OUTAGE; the issue's figure is 60)")
     ARGS = ap.parse_args()
     work = tempfile.mkdtemp(prefix="orr_compact_")
     try:
