@@ -20,16 +20,17 @@
  *    batches of about equal size, as many as Thanos's targetChunkCount
  *    gives: the windows the series' range could fill, scaled by how densely
  *    its samples fill it assuming one a minute, over
- *    TSDB_DOWNSAMPLE_CHUNK_SAMPLES (140) — so chunks hold 140 windows or
- *    fewer on average and cut where Thanos's do; a batch is extended to
+ *    TSDB_DOWNSAMPLE_CHUNK_SAMPLES (140) — at most 140 windows a chunk on
+ *    average for data a minute apart or denser, fewer and longer chunks
+ *    for sparser data, cut where Thanos's are; a batch is extended to
  *    the end of the window it stops in. 5m -> 1h batches whole input
  *    chunks.
+ * 4. Streaming as compact.c: the output index takes the input's symbols,
+ *    series are written one at a time in label order.
  * 5. Speed. The raw path is the hot one (every raw block): chunks are
  *    decoded two at a time (tsdb_xor_decode2), windows aggregated by a
  *    loop per window with no call per sample, and the five appenders
- *    reused from chunk to chunk.
- * 4. Streaming as compact.c: the output index takes the input's symbols,
- *    series are written one at a time in label order. */
+ *    reused from chunk to chunk. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
