@@ -321,9 +321,10 @@ static int compact_group(const compact_config *cfg, group *g) {
   }
 }
 
-/* --compact.concurrency: groups run on that many threads. A group touches
- * only its own blocks, arena and local directories; the bucket, logging and
- * metrics are thread-safe. */
+/* --compact.concurrency groups and --downsample.concurrency blocks run on
+ * that many threads. A group (a downsampling) touches only its own blocks,
+ * arena and local directories; the bucket, logging and metrics are
+ * thread-safe. */
 typedef struct pool {
   void (*fn)(void *arg, size_t i);
   void *arg;
