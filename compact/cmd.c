@@ -181,6 +181,10 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "%s: --compact.concurrency must be at least 1\n", argv[0]);
     return 2;
   }
+  if (opt.downsample_concurrency < 1) {
+    fprintf(stderr, "%s: --downsample.concurrency must be at least 1\n", argv[0]);
+    return 2;
+  }
   if (strcmp(opt.dedup_func, "") != 0 && strcmp(opt.dedup_func, "penalty") != 0) {
     fprintf(stderr, "%s: --deduplication.func: want \"\" or \"penalty\"\n", argv[0]);
     return 2;
@@ -197,6 +201,7 @@ static int run(int argc, char **argv) {
   cfg.data_dir = opt.data_dir;
   cfg.downsampling = !opt.downsampling_disable;
   cfg.concurrency = opt.compact_concurrency;
+  cfg.downsample_concurrency = opt.downsample_concurrency;
   cfg.consistency_delay_ms = opt.consistency_delay_ms;
   cfg.delete_delay_ms = opt.delete_delay_ms;
   cfg.retention_ms[0] = opt.retention_raw_ms;

@@ -18,6 +18,7 @@ typedef struct compact_config {
   void *merge_arg;
   bool downsampling; /* not --downsampling.disable */
   int64_t concurrency; /* --compact.concurrency: groups at a time */
+  int64_t downsample_concurrency; /* --downsample.concurrency: blocks at a time */
   int64_t ranges[8];
   size_t nranges;
 } compact_config;

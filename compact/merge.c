@@ -1,14 +1,21 @@
 /* merge.c: --deduplication.func=penalty for vertical compaction — the
  * overlapping chunks of one series (from HA replicas) merged with Thanos's
  * penalty algorithm, the one the gateway uses at query time (lib/storeapi).
- * Counter adjustment is off: the compactor does not know which series are
- * counters, and adjusting a gauge would change its values. For HA replicas
- * of one counter it has nothing to do anyway (both scrape the same
- * monotone value, so a switch never goes down; tests/integration/compact/
- * ha_dedup.py finds rate/increase/resets over the compacted block equal to
- * the gateway's, which adjusts); it would only differ on a switch right
- * across a real reset, where Thanos's adjustment hides the reset. The merge
- * gets each replica's whole series (run.c: merge_whole_series). */
+ *
+ * Counter adjustment is off, as in Thanos's compactor: its penalty merge
+ * for vertical compaction (pkg/dedup's NewChunkSeriesMerger, "without
+ * handling counter reset") wraps every input in a no-op adjustable
+ * iterator, whatever the series' name, because a block does not say which
+ * series are counters and adjusting a gauge would change its values (a
+ * name-suffix guess such as _total/_count/_sum/_bucket would be wrong both
+ * ways, and Thanos does not make it). Only the querier, which knows the
+ * PromQL function, adjusts. For HA replicas of one counter this loses
+ * nothing: both scrape the same monotone value, so a switch never goes
+ * down (tests/integration/compact/ha_dedup.py finds rate/increase/resets
+ * over the compacted block equal to the gateway's, which adjusts); it
+ * would only differ on a switch right across a real reset, where the
+ * querier's adjustment hides the reset. The merge gets each replica's
+ * whole series (run.c: merge_whole_series). */
 #include <stdlib.h>
 
 #include "compact_run.h"

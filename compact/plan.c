@@ -6,13 +6,20 @@
  * 1. A group is the blocks with the same external labels (minus the
  *    --deduplication.replica-label names) and the same resolution; only
  *    blocks of one group are ever compacted together.
- * 2. Plan, in order (blocks sorted by minTime, no-compact-marked ones left
- *    out): (a) the first run of overlapping blocks; (b) otherwise, with the
- *    newest block (largest minTime) left alone, for each range after the
- *    first the first aligned window [t0, t0+range) holding more than one
- *    block that either spans the whole range or ends before the newest
- *    remaining block starts; (c) otherwise the newest block spanning at least the
- *    middle range with more than 5% tombstones per series.
+ * 2. Plan, in order (blocks sorted by minTime): (a) the first run of
+ *    overlapping blocks among those without a no-compact mark; (b)
+ *    otherwise, with the newest block (largest minTime) left alone, for
+ *    each range after the first the first aligned window [t0, t0+range)
+ *    holding more than one block that either spans the whole range or ends
+ *    before the newest remaining block starts — then, within it, the first
+ *    run of more than one block between no-compact-marked ones; (c)
+ *    otherwise the newest unmarked block spanning at least the middle range
+ *    with more than 5% tombstones per series.
+ * 4. No-compact marks split windows, they do not shrink them (Thanos's
+ *    planner): a marked block still counts in (b) for the windows, their
+ *    fullness and the newest block, so that leaving it out neither makes
+ *    blocks on its two sides one compaction across the gap it leaves nor
+ *    changes which windows the others are compacted in.
  * 3. The planner is pure: the caller removes the chosen blocks and adds the
  *    result before planning again, until nothing is chosen. */
 #include <stdlib.h>
@@ -71,10 +78,10 @@ static size_t select_overlapping(const pm *d, size_t n, size_t *out) {
   return k;
 }
 
-/* (b) of note 2 over |d| (newest already left out); |high| is the newest
- * block's minTime. */
-static size_t select_ranges(const pm *d, size_t n, int64_t high, const int64_t *ranges,
-                            size_t nranges, size_t *out) {
+/* (b) of note 2 over |d| (all blocks, marked ones too, the newest already
+ * left out); |high| is the newest remaining block's minTime. */
+static size_t select_ranges(const pm *d, size_t n, const bool *excluded, int64_t high,
+                            const int64_t *ranges, size_t nranges, size_t *out) {
   if (nranges < 2 || n < 1) return 0;
   for (size_t r = 1; r < nranges; r++) {
     int64_t tr = ranges[r];
@@ -89,9 +96,16 @@ static size_t select_ranges(const pm *d, size_t n, int64_t high, const int64_t *
       while (i < n && d[i].m->max_time <= t0 + tr) i++;
       size_t cnt = i - start;
       int64_t mint = d[start].m->min_time, maxt = d[i - 1].m->max_time;
-      if (cnt > 1 && (maxt - mint == tr || maxt <= high)) {
-        for (size_t j = 0; j < cnt; j++) out[j] = d[start + j].idx;
-        return cnt;
+      if (cnt < 2 || (maxt - mint != tr && maxt > high)) continue;
+      /* The first run of 2+ unmarked blocks between marked ones (note 4). */
+      size_t from = start;
+      for (size_t j = start; j <= i; j++) {
+        if (j < i && !(excluded && excluded[d[j].idx])) continue;
+        if (j - from > 1) {
+          for (size_t x = from; x < j; x++) out[x - from] = d[x].idx;
+          return j - from;
+        }
+        from = j + 1;
       }
     }
   }
@@ -101,30 +115,39 @@ static size_t select_ranges(const pm *d, size_t n, int64_t high, const int64_t *
 void compact__plan(const tsdb_meta *const *metas, const bool *excluded, size_t n,
                    const int64_t *ranges, size_t nranges, size_t *out, size_t *nout) {
   *nout = 0;
-  pm *d = calloc(n + 1, sizeof(*d));
-  if (!d) return;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!excluded || !excluded[i]) d[k++] = (pm){metas[i], i};
-  qsort(d, k, sizeof(*d), cmp_min);
-  size_t r = select_overlapping(d, k, out);
-  /* The newest block is left alone; the window test uses the newest of
-   * the remaining blocks, as Prometheus's selectDirs does. */
-  if (r == 0 && k > 1) r = select_ranges(d, k - 1, d[k - 2].m->min_time, ranges, nranges, out);
-  if (r == 0 && nranges > 0 && k > 1) {
-    /* Over the blocks but the newest, as Prometheus (Thanos looks at the
-     * newest too, which then stops the search whenever it is short). */
-    for (size_t i = k - 1; i-- > 0;) {
-      const tsdb_meta *m = d[i].m;
-      if (m->max_time - m->min_time < ranges[nranges / 2]) break;
-      if ((double)m->num_tombstones / (double)(m->num_series + 1) > 0.05) {
-        out[0] = d[i].idx;
-        r = 1;
-        break;
+  pm *all = calloc(n + 1, sizeof(*all)), *ne = calloc(n + 1, sizeof(*ne));
+  if (!all || !ne) {
+    free(all);
+    free(ne);
+    return;
+  }
+  size_t k = 0, kne = 0;
+  for (size_t i = 0; i < n; i++) all[k++] = (pm){metas[i], i};
+  qsort(all, k, sizeof(*all), cmp_min);
+  for (size_t i = 0; i < k; i++)
+    if (!excluded || !excluded[all[i].idx]) ne[kne++] = all[i];
+  size_t r = select_overlapping(ne, kne, out);
+  if (r == 0 && k > 0) {
+    /* The newest block is left alone (marked or not); the window test uses
+     * the newest of the remaining blocks, as Prometheus's selectDirs does. */
+    if (!(excluded && excluded[all[k - 1].idx]) && kne > 0) kne--;
+    if (k > 1) r = select_ranges(all, k - 1, excluded, all[k - 2].m->min_time, ranges, nranges, out);
+    if (r == 0 && nranges > 0) {
+      /* Over the unmarked blocks but the newest, newest first, as
+       * Prometheus and Thanos. */
+      for (size_t i = kne; i-- > 0;) {
+        const tsdb_meta *m = ne[i].m;
+        if (m->max_time - m->min_time < ranges[nranges / 2]) break;
+        if ((double)m->num_tombstones / (double)(m->num_series + 1) > 0.05) {
+          out[0] = ne[i].idx;
+          r = 1;
+          break;
+        }
       }
     }
   }
-  free(d);
+  free(all);
+  free(ne);
   *nout = r;
 }
 

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bucket.h"
@@ -329,13 +330,14 @@ static int compact_group(const compact_config *cfg, group *g) {
   }
 }
 
-/* --compact.concurrency: groups run on that many threads. A group touches
- * only its own blocks, arena and local directories; the bucket, logging and
- * metrics are thread-safe. */
+/* --compact.concurrency groups and --downsample.concurrency blocks run on
+ * that many threads. A group (a downsampling) touches only its own blocks,
+ * arena and local directories; the bucket, logging and metrics are
+ * thread-safe. */
 typedef struct pool {
-  const compact_config *cfg;
-  group *groups;
-  size_t ng, next;
+  void (*fn)(void *arg, size_t i);
+  void *arg;
+  size_t n, next;
   uv_mutex_t mu;
 } pool;
 
@@ -345,9 +347,42 @@ static void pool_worker(void *arg) {
     uv_mutex_lock(&p->mu);
     size_t i = p->next++;
     uv_mutex_unlock(&p->mu);
-    if (i >= p->ng) return;
-    p->groups[i].rc = compact_group(p->cfg, &p->groups[i]);
+    if (i >= p->n) return;
+    p->fn(p->arg, i);
   }
+}
+
+/* Runs fn(arg, i) for every i < |n| on up to |threads| threads (the calling
+ * thread is one of them), each taking the next i. Returns 0 or ORR_ENOMEM
+ * (nothing ran). */
+static int run_parallel(int64_t threads, size_t n, void (*fn)(void *arg, size_t i), void *arg) {
+  size_t nt = threads > 1 ? (size_t)threads : 1;
+  if (nt > n) nt = n;
+  pool p;
+  memset(&p, 0, sizeof(p));
+  p.fn = fn;
+  p.arg = arg;
+  p.n = n;
+  if (uv_mutex_init(&p.mu) != 0) return ORR_ENOMEM;
+  uv_thread_t *th = calloc(nt + 1, sizeof(*th));
+  size_t started = 0;
+  for (size_t i = 1; th && i < nt; i++)
+    if (uv_thread_create(&th[started], pool_worker, &p) == 0) started++;
+  pool_worker(&p);
+  for (size_t i = 0; i < started; i++) uv_thread_join(&th[i]);
+  free(th);
+  uv_mutex_destroy(&p.mu);
+  return 0;
+}
+
+typedef struct groups_job {
+  const compact_config *cfg;
+  group *groups;
+} groups_job;
+
+static void group_one(void *arg, size_t i) {
+  groups_job *j = arg;
+  j->groups[i].rc = compact_group(j->cfg, &j->groups[i]);
 }
 
 static int run_groups(const compact_config *cfg, group *groups, size_t ng) {
@@ -359,23 +394,8 @@ static int run_groups(const compact_config *cfg, group *groups, size_t ng) {
     for (size_t k = 0; k < sizeof(ms) / sizeof(ms[0]); k++)
       if (ms[k]) (void)orr_metric_with(ms[k], v);
   }
-  size_t nt = cfg->concurrency > 1 ? (size_t)cfg->concurrency : 1;
-  if (nt > ng) nt = ng;
-  pool p;
-  memset(&p, 0, sizeof(p));
-  p.cfg = cfg;
-  p.groups = groups;
-  p.ng = ng;
-  if (uv_mutex_init(&p.mu) != 0) return ORR_ENOMEM;
-  uv_thread_t *th = calloc(nt + 1, sizeof(*th));
-  size_t started = 0;
-  for (size_t i = 1; th && i < nt; i++) /* the calling thread is the first worker */
-    if (uv_thread_create(&th[started], pool_worker, &p) == 0) started++;
-  pool_worker(&p);
-  for (size_t i = 0; i < started; i++) uv_thread_join(&th[i]);
-  free(th);
-  uv_mutex_destroy(&p.mu);
-  return 0;
+  groups_job j = {cfg, groups};
+  return run_parallel(cfg->concurrency, ng, group_one, &j);
 }
 
 /* ---------------------------------------------------------------- downsampling */
@@ -396,6 +416,14 @@ static bool all_sources_in(const tsdb_meta *m, const compact_catalogue *cat, siz
   return true;
 }
 
+/* CPU time of the calling thread (the downsampling bench reports MB/s per
+ * core from it: on a shared machine wall time also counts other work). */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Downsamples block |b| to |res| and uploads the result. */
 static int downsample_block(const compact_config *cfg, compact_block *b, int64_t res,
                             const char *gkey) {
@@ -406,6 +434,8 @@ static int downsample_block(const compact_config *cfg, compact_block *b, int64_t
   snprintf(dir, sizeof(dir), "%s/%s", local, b->id);
   rm_rf(dir);
   inc_group(M.downsamples, gkey);
+  orr_log_info("downsampling block", "group", gkey, "id", b->id, "resolution", ORR_LOG_INT(res),
+               NULL);
   uint64_t t0 = orr_mono_ns();
   int rc = compact_download(cfg->bucket, b->id, local, err, sizeof(err));
   tsdb_compact_result r;
@@ -415,9 +445,9 @@ static int downsample_block(const compact_config *cfg, compact_block *b, int64_t
   th.has_thanos = true;
   th.thanos.labels = b->meta.has_thanos ? b->meta.thanos.labels : (labels_set){NULL, 0};
   th.thanos.source = "compactor";
-  uint64_t t1 = orr_mono_ns();
+  uint64_t t1 = orr_mono_ns(), c1 = thread_cpu_ns();
   if (rc == 0) rc = tsdb_downsample(local, dir, res, &th, &r, err, sizeof(err));
-  uint64_t t_ds = orr_mono_ns() - t1;
+  uint64_t t_ds = orr_mono_ns() - t1, c_ds = thread_cpu_ns() - c1;
   char id[TSDB_ULID_STRLEN + 1] = "";
   char ndir[4096 + 64] = "";
   if (rc == 0 && !r.empty) {
@@ -436,11 +466,24 @@ static int downsample_block(const compact_config *cfg, compact_block *b, int64_t
     orr_log_info("downsampled block", "group", gkey, "from", b->id, "to",
                  r.empty ? "(empty)" : id, "resolution", ORR_LOG_INT(res), "series",
                  ORR_LOG_INT(r.num_series), "downsample_ms", ORR_LOG_INT(t_ds / 1000000u),
-                 "duration_ms",
+                 "downsample_cpu_ms", ORR_LOG_INT(c_ds / 1000000u), "duration_ms",
                  ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
   rm_rf(dir);
   if (ndir[0]) rm_rf(ndir);
   return rc;
+}
+
+typedef struct ds_job {
+  const compact_config *cfg;
+  compact_block *b;
+  int64_t to;
+  const char *key;
+  int rc;
+} ds_job;
+
+static void downsample_one(void *arg, size_t i) {
+  ds_job *j = &((ds_job *)arg)[i];
+  j->rc = downsample_block(j->cfg, j->b, j->to, j->key);
 }
 
 /* Thanos's rule: a raw block spanning >= 40h whose sources are not all in
@@ -466,7 +509,12 @@ static void downsample_all(const compact_config *cfg, compact_catalogue *cat, ch
       compact_catalogue_free(cat);
       *cat = fresh;
     }
-    size_t n = cat->n;
+    size_t n = cat->n, nj = 0;
+    ds_job *jobs = calloc(n + 1, sizeof(*jobs));
+    if (!jobs) {
+      st->errors++;
+      return;
+    }
     for (size_t i = 0; i < n; i++) {
       compact_block *b = &cat->v[i];
       if (!b->has_meta || b->deletion_marked) continue;
@@ -479,9 +527,19 @@ static void downsample_all(const compact_config *cfg, compact_catalogue *cat, ch
       for (size_t h = 0; key && h < nhalted; h++)
         if (strcmp(halted[h], key) == 0) skip = true;
       if (!key || skip) continue;
-      if (downsample_block(cfg, b, to, key) != 0) st->errors++;
-      else st->downsampled++;
+      jobs[nj++] = (ds_job){cfg, b, to, key, 0};
     }
+    /* --downsample.concurrency blocks at a time (as Thanos's): each has its
+     * own local directories; the bucket, log and metrics are shared. */
+    if (run_parallel(cfg->downsample_concurrency, nj, downsample_one, jobs) != 0) {
+      st->errors++;
+    } else {
+      for (size_t i = 0; i < nj; i++) {
+        if (jobs[i].rc != 0) st->errors++;
+        else st->downsampled++;
+      }
+    }
+    free(jobs);
   }
 }
 

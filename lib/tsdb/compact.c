@@ -31,7 +31,16 @@
  *    a merged remainder and the next chunk of the same replica would count
  *    as two replicas, and the penalty skips the first samples of the later
  *    one (found by tests/integration/compact/ha_dedup.py: 2 samples lost at
- *    every such boundary). */
+ *    every such boundary).
+ * 6. Downsampled blocks (aggregate chunks) that overlap — HA replicas'
+ *    5m/1h blocks once a replica label is set — are merged whole series
+ *    too, one aggregate at a time: for each window timestamp one lane's
+ *    value is kept (the merge function picks it: the first listed for the
+ *    1:1 merge, the penalty algorithm's replica for penalty, without
+ *    counter adjustment, as Thanos's compactor dedups aggregates), so an
+ *    overlapping window is never counted twice. Aggregates of windows
+ *    that disagree between replicas may then come from different
+ *    replicas, each a real value of its window. */
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -421,6 +430,122 @@ static int merge_lists(compactor *c) {
   return rc;
 }
 
+/* Note 6: overlapping downsampled (aggregate) series, lanes as in
+ * merge_series. Each aggregate is merged on its own across the lanes with
+ * |fn| (one value per timestamp: an overlapping window is taken from one
+ * lane, never added up), then re-cut into aggregate chunks of at most
+ * TSDB_DOWNSAMPLE_CHUNK_SAMPLES count windows; the other aggregates go with
+ * the count windows they fall in, the counter ending with its last value
+ * repeated (as downsample.c's note 2). Returns 1 or a negative ORR_E*. */
+static int merge_aggr(compactor *c, const size_t *ord, size_t k, const size_t *lane, size_t nl,
+                      tsdb_merge_fn fn) {
+  tsdb_sample **in = calloc(nl, sizeof(*in)), *merged[TSDB_AGGR_NUM] = {0};
+  size_t *nin = calloc(nl, sizeof(*nin)), *cap = calloc(nl, sizeof(*cap));
+  size_t nmerged[TSDB_AGGR_NUM] = {0};
+  int rc = in && nin && cap ? 0 : ORR_ENOMEM;
+  for (int a = 0; rc == 0 && a < TSDB_AGGR_NUM; a++) {
+    for (size_t j = 0; j < nl; j++) nin[j] = 0;
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+      const clist *l = &c->lists[ord[i]];
+      size_t j = lane[ord[i]];
+      for (size_t x = l->i; rc == 0 && x < l->n; x++) {
+        if (l->v[x].enc != TSDB_ENC_AGGR) {
+          rc = ORR_EUNSUPPORTED;
+          break;
+        }
+        tsdb_xor_iter it;
+        int r = tsdb_aggr_iter_init(&it, l->v[x].data, l->v[x].len, (tsdb_aggr_type)a);
+        if (r == ORR_ENOTFOUND) continue;
+        if (r) {
+          rc = r;
+          break;
+        }
+        while ((r = tsdb_xor_iter_next(&it)) == 1) {
+          /* strictly increasing: drops the counter's repeated last value */
+          if (nin[j] > 0 && it.t <= in[j][nin[j] - 1].t) continue;
+          if (nin[j] == cap[j]) {
+            size_t nc = cap[j] ? cap[j] * 2 : 256;
+            tsdb_sample *nv = realloc(in[j], nc * sizeof(*nv));
+            if (!nv) {
+              r = ORR_ENOMEM;
+              break;
+            }
+            in[j] = nv;
+            cap[j] = nc;
+          }
+          in[j][nin[j]++] = (tsdb_sample){it.t, it.v};
+        }
+        if (r < 0) rc = r;
+      }
+    }
+    if (rc == 0) rc = fn(c->o->merge_arg, (const tsdb_sample *const *)in, nin, nl, &merged[a],
+                         &nmerged[a]);
+  }
+  if (rc == ORR_EUNSUPPORTED) {
+    rc = cfail(c, rc, "overlapping chunks mix aggregate and other encodings");
+    goto out;
+  }
+  if (rc) {
+    rc = cfail(c, rc, "merging overlapping aggregate chunks: %s", orr_strerror(rc));
+    goto out;
+  }
+  size_t pos[TSDB_AGGR_NUM] = {0};
+  const size_t per = TSDB_DOWNSAMPLE_CHUNK_SAMPLES;
+  const size_t nw = nmerged[TSDB_AGGR_COUNT];
+  for (size_t q0 = 0; rc == 0 && q0 < nw; q0 += per) {
+    size_t q1 = nw - q0 < per ? nw : q0 + per;
+    bool last = q1 == nw;
+    int64_t maxt = merged[TSDB_AGGR_COUNT][q1 - 1].t;
+    tsdb_aggr_appender app;
+    rc = tsdb_aggr_appender_init(&app);
+    for (int a = 0; rc == 0 && a < TSDB_AGGR_NUM; a++) {
+      size_t n0 = pos[a];
+      while (rc == 0 && pos[a] < nmerged[a] && (last || merged[a][pos[a]].t <= maxt)) {
+        rc = tsdb_aggr_append(&app, (tsdb_aggr_type)a, merged[a][pos[a]].t, merged[a][pos[a]].v);
+        pos[a]++;
+      }
+      if (rc == 0 && a == TSDB_AGGR_COUNTER && pos[a] > n0)
+        rc = tsdb_aggr_append(&app, (tsdb_aggr_type)a, merged[a][pos[a] - 1].t,
+                              merged[a][pos[a] - 1].v);
+    }
+    orr_buf b = {0};
+    if (rc == 0) rc = tsdb_aggr_appender_bytes(&app, &b);
+    if (rc == 0 && b.oom) rc = ORR_ENOMEM;
+    tsdb_aggr_appender_free(&app);
+    if (rc) {
+      orr_buf_free(&b);
+      rc = cfail(c, rc, "re-encoding merged aggregate chunks: %s", orr_strerror(rc));
+      break;
+    }
+    size_t len;
+    uint8_t *data = (uint8_t *)orr_buf_steal(&b, &len);
+    tsdb_chunk ch = {merged[TSDB_AGGR_COUNT][q0].t, maxt, TSDB_ENC_AGGR, data, len};
+    c->res->chunks_reencoded++;
+    if ((rc = out_push(c, ch, true)) != 0) {
+      free(ch.data);
+      rc = cfail(c, rc, "out of memory");
+    }
+  }
+  if (rc == 0) {
+    /* the inputs' chunks are consumed */
+    for (size_t i = 0; i < k; i++) {
+      clist *l = &c->lists[ord[i]];
+      for (; l->i < l->n; l->i++) {
+        if (l->owned[l->i]) free(l->v[l->i].data);
+        l->owned[l->i] = false;
+      }
+    }
+    rc = 1;
+  }
+out:
+  for (size_t j = 0; in && j < nl; j++) free(in[j]);
+  for (int a = 0; a < TSDB_AGGR_NUM; a++) free(merged[a]);
+  free(in);
+  free(nin);
+  free(cap);
+  return rc;
+}
+
 /* Note 5: the whole-series merge (opts.merge_whole_series). Each list's
  * chunks are one input block's series in time order; lists disjoint in time
  * are chained into one lane (greedy, by first chunk: the same replica's
@@ -464,6 +589,10 @@ static int merge_series(compactor *c) {
     goto out;
   }
   if (nl < 2) goto out;
+  if (c->lists[ord[0]].v[c->lists[ord[0]].i].enc == TSDB_ENC_AGGR) {
+    rc = merge_aggr(c, ord, k, lane, nl, c->o->merge ? c->o->merge : tsdb_merge_chain);
+    goto out;
+  }
   in = calloc(nl, sizeof(*in));
   nin = calloc(nl, sizeof(*nin));
   cap = calloc(nl, sizeof(*cap));
@@ -611,6 +740,14 @@ static int write_series(compactor *c, const labels_set *ls) {
   return 0;
 }
 
+/* Whether the series in c->lists has aggregate chunks (note 6). */
+static bool has_aggr(const compactor *c) {
+  for (size_t i = 0; i < c->nlists; i++)
+    if (c->lists[i].n > c->lists[i].i && c->lists[i].v[c->lists[i].i].enc == TSDB_ENC_AGGR)
+      return true;
+  return false;
+}
+
 static int series_loop(compactor *c) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < c->nin; i++) rc = input_next(c, &c->in[i]);
@@ -626,7 +763,8 @@ static int series_loop(compactor *c) {
       clist *l = new_list(c);
       rc = l ? input_chunks(c, in, l) : cfail(c, ORR_ENOMEM, "out of memory");
     }
-    if (rc == 0 && c->o->merge && c->o->merge_whole_series) rc = merge_series(c);
+    if (rc == 0 && ((c->o->merge && c->o->merge_whole_series) || has_aggr(c)))
+      rc = merge_series(c);
     if (rc == 0) rc = merge_lists(c);
     if (rc == 1) rc = 0;
     if (rc == 0) rc = write_series(c, &first->ls);

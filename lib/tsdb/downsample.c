@@ -16,12 +16,21 @@
  *    the last raw value repeated at the last window's timestamp, so that a
  *    reader chaining chunks (Thanos's ApplyCounterResetsSeriesIterator) sees
  *    resets that fall between chunks.
- * 3. Chunks. A series' samples are cut into batches of about equal size so
- *    that each chunk holds at most TSDB_DOWNSAMPLE_CHUNK_SAMPLES windows
- *    (140, as Thanos's targetChunkCount); a batch is extended to the end of
- *    the window it stops in. 5m -> 1h batches whole input chunks.
+ * 3. Chunks. A series' samples (stale markers dropped first) are cut into
+ *    batches of about equal size, as many as Thanos's targetChunkCount
+ *    gives: the windows the series' range could fill, scaled by how densely
+ *    its samples fill it assuming one a minute, over
+ *    TSDB_DOWNSAMPLE_CHUNK_SAMPLES (140) — at most 140 windows a chunk on
+ *    average for data a minute apart or denser, fewer and longer chunks
+ *    for sparser data, cut where Thanos's are; a batch is extended to
+ *    the end of the window it stops in. 5m -> 1h batches whole input
+ *    chunks.
  * 4. Streaming as compact.c: the output index takes the input's symbols,
- *    series are written one at a time in label order. */
+ *    series are written one at a time in label order.
+ * 5. Speed. The raw path is the hot one (every raw block): chunks are
+ *    decoded two at a time (tsdb_xor_decode2), windows aggregated by a
+ *    loop per window with no call per sample, and the five appenders
+ *    reused from chunk to chunk. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -103,18 +112,6 @@ typedef struct builder {
   int err;
 } builder;
 
-static void emit_all(void *arg, int64_t t, const aggr *a) {
-  builder *b = arg;
-  if (t < b->mint) b->mint = t;
-  if (t > b->maxt) b->maxt = t;
-  int rc = tsdb_aggr_append(&b->app, TSDB_AGGR_COUNT, t, (double)a->count);
-  if (!rc) rc = tsdb_aggr_append(&b->app, TSDB_AGGR_SUM, t, a->sum);
-  if (!rc) rc = tsdb_aggr_append(&b->app, TSDB_AGGR_MIN, t, a->min);
-  if (!rc) rc = tsdb_aggr_append(&b->app, TSDB_AGGR_MAX, t, a->max);
-  if (!rc) rc = tsdb_aggr_append(&b->app, TSDB_AGGR_COUNTER, t, a->counter);
-  if (rc && !b->err) b->err = rc;
-}
-
 /* Pushes the builder's chunk to |*out|. */
 static int builder_finish(builder *b, tsdb_chunk **out, size_t *nout, size_t *cap) {
   orr_buf buf = {0};
@@ -139,11 +136,91 @@ static int builder_finish(builder *b, tsdb_chunk **out, size_t *nout, size_t *ca
   return 0;
 }
 
+/* Empties the builder for the next chunk, keeping its buffers. */
+static void builder_reset(builder *b) {
+  for (int k = 0; k < TSDB_AGGR_NUM; k++) tsdb_xor_appender_reset(&b->app.sub[k]);
+  b->mint = INT64_MAX;
+  b->maxt = INT64_MIN;
+  b->err = 0;
+}
+
 /* How many chunks for |windows| output windows (note 3). */
 static size_t target_chunks(size_t windows) {
   size_t x = 1;
   while (windows / x > TSDB_DOWNSAMPLE_CHUNK_SAMPLES) x++;
   return x;
+}
+
+/* Thanos's targetChunkCount (note 3): the windows [mint, maxt] could fill
+ * at |outres|, scaled by how densely |count| samples at an assumed |inres|
+ * fill the range (at most 1), then chunks of at most 140 on average. */
+static size_t target_chunk_count(int64_t mint, int64_t maxt, int64_t inres, int64_t outres,
+                                 size_t count) {
+  double max_windows = (double)((maxt - mint) / outres), full = 1;
+  if (maxt > mint) {
+    full = (double)count / ((double)(maxt - mint) / (double)inres);
+    if (full > 1) full = 1;
+  }
+  return target_chunks((size_t)(max_windows * full) + 1);
+}
+
+/* One batch of raw samples (note 1) into |b|: the counter's first raw
+ * value, then per window its count, sum, min, max and running counter
+ * (note 2), then the last raw value. The windows are walked by an inner
+ * loop over their samples, with no call per sample: this is the hot loop
+ * of downsampling. Sums run in sample order, so results are bit-identical
+ * to a per-sample aggregator. Nothing is appended when every sample is
+ * stale. */
+static void raw_batch(const tsdb_sample *s, size_t n, int64_t res, builder *b) {
+  size_t i = 0;
+  while (i < n && is_stale(s[i].v)) i++;
+  if (i == n) return;
+  tsdb_xor_appender *ac = &b->app.sub[TSDB_AGGR_COUNT], *as = &b->app.sub[TSDB_AGGR_SUM],
+                    *amin = &b->app.sub[TSDB_AGGR_MIN], *amax = &b->app.sub[TSDB_AGGR_MAX],
+                    *actr = &b->app.sub[TSDB_AGGR_COUNTER];
+  const int64_t last_t = s[n - 1].t;
+  double counter = s[i].v, last = s[i].v;
+  int rc = tsdb_xor_append(actr, s[i].t, s[i].v);
+  bool first = true;
+  int64_t end = 0;
+  while (rc == 0 && i < n) {
+    if (is_stale(s[i].v)) {
+      i++;
+      continue;
+    }
+    end = tsdb_downsample_window(s[i].t, res);
+    if (end > last_t) end = last_t;
+    uint64_t count = 0;
+    double sum = 0, min = INFINITY, max = -INFINITY;
+    if (first) { /* the counter starts at the first value (note 2) */
+      double v = s[i++].v;
+      sum += v;
+      count = 1;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      first = false;
+    }
+    for (; i < n && s[i].t <= end; i++) {
+      double v = s[i].v;
+      if (is_stale(v)) continue;
+      counter += v < last ? v : v - last;
+      last = v;
+      sum += v;
+      count++;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    if (end < b->mint) b->mint = end;
+    if (end > b->maxt) b->maxt = end;
+    rc = tsdb_xor_append(ac, end, (double)count);
+    if (rc == 0) rc = tsdb_xor_append(as, end, sum);
+    if (rc == 0) rc = tsdb_xor_append(amin, end, min);
+    if (rc == 0) rc = tsdb_xor_append(amax, end, max);
+    if (rc == 0) rc = tsdb_xor_append(actr, end, counter);
+  }
+  /* the last raw value, at the last window's end (note 2) */
+  if (rc == 0) rc = tsdb_xor_append(actr, end, last);
+  if (rc && !b->err) b->err = rc;
 }
 
 int tsdb_downsample_raw(const tsdb_sample *s, size_t n, int64_t res, tsdb_chunk **out,
@@ -152,34 +229,23 @@ int tsdb_downsample_raw(const tsdb_sample *s, size_t n, int64_t res, tsdb_chunk 
   *nout = 0;
   if (n == 0) return 0;
   if (res <= 0) return ORR_EINVAL;
-  size_t windows = 0;
-  int64_t w = INT64_MIN;
-  for (size_t i = 0; i < n; i++) /* one division per window, not per sample */
-    if (windows == 0 || s[i].t > w) {
-      w = tsdb_downsample_window(s[i].t, res);
-      windows++;
-    }
-  size_t batch = n / target_chunks(windows) + 1, cap = 0;
-  int rc = 0;
+  /* Thanos assumes raw data a minute apart for its chunk count. */
+  size_t batch = n / target_chunk_count(s[0].t, s[n - 1].t, 60000, res, n) + 1, cap = 0;
+  builder b;
+  int rc = tsdb_aggr_appender_init(&b.app);
   while (n > 0 && rc == 0) {
     size_t j = batch < n ? batch : n;
+    /* a batch ends with the window its last sample is in */
     int64_t cw = tsdb_downsample_window(s[j - 1].t, res);
     while (j < n && s[j].t <= cw) j++;
-    builder b = {.mint = INT64_MAX, .maxt = INT64_MIN};
-    rc = tsdb_aggr_appender_init(&b.app);
-    if (rc == 0) rc = tsdb_aggr_append(&b.app, TSDB_AGGR_COUNTER, s[0].t, s[0].v);
-    if (rc == 0) {
-      int64_t last_t = downsample_batch(s, j, res, emit_all, &b);
-      rc = b.err;
-      if (rc == 0 && b.mint != INT64_MAX) {
-        rc = tsdb_aggr_append(&b.app, TSDB_AGGR_COUNTER, last_t, s[j - 1].v);
-        if (rc == 0) rc = builder_finish(&b, out, nout, &cap);
-      }
-    }
-    tsdb_aggr_appender_free(&b.app);
+    builder_reset(&b);
+    raw_batch(s, j, res, &b);
+    rc = b.err;
+    if (rc == 0 && b.mint != INT64_MAX) rc = builder_finish(&b, out, nout, &cap);
     s += j;
     n -= j;
   }
+  tsdb_aggr_appender_free(&b.app);
   if (rc) {
     tsdb_chunks_free(*out, *nout);
     *out = NULL;
@@ -405,18 +471,42 @@ int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb
     for (size_t i = 0; fast && i < s->nchunks; i++)
       if (s->chunks[i].enc != TSDB_ENC_XOR) fast = false;
     if (fast) {
-      /* Whole XOR chunks, nothing deleted: decode them straight. */
-      samples.n = 0;
+      /* Whole XOR chunks, nothing deleted: decode them straight, two at a
+       * time (tsdb_xor_decode2), each at its offset from the headers. */
+      size_t total = 0;
       for (size_t i = 0; rc == 0 && i < s->nchunks; i++) {
         uint16_t cnt;
-        if ((rc = tsdb_xor_num_samples(s->chunks[i].data, s->chunks[i].len, &cnt)) != 0) break;
-        while (samples.cap - samples.n < (size_t)cnt + 1)
-          if ((rc = sbuf_grow(&samples)) != 0) break;
-        if (rc) break;
-        int k = tsdb_xor_decode(s->chunks[i].data, s->chunks[i].len, samples.v + samples.n,
-                                samples.cap - samples.n);
-        if (k < 0) rc = k;
-        else samples.n += (size_t)k;
+        if ((rc = tsdb_xor_num_samples(s->chunks[i].data, s->chunks[i].len, &cnt)) == 0)
+          total += cnt;
+      }
+      while (rc == 0 && samples.cap < total + 1) rc = sbuf_grow(&samples);
+      samples.n = 0;
+      for (size_t i = 0; rc == 0 && i < s->nchunks; i += 2) {
+        const tsdb_chunk *c1 = &s->chunks[i];
+        int k1 = 0, k2 = 0;
+        if (i + 1 < s->nchunks) {
+          const tsdb_chunk *c2 = &s->chunks[i + 1];
+          uint16_t cnt1 = 0;
+          tsdb_xor_num_samples(c1->data, c1->len, &cnt1);
+          tsdb_sample *d1 = samples.v + samples.n, *d2 = d1 + cnt1;
+          rc = tsdb_xor_decode2(c1->data, c1->len, d1, cnt1, &k1, c2->data, c2->len, d2,
+                                samples.cap - samples.n - cnt1, &k2);
+        } else {
+          k1 = tsdb_xor_decode(c1->data, c1->len, samples.v + samples.n,
+                               samples.cap - samples.n);
+          if (k1 < 0) rc = k1;
+        }
+        if (rc == 0) samples.n += (size_t)k1 + (size_t)k2;
+      }
+      /* Thanos drops stale markers before it sizes the chunks; they are
+       * rare, so look for one first (a read-only pass). */
+      size_t stale = 0;
+      for (size_t x = 0; rc == 0 && x < samples.n; x++) stale += is_stale(samples.v[x].v);
+      if (stale) {
+        size_t kept = 0;
+        for (size_t x = 0; x < samples.n; x++)
+          if (!is_stale(samples.v[x].v)) samples.v[kept++] = samples.v[x];
+        samples.n = kept;
       }
       if (rc == 0) rc = tsdb_downsample_raw(samples.v, samples.n, res, &oc, &noc);
     } else if (inres == 0) {
@@ -425,7 +515,7 @@ int tsdb_downsample(const char *parent, const char *dir, int64_t res, const tsdb
       tsdb_series_iter_init(&it, s);
       int r;
       while ((r = tsdb_series_iter_next(&it)) == 1)
-        if ((rc = sbuf_push(&samples, it.t, it.v)) != 0) break;
+        if (!is_stale(it.v) && (rc = sbuf_push(&samples, it.t, it.v)) != 0) break;
       if (rc == 0 && r < 0) rc = r;
       if (rc == 0) rc = tsdb_downsample_raw(samples.v, samples.n, res, &oc, &noc);
     } else {

@@ -95,6 +95,11 @@ int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count);
 /* Decodes every sample into |out| (|cap| entries); returns the count (>= 0),
  * ORR_ECORRUPT, or ORR_ERANGE when |cap| is too small. */
 int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap);
+/* Two chunks at once, as tsdb_xor_decode each (faster than two calls:
+ * the two decodes overlap in the CPU). Returns 0 with |*k1| and |*k2|
+ * samples decoded, or the first error. */
+int tsdb_xor_decode2(const uint8_t *p1, size_t n1, tsdb_sample *out1, size_t cap1, int *k1,
+                     const uint8_t *p2, size_t n2, tsdb_sample *out2, size_t cap2, int *k2);
 
 /* ---------------------------------------------------------------- chunk cutting
  * Where Prometheus 2.42's head starts a new chunk, so that blocks we write

@@ -68,7 +68,8 @@ static inline void or_be64(uint8_t *p, uint64_t x) {
  * ends right after such a write keeps it as a trailing 0x00. We mirror
  * that: a write of a multiple of 8 bits (>= 8) that starts on a byte
  * boundary leaves an empty byte (free_bits == 8) behind. */
-static void put_bits(tsdb_xor_appender *a, uint64_t v, unsigned nb) {
+static inline __attribute__((always_inline)) void put_bits(tsdb_xor_appender *a, uint64_t v,
+                                                          unsigned nb) {
   int eager = nb >= 8 && nb % 8 == 0 && (a->free_bits == 0 || a->free_bits == 8);
   uint64_t pos = (uint64_t)a->len * 8 - a->free_bits; /* next bit to write */
   if (nb < 64) v &= ((uint64_t)1 << nb) - 1;
@@ -118,7 +119,8 @@ static int bit_range(int64_t x, unsigned nbits) {
   return -(half - 1) <= x && x <= half;
 }
 
-static void put_value(tsdb_xor_appender *a, uint64_t vbits) {
+static inline __attribute__((always_inline)) void put_value(tsdb_xor_appender *a,
+                                                           uint64_t vbits) {
   uint64_t delta = vbits ^ a->vbits;
   if (delta == 0) {
     put_bits(a, 0, 1);
@@ -386,15 +388,30 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
   return 1;
 }
 
+/* Chunks up to this size are decoded from a copy followed by FAST_MARGIN
+ * zero bytes, so that the fast path runs to the last sample instead of
+ * leaving the last 32 bytes (an eighth of a typical chunk) to the checked
+ * path; it then checks after each sample that it has not run past the
+ * chunk. */
+#define PAD_MAX 2048
+
 int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
+  uint8_t padded[PAD_MAX + FAST_MARGIN];
+  bool pad = n <= PAD_MAX;
+  if (pad && n > 0) {
+    memcpy(padded, p, n);
+    memset(padded + n, 0, FAST_MARGIN);
+    p = padded;
+  }
   tsdb_xor_iter it;
   tsdb_xor_iter_init(&it, p, n);
   if (it.err) return it.err;
   if (it.total > cap) return ORR_ERANGE;
   int rc, k = 0;
-  /* The first two samples and the last few bytes take the general path;
-   * the bulk runs the inlined fast path on this local iterator, whose
-   * fields the compiler keeps in registers (next() must store them). */
+  /* The first two samples and (unpadded) the last few bytes take the
+   * general path; the bulk runs the inlined fast path on this local
+   * iterator, whose fields the compiler keeps in registers (next() must
+   * store them). */
   while ((rc = tsdb_xor_iter_next(&it)) == 1) {
     out[k].t = it.t;
     out[k].v = it.v;
@@ -405,15 +422,102 @@ int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
      * stores to |out| could otherwise alias it). */
     tsdb_xor_iter st = it;
     size_t len = (size_t)(st.end - st.base);
-    while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
-      if (read_sample(&st, 0) != 1) return st.err;
-      out[k].t = st.t;
-      out[k].v = st.v;
-      k++;
+    if (pad) {
+      /* Each sample starts at most at bit len*8, so its reads stay within
+       * the FAST_MARGIN zero bytes past the chunk. */
+      const uint64_t limit = (uint64_t)len * 8;
+      while (st.read < st.total) {
+        if (read_sample(&st, 0) != 1) return st.err;
+        if (st.pos > limit) return ORR_ECORRUPT;
+        out[k].t = st.t;
+        out[k].v = st.v;
+        k++;
+      }
+    } else {
+      while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
+        if (read_sample(&st, 0) != 1) return st.err;
+        out[k].t = st.t;
+        out[k].v = st.v;
+        k++;
+      }
     }
     it = st;
   }
   return rc < 0 ? rc : k;
+}
+
+/* The first two samples of a padded chunk (general path) into |out|;
+ * returns how many (0..2) or an error. */
+static int decode_head(tsdb_xor_iter *it, tsdb_sample *out) {
+  int k = 0;
+  while (it->read < 2 && it->read < it->total) {
+    int rc = tsdb_xor_iter_next(it);
+    if (rc < 0) return rc;
+    if (rc == 0) break;
+    out[k].t = it->t;
+    out[k].v = it->v;
+    k++;
+  }
+  return k;
+}
+
+int tsdb_xor_decode2(const uint8_t *p1, size_t n1, tsdb_sample *out1, size_t cap1, int *k1,
+                     const uint8_t *p2, size_t n2, tsdb_sample *out2, size_t cap2, int *k2) {
+  *k1 = *k2 = 0;
+  if (n1 > PAD_MAX || n2 > PAD_MAX || n1 < XOR_HEADER_LEN || n2 < XOR_HEADER_LEN) {
+    int a = tsdb_xor_decode(p1, n1, out1, cap1);
+    if (a < 0) return a;
+    int b = tsdb_xor_decode(p2, n2, out2, cap2);
+    if (b < 0) return b;
+    *k1 = a;
+    *k2 = b;
+    return 0;
+  }
+  uint8_t pa[PAD_MAX + FAST_MARGIN], pb[PAD_MAX + FAST_MARGIN];
+  memcpy(pa, p1, n1);
+  memset(pa + n1, 0, FAST_MARGIN);
+  memcpy(pb, p2, n2);
+  memset(pb + n2, 0, FAST_MARGIN);
+  tsdb_xor_iter a, b;
+  tsdb_xor_iter_init(&a, pa, n1);
+  tsdb_xor_iter_init(&b, pb, n2);
+  if (a.total > cap1 || b.total > cap2) return ORR_ERANGE;
+  int ka = decode_head(&a, out1), kb = decode_head(&b, out2);
+  if (ka < 0) return ka;
+  if (kb < 0) return kb;
+  /* Two independent chains of loads and shifts, interleaved: each sample's
+   * position depends on the previous one's bits, so one chunk alone keeps
+   * the core waiting on that latency. Padding as in tsdb_xor_decode. */
+  const uint64_t la = (uint64_t)n1 * 8, lb = (uint64_t)n2 * 8;
+  tsdb_xor_iter sa = a, sb = b;
+  while (sa.read < sa.total && sb.read < sb.total) {
+    if (read_sample(&sa, 0) != 1) return sa.err;
+    if (read_sample(&sb, 0) != 1) return sb.err;
+    if (sa.pos > la || sb.pos > lb) return ORR_ECORRUPT;
+    out1[ka].t = sa.t;
+    out1[ka].v = sa.v;
+    ka++;
+    out2[kb].t = sb.t;
+    out2[kb].v = sb.v;
+    kb++;
+  }
+  while (sa.read < sa.total) {
+    if (read_sample(&sa, 0) != 1) return sa.err;
+    if (sa.pos > la) return ORR_ECORRUPT;
+    out1[ka].t = sa.t;
+    out1[ka].v = sa.v;
+    ka++;
+  }
+  while (sb.read < sb.total) {
+    if (read_sample(&sb, 0) != 1) return sb.err;
+    if (sb.pos > lb) return ORR_ECORRUPT;
+    out2[kb].t = sb.t;
+    out2[kb].v = sb.v;
+    kb++;
+  }
+  *k1 = ka;
+  *k2 = kb;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- cutting */

@@ -43,6 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       i++;
     }
     if ((ra < 0) != (k < 0) || (k >= 0 && k != i)) abort();
+    /* the two-chunk decoder, with the input as both chunks: the same
+     * samples, or an error exactly when decode fails */
+    tsdb_sample *out2 = malloc(((size_t)total + 1) * sizeof(*out2));
+    if (out2) {
+      int k1 = -1, k2 = -1;
+      int r2 = tsdb_xor_decode2(data, size, out, total, &k1, data, size, out2, total, &k2);
+      if ((r2 < 0) != (k < 0)) abort();
+      if (r2 == 0 && (k1 != k || k2 != k || memcmp(out, out2, (size_t)k * sizeof(*out)) != 0))
+        abort();
+      free(out2);
+    }
     free(out);
   }
   /* seek never fails where next succeeded */

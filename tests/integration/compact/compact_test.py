@@ -29,7 +29,8 @@
   crash_s3    The bucket on s3rver (npm): `orrery compact --wait` uploads
               its compacted block one object per 2 s
               (ORRERY_COMPACT_TEST_PUT_DELAY); s3rver is killed once the
-              first chunk segment is in, kept down 15 s (the compactor's
+              first chunk segment is in, kept down 15 s (--s3-outage or
+              $ORRERY_COMPACT_S3_OUTAGE: 60 by hand; the compactor's
               iterations fail and are retried) and restarted on the same
               port and data: the readable blocks then hold every sample
               exactly once and verify, exactly one compacted block has a
@@ -398,6 +399,34 @@ def part_bucket(work):
         check(r.returncode == 0, "5m block verifies (%s)" % r.stdout[-200:])
     check(re.search(r'thanos_compact_downsample_total\{group="0@\{cluster=\\"e\\"\}"\} 1', metrics)
           is not None, "thanos_compact_downsample_total counts it")
+    # --downsample.concurrency=2: two 48h raw blocks (groups e and f) in a
+    # bucket of their own are downsampled at the same time: both start
+    # before either ends (uploads slowed to make each take a second or so).
+    dsb = os.path.join(work, "bucket-ds")
+    os.makedirs(dsb)
+    f_blocks = make_blocks(work, "f", 3, t0e * 1000, (t0e + 48 * 3600) * 1000, 60000,
+                           extra=("--max-block-duration=54h",))
+    for b, lab in ((e_blocks[0], "e"), (f_blocks[0], "f")):
+        dst = os.path.join(dsb, os.path.basename(b))
+        shutil.copytree(b, dst)
+        set_labels(dst, {"cluster": lab})
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(dsb),
+               "--data-dir=" + os.path.join(work, "data-ds"), "--consistency-delay=0s",
+               "--downsample.concurrency=2",
+               env=dict(os.environ, ORRERY_COMPACT_TEST_PUT_DELAY="300ms"))
+    lines = r.stderr.splitlines() + r.stdout.splitlines()
+    starts = [i for i, l in enumerate(lines) if 'msg="downsampling block"' in l]
+    ends = [i for i, l in enumerate(lines) if 'msg="downsampled block"' in l]
+    check(r.returncode == 0 and len(starts) == 2 and len(ends) == 2,
+          "--downsample.concurrency=2 downsamples both blocks (%s)" % r.stderr[-300:])
+    check(len(starts) == 2 and ends and max(starts) < min(ends),
+          "the two downsamplings overlap in time")
+    d5 = [b for b in readable(dsb) if meta(b)["thanos"]["downsample"]["resolution"] == 300000]
+    check(sorted(meta(b)["thanos"]["labels"]["cluster"] for b in d5) == ["e", "f"],
+          "each raw block got its 5m copy")
+    r = orrery("compact", "--objstore.config=" + bucket_cfg(dsb), "--downsample.concurrency=0")
+    check(r.returncode == 2 and "--downsample.concurrency" in r.stderr,
+          "--downsample.concurrency=0 is refused (%d)" % r.returncode)
     # With the replica label, vertical compaction: group C's HA pair (and
     # group B's overlap) become one block each, without the replica label.
     r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
@@ -691,8 +720,9 @@ def part_crash_s3(work):
         check(not s3.objects(first + "/meta.json") and not s3.objects(first + "/index"),
               "s3rver went away after the chunks and before index and meta.json")
         # The outage itself (not a synchronisation wait): the compactor's
-        # iterations fail against the dead port meanwhile.
-        time.sleep(15)
+        # iterations fail against the dead port meanwhile. --s3-outage
+        # (ORRERY_COMPACT_S3_OUTAGE) sets it; CI keeps the short default.
+        time.sleep(ARGS.s3_outage)
         check(comp.poll() is None, "the compactor kept running through the outage")
         with open(clog) as f:
             text = f.read()
@@ -753,7 +783,7 @@ def part_crash_s3(work):
             dup = dup or s in seen
             seen[s] = b
     check(not dup, "no two readable blocks share a source")
-    log("crash_s3: %.1fs" % (time.monotonic() - t_start))
+    log("crash_s3 (s3rver down %gs): %.1fs" % (ARGS.s3_outage, time.monotonic() - t_start))
 
 
 def main():
@@ -765,6 +795,10 @@ def main():
     ap.add_argument("--promtool", required=True)
     ap.add_argument("--node", default="node")
     ap.add_argument("--node-dir", default="")
+    ap.add_argument("--s3-outage", type=float,
+                    default=float(os.environ.get("ORRERY_COMPACT_S3_OUTAGE", "15")),
+                    help="crash_s3: seconds s3rver stays down (default 15, or "
+                         "$ORRERY_COMPACT_S3_OUTAGE; the issue's figure is 60)")
     ARGS = ap.parse_args()
     work = tempfile.mkdtemp(prefix="orr_compact_")
     try:

@@ -386,6 +386,104 @@ static void test_downsample_chunks_and_stale(void **state) {
   free(s);
 }
 
+/* A block of one series "m" holding the 5m aggregates of |s| (|n| raw
+ * samples). */
+static char *make_aggr_block(const tsdb_sample *s, size_t n) {
+  tsdb_chunk *c;
+  size_t nc;
+  assert_int_equal(tsdb_downsample_raw(s, n, 300000, &c, &nc), 0);
+  tsdb_block_writer *w;
+  char err[256];
+  assert_int_equal(tsdb_block_writer_open(tmp, NULL, &w, err, sizeof(err)), 0);
+  labels_label l[] = {{"__name__", "m"}};
+  labels_set ls = {l, 1};
+  assert_int_equal(tsdb_block_writer_add_chunks(w, &ls, c, nc), 0);
+  tsdb_chunks_free(c, nc);
+  tsdb_ulid u;
+  assert_int_equal(tsdb_block_writer_commit(w, &u, err, sizeof(err)), 0);
+  char id[TSDB_ULID_STRLEN + 1];
+  tsdb_ulid_format(&u, id);
+  char *dir = malloc(512);
+  snprintf(dir, 512, "%s/%s", tmp, id);
+  return dir;
+}
+
+/* Aggregate |t| of every chunk of the one series in |dir| into |o|
+ * (strictly increasing timestamps: the counter's repeated last value of
+ * each chunk is folded); returns how many. */
+static size_t read_aggr_block(const char *dir, tsdb_aggr_type t, tsdb_sample *o, size_t cap) {
+  tsdb_block *b;
+  char err[256];
+  assert_int_equal(tsdb_block_open(dir, &b, err, sizeof(err)), 0);
+  orr_arena *a = orr_arena_new(0);
+  tsdb_series_set *ss;
+  assert_int_equal(tsdb_block_select(b, NULL, 0, INT64_MIN, INT64_MAX, a, &ss), 0);
+  const tsdb_series *s;
+  size_t n = 0, series = 0;
+  while (tsdb_series_set_next(ss, &s) == 1) {
+    series++;
+    for (size_t i = 0; i < s->nchunks; i++) {
+      assert_int_equal(s->chunks[i].enc, TSDB_ENC_AGGR);
+      if (i > 0) assert_true(s->chunks[i].mint > s->chunks[i - 1].maxt);
+      tsdb_xor_iter it;
+      assert_int_equal(tsdb_aggr_iter_init(&it, s->chunks[i].data, s->chunks[i].len, t), 0);
+      while (tsdb_xor_iter_next(&it) == 1) {
+        if (n > 0 && it.t <= o[n - 1].t) continue;
+        assert_true(n < cap);
+        o[n++] = (tsdb_sample){it.t, it.v};
+      }
+    }
+  }
+  assert_int_equal(series, 1);
+  tsdb_series_set_close(ss);
+  orr_arena_destroy(a);
+  tsdb_block_close(b);
+  return n;
+}
+
+/* Two replicas' 5m blocks over the same 6h (one with an hour missing)
+ * compacted vertically: every window once, counts and sums those of the
+ * raw data (an overlapping window is never added up), whichever replica is
+ * listed first; the counter never goes down. */
+static void test_overlapping_aggregates(void **state) {
+  (void)state;
+  size_t n = 6 * 240, nb = 0;
+  tsdb_sample *ra = calloc(n, sizeof(*ra)), *rb = calloc(n, sizeof(*rb));
+  double rawsum = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t t = T0 + (int64_t)i * 15000;
+    ra[i] = (tsdb_sample){t, (double)(i * 3)}; /* a counter */
+    rawsum += ra[i].v;
+    if (t < T0 + 2 * 3600000 || t >= T0 + 3 * 3600000) rb[nb++] = ra[i];
+  }
+  char *a = make_aggr_block(ra, n), *b = make_aggr_block(rb, nb);
+  tsdb_sample o[200];
+  for (int order = 0; order < 2; order++) {
+    const char *dirs[2] = {order ? b : a, order ? a : b};
+    tsdb_compact_result res;
+    char *out = compact(dirs, 2, NULL, &res);
+    assert_true(res.chunks_reencoded > 0);
+    size_t k = read_aggr_block(out, TSDB_AGGR_COUNT, o, 200);
+    assert_int_equal(k, 72); /* 6h of 5m windows, each once */
+    double cnt = 0;
+    for (size_t i = 0; i < k; i++) cnt += o[i].v;
+    assert_true(cnt == (double)n);
+    k = read_aggr_block(out, TSDB_AGGR_SUM, o, 200);
+    double sum = 0;
+    for (size_t i = 0; i < k; i++) sum += o[i].v;
+    assert_true(sum == rawsum);
+    k = read_aggr_block(out, TSDB_AGGR_COUNTER, o, 200);
+    assert_true(k >= 72);
+    for (size_t i = 1; i < k; i++) assert_true(o[i].v >= o[i - 1].v);
+    assert_true(o[k - 1].v == ra[n - 1].v);
+    free(out);
+  }
+  free(a);
+  free(b);
+  free(ra);
+  free(rb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_disjoint_copied, setup, teardown),
@@ -396,6 +494,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_custom_merge, setup, teardown),
       cmocka_unit_test(test_downsample_windows),
       cmocka_unit_test(test_downsample_chunks_and_stale),
+      cmocka_unit_test_setup_teardown(test_overlapping_aggregates, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
