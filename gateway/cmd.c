@@ -23,7 +23,8 @@ static struct {
   int64_t store_response_timeout_ms;
   int64_t replica_timeout_ms;
   int64_t max_series;
-  orr_strings prometheus; /* --endpoint.<kind>: in-process sources */
+  orr_strings prometheus, federate; /* --endpoint.<kind>: in-process sources */
+  int64_t federate_interval_ms, federate_retention_ms, federate_max_series;
   /* gRPC client TLS (Thanos query's --grpc-client-*) */
   int tls_secure, tls_skip_verify;
   const char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
@@ -52,6 +53,20 @@ static const orr_flag flags[] = {
     {"endpoint.promql-timeout", ORR_FLAG_DURATION, &opt.promql_timeout_ms, "2m",
      "Longest wait for one answer of an --endpoint.promql source; past it the source's part "
      "fails with an error naming it (a warning with partial response).", NULL},
+    {"endpoint.federate", ORR_FLAG_STRINGS, &opt.federate, NULL,
+     "A /federate endpoint scraped every --federate.interval into a bounded in-memory head "
+     "(honor_labels: labels as exposed): the URL with its match[] selectors, "
+     "URL[;name=value,...] (\"http://h:9090/federate?match[]=up;region=us\"); the labels "
+     "after ';' are the source's external labels. In --store.sd-files, write the target as "
+     "federate+URL[;labels]. Repeatable.", "<url>"},
+    {"federate.interval", ORR_FLAG_DURATION, &opt.federate_interval_ms, "15s",
+     "How often each --endpoint.federate source is scraped.", NULL},
+    {"federate.retention", ORR_FLAG_DURATION, &opt.federate_retention_ms, "2h",
+     "How long samples scraped from --endpoint.federate sources are kept in memory.", NULL},
+    {"federate.max-series", ORR_FLAG_INT, &opt.federate_max_series, "100000",
+     "Series one --endpoint.federate source may hold in memory; the scrape that would go past "
+     "it keeps what it has, logs an error and queries over the source get a warning. "
+     "0 disables.", NULL},
     {"store.sd-files", ORR_FLAG_STRINGS, &opt.sd_files, NULL,
      "Path to a file SD file (JSON/YAML, Prometheus file_sd format) listing endpoints. Repeatable.",
      "<path>"},
@@ -261,7 +276,9 @@ static const char **all_endpoints(orr_arena *a, const char *const *grpc, size_t 
   static const struct {
     const char *kind;
     const orr_strings *v;
-  } kinds[] = {{"prometheus", &opt.prometheus}, {"promql", &opt.promql}};
+  } kinds[] = {{"prometheus", &opt.prometheus},
+               {"promql", &opt.promql},
+               {"federate", &opt.federate}};
   size_t total = ngrpc;
   for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) total += kinds[k].v->n;
   const char **v = orr_arena_calloc(a, total + 1, sizeof(*v));
@@ -283,6 +300,9 @@ static int core_start(daemon_ctx *d) {
     client_tls_free();
     return 1;
   }
+  gc.federate_interval_ms = opt.federate_interval_ms;
+  gc.federate_retention_ms = opt.federate_retention_ms;
+  gc.federate_max_series = opt.federate_max_series;
   orr_arena *ea = orr_arena_new(0);
   gc.endpoints = ea ? all_endpoints(ea, ctls.addrs, ctls.naddrs, &gc.nendpoints) : NULL;
   if (!gc.endpoints) {

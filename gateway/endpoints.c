@@ -946,6 +946,8 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->min_time = r->store ? r->store->min_time : INT64_MIN;
     e->max_time = r->store ? r->store->max_time : INT64_MAX;
     e->last_error = NULL;
+    const char *serr = e->src && e->src->last_error ? e->src->last_error(e->src) : NULL;
+    if (serr) e->last_error = orr_arena_strdup(na, serr);
     if (!e->up) orr_log_info("endpoint up", "address", e->address, "component", e->component, NULL);
     e->up = true;
   }

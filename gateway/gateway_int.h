@@ -65,6 +65,11 @@ struct gw__source {
   /* Stops the source and frees it, then calls |done(arg)|; called once,
    * after the local client closed (no call is in flight). */
   void (*close)(gw__source *s, void (*done)(void *arg), void *arg);
+  /* May be NULL. After a successful Info: an error to show as the
+   * endpoint's lastError while it stays up and serving (a federate source
+   * whose last scrape failed still serves its head), or NULL. Borrowed
+   * until the next call into the source. */
+  const char *(*last_error)(gw__source *s);
 };
 
 typedef struct gw__source_kind {

@@ -1,7 +1,8 @@
 /* sources.c: the in-process source kinds (gateway_int.h, gw__source) — the
  * table that maps an endpoint address "<kind>+<spec>" to the code that runs
- * it: prometheus.c (a plain Prometheus through remote read) and any later
- * kind (add its gw__source_kind here). */
+ * it: prometheus.c (a plain Prometheus through remote read), src_promql.c
+ * (a query API), fedsource.c (a /federate endpoint scraped into an
+ * in-memory head) and any later kind (add its gw__source_kind here). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +10,12 @@
 
 extern const gw__source_kind gw__source_prometheus; /* prometheus.c */
 extern const gw__source_kind gw__source_promql;     /* src_promql.c */
+extern const gw__source_kind gw__source_federate;   /* fedsource.c */
 
 static const gw__source_kind *const kinds[] = {
     &gw__source_prometheus,
     &gw__source_promql,
+    &gw__source_federate,
     NULL,
 };
 
