@@ -617,7 +617,7 @@ static int push(target *t, held *h) {
   int rc = storeapi_merge_push(op->m, t->idx, s);
   if (rc == ORR_EINVAL) {
     const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: "
-                                      "series out of order", t->ep->address, t->lsets);
+                                      "series out of order", t->ep->name, t->lsets);
     op_fail(op, ORR_EPROTO, m ? m : "series out of order");
   } else if (rc) {
     op_fail(op, rc, "out of memory");
@@ -783,7 +783,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   if (op->err || op->cancelled) return 0;
   if (r->result_case == THANOS__SERIES_RESPONSE__RESULT_WARNING) {
     const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
-                                      t->ep->address, t->lsets, r->warning);
+                                      t->ep->name, t->lsets, r->warning);
     if (!m) op_fail(op, ORR_ENOMEM, "out of memory");
     else if (op->partial) warn(op, m);
     else op_fail(op, ORR_EUNAVAILABLE, m);
@@ -813,7 +813,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
       const char *m = orr_arena_sprintf(op->a,
                                         "receive series from Addr: %s LabelSets: %s: dropped "
                                         "series not matching the request's matchers, e.g. %s",
-                                        t->ep->address, t->lsets, series_text(op->a, s));
+                                        t->ep->name, t->lsets, series_text(op->a, s));
       warn(op, m ? m : "out of memory");
     }
     return 0;
@@ -827,7 +827,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   int rc = held_make(s, op->req.dedup ? op->replica : NULL, op->req.dedup ? op->nreplica : 0, &h);
   if (rc) {
     const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
-                                      t->ep->address, t->lsets,
+                                      t->ep->name, t->lsets,
                                       rc == ORR_EPROTO ? "invalid labels" : "out of memory");
     op_fail(op, rc, m ? m : "out of memory");
     return 0;
@@ -909,7 +909,7 @@ static void on_series_done(int status, const char *message, void *arg) {
     const char *m = orr_arena_sprintf(op->a,
                                       "receive series from Addr: %s LabelSets: %s: rpc error: "
                                       "code = %s desc = %s",
-                                      t->ep->address, t->lsets, code, desc);
+                                      t->ep->name, t->lsets, code, desc);
     if (!m) m = "out of memory";
     if (op->partial && !op->err) {
       warn(op, m);
@@ -920,7 +920,7 @@ static void on_series_done(int status, const char *message, void *arg) {
   }
   t->h.open = false;
   if (status == NET_GRPC_OK && !op->cancelled)
-    hedge_siblings((char *)&op->t[0].h, sizeof(target), op->neps, t->idx, t->ep->address,
+    hedge_siblings((char *)&op->t[0].h, sizeof(target), op->neps, t->idx, t->ep->name,
                    op->start_ms, op->replica_timeout_ms);
   target_flush(t);
   op->pending--;
@@ -1081,7 +1081,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
                                     &t->call);
     if (rc) {
       const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s: %s",
-                                        t->ep->address, orr_strerror(rc));
+                                        t->ep->name, orr_strerror(rc));
       if (op->partial) warn(op, m ? m : "out of memory");
       else op_fail(op, rc, m ? m : "out of memory");
       storeapi_merge_close(op->m, i);
@@ -1220,7 +1220,7 @@ static void lfail_or_warn(lop *op, ltarget *t, int status, const char *message) 
   const char *m = orr_arena_sprintf(op->a,
                                     "receive %s from Addr: %s LabelSets: %s: rpc error: code = "
                                     "%s desc = %s",
-                                    what, t->ep->address, t->lsets, grpc_code_name(status),
+                                    what, t->ep->name, t->lsets, grpc_code_name(status),
                                     message ? message : "");
   if (!m) m = "out of memory";
   if (op->partial) {
@@ -1276,7 +1276,7 @@ static void ltarget_done(lop *op, ltarget *t, int status, const char *message, c
   t->h.open = false;
   if (status == NET_GRPC_OK)
     hedge_siblings((char *)&op->t[0].h, sizeof(ltarget), op->neps, (size_t)(t - op->t),
-                   t->ep->address, op->start_ms, op->replica_timeout_ms);
+                   t->ep->name, op->start_ms, op->replica_timeout_ms);
   if (status != NET_GRPC_OK) {
     lfail_or_warn(op, t, status, message);
   } else {

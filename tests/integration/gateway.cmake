@@ -7,3 +7,12 @@ orr_integration_test(gateway_e2e REQUIRES PROMETHEUS PROMTOOL PYTHON3
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/gateway/gateway_e2e.py
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
   LABELS sanitize)
+
+# The gateway's in-process sources (issue 13): --endpoint.prometheus and
+# --endpoint.federate beside a sidecar-backed HA pair, a PromQL
+# differential subset through a plain Prometheus, federate staleness and
+# max-series, and broken sources (gateway/sources_e2e.py).
+orr_integration_test(gateway_sources REQUIRES PROMETHEUS PROMTOOL PYTHON3
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/gateway/sources_e2e.py
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
+  LABELS sanitize TIMEOUT 240)
