@@ -1109,7 +1109,7 @@ int gw_endpoints(gw *g, orr_arena *a, gw_endpoint_info **out, size_t *n) {
   for (size_t i = 0; !rc && i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
     gw_endpoint_info *o = &v[i];
-    o->address = orr_arena_strdup(a, e->name);
+    o->address = orr_arena_strdup(a, e->name ? e->name : e->address);
     o->component = orr_arena_strdup(a, e->component ? e->component : "");
     o->label_sets = orr_arena_calloc(a, e->nlabel_sets + 1, sizeof(labels_set));
     o->nlabel_sets = e->nlabel_sets;

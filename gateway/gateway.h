@@ -8,7 +8,12 @@
  *
  * Exposes: the core (gw_*: endpoints, select, labels, its StoreAPI) and the
  * HTTP API (gw_api_*) for the command (cmd.c) and the unit tests.
- * Files: endpoints.c (discovery, health, pruning), proxy.c (fan-out, merge),
+ * Besides StoreAPI servers it runs sources itself, each behind an in-process
+ * StoreAPI client: plain Prometheus servers (remote read) and /federate
+ * endpoints (scraped into an in-memory head).
+ *
+ * Files: endpoints.c (discovery, health, pruning), sources.c (the
+ * in-process source kinds: prometheus.c, fedsource.c), proxy.c (fan-out, merge),
  * fanout.c (one HTTP request's fan-out: admission, calls, errors, cancel),
  * dedup.c (penalty dedup), storeapi.c (the gateway's StoreAPI), api.c
  * (HTTP API), promql.c (PromQL over the fan-out), federate.c, cmd.c (flags),

@@ -521,6 +521,70 @@ static void test_bad_endpoint_flag(void **state) {
   uv_loop_close(&loop);
 }
 
+/* In-process sources: "<kind>+<spec>" addresses, their display names and
+ * the URL[;labels] spec; a bad one refused by gw_new with the reason. */
+static void test_source_specs(void **state) {
+  (void)state;
+  const char *spec;
+  const gw__source_kind *k = gw__source_kind_of("prometheus+http://h:9090;region=eu", &spec);
+  assert_non_null(k);
+  assert_string_equal(k->kind, "prometheus");
+  assert_string_equal(spec, "http://h:9090;region=eu");
+  k = gw__source_kind_of("federate+http://h/federate?match[]={a=\"b\"}", &spec);
+  assert_non_null(k);
+  assert_string_equal(k->kind, "federate");
+  assert_null(gw__source_kind_of("127.0.0.1:10901", &spec));
+  assert_null(gw__source_kind_of("dns+prometheus:9090", &spec));
+  assert_null(gw__source_kind_of("prometheushttp://x", &spec));
+  char *name = gw__source_name("http://h:9090/federate?match[]=up;region=eu,replica=a");
+  assert_string_equal(name, "http://h:9090/federate?match[]=up");
+  free(name);
+
+  orr_arena *a = orr_arena_new(0);
+  char *url, err[256];
+  labels_set ls;
+  bool have;
+  assert_int_equal(gw__source_spec_labels("https://h:1/p;replica=a,region=eu", a, &url, &ls, &have,
+                                          err, sizeof(err)), 0);
+  assert_string_equal(url, "https://h:1/p");
+  assert_true(have);
+  assert_int_equal(ls.n, 2);
+  assert_string_equal(ls.v[0].name, "region"); /* sorted */
+  assert_string_equal(ls.v[1].value, "a");
+  assert_int_equal(gw__source_spec_labels("http://h:1", a, &url, &ls, &have, err, sizeof(err)), 0);
+  assert_false(have);
+  assert_int_equal(ls.n, 0);
+  static const struct {
+    const char *spec, *err;
+  } bad[] = {
+      {"ftp://h", "want an http:// or https:// URL, got \"ftp://h\""},
+      {"http://", "URL \"http://\" has no host"},
+      {"http://h;region", "external labels: want name=value[,name=value...], got \"region\""},
+      {"http://h;1x=a", "external labels: want name=value[,name=value...], got \"1x=a\""},
+      {"http://h;a=1,a=2", "external labels: a label name appears twice"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    err[0] = 0;
+    assert_int_equal(gw__source_spec_labels(bad[i].spec, a, &url, &ls, &have, err, sizeof(err)),
+                     ORR_EINVAL);
+    assert_string_equal(err, bad[i].err);
+  }
+  orr_arena_destroy(a);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  const char *eps[] = {"127.0.0.1:1", "federate+localhost:9090/federate"};
+  gw_config cfg = {0};
+  cfg.loop = &loop;
+  cfg.endpoints = eps;
+  cfg.nendpoints = 2;
+  gw *g = NULL;
+  assert_int_equal(gw_new(&cfg, &g, err, sizeof(err)), ORR_EINVAL);
+  assert_string_equal(err, "endpoint federate+localhost:9090/federate: want an http:// or "
+                           "https:// URL, got \"localhost:9090/federate\"");
+  uv_loop_close(&loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identical_replicas),
@@ -537,6 +601,7 @@ int main(void) {
       cmocka_unit_test(test_srv_parse),
       cmocka_unit_test(test_sync_bridge),
       cmocka_unit_test(test_bad_endpoint_flag),
+      cmocka_unit_test(test_source_specs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
