@@ -311,6 +311,23 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
   if (g->cfg.info_interval_ms <= 0) g->cfg.info_interval_ms = 5000;
   if (g->cfg.info_timeout_ms <= 0) g->cfg.info_timeout_ms = 5000;
   if (g->cfg.source_refresh_ms <= 0) g->cfg.source_refresh_ms = 30000;
+  if (cfg->registry) {
+    static const char *const req_l[] = {"endpoint", "kind", "method", "code", NULL};
+    static const char *const dur_l[] = {"endpoint", "kind", "method", NULL};
+    static const char *const ep_l[] = {"endpoint", "kind", NULL};
+    static const double buckets[] = {0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+    g->m_ep_requests = orr_counter_new(cfg->registry, "orrery_gateway_endpoint_requests_total",
+                                       "Calls to an endpoint, by method and gRPC code.", req_l);
+    g->m_ep_duration = orr_histogram_new(
+        cfg->registry, "orrery_gateway_endpoint_request_duration_seconds",
+        "Time from a call to an endpoint to its end.", dur_l, buckets,
+        sizeof(buckets) / sizeof(buckets[0]));
+    g->m_ep_series = orr_counter_new(cfg->registry, "orrery_gateway_endpoint_series_received_total",
+                                     "Series messages received from an endpoint.", ep_l);
+    g->m_src_bytes = orr_counter_new(cfg->registry, "orrery_gateway_source_read_bytes_total",
+                                     "Bytes an in-process source read from its server (remote-read "
+                                     "answers, scraped bodies).", ep_l);
+  }
   if (g->cfg.federate_interval_ms <= 0) g->cfg.federate_interval_ms = 15000;
   if (g->cfg.federate_retention_ms <= 0) g->cfg.federate_retention_ms = 2 * 3600 * 1000;
   *out = g;
@@ -959,6 +976,28 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
 
 void gw__count_partial(gw *g) {
   if (g && g->m_partial) orr_counter_inc(g->m_partial);
+}
+
+static const char *ep_kind(const gw__endpoint *e) { return e->kind ? e->kind->kind : "storeapi"; }
+
+void gw__endpoint_observe(gw *g, gw__endpoint *e, const char *method, int status,
+                          int64_t took_ms, int64_t series) {
+  if (!g || !g->m_ep_requests) return;
+  const char *name = e->name ? e->name : e->address;
+  const char *rl[] = {name, ep_kind(e), method, net_grpc_status_name(status), NULL};
+  orr_series *r = orr_metric_with(g->m_ep_requests, rl);
+  if (r) orr_counter_inc(r);
+  const char *dl[] = {name, ep_kind(e), method, NULL};
+  orr_series *d = g->m_ep_duration ? orr_metric_with(g->m_ep_duration, dl) : NULL;
+  if (d) orr_histogram_observe(d, (double)took_ms / 1000.0);
+  const char *sl[] = {name, ep_kind(e), NULL};
+  orr_series *n = series > 0 && g->m_ep_series ? orr_metric_with(g->m_ep_series, sl) : NULL;
+  if (n) orr_counter_add(n, (double)series);
+}
+
+orr_series *gw__source_bytes_counter(gw *g, const char *kind, const char *name) {
+  const char *l[] = {name, kind, NULL};
+  return g->m_src_bytes ? orr_metric_with(g->m_src_bytes, l) : NULL;
 }
 
 void gw__trim_soon(gw *g) { g->trim_due_ms = orr_now_ms() + 200; }

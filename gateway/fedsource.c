@@ -75,6 +75,7 @@ typedef struct gw_fed {
   uv_timer_t timer;
   prom_get_req *get;
   int64_t scrape_ms;       /* the scrape in flight's start */
+  orr_series *bytes;       /* scraped body bytes (may be NULL) */
   /* the head */
   fseries **buckets;
   size_t nbuckets, nseries;
@@ -282,6 +283,7 @@ static void got_scrape(void *owner, int result, int status, orr_buf *body, const
   }
   const gw_config *cfg = gw__config(f->base.g);
   char why[600];
+  if (result == 0 && f->bytes) orr_counter_add(f->bytes, (double)body->len);
   if (result) {
     snprintf(why, sizeof(why), "scrape %s: %s%s%s", f->url,
              result == ORR_ETIMEOUT ? "timed out" : orr_strerror(result),
@@ -689,6 +691,7 @@ static int source_open(gw *g, const char *spec, gw__source **out, char *err, siz
     return rc;
   }
   snprintf(f->last_error, sizeof(f->last_error), "waiting for the first scrape of %s", f->url);
+  f->bytes = gw__source_bytes_counter(g, "federate", f->url);
   storeapi_backend be = {be_info, be_series, be_label_names, be_label_values,
                          be_cancel, be_resume, f};
   f->base.be = be;

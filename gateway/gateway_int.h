@@ -158,6 +158,19 @@ typedef struct gw__endpoint {
   bool up;
 } gw__endpoint;
 
+/* Per-endpoint metrics (loop thread; no-ops without a registry):
+ * orrery_gateway_endpoint_requests_total{endpoint,kind,method,code},
+ * orrery_gateway_endpoint_request_duration_seconds{endpoint,kind,method}
+ * and orrery_gateway_endpoint_series_received_total{endpoint,kind}, where
+ * |endpoint| is the display name and |kind| "storeapi" or the source kind.
+ * |method| is static ("Series", "LabelNames", "LabelValues"). */
+void gw__endpoint_observe(gw *g, gw__endpoint *e, const char *method, int status,
+                          int64_t took_ms, int64_t series);
+/* A counter child of a source's own metric family, created on first use:
+ * orrery_gateway_source_read_bytes_total{endpoint,kind} (remote-read and
+ * scrape bodies). NULL without a registry. */
+orr_series *gw__source_bytes_counter(gw *g, const char *kind, const char *name);
+
 /* Request metadata naming the calling gateway: a gateway that receives its
  * own id is among its own endpoints (a query loop) and refuses the call. */
 #define GW_ID_HEADER "x-orrery-gateway-id"
@@ -194,6 +207,7 @@ struct gw {
   net_http_client *http; /* the sources' (gw__http) */
   bool http_closing;
   int nsources;          /* sources open or closing: |g| outlives them */
+  orr_metric *m_ep_requests, *m_ep_duration, *m_ep_series, *m_src_bytes;
   struct gw_op *ops; /* fan-outs in flight (proxy.c) */
   struct gw__lop *lops; /* labels fan-outs in flight (proxy.c) */
   uv_timer_t optimer;

@@ -280,6 +280,7 @@ static int source_open(gw *g, const char *spec, gw__source **out, char *err, siz
   po.http = http;
   po.url = p->url;
   po.component = "prometheus";
+  po.rr_bytes = rc == 0 ? gw__source_bytes_counter(g, "prometheus", p->url) : NULL;
   if (rc == 0) rc = prom_source_new(&po, &p->ps);
   if (rc) {
     orr_arena_destroy(p->flag_arena);

@@ -883,6 +883,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
 static void on_series_done(int status, const char *message, void *arg) {
   target *t = arg;
   gw_op *op = t->op;
+  gw__endpoint_observe(op->g, t->ep, "Series", status, orr_now_ms() - op->start_ms, t->nseries);
   t->live = false;
   t->call = NULL;
   t->paused = false;
@@ -1266,6 +1267,8 @@ static void lops_check(gw *g, int64_t now) {
 
 static void ltarget_done(lop *op, ltarget *t, int status, const char *message, char **v,
                          size_t n, char **w, size_t nw) {
+  gw__endpoint_observe(op->g, t->ep, op->req.name ? "LabelValues" : "LabelNames", status,
+                       orr_now_ms() - op->start_ms, 0);
   op->outstanding--;
   t->call = NULL;
   if (t->done) { /* abandoned (lop_check): only the memory is left */

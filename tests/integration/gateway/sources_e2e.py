@@ -35,6 +35,8 @@ Checks (PASS/FAIL lines; exit 1 when any fails):
      queries) within a few scrape intervals and the endpoint shows the scrape
      error; prom-c restarted → they come back.
   6  federate: gw_max logs the max-series error and queries carry a warning.
+  7  /metrics: calls per endpoint (kind storeapi, prometheus) and the bytes the
+     sources read.
 """
 import argparse
 import atexit
@@ -373,6 +375,24 @@ def main():
     n = list(vec(d).values())
     check("6: queries carry the max-series warning and see the 5 series kept",
           any("max-series" in w for w in warns) and n == ["5"], "%s %s" % (n, warns))
+
+    # ---- 7: per-endpoint metrics
+    _, _, m = http("GET", gw.url + "/metrics")
+
+    def metric(name, **labels):
+        for line in m.splitlines():
+            if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+    rq = metric("orrery_gateway_endpoint_requests_total", endpoint=prom["b"].url, kind="prometheus",
+                method="Series", code="OK")
+    rb = metric("orrery_gateway_source_read_bytes_total", endpoint=prom["b"].url, kind="prometheus")
+    fb = metric("orrery_gateway_source_read_bytes_total", kind="federate")
+    ss = metric("orrery_gateway_endpoint_requests_total", kind="storeapi", method="Series", code="OK")
+    check("7: /metrics counts calls and bytes per endpoint",
+          all(v and v > 0 for v in (rq, rb, fb, ss)),
+          "prometheus Series OK %s, remote-read bytes %s, federate bytes %s, storeapi Series OK %s"
+          % (rq, rb, fb, ss))
 
     failed = [n for n, ok in e2e.results if not ok]
     log("%d checks, %d failed; %.1f s" % (len(e2e.results), len(failed), time.monotonic() - t0))
