@@ -347,10 +347,10 @@ typedef struct fcall {
   size_t n, next;
 } fcall;
 
+/* labels_cmp's order over the proto labels (sorted names): name then
+ * value, pairwise, the shorter set first. */
 static int cmp_series(const void *a, const void *b) {
-  labels_set la = {0}, lb = {0};
   const Thanos__Series *x = a, *y = b;
-  /* Compare through the proto labels: name then value, pairwise. */
   size_t n = x->n_labels < y->n_labels ? x->n_labels : y->n_labels;
   for (size_t i = 0; i < n; i++) {
     int c = strcmp(x->labels[i]->name, y->labels[i]->name);
@@ -358,8 +358,6 @@ static int cmp_series(const void *a, const void *b) {
     c = strcmp(x->labels[i]->value, y->labels[i]->value);
     if (c) return c;
   }
-  (void)la;
-  (void)lb;
   return x->n_labels < y->n_labels ? -1 : x->n_labels > y->n_labels;
 }
 

@@ -16,7 +16,7 @@ Topology (127.0.0.1, free ports, every process killed by PID on exit):
   gw_main      --endpoint=<eu sidecars> --endpoint.prometheus=prom-b
                --endpoint.federate=prom-c/federate?match[]={job="prometheus"};region=c
                (--federate.interval=1s) and every bad source (both kinds, plus
-               a refused port)
+               a refused port; one of them from --store.sd-files)
   gw_b         --endpoint.prometheus=prom-b only
   gw_max       prom-c's /federate with --federate.max-series=5
 
@@ -215,7 +215,12 @@ def main():
     flags = ["--endpoint=" + s.grpc for s in side.values()]
     flags += ["--endpoint.prometheus=" + prom["b"].url,
               "--endpoint.federate=%s;region=c" % fed_url, "--federate.interval=%ds" % INTERVAL_S]
-    flags += ["--endpoint.%s=%s" % kv for kv in bad_specs.values()]
+    # One of them through file SD, in its "<kind>+URL" form.
+    sd = os.path.join(work, "sd.json")
+    with open(sd, "w") as f:
+        json.dump([{"targets": ["%s+%s" % bad_specs["federate refused"]]}], f)
+    flags += ["--endpoint.%s=%s" % kv for k, kv in bad_specs.items() if k != "federate refused"]
+    flags += ["--store.sd-files=" + sd]
     gw = start_gw(args, work, "gw_main", flags)
     gw_b = start_gw(args, work, "gw_b", ["--endpoint.prometheus=" + prom["b"].url])
     gw_max = start_gw(args, work, "gw_max", ["--endpoint.federate=%s;region=c" % fed_url,
@@ -381,10 +386,10 @@ def main():
     _, _, m = http("GET", gw.url + "/metrics")
 
     def metric(name, **labels):
-        for line in m.splitlines():
-            if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        """The largest value among the series of |name| with |labels|."""
+        vals = [float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
+                if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items())]
+        return max(vals) if vals else None
     rq = metric("orrery_gateway_endpoint_requests_total", endpoint=prom["b"].url, kind="prometheus",
                 method="Series", code="OK")
     rb = metric("orrery_gateway_source_read_bytes_total", endpoint=prom["b"].url, kind="prometheus")
