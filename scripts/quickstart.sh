@@ -6,8 +6,11 @@
 #   `orrery sidecar` beside each (StoreAPI on its own gRPC port, finished blocks
 #   uploaded to the filesystem bucket .orrery/quickstart/bucket), one
 #   `orrery store` serving every block of that bucket (the history: it stays
-#   queryable after Prometheus's 15 days), and one `orrery gateway` over the
-#   four sidecars and the store, deduplicating along `replica`.
+#   queryable after Prometheus's 15 days), two regions with no sidecar at all
+#   (ap: a plain Prometheus the gateway reads through remote read,
+#   --endpoint.prometheus; sa: a Prometheus the gateway only scrapes through
+#   its /federate, --endpoint.federate), and one `orrery gateway` over all of
+#   them, deduplicating along `replica`.
 # Ports are chosen at run time (the gateway prefers 10902). Ctrl-C stops it all.
 # With --tls every StoreAPI connection is mutual TLS: certificates made with
 # openssl under .orrery/quickstart/certs (one CA), the sidecars and the store
@@ -97,6 +100,7 @@ config:
 YML
 
 replicas=(eu-a eu-b us-a us-b)
+plain=(ap sa) # no sidecar: ap read by --endpoint.prometheus, sa by --endpoint.federate
 declare -A prom_port side_grpc side_http
 next_prom=9090
 next_side=10911
@@ -108,14 +112,21 @@ for r in "${replicas[@]}"; do
   next_side=$((port + 1))
 done
 
-for r in "${replicas[@]}"; do
+for r in "${plain[@]}"; do
+  free_port $next_prom; prom_port[$r]=$port
+  next_prom=$((port + 1))
+done
+
+for r in "${replicas[@]}" "${plain[@]}"; do
   region=${r%-*} replica=${r#*-}
+  ext="{region: $region, replica: $replica}"
+  [[ "$r" == *-* ]] || ext="{region: $r}"
   mkdir -p "$data/prom-$r"
   cat >"$data/prom-$r.yml" <<YML
 global:
   scrape_interval: 5s
   evaluation_interval: 5s
-  external_labels: {region: $region, replica: $replica}
+  external_labels: $ext
 scrape_configs:
   - job_name: prometheus
     static_configs: [{targets: ['127.0.0.1:${prom_port[$r]}']}]
@@ -130,7 +141,7 @@ YML
   pids+=($!)
 done
 i=0
-for r in "${replicas[@]}"; do
+for r in "${replicas[@]}" "${plain[@]}"; do
   wait_ready "http://127.0.0.1:${prom_port[$r]}/-/ready" "prom-$r" "${pids[$i]}"
   i=$((i + 1))
 done
@@ -158,6 +169,12 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$store_http/-/ready" store "${pids[$i]}"
 i=$((i + 1))
 endpoints+=("--endpoint=127.0.0.1:$store_grpc")
+# The regions without a sidecar: the gateway reads prom-ap itself (remote
+# read; its external labels from its configuration) and scrapes prom-sa's
+# /federate every 5 s (region=sa given on the flag).
+endpoints+=("--endpoint.prometheus=http://127.0.0.1:${prom_port[ap]}")
+endpoints+=("--endpoint.federate=http://127.0.0.1:${prom_port[sa]}/federate?match[]={job!=\"\"};region=sa"
+  --federate.interval=5s)
 
 setsid "$orrery" gateway --http-address="127.0.0.1:$gw_port" --grpc-address="127.0.0.1:$gw_grpc" \
   "${endpoints[@]}" ${client_tls[@]+"${client_tls[@]}"} --query.replica-label=replica \
@@ -174,17 +191,21 @@ MSG
 for r in "${replicas[@]}"; do
   printf '  %-12s http://127.0.0.1:%s   (sidecar StoreAPI 127.0.0.1:%s)\n' "prom $r" "${prom_port[$r]}" "${side_grpc[$r]}"
 done
+printf '  %-12s http://127.0.0.1:%s   (no sidecar: read by the gateway through remote read)\n' "prom ap" "${prom_port[ap]}"
+printf '  %-12s http://127.0.0.1:%s   (no sidecar: the gateway scrapes its /federate)\n' "prom sa" "${prom_port[sa]}"
 cat <<MSG
   store        http://127.0.0.1:$store_http   (StoreAPI 127.0.0.1:$store_grpc: every block in the bucket)
   bucket       $data/bucket (blocks appear as Prometheus finishes them, every 2 h)
 
 Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s;
-each Prometheus scrapes itself, so up counts 3 targets per region after dedup):
+each Prometheus scrapes itself and the gateway, so up counts 3 targets in eu and us
+after dedup, 2 in ap and sa):
   curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (up)'
   curl -s $gw/api/v1/query --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1m]))'
   curl -s $gw/api/v1/query --data-urlencode 'query=up{job="prometheus"}' --data-urlencode dedup=false
   curl -s -G $gw/federate --data-urlencode 'match[]={job="orrery-gateway"}'
-  (and $gw/api/v1/stores: the four sidecars and the store with their external labels)
+  (and $gw/api/v1/stores: the four sidecars, the store, the prometheus and the federate
+  source with their external labels)
 Last week's data, from the bucket through the store (once blocks were uploaded):
   curl -s $gw/api/v1/query_range --data-urlencode 'query=sum by (region) (rate(prometheus_http_requests_total[1h]))' \\
     --data-urlencode "start=\$(date -d '7 days ago' +%s)" --data-urlencode "end=\$(date +%s)" --data-urlencode step=1h
