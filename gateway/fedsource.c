@@ -643,12 +643,15 @@ static void source_close(gw__source *s, void (*done)(void *arg), void *arg) {
 }
 
 /* The URL with the bytes curl refuses in a URL (blanks, quotes, braces...)
- * percent-encoded, so that match[]={job="x"} may be written as is. */
+ * percent-encoded, so that match[]={job=~"x.+"} may be written as is: '+'
+ * too, which a query string would otherwise read as a blank (a selector
+ * means the regex operator; %2B and %20 written out stay as they are). */
 static char *fetch_url(const char *url) {
   orr_buf b = {0};
+  const char *query = strchr(url, '?');
   for (const char *p = url; *p; p++) {
     unsigned char c = (unsigned char)*p;
-    if (c <= 0x20 || c >= 0x7f || strchr("\"{}|\\^`<>", c))
+    if (c <= 0x20 || c >= 0x7f || strchr("\"{}|\\^`<>", c) || (c == '+' && query && p > query))
       orr_buf_printf(&b, "%%%02X", c);
     else
       orr_buf_putc(&b, (char)c);

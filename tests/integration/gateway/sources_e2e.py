@@ -14,7 +14,7 @@ Topology (127.0.0.1, free ports, every process killed by PID on exit):
   bad          a tiny HTTP server playing broken sources: /html answers an
                HTML page, /garbage random bytes, /hang never answers
   gw_main      --endpoint=<eu sidecars> --endpoint.prometheus=prom-b
-               --endpoint.federate=prom-c/federate?match[]={job="prometheus"};region=c
+               --endpoint.federate=prom-c/federate?match[]={job=~"prom.+"};region=c
                (--federate.interval=1s) and every bad source (both kinds, plus
                a refused port; one of them from --store.sd-files)
   gw_b         --endpoint.prometheus=prom-b only
@@ -201,7 +201,8 @@ def main():
         side[k] = s
     for s in side.values():
         wait_ready(s.url + "/-/ready", s)
-    fed_url = prom["c"].url + '/federate?match[]={job="prometheus"}'
+    # As a user types it: quotes, braces and a regex '+' unencoded.
+    fed_url = prom["c"].url + '/federate?match[]={job=~"prom.+"}'
     bad_specs = {
         "prometheus refused": ("prometheus", refused),
         "prometheus html": ("prometheus", bad + "/html"),
