@@ -25,7 +25,8 @@ Checks (PASS/FAIL lines; exit 1 when any fails):
      labels region=b) and prom-c (component federate, region=c) without
      error; each bad source with its own clear lastError.
   2  gw_main answers sum by (region) (up) = {eu: 1, b: 1, c: 1} and a rate()
-     per region, in time while the hanging sources hang.
+     per region, in time while the hanging sources hang; label values, label
+     names and series come from both kinds of source.
   3  a subset of the PromQL differential suite (every 6th query) through gw_b
      equals prom-b's own answers (as gateway_e2e's check a compares), and a
      rate() at "now" too.
@@ -282,6 +283,18 @@ def main():
           set(got) == {"b", "c"} and all(math.isfinite(float(v)) and float(v) >= 0 for v in got.values()),
           "%s" % got)
     check("2: answers in time while two sources hang", time.monotonic() - t < 10, "%.2f s" % (time.monotonic() - t))
+
+    # ---- 2b: the metadata APIs over the sources
+    _, _, b = http("GET", gw.url + "/api/v1/label/region/values")
+    vals = json.loads(b).get("data") or []
+    _, _, b = http("GET", gw.url + "/api/v1/labels", {"match[]": 'up{region="c"}'})
+    names = json.loads(b).get("data") or []
+    _, _, b = http("GET", gw.url + "/api/v1/series", {"match[]": 'up{region=~"b|c"}',
+                                                     "start": "%d" % (time.time() - 60)})
+    series = sorted(s.get("region", "") for s in json.loads(b).get("data") or [])
+    check("2: label values, label names and series through both kinds of source",
+          {"b", "c", "eu"} <= set(vals) and {"__name__", "instance", "job", "region"} <= set(names)
+          and series == ["b", "c"], "values %s, names %s, series %s" % (vals, names, series))
 
     # ---- 3: PromQL differential subset through gw_b == prom-b
     e2e.EXT_REGION = "b"
