@@ -205,7 +205,7 @@ async function main() {
     sum: { type: 'XOR', data: chunk(dsT.map((t, i) => [t, 100 * (i + 1)])) } };
   const ds = await fakeStore({ cluster: 'c4' }, [{ labels: { __name__: 'ds', job: 'x' }, chunks: [dsChunk] }]);
   // Replica b is found through DNS (dns+localhost:port).
-  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr, big.addr, ds.addr], '1s');
+  const gw1 = await startGateway([a.addr, `dns+localhost:${b.addr.split(':')[1]}`, hang.addr, big.addr, ds.addr], '3s');
   let gw2 = null;
   try {
     const inf = await waitEndpoints(gw1, 5, 20000);
@@ -217,7 +217,7 @@ async function main() {
       'Info: time range over the endpoints', inf.store);
 
     // Deduplicated, with partial response: the hanging endpoint becomes a
-    // warning after the 1 s response timeout.
+    // warning after the 3 s response timeout (3 s, not 1 s: a loaded CI core once took over 1 s to deliver a healthy answer).
     let r = await series(gw1, { without_replica_labels: ['replica'] });
     check(!r.error, 'dedup series: no error', r.error && r.error.message);
     check(r.series.length === 1 && JSON.stringify(r.series[0].labels) ===
@@ -228,7 +228,7 @@ async function main() {
       'dedup series: penalty dedup across the gap', r.series[0] && r.series[0].samples);
     check(r.warnings.length === 1 && r.warnings[0].includes(hang.addr) && /DeadlineExceeded/.test(r.warnings[0]),
       'partial response: a warning naming the silent endpoint', r.warnings);
-    check(r.ms < 5000, 'partial response: returned within the response timeout', r.ms);
+    check(r.ms < 8000, 'partial response: returned within the response timeout', r.ms);
     const dedupSamples = r.series[0] ? r.series[0].samples : [];
 
     // Without partial response the silent endpoint fails the call.
@@ -236,7 +236,7 @@ async function main() {
       partial_response_disabled: true });
     check(r.error && r.error.details.includes(hang.addr), 'no partial response: error naming the endpoint',
       r.error && r.error.details);
-    check(r.ms < 5000, 'no partial response: fails within the response timeout', r.ms);
+    check(r.ms < 8000, 'no partial response: fails within the response timeout', r.ms);
 
     // Without without_replica_labels the replicas stay apart, complete.
     r = await series(gw1, {});
