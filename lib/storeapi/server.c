@@ -403,6 +403,10 @@ int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s) {
   return send_response(c, &r);
 }
 
+int storeapi_call_send_packed(storeapi_call *c, const void *msg, size_t len) {
+  return send_packed(c, msg, len);
+}
+
 int storeapi_call_send_warning(storeapi_call *c, const char *warning) {
   Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
   r.result_case = THANOS__SERIES_RESPONSE__RESULT_WARNING;
