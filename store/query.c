@@ -1181,13 +1181,44 @@ static bool reorders(store_query *q, const store_block *b) {
   return false;
 }
 
+/* ---- the merge's heap of cursor indices, smallest head first */
+static const labels_set *head(const cursor *cs, size_t i) { return &cs[i].ss[cs[i].at].lset; }
+
+static bool head_less(const cursor *cs, size_t a, size_t b) {
+  int c = labels_cmp(head(cs, a), head(cs, b));
+  return c < 0 || (c == 0 && a < b); /* blocks in their order (chunks by time) */
+}
+
+static void heap_push(const cursor *cs, size_t *h, size_t *n, size_t i) {
+  size_t k = (*n)++;
+  while (k > 0 && head_less(cs, i, h[(k - 1) / 2])) {
+    h[k] = h[(k - 1) / 2];
+    k = (k - 1) / 2;
+  }
+  h[k] = i;
+}
+
+static size_t heap_pop(const cursor *cs, size_t *h, size_t *n) {
+  size_t top = h[0], last = h[--(*n)], k = 0;
+  for (;;) {
+    size_t c = 2 * k + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && head_less(cs, h[c + 1], h[c])) c++;
+    if (!head_less(cs, h[c], last)) break;
+    h[k] = h[c];
+    k = c;
+  }
+  if (*n) h[k] = last;
+  return top;
+}
+
 static int series_call(store_query *q) {
   qblock *qbs = orr_arena_calloc(q->a, q->nblocks ? q->nblocks : 1, sizeof(*qbs));
   cursor *cs = calloc(q->nblocks ? q->nblocks : 1, sizeof(*cs));
   size_t gcap = q->nblocks ? q->nblocks : 1;
   qseries **g = calloc(gcap, sizeof(*g));
   ostate o = {0};
-  size_t nc = 0, ng = 0;
+  size_t nc = 0, ng = 0, nh = 0, *heap = NULL, *popped = NULL;
   int rc = 0;
   if (!qbs || !cs || !g) {
     rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
@@ -1243,19 +1274,23 @@ static int series_call(store_query *q) {
   if (q->m) orr_histogram_observe(q->m->series_blocks_queried, (double)q->nblocks);
   for (size_t i = 0; i < nc; i++)
     if ((rc = cursor_fill(q, &cs[i], cs, nc, &nchunks)) != 0) goto out;
-  /* The k-way merge (few blocks: a scan of the heads). */
+  /* The k-way merge: a binary heap of the cursors by their heads. */
+  if (!(heap = malloc((nc ? nc : 1) * sizeof(*heap))) ||
+      !(popped = malloc((nc ? nc : 1) * sizeof(*popped)))) {
+    rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nc; i++)
+    if (cs[i].at < cs[i].n) heap_push(cs, heap, &nh, i);
   int64_t sent = 0;
-  for (;;) {
-    const labels_set *min = NULL;
-    for (size_t i = 0; i < nc; i++) {
-      if (cs[i].at == cs[i].n) continue;
-      const labels_set *h = &cs[i].ss[cs[i].at].lset;
-      if (!min || labels_cmp(h, min) < 0) min = h;
-    }
-    if (!min) break;
+  while (nh) {
+    const labels_set *min = &cs[heap[0]].ss[cs[heap[0]].at].lset;
+    size_t npop = 0;
     ng = 0;
-    for (size_t i = 0; i < nc; i++) {
-      while (cs[i].at < cs[i].n && labels_equal(&cs[i].ss[cs[i].at].lset, min)) {
+    while (nh && (npop == 0 || labels_equal(head(cs, heap[0]), min))) {
+      size_t i = heap_pop(cs, heap, &nh);
+      popped[npop++] = i;
+      do {
         if (ng == gcap) { /* a whole-read block joins its own series */
           qseries **ngv = realloc(g, gcap * 2 * sizeof(*g));
           if (!ngv) {
@@ -1266,14 +1301,17 @@ static int series_call(store_query *q) {
           gcap *= 2;
         }
         g[ng++] = &cs[i].ss[cs[i].at++];
-        if (!cs[i].whole) break;
-      }
+      } while (cs[i].whole && cs[i].at < cs[i].n && labels_equal(head(cs, i), min));
     }
     if ((rc = encode_series(q, &o, g, ng)) != 0) goto out;
     sent++;
     if (q->limit > 0 && sent >= q->limit) break;
-    for (size_t i = 0; i < nc; i++)
-      if (cs[i].at == cs[i].n && (rc = cursor_fill(q, &cs[i], cs, nc, &nchunks)) != 0) goto out;
+    /* |min| is gone with a refilled batch: the heads come back after. */
+    for (size_t k = 0; k < npop; k++) {
+      cursor *c = &cs[popped[k]];
+      if (c->at == c->n && (rc = cursor_fill(q, c, cs, nc, &nchunks)) != 0) goto out;
+      if (c->at < c->n) heap_push(cs, heap, &nh, popped[k]);
+    }
   }
   rc = flush(q, &o);
 out:
@@ -1283,6 +1321,8 @@ out:
   for (size_t i = 0; cs && i < nc; i++) cursor_free(q, &cs[i]);
   free(cs);
   free(g);
+  free(heap);
+  free(popped);
   return rc;
 }
 

@@ -659,14 +659,17 @@ static void pump(scall *s) {
 
 static void on_out(uv_async_t *h) {
   store *st = h->data;
-  pthread_mutex_lock(&st->out_mu);
-  scall *l = st->out_ready;
-  st->out_ready = NULL;
-  for (scall *s = l; s; s = s->rnext) s->in_ready = false;
-  pthread_mutex_unlock(&st->out_mu);
-  while (l) {
-    scall *s = l;
-    l = s->rnext;
+  /* One at a time: a worker may put a call back on the list (and rewrite
+   * its rnext) while an earlier one is pumped. */
+  for (;;) {
+    pthread_mutex_lock(&st->out_mu);
+    scall *s = st->out_ready;
+    if (s) {
+      st->out_ready = s->rnext;
+      s->in_ready = false;
+    }
+    pthread_mutex_unlock(&st->out_mu);
+    if (!s) break;
     pump(s);
   }
 }

@@ -799,6 +799,15 @@ def mode_ordering(a, work):
             gw = start_gateway(a.orrery, work, [st.grpc], 1)
             procs.append(gw)
             at = [("time", str(t0 + 60)), ("partial_response", "false")]
+            # A gateway just up may still leave the store out of a query (the
+            # store sees no Series call; seen under load): wait until one
+            # reaches it. An out-of-order stream is an error, never empty.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                code, body = get(gw.base, "/api/v1/query", [("query", "count(order_metric)")] + at)
+                if code != 200 or '"result":[]' not in body:
+                    break
+                time.sleep(0.2)
             code, body = get(gw.base, "/api/v1/query", [("query", "order_metric")] + at)
             res = json.loads(body).get("data", {}).get("result", []) if code == 200 else []
             got = sorted(json.dumps(r["metric"], sort_keys=True) for r in res)
