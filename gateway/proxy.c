@@ -241,6 +241,17 @@ static void held_free(held *h) {
   memset(h, 0, sizeof(*h));
 }
 
+/* An owned (unpacked) copy of |s|, or NULL. */
+static Thanos__Series *series_copy(const Thanos__Series *s) {
+  size_t len = thanos__series__get_packed_size(s);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) return NULL;
+  thanos__series__pack(s, buf);
+  Thanos__Series *c = thanos__series__unpack(NULL, len, buf);
+  free(buf);
+  return c;
+}
+
 static int label_ptr_cmp(const void *pa, const void *pb) {
   return strcmp((*(Thanos__Label *const *)pa)->name, (*(Thanos__Label *const *)pb)->name);
 }
@@ -828,10 +839,16 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
     return 0;
   }
   held h;
-  /* The message is ours from here (storeapi_series_fn). */
-  ((Thanos__SeriesResponse *)r)->series = NULL;
-  int rc = held_take((Thanos__Series *)s, op->req.dedup ? op->replica : NULL,
-                     op->req.dedup ? op->nreplica : 0, &h);
+  Thanos__Series *own;
+  if (storeapi_client_is_local(t->ep->client)) {
+    own = series_copy(s); /* an in-process source's message stays its own */
+  } else {
+    ((Thanos__SeriesResponse *)r)->series = NULL; /* ours from here (storeapi_series_fn) */
+    own = (Thanos__Series *)s;
+  }
+  int rc = own ? held_take(own, op->req.dedup ? op->replica : NULL,
+                           op->req.dedup ? op->nreplica : 0, &h)
+               : ORR_ENOMEM;
   if (rc) {
     const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
                                       t->ep->address, t->lsets,

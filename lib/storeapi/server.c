@@ -404,6 +404,14 @@ int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s) {
 }
 
 int storeapi_call_send_packed(storeapi_call *c, const void *msg, size_t len) {
+  if (c->lc) { /* an in-process client takes messages, not bytes */
+    if (c->cancelled) return ORR_ECANCELED;
+    Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
+    if (!r) return ORR_ENOMEM;
+    int rc = storeapi__local_send(c->lc, r);
+    thanos__series_response__free_unpacked(r, NULL);
+    return rc;
+  }
   return send_packed(c, msg, len);
 }
 

@@ -185,9 +185,10 @@ typedef void (*storeapi_label_names_fn)(int status, const char *message,
 typedef void (*storeapi_label_values_fn)(int status, const char *message,
                                          const Thanos__LabelValuesResponse *resp, void *arg);
 /* Each Series response; return 0 or NET_GRPC_PAUSE (resume with
- * storeapi_client_series_resume). |resp| is freed after the call, but the
- * callback may take resp->series over: it sets the field to NULL and frees
- * the series with thanos__series__free_unpacked(s, NULL). */
+ * storeapi_client_series_resume). |resp| is freed after the call, but with
+ * a client from storeapi_client_new(_tls) (not _local, whose messages are
+ * the backend's) the callback may take resp->series over: it sets the field
+ * to NULL and frees the series with thanos__series__free_unpacked(s, NULL). */
 typedef int (*storeapi_series_fn)(const Thanos__SeriesResponse *resp, void *arg);
 typedef void (*storeapi_done_fn)(int status, const char *message, void *arg);
 typedef struct storeapi_series_call storeapi_series_call;
