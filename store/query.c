@@ -15,11 +15,32 @@
  *    positive matcher is not turned into postings; it filters the series
  *    read instead (a series' labels decide any matcher exactly), so a wide
  *    matcher such as pod!="" beside a narrow one costs no postings reads.
- * 2. Series of one block come in index (label) order; blocks' series are
- *    joined, sorted by their labels with the external labels added, and
- *    equal label sets merged (chunks by time, identical chunks once).
+ * 2. Series stream (Thanos's blockSeriesClient and loser-tree merge):
+ *    every block's postings are expanded first (the series limit holds
+ *    before any series is read); then each block is a cursor that reads
+ *    STORE_SERIES_BATCH series entries and their chunks at a time (ranges
+ *    merged, fetched concurrently), and a k-way merge over the cursors
+ *    encodes each series (equal label sets of several blocks joined:
+ *    chunks by time, identical ones once) as soon as it is the smallest
+ *    head, handing the messages to the call (q->emit, which blocks while
+ *    the client is behind). So a call holds a batch per block, not its
+ *    answer.
+ *    a. Answer order is the order of the labels as answered: with the
+ *       block's external labels added and the replica labels dropped.
+ *    b. Adding a block's constant external labels keeps the index order
+ *       of two series unless one's labels are a prefix of the other's
+ *       ({a="1"} < {a="1",c="1"}, but with ext {d="x"} the order flips).
+ *       Such series form a run after their root, so a batch releases
+ *       only closed runs, sorted; an open run is carried into the next.
+ *    c. A block whose own series carry an external label or a dropped
+ *       replica label can reorder or join its series arbitrarily: it is
+ *       read whole and sorted (held against the pool like any batch).
  * 3. A chunk is passed as stored: XOR chunks as `raw`, aggregate chunks of
- *    downsampled blocks split into the aggregates the request asks for. */
+ *    downsampled blocks split into the aggregates the request asks for.
+ * 5. The pool (--chunk-pool-size) counts what a call holds: read buffers
+ *    while they are read (series entries) or pointed into (chunks), the
+ *    query's arena (postings) and each cursor's batch arena (series,
+ *    labels, chunk refs), and the encoded messages until they are sent. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +53,10 @@
 #define CHUNK_EST (16u * 1024)           /* bytes read for a chunk of unknown size */
 #define SAMPLES_PER_CHUNK 120
 #define FETCH_THREADS 8
+/* Series entries a block's cursor reads at once (note 2; Thanos reads
+ * 10,000 a batch), and the encoded answer handed to the call at once. */
+#define STORE_SERIES_BATCH 4096
+#define STORE_EMIT_BYTES (128u * 1024)
 
 enum { D_POSTINGS = 0, D_SERIES, D_CHUNKS };
 
@@ -39,6 +64,7 @@ enum { D_POSTINGS = 0, D_SERIES, D_CHUNKS };
 typedef struct part {
   uint64_t start, end; /* byte range of the object */
   orr_buf data;
+  int64_t counted; /* bytes taken from the pool for it */
   int rc;
   char err[512];
 } part;
@@ -61,6 +87,11 @@ static void *fetch_worker(void *arg) {
       p->rc = ORR_ECANCELED;
       continue;
     }
+    /* One allocation for the whole range (no growing copies). */
+    if (orr_buf_reserve(&p->data, (size_t)(p->end - p->start))) {
+      p->rc = ORR_ENOMEM;
+      continue;
+    }
     p->rc = objstore_get_range(j->q->bucket, j->key, p->start, p->end - p->start, &p->data,
                                p->err, sizeof p->err);
   }
@@ -79,9 +110,10 @@ static int fail(store_query *q, int status, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* The pool (--chunk-pool-size) bounds the bytes every query in flight holds:
- * the buffers of its reads (released after each block) and its answer
- * (held until it is sent). Taken before the memory is. */
+/* The pool (--chunk-pool-size) bounds the bytes every query in flight holds
+ * (note 5): the buffers of its reads, its arenas (postings, the series and
+ * labels of each block's current batch) and its answer messages queued for
+ * the client. Taken before the memory is. */
 static int pool_take(store_query *q, int64_t bytes) {
   if (bytes <= 0) return 0;
   int64_t used = atomic_fetch_add(q->pool_used, bytes) + bytes;
@@ -101,18 +133,20 @@ static void pool_give(store_query *q, int64_t bytes) {
   q->pool_reserved -= bytes;
 }
 
-/* After a block: its read buffers are gone, its answer stays. */
-static int pool_settle(store_query *q) {
-  pool_give(q, q->pool_transient);
-  q->pool_transient = 0;
-  int64_t held = (int64_t)orr_arena_reserved(q->a);
-  int rc = pool_take(q, held - q->pool_arena);
+/* The pool follows the arenas the query holds: |held| bytes now. */
+static int pool_arenas(store_query *q, int64_t held) {
+  int64_t d = held - q->pool_arena;
   q->pool_arena = held;
-  return rc;
+  if (d < 0) {
+    pool_give(q, -d);
+    return 0;
+  }
+  return pool_take(q, d);
 }
 
 /* Reads |n| parts of object |file| of block |b| (concurrently when more than
- * one), counting bytes against the limit first. */
+ * one), counting bytes against the limit and the pool first; the pool gets
+ * them back from parts_free (or whoever takes the buffers over). */
 static int fetch_parts(store_query *q, store_block *b, const char *file, part *parts, size_t n,
                        int dtype) {
   uint64_t total = 0;
@@ -125,12 +159,8 @@ static int fetch_parts(store_query *q, store_block *b, const char *file, part *p
                 " violated (got at least %" PRIu64 ")",
                 q->cfg->downloaded_bytes_limit, q->stats_bytes + total);
   }
-  int64_t held = (int64_t)orr_arena_reserved(q->a);
-  int prc = pool_take(q, held - q->pool_arena);
-  q->pool_arena = held;
-  if (prc) return prc;
-  prc = pool_take(q, (int64_t)total);
-  q->pool_transient += (int64_t)total;
+  for (size_t i = 0; i < n; i++) parts[i].counted = (int64_t)(parts[i].end - parts[i].start);
+  int prc = pool_take(q, (int64_t)total);
   if (prc) return prc;
   char key[128];
   snprintf(key, sizeof key, "%s/%s", b->id, file);
@@ -161,8 +191,11 @@ static int fetch_parts(store_query *q, store_block *b, const char *file, part *p
   return 0;
 }
 
-static void parts_free(part *p, size_t n) {
-  for (size_t i = 0; i < n; i++) orr_buf_free(&p[i].data);
+static void parts_free(store_query *q, part *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    pool_give(q, p[i].counted);
+    orr_buf_free(&p[i].data);
+  }
   free(p);
 }
 
@@ -314,7 +347,7 @@ static int src_postings(void *arg, const char *name, const char *const *values, 
   *out = tsdb_postings_merge(a, its, nits);
   if (!*out) rc = ORR_ENOMEM;
 out:
-  if (parts) parts_free(parts, nparts);
+  if (parts) parts_free(q, parts, nparts);
   free(st);
   free(en);
   free(vi);
@@ -427,12 +460,21 @@ static int block_postings(qblock *qb, orr_arena *a, uint64_t **refs, size_t *n) 
 }
 
 /* ---------------------------------------------------------------- series */
+/* A chunk as stored in its segment file (bytes borrowed from a read
+ * buffer the batch keeps). */
+typedef struct qchunk {
+  int64_t mint, maxt;
+  const uint8_t *data;
+  size_t len;
+  uint8_t enc;
+} qchunk;
+
 typedef struct qseries {
-  labels_set lset; /* with external labels */
-  tsdb_index_chunk_meta *chks;
+  labels_set raw;  /* as in the index */
+  labels_set lset; /* answered: external labels added, replica labels dropped */
+  tsdb_index_chunk_meta *chks; /* overlapping the query's range */
   size_t nchks;
-  Thanos__AggrChunk **out;
-  size_t nout;
+  qchunk *cks; /* chks' bytes, once read */
   const store_block *b;
 } qseries;
 
@@ -488,6 +530,7 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
     const uint8_t *bytes;
     size_t avail;
     orr_buf extra = {0};
+    int64_t extra_pool = 0;
     bool from_cache = clen[i] > 0;
     if (from_cache) {
       bytes = (const uint8_t *)cbuf.data + coff[i];
@@ -507,11 +550,14 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
     if (r == ORR_EAGAIN && !from_cache) {
       /* Longer than estimated: read it whole. */
       part one = {.start = refs[i] * 16, .end = refs[i] * 16 + need};
-      if ((rc = fetch_parts(q, b, "index", &one, 1, D_SERIES)) != 0) {
-        orr_buf_free(&one.data);
+      rc = fetch_parts(q, b, "index", &one, 1, D_SERIES);
+      extra = one.data;
+      extra_pool = one.counted;
+      if (rc) {
+        pool_give(q, extra_pool);
+        orr_buf_free(&extra);
         goto out;
       }
-      extra = one.data;
       bytes = (const uint8_t *)extra.data;
       avail = extra.len;
       r = tsdb_index_header_series(b->hdr, bytes, avail, refs[i], a, &ls, &s->chks, &s->nchks,
@@ -528,6 +574,7 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
                         (size_t)(d.p - bytes) + (size_t)len + 4);
       }
     }
+    pool_give(q, extra_pool);
     orr_buf_free(&extra);
     if (r == ORR_ENOMEM) {
       rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, r, "out of memory");
@@ -550,15 +597,15 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
                 orr_strerror(r));
       goto out;
     }
+    s->raw = ls;
     s->b = b;
-    s->out = NULL;
-    s->nout = 0;
+    s->cks = NULL;
     k++;
   }
   *out = v;
   *nout = k;
 out:
-  if (parts) parts_free(parts, nparts);
+  if (parts) parts_free(q, parts, nparts);
   orr_buf_free(&cbuf);
   free(coff);
   free(clen);
@@ -581,60 +628,32 @@ static int cref_cmp(const void *x, const void *y) {
   return a < b ? -1 : a > b;
 }
 
-static bool wants(const store_query *q, Thanos__Aggr ag) {
-  if (q->naggrs == 0) return true;
-  for (size_t i = 0; i < q->naggrs; i++)
-    if (q->aggrs[i] == ag) return true;
-  return false;
-}
+/* Read buffers a batch's chunks point into, held until the batch is gone. */
+typedef struct bufkeep {
+  orr_buf *v;
+  size_t n, cap;
+  int64_t pool; /* bytes of them taken from the pool */
+} bufkeep;
 
-static Thanos__Chunk *mk_chunk(orr_arena *a, uint8_t enc, const uint8_t *p, size_t n) {
-  Thanos__Chunk *c = orr_arena_alloc(a, sizeof(*c));
-  uint8_t *d = orr_arena_alloc(a, n ? n : 1);
-  if (!c || !d) return NULL;
-  thanos__chunk__init(c);
-  /* storepb encodings are the TSDB's shifted by one (XOR: 1 → 0). */
-  c->type = enc >= 1 && enc <= 3 ? (Thanos__Chunk__Encoding)(enc - 1) : THANOS__CHUNK__ENCODING__XOR;
-  memcpy(d, p, n);
-  c->data.data = d;
-  c->data.len = n;
-  return c;
-}
-
-/* Fills |ac| from a chunk as stored (|enc|, |p|/|n|). */
-static int fill_chunk(store_query *q, const store_block *b, Thanos__AggrChunk *ac, uint8_t enc,
-                      const uint8_t *p, size_t n) {
-  orr_arena *a = q->a;
-  if (enc != TSDB_ENC_AGGR) {
-    return (ac->raw = mk_chunk(a, enc, p, n)) ? 0 : ORR_ENOMEM;
+static int bufkeep_add(bufkeep *k, orr_buf *b, int64_t counted) {
+  if (k->n == k->cap) {
+    size_t nc = k->cap ? k->cap * 2 : 8;
+    orr_buf *nv = realloc(k->v, nc * sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    k->v = nv;
+    k->cap = nc;
   }
-  static const struct {
-    Thanos__Aggr ag;
-    tsdb_aggr_type t;
-  } map[] = {{THANOS__AGGR__COUNT, TSDB_AGGR_COUNT}, {THANOS__AGGR__SUM, TSDB_AGGR_SUM},
-             {THANOS__AGGR__MIN, TSDB_AGGR_MIN},     {THANOS__AGGR__MAX, TSDB_AGGR_MAX},
-             {THANOS__AGGR__COUNTER, TSDB_AGGR_COUNTER}};
-  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-    if (!wants(q, map[i].ag)) continue;
-    tsdb_aggr_sub sub;
-    int rc = tsdb_aggr_get(p, n, map[i].t, &sub);
-    if (rc == ORR_ENOTFOUND) {
-      if (q->naggrs == 0) continue;
-      return fail(q, NET_GRPC_INTERNAL, rc, "store: block %s: aggregate %s not found", b->id,
-                  tsdb_aggr_name(map[i].t));
-    }
-    if (rc) return fail(q, NET_GRPC_INTERNAL, rc, "store: block %s: bad aggregate chunk", b->id);
-    Thanos__Chunk *c = mk_chunk(a, sub.enc, sub.data, sub.len);
-    if (!c) return ORR_ENOMEM;
-    switch (map[i].ag) {
-      case THANOS__AGGR__COUNT: ac->count = c; break;
-      case THANOS__AGGR__SUM: ac->sum = c; break;
-      case THANOS__AGGR__MIN: ac->min = c; break;
-      case THANOS__AGGR__MAX: ac->max = c; break;
-      default: ac->counter = c; break;
-    }
-  }
+  k->v[k->n++] = *b;
+  *b = (orr_buf){0};
+  k->pool += counted;
   return 0;
+}
+
+static void bufkeep_clear(store_query *q, bufkeep *k) {
+  for (size_t i = 0; i < k->n; i++) orr_buf_free(&k->v[i]);
+  k->n = 0;
+  pool_give(q, k->pool);
+  k->pool = 0;
 }
 
 /* Parses the chunk at |p| (|avail| bytes): uvarint length, encoding, data,
@@ -662,7 +681,9 @@ static int parse_chunk(const uint8_t *p, size_t avail, uint8_t *enc, const uint8
   return 0;
 }
 
-static int block_chunks(qblock *qb, qseries *ss, size_t n) {
+/* Reads the chunks of |ss| (|n| series of block |qb|) into their |cks|
+ * (arrays from |a|), pointing into read buffers that |keep| takes over. */
+static int block_chunks(qblock *qb, qseries *ss, size_t n, orr_arena *a, bufkeep *keep) {
   store_query *q = qb->q;
   store_block *b = qb->b;
   size_t total = 0;
@@ -680,8 +701,8 @@ static int block_chunks(qblock *qb, qseries *ss, size_t n) {
   }
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    ss[i].out = orr_arena_calloc(q->a, ss[i].nchks ? ss[i].nchks : 1, sizeof(*ss[i].out));
-    if (!ss[i].out) {
+    ss[i].cks = orr_arena_alloc(a, (ss[i].nchks ? ss[i].nchks : 1) * sizeof(*ss[i].cks));
+    if (!ss[i].cks) {
       rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
       goto out;
     }
@@ -717,19 +738,21 @@ static int block_chunks(qblock *qb, qseries *ss, size_t n) {
       const uint8_t *bytes = (const uint8_t *)p->data.data + off, *data = NULL;
       size_t avail = p->data.len - off, len = 0, need = 0;
       uint8_t enc = 0;
-      orr_buf extra = {0};
       int r = parse_chunk(bytes, avail, &enc, &data, &len, &need);
       if (r == ORR_EAGAIN) {
         part one = {.start = st[i], .end = st[i] + need};
-        if ((rc = fetch_parts(q, b, file, &one, 1, D_CHUNKS)) != 0) {
+        rc = fetch_parts(q, b, file, &one, 1, D_CHUNKS);
+        const uint8_t *eb = (const uint8_t *)one.data.data;
+        size_t el = one.data.len;
+        if (bufkeep_add(keep, &one.data, one.counted)) {
+          pool_give(q, one.counted);
           orr_buf_free(&one.data);
-          goto out;
+          if (!rc) rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
         }
-        extra = one.data;
-        r = parse_chunk((const uint8_t *)extra.data, extra.len, &enc, &data, &len, &need);
+        if (rc) goto out;
+        r = parse_chunk(eb, el, &enc, &data, &len, &need);
       }
       if (r) {
-        orr_buf_free(&extra);
         rc = fail(q, NET_GRPC_INTERNAL, ORR_ECORRUPT,
                   "store: block %s: chunk %s offset %" PRIu64 ": %s", b->id, file, st[i],
                   r == ORR_EAGAIN ? "cut short" : "corrupt (length or CRC32C)");
@@ -737,29 +760,23 @@ static int block_chunks(qblock *qb, qseries *ss, size_t n) {
       }
       qseries *s = cr[s0 + i].s;
       size_t ci = cr[s0 + i].ci;
-      Thanos__AggrChunk *ac = orr_arena_alloc(q->a, sizeof(*ac));
-      if (!ac) r = ORR_ENOMEM;
-      if (ac) {
-        thanos__aggr_chunk__init(ac);
-        ac->min_time = s->chks[ci].mint;
-        ac->max_time = s->chks[ci].maxt;
-        r = fill_chunk(q, b, ac, enc, data, len);
-      }
-      orr_buf_free(&extra);
-      if (r) {
-        rc = r == ORR_ENOMEM ? fail(q, NET_GRPC_RESOURCE_EXHAUSTED, r, "out of memory") : r;
-        goto out;
-      }
-      s->out[ci] = ac;
+      s->cks[ci] = (qchunk){s->chks[ci].mint, s->chks[ci].maxt, data, len, enc};
     }
     if (q->m) orr_histogram_observe(q->m->fetched[D_CHUNKS], (double)m);
-    parts_free(parts, nparts);
+    /* The chunks point into the parts: the batch keeps them. */
+    for (size_t i = 0; i < nparts; i++) {
+      if (bufkeep_add(keep, &parts[i].data, parts[i].counted)) {
+        rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+        goto out;
+      }
+      parts[i].counted = 0;
+    }
+    parts_free(q, parts, nparts);
     parts = NULL;
     s0 = s1;
   }
-  for (size_t i = 0; i < n; i++) ss[i].nout = ss[i].nchks;
 out:
-  if (parts) parts_free(parts, nparts);
+  if (parts) parts_free(q, parts, nparts);
   free(cr);
   free(st);
   free(en);
@@ -785,77 +802,437 @@ static int split_matchers(store_query *q, qblock *qb) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- streaming
+ * Note 2: each block is a cursor over its postings that reads series and
+ * chunks a batch at a time and yields its series in answer order; a k-way
+ * merge joins the cursors and each series is encoded and handed to the
+ * call (q->emit) as soon as no block can add to it. */
+typedef struct cursor {
+  qblock *qb;
+  uint64_t *refs;
+  size_t nrefs, next; /* postings; the next to read */
+  bool whole;         /* note 2c: read and sorted at once */
+  orr_arena *a;       /* the batch: series, labels, chunk refs */
+  qseries *ss;        /* released: in answer order */
+  size_t n, at;
+  qseries *carry; /* read, not released (an open run, note 2b), in |a| */
+  size_t ncarry;
+  bufkeep keep; /* chunk bytes of the batch */
+} cursor;
+
 static int qseries_cmp(const void *x, const void *y) {
-  const qseries *a = x, *b = y;
-  int c = labels_cmp(&a->lset, &b->lset);
-  if (c) return c;
-  /* Equal labels: blocks in time order keep chunks mostly sorted. */
-  return a->b->meta.min_time < b->b->meta.min_time ? -1 : a->b->meta.min_time > b->b->meta.min_time;
+  return labels_cmp(&((const qseries *)x)->lset, &((const qseries *)y)->lset);
 }
 
-static int ac_cmp(const void *x, const void *y) {
-  const Thanos__AggrChunk *a = *(Thanos__AggrChunk *const *)x, *b = *(Thanos__AggrChunk *const *)y;
-  if (a->min_time != b->min_time) return a->min_time < b->min_time ? -1 : 1;
-  return a->max_time < b->max_time ? -1 : a->max_time > b->max_time;
+/* |y| extends |x|: |x|'s labels are a proper prefix of |y|'s. */
+static bool extends(const labels_set *x, const labels_set *y) {
+  if (y->n <= x->n) return false;
+  for (size_t i = 0; i < x->n; i++)
+    if (strcmp(x->v[i].name, y->v[i].name) || strcmp(x->v[i].value, y->v[i].value)) return false;
+  return true;
 }
 
-static bool chunk_eq(const Thanos__Chunk *a, const Thanos__Chunk *b) {
-  if (!a || !b) return a == b;
-  return a->type == b->type && a->data.len == b->data.len &&
-         (a->data.len == 0 || memcmp(a->data.data, b->data.data, a->data.len) == 0);
+static int64_t cursors_held(store_query *q, cursor *cs, size_t nc) {
+  int64_t h = (int64_t)orr_arena_reserved(q->a);
+  for (size_t i = 0; i < nc; i++)
+    if (cs[i].a) h += (int64_t)orr_arena_reserved(cs[i].a);
+  return h;
 }
 
-static bool ac_eq(const Thanos__AggrChunk *a, const Thanos__AggrChunk *b) {
-  return a->min_time == b->min_time && a->max_time == b->max_time && chunk_eq(a->raw, b->raw) &&
-         chunk_eq(a->count, b->count) && chunk_eq(a->sum, b->sum) && chunk_eq(a->min, b->min) &&
-         chunk_eq(a->max, b->max) && chunk_eq(a->counter, b->counter);
+static void cursor_free(store_query *q, cursor *c) {
+  bufkeep_clear(q, &c->keep);
+  free(c->keep.v);
+  c->keep = (bufkeep){0};
+  if (c->a) orr_arena_destroy(c->a);
+  c->a = NULL;
 }
 
-/* Every block's series joined (note 2) into q->series. */
-static int assemble(store_query *q, qseries *all, size_t n) {
-  if (n > 1) qsort(all, n, sizeof(*all), qseries_cmp);
-  q->series = orr_arena_calloc(q->a, n ? n : 1, sizeof(*q->series));
-  if (!q->series) return ORR_ENOMEM;
-  size_t k = 0;
-  for (size_t i = 0; i < n;) {
-    size_t j = i + 1, nch = all[i].nout;
-    while (j < n && labels_equal(&all[i].lset, &all[j].lset)) nch += all[j++].nout;
-    Thanos__Series *s = orr_arena_alloc(q->a, sizeof(*s));
-    Thanos__AggrChunk **cv = orr_arena_calloc(q->a, nch ? nch : 1, sizeof(*cv));
-    if (!s || !cv) return ORR_ENOMEM;
-    thanos__series__init(s);
-    if (storeapi_labels_to_proto(&all[i].lset, q->a, &s->labels)) return ORR_ENOMEM;
-    s->n_labels = all[i].lset.n;
-    size_t c = 0;
-    for (size_t x = i; x < j; x++)
-      for (size_t y = 0; y < all[x].nout; y++)
-        if (all[x].out[y]) cv[c++] = all[x].out[y];
-    if (j - i > 1 && c > 1) {
-      qsort(cv, c, sizeof(*cv), ac_cmp);
-      size_t u = 1;
-      for (size_t y = 1; y < c; y++)
-        if (!ac_eq(cv[y], cv[u - 1])) cv[u++] = cv[y];
-      c = u;
-    }
-    s->chunks = cv;
-    s->n_chunks = c;
-    q->series[k++] = s;
-    i = j;
-    if (q->limit > 0 && (int64_t)k >= q->limit) break;
+static int qs_push(orr_arena *a, qseries **v, size_t *n, size_t *cap, const qseries *add,
+                   size_t nadd) {
+  if (*n + nadd > *cap) {
+    size_t nc = (*n + nadd) * 2;
+    qseries *nv = orr_arena_alloc(a, nc * sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    if (*n) memcpy(nv, *v, *n * sizeof(*nv));
+    *v = nv;
+    *cap = nc;
   }
-  q->nseries = k;
+  if (nadd) memcpy(*v + *n, add, nadd * sizeof(*add));
+  *n += nadd;
   return 0;
+}
+
+/* Reads |c|'s next batch once the last one is answered: series entries
+ * (with the carried open run first), cut after the last closed run, sorted,
+ * then their chunks. Leaves c->n == 0 only when the block is done. */
+static int cursor_fill(store_query *q, cursor *c, cursor *all, size_t nall, int64_t *nchunks) {
+  while (c->at == c->n && (c->next < c->nrefs || c->ncarry)) {
+    orr_arena *na = orr_arena_new(0);
+    if (!na) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    qseries *v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < c->ncarry && rc == 0; i++) {
+      qseries s = c->carry[i];
+      tsdb_index_chunk_meta *chks = orr_arena_alloc(na, (s.nchks ? s.nchks : 1) * sizeof(*chks));
+      if (!chks || labels_copy(na, &c->carry[i].raw, &s.raw) ||
+          labels_copy(na, &c->carry[i].lset, &s.lset)) {
+        rc = ORR_ENOMEM;
+        break;
+      }
+      memcpy(chks, c->carry[i].chks, s.nchks * sizeof(*chks));
+      s.chks = chks;
+      rc = qs_push(na, &v, &nv, &cap, &s, 1);
+    }
+    /* The answered batch is done with. */
+    c->ncarry = 0;
+    c->carry = NULL;
+    c->ss = NULL;
+    c->n = c->at = 0;
+    cursor_free(q, c);
+    c->a = na;
+    if (rc) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, rc, "out of memory");
+    size_t root = 0;
+    for (;;) {
+      size_t m = c->nrefs - c->next;
+      if (!c->whole && m > STORE_SERIES_BATCH) m = STORE_SERIES_BATCH;
+      qseries *ss;
+      size_t nss;
+      if (m) {
+        if ((rc = block_series(c->qb, c->refs + c->next, m, na, &ss, &nss)) != 0) return rc;
+        c->next += m;
+        if (nv == 0) { /* mostly: no open run before */
+          v = ss;
+          nv = cap = nss;
+        } else if (qs_push(na, &v, &nv, &cap, ss, nss)) {
+          return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+        }
+      }
+      if (c->whole || c->next >= c->nrefs) {
+        root = nv;
+        break;
+      }
+      /* Note 2b: the last run may go on in the next batch. */
+      root = 0;
+      for (size_t i = 1; i < nv; i++)
+        if (!extends(&v[root].raw, &v[i].raw)) root = i;
+      if (root > 0) break;
+    }
+    if ((rc = pool_arenas(q, cursors_held(q, all, nall))) != 0) return rc;
+    c->carry = v + root;
+    c->ncarry = nv - root;
+    if (root > 1) qsort(v, root, sizeof(*v), qseries_cmp);
+    if (!q->skip_chunks) {
+      for (size_t i = 0; i < root; i++) *nchunks += (int64_t)v[i].nchks;
+      int64_t slimit = q->cfg->request_samples_limit;
+      if (slimit > 0 && *nchunks * SAMPLES_PER_CHUNK > slimit) {
+        if (q->m) orr_counter_inc(q->m->dropped_samples);
+        return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
+                    "exceeded samples limit (--store.limits.request-samples): limit %" PRId64
+                    " violated (got %" PRId64 ")", slimit, *nchunks * SAMPLES_PER_CHUNK);
+      }
+      if ((rc = block_chunks(c->qb, v, root, na, &c->keep)) != 0) return rc;
+      if ((rc = pool_arenas(q, cursors_held(q, all, nall))) != 0) return rc;
+    }
+    c->ss = v;
+    c->n = root;
+    c->at = 0;
+  }
+  return 0;
+}
+
+/* ---- encoding: SeriesResponse{series: Series} written directly (the
+ * field numbers of lib/storeapi/proto; proto3: zero scalars and empty
+ * strings and bytes left out, as protobuf-c packs them). */
+typedef struct osub {
+  uint8_t field; /* AggrChunk field: 3 raw, 4 count, 5 sum, 6 min, 7 max, 8 counter */
+  uint8_t type;  /* storepb Chunk.Encoding */
+  const uint8_t *data;
+  size_t len;
+} osub;
+
+typedef struct ochunk {
+  int64_t mint, maxt;
+  osub sub[5];
+  int nsub;
+} ochunk;
+
+static size_t uvlen(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+static uint8_t *put_uv(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+/* A length-delimited field's bytes with its tag and length. */
+static size_t ld(size_t n) { return 1 + uvlen(n) + n; }
+
+static uint8_t storepb_enc(uint8_t enc) {
+  /* storepb encodings are the TSDB's shifted by one (XOR: 1 → 0). */
+  return enc >= 1 && enc <= 3 ? (uint8_t)(enc - 1) : 0;
+}
+
+static bool wants(const store_query *q, Thanos__Aggr ag) {
+  if (q->naggrs == 0) return true;
+  for (size_t i = 0; i < q->naggrs; i++)
+    if (q->aggrs[i] == ag) return true;
+  return false;
+}
+
+/* Note 3: |o| from a chunk as stored. */
+static int chunk_out(store_query *q, const store_block *b, const qchunk *c, ochunk *o) {
+  o->mint = c->mint;
+  o->maxt = c->maxt;
+  o->nsub = 0;
+  if (c->enc != TSDB_ENC_AGGR) {
+    o->sub[o->nsub++] = (osub){3, storepb_enc(c->enc), c->data, c->len};
+    return 0;
+  }
+  static const struct {
+    Thanos__Aggr ag;
+    tsdb_aggr_type t;
+    uint8_t field;
+  } map[] = {{THANOS__AGGR__COUNT, TSDB_AGGR_COUNT, 4}, {THANOS__AGGR__SUM, TSDB_AGGR_SUM, 5},
+             {THANOS__AGGR__MIN, TSDB_AGGR_MIN, 6},     {THANOS__AGGR__MAX, TSDB_AGGR_MAX, 7},
+             {THANOS__AGGR__COUNTER, TSDB_AGGR_COUNTER, 8}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    if (!wants(q, map[i].ag)) continue;
+    tsdb_aggr_sub sub;
+    int rc = tsdb_aggr_get(c->data, c->len, map[i].t, &sub);
+    if (rc == ORR_ENOTFOUND) {
+      if (q->naggrs == 0) continue;
+      return fail(q, NET_GRPC_INTERNAL, rc, "store: block %s: aggregate %s not found", b->id,
+                  tsdb_aggr_name(map[i].t));
+    }
+    if (rc) return fail(q, NET_GRPC_INTERNAL, rc, "store: block %s: bad aggregate chunk", b->id);
+    o->sub[o->nsub++] = (osub){map[i].field, storepb_enc(sub.enc), sub.data, sub.len};
+  }
+  return 0;
+}
+
+static size_t sub_size(const osub *s) {
+  return (s->type ? 1 + uvlen(s->type) : 0) + (s->len ? ld(s->len) : 0);
+}
+
+static size_t ochunk_size(const ochunk *o) {
+  size_t n = (o->mint ? 1 + uvlen((uint64_t)o->mint) : 0) +
+             (o->maxt ? 1 + uvlen((uint64_t)o->maxt) : 0);
+  for (int i = 0; i < o->nsub; i++) n += ld(sub_size(&o->sub[i]));
+  return n;
+}
+
+static size_t label_size(const labels_label *l, size_t *nl, size_t *vl) {
+  *nl = strlen(l->name);
+  *vl = strlen(l->value);
+  return (*nl ? ld(*nl) : 0) + (*vl ? ld(*vl) : 0);
+}
+
+static int qchunk_cmp(const void *x, const void *y) {
+  const qchunk *a = *(const qchunk *const *)x, *b = *(const qchunk *const *)y;
+  if (a->mint != b->mint) return a->mint < b->mint ? -1 : 1;
+  return a->maxt < b->maxt ? -1 : a->maxt > b->maxt;
+}
+
+static bool qchunk_eq(const qchunk *a, const qchunk *b) {
+  return a->mint == b->mint && a->maxt == b->maxt && a->enc == b->enc && a->len == b->len &&
+         (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+typedef struct ostate {
+  orr_buf out;        /* messages, each after its length (4 bytes, host order) */
+  const qchunk **cv;  /* scratch: the joined series' chunks */
+  ochunk *ov;
+  size_t cap;
+} ostate;
+
+/* Hands the encoded messages to the call (it takes the buffer over). */
+static int flush(store_query *q, ostate *o) {
+  if (o->out.len == 0) return 0;
+  int rc = q->emit(q->emit_arg, &o->out);
+  o->out = (orr_buf){0};
+  if (rc == ORR_ECANCELED) return fail(q, NET_GRPC_CANCELLED, rc, "cancelled");
+  if (rc) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, rc, "out of memory");
+  return 0;
+}
+
+/* Appends the series joined from |g| (|ng| equal label sets, note 2). */
+static int encode_series(store_query *q, ostate *o, qseries *const *g, size_t ng) {
+  size_t nch = 0;
+  for (size_t i = 0; i < ng; i++) nch += q->skip_chunks ? 0 : g[i]->nchks;
+  if (nch > o->cap) {
+    size_t nc = nch * 2;
+    const qchunk **cv = realloc(o->cv, nc * sizeof(*cv));
+    if (cv) o->cv = cv;
+    ochunk *ov = realloc(o->ov, nc * sizeof(*ov));
+    if (ov) o->ov = ov;
+    if (!cv || !ov) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    o->cap = nc;
+  }
+  size_t c = 0;
+  for (size_t i = 0; i < ng && !q->skip_chunks; i++)
+    for (size_t j = 0; j < g[i]->nchks; j++) o->cv[c++] = &g[i]->cks[j];
+  if (ng > 1 && c > 1) {
+    qsort(o->cv, c, sizeof(*o->cv), qchunk_cmp);
+    size_t u = 1;
+    for (size_t y = 1; y < c; y++)
+      if (!qchunk_eq(o->cv[y], o->cv[u - 1])) o->cv[u++] = o->cv[y];
+    c = u;
+  }
+  const labels_set *ls = &g[0]->lset;
+  size_t body = 0, nl, vl;
+  for (size_t i = 0; i < ls->n; i++) body += ld(label_size(&ls->v[i], &nl, &vl));
+  for (size_t i = 0; i < c; i++) {
+    const store_block *b = g[0]->b;
+    for (size_t x = 0; x < ng; x++)
+      if (o->cv[i] >= g[x]->cks && o->cv[i] < g[x]->cks + g[x]->nchks) b = g[x]->b;
+    int rc = chunk_out(q, b, o->cv[i], &o->ov[i]);
+    if (rc) return rc;
+    body += ld(ochunk_size(&o->ov[i]));
+  }
+  size_t msg = ld(body);
+  if (msg > UINT32_MAX) return fail(q, NET_GRPC_INTERNAL, ORR_ERANGE, "series message too large");
+  /* Buffers of STORE_EMIT_BYTES come from the heap and go back to it. */
+  if (o->out.len && o->out.len + 4 + msg >= STORE_EMIT_BYTES) {
+    int rc = flush(q, o);
+    if (rc) return rc;
+  }
+  if (!o->out.cap && orr_buf_reserve(&o->out, STORE_EMIT_BYTES - 1))
+    return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+  if (orr_buf_reserve(&o->out, 4 + msg))
+    return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+  uint8_t *p = (uint8_t *)o->out.data + o->out.len, *p0 = p;
+  uint32_t m32 = (uint32_t)msg;
+  memcpy(p, &m32, 4);
+  p += 4;
+  *p++ = 0x0a; /* SeriesResponse.series */
+  p = put_uv(p, body);
+  for (size_t i = 0; i < ls->n; i++) {
+    *p++ = 0x0a; /* Series.labels */
+    p = put_uv(p, label_size(&ls->v[i], &nl, &vl));
+    if (nl) {
+      *p++ = 0x0a;
+      p = put_uv(p, nl);
+      memcpy(p, ls->v[i].name, nl);
+      p += nl;
+    }
+    if (vl) {
+      *p++ = 0x12;
+      p = put_uv(p, vl);
+      memcpy(p, ls->v[i].value, vl);
+      p += vl;
+    }
+  }
+  for (size_t i = 0; i < c; i++) {
+    const ochunk *oc = &o->ov[i];
+    *p++ = 0x12; /* Series.chunks */
+    p = put_uv(p, ochunk_size(oc));
+    if (oc->mint) {
+      *p++ = 0x08;
+      p = put_uv(p, (uint64_t)oc->mint);
+    }
+    if (oc->maxt) {
+      *p++ = 0x10;
+      p = put_uv(p, (uint64_t)oc->maxt);
+    }
+    for (int k = 0; k < oc->nsub; k++) {
+      const osub *s = &oc->sub[k];
+      *p++ = (uint8_t)(s->field << 3 | 2);
+      p = put_uv(p, sub_size(s));
+      if (s->type) {
+        *p++ = 0x08;
+        p = put_uv(p, s->type);
+      }
+      if (s->len) {
+        *p++ = 0x12;
+        p = put_uv(p, s->len);
+        memcpy(p, s->data, s->len);
+        p += s->len;
+      }
+    }
+  }
+  o->out.len += (size_t)(p - p0);
+  return 0;
+}
+
+/* Note 2c: a block whose labels the answer changes beyond adding external
+ * labels (an external or dropped replica label also in its series) may
+ * reorder or join its own series: it is read whole and sorted. */
+static bool reorders(store_query *q, const store_block *b) {
+  if (b->ext.n == 0 && q->ndrop == 0) return false;
+  const char **names;
+  size_t n;
+  if (tsdb_index_label_names(tsdb_index_header_reader(b->hdr), q->a, &names, &n)) return true;
+  for (size_t i = 0; i < n; i++) {
+    if (labels_get(&b->ext, names[i])) return true;
+    for (size_t j = 0; j < q->ndrop; j++)
+      if (strcmp(q->drop[j], names[i]) == 0) return true;
+  }
+  return false;
+}
+
+/* ---- the merge's heap of cursor indices, smallest head first */
+static const labels_set *head(const cursor *cs, size_t i) { return &cs[i].ss[cs[i].at].lset; }
+
+static bool head_less(const cursor *cs, size_t a, size_t b) {
+  int c = labels_cmp(head(cs, a), head(cs, b));
+  return c < 0 || (c == 0 && a < b); /* blocks in their order (chunks by time) */
+}
+
+static void heap_push(const cursor *cs, size_t *h, size_t *n, size_t i) {
+  size_t k = (*n)++;
+  while (k > 0 && head_less(cs, i, h[(k - 1) / 2])) {
+    h[k] = h[(k - 1) / 2];
+    k = (k - 1) / 2;
+  }
+  h[k] = i;
+}
+
+static size_t heap_pop(const cursor *cs, size_t *h, size_t *n) {
+  size_t top = h[0], last = h[--(*n)], k = 0;
+  for (;;) {
+    size_t c = 2 * k + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && head_less(cs, h[c + 1], h[c])) c++;
+    if (!head_less(cs, h[c], last)) break;
+    h[k] = h[c];
+    k = c;
+  }
+  if (*n) h[k] = last;
+  return top;
 }
 
 static int series_call(store_query *q) {
   qblock *qbs = orr_arena_calloc(q->a, q->nblocks ? q->nblocks : 1, sizeof(*qbs));
-  if (!qbs) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+  cursor *cs = calloc(q->nblocks ? q->nblocks : 1, sizeof(*cs));
+  size_t gcap = q->nblocks ? q->nblocks : 1;
+  qseries **g = calloc(gcap, sizeof(*g));
+  ostate o = {0};
+  size_t nc = 0, ng = 0, nh = 0, *heap = NULL, *popped = NULL;
+  int rc = 0;
+  if (!qbs || !cs || !g) {
+    rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    goto out;
+  }
   int64_t limit = q->cfg->request_series_limit;
   /* Note 1: a lone positive matcher gives the exact count before any read. */
   int64_t bound = 0;
   for (size_t i = 0; i < q->nblocks; i++) {
     qbs[i] = (qblock){.q = q, .b = q->blocks[i]};
-    if (split_matchers(q, &qbs[i])) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    if (split_matchers(q, &qbs[i])) {
+      rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+      goto out;
+    }
     if (limit > 0 && qbs[i].match && qbs[i].nms == 1) {
       int64_t c = matcher_bound(&qbs[i], qbs[i].ms[0], q->a);
       if (c > 0) bound += c;
@@ -863,23 +1240,25 @@ static int series_call(store_query *q) {
   }
   if (limit > 0 && bound > limit) {
     if (q->m) orr_counter_inc(q->m->dropped_series);
-    return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
-                "exceeded series limit (--store.limits.request-series): limit %" PRId64
-                " violated (got %" PRId64 ")", limit, bound);
+    rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
+              "exceeded series limit (--store.limits.request-series): limit %" PRId64
+              " violated (got %" PRId64 ")", limit, bound);
+    goto out;
   }
-  qseries *all = NULL;
-  size_t nall = 0, capall = 0;
+  /* Every block's postings first: the series limit holds before any series
+   * is read. */
   int64_t nseries = 0, nchunks = 0;
-  int rc = 0;
   for (size_t i = 0; i < q->nblocks; i++) {
     qblock *qb = &qbs[i];
     if (!qb->match) continue;
-    if (q->cancelled && atomic_load(q->cancelled))
-      return fail(q, NET_GRPC_CANCELLED, ORR_ECANCELED, "cancelled");
-    uint64_t *refs;
-    size_t nrefs;
-    if ((rc = block_postings(qb, q->a, &refs, &nrefs)) != 0) goto out;
-    nseries += (int64_t)nrefs;
+    if (q->cancelled && atomic_load(q->cancelled)) {
+      rc = fail(q, NET_GRPC_CANCELLED, ORR_ECANCELED, "cancelled");
+      goto out;
+    }
+    cursor *c = &cs[nc];
+    c->qb = qb;
+    if ((rc = block_postings(qb, q->a, &c->refs, &c->nrefs)) != 0) goto out;
+    nseries += (int64_t)c->nrefs;
     if (limit > 0 && nseries > limit) {
       if (q->m) orr_counter_inc(q->m->dropped_series);
       rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
@@ -887,40 +1266,63 @@ static int series_call(store_query *q) {
                 " violated (got %" PRId64 ")", limit, nseries);
       goto out;
     }
-    qseries *ss;
-    size_t nss;
-    if ((rc = block_series(qb, refs, nrefs, q->a, &ss, &nss)) != 0) goto out;
-    for (size_t s = 0; s < nss; s++) nchunks += (int64_t)ss[s].nchks;
-    int64_t slimit = q->cfg->request_samples_limit;
-    if (!q->skip_chunks && slimit > 0 && nchunks * SAMPLES_PER_CHUNK > slimit) {
-      if (q->m) orr_counter_inc(q->m->dropped_samples);
-      rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ELIMIT,
-                "exceeded samples limit (--store.limits.request-samples): limit %" PRId64
-                " violated (got %" PRId64 ")", slimit, nchunks * SAMPLES_PER_CHUNK);
-      goto out;
-    }
-    if (!q->skip_chunks && (rc = block_chunks(qb, ss, nss)) != 0) goto out;
-    if (nall + nss > capall) {
-      size_t nc = (nall + nss) * 2;
-      qseries *na = realloc(all, nc * sizeof(*na));
-      if (!na) {
-        rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
-        goto out;
-      }
-      all = na;
-      capall = nc;
-    }
-    memcpy(all + nall, ss, nss * sizeof(*ss));
-    nall += nss;
-    if ((rc = pool_settle(q)) != 0) goto out;
+    if ((rc = pool_arenas(q, cursors_held(q, cs, nc))) != 0) goto out;
+    if (c->nrefs == 0) continue;
+    c->whole = reorders(q, qb->b);
+    nc++;
   }
   if (q->m) orr_histogram_observe(q->m->series_blocks_queried, (double)q->nblocks);
-  if ((rc = assemble(q, all, nall)) != 0)
-    fail(q, NET_GRPC_RESOURCE_EXHAUSTED, rc, "out of memory");
-  else
-    rc = pool_settle(q);
+  for (size_t i = 0; i < nc; i++)
+    if ((rc = cursor_fill(q, &cs[i], cs, nc, &nchunks)) != 0) goto out;
+  /* The k-way merge: a binary heap of the cursors by their heads. */
+  if (!(heap = malloc((nc ? nc : 1) * sizeof(*heap))) ||
+      !(popped = malloc((nc ? nc : 1) * sizeof(*popped)))) {
+    rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nc; i++)
+    if (cs[i].at < cs[i].n) heap_push(cs, heap, &nh, i);
+  int64_t sent = 0;
+  while (nh) {
+    const labels_set *min = &cs[heap[0]].ss[cs[heap[0]].at].lset;
+    size_t npop = 0;
+    ng = 0;
+    while (nh && (npop == 0 || labels_equal(head(cs, heap[0]), min))) {
+      size_t i = heap_pop(cs, heap, &nh);
+      popped[npop++] = i;
+      do {
+        if (ng == gcap) { /* a whole-read block joins its own series */
+          qseries **ngv = realloc(g, gcap * 2 * sizeof(*g));
+          if (!ngv) {
+            rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+            goto out;
+          }
+          g = ngv;
+          gcap *= 2;
+        }
+        g[ng++] = &cs[i].ss[cs[i].at++];
+      } while (cs[i].whole && cs[i].at < cs[i].n && labels_equal(head(cs, i), min));
+    }
+    if ((rc = encode_series(q, &o, g, ng)) != 0) goto out;
+    sent++;
+    if (q->limit > 0 && sent >= q->limit) break;
+    /* |min| is gone with a refilled batch: the heads come back after. */
+    for (size_t k = 0; k < npop; k++) {
+      cursor *c = &cs[popped[k]];
+      if (c->at == c->n && (rc = cursor_fill(q, c, cs, nc, &nchunks)) != 0) goto out;
+      if (c->at < c->n) heap_push(cs, heap, &nh, popped[k]);
+    }
+  }
+  rc = flush(q, &o);
 out:
-  free(all);
+  orr_buf_free(&o.out);
+  free(o.cv);
+  free(o.ov);
+  for (size_t i = 0; cs && i < nc; i++) cursor_free(q, &cs[i]);
+  free(cs);
+  free(g);
+  free(heap);
+  free(popped);
   return rc;
 }
 
@@ -987,7 +1389,7 @@ static int labels_call(store_query *q) {
     qseries *ss;
     size_t nss;
     if ((rc = block_series(&qb, refs, nrefs, q->a, &ss, &nss)) != 0) return rc;
-    if ((rc = pool_settle(q)) != 0) return rc;
+    if ((rc = pool_arenas(q, (int64_t)orr_arena_reserved(q->a))) != 0) return rc;
     for (size_t s = 0; s < nss; s++) {
       for (size_t j = 0; j < ss[s].lset.n; j++) {
         const labels_label *l = &ss[s].lset.v[j];

@@ -27,7 +27,13 @@
  *    unmaps, under |hdr_mu|, the header of a block nobody pins that has
  *    been idle for the timeout. So a header is never
  *    unmapped under a query, and never mapped for a block no query wants.
- *    Without the flag every block's header stays mapped from load to free. */
+ *    Without the flag every block's header stays mapped from load to free.
+ * 6. A Series answer streams: the worker hands buffers of packed messages
+ *    to its call's queue (emit: it waits while more than OUT_QUEUE_BYTES
+ *    are queued) and wakes the loop (out_async); the loop sends them and,
+ *    when gRPC pushes back (ORR_EAGAIN), waits for resume. The queued
+ *    bytes count against --chunk-pool-size until sent. The call finishes
+ *    once the worker is done and its queue is empty. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +48,9 @@
 #include "store_int.h"
 
 typedef struct scall scall;
+
+/* Note 6: bound of a call's queued answer (beside gRPC's own send queue). */
+#define OUT_QUEUE_BYTES (512u * 1024)
 
 struct store {
   store_config cfg;
@@ -66,6 +75,10 @@ struct store {
   atomic_bool first_sync_done;
   bool ready;
   /* Series calls */
+  uv_async_t out_async; /* note 6: calls with answer buffers to send */
+  pthread_mutex_t out_mu; /* guards out_ready and each scall's in_ready */
+  scall *out_ready;
+  bool out_closed; /* out_async closing: no more sends to it */
   int64_t active;
   scall *pend_head, *pend_tail;
   int pending_closes;
@@ -485,22 +498,60 @@ static store_block **take_blocks(store *st, int64_t mint, int64_t maxt, int64_t 
 }
 
 /* ---------------------------------------------------------------- calls */
+typedef struct outbuf {
+  struct outbuf *next;
+  orr_buf b;
+  size_t off; /* sent up to */
+} outbuf;
+
 struct scall {
   store *st;
   storeapi_call *c;
   uv_work_t work;
   store_query q;
   atomic_bool cancelled;
-  bool queued, running, blocked;
-  size_t sent;
+  bool queued, running, blocked, streams, worker_done;
   scall *next;
+  /* note 6: |mu| guards the queue; |cur| is the loop's */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  outbuf *oh, *ot, *cur;
+  size_t obytes; /* queued, |cur| included */
+  bool in_ready;
+  scall *rnext;
 };
 
 static void start_next(store *st);
 
+static void outbuf_free(store *st, outbuf *o) {
+  atomic_fetch_sub(&st->pool_used, (int64_t)o->b.len);
+  orr_buf_free(&o->b);
+  free(o);
+}
+
 static void scall_done(scall *s, int status, const char *msg) {
   store *st = s->st;
   bool series = !s->q.labels_call;
+  if (s->streams) {
+    pthread_mutex_lock(&st->out_mu);
+    if (s->in_ready) {
+      scall **pp = &st->out_ready;
+      while (*pp && *pp != s) pp = &(*pp)->rnext;
+      if (*pp) *pp = s->rnext;
+      s->in_ready = false;
+    }
+    pthread_mutex_unlock(&st->out_mu);
+    if (s->cur) outbuf_free(st, s->cur);
+    while (s->oh) {
+      outbuf *o = s->oh;
+      s->oh = o->next;
+      outbuf_free(st, o);
+    }
+    s->cur = s->ot = NULL;
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    s->streams = false;
+  }
   release_query_blocks(s->q.blocks, s->q.nblocks);
   s->q.blocks = NULL;
   atomic_fetch_sub(&st->pool_used, s->q.pool_reserved);
@@ -513,22 +564,114 @@ static void scall_done(scall *s, int status, const char *msg) {
   }
 }
 
-static void push_series(scall *s) {
-  while (s->sent < s->q.nseries) {
-    int rc = storeapi_call_send_series(s->c, s->q.series[s->sent]);
-    if (rc == ORR_EAGAIN) {
-      s->sent++;
-      s->blocked = true;
-      return;
-    }
-    if (rc) {
-      scall_done(s, rc == ORR_ECANCELED ? NET_GRPC_CANCELLED : NET_GRPC_INTERNAL,
-                 orr_strerror(rc));
-      return;
-    }
-    s->sent++;
+/* Note 6, on the worker: queues |buf| (taken over) for the loop. */
+static int call_emit(void *arg, orr_buf *buf) {
+  scall *s = arg;
+  store *st = s->st;
+  outbuf *o = malloc(sizeof(*o));
+  if (!o) {
+    orr_buf_free(buf);
+    return ORR_ENOMEM;
   }
-  scall_done(s, NET_GRPC_OK, NULL);
+  o->next = NULL;
+  o->b = *buf;
+  o->off = 0;
+  *buf = (orr_buf){0};
+  atomic_fetch_add(&st->pool_used, (int64_t)o->b.len);
+  pthread_mutex_lock(&s->mu);
+  while (s->obytes >= OUT_QUEUE_BYTES && !atomic_load(&s->cancelled))
+    pthread_cond_wait(&s->cv, &s->mu);
+  if (atomic_load(&s->cancelled)) {
+    pthread_mutex_unlock(&s->mu);
+    outbuf_free(st, o);
+    return ORR_ECANCELED;
+  }
+  if (s->ot)
+    s->ot->next = o;
+  else
+    s->oh = o;
+  s->ot = o;
+  s->obytes += o->b.len;
+  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_lock(&st->out_mu);
+  if (!s->in_ready && !st->out_closed) {
+    s->in_ready = true;
+    s->rnext = st->out_ready;
+    st->out_ready = s;
+    uv_async_send(&st->out_async);
+  }
+  pthread_mutex_unlock(&st->out_mu);
+  return 0;
+}
+
+/* Stops the worker of |s| (waiting in call_emit or between reads). */
+static void stop_worker(scall *s) {
+  atomic_store(&s->cancelled, true);
+  if (!s->streams) return;
+  pthread_mutex_lock(&s->mu);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Note 6, on the loop: sends what is queued until gRPC pushes back. */
+static void pump(scall *s) {
+  store *st = s->st;
+  while (!s->blocked) {
+    if (!s->cur) {
+      pthread_mutex_lock(&s->mu);
+      s->cur = s->oh;
+      if (s->cur) {
+        s->oh = s->cur->next;
+        if (!s->oh) s->ot = NULL;
+      }
+      pthread_mutex_unlock(&s->mu);
+      if (!s->cur) break;
+    }
+    outbuf *o = s->cur;
+    while (o->off < o->b.len) {
+      uint32_t len;
+      memcpy(&len, o->b.data + o->off, 4);
+      const char *m = o->b.data + o->off + 4;
+      o->off += 4 + (size_t)len;
+      int rc = storeapi_call_send_packed(s->c, m, len);
+      if (rc == ORR_EAGAIN) { /* kept: wait for resume */
+        s->blocked = true;
+        break;
+      }
+      if (rc) {
+        stop_worker(s);
+        if (!s->running)
+          scall_done(s, rc == ORR_ECANCELED ? NET_GRPC_CANCELLED : NET_GRPC_INTERNAL,
+                     orr_strerror(rc));
+        return;
+      }
+    }
+    if (o->off < o->b.len) break;
+    pthread_mutex_lock(&s->mu);
+    s->obytes -= o->b.len;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->cur = NULL;
+    outbuf_free(st, o);
+  }
+  if (s->worker_done && !s->blocked && !s->cur) scall_done(s, NET_GRPC_OK, NULL);
+}
+
+static void on_out(uv_async_t *h) {
+  store *st = h->data;
+  /* One at a time: a worker may put a call back on the list (and rewrite
+   * its rnext) while an earlier one is pumped. */
+  for (;;) {
+    pthread_mutex_lock(&st->out_mu);
+    scall *s = st->out_ready;
+    if (s) {
+      st->out_ready = s->rnext;
+      s->in_ready = false;
+    }
+    pthread_mutex_unlock(&st->out_mu);
+    if (!s) break;
+    pump(s);
+  }
 }
 
 static void work_cb(uv_work_t *w) {
@@ -560,7 +703,8 @@ static void after_cb(uv_work_t *w, int status) {
     return;
   }
   if (!s->q.labels_call) {
-    push_series(s);
+    s->worker_done = true;
+    pump(s);
     return;
   }
   /* The reply releases the call and |s| with it: keep what is freed after. */
@@ -650,6 +794,11 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
     storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->streams = true;
+  q->emit = call_emit;
+  q->emit_arg = s;
   s->queued = true;
   if (st->pend_tail)
     st->pend_tail->next = s;
@@ -700,7 +849,7 @@ static void be_cancel(void *arg, storeapi_call *c) {
   store *st = arg;
   scall *s = storeapi_call_data(c);
   if (!s) return;
-  atomic_store(&s->cancelled, true);
+  stop_worker(s);
   if (s->running) return; /* after_cb finishes */
   if (s->queued) {
     scall **pp = &st->pend_head;
@@ -725,7 +874,7 @@ static void be_resume(void *arg, storeapi_call *c) {
   scall *s = storeapi_call_data(c);
   if (!s || !s->blocked) return;
   s->blocked = false;
-  push_series(s);
+  pump(s);
 }
 
 static void be_info(void *arg, storeapi_call *c) {
@@ -863,13 +1012,17 @@ static void stop_sync(store *st) {
 static void on_shutdown(daemon_ctx *d, void *arg) {
   store *st = arg;
   stop_sync(st);
-  st->pending_closes = 2;
+  st->pending_closes = 3;
   if (st->idle_timer_on) {
     st->pending_closes++;
     uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
     st->idle_timer_on = false;
   }
   uv_close((uv_handle_t *)&st->synced_async, on_handle_closed);
+  pthread_mutex_lock(&st->out_mu);
+  st->out_closed = true;
+  pthread_mutex_unlock(&st->out_mu);
+  uv_close((uv_handle_t *)&st->out_async, on_handle_closed);
   net_grpc_server_close(st->grpc, st->ready ? st->cfg.grpc_grace_ms : 0, on_closed, st);
   st->grpc = NULL;
 }
@@ -972,6 +1125,7 @@ int store_main(const store_config *cfg) {
   st->cfg = *cfg;
   pthread_mutex_init(&st->mu, NULL);
   pthread_mutex_init(&st->sync_mu, NULL);
+  pthread_mutex_init(&st->out_mu, NULL);
   pthread_cond_init(&st->sync_cv, NULL);
   atomic_init(&st->pool_used, 0);
   atomic_init(&st->first_sync_done, false);
@@ -1024,7 +1178,8 @@ int store_main(const store_config *cfg) {
   }
   int grc = net_grpc_server_new(st->loop, &go, &st->grpc);
   net_tls_ctx_unref(go.tls); /* the server holds its own reference */
-  if (uv_async_init(st->loop, &st->synced_async, on_synced) || grc ||
+  if (uv_async_init(st->loop, &st->synced_async, on_synced) ||
+      uv_async_init(st->loop, &st->out_async, on_out) || grc ||
       storeapi_server_new(st->grpc, &be, reg, &st->sapi) ||
       daemon_on_shutdown(st->d, on_shutdown, st)) {
     orr_log_error("cannot set up the store", NULL);
@@ -1032,6 +1187,7 @@ int store_main(const store_config *cfg) {
     goto out;
   }
   st->synced_async.data = st;
+  st->out_async.data = st;
   if (cfg->lazy_reader && cfg->lazy_idle_timeout_ms > 0) {
     /* Checked at a tenth of the timeout, as Thanos's reader pool does. */
     uint64_t every = (uint64_t)cfg->lazy_idle_timeout_ms / 10;

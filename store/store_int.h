@@ -147,15 +147,18 @@ typedef struct store_query {
   bool labels_call, names;
   const char *label;
   atomic_bool *cancelled;
-  /* out: series (in label order) or names/values, from |a| */
+  /* Series answers stream: |emit| (run on the worker) takes over |buf|,
+   * packed SeriesResponse messages each after its length (4 bytes, host
+   * order), for the call to send; it blocks while the client is behind and
+   * returns 0, ORR_ECANCELED (stop) or ORR_ENOMEM. */
+  int (*emit)(void *arg, orr_buf *buf);
+  void *emit_arg;
+  /* out: names/values of a labels call, from |a| */
   orr_arena *a;
-  Thanos__Series **series;
-  size_t nseries;
   char **strs;
   size_t nstrs;
-  int64_t pool_reserved;  /* bytes to return to the pool when the answer is sent */
-  int64_t pool_transient; /* of which read buffers, given back after each block */
-  int64_t pool_arena;     /* of which the answer's arena */
+  int64_t pool_reserved; /* bytes to return to the pool when the call ends */
+  int64_t pool_arena;    /* of which the arenas' */
   int status;            /* a gRPC status; message in |err| */
   char err[768];
   uint64_t stats_bytes;

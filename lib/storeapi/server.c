@@ -403,6 +403,18 @@ int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s) {
   return send_response(c, &r);
 }
 
+int storeapi_call_send_packed(storeapi_call *c, const void *msg, size_t len) {
+  if (c->lc) { /* an in-process client takes messages, not bytes */
+    if (c->cancelled) return ORR_ECANCELED;
+    Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
+    if (!r) return ORR_ENOMEM;
+    int rc = storeapi__local_send(c->lc, r);
+    thanos__series_response__free_unpacked(r, NULL);
+    return rc;
+  }
+  return send_packed(c, msg, len);
+}
+
 int storeapi_call_send_warning(storeapi_call *c, const char *warning) {
   Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
   r.result_case = THANOS__SERIES_RESPONSE__RESULT_WARNING;

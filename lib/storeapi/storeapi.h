@@ -133,6 +133,9 @@ const char *storeapi_call_metadata(const storeapi_call *c, const char *name);
 /* Sends one Series message. Returns 0 (push more), ORR_EAGAIN (kept; wait for
  * resume), ORR_ECANCELED (call gone: finish it), ORR_ENOMEM. */
 int storeapi_call_send_series(storeapi_call *c, const Thanos__Series *s);
+/* As storeapi_call_send_series, for a SeriesResponse the backend packed
+ * itself (|msg|, |len| bytes, copied). */
+int storeapi_call_send_packed(storeapi_call *c, const void *msg, size_t len);
 int storeapi_call_send_warning(storeapi_call *c, const char *warning);
 /* Unary answers; each finishes the call with OK (|c| released). */
 void storeapi_call_reply_info(storeapi_call *c, const Thanos__Info__InfoResponse *r);
@@ -182,7 +185,10 @@ typedef void (*storeapi_label_names_fn)(int status, const char *message,
 typedef void (*storeapi_label_values_fn)(int status, const char *message,
                                          const Thanos__LabelValuesResponse *resp, void *arg);
 /* Each Series response; return 0 or NET_GRPC_PAUSE (resume with
- * storeapi_client_series_resume). */
+ * storeapi_client_series_resume). |resp| is freed after the call, but with
+ * a client from storeapi_client_new(_tls) (not _local, whose messages are
+ * the backend's) the callback may take resp->series over: it sets the field
+ * to NULL and frees the series with thanos__series__free_unpacked(s, NULL). */
 typedef int (*storeapi_series_fn)(const Thanos__SeriesResponse *resp, void *arg);
 typedef void (*storeapi_done_fn)(int status, const char *message, void *arg);
 typedef struct storeapi_series_call storeapi_series_call;

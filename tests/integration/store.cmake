@@ -65,3 +65,10 @@ orr_integration_test(store_sharding REQUIRES PROMTOOL PYTHON3 TIMEOUT 300
 orr_integration_test(store_live_prometheus REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 300
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_live_prometheus.py
     --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
+
+# Series order with external labels (store/query.c note 2): prefix series
+# flipped by an external label, a run of them across read batches, and a
+# block whose series carry its external label's name (read whole, sorted).
+orr_integration_test(store_ordering REQUIRES PROMTOOL PYTHON3 TIMEOUT 300 LABELS sanitize
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/store/store_e2e.py ordering
+    --orrery $<TARGET_FILE:orrery> --promtool ${PROMTOOL_BIN})
