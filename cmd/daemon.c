@@ -12,7 +12,17 @@
  *    checks run before the loop); while RUNNING it reloads as Prometheus
  *    does: "Reloading configuration file", each reload hook in turn, then
  *    "Completed loading of configuration file" or "Error reloading config"
- *    naming what failed — the daemon keeps running on its old settings. */
+ *    naming what failed — the daemon keeps running on its old settings.
+ * 4. The web configuration (--http.config) wraps the router: its headers
+ *    go on every response a handler makes (401s and 404s included), then
+ *    basic auth guards every path. Prometheus 2.42 (exporter-toolkit)
+ *    wraps its whole mux the same way, so /-/healthy, /-/ready and /metrics
+ *    need credentials too when users are configured. Responses the HTTP
+ *    parser makes before a request exists (400, 413, 431) carry no headers,
+ *    as Go's net/http sends those without calling a handler.
+ * 5. SIGHUP re-reads the web config (the first reload hook); a bad file is
+ *    logged and the previous one stays in force. A request in flight keeps
+ *    the configuration it started with (reference-counted). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -50,6 +60,8 @@ struct daemon_ctx {
   } *reloads;
   size_t nreloads;
   orr_series *reload_ok, *reload_ts;
+  char *web_config_file;  /* --http.config, or NULL */
+  net_webconfig *webcfg;  /* in force, or NULL */
   orr_metric *requests_total, *request_duration;
 };
 
@@ -96,6 +108,72 @@ static void on_complete(net_http_req *req, int status, uint64_t bytes, void *arg
 
 static void on_stop_async(uv_async_t *a);
 
+/* ---------------------------------------------------------------- web config */
+
+static char *http_config_file; /* process-wide, from --http.config */
+
+int daemon_set_http_config_file(const char *path) {
+  free(http_config_file);
+  http_config_file = NULL;
+  if (!path || !*path) return 0;
+  if (!(http_config_file = strdup(path))) return ORR_ENOMEM;
+  char err[512];
+  net_webconfig *c;
+  int rc = net_webconfig_load(path, &c, err, sizeof err);
+  if (rc) {
+    orr_log_error("cannot load the web configuration (--http.config)", "err", err, NULL);
+    return rc;
+  }
+  net_webconfig_release(c);
+  return 0;
+}
+
+/* Until the TLS transport is wired to the HTTP server, a tls_server_config
+ * is refused rather than silently served in plaintext. */
+static int check_tls(const net_webconfig *c, char *err, size_t errlen) {
+  if (!net_webconfig_tls_config(c)) return 0;
+  snprintf(err, errlen, "web config: tls_server_config: HTTPS is not supported by this build");
+  return ORR_EUNSUPPORTED;
+}
+
+static void auth_done(net_http_req *req, bool ok, void *arg) {
+  daemon_ctx *d = arg;
+  if (ok) net_http_router_handle(req, d->router);
+  else net_webconfig_respond_unauthorized(req);
+}
+
+/* The server's handler: web config headers, basic auth, then the router. */
+static void d_handle(net_http_req *req, void *arg) {
+  daemon_ctx *d = arg;
+  net_webconfig *c = d->webcfg;
+  if (!c) {
+    net_http_router_handle(req, d->router);
+    return;
+  }
+  size_t nh;
+  const net_http_kv *h = net_webconfig_headers(c, &nh);
+  for (size_t i = 0; i < nh; i++) net_http_resp_header(req, h[i].name, h[i].value);
+  net_webconfig_check(c, &d->loop, req, auth_done, d);
+}
+
+static int reload_web_config(daemon_ctx *d, void *arg, char *err, size_t errlen) {
+  net_webconfig *c;
+  int rc = net_webconfig_load(d->web_config_file, &c, err, errlen);
+  if (rc) return rc;
+  if ((net_webconfig_tls_config(c) != NULL) != (net_webconfig_tls_config(d->webcfg) != NULL)) {
+    net_webconfig_release(c);
+    snprintf(err, errlen, "web config: turning tls_server_config on or off needs a restart");
+    return ORR_EINVAL;
+  }
+  if ((rc = check_tls(c, err, errlen))) {
+    net_webconfig_release(c);
+    return rc;
+  }
+  net_webconfig_release(d->webcfg);
+  d->webcfg = c;
+  return 0;
+}
+
 int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if (!cfg || !cfg->http_address || !out) return ORR_EINVAL;
   /* A peer that closes its socket while we write must cost an EPIPE, not
@@ -120,6 +198,18 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   d->http_cfg.on_complete_arg = d;
   d->router = net_http_router_new();
   if (!d->component || !d->http_address || !d->router) goto fail;
+  if (http_config_file) {
+    char err[512];
+    if (!(d->web_config_file = strdup(http_config_file))) goto fail;
+    if ((rc = net_webconfig_load(http_config_file, &d->webcfg, err, sizeof err)) != 0 ||
+        (rc = check_tls(d->webcfg, err, sizeof err)) != 0) {
+      orr_log_error("cannot load the web configuration (--http.config)", "component",
+                    d->component, "err", err, NULL);
+      goto fail;
+    }
+    rc = ORR_ENOMEM;
+    if (daemon_on_reload(d, reload_web_config, NULL) != 0) goto fail;
+  }
 
   orr_registry *reg = orr_registry_default();
   static const char *const total_labels[] = {"code", "handler", "method", NULL};
@@ -150,8 +240,7 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
       net_http_router_add(d->router, NET_HTTP_GET | NET_HTTP_HEAD, "/-/ready", "ready", h_ready,
                           d) != 0)
     goto fail;
-  if ((rc = net_http_server_new(&d->loop, &d->http_cfg, net_http_router_handle, d->router,
-                                &d->http)) != 0)
+  if ((rc = net_http_server_new(&d->loop, &d->http_cfg, d_handle, d, &d->http)) != 0)
     goto fail;
   /* Hidden, for bench/tls_vs_plaintext.sh: HTTPS on the HTTP port from
    * ORRERY_HTTP_TLS_CERT/_KEY. Users configure it with --http.config. */
@@ -175,6 +264,9 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   *out = d;
   return 0;
 fail:
+  net_webconfig_release(d->webcfg);
+  free(d->web_config_file);
+  free(d->reloads);
   net_http_router_free(d->router);
   free(d->component);
   free(d->http_address);
@@ -357,6 +449,8 @@ void daemon_free(daemon_ctx *d) {
   uv_loop_close(&d->loop);
   free(d->hooks);
   free(d->reloads);
+  net_webconfig_release(d->webcfg);
+  free(d->web_config_file);
   free(d->component);
   free(d->http_address);
   free(d);
