@@ -79,7 +79,7 @@ const cli_build_info *cli_build(void);
 #define CLI_OBJSTORE_FLAGS(file, inline_)                                                         \
   {"objstore.config-file", ORR_FLAG_STRING, (file), NULL,                                       \
    "Path to the YAML file with the bucket configuration (type: FILESYSTEM or S3).", "<file-path>"}, \
-  {"objstore.config", ORR_FLAG_STRING, (inline_), NULL,                                         \
+  {"objstore.config", ORR_FLAG_SECRET, (inline_), NULL,                                         \
    "Alternative to --objstore.config-file: the YAML content itself.", "<content>"}
 
 #endif

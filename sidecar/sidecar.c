@@ -59,7 +59,8 @@ struct sidecar {
  * with |sc| as its owner. */
 static int sc_get(sidecar *sc, const char *pathq, size_t max, int64_t timeout_ms, prom_get_fn cb,
                   void *arg) {
-  return prom_get(sc->http, sc->cfg.prometheus_url, pathq, max, timeout_ms, cb, sc, arg, NULL);
+  return prom_get_auth(sc->http, sc->cfg.prometheus_client, sc->cfg.prometheus_url, pathq, max,
+                       timeout_ms, cb, sc, arg, NULL);
 }
 
 /* ---------------------------------------------------------------- start-up */
@@ -417,6 +418,7 @@ int sidecar_main(const sidecar_config *cfg) {
   po.url = cfg->prometheus_url;
   po.component = "sidecar";
   po.rr_bytes = sc->rr_bytes;
+  po.client = cfg->prometheus_client;
   if (net_http_client_new(sc->loop, NULL, &sc->http) == 0) {
     po.http = sc->http;
     if (prom_source_new(&po, &sc->src) == 0) prom_source_set_min_time(sc->src, sc->min_time);
