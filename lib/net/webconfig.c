@@ -406,7 +406,7 @@ int net_webconfig_parse(const char *text, size_t len, net_webconfig **out, char 
   int rc = net__yaml_load(&y, text, len);
   if (rc) goto out;
   yaml_node_t *root = net__yaml_root(&y);
-  int max_cost = 10;
+  int max_cost = 4; /* the dummy takes the highest cost of the users */
   if (root && !net__yaml_is_null(root)) {
     if ((rc = net__yaml_want_map(&y, root, ""))) goto out;
     bool seen[3] = {0};
