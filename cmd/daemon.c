@@ -128,12 +128,62 @@ int daemon_set_http_config_file(const char *path) {
   return 0;
 }
 
-/* Until the TLS transport is wired to the HTTP server, a tls_server_config
- * is refused rather than silently served in plaintext. */
+/* The settings of tls_server_config the TLS transport does not take are
+ * refused, not ignored: max_version below TLS13 would otherwise still
+ * allow TLS 1.3. curve_preferences and prefer_server_cipher_suites are
+ * accepted and left to OpenSSL (logged once). */
 static int check_tls(const net_webconfig *c, char *err, size_t errlen) {
-  if (!net_webconfig_tls_config(c)) return 0;
-  snprintf(err, errlen, "web config: tls_server_config: HTTPS is not supported by this build");
-  return ORR_EUNSUPPORTED;
+  const net_webconfig_tls *t = net_webconfig_tls_config(c);
+  if (!t) return 0;
+  if (strcmp(t->max_version, "TLS13") != 0) {
+    snprintf(err, errlen,
+             "web config: tls_server_config.max_version %s: only TLS13 (the default) is supported",
+             t->max_version);
+    return ORR_EUNSUPPORTED;
+  }
+  return 0;
+}
+
+/* A server TLS context for |c|'s tls_server_config on |d|'s loop (*out NULL
+ * when there is none). Returns 0 or an error with one line in |err|. */
+static int web_tls_ctx(daemon_ctx *d, const net_webconfig *c, net_tls_ctx **out, char *err,
+                       size_t errlen) {
+  const net_webconfig_tls *t = net_webconfig_tls_config(c);
+  *out = NULL;
+  if (!t) return 0;
+  if (t->ncurve_preferences || !t->prefer_server_cipher_suites)
+    orr_log_warn("web config: curve_preferences and prefer_server_cipher_suites are left to "
+                 "OpenSSL's defaults", "component", d->component, NULL);
+  net_tls_server_opts o = {.cert_file = t->cert_file,
+                           .key_file = t->key_file,
+                           .client_ca_file = t->client_ca_file,
+                           .client_auth_type = t->client_auth_type,
+                           .min_version = t->min_version,
+                           .cipher_suites = t->cipher_suites,
+                           .ncipher_suites = t->ncipher_suites};
+  char sub[400] = "";
+  int rc = net_tls_ctx_new_server(&o, &d->loop, out, sub, sizeof sub);
+  if (rc) snprintf(err, errlen, "web config: tls_server_config: %s", sub);
+  return rc;
+}
+
+static bool same_str(const char *a, const char *b) {
+  return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+/* Whether two configurations have the same TLS settings (then the TLS
+ * context in use stays: it re-reads its files by itself). */
+static bool same_tls(const net_webconfig *a, const net_webconfig *b) {
+  const net_webconfig_tls *x = net_webconfig_tls_config(a), *y = net_webconfig_tls_config(b);
+  if (!x || !y) return x == y;
+  if (!same_str(x->cert_file, y->cert_file) || !same_str(x->key_file, y->key_file) ||
+      !same_str(x->client_ca_file, y->client_ca_file) ||
+      !same_str(x->client_auth_type, y->client_auth_type) ||
+      !same_str(x->min_version, y->min_version) || x->ncipher_suites != y->ncipher_suites)
+    return false;
+  for (size_t i = 0; i < x->ncipher_suites; i++)
+    if (strcmp(x->cipher_suites[i], y->cipher_suites[i]) != 0) return false;
+  return true;
 }
 
 static void auth_done(net_http_req *req, bool ok, void *arg) {
@@ -168,6 +218,17 @@ static int reload_web_config(daemon_ctx *d, void *arg, char *err, size_t errlen)
   if ((rc = check_tls(c, err, errlen))) {
     net_webconfig_release(c);
     return rc;
+  }
+  if (!same_tls(c, d->webcfg)) {
+    /* new settings: connections accepted from now on use the new context,
+     * those open keep theirs */
+    net_tls_ctx *t;
+    if ((rc = web_tls_ctx(d, c, &t, err, errlen))) {
+      net_webconfig_release(c);
+      return rc;
+    }
+    net_http_server_set_tls(d->http, t);
+    net_tls_ctx_unref(t);
   }
   net_webconfig_release(d->webcfg);
   d->webcfg = c;
@@ -242,10 +303,25 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
     goto fail;
   if ((rc = net_http_server_new(&d->loop, &d->http_cfg, d_handle, d, &d->http)) != 0)
     goto fail;
+  if (d->webcfg) {
+    /* last: a TLS context holds a timer on the loop, nothing may fail after */
+    char err[512] = "";
+    net_tls_ctx *t;
+    if ((rc = web_tls_ctx(d, d->webcfg, &t, err, sizeof err)) != 0) {
+      orr_log_error("cannot load the web configuration (--http.config)", "component",
+                    d->component, "err", err, NULL);
+      net_http_server_free(d->http);
+      goto fail;
+    }
+    if (t) {
+      net_http_server_set_tls(d->http, t);
+      net_tls_ctx_unref(t);
+    }
+  }
   /* Hidden, for bench/tls_vs_plaintext.sh: HTTPS on the HTTP port from
    * ORRERY_HTTP_TLS_CERT/_KEY. Users configure it with --http.config. */
   const char *tc = getenv("ORRERY_HTTP_TLS_CERT"), *tk = getenv("ORRERY_HTTP_TLS_KEY");
-  if (tc && tk) {
+  if (!net_webconfig_tls_config(d->webcfg) && tc && tk) {
     net_tls_server_opts to = {.cert_file = tc, .key_file = tk};
     net_tls_ctx *tls;
     char err[256] = "";
