@@ -235,7 +235,7 @@ def main():
     work = tempfile.mkdtemp(prefix="orr-auth-")
     keep = False
     try:
-        run(work)
+        (run_tls if ARGS.part == "tls" else run)(work)
     except Exception as e:  # noqa: BLE001
         log(traceback.format_exc())
         check("raised %r" % e, False)
@@ -509,13 +509,144 @@ scrape_configs:
           "; ".join(leaks[:10]))
 
 
+def cert(work, name, cn, ca, ca_key, san=None, days="2"):
+    """A key and a certificate for |cn| signed by |ca|; returns (crt, key)."""
+    key, csr, crt = (os.path.join(work, name + x) for x in (".key", ".csr", ".crt"))
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+    args = ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", crt, "-days", days]
+    if san:
+        args += ["-extfile", write(os.path.join(work, name + ".ext"), "subjectAltName=" + san + "\n")]
+    openssl(*args)
+    return crt, key
+
+
+def make_ca(work, name):
+    key, crt = os.path.join(work, name + ".key"), os.path.join(work, name + ".crt")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+            "-days", "2", "-subj", "/CN=" + name)
+    return crt, key
+
+
+def run_tls(work):
+    """The gateway's HTTP API over TLS with client certificates
+    (RequireAndVerifyClientCert) and basic auth, reached by curl and
+    scraped by a Prometheus 2.42 (/federate, tls_config + basic_auth)."""
+    PW = "alice-" + secrets.token_hex(10)
+    ca, ca_key = make_ca(work, "ca")
+    other_ca, other_key = make_ca(work, "other-ca")
+    srv_crt, srv_key = cert(work, "gw", "gw.orrery.test", ca, ca_key,
+                            "DNS:gw.orrery.test,IP:127.0.0.1")
+    cli_crt, cli_key = cert(work, "client", "prometheus", ca, ca_key)
+    bad_crt, bad_key = cert(work, "intruder", "intruder", other_ca, other_key)
+    pw_file = write(os.path.join(work, "alice.pw"), PW + "\n")
+    web = write(os.path.join(work, "web.yml"), """tls_server_config:
+  cert_file: %s
+  key_file: %s
+  client_ca_file: %s
+  client_auth_type: RequireAndVerifyClientCert
+  min_version: TLS12
+http_server_config:
+  headers:
+    Strict-Transport-Security: max-age=31536000
+basic_auth_users:
+  alice: %s
+""" % (srv_crt, srv_key, ca, bcrypt(PW)))
+
+    pport, gw_http, gw_grpc = free_port(), free_port(), free_port()
+    prom_cfg = write(os.path.join(work, "prometheus.yml"), """global:
+  scrape_interval: 1s
+  external_labels: {region: eu}
+scrape_configs:
+- job_name: prometheus
+  static_configs: [{targets: ['127.0.0.1:%d']}]
+- job_name: federate
+  scheme: https
+  honor_labels: true
+  metrics_path: /federate
+  params: {'match[]': ['up{job="prometheus"}']}
+  basic_auth: {username: alice, password_file: %s}
+  tls_config: {ca_file: %s, cert_file: %s, key_file: %s, server_name: gw.orrery.test}
+  static_configs: [{targets: ['127.0.0.1:%d']}]
+""" % (pport, pw_file, ca, cli_crt, cli_key, gw_http))
+    prom = Proc("prometheus", [ARGS.prometheus, "--config.file=" + prom_cfg,
+                               "--storage.tsdb.path=" + os.path.join(work, "prom-data"),
+                               "--web.listen-address=127.0.0.1:%d" % pport], work)
+    prom_url = "http://127.0.0.1:%d" % pport
+    poll("prometheus ready", lambda: http(prom_url + "/-/ready")[0] == 200
+         if prom.alive() else _raise("prometheus exited: " + prom.log_text()[-2000:]))
+    sh, sg = free_port(), free_port()
+    side = Proc("sidecar", [ARGS.orrery, "sidecar", "--prometheus.url=" + prom_url,
+                            "--tsdb.path=" + os.path.join(work, "prom-data"),
+                            "--http-address=127.0.0.1:%d" % sh,
+                            "--grpc-address=127.0.0.1:%d" % sg], work)
+    gw = Proc("gateway", [ARGS.orrery, "gateway", "--http-address=127.0.0.1:%d" % gw_http,
+                          "--grpc-address=127.0.0.1:%d" % gw_grpc, "--http.config=" + web,
+                          "--endpoint=127.0.0.1:%d" % sg], work)
+    base = "https://127.0.0.1:%d" % gw_http
+    tls_ok = ["--cacert", ca, "--cert", cli_crt, "--key", cli_key]
+    q = base + "/api/v1/query?query=" + urllib.parse.quote('count(up{job="prometheus"})')
+
+    def answered():
+        if not gw.alive():
+            _raise("gateway exited: " + gw.log_text()[-3000:])
+        st, _, body = curl(tls_ok + ["-u", "alice:" + PW, q])
+        return st == 200 and json.loads(body)["data"]["result"]
+    poll("an answer over HTTPS", answered, 120)
+
+    r = subprocess.run([ARGS.curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
+                        "--cacert", ca, "-u", "alice:" + PW, q], capture_output=True, text=True)
+    check("tls: no client certificate -> refused in the handshake (no HTTP answer)",
+          r.returncode != 0 and r.stdout.strip() in ("000", ""), "curl exit %d, %s" % (r.returncode, r.stdout))
+    r = subprocess.run([ARGS.curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
+                        "--cacert", ca, "--cert", bad_crt, "--key", bad_key, "-u", "alice:" + PW, q],
+                       capture_output=True, text=True)
+    check("tls: a client certificate from another CA -> refused",
+          r.returncode != 0 and r.stdout.strip() in ("000", ""), "curl exit %d, %s" % (r.returncode, r.stdout))
+    check("tls: the refusal is logged with the peer's address",
+          "TLS handshake failed" in gw.log_text() and "127.0.0.1:" in gw.log_text())
+    st, h, body = curl(tls_ok + [q])
+    check("tls: client certificate without credentials -> 401 WWW-Authenticate: Basic",
+          st == 401 and h.get("www-authenticate") == "Basic", "%d %s" % (st, h))
+    st, h, body = curl(tls_ok + ["-u", "alice:" + PW, q])
+    check("tls: client certificate and credentials -> 200 with data",
+          st == 200 and json.loads(body)["data"]["result"], "%d %s" % (st, body[:200]))
+    check("tls: Strict-Transport-Security from the web config",
+          h.get("strict-transport-security") == "max-age=31536000", str(h))
+    r = subprocess.run([ARGS.curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
+                        "http://127.0.0.1:%d/-/healthy" % gw_http], capture_output=True, text=True)
+    check("tls: plaintext HTTP to the TLS port gets no HTTP answer", r.stdout.strip() in ("000", ""),
+          r.stdout)
+
+    def up():
+        st, _, body = http(prom_url + "/api/v1/query?query=" + urllib.parse.quote('up{job="federate"}'))
+        r = json.loads(body)["data"]["result"] if st == 200 else []
+        return r[0]["value"][1] if r else None
+    try:
+        poll("federate over TLS scraped", lambda: up() == "1", 90)
+    except RuntimeError:
+        st, _, body = http(prom_url + "/api/v1/targets")
+        log("targets: %s" % body[:2000])
+    check("tls: Prometheus 2.42 scrapes /federate over TLS (client cert, basic_auth): up 1",
+          up() == "1")
+    def federated():
+        st, _, body = http(prom_url + "/api/v1/query?query=" + urllib.parse.quote('count(up{region="eu"})'))
+        return st == 200 and json.loads(body)["data"]["result"]
+    try:
+        poll("federated series", federated, 60)
+    except RuntimeError:
+        pass
+    check("tls: federated series (region=\"eu\") are in Prometheus", federated())
+
+
 def _raise(msg):
     raise RuntimeError(msg)
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=["secrets", "tls"])
     for a in ("orrery", "prometheus", "curl", "openssl", "node", "node-dir"):
-        ap.add_argument("--" + a, required=True)
+        ap.add_argument("--" + a, required=(a not in ("node", "node-dir")))
     ARGS = ap.parse_args()
     sys.exit(main())
