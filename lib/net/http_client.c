@@ -545,7 +545,9 @@ static bool net__hc_schedule_retry(net_http_client_req *r) {
     r->timer_init = true;
     c->open_handles++;
   }
-  orr_log_debug("http client retry", "url", r->url, "attempt", ORR_LOG_INT(r->attempts),
+  char url[512];
+  orr_log_debug("http client retry", "url", net_url_redacted(r->url, url, sizeof url), "attempt",
+                ORR_LOG_INT(r->attempts),
                 "status", ORR_LOG_INT(r->status), "delay_ms", ORR_LOG_INT(delay), NULL);
   r->status = 0;
   r->headers_done = false;

@@ -254,3 +254,20 @@ int net_http_client_config_dump(const net_http_client_config *c, orr_buf *b) {
   orr_buf_printf(b, "  insecure_skip_verify: %s\n", c->insecure_skip_verify ? "true" : "false");
   return b->oom ? ORR_ENOMEM : 0;
 }
+
+char *net_url_redacted(const char *url, char *out, size_t cap) {
+  if (!cap) return out;
+  const char *scheme = strstr(url, "://");
+  const char *auth = scheme ? scheme + 3 : url;
+  size_t hostlen = strcspn(auth, "/?#");
+  const char *at = NULL;
+  for (const char *p = auth; p < auth + hostlen; p++)
+    if (*p == '@') at = p; /* the last '@' ends the userinfo */
+  const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+  if (!colon) {
+    snprintf(out, cap, "%s", url);
+    return out;
+  }
+  snprintf(out, cap, "%.*sxxxxx%s", (int)(colon + 1 - url), url, at);
+  return out;
+}

@@ -519,6 +519,10 @@ int net_http_client_config_apply(const net_http_client_config *c, net_http_clien
                                  char *err, size_t errlen);
 /* The configuration as YAML with secrets shown as <secret>; 0 or ORR_ENOMEM. */
 int net_http_client_config_dump(const net_http_client_config *c, orr_buf *out);
+/* |url| for logs and errors: a password in its userinfo becomes "xxxxx"
+ * ("http://user:xxxxx@host/", as Go's URL.Redacted). Writes at most |cap|
+ * bytes (truncated, NUL-terminated) to |out| and returns |out|. */
+char *net_url_redacted(const char *url, char *out, size_t cap);
 
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */

@@ -425,6 +425,21 @@ scrape_configs:
     check("b: the store synced the HTTPS bucket with the run's keys (syncs > 0, no failure)",
           st == 200 and syncs and syncs > 0 and fails == 0, "%d syncs %s failures %s" % (st, syncs, fails))
 
+    # the same bucket with a server_name its certificate does not carry:
+    # refused, and the error names no key
+    wrong = write(os.path.join(work, "bucket-wrong-name.yml"),
+                  bucket_yaml.replace("server_name: s3.orrery.test", "server_name: other.test")
+                  .replace("  access_key:", "  max_retries: 1\n  access_key:"))
+    r = subprocess.run([ARGS.orrery, "tools", "bucket", "ls", "--objstore.config-file=" + wrong],
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    check("b: a tls_config.server_name the S3 certificate lacks -> refused, no key in the error",
+          r.returncode != 0 and S3_AK not in out and S3_SK not in out, out.strip()[-300:])
+    r = subprocess.run([ARGS.orrery, "tools", "bucket", "ls", "--objstore.config-file=" + bucket_file],
+                       capture_output=True, text=True, timeout=120)
+    check("b: the right server_name -> tools bucket ls works", r.returncode == 0,
+          (r.stdout + r.stderr).strip()[-300:])
+
     # ---- c: Prometheus scrapes /federate with basic_auth
     st, _, body = curl(["-u", "alice:" + ALICE_PW, "-g",
                         gw.url + "/federate?match[]=" + urllib.parse.quote('up{job="prometheus"}')])

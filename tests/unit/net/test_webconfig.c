@@ -325,6 +325,16 @@ static void test_client_config(void **st) {
   }
 }
 
+static void test_url_redacted(void **st) {
+  char b[256];
+  assert_string_equal(net_url_redacted("http://u:p4ss@h:9090/x?y", b, sizeof b),
+                      "http://u:xxxxx@h:9090/x?y");
+  assert_string_equal(net_url_redacted("https://u:a@b@h/", b, sizeof b), "https://u:xxxxx@h/");
+  assert_string_equal(net_url_redacted("http://u@h/", b, sizeof b), "http://u@h/");
+  assert_string_equal(net_url_redacted("http://h:9090/a@b", b, sizeof b), "http://h:9090/a@b");
+  assert_string_equal(net_url_redacted("h:1", b, sizeof b), "h:1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config),
@@ -334,6 +344,7 @@ int main(void) {
       cmocka_unit_test(test_parse_basic),
       cmocka_unit_test(test_verify_cache_and_timing),
       cmocka_unit_test(test_client_config),
+      cmocka_unit_test(test_url_redacted),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
