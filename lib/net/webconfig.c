@@ -12,7 +12,10 @@
  * 3. Every failure costs one bcrypt of the configured cost (an unknown user
  *    is checked against a dummy setting of the highest cost in the file),
  *    failures are not cached, and every failure answers the same 401: the
- *    answer and its time say nothing about which users exist. */
+ *    answer and its time say nothing about which users exist.
+ * 4. Requests with the same credentials while their bcrypt runs wait for
+ *    that one check instead of starting their own (a dashboard opening ten
+ *    panels at once costs one bcrypt, not ten). */
 #include <crypt.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -46,9 +49,10 @@ struct net_webconfig {
   wc_user *users;
   size_t nusers;
   char dummy[64]; /* bcrypt setting for unknown users */
-  /* success cache (loop thread only) */
+  /* success cache and checks in flight (loop thread only) */
   uint8_t (*cache)[32];
   size_t cache_n, cache_next;
+  struct wc_job *inflight;
 };
 
 /* The headers Prometheus lets a web config set, with their allowed values
@@ -653,12 +657,21 @@ bool net_webconfig_verify(net_webconfig *c, const char *user, const char *pass) 
   return ok;
 }
 
+typedef struct wc_waiter {
+  net_http_req *req;
+  void (*done)(net_http_req *req, bool ok, void *arg);
+  void *arg;
+  struct wc_waiter *next;
+} wc_waiter;
+
 typedef struct wc_job {
   uv_work_t work;
   net_webconfig *c;
   net_http_req *req;
   void (*done)(net_http_req *req, bool ok, void *arg);
   void *arg;
+  wc_waiter *waiters; /* same credentials, arrived while this one ran */
+  struct wc_job *next; /* c->inflight */
   uint8_t key[32];
   bool ok;
   char buf[]; /* user\0pass\0 */
@@ -676,7 +689,17 @@ static void job_after(uv_work_t *w, int status) {
   if (ok) cache_put(j->c, j->key);
   size_t len = strlen(j->buf);
   OPENSSL_cleanse(j->buf, len + 1 + strlen(j->buf + len + 1));
+  for (wc_job **p = &j->c->inflight; *p; p = &(*p)->next)
+    if (*p == j) {
+      *p = j->next;
+      break;
+    }
   j->done(j->req, ok, j->arg);
+  for (wc_waiter *wt = j->waiters, *next; wt; wt = next) {
+    next = wt->next;
+    wt->done(wt->req, ok, wt->arg);
+    free(wt);
+  }
   net_webconfig_release(j->c);
   free(j);
 }
@@ -709,6 +732,16 @@ void net_webconfig_check(net_webconfig *c, uv_loop_t *loop, net_http_req *req,
     done(req, true, arg);
     return;
   }
+  for (wc_job *f = c->inflight; f; f = f->next) {
+    if (CRYPTO_memcmp(f->key, key, 32) != 0) continue;
+    wc_waiter *w = calloc(1, sizeof(*w));
+    if (!w) break; /* run a check of its own */
+    OPENSSL_cleanse(buf, hl);
+    free(buf);
+    *w = (wc_waiter){req, done, arg, f->waiters};
+    f->waiters = w;
+    return;
+  }
   size_t ul = strlen(user), pl = strlen(pass);
   wc_job *j = calloc(1, sizeof(*j) + ul + pl + 2);
   if (!j) {
@@ -727,6 +760,8 @@ void net_webconfig_check(net_webconfig *c, uv_loop_t *loop, net_http_req *req,
   j->done = done;
   j->arg = arg;
   j->work.data = j;
+  j->next = c->inflight;
+  c->inflight = j;
   if (uv_queue_work(loop, &j->work, job_work, job_after) != 0) {
     /* no pool: check here, on the loop, rather than let anyone in */
     job_work(&j->work);
