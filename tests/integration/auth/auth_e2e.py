@@ -513,6 +513,7 @@ scrape_configs:
     for p in (side_a, side_b, store, gw):
         p.stop()
         outputs[p.name + " log"] = p.log_text()
+    check_clean_exit((side_a, side_b, store, gw))
     n_lines = sum(v.count("\n") for k, v in outputs.items() if k.endswith(" log"))
     leaks = ["%s in %s" % (what, where) for where, text in outputs.items()
              for what, s in SECRETS.items() if s in text]
@@ -652,6 +653,18 @@ scrape_configs:
     except RuntimeError:
         pass
     check("tls: federated series (region=\"eu\") are in Prometheus", federated())
+    for p in (side, gw):
+        p.stop()
+    check_clean_exit((side, gw))
+
+
+def check_clean_exit(daemons):
+    """SIGTERM ends every daemon with status 0 and no sanitizer report."""
+    for p in daemons:
+        text = p.log_text()
+        check("%s exits cleanly on SIGTERM" % p.name,
+              p.p.returncode == 0 and "Sanitizer" not in text and "runtime error" not in text,
+              "status %s %s" % (p.p.returncode, text[-1500:] if p.p.returncode else ""))
 
 
 def _raise(msg):
