@@ -227,8 +227,7 @@ static void put(orr_buf *b, const char *indent, const char *key, const char *v, 
   }
   orr_buf_putc(b, '"');
   for (const char *p = v; *p; p++) {
-    if (*p == '"' || *p == '\\') orr_buf_putc(b, '\\');
-    orr_buf_putc(b, *p);
+    net__yaml_put_char(b, *p);
   }
   orr_buf_puts(b, "\"\n");
 }

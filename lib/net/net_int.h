@@ -230,6 +230,9 @@ int net__yaml_bool(net__yaml *y, yaml_node_t *n, const char *where, const char *
 int net__yaml_unknown(net__yaml *y, yaml_node_t *k, const char *type);
 int net__yaml_want_map(net__yaml *y, yaml_node_t *n, const char *where);
 const char *net__yaml_key(yaml_node_t *k);
+/* Appends |ch| as it goes inside a double-quoted YAML string ("\"", "\\",
+ * control bytes as \xNN). */
+void net__yaml_put_char(orr_buf *b, char ch);
 
 #define NET__YAML_PAIRS(y, map, k, v)                                                     \
   for (yaml_node_pair_t *pair__ = (map)->data.mapping.pairs.start;                        \

@@ -487,8 +487,7 @@ static void dump_str(orr_buf *b, const char *indent, const char *key, const char
   /* double-quoted YAML: enough escaping for paths and header values */
   orr_buf_putc(b, '"');
   for (const char *p = v; *p; p++) {
-    if (*p == '"' || *p == '\\') orr_buf_putc(b, '\\');
-    orr_buf_putc(b, *p);
+    net__yaml_put_char(b, *p);
   }
   orr_buf_puts(b, "\"\n");
 }
@@ -526,8 +525,7 @@ int net_webconfig_dump(const net_webconfig *c, orr_buf *b) {
     for (size_t i = 0; i < c->nusers; i++) {
       orr_buf_puts(b, "  \"");
       for (const char *p = c->users[i].name; *p; p++) {
-        if (*p == '"' || *p == '\\') orr_buf_putc(b, '\\');
-        orr_buf_putc(b, *p);
+        net__yaml_put_char(b, *p);
       }
       orr_buf_puts(b, "\": <secret>\n");
     }

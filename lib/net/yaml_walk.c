@@ -99,6 +99,18 @@ const char *net__yaml_key(yaml_node_t *k) {
   return k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
 }
 
+void net__yaml_put_char(orr_buf *b, char ch) {
+  unsigned char u = (unsigned char)ch;
+  if (ch == '"' || ch == '\\') {
+    orr_buf_putc(b, '\\');
+    orr_buf_putc(b, ch);
+  } else if (u < 0x20 || u == 0x7f) {
+    orr_buf_printf(b, "\\x%02x", u);
+  } else {
+    orr_buf_putc(b, ch);
+  }
+}
+
 int net__read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                    size_t errlen) {
   *out = NULL;
