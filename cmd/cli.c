@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "daemon.h"
 
 #ifndef ORRERY_REVISION
 #define ORRERY_REVISION "unknown"
@@ -70,6 +71,10 @@ static const orr_flag http_flags[] = {
      "Listen host:port for HTTP endpoints.", NULL},
     {"http-grace-period", ORR_FLAG_DURATION, &common.http_grace_period_ms, "2m",
      "Time to wait after an interrupt received for HTTP Server.", NULL},
+    {"http.config", ORR_FLAG_STRING, &common.http_config, "",
+     "Path to the configuration file that can enable TLS or authentication for all HTTP "
+     "endpoints (Prometheus's web configuration format; re-read on SIGHUP).",
+     "<filename>"},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -339,6 +344,10 @@ int cli_main(int argc, char **argv) {
   /* A daemon's start-up checks (the sidecar's bucket) run before its loop
    * handles SIGHUP (cmd/daemon.c): a reload sent then must not kill it. */
   if (c->shared & CLI_HTTP) signal(SIGHUP, SIG_IGN);
+  if ((c->shared & CLI_HTTP) && daemon_set_http_config_file(common.http_config) != 0) {
+    status = 1;
+    goto out;
+  }
   status = c->run((int)rest.n + 1, args);
 out:
   free(args);

@@ -9,7 +9,7 @@
 /* Groups of shared flags a command takes. */
 enum {
   CLI_LOG = 1u << 0,  /* --log.level, --log.format */
-  CLI_HTTP = 1u << 1, /* --http-address, --http-grace-period */
+  CLI_HTTP = 1u << 1, /* --http-address, --http-grace-period, --http.config */
   CLI_GRPC = 1u << 2, /* --grpc-address, --grpc-grace-period */
 };
 
@@ -21,6 +21,7 @@ typedef struct cli_common {
   orr_log_format log_format;
   const char *http_address;     /* "0.0.0.0:10902" */
   int64_t http_grace_period_ms; /* time to finish requests on shutdown */
+  const char *http_config;      /* --http.config: web config file, "" for none */
   const char *grpc_address;     /* "0.0.0.0:10901" */
   int64_t grpc_grace_period_ms;
   int64_t grpc_write_timeout_ms; /* 0: never */
@@ -78,7 +79,7 @@ const cli_build_info *cli_build(void);
 #define CLI_OBJSTORE_FLAGS(file, inline_)                                                         \
   {"objstore.config-file", ORR_FLAG_STRING, (file), NULL,                                       \
    "Path to the YAML file with the bucket configuration (type: FILESYSTEM or S3).", "<file-path>"}, \
-  {"objstore.config", ORR_FLAG_STRING, (inline_), NULL,                                         \
+  {"objstore.config", ORR_FLAG_SECRET, (inline_), NULL,                                         \
    "Alternative to --objstore.config-file: the YAML content itself.", "<content>"}
 
 #endif

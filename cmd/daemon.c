@@ -12,7 +12,17 @@
  *    checks run before the loop); while RUNNING it reloads as Prometheus
  *    does: "Reloading configuration file", each reload hook in turn, then
  *    "Completed loading of configuration file" or "Error reloading config"
- *    naming what failed — the daemon keeps running on its old settings. */
+ *    naming what failed — the daemon keeps running on its old settings.
+ * 4. The web configuration (--http.config) wraps the router: its headers
+ *    go on every response a handler makes (401s and 404s included), then
+ *    basic auth guards every path. Prometheus 2.42 (exporter-toolkit)
+ *    wraps its whole mux the same way, so /-/healthy, /-/ready and /metrics
+ *    need credentials too when users are configured. Responses the HTTP
+ *    parser makes before a request exists (400, 413, 431) carry no headers,
+ *    as Go's net/http sends those without calling a handler.
+ * 5. SIGHUP re-reads the web config (the first reload hook); a bad file is
+ *    logged and the previous one stays in force. A request in flight keeps
+ *    the configuration it started with (reference-counted). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -50,6 +60,8 @@ struct daemon_ctx {
   } *reloads;
   size_t nreloads;
   orr_series *reload_ok, *reload_ts;
+  char *web_config_file;  /* --http.config, or NULL */
+  net_webconfig *webcfg;  /* in force, or NULL */
   orr_metric *requests_total, *request_duration;
 };
 
@@ -96,6 +108,133 @@ static void on_complete(net_http_req *req, int status, uint64_t bytes, void *arg
 
 static void on_stop_async(uv_async_t *a);
 
+/* ---------------------------------------------------------------- web config */
+
+static char *http_config_file; /* process-wide, from --http.config */
+
+int daemon_set_http_config_file(const char *path) {
+  free(http_config_file);
+  http_config_file = NULL;
+  if (!path || !*path) return 0;
+  if (!(http_config_file = strdup(path))) return ORR_ENOMEM;
+  char err[512];
+  net_webconfig *c;
+  int rc = net_webconfig_load(path, &c, err, sizeof err);
+  if (rc) {
+    orr_log_error("cannot load the web configuration (--http.config)", "err", err, NULL);
+    return rc;
+  }
+  net_webconfig_release(c);
+  return 0;
+}
+
+/* The settings of tls_server_config the TLS transport does not take are
+ * refused, not ignored: max_version below TLS13 would otherwise still
+ * allow TLS 1.3. curve_preferences and prefer_server_cipher_suites are
+ * accepted and left to OpenSSL (logged once). */
+static int check_tls(const net_webconfig *c, char *err, size_t errlen) {
+  const net_webconfig_tls *t = net_webconfig_tls_config(c);
+  if (!t) return 0;
+  if (strcmp(t->max_version, "TLS13") != 0) {
+    snprintf(err, errlen,
+             "web config: tls_server_config.max_version %s: only TLS13 (the default) is supported",
+             t->max_version);
+    return ORR_EUNSUPPORTED;
+  }
+  return 0;
+}
+
+/* A server TLS context for |c|'s tls_server_config on |d|'s loop (*out NULL
+ * when there is none). Returns 0 or an error with one line in |err|. */
+static int web_tls_ctx(daemon_ctx *d, const net_webconfig *c, net_tls_ctx **out, char *err,
+                       size_t errlen) {
+  const net_webconfig_tls *t = net_webconfig_tls_config(c);
+  *out = NULL;
+  if (!t) return 0;
+  if (t->ncurve_preferences || !t->prefer_server_cipher_suites)
+    orr_log_warn("web config: curve_preferences and prefer_server_cipher_suites are left to "
+                 "OpenSSL's defaults", "component", d->component, NULL);
+  net_tls_server_opts o = {.cert_file = t->cert_file,
+                           .key_file = t->key_file,
+                           .client_ca_file = t->client_ca_file,
+                           .client_auth_type = t->client_auth_type,
+                           .min_version = t->min_version,
+                           .cipher_suites = t->cipher_suites,
+                           .ncipher_suites = t->ncipher_suites};
+  char sub[400] = "";
+  int rc = net_tls_ctx_new_server(&o, &d->loop, out, sub, sizeof sub);
+  if (rc) snprintf(err, errlen, "web config: tls_server_config: %s", sub);
+  return rc;
+}
+
+static bool same_str(const char *a, const char *b) {
+  return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+/* Whether two configurations have the same TLS settings (then the TLS
+ * context in use stays: it re-reads its files by itself). */
+static bool same_tls(const net_webconfig *a, const net_webconfig *b) {
+  const net_webconfig_tls *x = net_webconfig_tls_config(a), *y = net_webconfig_tls_config(b);
+  if (!x || !y) return x == y;
+  if (!same_str(x->cert_file, y->cert_file) || !same_str(x->key_file, y->key_file) ||
+      !same_str(x->client_ca_file, y->client_ca_file) ||
+      !same_str(x->client_auth_type, y->client_auth_type) ||
+      !same_str(x->min_version, y->min_version) || x->ncipher_suites != y->ncipher_suites)
+    return false;
+  for (size_t i = 0; i < x->ncipher_suites; i++)
+    if (strcmp(x->cipher_suites[i], y->cipher_suites[i]) != 0) return false;
+  return true;
+}
+
+static void auth_done(net_http_req *req, bool ok, void *arg) {
+  daemon_ctx *d = arg;
+  if (ok) net_http_router_handle(req, d->router);
+  else net_webconfig_respond_unauthorized(req);
+}
+
+/* The server's handler: web config headers, basic auth, then the router. */
+static void d_handle(net_http_req *req, void *arg) {
+  daemon_ctx *d = arg;
+  net_webconfig *c = d->webcfg;
+  if (!c) {
+    net_http_router_handle(req, d->router);
+    return;
+  }
+  size_t nh;
+  const net_http_kv *h = net_webconfig_headers(c, &nh);
+  for (size_t i = 0; i < nh; i++) net_http_resp_header(req, h[i].name, h[i].value);
+  net_webconfig_check(c, &d->loop, req, auth_done, d);
+}
+
+static int reload_web_config(daemon_ctx *d, void *arg, char *err, size_t errlen) {
+  net_webconfig *c;
+  int rc = net_webconfig_load(d->web_config_file, &c, err, errlen);
+  if (rc) return rc;
+  if ((net_webconfig_tls_config(c) != NULL) != (net_webconfig_tls_config(d->webcfg) != NULL)) {
+    net_webconfig_release(c);
+    snprintf(err, errlen, "web config: turning tls_server_config on or off needs a restart");
+    return ORR_EINVAL;
+  }
+  if ((rc = check_tls(c, err, errlen))) {
+    net_webconfig_release(c);
+    return rc;
+  }
+  if (!same_tls(c, d->webcfg)) {
+    /* new settings: connections accepted from now on use the new context,
+     * those open keep theirs */
+    net_tls_ctx *t;
+    if ((rc = web_tls_ctx(d, c, &t, err, errlen))) {
+      net_webconfig_release(c);
+      return rc;
+    }
+    net_http_server_set_tls(d->http, t);
+    net_tls_ctx_unref(t);
+  }
+  net_webconfig_release(d->webcfg);
+  d->webcfg = c;
+  return 0;
+}
+
 int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   if (!cfg || !cfg->http_address || !out) return ORR_EINVAL;
   /* A peer that closes its socket while we write must cost an EPIPE, not
@@ -120,6 +259,18 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   d->http_cfg.on_complete_arg = d;
   d->router = net_http_router_new();
   if (!d->component || !d->http_address || !d->router) goto fail;
+  if (http_config_file) {
+    char err[512];
+    if (!(d->web_config_file = strdup(http_config_file))) goto fail;
+    if ((rc = net_webconfig_load(http_config_file, &d->webcfg, err, sizeof err)) != 0 ||
+        (rc = check_tls(d->webcfg, err, sizeof err)) != 0) {
+      orr_log_error("cannot load the web configuration (--http.config)", "component",
+                    d->component, "err", err, NULL);
+      goto fail;
+    }
+    rc = ORR_ENOMEM;
+    if (daemon_on_reload(d, reload_web_config, NULL) != 0) goto fail;
+  }
 
   orr_registry *reg = orr_registry_default();
   static const char *const total_labels[] = {"code", "handler", "method", NULL};
@@ -150,13 +301,27 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
       net_http_router_add(d->router, NET_HTTP_GET | NET_HTTP_HEAD, "/-/ready", "ready", h_ready,
                           d) != 0)
     goto fail;
-  if ((rc = net_http_server_new(&d->loop, &d->http_cfg, net_http_router_handle, d->router,
-                                &d->http)) != 0)
+  if ((rc = net_http_server_new(&d->loop, &d->http_cfg, d_handle, d, &d->http)) != 0)
     goto fail;
+  if (d->webcfg) {
+    /* last: a TLS context holds a timer on the loop, nothing may fail after */
+    char err[512] = "";
+    net_tls_ctx *t;
+    if ((rc = web_tls_ctx(d, d->webcfg, &t, err, sizeof err)) != 0) {
+      orr_log_error("cannot load the web configuration (--http.config)", "component",
+                    d->component, "err", err, NULL);
+      net_http_server_free(d->http);
+      goto fail;
+    }
+    if (t) {
+      net_http_server_set_tls(d->http, t);
+      net_tls_ctx_unref(t);
+    }
+  }
   /* Hidden, for bench/tls_vs_plaintext.sh: HTTPS on the HTTP port from
    * ORRERY_HTTP_TLS_CERT/_KEY. Users configure it with --http.config. */
   const char *tc = getenv("ORRERY_HTTP_TLS_CERT"), *tk = getenv("ORRERY_HTTP_TLS_KEY");
-  if (tc && tk) {
+  if (!net_webconfig_tls_config(d->webcfg) && tc && tk) {
     net_tls_server_opts to = {.cert_file = tc, .key_file = tk};
     net_tls_ctx *tls;
     char err[256] = "";
@@ -175,6 +340,9 @@ int daemon_new(const daemon_config *cfg, daemon_ctx **out) {
   *out = d;
   return 0;
 fail:
+  net_webconfig_release(d->webcfg);
+  free(d->web_config_file);
+  free(d->reloads);
   net_http_router_free(d->router);
   free(d->component);
   free(d->http_address);
@@ -357,6 +525,8 @@ void daemon_free(daemon_ctx *d) {
   uv_loop_close(&d->loop);
   free(d->hooks);
   free(d->reloads);
+  net_webconfig_release(d->webcfg);
+  free(d->web_config_file);
   free(d->component);
   free(d->http_address);
   free(d);

@@ -1,6 +1,7 @@
 /* daemon.h: the scaffold every orrery component runs in — one libuv loop, the
- * HTTP server with /metrics, /-/healthy and /-/ready, HTTP metrics, and
- * SIGTERM/SIGINT handling with a graceful drain. */
+ * HTTP server with /metrics, /-/healthy and /-/ready, HTTP metrics, the web
+ * configuration (--http.config: basic auth, headers, TLS; re-read on SIGHUP)
+ * and SIGTERM/SIGINT handling with a graceful drain. */
 #ifndef ORR_DAEMON_H
 #define ORR_DAEMON_H
 
@@ -18,6 +19,14 @@ typedef struct daemon_config {
 } daemon_config;
 
 typedef struct daemon_ctx daemon_ctx;
+
+/* The --http.config file (Prometheus's web configuration: TLS, basic auth,
+ * response headers) every daemon_new of this process applies to its HTTP
+ * server; NULL or "" for none. The path is copied. The file is loaded once
+ * here to check it: a bad one logs one error naming the key and returns
+ * ORR_EINVAL (the command exits 1); 0 otherwise. Not thread-safe: call
+ * before daemon_new. */
+int daemon_set_http_config_file(const char *path);
 
 /* Creates the loop, router and HTTP server (not yet listening) and registers
  * the HTTP and process metrics on orr_registry_default(). The logger must be

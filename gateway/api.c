@@ -568,6 +568,10 @@ static char *flag_value(orr_arena *a, const orr_flag *f) {
       const char *s = *(const char **)f->dst;
       return orr_arena_strdup(a, s ? s : "");
     }
+    case ORR_FLAG_SECRET: { /* as Prometheus shows a secret */
+      const char *s = *(const char **)f->dst;
+      return orr_arena_strdup(a, s && *s ? "<secret>" : "");
+    }
     case ORR_FLAG_BOOL: return orr_arena_strdup(a, *(int *)f->dst ? "true" : "false");
     case ORR_FLAG_INT:
     case ORR_FLAG_BYTES: return orr_arena_sprintf(a, "%lld", (long long)*(int64_t *)f->dst);
@@ -598,7 +602,7 @@ static void handle_flags(net_http_req *req, void *arg) {
   const cli_common *c = cli_common_options();
   size_t nf = 0;
   for (const orr_flag *f = api->cfg.flags; f && f->name; f++) nf++;
-  flag_kv *kv = orr_arena_calloc(a, nf + 6, sizeof(*kv));
+  flag_kv *kv = orr_arena_calloc(a, nf + 7, sizeof(*kv));
   if (!kv) {
     net_http_respond_api_error(req, "internal", "out of memory");
     return;
@@ -609,6 +613,7 @@ static void handle_flags(net_http_req *req, void *arg) {
   kv[n++] = (flag_kv){"log.level", (char *)levels[c->log_level & 3]};
   kv[n++] = (flag_kv){"log.format", (char *)(c->log_format == ORR_LOG_JSON ? "json" : "logfmt")};
   kv[n++] = (flag_kv){"http-address", (char *)(c->http_address ? c->http_address : "")};
+  kv[n++] = (flag_kv){"http.config", (char *)(c->http_config ? c->http_config : "")};
   kv[n++] = (flag_kv){"http-grace-period",
                       orr_arena_strdup(a, orr_format_duration(c->http_grace_period_ms, d, sizeof(d)))};
   kv[n++] = (flag_kv){"grpc-address", (char *)(c->grpc_address ? c->grpc_address : "")};

@@ -1,12 +1,18 @@
 /* cmd.c: `orrery sidecar` — beside one Prometheus: serves its data
  * over StoreAPI through remote read and uploads its finished blocks.
  * Its flags (Thanos sidecar's names and defaults). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
 #include "objstore.h"
 #include "sidecar.h"
 
 static struct {
   const char *prometheus_url;
+  const char *http_client_file, *http_client;
   int64_t ready_timeout_ms;
   const char *tsdb_path;
   const char *objstore_file;
@@ -18,6 +24,12 @@ static struct {
 static const orr_flag flags[] = {
     {"prometheus.url", ORR_FLAG_STRING, &opt.prometheus_url, "http://localhost:9090",
      "URL at which to reach Prometheus's API.", NULL},
+    {"prometheus.http-client-file", ORR_FLAG_STRING, &opt.http_client_file, NULL,
+     "Path to a YAML file with the HTTP client settings for Prometheus: basic_auth, "
+     "authorization, tls_config (Prometheus's shapes; bearer_token(_file) as Thanos).",
+     "<file-path>"},
+    {"prometheus.http-client", ORR_FLAG_SECRET, &opt.http_client, NULL,
+     "Alternative to --prometheus.http-client-file: the YAML content itself.", "<content>"},
     {"prometheus.ready_timeout", ORR_FLAG_DURATION, &opt.ready_timeout_ms, "10m",
      "Maximum time to wait for the Prometheus instance to start up.", NULL},
     {"tsdb.path", ORR_FLAG_STRING, &opt.tsdb_path, "./data", "Data directory of TSDB.", NULL},
@@ -45,12 +57,60 @@ static int open_bucket(objstore_bucket **out) {
   return rc;
 }
 
+/* --prometheus.http-client(-file): parsed once at start; a bad one stops
+ * the sidecar with one line naming the key. Returns 0 with |*has| false
+ * when neither flag is given. */
+static int load_http_client(net_http_client_config *hc, bool *has) {
+  const char *file = opt.http_client_file && opt.http_client_file[0] ? opt.http_client_file : NULL;
+  const char *text = opt.http_client && opt.http_client[0] ? opt.http_client : NULL;
+  char err[512] = "";
+  char *buf = NULL;
+  size_t len = 0;
+  *has = false;
+  if (!file && !text) return 0;
+  if (file) {
+    FILE *f = fopen(file, "rb");
+    orr_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    if (!f) {
+      orr_log_error("cannot read --prometheus.http-client-file", "file", file, "err",
+                    strerror(errno), NULL);
+      return 1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) orr_buf_append(&b, chunk, n);
+    fclose(f);
+    orr_buf_putc(&b, 0);
+    if (b.oom) return 1;
+    buf = b.data;
+    len = b.len - 1;
+    text = buf;
+  } else {
+    len = strlen(text);
+  }
+  int rc = net_http_client_config_parse(text, len, hc, err, sizeof err);
+  free(buf);
+  if (rc) {
+    orr_log_error("bad Prometheus HTTP client config", "err", err, NULL);
+    return 1;
+  }
+  *has = true;
+  return 0;
+}
+
 static int run(int argc, char **argv) {
   const cli_common *c = cli_common_options();
   objstore_bucket *bucket;
-  if (open_bucket(&bucket) != 0) return 1;
+  net_http_client_config hc;
+  bool has_hc;
+  if (load_http_client(&hc, &has_hc) != 0) return 1;
+  if (open_bucket(&bucket) != 0) {
+    if (has_hc) net_http_client_config_free(&hc);
+    return 1;
+  }
   sidecar_config cfg = {0};
   cfg.prometheus_url = opt.prometheus_url;
+  cfg.prometheus_client = has_hc ? &hc : NULL;
   cfg.ready_timeout_ms = opt.ready_timeout_ms;
   cfg.tsdb_path = opt.tsdb_path;
   cfg.bucket = bucket;
@@ -67,6 +127,7 @@ static int run(int argc, char **argv) {
   cfg.grpc_tls_min_version = c->grpc_tls_min_version;
   int status = sidecar_main(&cfg);
   objstore_close(bucket); /* the shipper was joined in sidecar_main */
+  if (has_hc) net_http_client_config_free(&hc);
   return status;
 }
 

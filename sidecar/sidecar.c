@@ -31,6 +31,7 @@ enum { S_WAIT_READY = 0, S_CONFIG, S_FLAGS, S_MINTIME, S_READY, S_STOPPED };
 
 struct sidecar {
   sidecar_config cfg;
+  char url_log[512]; /* cfg.prometheus_url with its password redacted, for logs */
   daemon_ctx *d;
   uv_loop_t *loop;
   net_http_client *http;
@@ -59,7 +60,8 @@ struct sidecar {
  * with |sc| as its owner. */
 static int sc_get(sidecar *sc, const char *pathq, size_t max, int64_t timeout_ms, prom_get_fn cb,
                   void *arg) {
-  return prom_get(sc->http, sc->cfg.prometheus_url, pathq, max, timeout_ms, cb, sc, arg, NULL);
+  return prom_get_auth(sc->http, sc->cfg.prometheus_client, sc->cfg.prometheus_url, pathq, max,
+                       timeout_ms, cb, sc, arg, NULL);
 }
 
 /* ---------------------------------------------------------------- start-up */
@@ -238,23 +240,23 @@ static void got_ready(void *owner, int result, int status, orr_buf *body, const 
                       void *arg) {
   sidecar *sc = owner;
   if (result == 0 && status == 200) {
-    orr_log_info("Prometheus is ready", "url", sc->cfg.prometheus_url, NULL);
+    orr_log_info("Prometheus is ready", "url", sc->url_log, NULL);
     /* As Thanos: with uploads, Prometheus's flags are checked first. */
     sc->state = sc->uploads ? S_FLAGS : S_CONFIG;
     step(sc);
     return;
   }
   if (timed_out(sc)) {
-    char msg[256];
+    char msg[640];
     char dur[48];
     snprintf(msg, sizeof(msg), "Prometheus at %s did not become ready within %s",
-             sc->cfg.prometheus_url, orr_format_duration(sc->cfg.ready_timeout_ms, dur, sizeof(dur)));
+             sc->url_log, orr_format_duration(sc->cfg.ready_timeout_ms, dur, sizeof(dur)));
     fail_start(sc, msg);
     return;
   }
   char st[16];
   snprintf(st, sizeof(st), "%d", status);
-  orr_log_info("waiting for Prometheus to be ready", "url", sc->cfg.prometheus_url, "status",
+  orr_log_info("waiting for Prometheus to be ready", "url", sc->url_log, "status",
                result ? "none" : st, "err", result ? (err && err[0] ? err : orr_strerror(result)) : "",
                NULL);
   retry_later(sc, sc->backoff_ms);
@@ -378,6 +380,7 @@ int sidecar_main(const sidecar_config *cfg) {
   if (!sc) return 1;
   int status = 1;
   sc->cfg = *cfg;
+  net_url_redacted(cfg->prometheus_url, sc->url_log, sizeof sc->url_log);
   sc->lowest_ts = INT64_MIN;
   sc->backoff_ms = 500;
   sc->uploads = cfg->bucket != NULL;
@@ -417,6 +420,7 @@ int sidecar_main(const sidecar_config *cfg) {
   po.url = cfg->prometheus_url;
   po.component = "sidecar";
   po.rr_bytes = sc->rr_bytes;
+  po.client = cfg->prometheus_client;
   if (net_http_client_new(sc->loop, NULL, &sc->http) == 0) {
     po.http = sc->http;
     if (prom_source_new(&po, &sc->src) == 0) prom_source_set_min_time(sc->src, sc->min_time);
@@ -433,7 +437,7 @@ int sidecar_main(const sidecar_config *cfg) {
     goto out;
   }
   sc->start_ns = orr_mono_ns();
-  orr_log_info("waiting for Prometheus", "url", cfg->prometheus_url, NULL);
+  orr_log_info("waiting for Prometheus", "url", sc->url_log, NULL);
   step(sc);
   status = daemon_run(sc->d);
   /* Let the gRPC server's graceful close and the client close complete. */

@@ -21,6 +21,9 @@
 
 typedef struct sidecar_config {
   const char *prometheus_url;
+  /* --prometheus.http-client(-file): authorization and TLS for every
+   * request to Prometheus, borrowed; NULL: none. */
+  const net_http_client_config *prometheus_client;
   int64_t ready_timeout_ms;
   const char *tsdb_path;
   /* The checked bucket (objstore_open_checked) the shipper uploads to,

@@ -206,6 +206,10 @@ typedef enum {
   ORR_FLAG_FLOAT,       /* double * */
   ORR_FLAG_BYTES,       /* int64_t * ("512MiB", "1GB", "1024") */
   ORR_FLAG_STRINGS,     /* orr_strings * (repeatable) */
+  /* const char **, as ORR_FLAG_STRING, for values that hold a secret (an
+   * inline bucket or HTTP client config with keys or passwords): whatever
+   * shows flags (/api/v1/status/flags) prints "<secret>" instead. */
+  ORR_FLAG_SECRET,
 } orr_flag_type;
 
 typedef struct orr_strings {

@@ -143,6 +143,7 @@ static int set_value(const orr_flag *f, const char *v, const char **why) {
   int rc;
   switch (f->type) {
   case ORR_FLAG_STRING:
+  case ORR_FLAG_SECRET:
     *(const char **)f->dst = v;
     return 0;
   case ORR_FLAG_BOOL:
@@ -193,7 +194,8 @@ static int set_value(const orr_flag *f, const char *v, const char **why) {
 
 static void set_zero(const orr_flag *f) {
   switch (f->type) {
-  case ORR_FLAG_STRING: *(const char **)f->dst = NULL; break;
+  case ORR_FLAG_STRING:
+  case ORR_FLAG_SECRET: *(const char **)f->dst = NULL; break;
   case ORR_FLAG_BOOL: *(int *)f->dst = 0; break;
   case ORR_FLAG_INT:
   case ORR_FLAG_DURATION:
@@ -345,7 +347,7 @@ out:
 
 static void flag_column(const orr_flag *f, char *out, size_t outlen) {
   static const char *const type_ph[] = {"<string>", "", "<int>", "<duration>",
-                                        "<float>",  "<bytes>", "<string>"};
+                                        "<float>",  "<bytes>", "<string>", "<string>"};
   if (f->type == ORR_FLAG_BOOL) {
     snprintf(out, outlen, "--[no-]%s", f->name);
   } else if (f->def && *f->def && f->type != ORR_FLAG_STRINGS) {

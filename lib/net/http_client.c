@@ -33,6 +33,8 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +80,7 @@ struct net_http_client_req {
   bool reader_used; /* read since the last rewind */
   int64_t total_ms, connect_ms;
   char *sigv4, *userpwd;
-  char *ca_file, *cert_file, *key_file;
+  char *ca_file, *cert_file, *key_file, *server_name;
   bool tls_insecure;
   net_http_client_headers_fn on_headers;
   net_http_client_body_fn on_body;
@@ -404,6 +406,14 @@ static int net__hc_on_seek(void *ud, curl_off_t off, int origin) {
     if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) goto fail; \
   } while (0)
 
+/* CURLOPT_SSL_CTX_FUNCTION for tls_config.server_name (OpenSSL backend). */
+static CURLcode net__hc_ssl_ctx(CURL *e, void *ssl_ctx, void *arg) {
+  (void)e;
+  X509_VERIFY_PARAM *p = SSL_CTX_get0_param((SSL_CTX *)ssl_ctx);
+  if (!p || X509_VERIFY_PARAM_set1_host(p, (const char *)arg, 0) != 1) return CURLE_SSL_CERTPROBLEM;
+  return CURLE_OK;
+}
+
 /* Sets every option of |r| on its easy handle; once per request. */
 static int net__hc_configure(net_http_client_req *r) {
   CURL *e = r->easy;
@@ -464,6 +474,12 @@ static int net__hc_configure(net_http_client_req *r) {
   if (r->tls_insecure) {
     NET__HC_SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
     NET__HC_SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  } else if (r->server_name) {
+    /* tls_config.server_name: OpenSSL checks the certificate against it
+     * during verification, in place of curl's check of the URL's host. */
+    NET__HC_SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    NET__HC_SETOPT(e, CURLOPT_SSL_CTX_FUNCTION, net__hc_ssl_ctx);
+    NET__HC_SETOPT(e, CURLOPT_SSL_CTX_DATA, (void *)r->server_name);
   }
   if (r->sigv4) {
     NET__HC_SETOPT(e, CURLOPT_AWS_SIGV4, r->sigv4);
@@ -529,7 +545,9 @@ static bool net__hc_schedule_retry(net_http_client_req *r) {
     r->timer_init = true;
     c->open_handles++;
   }
-  orr_log_debug("http client retry", "url", r->url, "attempt", ORR_LOG_INT(r->attempts),
+  char url[512];
+  orr_log_debug("http client retry", "url", net_url_redacted(r->url, url, sizeof url), "attempt",
+                ORR_LOG_INT(r->attempts),
                 "status", ORR_LOG_INT(r->status), "delay_ms", ORR_LOG_INT(delay), NULL);
   r->status = 0;
   r->headers_done = false;
@@ -606,6 +624,7 @@ static void net__hc_req_free_mem(net_http_client_req *r) {
   free(r->ca_file);
   free(r->cert_file);
   free(r->key_file);
+  free(r->server_name);
   if (r->userpwd) {
     memset(r->userpwd, 0, strlen(r->userpwd));
     free(r->userpwd);
@@ -861,7 +880,8 @@ static bool net__hc_set_str(char **dst, const char *s) {
 int net_http_client_req_tls(net_http_client_req *r, const net_http_client_tls *tls) {
   if (!net__hc_set_str(&r->ca_file, tls->ca_file) ||
       !net__hc_set_str(&r->cert_file, tls->cert_file) ||
-      !net__hc_set_str(&r->key_file, tls->key_file))
+      !net__hc_set_str(&r->key_file, tls->key_file) ||
+      !net__hc_set_str(&r->server_name, tls->server_name && *tls->server_name ? tls->server_name : NULL))
     return ORR_ENOMEM;
   r->tls_insecure = tls->insecure_skip_verify;
   return 0;

@@ -315,6 +315,7 @@ typedef struct net_http_client_tls {
   const char *cert_file;     /* client certificate (PEM) for mutual TLS, or NULL */
   const char *key_file;      /* its private key, or NULL */
   bool insecure_skip_verify; /* do not verify the server's certificate or name */
+  const char *server_name;   /* name to verify (and send as SNI) instead of the URL's host */
 } net_http_client_tls;
 /* Sets TLS options; strings are copied. Returns 0 or ORR_ENOMEM. */
 int net_http_client_req_tls(net_http_client_req *r, const net_http_client_tls *tls);
@@ -418,6 +419,110 @@ uint64_t net_tls_ctx_reloads(const net_tls_ctx *t);
  * speaks TLS with |tls|. Takes a reference, released with the server.
  * Call before listening. */
 void net_http_server_set_tls(net_http_server *s, net_tls_ctx *tls);
+
+/* ================================================================ web config */
+/* Prometheus's web configuration file (webconfig.c; the --http.config flag,
+ * the format of Prometheus 2.42's --web.config.file): tls_server_config,
+ * http_server_config (headers; http2 is accepted and ignored: the server
+ * speaks HTTP/1.1) and basic_auth_users (user: bcrypt hash). Parsed strictly
+ * as Prometheus does: an unknown key or a bad value is an error naming it.
+ *
+ * Basic auth (Prometheus's exporter-toolkit rules): every request needs
+ * valid credentials when users are configured; a missing or malformed
+ * header, an unknown user or a wrong password all get the same 401 with
+ * "WWW-Authenticate: Basic". bcrypt runs on libcrypt (crypt_rn) off the
+ * loop; an unknown user is checked against a dummy hash of the same cost,
+ * and the comparison is constant-time. Successful checks are cached (by the
+ * SHA-256 of user, password and stored hash), so bcrypt's cost is paid once
+ * per credential, not per request; failures are never cached. */
+typedef struct net_webconfig net_webconfig;
+
+typedef struct net_webconfig_tls {
+  const char *cert_file, *key_file, *client_ca_file;
+  const char *client_auth_type; /* Go's names; "NoClientCert" when unset */
+  const char *min_version;      /* "TLS10".."TLS13"; "TLS12" when unset */
+  const char *max_version;      /* "TLS13" when unset */
+  const char *const *cipher_suites; /* Go's names (TLS_ECDHE_..._SHA256) */
+  size_t ncipher_suites;
+  const char *const *curve_preferences; /* CurveP256, CurveP384, CurveP521, X25519 */
+  size_t ncurve_preferences;
+  bool prefer_server_cipher_suites; /* default true */
+} net_webconfig_tls;
+
+/* Parses |text| (|len| bytes). |path_for_errors| prefixes messages (may be
+ * NULL). Files named in tls_server_config must be readable. On error writes
+ * one line to |err| naming the key (never a secret value) and returns
+ * ORR_EINVAL (or ORR_ENOMEM). On success *out has one reference; release
+ * with net_webconfig_release(). */
+int net_webconfig_parse(const char *text, size_t len, net_webconfig **out, char *err,
+                        size_t errlen);
+/* Reads and parses the file at |path|; as net_webconfig_parse. */
+int net_webconfig_load(const char *path, net_webconfig **out, char *err, size_t errlen);
+net_webconfig *net_webconfig_acquire(net_webconfig *c);
+void net_webconfig_release(net_webconfig *c); /* NULL is fine */
+/* TLS settings, or NULL when the file has none (plain HTTP). Borrowed. */
+const net_webconfig_tls *net_webconfig_tls_config(const net_webconfig *c);
+/* The headers of http_server_config, in file order (borrowed). */
+const net_http_kv *net_webconfig_headers(const net_webconfig *c, size_t *n);
+/* Number of basic_auth_users. */
+size_t net_webconfig_users(const net_webconfig *c);
+/* The configuration rendered as YAML with every secret shown as <secret>
+ * (as Prometheus's config dumps). Appends to |out|; 0 or ORR_ENOMEM. */
+int net_webconfig_dump(const net_webconfig *c, orr_buf *out);
+
+/* Checks |req| against |c| when it has users (loop thread of |loop|):
+ * calls |done(req, ok, arg)| — at once for no users, a missing or malformed
+ * header or a cached success, or after bcrypt ran on |loop|'s thread pool. |c| is held until |done| runs. With ok
+ * false, answer with net_webconfig_respond_unauthorized(). */
+void net_webconfig_check(net_webconfig *c, uv_loop_t *loop, net_http_req *req,
+                         void (*done)(net_http_req *req, bool ok, void *arg), void *arg);
+/* The pure part of the check, for tests and fuzzing: decodes an
+ * Authorization header value ("Basic base64(user:pass)"). Returns 0 and
+ * sets |user|/|pass| (NUL-terminated, in |buf| of |cap| bytes) or
+ * ORR_EINVAL. */
+int net_webconfig_parse_basic(const char *header, char *buf, size_t cap, const char **user,
+                              const char **pass);
+/* Whether |user|/|pass| are valid under |c|, synchronously (runs bcrypt on
+ * a miss; for tests and tools). */
+bool net_webconfig_verify(net_webconfig *c, const char *user, const char *pass);
+/* 401, "WWW-Authenticate: Basic", body "Unauthorized\n" (Go's http.Error):
+ * the same for every failure. Finishes |req|. */
+void net_webconfig_respond_unauthorized(net_http_req *req);
+
+/* ================================================================ HTTP client config */
+/* Prometheus's HTTP client settings in YAML (http_client_config.c): for the
+ * sidecar's --prometheus.http-client(-file) (Thanos's flag) and the remote
+ * read / federate sources. Keys: basic_auth {username, password,
+ * password_file}, authorization {type (default Bearer), credentials,
+ * credentials_file}, bearer_token, bearer_token_file (Thanos's older
+ * names), tls_config {ca_file, cert_file, key_file, server_name,
+ * insecure_skip_verify}. Strict: unknown keys are errors. Secret files are
+ * read at each request, as Prometheus does, so a rotated token is used at
+ * once. */
+typedef struct net_http_client_config {
+  char *username, *password, *password_file;
+  char *auth_type, *credentials, *credentials_file;
+  char *ca_file, *cert_file, *key_file, *server_name;
+  bool insecure_skip_verify;
+} net_http_client_config;
+
+/* Parses |text| into |*c| (zeroed first). Returns 0, ORR_EINVAL (one line in
+ * |err| naming the key, never a secret) or ORR_ENOMEM. Free with
+ * net_http_client_config_free(). */
+int net_http_client_config_parse(const char *text, size_t len, net_http_client_config *c,
+                                 char *err, size_t errlen);
+void net_http_client_config_free(net_http_client_config *c);
+/* Applies |c| to |r| (TLS, Authorization header). |url_host| unused when
+ * no server_name. Returns 0, ORR_EIO (a secret file could not be read:
+ * the message in |err| names the file, not its content) or ORR_ENOMEM. */
+int net_http_client_config_apply(const net_http_client_config *c, net_http_client_req *r,
+                                 char *err, size_t errlen);
+/* The configuration as YAML with secrets shown as <secret>; 0 or ORR_ENOMEM. */
+int net_http_client_config_dump(const net_http_client_config *c, orr_buf *out);
+/* |url| for logs and errors: a password in its userinfo becomes "xxxxx"
+ * ("http://user:xxxxx@host/", as Go's URL.Redacted). Writes at most |cap|
+ * bytes (truncated, NUL-terminated) to |out| and returns |out|. */
+char *net_url_redacted(const char *url, char *out, size_t cap);
 
 /* ================================================================ gRPC */
 /* (section owned by the gRPC work) */

@@ -202,4 +202,49 @@ int net__grpc_server_fake_conn(net_grpc_server *s, net__h2_conn **out);
  * (feed it the server's bytes) until it closes. Returns 0 or ORR_ENOMEM. */
 int net__grpc_client_fake_conn(net_grpc_client *c, net__h2_conn **out);
 
+/* ================================================================ YAML (web and client config) */
+#include <yaml.h>
+
+/* One YAML document being read strictly (yaml_walk.c). |what| prefixes
+ * every message ("web config"); errors name the key and line, never a
+ * value. Zero-initialise, set what/err/errlen, net__yaml_load(), walk,
+ * net__yaml_free(). */
+typedef struct net__yaml {
+  const char *what;
+  char *err;
+  size_t errlen;
+  yaml_document_t doc;
+  bool loaded;
+} net__yaml;
+
+int net__yaml_err(net__yaml *y, const char *fmt, ...) ORR_PRINTF(2, 3);
+int net__yaml_load(net__yaml *y, const char *text, size_t len);
+void net__yaml_free(net__yaml *y);
+yaml_node_t *net__yaml_root(net__yaml *y);
+yaml_node_t *net__yaml_node(net__yaml *y, int id);
+bool net__yaml_is_null(const yaml_node_t *n);
+size_t net__yaml_line(const yaml_node_t *n);
+/* A scalar as a string ("" for null), or NULL after an error. */
+const char *net__yaml_str(net__yaml *y, yaml_node_t *n, const char *where, const char *key);
+int net__yaml_bool(net__yaml *y, yaml_node_t *n, const char *where, const char *key, bool *out);
+int net__yaml_unknown(net__yaml *y, yaml_node_t *k, const char *type);
+int net__yaml_want_map(net__yaml *y, yaml_node_t *n, const char *where);
+const char *net__yaml_key(yaml_node_t *k);
+/* Appends |ch| as it goes inside a double-quoted YAML string ("\"", "\\",
+ * control bytes as \xNN). */
+void net__yaml_put_char(orr_buf *b, char ch);
+
+#define NET__YAML_PAIRS(y, map, k, v)                                                     \
+  for (yaml_node_pair_t *pair__ = (map)->data.mapping.pairs.start;                        \
+       pair__ < (map)->data.mapping.pairs.top; pair__++)                                  \
+    for (yaml_node_t *k = net__yaml_node((y), pair__->key),                               \
+                     *v = net__yaml_node((y), pair__->value), *once__ = k;                \
+         once__; once__ = NULL)
+
+/* Reads a whole small file (at most |max| bytes) into |*out| (NUL-terminated,
+ * caller frees). Returns 0, ORR_EIO (errno's text in |err| with |path|),
+ * ORR_ELIMIT or ORR_ENOMEM. */
+int net__read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+                   size_t errlen);
+
 #endif /* ORR_NET_INT_H */

@@ -126,7 +126,7 @@ static int parse_tls(cfg_ctx *x, yaml_node_t *map) {
     if (!strcmp(key, "ca_file")) rc = set_str(&c->ca_file, val);
     else if (!strcmp(key, "cert_file")) rc = set_str(&c->cert_file, val);
     else if (!strcmp(key, "key_file")) rc = set_str(&c->key_file, val);
-    else if (!strcmp(key, "server_name")) rc = 0; /* SNI is the endpoint's host */
+    else if (!strcmp(key, "server_name")) rc = set_str(&c->server_name, val);
     else if (!strcmp(key, "insecure_skip_verify"))
       rc = parse_bool(x, val, where, key, &c->insecure_skip_verify);
     else return unknown(x, where, key);
@@ -435,6 +435,7 @@ void objstore_config_free(objstore_config *c) {
   free(c->access_key);
   free(c->secret_key);
   free(c->ca_file);
+  free(c->server_name);
   free(c->cert_file);
   free(c->key_file);
   memset(c, 0, sizeof *c);

@@ -55,6 +55,7 @@ static int config_copy(objstore_config *dst, const objstore_config *src) {
   dst->ca_file = dup_or_null(src->ca_file, &oom);
   dst->cert_file = dup_or_null(src->cert_file, &oom);
   dst->key_file = dup_or_null(src->key_file, &oom);
+  dst->server_name = dup_or_null(src->server_name, &oom);
   if (oom) {
     objstore_config_free(dst);
     return ORR_ENOMEM;

@@ -77,6 +77,7 @@ typedef struct objstore_config {
   int64_t tls_handshake_timeout_ms;   /* connect timeout, default 10 s */
   int insecure_skip_verify;
   char *ca_file, *cert_file, *key_file;
+  char *server_name; /* tls_config.server_name: the name the certificate must carry */
   int max_retries; /* attempts after the first; default 10 as minio-go (the check: 1) */
   int max_conns_per_host; /* http_config.max_conns_per_host; 0: 16 */
 } objstore_config;

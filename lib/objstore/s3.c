@@ -303,6 +303,7 @@ int objstore__s3_open(objstore_bucket *b, char *err, size_t errlen) {
   s->tls.cert_file = cfg->cert_file && *cfg->cert_file ? cfg->cert_file : NULL;
   s->tls.key_file = cfg->key_file && *cfg->key_file ? cfg->key_file : NULL;
   s->tls.insecure_skip_verify = cfg->insecure_skip_verify != 0;
+  s->tls.server_name = cfg->server_name && *cfg->server_name ? cfg->server_name : NULL;
   s->header_timeout_ms = cfg->response_header_timeout_ms;
   s->connect_timeout_ms = cfg->tls_handshake_timeout_ms;
   s->max_host_conns = cfg->max_conns_per_host > 0 ? cfg->max_conns_per_host : 16;

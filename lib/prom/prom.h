@@ -75,6 +75,15 @@ typedef void (*prom_get_fn)(void *owner, int result, int status, orr_buf *body, 
                             void *arg);
 int prom_get(net_http_client *http, const char *base_url, const char *pathq, size_t max,
              int64_t timeout_ms, prom_get_fn cb, void *owner, void *arg, prom_get_req **out);
+/* As prom_get, with Prometheus's HTTP client settings (authorization,
+ * TLS; borrowed for the call, NULL: none). A secret file that cannot be
+ * read fails it with ORR_EIO (logged without its content; no callback). */
+int prom_get_auth(net_http_client *http, const net_http_client_config *client,
+                  const char *base_url, const char *pathq, size_t max, int64_t timeout_ms,
+                  prom_get_fn cb, void *owner, void *arg, prom_get_req **out);
+/* Applies |client| (may be NULL) to |r|: 0, or an error logged without
+ * any secret. */
+int prom_apply_client_config(const net_http_client_config *client, net_http_client_req *r);
 /* |cb| follows with ORR_ECANCELED. */
 void prom_get_cancel(prom_get_req *g);
 
@@ -91,6 +100,9 @@ typedef struct prom_source_opts {
   const char *url;        /* "http://127.0.0.1:9090" (copied) */
   const char *component;  /* Info's component type (static); NULL: "sidecar" */
   orr_series *rr_bytes;   /* remote-read body bytes; may be NULL */
+  /* Authorization and TLS for every request (--prometheus.http-client),
+   * borrowed until prom_source_free; NULL: none. */
+  const net_http_client_config *client;
 } prom_source_opts;
 
 int prom_source_new(const prom_source_opts *o, prom_source **out);

@@ -47,6 +47,7 @@ struct prom_source {
   int64_t min_time;
   client_share *clients; /* note 3 */
   orr_series *rr_bytes;
+  const net_http_client_config *client; /* borrowed; may be NULL */
 };
 
 enum { K_SERIES_RR = 1, K_SERIES_JSON, K_LABELS };
@@ -242,6 +243,8 @@ static int sj_start(prom_source *sc, scall *s, const char *pathq) {
   orr_buf_puts(&url, pathq);
   int rc = url.oom ? ORR_ENOMEM : net_http_client_req_new(sc->http, "GET", url.data, &s->sreq);
   orr_buf_free(&url);
+  if (!rc && (rc = prom_apply_client_config(sc->client, s->sreq)) != 0)
+    net_http_client_req_free(s->sreq);
   if (rc) return rc;
   prom_series_json_init(&s->sj, sj_emit, s);
   s->sj_init = true;
@@ -445,6 +448,7 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   } else {
     storeapi_rr_opts o = {0};
     o.base_url = sc->url;
+    o.client_config = sc->client;
     o.mint = mint;
     o.maxt = maxt;
     o.matchers = ms;
@@ -571,7 +575,7 @@ static void be_labels(prom_source *sc, storeapi_call *c, const storeapi_label_re
     orr_buf_printf(&q, "/api/v1/label/%s/values?", req->label);
   add_match_param(&q, ms, nms);
   add_range_params(&q, req->start, req->end);
-  int rc = q.oom ? ORR_ENOMEM : prom_get(sc->http, sc->url, q.data, 256u << 20, 0, got_labels, sc, s, &s->get);
+  int rc = q.oom ? ORR_ENOMEM : prom_get_auth(sc->http, sc->client, sc->url, q.data, 256u << 20, 0, got_labels, sc, s, &s->get);
   orr_buf_free(&q);
   if (rc) scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(rc));
 }
@@ -614,6 +618,7 @@ int prom_source_new(const prom_source_opts *o, prom_source **out) {
   if (!sc) return ORR_ENOMEM;
   sc->http = o->http;
   sc->url = strdup(o->url);
+  sc->client = o->client;
   sc->component = o->component ? o->component : "sidecar";
   sc->rr_bytes = o->rr_bytes;
   sc->min_time = INT64_MIN;
@@ -676,8 +681,22 @@ static void get_done(net_http_client_req *r, int result, void *arg) {
   free(g);
 }
 
+int prom_apply_client_config(const net_http_client_config *client, net_http_client_req *r) {
+  if (!client) return 0;
+  char err[300] = "";
+  int rc = net_http_client_config_apply(client, r, err, sizeof err);
+  if (rc) orr_log_warn("cannot apply the Prometheus HTTP client config", "err", err, NULL);
+  return rc;
+}
+
 int prom_get(net_http_client *http, const char *base_url, const char *pathq, size_t max,
              int64_t timeout_ms, prom_get_fn cb, void *owner, void *arg, prom_get_req **out) {
+  return prom_get_auth(http, NULL, base_url, pathq, max, timeout_ms, cb, owner, arg, out);
+}
+
+int prom_get_auth(net_http_client *http, const net_http_client_config *client,
+                  const char *base_url, const char *pathq, size_t max, int64_t timeout_ms,
+                  prom_get_fn cb, void *owner, void *arg, prom_get_req **out) {
   prom_get_req *g = calloc(1, sizeof(*g));
   if (!g) return ORR_ENOMEM;
   g->cb = cb;
@@ -690,6 +709,7 @@ int prom_get(net_http_client *http, const char *base_url, const char *pathq, siz
   orr_buf_puts(&url, pathq);
   int rc = url.oom ? ORR_ENOMEM : net_http_client_req_new(http, "GET", url.data, &g->req);
   orr_buf_free(&url);
+  if (!rc && (rc = prom_apply_client_config(client, g->req)) != 0) net_http_client_req_free(g->req);
   if (rc) {
     free(g);
     return rc;

@@ -276,6 +276,14 @@ int storeapi_rr_start(net_http_client *http, const storeapi_rr_opts *o, storeapi
   if ((rc = storeapi_remote_read_request(o->mint, o->maxt, o->matchers, o->nmatchers, &r->body)))
     goto fail;
   if ((rc = net_http_client_req_new(http, "POST", url, &r->req))) goto fail;
+  if (o->client_config) {
+    char err[300] = "";
+    if ((rc = net_http_client_config_apply(o->client_config, r->req, err, sizeof err))) {
+      orr_log_warn("remote read: cannot apply the HTTP client config", "err", err, NULL);
+      net_http_client_req_free(r->req);
+      goto fail;
+    }
+  }
   if ((rc = net_http_client_req_header(r->req, "Content-Encoding", "snappy")) ||
       (rc = net_http_client_req_header(r->req, "Content-Type", "application/x-protobuf")) ||
       (rc = net_http_client_req_header(r->req, "X-Prometheus-Remote-Read-Version", "0.1.0"))) {

@@ -276,6 +276,9 @@ typedef struct storeapi_rr_opts {
   storeapi_rr_done_fn on_done;
   void *arg;
   orr_series *bytes_counter; /* remote-read body bytes; may be NULL */
+  /* Authorization and TLS for Prometheus (--prometheus.http-client),
+   * borrowed until on_done; NULL: none. */
+  const net_http_client_config *client_config;
 } storeapi_rr_opts;
 /* Returns 0 (on_done will run) or an error (it will not). */
 int storeapi_rr_start(net_http_client *http, const storeapi_rr_opts *o, storeapi_rr **out);
