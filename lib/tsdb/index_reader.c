@@ -30,11 +30,14 @@
 
 bool tsdb__index_verify_crc = true;
 
+/* 24 bytes: one is held per sampled postings offset of every loaded block,
+ * the bulk of a store's heap after sync. */
 typedef struct pt_sample {
   const uint8_t *val;
+  uint64_t pos;  /* file offset of the table entry */
   uint32_t vlen;
-  uint64_t pos; /* file offset of the table entry */
-  uint64_t k;   /* index of the entry among its name's entries */
+  uint32_t k;    /* index of the entry among its name's entries (< the
+                  * table's uint32 entry count) */
 } pt_sample;
 
 typedef struct pt_name {
@@ -155,7 +158,7 @@ static int sample_push(pt_name *nm, const uint8_t *val, uint32_t vlen, uint64_t 
     nm->s = ns;
     nm->scap = nc;
   }
-  nm->s[nm->ns++] = (pt_sample){val, vlen, pos, k};
+  nm->s[nm->ns++] = (pt_sample){.val = val, .pos = pos, .vlen = vlen, .k = (uint32_t)k};
   return 0;
 }
 
@@ -209,7 +212,7 @@ static int open_postings_table(tsdb_index_reader *r) {
      * replaces the previous one when that was not a stride entry. */
     uint64_t k = cur->nvalues;
     if (k % r->pt_every != 0 && cur->tail) {
-      cur->s[cur->ns - 1] = (pt_sample){val, vl, pos, k};
+      cur->s[cur->ns - 1] = (pt_sample){.val = val, .pos = pos, .vlen = vl, .k = (uint32_t)k};
     } else {
       if (sample_push(cur, val, vl, pos, k)) return ORR_ENOMEM;
       cur->tail = k % r->pt_every != 0;
@@ -224,6 +227,21 @@ static int open_postings_table(tsdb_index_reader *r) {
     return tsdb__corrupt("index postings offset table at offset %llu: %zu trailing bytes",
                          (unsigned long long)off, orr_dec_left(&d));
   r->pot_end = (uint64_t)(d.p - r->b);
+  /* Give back the growth slack: these arrays live as long as the block. */
+  for (size_t i = 0; i < r->nnames; i++) {
+    pt_name *nm = &r->names[i];
+    if (nm->ns < nm->scap) {
+      pt_sample *fit = realloc(nm->s, nm->ns * sizeof(*fit));
+      if (fit) {
+        nm->s = fit;
+        nm->scap = nm->ns;
+      }
+    }
+  }
+  if (r->nnames && r->nnames < cap) {
+    pt_name *fit = realloc(r->names, r->nnames * sizeof(*fit));
+    if (fit) r->names = fit;
+  }
   return 0;
 }
 
@@ -520,7 +538,7 @@ static int find_postings_pos(const tsdb_index_reader *r, const pt_name *nm, cons
   if (lo == 0) return ORR_ENOTFOUND;
   const pt_sample *s = &nm->s[lo - 1];
   uint64_t pos = s->pos;
-  for (uint64_t k = s->k; k < nm->nvalues && k < s->k + r->pt_every; k++) {
+  for (uint64_t k = s->k; k < nm->nvalues && k < (uint64_t)s->k + r->pt_every; k++) {
     const uint8_t *val;
     uint32_t l;
     pt_entry(r, &pos, &val, &l, poff);
