@@ -389,6 +389,7 @@ static int run(int argc, char **argv) {
                       opt.auto_downsampling != 0};
   gw_api *api = NULL;
   rc = gw_api_register(daemon_router(d), &ac, &api);
+  if (rc == 0) rc = gw_web_register(daemon_router(d));
   if (rc != 0) {
     orr_log_error("cannot add the HTTP API", "err", orr_strerror(rc), NULL);
     daemon_free(d);

@@ -268,6 +268,10 @@ typedef struct gw_api gw_api;
 int gw_api_register(net_http_router *r, const gw_api_config *cfg, gw_api **out);
 void gw_api_free(gw_api *api);
 
+/* The web UI (web.c): adds the pages (/, /graph, /stores, /status) and their
+ * built-in assets (/static/<file>) to |r|. Returns 0, or ORR_ENOMEM. */
+int gw_web_register(net_http_router *r);
+
 
 /* /federate's body for the given samples, as Prometheus 2.42 writes it in
  * text format 0.0.4 (sorts |s| in place by metric name then labels; skips

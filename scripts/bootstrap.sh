@@ -10,7 +10,7 @@ BUILD_PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libcurl4-openssl-dev libssl-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev
   libyaml-dev libjansson-dev zlib1g-dev libxxhash-dev libcmocka-dev libcrypt-dev)
 TEST_PKGS=(prometheus wrk curl procps python3 memcached openssl python3-yaml
-  debhelper lintian dpkg-dev systemd)
+  debhelper lintian dpkg-dev systemd chromium)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 missing=()
@@ -40,7 +40,7 @@ fi
 # or at another version in npm's record of what it installed
 # (node_modules/.package-lock.json).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-for node_dir in "$here/tests/node" "$here/deploy/kubernetes/validate"; do
+for node_dir in "$here/tests/node" "$here/deploy/kubernetes/validate" "$here/web"; do
 if [ -f "$node_dir/package-lock.json" ] && ! (cd "$node_dir" && node -e '
 const fs = require("fs");
 const want = JSON.parse(fs.readFileSync("package-lock.json")).packages;

@@ -1,0 +1,111 @@
+/* web.c: the gateway's web UI — the query page at / and /graph, the stores
+ * and status pages — served from the assets built into the binary
+ * (web_assets.h), gzip-compressed as stored when the client accepts it,
+ * inflated per request otherwise; strong ETags and revalidation. The page
+ * itself is web/index.html + app.js: every URL it uses is relative, so it
+ * works under a path prefix. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "gateway.h"
+#include "web_assets.h"
+
+static const web_asset *find_asset(const char *name) {
+  for (size_t i = 0; i < web_nassets; i++)
+    if (strcmp(web_assets[i].name, name) == 0) return &web_assets[i];
+  return NULL;
+}
+
+/* Whether |ae| (an Accept-Encoding value) lists gzip with a non-zero q. */
+static bool accepts_gzip(const char *ae) {
+  for (const char *p = ae; p && *p;) {
+    p += strspn(p, " \t,");
+    size_t n = strcspn(p, ",;");
+    const char *end = p + strcspn(p, ",");
+    if ((n >= 4 && strncasecmp(p, "gzip", 4) == 0 && (n == 4 || p[4] == ' ')) ||
+        (n == 1 && *p == '*')) {
+      const char *q = memchr(p, ';', (size_t)(end - p));
+      if (!q) return true;
+      const char *qv = strstr(q, "q=");
+      if (!qv || qv > end || strtod(qv + 2, NULL) > 0) return true;
+      return false;
+    }
+    p = end;
+  }
+  return false;
+}
+
+static void serve_asset(net_http_req *req, const web_asset *a) {
+  net_http_resp_header(req, "ETag", a->etag);
+  /* Revalidated on each load (a 304 is cheap), so an upgraded binary's page
+   * is never mixed with an older cached script. */
+  net_http_resp_header(req, "Cache-Control", "no-cache");
+  net_http_resp_header(req, "Vary", "Accept-Encoding");
+  net_http_resp_header(req, "X-Content-Type-Options", "nosniff");
+  const char *inm = net_http_req_header(req, "If-None-Match");
+  if (inm && (strstr(inm, a->etag) || strcmp(inm, "*") == 0)) {
+    net_http_respond(req, 304, NULL, NULL, 0);
+    return;
+  }
+  if (accepts_gzip(net_http_req_header(req, "Accept-Encoding"))) {
+    net_http_resp_header(req, "Content-Encoding", "gzip");
+    net_http_respond(req, 200, a->ctype, a->gz, a->gz_len);
+    return;
+  }
+  orr_buf b = {0};
+  if (orr_buf_reserve(&b, a->len + 1) != 0) {
+    net_http_respond_api_error(req, "internal", "out of memory");
+    return;
+  }
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  int ok = inflateInit2(&z, 15 + 16) == Z_OK;
+  if (ok) {
+    z.next_in = (Bytef *)a->gz;
+    z.avail_in = (uInt)a->gz_len;
+    z.next_out = (Bytef *)b.data;
+    z.avail_out = (uInt)(a->len + 1);
+    ok = inflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out == a->len;
+    inflateEnd(&z);
+  }
+  if (!ok) {
+    orr_buf_free(&b);
+    net_http_respond_api_error(req, "internal", "cannot inflate a built-in asset");
+    return;
+  }
+  b.len = a->len;
+  net_http_respond_buf(req, 200, a->ctype, &b);
+}
+
+static void handle_page(net_http_req *req, void *arg) {
+  (void)arg;
+  const web_asset *a = find_asset("index.html");
+  if (!a) {
+    net_http_respondf(req, 404, "404 page not found\n");
+    return;
+  }
+  serve_asset(req, a);
+}
+
+static void handle_static(net_http_req *req, void *arg) {
+  (void)arg;
+  const char *name = net_http_req_var(req, "file");
+  const web_asset *a = name ? find_asset(name) : NULL;
+  if (!a) {
+    net_http_respondf(req, 404, "404 page not found\n");
+    return;
+  }
+  serve_asset(req, a);
+}
+
+int gw_web_register(net_http_router *r) {
+  static const char *pages[] = {"/", "/graph", "/stores", "/status"};
+  const unsigned m = NET_HTTP_GET | NET_HTTP_HEAD;
+  for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+    int rc = net_http_router_add(r, m, pages[i], "web", handle_page, NULL);
+    if (rc) return rc;
+  }
+  return net_http_router_add(r, m, "/static/*file", "static", handle_static, NULL);
+}
