@@ -684,9 +684,11 @@ int gw_api_register(net_http_router *r, const gw_api_config *cfg, gw_api **out) 
       {NET_HTTP_GET, "/api/v1/alerts", "alerts", handle_empty, (void *)alerts},
       {gp, "/federate", "federate", gw_api__handle_federate, api},
   };
+  const char *prefix = cfg->route_prefix ? cfg->route_prefix : "";
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-    int rc = net_http_router_add(r, routes[i].m, routes[i].pattern, routes[i].name, routes[i].h,
-                                 routes[i].arg);
+    char pat[GW_WEB_PREFIX_MAX + 64];
+    snprintf(pat, sizeof(pat), "%s%s", prefix, routes[i].pattern);
+    int rc = net_http_router_add(r, routes[i].m, pat, routes[i].name, routes[i].h, routes[i].arg);
     if (rc) {
       free(api);
       return rc;

@@ -31,6 +31,7 @@ static struct {
   const char *endpoint_config_file, *endpoint_config;
   orr_strings promql;
   int64_t promql_timeout_ms;
+  const char *route_prefix, *external_prefix; /* --web.* */
 } opt;
 
 static const orr_flag flags[] = {
@@ -120,6 +121,12 @@ static const orr_flag flags[] = {
     {"grpc-client-server-name", ORR_FLAG_STRING, &opt.tls_server_name, "",
      "Server name to verify the hostname on the returned gRPC certificates. See "
      "https://tools.ietf.org/html/rfc4366#section-3.1", NULL},
+    {"web.route-prefix", ORR_FLAG_STRING, &opt.route_prefix, "",
+     "Path under which the API and the web UI are served (\"/orrery\": /orrery/graph, "
+     "/orrery/api/v1/query); the root when empty.", "<path>"},
+    {"web.external-prefix", ORR_FLAG_STRING, &opt.external_prefix, "",
+     "Path prefix a reverse proxy in front adds (and strips): redirects of the web UI go "
+     "there. Defaults to --web.route-prefix.", "<path>"},
     {"endpoint.sd-config-file", ORR_FLAG_STRING, &opt.endpoint_config_file, "",
      "Path to Config File with endpoint definitions: endpoints: [{address: host:port, "
      "tls_config: {ca_file, cert_file, key_file, server_name, insecure_skip_verify}}]. An "
@@ -369,6 +376,14 @@ static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
   const cli_common *c = cli_common_options();
+  char route_prefix[GW_WEB_PREFIX_MAX], external_prefix[GW_WEB_PREFIX_MAX];
+  if (gw_web_prefix(opt.route_prefix, route_prefix, sizeof(route_prefix)) ||
+      gw_web_prefix(opt.external_prefix, external_prefix, sizeof(external_prefix))) {
+    orr_log_error("bad --web.route-prefix or --web.external-prefix: a URL path of at most 254 "
+                  "bytes without ?, #, * or :", "route_prefix", opt.route_prefix,
+                  "external_prefix", opt.external_prefix, NULL);
+    return 1;
+  }
   daemon_config cfg = {.component = "gateway",
                        .http_address = c->http_address,
                        .http_grace_period_ms = c->http_grace_period_ms};
@@ -386,10 +401,10 @@ static int run(int argc, char **argv) {
   gw_api_config ac = {core.g,           daemon_loop(d),           opt.timeout_ms,
                       opt.max_samples,  opt.lookback_delta_ms,    opt.max_concurrent,
                       opt.partial_response != 0, flags,
-                      opt.auto_downsampling != 0};
+                      opt.auto_downsampling != 0, route_prefix};
   gw_api *api = NULL;
   rc = gw_api_register(daemon_router(d), &ac, &api);
-  if (rc == 0) rc = gw_web_register(daemon_router(d));
+  if (rc == 0) rc = gw_web_register(daemon_router(d), route_prefix, external_prefix);
   if (rc != 0) {
     orr_log_error("cannot add the HTTP API", "err", orr_strerror(rc), NULL);
     daemon_free(d);

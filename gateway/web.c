@@ -4,6 +4,7 @@
  * inflated per request otherwise; strong ETags and revalidation. The page
  * itself is web/index.html + app.js: every URL it uses is relative, so it
  * works under a path prefix. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -100,12 +101,51 @@ static void handle_static(net_http_req *req, void *arg) {
   serve_asset(req, a);
 }
 
-int gw_web_register(net_http_router *r) {
+/* Where the prefix's root and, under a route prefix, "/" redirect: the
+ * graph page under the external prefix (as Prometheus redirects to
+ * <external path>/graph). One gateway per process: set once, at register. */
+static char redirect_to[GW_WEB_PREFIX_MAX + 8];
+
+static void handle_redirect(net_http_req *req, void *arg) {
+  (void)arg;
+  net_http_resp_header(req, "Location", redirect_to);
+  net_http_respondf(req, 302, "<a href=\"%s\">Found</a>.\n", redirect_to);
+}
+
+int gw_web_prefix(const char *in, char *out, size_t n) {
+  if (!in) in = "";
+  while (*in == '/') in++;
+  size_t len = strlen(in);
+  while (len && in[len - 1] == '/') len--;
+  if (len + 2 > n || len + 2 > GW_WEB_PREFIX_MAX) return ORR_EINVAL;
+  if (len == 0) {
+    out[0] = 0;
+    return 0;
+  }
+  out[0] = '/';
+  memcpy(out + 1, in, len);
+  out[len + 1] = 0;
+  return strpbrk(out, "?#*:") ? ORR_EINVAL : 0;
+}
+
+int gw_web_register(net_http_router *r, const char *route_prefix, const char *external_prefix) {
   static const char *pages[] = {"/", "/graph", "/stores", "/status"};
   const unsigned m = NET_HTTP_GET | NET_HTTP_HEAD;
+  char rp[GW_WEB_PREFIX_MAX], ep[GW_WEB_PREFIX_MAX], pat[GW_WEB_PREFIX_MAX + 16];
+  if (gw_web_prefix(route_prefix, rp, sizeof(rp)) || gw_web_prefix(external_prefix, ep, sizeof(ep)))
+    return ORR_EINVAL;
+  /* As Prometheus: the external prefix defaults to the route prefix. */
+  snprintf(redirect_to, sizeof(redirect_to), "%s/graph", *ep ? ep : rp);
+  int rc;
   for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-    int rc = net_http_router_add(r, m, pages[i], "web", handle_page, NULL);
-    if (rc) return rc;
+    snprintf(pat, sizeof(pat), "%s%s", rp, pages[i]);
+    if ((rc = net_http_router_add(r, m, pat, "web", handle_page, NULL))) return rc;
   }
-  return net_http_router_add(r, m, "/static/*file", "static", handle_static, NULL);
+  if (*rp) {
+    /* The prefix without its slash: relative URLs would miss the prefix. */
+    if ((rc = net_http_router_add(r, m, rp, "web", handle_redirect, NULL))) return rc;
+    if ((rc = net_http_router_add(r, m, "/", "web", handle_redirect, NULL))) return rc;
+  }
+  snprintf(pat, sizeof(pat), "%s/static/*file", rp);
+  return net_http_router_add(r, m, pat, "static", handle_static, NULL);
 }

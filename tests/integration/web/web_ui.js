@@ -140,7 +140,22 @@ async function main() {
       && build.includes("version"), flags.slice(0, 80));
     await shot("status");
 
-    // 8. Time to first graph: 200 series x 1,001 points (5 s at 5 ms steps,
+    // 8. The gateway behind --web.route-prefix: the page, a query, the
+    // stores page through the nav's relative link.
+    await page.goto(spec.prefixed + "/graph", { waitUntil: "load" });
+    await page.waitForSelector(".panel textarea.expr", WAIT);
+    await page.type(".panel textarea.expr", "up");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".panel .data-table tbody tr", WAIT);
+    const rowsP = await rowCount(page);
+    await Promise.all([page.waitForNavigation(WAIT), page.click('#nav a[data-page="stores"]')]);
+    await page.waitForSelector("tr.endpoint", WAIT);
+    const epsP = (await page.$$("tr.endpoint")).length;
+    check("behind a route prefix: query and stores pages work", rowsP === spec.dedup && epsP === 2
+      && page.url() === spec.prefixed + "/stores", rowsP + " rows, " + epsP + " endpoints, " + page.url());
+    await shot("prefixed-stores");
+
+    // 9. Time to first graph: 200 series x 1,001 points (5 s at 5 ms steps,
     // after the first scrapes of every series), from a link.
     while (Date.now() / 1000 < spec.t_first + 6) await new Promise((r) => setTimeout(r, 100));
     const end = (Date.now() / 1000 - 0.5).toFixed(3);

@@ -185,12 +185,22 @@ scrape_configs:
                            "--grpc-address=127.0.0.1:%d" % free_port(), "--query.replica-label=replica",
                            "--endpoint=" + side["a"], "--endpoint=" + side["b"]], work)
     base = "http://127.0.0.1:%d" % gw_port
+    # A second gateway behind a path prefix, as behind a reverse proxy that
+    # maps /ext/orr/ to it and strips /ext.
+    gw2_port = free_port()
+    start("gateway-prefixed", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % gw2_port,
+                               "--grpc-address=127.0.0.1:%d" % free_port(), "--query.replica-label=replica",
+                               "--web.route-prefix=orr/", "--web.external-prefix=/ext/orr",
+                               "--endpoint=" + side["a"], "--endpoint=" + side["b"]], work)
+    base2 = "http://127.0.0.1:%d" % gw2_port
     prom_a = "http://127.0.0.1:%d" % prom_ports["a"]
 
     def stores_up():
-        st, _, body = http(base + "/api/v1/stores")
-        d = json.loads(body).get("data") or {} if st == 200 else {}
-        return sum(1 for v in d.values() for e in v if not e.get("lastError")) == 2
+        def up(b):
+            st, _, body = http(b + "/api/v1/stores")
+            d = json.loads(body).get("data") or {} if st == 200 else {}
+            return sum(1 for v in d.values() for e in v if not e.get("lastError")) == 2
+        return up(base) and up(base2 + "/orr")
 
     def scraped():
         # Every target scraped by both replicas, as seen through the gateway.
@@ -223,6 +233,32 @@ scrape_configs:
         total += len(z)
     st, _, _ = http(base + "/static/nope.js")
     check("/static/nope.js is 404", st == 404, str(st))
+
+    # ---- --web.route-prefix and --web.external-prefix
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    for path in ("/orr", "/"):
+        try:
+            opener.open(base2 + path, timeout=30)
+            st, loc = 200, None
+        except urllib.error.HTTPError as e:
+            st, loc = e.code, e.headers.get("Location")
+        check("prefixed gateway: %s redirects to the external prefix's graph" % path,
+              st == 302 and loc == "/ext/orr/graph", "%s %s" % (st, loc))
+    st, _, body = http(base2 + "/orr/graph")
+    st_js, _, _ = http(base2 + "/orr/static/app.js")
+    st_q, j = query(base2 + "/orr", "up")
+    st_root, _, _ = http(base2 + "/api/v1/query?query=up")
+    check("prefixed gateway: page, assets and API under /orr, not at the root",
+          st == 200 and b"static/app.js" in body and st_js == 200 and st_q == 200
+          and len(j["data"]["result"]) == 3 and st_root == 404,
+          "%s %s %s %s" % (st, st_js, st_q, st_root))
+    p = subprocess.run([args.orrery, "gateway", "--web.route-prefix=/a?b", "--endpoint=127.0.0.1:1"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    check("a bad --web.route-prefix is refused", p.returncode != 0 and "web.route-prefix" in p.stdout,
+          "exit %d: %s" % (p.returncode, p.stdout.strip()[-200:]))
     log("compressed assets of the page (index.html + 4 files): %d bytes" % total)
 
     # ---- what the browser must show, asked of the API and of Prometheus
@@ -241,7 +277,7 @@ scrape_configs:
             "modules": args.web_modules, "dedup": n_dedup, "nodedup": n_nodedup, "bad": bad,
             "bad_error": prom_err.get("error", ""), "stores": sorted(side.values()),
             "big_expr": "demo_series", "big_series": NSERIES, "t_first": t_first,
-            "profile": os.path.join(work, "chromium-profile")}
+            "profile": os.path.join(work, "chromium-profile"), "prefixed": base2 + "/orr"}
     p = subprocess.run([args.node, os.path.join(HERE, "web_ui.js"), json.dumps(spec)],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240,
                        preexec_fn=die_with_parent)
