@@ -282,6 +282,9 @@ int gw_web_register(net_http_router *r, const char *route_prefix, const char *ex
 /* Normalises a --web.*-prefix value into |out| (|n| bytes): "" or "/a/b",
  * no trailing slash, as Prometheus and Thanos do. Returns 0 or ORR_EINVAL. */
 int gw_web_prefix(const char *in, char *out, size_t n);
+/* Whether |accept_encoding| (a request's Accept-Encoding, may be NULL) lists
+ * gzip or * with a q other than 0. */
+bool gw_web_accepts_gzip(const char *accept_encoding);
 
 
 /* /federate's body for the given samples, as Prometheus 2.42 writes it in

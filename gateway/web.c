@@ -19,8 +19,7 @@ static const web_asset *find_asset(const char *name) {
   return NULL;
 }
 
-/* Whether |ae| (an Accept-Encoding value) lists gzip with a non-zero q. */
-static bool accepts_gzip(const char *ae) {
+bool gw_web_accepts_gzip(const char *ae) {
   for (const char *p = ae; p && *p;) {
     p += strspn(p, " \t,");
     size_t n = strcspn(p, ",;");
@@ -50,7 +49,7 @@ static void serve_asset(net_http_req *req, const web_asset *a) {
     net_http_respond(req, 304, NULL, NULL, 0);
     return;
   }
-  if (accepts_gzip(net_http_req_header(req, "Accept-Encoding"))) {
+  if (gw_web_accepts_gzip(net_http_req_header(req, "Accept-Encoding"))) {
     net_http_resp_header(req, "Content-Encoding", "gzip");
     net_http_respond(req, 200, a->ctype, a->gz, a->gz_len);
     return;
