@@ -65,12 +65,15 @@
     if (used !== s.length || used === 0) return /^\d+(\.\d+)?$/.test(s) ? Number(s) : null;
     return total;
   }
+  // Whole seconds as Prometheus prints a duration: "1d2h3m4s", "0s".
   function formatDuration(sec) {
     let out = "";
     for (const [u, n] of Object.entries(UNITS)) {
-      if (sec >= n && sec % n === 0 && !out) return sec / n + u;
+      if (u === "y" || u === "w" || sec < n) continue;
+      out += Math.floor(sec / n) + u;
+      sec %= n;
     }
-    return sec + "s" + out;
+    return out || "0s";
   }
 
   // ---------------------------------------------------------------- highlighting
@@ -493,10 +496,48 @@
     };
     try {
       kv("Build information", (await api("status/buildinfo")).data, "buildinfo");
+      const rt = await runtime();
+      if (rt) kv("Runtime information", rt, "runtime");
       kv("Command-line flags", (await api("status/flags")).data, "flags");
     } catch (e) {
       main.append(el("div", { class: "alert error" }, "Error fetching status: " + e.message));
     }
+  }
+
+  // The gateway's own figures, from its /metrics (served at the root even
+  // under --web.route-prefix; tried beside the page first, as behind a
+  // proxy only that may be reachable). Unlabelled process_* and
+  // orrery/thanos gauges and counters; null when /metrics is unreachable.
+  async function runtime() {
+    let text = null;
+    for (const u of ["metrics", "/metrics"]) {
+      try {
+        const r = await fetch(u);
+        if (r.ok) {
+          text = await r.text();
+          break;
+        }
+      } catch (e) { /* try the next */ }
+    }
+    if (text === null) return null;
+    const out = {};
+    const now = Date.now() / 1000;
+    for (const line of text.split("\n")) {
+      const m = /^((?:process|orrery|thanos)_[a-zA-Z0-9_:]*) ([^ ]+)$/.exec(line);
+      if (!m) continue;
+      const v = Number(m[2]);
+      if (m[1] === "process_start_time_seconds") {
+        out["Start time"] = new Date(v * 1000).toISOString();
+        out["Uptime"] = formatDuration(Math.round(now - v));
+      } else if (/_timestamp_seconds$/.test(m[1])) {
+        out[m[1]] = v > 0 ? new Date(v * 1000).toISOString() : "never";
+      } else if (/_bytes$/.test(m[1]) && v < 2 ** 50) {
+        out[m[1]] = (v / 1048576).toFixed(1) + " MiB";
+      } else {
+        out[m[1]] = m[2];
+      }
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- start

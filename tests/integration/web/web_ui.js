@@ -136,8 +136,10 @@ async function main() {
     await page.waitForSelector("table.flags", WAIT);
     const flags = await page.$eval("table.flags", (t) => t.textContent);
     const build = await page.$eval("table.buildinfo", (t) => t.textContent);
-    check("the status page shows flags and build info", flags.includes("query.replica-label")
-      && build.includes("version"), flags.slice(0, 80));
+    const rt = await page.$eval("table.runtime", (t) => t.textContent).catch(() => "");
+    check("the status page shows flags, build and runtime info", flags.includes("query.replica-label")
+      && build.includes("version") && rt.includes("Uptime") && rt.includes("process_resident_memory_bytes"),
+      flags.slice(0, 60) + " / " + rt.slice(0, 120));
     await shot("status");
 
     // 8. The gateway behind --web.route-prefix: the page, a query, the
