@@ -322,11 +322,15 @@ static int got_series(const labels_set *ls, const promql_api_point *pts, size_t 
   if (labels_builder_finish(&b, &out)) return ORR_ENOMEM;
   promql_point *v = malloc((n ? n : 1) * sizeof(*v));
   if (!v) return ORR_ENOMEM;
+  size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    v[i].t = pts[i].t;
-    v[i].v = pts[i].v;
+    /* Only points on the query's steps (the engine's cursors step on
+     * them): a source that answers others is not Prometheus's API. */
+    if (pts[i].t < p->start || pts[i].t > p->end || (pts[i].t - p->start) % p->step) continue;
+    v[k].t = pts[i].t;
+    v[k++].v = pts[i].v;
   }
-  int rc = p->cb->partial(p->arg, o->node, &out, v, n);
+  int rc = k ? p->cb->partial(p->arg, o->node, &out, v, k) : 0;
   free(v);
   return rc;
 }

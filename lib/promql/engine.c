@@ -927,6 +927,12 @@ static int merge_partials(promql__ev *ev, const promql_expr *e, const sel_data *
     if (k < 0) return promql__ev_oom(ev);
     if (o.m.n != before) {
       o.m.s[k] = *p;
+      if (e->u.agg.op == PROMQL_AGG_GROUP) { /* 1 wherever the group has a member */
+        promql_point *np = orr_arena_alloc(ev->a, (p->npoints ? p->npoints : 1) * sizeof(*np));
+        if (!np) return promql__ev_oom(ev);
+        for (size_t j = 0; j < p->npoints; j++) np[j] = (promql_point){p->points[j].t, 1};
+        o.m.s[k].points = np;
+      }
       continue;
     }
     int rc = merge_points(ev, e->u.agg.op, &o.m.s[k], p);
