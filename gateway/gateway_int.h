@@ -128,7 +128,8 @@ void gw_promql_src_free(gw_promql_src *s);
 void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out);
 /* Aggregation pushdown (pushdown.c): POSTs /api/v1/query_range of |query|
  * (start, end, step in ms) to the source; each series of the answer goes to
- * |fn| (labels as the source gave them, borrowed until return), then |done|
+ * |fn| (labels as the source gave them, borrowed until return), the
+ * answer's warnings (naming the URL) to |warn| (may be NULL), then |done|
  * runs once with 0, ORR_ECANCELED, ORR_ETIMEOUT or ORR_EUNAVAILABLE and a
  * message naming the URL. The bytes count in the source's
  * received_bytes_total. Returns 0 (|*out| valid until done) or ORR_ENOMEM
@@ -136,6 +137,7 @@ void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out);
 typedef struct gw_promql_src_op gw_promql_src_op;
 int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start, int64_t end,
                               int64_t step, promql_api_series_fn fn,
+                              void (*warn)(void *arg, const char *msg),
                               void (*done)(void *arg, int err, const char *msg), void *arg,
                               gw_promql_src_op **out);
 /* The selector {..} the source is asked for |ms|: matchers on its external
@@ -204,6 +206,8 @@ typedef struct gw__push_cb {
    * non-zero stops that source's answer. */
   int (*partial)(void *arg, const promql_expr *node, const labels_set *ls,
                  const promql_point *pts, size_t n);
+  /* A warning of a source's answer (borrowed). */
+  void (*warning)(void *arg, const char *msg);
   /* One source's query ended: 0, or an error (|msg| names the source). */
   void (*done)(void *arg, const char *url, int err, const char *msg);
 } gw__push_cb;

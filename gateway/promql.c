@@ -333,7 +333,12 @@ static void gq_push_done(void *arg, const char *url, int err, const char *msg) {
   if (q->fetch_done && !gw__push_running(q->push)) gq_fetched(f);
 }
 
-static const gw__push_cb gq_push_cb = {gq_push_partial, gq_push_done};
+static void gq_push_warning(void *arg, const char *msg) {
+  gq *q = arg;
+  if (promql_query_add_warning(q->query, msg)) gw_api__fanout_fail(q->f, ORR_ENOMEM, "out of memory");
+}
+
+static const gw__push_cb gq_push_cb = {gq_push_partial, gq_push_warning, gq_push_done};
 
 /* Admitted: the pushdowns, and one gw_select per selector of the query. */
 static void gq_start_fetch(gw_api__fanout *f) {

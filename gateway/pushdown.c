@@ -335,6 +335,11 @@ static int got_series(const labels_set *ls, const promql_api_point *pts, size_t 
   return rc;
 }
 
+static void op_warn(void *arg, const char *msg) {
+  push_op *o = arg;
+  o->push->cb->warning(o->push->arg, msg);
+}
+
 static void op_done(void *arg, int err, const char *msg) {
   push_op *o = arg;
   gw__push *p = o->push;
@@ -354,7 +359,7 @@ int gw__push_start(gw__push *p) {
       continue;
     }
     int rc = gw_promql_src_query_range(o->src, o->query, p->start, p->end, p->step, got_series,
-                                       op_done, o, &o->op);
+                                       op_warn, op_done, o, &o->op);
     if (rc) op_done(o, rc, orr_strerror(rc));
   }
   return 0;

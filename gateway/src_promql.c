@@ -87,6 +87,7 @@ typedef struct pcall {
   /* K_AGGREGATE (no storeapi call): the caller's callbacks */
   promql_api_series_fn agg_series;
   void (*agg_done)(void *arg, int err, const char *msg);
+  void (*agg_warn)(void *arg, const char *msg);
   void *agg_arg;
 } pcall;
 
@@ -757,11 +758,19 @@ static void aggregate_done(net_http_client_req *r, int result, void *arg) {
   p->req = NULL;
   if (!http_ok(p, r, result)) return;
   if (p->src->req_ok) orr_counter_inc(p->src->req_ok);
+  size_t nw = 0;
+  const char *const *w = promql_api_reader_warnings(p->rd, &nw);
+  for (size_t i = 0; i < nw && p->agg_warn; i++) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->url, w[i]);
+    p->agg_warn(p->agg_arg, msg);
+  }
   pcall_finish(p, NET_GRPC_OK, NULL);
 }
 
 int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start, int64_t end,
                               int64_t step, promql_api_series_fn fn,
+                              void (*warn)(void *arg, const char *msg),
                               void (*done)(void *arg, int err, const char *msg), void *arg,
                               gw_promql_src_op **out) {
   pcall *p = calloc(1, sizeof(*p));
@@ -771,6 +780,7 @@ int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start
   p->what = "query_range";
   p->agg_series = fn;
   p->agg_done = done;
+  p->agg_warn = warn;
   p->agg_arg = arg;
   if (s->pushdowns) orr_counter_inc(s->pushdowns);
   orr_log_debug("aggregation pushed down", "endpoint", s->url, "query", query, NULL);

@@ -17,9 +17,10 @@ it twice, as --endpoint.promql=<prom>;region=eu and ...;region=us (two
   - count, min, max and group by (region, instance) and an instant sum by
     (job) (its groups span both sources: partials merged) equal the raw
     plan's answers;
-  - a third source with region=eu again makes the eu series ambiguous: no
-    source is pushed to for a selector all three reach, and the answers
-    are still right.
+  - a third source with region=eu (zone=b) makes the eu series ambiguous:
+    only the us source is pushed to, and the answers are still right;
+  - a pushed source that cannot be reached: a warning naming it and the
+    others' answer, or an error naming it with partial_response=false.
 Usage: pushdown.py --orrery BIN --prometheus BIN --promtool BIN"""
 import argparse
 import json
@@ -219,6 +220,31 @@ def main():
         check("ambiguous eu: only the us source is pushed to, same answer as the raw plan",
               n == [0, 1] and res is not None and len(res) == 4 and same(res, raw3),
               "%r %s" % (n, json.dumps(res)[:200]))
+        gw.stop()
+
+        # A pushed source that cannot be reached: a warning naming it (partial
+        # response), or an error without partial response; the others' answer.
+        dead = "http://127.0.0.1:%d" % free_port()
+        hp, gp = free_port(), free_port()
+        gw = Proc("gateway-dead", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % hp,
+                                   "--grpc-address=127.0.0.1:%d" % gp,
+                                   "--endpoint.promql=%s;region=eu" % eps[0],
+                                   "--endpoint.promql=%s;region=us" % dead], work)
+        gw.clean = True
+        gw.url = "http://127.0.0.1:%d" % hp
+        wait_ready(gw.url + "/-/ready", gw)
+        wait_for("two sources up", lambda: stores_up(gw.url, 2), 60)
+        st, body, _ = http("GET", gw.url + "/api/v1/query_range", dict(rng, query=pushed_q),
+                           timeout=120)
+        d = json.loads(body) if st == 200 else {}
+        w = [x for x in d.get("warnings") or [] if dead + ":" in x]
+        check("unreachable pushed source: eu's answer and a warning naming it",
+              same(series(body) if st == 200 else None, with_region(direct, "eu")) and len(w) == 1,
+              body[:400])
+        st, body, _ = http("GET", gw.url + "/api/v1/query_range",
+                           dict(rng, query=pushed_q, partial_response="false"), timeout=120)
+        check("unreachable pushed source, partial_response=false: an error naming it",
+              st != 200 and '"status":"error"' in body and dead in body, body[:300])
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
