@@ -7,7 +7,10 @@
  * 1. A node is pushed to a source S only when all of this holds:
  *    a. it is sum, min, max, count or group with `by` (never `without`):
  *       these merge exactly from disjoint parts (sum/count add, min/max
- *       take the extreme, group is 1), see promql_query_add_partial;
+ *       take the extreme, group is 1), see promql_query_add_partial; or
+ *       topk/bottomk by with a number literal for k: the global top k of a
+ *       group is among the union of each part's own top k of it, so the
+ *       gateway picks again over what the sources picked;
  *    b. its argument is a range function over one matrix selector, e.g.
  *       rate(x[5m]) (other arguments number literals; no @, no negative
  *       offset, not absent_over_time): what such a function gives does not
@@ -30,7 +33,8 @@
  *    Prometheus evaluates as the instant query), where G' is the `by` list
  *    without S's external labels and sel is the selector as src_promql.c
  *    writes it (matchers on external labels decided in the gateway). The
- *    external labels named in `by` are set on each series of the answer —
+ *    external labels named in `by` (all of them for topk and bottomk,
+ *    whose series keep their labels) are set on each series of the answer —
  *    the grouping the gateway would have made, since they are constant
  *    over S's series (replica labels are not set when deduplicating: the
  *    raw path drops them).
@@ -145,8 +149,13 @@ static int build_query(gw__push *p, const promql_expr *agg, const promql_expr *m
     orr_buf_printf(&b, "%s%s", first ? "" : ", ", g);
     first = false;
   }
-  orr_buf_printf(&b, ") (%s(", call->u.call.func->name);
+  orr_buf_puts(&b, ") (");
   int rc = 0;
+  if (agg->u.agg.param) { /* topk, bottomk: k, a number (note 1a) */
+    rc = promql_expr_format(unparen(agg->u.agg.param), &b);
+    orr_buf_puts(&b, ", ");
+  }
+  orr_buf_printf(&b, "%s(", call->u.call.func->name);
   for (size_t i = 0; i < call->u.call.nargs && !rc; i++) {
     const promql_expr *a = unparen(call->u.call.args[i]);
     if (i) orr_buf_puts(&b, ", ");
@@ -185,8 +194,10 @@ static int add_op(gw__push *p, const promql_expr *agg, const promql_expr *ms, gw
   const labels_set *ext = gw_promql_src_labels(src);
   o->add = orr_arena_calloc(p->a, ext->n ? ext->n : 1, sizeof(*o->add));
   if (!o->add) return ORR_ENOMEM;
+  /* topk and bottomk keep every label of their input series (note 2). */
+  bool all = agg->u.agg.op == PROMQL_AGG_TOPK || agg->u.agg.op == PROMQL_AGG_BOTTOMK;
   for (size_t i = 0; i < ext->n; i++)
-    if (in_by(agg, ext->v[i].name) && !is_replica(p, ext->v[i].name))
+    if ((all || in_by(agg, ext->v[i].name)) && !is_replica(p, ext->v[i].name))
       o->add[o->nadd++] = ext->v[i];
   p->nops++;
   return 0;
@@ -205,6 +216,7 @@ static int exclude(gw__push *p, size_t sel, const char *address) {
 static int plan_node(gw__push *p, const promql_expr *agg, const promql_selector *sels,
                      size_t nsels) {
   if (!promql_aggregate_mergeable(agg)) return 0;
+  if (agg->u.agg.param && unparen(agg->u.agg.param)->kind != PROMQL_NODE_NUMBER) return 0;
   const promql_expr *ms = range_call_selector(agg->u.agg.expr);
   if (!ms) return 0;
   size_t si = nsels;

@@ -326,6 +326,8 @@ typedef struct msrc {
 } msrc;
 
 static int eval(promql__ev *ev, const promql_expr *e, val *out);
+static uint64_t agg_prep(void *ctx, size_t argi, const labels_set *ls);
+static int inject_partials(promql__ev *ev, const promql_expr *e, val *arg);
 
 static size_t nsteps(const promql__ev *ev) {
   if (ev->start > ev->end) return 0;
@@ -477,6 +479,7 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
     hs[i] = NULL;
     if (!exprs[i] || promql_expr_type(exprs[i]) == PROMQL_TYPE_STRING) continue;
     if ((rc = eval(ev, exprs[i], &args[i]))) return rc;
+    if (prep == agg_prep && i == 1 && (rc = inject_partials(ev, ctx, &args[i]))) return rc;
     size_t ns = args[i].m.n;
     cur[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(size_t));
     hs[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(uint64_t));
@@ -870,9 +873,31 @@ bool promql_aggregate_mergeable(const promql_expr *e) {
     case PROMQL_AGG_MIN:
     case PROMQL_AGG_MAX:
     case PROMQL_AGG_COUNT:
-    case PROMQL_AGG_GROUP: return true;
+    case PROMQL_AGG_GROUP:
+    case PROMQL_AGG_TOPK:
+    case PROMQL_AGG_BOTTOMK: return true;
     default: return false;
   }
+}
+
+static const sel_data *find_partials(const promql__ev *ev, const promql_expr *e) {
+  const struct promql_query *q = ev->q;
+  for (size_t i = 0; i < q->npartials; i++)
+    if (q->partials[i].node == e) return &q->partials[i].d;
+  return NULL;
+}
+
+/* topk and bottomk: the partials (each source's own top k per group) join
+ * the node's input, and the node picks again over all of them. */
+static int inject_partials(promql__ev *ev, const promql_expr *e, val *arg) {
+  if (e->u.agg.op != PROMQL_AGG_TOPK && e->u.agg.op != PROMQL_AGG_BOTTOMK) return 0;
+  const sel_data *d = find_partials(ev, e);
+  if (!d) return 0;
+  if (ev->start != ev->qstart || ev->end != ev->qend)
+    return promql__ev_errorf(ev, "partial result of an aggregation not at the query's steps");
+  for (size_t i = 0; i < d->n; i++)
+    if (mat_push(ev->a, &arg->m, &d->s[i])) return promql__ev_oom(ev);
+  return d->n ? check_dups(ev, &arg->m) : 0;
 }
 
 /* Two partial values of one group at one step, as aggregation() would have
@@ -947,6 +972,7 @@ static int eval_agg(promql__ev *ev, const promql_expr *e, val *out) {
   int rc = range_eval(ev, agg_step, agg_prep, (void *)e, ex, 2, out);
   if (rc) return rc;
   struct promql_query *q = ev->q;
+  if (e->u.agg.op == PROMQL_AGG_TOPK || e->u.agg.op == PROMQL_AGG_BOTTOMK) return 0;
   for (size_t i = 0; i < q->npartials; i++)
     if (q->partials[i].node == e) return merge_partials(ev, e, &q->partials[i].d, out);
   return 0;

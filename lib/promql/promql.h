@@ -386,9 +386,12 @@ int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
  * point per step at most, ascending). At evaluation the node's own result
  * and the partials are merged per output label set and step: sum and count
  * add, min and max take the smaller/larger (NaN loses, as Prometheus's
- * aggregation does), group gives 1. Only sum, min, max, count and group by
- * (not without), evaluated at the query's own steps (not under a subquery),
- * take partials: ORR_EINVAL otherwise. Copied into the query's arena; the
+ * aggregation does), group gives 1. For topk and bottomk the partials are
+ * series of the node's input (each part's own top k per group, with all
+ * their labels) and the node picks again over its input and them. Only
+ * sum, min, max, count, group, topk and bottomk by (not without),
+ * evaluated at the query's own steps (not under a subquery), take
+ * partials: ORR_EINVAL otherwise. Copied into the query's arena; the
  * same locking as promql_query_add_series. Returns 0, ORR_EINVAL, ORR_ENOMEM. */
 int promql_query_add_partial(promql_query *q, const promql_expr *agg, const labels_set *ls,
                              const promql_point *pts, size_t npts);

@@ -14,9 +14,9 @@ it twice, as --endpoint.promql=<prom>;region=eu and ...;region=us (two
     down (without): it reads every raw sample, many times the bytes
     (orrery_gateway_promql_source_received_bytes_total{endpoint} before and
     after each query; the counts are printed);
-  - count, min, max and group by (region, instance) and an instant sum by
-    (job) (its groups span both sources: partials merged) equal the raw
-    plan's answers;
+  - count, min, max, group, topk and bottomk by (region, ...), and sum by
+    (job) and topk(4, ...) whose groups span both sources (partials merged,
+    or picked again), equal the raw plan's answers (without: not pushed);
   - a third source with region=eu (zone=b) makes the eu series ambiguous:
     only the us source is pushed to, and the answers are still right;
   - a pushed source that cannot be reached: a warning naming it and the
@@ -184,7 +184,17 @@ def main():
             ("group by (region, job) (rate(http_requests_total{instance=~\"[1-3]\"}[5m]))",
              "group without (instance) (rate(http_requests_total{instance=~\"[1-3]\"}[5m]))", rng,
              "/api/v1/query_range"),
-            # groups that span both sources: partials merged in the gateway
+            ("topk by (region) (3, rate(http_requests_total[5m]))",
+             "topk without (instance, job) (3, rate(http_requests_total[5m]))", rng,
+             "/api/v1/query_range"),
+            ("bottomk by (region, job) (2, irate(http_requests_total[2m]))",
+             "bottomk without (instance) (2, irate(http_requests_total[2m]))", inst,
+             "/api/v1/query"),
+            # groups that span both sources: partials merged (topk: picked
+            # again) in the gateway
+            ("topk(4, rate(http_requests_total[5m]))",
+             "topk without (instance, job, region) (4, rate(http_requests_total[5m]))", rng,
+             "/api/v1/query_range"),
             ("sum by (job) (rate(http_requests_total[5m]))",
              "sum without (instance, region) (rate(http_requests_total[5m]))", inst,
              "/api/v1/query"),

@@ -674,11 +674,37 @@ static void test_partials(void **state) {
   run_partial("max by (job) (m)", mx, 3, 2);
   run_partial("count by (job) (m)", cn, 3, 2);
   run_partial("group by (job) (m)", gr, 3, 1);
-  /* Only sum, min, max, count and group by take partials. */
+  /* topk: the partials join the input and the node picks again. */
+  {
+    orr_arena *ta = orr_arena_new(0);
+    promql_query_params rp = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL};
+    promql_query *q;
+    const char *qs = "topk by (job) (1, m)";
+    promql_errinfo err;
+    assert_int_equal(promql_query_new(ta, qs, strlen(qs), &rp, &q, &err), 0);
+    labels_label l1[] = {{"__name__", "m"}, {"i", "1"}, {"job", "a"}};
+    labels_label l2[] = {{"i", "2"}, {"job", "a"}};
+    labels_set s1 = {l1, 3}, s2 = {l2, 2};
+    promql_point p1[] = {{0, 5}, {30000, 5}, {60000, 5}}, p2[] = {{0, 9}, {60000, 1}};
+    assert_int_equal(promql_query_add_series(q, 0, &s1, p1, 3), 0);
+    assert_int_equal(promql_query_add_partial(q, promql_query_expr(q), &s2, p2, 2), 0);
+    promql_result res;
+    assert_int_equal(promql_query_exec(q, &res, &err), 0);
+    assert_int_equal(res.nseries, 2);
+    assert_string_equal(labels_get(&res.series[0].labels, "i"), "1");
+    assert_int_equal(res.series[0].npoints, 2);
+    assert_int_equal(res.series[0].points[0].t, 30000);
+    assert_string_equal(labels_get(&res.series[1].labels, "i"), "2");
+    assert_int_equal(res.series[1].npoints, 1);
+    assert_true(res.series[1].points[0].v == 9);
+    promql_query_free(q);
+    orr_arena_destroy(ta);
+  }
+  /* Only sum, min, max, count, group, topk and bottomk by take partials. */
   orr_arena *a = orr_arena_new(0);
   promql_query_params p = {false, 0, 0, 0, 0, 0, 0, 0, NULL};
   promql_errinfo err;
-  const char *no[] = {"avg by (job) (m)", "sum without (i) (m)", "topk(1, m)", "m"};
+  const char *no[] = {"avg by (job) (m)", "sum without (i) (m)", "topk without (i) (1, m)", "m"};
   labels_label ja[] = {{"job", "a"}};
   labels_set lja = {ja, 1};
   promql_point pt = {0, 1};
