@@ -27,7 +27,11 @@
  * 5. Matchers on the flag's external labels are decided here, as a sidecar
  *    does (Thanos's matchesExternalLabels); the rest go to the source. When
  *    none of those is one PromQL accepts alone (all match ""), the selector
- *    gets __name__=~".+" too. */
+ *    gets __name__=~".+" too.
+ * 6. Aggregation pushdown (pushdown.c decides what and when) asks the
+ *    source a query_range of a whole aggregation, outside any StoreAPI
+ *    call (gw_promql_src_query_range): the same reader, errors and
+ *    metrics, plus orrery_gateway_promql_source_pushdowns_total. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
