@@ -107,13 +107,14 @@ static const promql_expr *range_call_selector(const promql_expr *e) {
   return ms;
 }
 
-/* Note 1d: whether every label set of |o| has one of |ext|'s labels with
- * another value. Caller holds g->mu. */
 static bool is_replica(const gw__push *p, const char *name) {
   for (size_t i = 0; i < p->nrl; i++)
     if (!strcmp(p->rl[i], name)) return true;
   return false;
 }
+
+/* Note 1d: whether every label set of |o| has one of |ext|'s labels (not a
+ * replica label) with another value. Caller holds g->mu. */
 
 static bool distinct_from(const gw__push *p, const labels_set *ext, const gw__endpoint *o) {
   if (o->nlabel_sets == 0) return false;
@@ -255,8 +256,12 @@ static int plan_node(gw__push *p, const promql_expr *agg, const promql_selector 
       if (j != i) ok = distinct_from(p, ext, eps[j]);
     pthread_mutex_unlock(&p->g->mu);
     if (!ok) continue;
-    if ((rc = add_op(p, agg, ms, src)) != 0) break;
-    rc = exclude(p, si, eps[i]->address);
+    rc = add_op(p, agg, ms, src);
+    if (rc == ORR_ENOTFOUND) { /* a matcher on its external labels fails: the raw path's */
+      rc = 0;
+      continue;
+    }
+    if (!rc) rc = exclude(p, si, eps[i]->address);
   }
   return rc;
 }
