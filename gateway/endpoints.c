@@ -1045,6 +1045,11 @@ int gw_reload(gw *g, char *err, size_t errlen) {
 /* ---------------------------------------------------------------- queries */
 int gw__targets(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, size_t nms,
                 gw__endpoint ***out, size_t *n) {
+  return gw__targets_ex(g, mint, maxt, ms, nms, NULL, 0, out, n);
+}
+
+int gw__targets_ex(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, size_t nms,
+                   const char *const *exclude, size_t nexclude, gw__endpoint ***out, size_t *n) {
   gw__endpoint **v = calloc(g->neps + 1, sizeof(*v));
   if (!v) return ORR_ENOMEM;
   size_t k = 0;
@@ -1054,6 +1059,9 @@ int gw__targets(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, si
     if (!e->up) continue;
     if (e->min_time > maxt || e->max_time < mint) continue;
     if (!gw__labelsets_match(ms, nms, e->label_sets, e->nlabel_sets)) continue;
+    bool excluded = false;
+    for (size_t j = 0; j < nexclude && !excluded; j++) excluded = !strcmp(exclude[j], e->address);
+    if (excluded) continue;
     e->refs++;
     v[k++] = e;
   }

@@ -155,6 +155,9 @@ typedef struct gw_select_req {
   int64_t max_series;              /* series received from all endpoints (before
                                     * dedup); past it the endpoint that sent the
                                     * next one fails (--query.max-series); 0: unlimited */
+  const char *const *exclude;      /* endpoint addresses not asked (their part of the
+                                    * query was pushed down to them); borrowed */
+  size_t nexclude;
 } gw_select_req;
 
 /* Callbacks of one fan-out (all on the loop thread). |series| gets each

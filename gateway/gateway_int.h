@@ -126,6 +126,28 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
 void gw_promql_src_free(gw_promql_src *s);
 /* Fills |out| with the backend's functions, |s| their argument. */
 void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out);
+/* Aggregation pushdown (pushdown.c): POSTs /api/v1/query_range of |query|
+ * (start, end, step in ms) to the source; each series of the answer goes to
+ * |fn| (labels as the source gave them, borrowed until return), the
+ * answer's warnings (naming the URL) to |warn| (may be NULL), then |done|
+ * runs once with 0, ORR_ECANCELED, ORR_ETIMEOUT or ORR_EUNAVAILABLE and a
+ * message naming the URL. The bytes count in the source's
+ * received_bytes_total. Returns 0 (|*out| valid until done) or ORR_ENOMEM
+ * (done will not run). Loop thread. */
+typedef struct gw_promql_src_op gw_promql_src_op;
+int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start, int64_t end,
+                              int64_t step, promql_api_series_fn fn,
+                              void (*warn)(void *arg, const char *msg),
+                              void (*done)(void *arg, int err, const char *msg), void *arg,
+                              gw_promql_src_op **out);
+/* The selector {..} the source is asked for |ms|: matchers on its external
+ * labels decided here (ORR_ENOTFOUND: one does not match), the rest written
+ * out, __name__=~".+" added when all of them match "". Appended to |out|;
+ * scratch in |a|. Returns 0, ORR_ENOTFOUND or ORR_ENOMEM. */
+int gw_promql_src_selector_text(const gw_promql_src *s, labels_matcher *const *ms, size_t n,
+                                orr_arena *a, orr_buf *out);
+/* Cancels it (done follows with ORR_ECANCELED). */
+void gw_promql_src_op_cancel(gw_promql_src_op *op);
 const char *gw_promql_src_url(const gw_promql_src *s);         /* borrowed */
 const labels_set *gw_promql_src_labels(const gw_promql_src *s); /* borrowed */
 
@@ -170,6 +192,43 @@ void gw__endpoint_observe(gw *g, gw__endpoint *e, const char *method, int status
  * orrery_gateway_source_read_bytes_total{endpoint,kind} (remote-read and
  * scrape bodies). NULL without a registry. */
 orr_series *gw__source_bytes_counter(gw *g, const char *kind, const char *name);
+
+/* The query-API source behind |e| (borrowed while |e| is referenced), or
+ * NULL when |e| is not an --endpoint.promql one. src_promql.c. */
+gw_promql_src *gw__promql_src_of(const gw__endpoint *e);
+
+/* ---------------------------------------------------------------- pushdown */
+/* Aggregation pushdown to query-API sources (pushdown.c; design notes
+ * there): one PromQL request's plan and its query_range calls. Loop thread. */
+typedef struct gw__push gw__push;
+typedef struct gw__push_cb {
+  /* One series of a pushed node's partial result (borrowed until return);
+   * non-zero stops that source's answer. */
+  int (*partial)(void *arg, const promql_expr *node, const labels_set *ls,
+                 const promql_point *pts, size_t n);
+  /* A warning of a source's answer (borrowed). */
+  void (*warning)(void *arg, const char *msg);
+  /* One source's query ended: 0, or an error (|msg| names the source). */
+  void (*done)(void *arg, const char *url, int err, const char *msg);
+} gw__push_cb;
+/* Plans the pushdowns of |q| (prepared with |qp|; |dedup|: the request's).
+ * Sets |*out| to NULL when nothing is pushed; otherwise the caller fetches
+ * each selector without gw__push_exclude's endpoints, runs gw__push_start
+ * and frees with gw__push_free once gw__push_running is 0. |cb| and |arg|
+ * are borrowed for |*out|'s life; scratch and texts in |a|. Returns 0 or
+ * ORR_ENOMEM. */
+int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, bool dedup,
+                  const gw__push_cb *cb, void *arg, orr_arena *a, gw__push **out);
+/* The endpoint addresses selector |sel| must not be fetched from (borrowed). */
+void gw__push_exclude(const gw__push *p, size_t sel, const char *const **ex, size_t *n);
+/* Sends every planned query; each ends in cb->done (maybe at once). 0. */
+int gw__push_start(gw__push *p);
+/* Queries not yet done (0 for NULL). */
+size_t gw__push_running(const gw__push *p);
+/* Cancels what runs (cb->done follows for each). NULL is a no-op. */
+void gw__push_cancel(gw__push *p);
+/* Releases the endpoints and frees; NULL is a no-op. */
+void gw__push_free(gw__push *p);
 
 /* Request metadata naming the calling gateway: a gateway that receives its
  * own id is among its own endpoints (a query loop) and refuses the call. */
@@ -235,6 +294,9 @@ struct gw_storeapi {
 int gw__targets(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, size_t nms,
                 gw__endpoint ***out, size_t *n);
 void gw__targets_release(gw *g, gw__endpoint **eps, size_t n);
+/* gw__targets without the endpoints whose address is in |exclude|. */
+int gw__targets_ex(gw *g, int64_t mint, int64_t maxt, labels_matcher *const *ms, size_t nms,
+                   const char *const *exclude, size_t nexclude, gw__endpoint ***out, size_t *n);
 /* Copies an endpoint's label-set text into |a| (thread-safe). */
 const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a);
 /* The endpoint's replica group in |a|: its label sets without the labels

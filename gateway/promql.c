@@ -52,6 +52,8 @@ struct gq {
   int partial;
   int64_t max_res_ms; /* max_source_resolution (0: raw) */
   gw_api__fanout *f;        /* the fetch; freed (slot given back) in gq_end */
+  gw__push *push;           /* aggregations pushed down (pushdown.c); NULL: none */
+  bool fetch_done;          /* the fan-out finished; evaluation waits for |push| too */
   int64_t samples;
   volatile int cancel;
   bool timed_out, gone;
@@ -92,6 +94,7 @@ static void gq_handle_closed(uv_handle_t *h) {
   orr_buf_free(&q->whole);
   uv_cond_destroy(&q->cond);
   uv_mutex_destroy(&q->mu);
+  gw__push_free(q->push);
   if (q->query) promql_query_free(q->query);
   orr_arena_destroy(q->a);
   free(q);
@@ -117,6 +120,7 @@ static void gq_respond_error(gq *q, promql_errtype t, const char *msg) {
 static void gq_cancel_all(gq *q) {
   q->cancel = 1;
   if (q->f) gw_api__fanout_cancel(q->f);
+  gw__push_cancel(q->push);
   uv_mutex_lock(&q->mu);
   if (q->gone) q->stop = true;
   uv_cond_broadcast(&q->cond);
@@ -260,6 +264,9 @@ static void gq_after_work(uv_work_t *w, int status) {
 /* ---------------------------------------------------------------- fetching */
 static void gq_fetched(gw_api__fanout *f) {
   gq *q = f->arg;
+  q->fetch_done = true;
+  if (f->err || q->cancel || f->cancelled) gw__push_cancel(q->push);
+  if (gw__push_running(q->push)) return; /* gq_push_done comes back here */
   if (f->err || q->cancel || f->cancelled) {
     if (q->timed_out)
       gq_respond_error(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
@@ -299,11 +306,50 @@ static void gq_on_warning(gw_api__fanout *f, const char *msg) {
   if (promql_query_add_warning(q->query, msg) && !f->err) f->err = ORR_ENOMEM;
 }
 
-/* Admitted: one gw_select per selector of the query. */
+/* ---------------------------------------------------------------- pushdown */
+static int gq_push_partial(void *arg, const promql_expr *node, const labels_set *ls,
+                           const promql_point *pts, size_t npts) {
+  gq *q = arg;
+  if (q->cancel) return ORR_ECANCELED;
+  q->samples += (int64_t)npts;
+  if (q->samples > q->api->cfg.max_samples) return ORR_ELIMIT;
+  return promql_query_add_partial(q->query, node, ls, pts, npts);
+}
+
+/* A pushed-down query ended: its failure is what the raw path's would be
+ * (a warning under partial response, else the query's error). */
+static void gq_push_done(void *arg, const char *url, int err, const char *msg) {
+  (void)url;
+  gq *q = arg;
+  gw_api__fanout *f = q->f;
+  if (err && err != ORR_ECANCELED) {
+    int partial = q->partial < 0 ? q->api->cfg.partial_response : q->partial;
+    if (err == ORR_ELIMIT || err == ORR_ENOMEM || !partial) {
+      gw_api__fanout_fail(f, err, msg);
+    } else if (promql_query_add_warning(q->query, msg)) {
+      gw_api__fanout_fail(f, ORR_ENOMEM, "out of memory");
+    }
+  }
+  if (q->fetch_done && !gw__push_running(q->push)) gq_fetched(f);
+}
+
+static void gq_push_warning(void *arg, const char *msg) {
+  gq *q = arg;
+  if (promql_query_add_warning(q->query, msg)) gw_api__fanout_fail(q->f, ORR_ENOMEM, "out of memory");
+}
+
+static const gw__push_cb gq_push_cb = {gq_push_partial, gq_push_warning, gq_push_done};
+
+/* Admitted: the pushdowns, and one gw_select per selector of the query. */
 static void gq_start_fetch(gw_api__fanout *f) {
   gq *q = f->arg;
   size_t n;
   const promql_selector *sels = promql_query_selectors(q->query, &n);
+  if (gw__push_plan(q->api->cfg.core, q->query, &q->p, q->dedup, &gq_push_cb, q, q->a,
+                    &q->push)) {
+    gw_api__fanout_fail(f, ORR_ENOMEM, "out of memory");
+    return;
+  }
   for (size_t i = 0; i < n; i++) {
     const promql_selector *sel = &sels[i];
     gw_select_req r;
@@ -321,12 +367,14 @@ static void gq_start_fetch(gw_api__fanout *f) {
     r.partial_response = q->partial;
     r.max_resolution_ms = q->max_res_ms;
     r.max_samples = q->api->cfg.max_samples;
+    gw__push_exclude(q->push, i, &r.exclude, &r.nexclude);
     int rc = gw_api__fanout_select(f, &r, i);
     if (rc) {
       gw_api__fanout_fail(f, rc, orr_strerror(rc));
       return;
     }
   }
+  if (q->push) gw__push_start(q->push);
 }
 
 static const gw_api__fanout_cb gq_fanout_cb = {.series = gq_on_series,

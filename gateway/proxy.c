@@ -1082,7 +1082,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   if (req->func && !(op->req.func = orr_arena_strdup(op->a, req->func))) goto oom;
   if (copy_replicas(g, op->a, rl, nrl, &op->replica, &op->nreplica)) goto oom;
   if (op->req.dedup && op->nreplica == 0) op->req.dedup = false; /* nothing to merge along */
-  if (gw__targets(g, req->mint, req->maxt, req->matchers, req->nmatchers, &op->eps, &op->neps))
+  if (gw__targets_ex(g, req->mint, req->maxt, req->matchers, req->nmatchers, req->exclude,
+                     req->nexclude, &op->eps, &op->neps))
     goto oom;
   op->t = calloc(op->neps + 1, sizeof(target));
   if (!op->t || storeapi_merge_new(op->neps, &op->m)) goto oom;

@@ -27,7 +27,11 @@
  * 5. Matchers on the flag's external labels are decided here, as a sidecar
  *    does (Thanos's matchesExternalLabels); the rest go to the source. When
  *    none of those is one PromQL accepts alone (all match ""), the selector
- *    gets __name__=~".+" too. */
+ *    gets __name__=~".+" too.
+ * 6. Aggregation pushdown (pushdown.c decides what and when) asks the
+ *    source a query_range of a whole aggregation, outside any StoreAPI
+ *    call (gw_promql_src_query_range): the same reader, errors and
+ *    metrics, plus orrery_gateway_promql_source_pushdowns_total. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -46,16 +50,18 @@
 /* Go's time.Duration, the range selector's type, holds about 292 years. */
 #define MAX_RANGE_MS (250LL * 365 * 24 * 3600 * 1000)
 
+typedef struct promql_kind_src promql_kind_src;
+
 struct gw_promql_src {
   net_http_client *http;
   char *url;        /* without trailing '/' */
   orr_arena *arena; /* ext */
   labels_set ext;
   int64_t timeout_ms;
-  orr_series *bytes, *req_ok, *req_err, *duration;
+  orr_series *bytes, *req_ok, *req_err, *duration, *pushdowns;
 };
 
-enum { K_SERIES, K_SERIES_LIST, K_LABEL_NAMES, K_LABEL_VALUES };
+enum { K_SERIES, K_SERIES_LIST, K_LABEL_NAMES, K_LABEL_VALUES, K_AGGREGATE };
 
 typedef struct pcall {
   gw_promql_src *src;
@@ -82,6 +88,11 @@ typedef struct pcall {
   bool blocked, sending;
   /* label values */
   const char *label;
+  /* K_AGGREGATE (no storeapi call): the caller's callbacks */
+  promql_api_series_fn agg_series;
+  void (*agg_done)(void *arg, int err, const char *msg);
+  void (*agg_warn)(void *arg, const char *msg);
+  void *agg_arg;
 } pcall;
 
 /* ---------------------------------------------------------------- the config */
@@ -133,6 +144,12 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
                                       "to the end of its answer.",
                                       l1, bounds, sizeof(bounds) / sizeof(bounds[0]));
     s->duration = h ? orr_metric_with(h, v1) : NULL;
+    orr_metric *pd = orr_counter_new(cfg->registry, "orrery_gateway_promql_source_pushdowns_total",
+                                     "Aggregations evaluated by an --endpoint.promql source "
+                                     "itself (one query_range each) instead of read as raw "
+                                     "samples.",
+                                     l1);
+    s->pushdowns = pd ? orr_metric_with(pd, v1) : NULL;
   }
   *out = s;
   return 0;
@@ -216,6 +233,18 @@ static void pcall_finish(pcall *p, int status, const char *msg) {
   orr_buf_free(&p->body);
   tsdb_xor_appender_free(&p->xa);
   free(p->out); /* the series themselves live in the call's arena */
+  if (p->kind == K_AGGREGATE) {
+    void (*done)(void *, int, const char *) = p->agg_done;
+    void *arg = p->agg_arg;
+    free(p);
+    done(arg,
+         status == NET_GRPC_OK          ? 0
+         : status == NET_GRPC_CANCELLED ? ORR_ECANCELED
+         : status == NET_GRPC_DEADLINE_EXCEEDED ? ORR_ETIMEOUT
+                                                : ORR_EUNAVAILABLE,
+         msg);
+    return;
+  }
   storeapi_call *c = p->c;
   storeapi_call_set_data(c, NULL);
   free(p);
@@ -324,7 +353,7 @@ static void fail_call(pcall *p, int code, const char *fmt, ...) {
 static bool http_ok(pcall *p, net_http_client_req *r, int result) {
   if (p->src->duration && result != ORR_ECANCELED)
     orr_histogram_observe(p->src->duration, (double)(orr_mono_ns() - p->start_ns) / 1e9);
-  if (storeapi_call_cancelled(p->c) || result == ORR_ECANCELED) {
+  if ((p->c && storeapi_call_cancelled(p->c)) || result == ORR_ECANCELED) {
     pcall_finish(p, NET_GRPC_CANCELLED, "cancelled");
     return false;
   }
@@ -718,6 +747,71 @@ static void be_label_values(void *arg, storeapi_call *c, const storeapi_label_re
   be_labels(arg, c, req, false);
 }
 
+/* ---------------------------------------------------------------- aggregation pushdown */
+int gw_promql_src_selector_text(const gw_promql_src *s, labels_matcher *const *ms, size_t n,
+                                orr_arena *a, orr_buf *out) {
+  labels_matcher **rest;
+  size_t nrest;
+  if (!split_ext(&s->ext, ms, n, a, &rest, &nrest)) return ORR_ENOTFOUND;
+  if (n && !rest) return ORR_ENOMEM;
+  return selector(out, rest, nrest);
+}
+
+static void aggregate_done(net_http_client_req *r, int result, void *arg) {
+  pcall *p = arg;
+  p->req = NULL;
+  if (!http_ok(p, r, result)) return;
+  if (p->src->req_ok) orr_counter_inc(p->src->req_ok);
+  size_t nw = 0;
+  const char *const *w = promql_api_reader_warnings(p->rd, &nw);
+  for (size_t i = 0; i < nw && p->agg_warn; i++) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->url, w[i]);
+    p->agg_warn(p->agg_arg, msg);
+  }
+  pcall_finish(p, NET_GRPC_OK, NULL);
+}
+
+int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start, int64_t end,
+                              int64_t step, promql_api_series_fn fn,
+                              void (*warn)(void *arg, const char *msg),
+                              void (*done)(void *arg, int err, const char *msg), void *arg,
+                              gw_promql_src_op **out) {
+  pcall *p = calloc(1, sizeof(*p));
+  if (!p) return ORR_ENOMEM;
+  p->src = s;
+  p->kind = K_AGGREGATE;
+  p->what = "query_range";
+  p->agg_series = fn;
+  p->agg_done = done;
+  p->agg_warn = warn;
+  p->agg_arg = arg;
+  if (s->pushdowns) orr_counter_inc(s->pushdowns);
+  orr_log_debug("aggregation pushed down", "endpoint", s->url, "query", query, NULL);
+  orr_buf_puts(&p->form, "query=");
+  int rc = form_escape(&p->form, query);
+  form_time(&p->form, "start", start);
+  form_time(&p->form, "end", end);
+  orr_buf_printf(&p->form, "&step=%" PRId64 ".%03d", step / 1000, (int)(step % 1000));
+  if (!rc) rc = promql_api_reader_new(fn, arg, 0, &p->rd);
+  if (!rc) rc = post(p, "/api/v1/query_range");
+  if (rc) {
+    if (p->rd) promql_api_reader_free(p->rd);
+    orr_buf_free(&p->form);
+    free(p);
+    return rc;
+  }
+  net_http_client_req_callbacks(p->req, http_headers, http_body, aggregate_done, p);
+  *out = (gw_promql_src_op *)p;
+  net_http_client_start(p->req);
+  return 0;
+}
+
+void gw_promql_src_op_cancel(gw_promql_src_op *op) {
+  pcall *p = (pcall *)op;
+  if (p && p->req) net_http_client_cancel(p->req); /* the done callback finishes */
+}
+
 /* ---------------------------------------------------------------- cancel, resume */
 static void be_cancel(void *arg, storeapi_call *c) {
   (void)arg;
@@ -752,10 +846,10 @@ void gw_promql_src_backend(gw_promql_src *s, storeapi_backend *out) {
 /* ---------------------------------------------------------------- the source kind */
 /* "promql+URL[;labels]" (--endpoint.promql, file SD): the backend behind
  * the endpoint's local client (gateway_int.h, gw__source). */
-typedef struct promql_kind_src {
+struct promql_kind_src {
   gw__source base;
   gw_promql_src *s;
-} promql_kind_src;
+};
 
 static int kind_check(const char *spec, char *err, size_t errlen) {
   orr_arena *a = orr_arena_new(256);
@@ -797,3 +891,8 @@ static int kind_open(gw *g, const char *spec, gw__source **out, char *err, size_
 }
 
 const gw__source_kind gw__source_promql = {"promql", kind_check, kind_open};
+
+gw_promql_src *gw__promql_src_of(const gw__endpoint *e) {
+  if (e->kind != &gw__source_promql || !e->src) return NULL;
+  return ((const promql_kind_src *)e->src)->s;
+}

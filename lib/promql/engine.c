@@ -36,6 +36,12 @@ struct promql_query {
   promql_selector *sels;
   size_t nsels;
   sel_data *data;
+  /* Partial results of aggregation nodes (promql_query_add_partial). */
+  struct partial {
+    const promql_expr *node;
+    sel_data d;
+  } *partials;
+  size_t npartials, cappartials;
   const char **warnings;
   size_t nwarn, capwarn;
   pthread_mutex_t mu; /* feeding from several threads: arena and arrays */
@@ -320,6 +326,8 @@ typedef struct msrc {
 } msrc;
 
 static int eval(promql__ev *ev, const promql_expr *e, val *out);
+static uint64_t agg_prep(void *ctx, size_t argi, const labels_set *ls);
+static int inject_partials(promql__ev *ev, const promql_expr *e, val *arg);
 
 static size_t nsteps(const promql__ev *ev) {
   if (ev->start > ev->end) return 0;
@@ -471,6 +479,7 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
     hs[i] = NULL;
     if (!exprs[i] || promql_expr_type(exprs[i]) == PROMQL_TYPE_STRING) continue;
     if ((rc = eval(ev, exprs[i], &args[i]))) return rc;
+    if (prep == agg_prep && i == 1 && (rc = inject_partials(ev, ctx, &args[i]))) return rc;
     size_t ns = args[i].m.n;
     cur[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(size_t));
     hs[i] = orr_arena_calloc(ev->a, ns ? ns : 1, sizeof(uint64_t));
@@ -857,9 +866,116 @@ static int agg_step(promql__ev *ev, void *ctx, promql__vec *args, int64_t ts, pr
   return promql__aggregate(ev, e, param, &args[1], out);
 }
 
+bool promql_aggregate_mergeable(const promql_expr *e) {
+  if (!e || e->kind != PROMQL_NODE_AGGREGATE || e->u.agg.without) return false;
+  switch (e->u.agg.op) {
+    case PROMQL_AGG_SUM:
+    case PROMQL_AGG_MIN:
+    case PROMQL_AGG_MAX:
+    case PROMQL_AGG_COUNT:
+    case PROMQL_AGG_GROUP:
+    case PROMQL_AGG_TOPK:
+    case PROMQL_AGG_BOTTOMK: return true;
+    default: return false;
+  }
+}
+
+static const sel_data *find_partials(const promql__ev *ev, const promql_expr *e) {
+  const struct promql_query *q = ev->q;
+  for (size_t i = 0; i < q->npartials; i++)
+    if (q->partials[i].node == e) return &q->partials[i].d;
+  return NULL;
+}
+
+/* topk and bottomk: the partials (each source's own top k per group) join
+ * the node's input, and the node picks again over all of them. */
+static int inject_partials(promql__ev *ev, const promql_expr *e, val *arg) {
+  if (e->u.agg.op != PROMQL_AGG_TOPK && e->u.agg.op != PROMQL_AGG_BOTTOMK) return 0;
+  const sel_data *d = find_partials(ev, e);
+  if (!d) return 0;
+  if (ev->start != ev->qstart || ev->end != ev->qend)
+    return promql__ev_errorf(ev, "partial result of an aggregation not at the query's steps");
+  for (size_t i = 0; i < d->n; i++)
+    if (mat_push(ev->a, &arg->m, &d->s[i])) return promql__ev_oom(ev);
+  return d->n ? check_dups(ev, &arg->m) : 0;
+}
+
+/* Two partial values of one group at one step, as aggregation() would have
+ * folded them had it seen both parts. */
+static double agg_combine(promql_aggop op, double x, double y) {
+  switch (op) {
+    case PROMQL_AGG_SUM:
+    case PROMQL_AGG_COUNT: return x + y;
+    case PROMQL_AGG_MIN: return (x > y || isnan(x)) ? y : x;
+    case PROMQL_AGG_MAX: return (x < y || isnan(x)) ? y : x;
+    default: return 1; /* group */
+  }
+}
+
+/* Merges |p| into |s| step by step (both ascending, one point per step). */
+static int merge_points(promql__ev *ev, promql_aggop op, promql_series *s, const promql_series *p) {
+  size_t tot = s->npoints + p->npoints;
+  promql_point *np = orr_arena_alloc(ev->a, (tot ? tot : 1) * sizeof(*np));
+  if (!np) return promql__ev_oom(ev);
+  size_t i = 0, j = 0, k = 0;
+  while (i < s->npoints || j < p->npoints) {
+    if (j == p->npoints || (i < s->npoints && s->points[i].t < p->points[j].t)) {
+      np[k++] = s->points[i++];
+    } else if (i == s->npoints || p->points[j].t < s->points[i].t) {
+      np[k++] = p->points[j++];
+    } else {
+      np[k].t = s->points[i].t;
+      np[k++].v = agg_combine(op, s->points[i++].v, p->points[j++].v);
+    }
+  }
+  s->points = np;
+  s->npoints = k;
+  return 0;
+}
+
+/* The node's own result and its partials, merged per label set (design of
+ * promql_query_add_partial). */
+static int merge_partials(promql__ev *ev, const promql_expr *e, const sel_data *d, val *out) {
+  if (ev->start != ev->qstart || ev->end != ev->qend)
+    return promql__ev_errorf(ev, "partial result of an aggregation not at the query's steps");
+  omap o;
+  memset(&o, 0, sizeof(o));
+  for (size_t i = 0; i < out->m.n; i++) {
+    long k = omap_get(ev->a, &o, &out->m.s[i].labels, labels_h(&out->m.s[i].labels));
+    if (k < 0) return promql__ev_oom(ev);
+    o.m.s[k] = out->m.s[i];
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    const promql_series *p = &d->s[i];
+    size_t before = o.m.n;
+    long k = omap_get(ev->a, &o, &p->labels, labels_h(&p->labels));
+    if (k < 0) return promql__ev_oom(ev);
+    if (o.m.n != before) {
+      o.m.s[k] = *p;
+      if (e->u.agg.op == PROMQL_AGG_GROUP) { /* 1 wherever the group has a member */
+        promql_point *np = orr_arena_alloc(ev->a, (p->npoints ? p->npoints : 1) * sizeof(*np));
+        if (!np) return promql__ev_oom(ev);
+        for (size_t j = 0; j < p->npoints; j++) np[j] = (promql_point){p->points[j].t, 1};
+        o.m.s[k].points = np;
+      }
+      continue;
+    }
+    int rc = merge_points(ev, e->u.agg.op, &o.m.s[k], p);
+    if (rc) return rc;
+  }
+  out->m = o.m;
+  return 0;
+}
+
 static int eval_agg(promql__ev *ev, const promql_expr *e, val *out) {
   const promql_expr *ex[2] = {e->u.agg.param, e->u.agg.expr};
-  return range_eval(ev, agg_step, agg_prep, (void *)e, ex, 2, out);
+  int rc = range_eval(ev, agg_step, agg_prep, (void *)e, ex, 2, out);
+  if (rc) return rc;
+  struct promql_query *q = ev->q;
+  if (e->u.agg.op == PROMQL_AGG_TOPK || e->u.agg.op == PROMQL_AGG_BOTTOMK) return 0;
+  for (size_t i = 0; i < q->npartials; i++)
+    if (q->partials[i].node == e) return merge_partials(ev, e, &q->partials[i].d, out);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- binary */
@@ -1142,6 +1258,53 @@ static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
   }
   d->s[d->n++] = s;
   return 0;
+}
+
+static int add_partial_locked(promql_query *q, const promql_expr *agg, const labels_set *ls,
+                              const promql_point *pts, size_t npts) {
+  struct partial *p = NULL;
+  for (size_t i = 0; i < q->npartials && !p; i++)
+    if (q->partials[i].node == agg) p = &q->partials[i];
+  if (!p) {
+    if (q->npartials == q->cappartials) {
+      size_t nc = q->cappartials ? q->cappartials * 2 : 4;
+      struct partial *np = orr_arena_calloc(q->a, nc, sizeof(*np));
+      if (!np) return ORR_ENOMEM;
+      if (q->npartials) memcpy(np, q->partials, q->npartials * sizeof(*np));
+      q->partials = np;
+      q->cappartials = nc;
+    }
+    p = &q->partials[q->npartials++];
+    p->node = agg;
+  }
+  sel_data *d = &p->d;
+  promql_series s;
+  if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
+  s.points = orr_arena_alloc(q->a, (npts ? npts : 1) * sizeof(promql_point));
+  if (!s.points) return ORR_ENOMEM;
+  if (npts) memcpy(s.points, pts, npts * sizeof(promql_point));
+  s.npoints = npts;
+  if (d->n == d->cap) {
+    size_t nc = d->cap ? d->cap * 2 : 16;
+    promql_series *ns = orr_arena_alloc(q->a, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    if (d->n) memcpy(ns, d->s, d->n * sizeof(*ns));
+    d->s = ns;
+    d->cap = nc;
+  }
+  d->s[d->n++] = s;
+  return 0;
+}
+
+int promql_query_add_partial(promql_query *q, const promql_expr *agg, const labels_set *ls,
+                             const promql_point *pts, size_t npts) {
+  if (!promql_aggregate_mergeable(agg)) return ORR_EINVAL;
+  for (size_t i = 1; i < npts; i++)
+    if (pts[i].t <= pts[i - 1].t) return ORR_EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = add_partial_locked(q, agg, ls, pts, npts);
+  pthread_mutex_unlock(&q->mu);
+  return rc;
 }
 
 int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,

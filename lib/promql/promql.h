@@ -378,6 +378,26 @@ const promql_expr *promql_query_expr(const promql_query *q);
  * 0, ORR_EINVAL (bad index) or ORR_ENOMEM. */
 int promql_query_add_series(promql_query *q, size_t sel, const labels_set *ls,
                             const promql_point *pts, size_t npts);
+/* Feeds one series of a partial result of the aggregation node |agg| (a
+ * node of this query's tree, found with promql_query_expr()) that was
+ * computed elsewhere over a part of the data disjoint from what is fed to
+ * its selectors — e.g. a source that evaluated the whole aggregation
+ * itself (aggregation pushdown). |pts| must sit on the query's steps (one
+ * point per step at most, ascending). At evaluation the node's own result
+ * and the partials are merged per output label set and step: sum and count
+ * add, min and max take the smaller/larger (NaN loses, as Prometheus's
+ * aggregation does), group gives 1. For topk and bottomk the partials are
+ * series of the node's input (each part's own top k per group, with all
+ * their labels) and the node picks again over its input and them. Only
+ * sum, min, max, count, group, topk and bottomk by (not without),
+ * evaluated at the query's own steps (not under a subquery), take
+ * partials: ORR_EINVAL otherwise. Copied into the query's arena; the
+ * same locking as promql_query_add_series. Returns 0, ORR_EINVAL, ORR_ENOMEM. */
+int promql_query_add_partial(promql_query *q, const promql_expr *agg, const labels_set *ls,
+                             const promql_point *pts, size_t npts);
+/* Whether |agg| may take partials (the checks of promql_query_add_partial
+ * on the node's kind and operator; where it sits is the caller's to know). */
+bool promql_aggregate_mergeable(const promql_expr *agg);
 /* Records a storage warning, returned with the result (copied; thread-safe). */
 int promql_query_add_warning(promql_query *q, const char *msg);
 

@@ -13,3 +13,9 @@ orr_integration_test(promql_src_diff REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOU
 orr_integration_test(promql_src_bad_sources REQUIRES PYTHON3 TIMEOUT 120 LABELS sanitize
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql_src/bad_sources.py
     --orrery $<TARGET_FILE:orrery>)
+# Aggregations pushed down to query-API sources: the same answers as
+# Prometheus and the raw plan, and the bytes each moves (about 15 s).
+orr_integration_test(promql_src_pushdown REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 180
+  LABELS sanitize
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/promql_src/pushdown.py
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})

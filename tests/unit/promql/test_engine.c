@@ -625,6 +625,98 @@ static void test_cancel_and_timeout(void **state) {
   orr_arena_destroy(db.a);
 }
 
+/* promql_query_add_partial: a node's own result and partials computed
+ * elsewhere, merged per label set and step (aggregation pushdown). */
+static void run_partial(const char *qs, const double *want_a, size_t nwant_a, double want_b) {
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL};
+  promql_query *q;
+  promql_errinfo err;
+  assert_int_equal(promql_query_new(a, qs, strlen(qs), &p, &q, &err), 0);
+  labels_label la[] = {{"__name__", "m"}, {"i", "1"}, {"job", "a"}};
+  labels_set ls = {la, 3};
+  promql_point pts[] = {{0, 5}, {15000, 5}, {30000, 5}, {45000, 5}, {60000, 5}};
+  assert_int_equal(promql_query_add_series(q, 0, &ls, pts, 5), 0);
+  const promql_expr *agg = promql_query_expr(q);
+  labels_label ja[] = {{"job", "a"}}, jb[] = {{"job", "b"}};
+  labels_set lja = {ja, 1}, ljb = {jb, 1};
+  promql_point pa[] = {{0, 3}, {30000, 7}, {60000, NAN}}, pb[] = {{30000, 2}};
+  assert_int_equal(promql_query_add_partial(q, agg, &lja, pa, 3), 0);
+  assert_int_equal(promql_query_add_partial(q, agg, &ljb, pb, 1), 0);
+  promql_point bad[] = {{30000, 1}, {0, 1}};
+  assert_int_equal(promql_query_add_partial(q, agg, &ljb, bad, 2), ORR_EINVAL);
+  promql_result res;
+  assert_int_equal(promql_query_exec(q, &res, &err), 0);
+  assert_int_equal(res.nseries, 2);
+  assert_string_equal(labels_get(&res.series[0].labels, "job"), "a");
+  assert_int_equal(res.series[0].npoints, nwant_a);
+  for (size_t i = 0; i < nwant_a; i++) {
+    assert_int_equal(res.series[0].points[i].t, (int64_t)i * 30000);
+    if (isnan(want_a[i]))
+      assert_true(isnan(res.series[0].points[i].v));
+    else
+      assert_true(res.series[0].points[i].v == want_a[i]);
+  }
+  assert_string_equal(labels_get(&res.series[1].labels, "job"), "b");
+  assert_int_equal(res.series[1].npoints, 1);
+  assert_int_equal(res.series[1].points[0].t, 30000);
+  assert_true(res.series[1].points[0].v == want_b);
+  promql_query_free(q);
+  orr_arena_destroy(a);
+}
+
+static void test_partials(void **state) {
+  (void)state;
+  const double mn[] = {3, 5, 5}, sm[] = {8, 12, NAN}, mx[] = {5, 7, 5}, gr[] = {1, 1, 1};
+  const double cn[] = {4, 8, NAN}; /* counts add: 1 + 3, 1 + 7 */
+  run_partial("min by (job) (m)", mn, 3, 2);
+  run_partial("sum by (job) (m)", sm, 3, 2);
+  run_partial("max by (job) (m)", mx, 3, 2);
+  run_partial("count by (job) (m)", cn, 3, 2);
+  run_partial("group by (job) (m)", gr, 3, 1);
+  /* topk: the partials join the input and the node picks again. */
+  {
+    orr_arena *ta = orr_arena_new(0);
+    promql_query_params rp = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL};
+    promql_query *q;
+    const char *qs = "topk by (job) (1, m)";
+    promql_errinfo err;
+    assert_int_equal(promql_query_new(ta, qs, strlen(qs), &rp, &q, &err), 0);
+    labels_label l1[] = {{"__name__", "m"}, {"i", "1"}, {"job", "a"}};
+    labels_label l2[] = {{"i", "2"}, {"job", "a"}};
+    labels_set s1 = {l1, 3}, s2 = {l2, 2};
+    promql_point p1[] = {{0, 5}, {30000, 5}, {60000, 5}}, p2[] = {{0, 9}, {60000, 1}};
+    assert_int_equal(promql_query_add_series(q, 0, &s1, p1, 3), 0);
+    assert_int_equal(promql_query_add_partial(q, promql_query_expr(q), &s2, p2, 2), 0);
+    promql_result res;
+    assert_int_equal(promql_query_exec(q, &res, &err), 0);
+    assert_int_equal(res.nseries, 2);
+    assert_string_equal(labels_get(&res.series[0].labels, "i"), "1");
+    assert_int_equal(res.series[0].npoints, 2);
+    assert_int_equal(res.series[0].points[0].t, 30000);
+    assert_string_equal(labels_get(&res.series[1].labels, "i"), "2");
+    assert_int_equal(res.series[1].npoints, 1);
+    assert_true(res.series[1].points[0].v == 9);
+    promql_query_free(q);
+    orr_arena_destroy(ta);
+  }
+  /* Only sum, min, max, count, group, topk and bottomk by take partials. */
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p = {false, 0, 0, 0, 0, 0, 0, 0, NULL};
+  promql_errinfo err;
+  const char *no[] = {"avg by (job) (m)", "sum without (i) (m)", "topk without (i) (1, m)", "m"};
+  labels_label ja[] = {{"job", "a"}};
+  labels_set lja = {ja, 1};
+  promql_point pt = {0, 1};
+  for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+    promql_query *q;
+    assert_int_equal(promql_query_new(a, no[i], strlen(no[i]), &p, &q, &err), 0);
+    assert_int_equal(promql_query_add_partial(q, promql_query_expr(q), &lja, &pt, 1), ORR_EINVAL);
+    promql_query_free(q);
+  }
+  orr_arena_destroy(a);
+}
+
 static void test_range_params(void **state) {
   (void)state;
   promql_errinfo e;
@@ -728,7 +820,7 @@ int main(void) {
       cmocka_unit_test(test_cases),          cmocka_unit_test(test_json), cmocka_unit_test(test_subquery_sample_limit),
       cmocka_unit_test(test_json_streaming), cmocka_unit_test(test_cancel_and_timeout),
       cmocka_unit_test(test_range_params),   cmocka_unit_test(test_format_float_f),
-      cmocka_unit_test(test_concurrent_feeding),
+      cmocka_unit_test(test_concurrent_feeding), cmocka_unit_test(test_partials),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
