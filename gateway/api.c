@@ -585,7 +585,11 @@ static char *flag_value(orr_arena *a, const orr_flag *f) {
       orr_buf_putc(&b, '[');
       for (size_t i = 0; i < s->n; i++) {
         if (i) orr_buf_putc(&b, ' ');
-        orr_buf_puts(&b, s->v[i]);
+        /* A password in a source URL (--endpoint.prometheus=http://u:p@h)
+         * shows as xxxxx, as Go's URL.Redacted. */
+        size_t n = strlen(s->v[i]) + 1; /* the redacted form is never longer */
+        char *red = orr_arena_alloc(a, n);
+        orr_buf_puts(&b, red ? net_url_redacted(s->v[i], red, n) : "");
       }
       orr_buf_putc(&b, ']');
       char *r = b.oom ? NULL : orr_arena_strdup(a, b.data);

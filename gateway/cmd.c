@@ -1,6 +1,8 @@
 /* cmd.c: `orrery gateway` — the Prometheus HTTP API and /federate
  * over every StoreAPI endpoint: fan-out, merge, HA deduplication, PromQL.
  * Its flags (Thanos query's names and defaults where one exists). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,7 @@ static struct {
   orr_strings promql;
   int64_t promql_timeout_ms;
   const char *route_prefix, *external_prefix; /* --web.* */
+  const char *http_client_file, *http_client; /* --endpoint.http-client(-file) */
 } opt;
 
 static const orr_flag flags[] = {
@@ -60,6 +63,13 @@ static const orr_flag flags[] = {
      "URL[;name=value,...] (\"http://h:9090/federate?match[]=up;region=us\"); the labels "
      "after ';' are the source's external labels. In --store.sd-files, write the target as "
      "federate+URL[;labels]. Repeatable.", "<url>"},
+    {"endpoint.http-client-file", ORR_FLAG_STRING, &opt.http_client_file, NULL,
+     "Path to a YAML file with Prometheus's HTTP client settings (basic_auth, authorization, "
+     "tls_config, as in a scrape config) used for every request of every --endpoint.prometheus, "
+     "--endpoint.federate and --endpoint.promql source (and their file SD forms). The same shape "
+     "as the sidecar's --prometheus.http-client-file.", "<file>"},
+    {"endpoint.http-client", ORR_FLAG_SECRET, &opt.http_client, NULL,
+     "Alternative to --endpoint.http-client-file: the YAML content itself.", "<content>"},
     {"federate.interval", ORR_FLAG_DURATION, &opt.federate_interval_ms, "15s",
      "How often each --endpoint.federate source is scraped.", NULL},
     {"federate.retention", ORR_FLAG_DURATION, &opt.federate_retention_ms, "2h",
@@ -299,6 +309,60 @@ static const char **all_endpoints(orr_arena *a, const char *const *grpc, size_t 
   return v;
 }
 
+/* --endpoint.http-client(-file): parsed once at start (a bad one stops the
+ * gateway with one line naming the key, never a secret); borrowed by the
+ * core's sources until run() returns. */
+static struct {
+  net_http_client_config c;
+  bool has;
+} hc;
+
+static int load_http_client(void) {
+  const char *file = opt.http_client_file && opt.http_client_file[0] ? opt.http_client_file : NULL;
+  const char *text = opt.http_client && opt.http_client[0] ? opt.http_client : NULL;
+  char err[512] = "";
+  char *data = NULL;
+  size_t len = 0;
+  if (!file && !text) return 0;
+  if (file && text) {
+    orr_log_error("--endpoint.http-client-file and --endpoint.http-client are mutually exclusive",
+                  NULL);
+    return 1;
+  }
+  if (file) {
+    orr_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+      orr_log_error("cannot read --endpoint.http-client-file", "file", file, "err",
+                    strerror(errno), NULL);
+      return 1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) orr_buf_append(&b, chunk, n);
+    fclose(f);
+    if (b.oom) return 1;
+    data = orr_buf_steal(&b, &len);
+    text = data ? data : "";
+  } else {
+    len = strlen(text);
+  }
+  int rc = net_http_client_config_parse(text, len, &hc.c, err, sizeof err);
+  free(data);
+  if (rc) {
+    orr_log_error("bad --endpoint.http-client config", "err", err[0] ? err : orr_strerror(rc),
+                  NULL);
+    return 1;
+  }
+  hc.has = true;
+  return 0;
+}
+
+static void free_http_client(void) {
+  if (hc.has) net_http_client_config_free(&hc.c);
+  hc.has = false;
+}
+
 static int core_start(daemon_ctx *d) {
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
@@ -334,6 +398,7 @@ static int core_start(daemon_ctx *d) {
   gc.max_series = opt.max_series;
   gc.registry = orr_registry_default();
   gc.promql_timeout_ms = opt.promql_timeout_ms;
+  gc.http_client = hc.has ? &hc.c : NULL;
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));
   orr_arena_destroy(ea); /* gw_new copied them */
@@ -388,13 +453,16 @@ static int run(int argc, char **argv) {
                        .http_address = c->http_address,
                        .http_grace_period_ms = c->http_grace_period_ms};
   daemon_ctx *d = NULL;
+  if (load_http_client()) return 1;
   int rc = daemon_new(&cfg, &d);
   if (rc != 0) {
+    free_http_client();
     orr_log_error("cannot start the gateway", "err", orr_strerror(rc), NULL);
     return 1;
   }
   if (core_start(d) != 0) {
     daemon_free(d);
+    free_http_client();
     return 1;
   }
   /* The HTTP API and /federate (gw_api_*, gateway.h). */
@@ -419,6 +487,7 @@ static int run(int argc, char **argv) {
   }
   daemon_free(d);
   gw_api_free(api);
+  free_http_client();
   return status;
 }
 

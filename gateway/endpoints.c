@@ -35,6 +35,10 @@
 
 #include "gateway_int.h"
 
+/* An endpoint address for a log line: a password in a source's URL shows
+ * as xxxxx (net_url_redacted); the buffer lives until the statement ends. */
+#define RED(addr) net_url_redacted((addr), (char[1024]){0}, 1024)
+
 #define GW_TICK_MS 1000
 
 /* ---------------------------------------------------------------- helpers */
@@ -468,7 +472,7 @@ static int add_source_ep(gw *g, gw__endpoint *e, const char *spec) {
   char why[512] = "";
   int rc = e->kind->open(g, spec, &e->src, why, sizeof(why));
   if (rc) {
-    orr_log_warn("ignoring endpoint", "endpoint", e->address, "err",
+    orr_log_warn("ignoring endpoint", "endpoint", RED(e->address), "err",
                  why[0] ? why : orr_strerror(rc), NULL);
     return rc;
   }
@@ -493,14 +497,14 @@ static int add_ep(gw *g, const char *addr) {
   const gw__source_kind *kind = gw__source_kind_of(addr, &spec);
   int port = 0, rc = kind ? 0 : split_hostport(addr, tmp, &host, &port);
   if (rc) {
-    orr_log_warn("ignoring endpoint: want host:port", "endpoint", addr, NULL);
+    orr_log_warn("ignoring endpoint: want host:port", "endpoint", RED(addr), NULL);
     orr_arena_destroy(tmp);
     return 0;
   }
   if (kind) {
     char why[256] = "";
     if (kind->check(spec, why, sizeof(why))) {
-      orr_log_warn("ignoring endpoint", "endpoint", addr, "err", why, NULL);
+      orr_log_warn("ignoring endpoint", "endpoint", RED(addr), "err", why, NULL);
       orr_arena_destroy(tmp);
       return 0;
     }
@@ -542,7 +546,7 @@ static int add_ep(gw *g, const char *addr) {
   }
   g->eps[g->neps++] = e;
   pthread_mutex_unlock(&g->mu);
-  orr_log_info("adding new endpoint", "address", addr, NULL);
+  orr_log_info("adding new endpoint", "address", RED(addr), NULL);
   rc = 0;
   goto out;
 fail:
@@ -598,7 +602,7 @@ static void reconcile(gw *g) {
       g->eps[k++] = e;
       continue;
     }
-    orr_log_info("removing endpoint", "address", e->address, NULL);
+    orr_log_info("removing endpoint", "address", RED(e->address), NULL);
     endpoint_maybe_free(e);
   }
   g->neps = k;
@@ -952,7 +956,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->label_sets_text = orr_arena_strdup(na, e->label_sets_text ? e->label_sets_text : "");
     e->component = orr_arena_strdup(na, e->component);
     e->last_error = orr_arena_strdup(na, errmsg);
-    if (e->up) orr_log_warn("endpoint down", "address", e->address, "err", errmsg, NULL);
+    if (e->up) orr_log_warn("endpoint down", "address", RED(e->address), "err", errmsg, NULL);
     e->up = false;
   } else {
     e->label_sets = sets;
@@ -965,7 +969,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->last_error = NULL;
     const char *serr = e->src && e->src->last_error ? e->src->last_error(e->src) : NULL;
     if (serr) e->last_error = orr_arena_strdup(na, serr);
-    if (!e->up) orr_log_info("endpoint up", "address", e->address, "component", e->component, NULL);
+    if (!e->up) orr_log_info("endpoint up", "address", RED(e->address), "component", e->component, NULL);
     e->up = true;
   }
   pthread_mutex_unlock(&g->mu);

@@ -68,7 +68,7 @@ typedef struct fseries {
 
 typedef struct gw_fed {
   gw__source base;
-  char *url;               /* as given (for messages) */
+  char *url;               /* as given, password masked (for messages) */
   char *fetch_url;         /* percent-encoded where curl needs it */
   orr_arena *ext_arena;
   labels_set ext;
@@ -336,7 +336,12 @@ static void on_timer(uv_timer_t *t) {
   f->scrape_ms = orr_now_ms();
   net_http_client *http = gw__http(f->base.g);
   int64_t timeout = gw__config(f->base.g)->federate_interval_ms;
-  if (!http || prom_get(http, f->fetch_url, "", MAX_BODY, timeout, got_scrape, f, NULL, &f->get))
+  int rc = http ? prom_get_auth(http, gw__config(f->base.g)->http_client, f->fetch_url, "",
+                                MAX_BODY, timeout, got_scrape, f, NULL, &f->get)
+               : ORR_ENOMEM;
+  if (rc == ORR_EIO)
+    scrape_failed(f, "cannot start the scrape: a secret file of --endpoint.http-client is unreadable");
+  else if (rc)
     scrape_failed(f, "cannot start the scrape: out of memory");
 }
 
@@ -682,7 +687,10 @@ static int source_open(gw *g, const char *spec, gw__source **out, char *err, siz
   int rc = f->ext_arena && f->scratch
                ? gw__source_spec_labels(spec, f->ext_arena, &url, &f->ext, &have, err, errlen)
                : ORR_ENOMEM;
-  if (rc == 0 && (!(f->url = strdup(url)) || !(f->fetch_url = fetch_url(url)))) rc = ORR_ENOMEM;
+  char shown[2048]; /* messages, /api/v1/stores and metric labels show no password */
+  if (rc == 0 && (!(f->url = strdup(net_url_redacted(url, shown, sizeof shown))) ||
+                  !(f->fetch_url = fetch_url(url))))
+    rc = ORR_ENOMEM;
   if (rc) {
     orr_arena_destroy(f->ext_arena);
     orr_arena_destroy(f->scratch);

@@ -73,6 +73,10 @@ typedef struct gw_config {
   size_t nendpoint_tls;
   int64_t promql_timeout_ms;        /* --endpoint.promql-timeout: one request to a query-API
                                      * source (0: 2m) */
+  /* --endpoint.http-client(-file): authorization and TLS for every HTTP
+   * request of every in-process source; borrowed until gw_close's callback
+   * and the sources' close; NULL: none. */
+  const net_http_client_config *http_client;
 } gw_config;
 
 typedef struct gw_endpoint_tls {

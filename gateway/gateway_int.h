@@ -113,6 +113,7 @@ typedef struct gw_promql_src_config {
   net_http_client *http;   /* borrowed until gw_promql_src_free */
   int64_t timeout_ms;      /* one HTTP request's limit; 0: 2m */
   orr_registry *registry;  /* per-source bytes and request counts; may be NULL */
+  const net_http_client_config *client; /* --endpoint.http-client; borrowed; NULL: none */
 } gw_promql_src_config;
 /* Splits a flag value into its URL (trailing '/' removed) and sorted
  * external labels, allocated in |a|. Returns 0, ORR_EINVAL (|err| says

@@ -34,6 +34,7 @@ typedef struct gw_prom {
   prom_source *ps;
   storeapi_backend inner;
   char *url;
+  char *shown; /* url with its password masked: messages and metric labels */
   orr_arena *flag_arena; /* labels given on the flag */
   labels_set flag_ext;
   bool have_flag_ext;
@@ -123,12 +124,13 @@ static void maybe_freed(gw_prom *p) {
   prom_source_free(p->ps);
   orr_arena_destroy(p->flag_arena);
   free(p->url);
+  free(p->shown);
   free(p);
   if (done) done(arg);
 }
 
 static void set_down(gw_prom *p, const char *why) {
-  if (p->up) orr_log_warn("Prometheus source down", "url", p->url, "err", why, NULL);
+  if (p->up) orr_log_warn("Prometheus source down", "url", p->shown, "err", why, NULL);
   p->up = false;
   snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 }
@@ -145,13 +147,13 @@ static void got_config(void *owner, int result, int status, orr_buf *body, const
   }
   char why[600];
   if (result) {
-    snprintf(why, sizeof(why), "GET %s/api/v1/status/config: %s%s%s", p->url,
+    snprintf(why, sizeof(why), "GET %s/api/v1/status/config: %s%s%s", p->shown,
              orr_strerror(result), err && err[0] ? ": " : "", err ? err : "");
     set_down(p, why);
     return;
   }
   if (status != 200) {
-    snprintf(why, sizeof(why), "GET %s/api/v1/status/config: HTTP %d (not a Prometheus?)", p->url,
+    snprintf(why, sizeof(why), "GET %s/api/v1/status/config: HTTP %d (not a Prometheus?)", p->shown,
              status);
     set_down(p, why);
     return;
@@ -166,14 +168,14 @@ static void got_config(void *owner, int result, int status, orr_buf *body, const
   orr_arena_destroy(a);
   if (rc) {
     snprintf(why, sizeof(why), "GET %s/api/v1/status/config: not a Prometheus answer: %s",
-             p->url, perr[0] ? perr : orr_strerror(rc));
+             p->shown, perr[0] ? perr : orr_strerror(rc));
     set_down(p, why);
     return;
   }
   if (!p->up) {
     orr_buf lb = {0};
     labels_format(prom_source_external_labels(p->ps), &lb);
-    orr_log_info("Prometheus source up", "url", p->url, "external_labels",
+    orr_log_info("Prometheus source up", "url", p->shown, "external_labels",
                  lb.data ? lb.data : "{}", NULL);
     orr_buf_free(&lb);
   }
@@ -201,11 +203,13 @@ static void got_metrics(void *owner, int result, int status, orr_buf *body, cons
 
 static void refresh(gw_prom *p) {
   if (p->closing) return;
-  if (!p->gets[0] && prom_get(gw__http(p->base.g), p->url, "/api/v1/status/config", 16u << 20,
-                              GET_TIMEOUT_MS, got_config, p, NULL, &p->gets[0]) == 0)
+  const net_http_client_config *hc = gw__config(p->base.g)->http_client;
+  if (!p->gets[0] && prom_get_auth(gw__http(p->base.g), hc, p->url, "/api/v1/status/config",
+                                   16u << 20, GET_TIMEOUT_MS, got_config, p, NULL,
+                                   &p->gets[0]) == 0)
     p->inflight++;
-  if (!p->gets[1] && prom_get(gw__http(p->base.g), p->url, "/metrics", 64u << 20, GET_TIMEOUT_MS,
-                              got_metrics, p, NULL, &p->gets[1]) == 0)
+  if (!p->gets[1] && prom_get_auth(gw__http(p->base.g), hc, p->url, "/metrics", 64u << 20,
+                                   GET_TIMEOUT_MS, got_metrics, p, NULL, &p->gets[1]) == 0)
     p->inflight++;
   /* The next one: soon while not up (a GET still out is not repeated). */
   int64_t next = p->up ? gw__config(p->base.g)->source_refresh_ms : RETRY_MS;
@@ -275,20 +279,25 @@ static int source_open(gw *g, const char *spec, gw__source **out, char *err, siz
   int rc = p->flag_arena ? parse_spec(spec, p->flag_arena, &url, &p->flag_ext, &p->have_flag_ext,
                                       err, errlen)
                          : ORR_ENOMEM;
-  if (rc == 0 && !(p->url = strdup(url))) rc = ORR_ENOMEM;
+  char shown[2048];
+  if (rc == 0 && (!(p->url = strdup(url)) ||
+                  !(p->shown = strdup(net_url_redacted(url, shown, sizeof shown)))))
+    rc = ORR_ENOMEM;
   prom_source_opts po = {0};
   po.http = http;
   po.url = p->url;
   po.component = "prometheus";
-  po.rr_bytes = rc == 0 ? gw__source_bytes_counter(g, "prometheus", p->url) : NULL;
+  po.client = gw__config(g)->http_client;
+  po.rr_bytes = rc == 0 ? gw__source_bytes_counter(g, "prometheus", p->shown) : NULL;
   if (rc == 0) rc = prom_source_new(&po, &p->ps);
   if (rc) {
     orr_arena_destroy(p->flag_arena);
     free(p->url);
+    free(p->shown);
     free(p);
     return rc;
   }
-  snprintf(p->last_error, sizeof(p->last_error), "waiting for the first answer from %s", p->url);
+  snprintf(p->last_error, sizeof(p->last_error), "waiting for the first answer from %s", p->shown);
   p->inner = prom_source_backend(p->ps);
   storeapi_backend be = {be_info, be_series, be_label_names, be_label_values,
                          be_cancel, be_resume, p};

@@ -36,5 +36,14 @@ char *gw__source_name(const char *spec) {
   if (!s) return NULL;
   memcpy(s, spec, n);
   s[n] = 0;
-  return s;
+  /* A password in the URL shows as xxxxx (Go's URL.Redacted), as
+   * Prometheus and Thanos show them. Never longer than the input. */
+  char *shown = malloc(n + 1);
+  if (!shown) {
+    free(s);
+    return NULL;
+  }
+  net_url_redacted(s, shown, n + 1);
+  free(s);
+  return shown;
 }

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "gateway_int.h"
+#include "prom.h"
 #include "promql.h"
 #include "storeapi.h"
 #include "tsdb.h"
@@ -54,6 +55,7 @@ typedef struct promql_kind_src promql_kind_src;
 
 struct gw_promql_src {
   net_http_client *http;
+  const net_http_client_config *client; /* --endpoint.http-client; may be NULL */
   char *url;        /* without trailing '/' */
   orr_arena *arena; /* ext */
   labels_set ext;
@@ -124,6 +126,7 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
   }
   s->url = url;
   s->http = cfg->http;
+  s->client = cfg->client;
   s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 120000;
   if (cfg->registry) {
     static const char *const l1[] = {"endpoint", NULL};
@@ -133,7 +136,9 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
     orr_metric *q = orr_counter_new(cfg->registry, "orrery_gateway_promql_source_requests_total",
                                     "HTTP requests to --endpoint.promql sources by result "
                                     "(success, error).", l2);
-    const char *v1[] = {s->url}, *vok[] = {s->url, "success"}, *verr[] = {s->url, "error"};
+    char red[1024]; /* the endpoint label shows no password */
+    net_url_redacted(s->url, red, sizeof red);
+    const char *v1[] = {red}, *vok[] = {red, "success"}, *verr[] = {red, "error"};
     s->bytes = b ? orr_metric_with(b, v1) : NULL;
     s->req_ok = q ? orr_metric_with(q, vok) : NULL;
     s->req_err = q ? orr_metric_with(q, verr) : NULL;
@@ -425,6 +430,11 @@ static int post(pcall *p, const char *path) {
                                   : net_http_client_req_new(p->src->http, "POST", url.data, &p->req);
   orr_buf_free(&url);
   if (rc) return rc;
+  if ((rc = prom_apply_client_config(p->src->client, p->req))) {
+    net_http_client_req_free(p->req);
+    p->req = NULL;
+    return rc;
+  }
   net_http_client_req_header(p->req, "Content-Type", "application/x-www-form-urlencoded");
   net_http_client_req_header(p->req, "Accept", "application/json");
   net_http_client_req_body(p->req, p->form.data, p->form.len);
@@ -877,7 +887,7 @@ static int kind_open(gw *g, const char *spec, gw__source **out, char *err, size_
     return ORR_ENOMEM;
   }
   const gw_config *gc = gw__config(g);
-  gw_promql_src_config cfg = {spec, http, gc->promql_timeout_ms, gc->registry};
+  gw_promql_src_config cfg = {spec, http, gc->promql_timeout_ms, gc->registry, gc->http_client};
   int rc = gw_promql_src_new(&cfg, &k->s, err, errlen);
   if (rc) {
     free(k);

@@ -14,6 +14,10 @@ Topology (127.0.0.1, free ports, every process killed by PID at the end):
     authorization.credentials_file (a bearer token file)
   store over the same bucket (--objstore.config-file)
   gateway over the three, with --http.config (basic auth, headers)
+  gw-src: a gateway with --endpoint.prometheus, --endpoint.federate and
+    --endpoint.promql on the protected Prometheus, --endpoint.http-client-file
+  gw-bad: a gateway with a wrong inline --endpoint.http-client password and
+    a password in its --endpoint.prometheus URL
 Every orrery daemon runs with --http.config.
 
 Checks (PASS/FAIL lines; exit 1 when one fails):
@@ -24,6 +28,10 @@ Checks (PASS/FAIL lines; exit 1 when one fails):
   b  the sidecars reach Prometheus with basic auth and with a bearer token
      (answers through the gateway; the proxy saw only the right token); the
      store and sidecar A use the bucket over HTTPS with the run's keys.
+  b2 the gateway's in-process sources answer through the client file; a
+     wrong password is the endpoint's lastError (HTTP 401) in
+     /api/v1/stores, its name and flags mask the URL's password, and the
+     inline client config shows as <secret>.
   c  Prometheus scrapes the gateway's /federate with basic_auth: up 1 and
      federated series (region="eu") in Prometheus; with a wrong password
      up 0.
@@ -261,7 +269,10 @@ def run(work):
     PROM_PW = "prom-" + secrets.token_hex(10)
     TOKEN = "tok-" + secrets.token_hex(16)
     NEW_PW = "alice2-" + secrets.token_hex(10)
-    SECRETS = {"S3 access key": S3_AK, "S3 secret key": S3_SK, "alice's password": ALICE_PW,
+    WRONG_PW = "wrong-" + secrets.token_hex(10)  # the gateway's inline client config
+    URL_PW = "urlpw-" + secrets.token_hex(10)    # user:pass@ in an --endpoint.* URL
+    SECRETS = {"a wrong password in --endpoint.http-client": WRONG_PW,
+               "a password in an --endpoint.prometheus URL": URL_PW, "S3 access key": S3_AK, "S3 secret key": S3_SK, "alice's password": ALICE_PW,
                "Prometheus's password": PROM_PW, "bearer token": TOKEN,
                "alice's new password": NEW_PW}
 
@@ -353,7 +364,20 @@ scrape_configs:
                           "--endpoint=" + side_a.grpc, "--endpoint=" + side_b.grpc,
                           "--endpoint=" + store.grpc], work)
     gw.url = "http://127.0.0.1:%d" % gw_http
-    for p in (side_a, side_b, store, gw):
+    # gateways whose in-process sources read the protected Prometheus:
+    # gw-src with --endpoint.http-client-file (basic auth, password file) for
+    # remote read, /federate and the query API; gw-bad with a wrong inline
+    # password and a password in the URL (both must stay masked).
+    gw_src = daemon("gw-src", ["gateway", "--endpoint.http-client-file=" + hc_a,
+                               "--endpoint.prometheus=%s;src=rr" % prom_url,
+                               "--endpoint.federate=%s/federate?match[]=up;src=fed" % prom_url,
+                               "--endpoint.promql=%s;src=pq" % prom_url])
+    gw_bad = daemon("gw-bad", ["gateway",
+                               "--endpoint.http-client=basic_auth:\n  username: prom\n"
+                               "  password: %s\n" % WRONG_PW,
+                               "--endpoint.prometheus=http://prom:%s@127.0.0.1:%d;src=bad"
+                               % (URL_PW, pport)])
+    for p in (side_a, side_b, store, gw, gw_src, gw_bad):
         poll(p.name + " ready", lambda p=p: (http(p.url + "/-/ready", AUTH)[0] == 200)
              if p.alive() else _raise("%s exited: %s" % (p.name, p.log_text()[-3000:])), 120)
 
@@ -440,6 +464,36 @@ scrape_configs:
     check("b: the right server_name -> tools bucket ls works", r.returncode == 0,
           (r.stdout + r.stderr).strip()[-300:])
 
+    # ---- b2: the gateway's in-process sources with --endpoint.http-client
+    def src_counts():
+        expr = urllib.parse.quote('count by (src) (up{job="prometheus",src=~"rr|fed|pq"})')
+        st, _, body = http(gw_src.url + "/api/v1/query?query=" + expr, AUTH)
+        if st != 200:
+            return None
+        got = {r["metric"].get("src"): float(r["value"][1]) for r in json.loads(body)["data"]["result"]}
+        return got if set(got) == {"rr", "fed", "pq"} else None
+    got = poll("gw-src answers from its three sources", src_counts, 90)
+    check("b2: --endpoint.prometheus, --endpoint.federate and --endpoint.promql read the "
+          "basic-auth Prometheus with --endpoint.http-client-file", got and all(v > 0 for v in got.values()),
+          str(got))
+    def bad_error():
+        st, _, body = http(gw_bad.url + "/api/v1/stores", AUTH)
+        if st != 200:
+            return None
+        for v in json.loads(body)["data"].values():
+            for e in v:
+                if e.get("lastError") and "401" in e["lastError"]:
+                    return e
+        return None
+    e = poll("gw-bad's per-endpoint error", bad_error, 60)
+    check("b2: a wrong password -> the endpoint's lastError in /api/v1/stores says HTTP 401 "
+          "and its name masks the URL's password",
+          e and e["name"] == "http://prom:xxxxx@127.0.0.1:%d" % pport, json.dumps(e)[:400])
+    st, _, flags_bad = http(gw_bad.url + "/api/v1/status/flags", AUTH)
+    check("b2: gw-bad's flags show --endpoint.http-client as <secret> and the URL masked",
+          st == 200 and json.loads(flags_bad)["data"].get("endpoint.http-client") == "<secret>"
+          and "prom:xxxxx@" in flags_bad, flags_bad[:400])
+
     # ---- c: Prometheus scrapes /federate with basic_auth
     st, _, body = curl(["-u", "alice:" + ALICE_PW, "-g",
                         gw.url + "/federate?match[]=" + urllib.parse.quote('up{job="prometheus"}')])
@@ -495,7 +549,7 @@ scrape_configs:
 
     # ---- f: no secret in any output
     outputs = {}
-    for p in (side_a, side_b, store, gw):
+    for p in (side_a, side_b, store, gw, gw_src, gw_bad):
         for path in ("/metrics", "/api/v1/status/flags", "/api/v1/stores",
                      "/api/v1/status/buildinfo", "/api/v1/status/config"):
             st, _, body = http(p.url + path, AUTH)
@@ -510,10 +564,10 @@ scrape_configs:
     flags = outputs.get("gateway /api/v1/status/flags (200)", "")
     check("f: /api/v1/status/flags answers and shows http.config",
           '"http.config":"%s"' % web in flags, flags[:300])
-    for p in (side_a, side_b, store, gw):
+    for p in (side_a, side_b, store, gw, gw_src, gw_bad):
         p.stop()
         outputs[p.name + " log"] = p.log_text()
-    check_clean_exit((side_a, side_b, store, gw))
+    check_clean_exit((side_a, side_b, store, gw, gw_src, gw_bad))
     n_lines = sum(v.count("\n") for k, v in outputs.items() if k.endswith(" log"))
     leaks = ["%s in %s" % (what, where) for where, text in outputs.items()
              for what, s in SECRETS.items() if s in text]
