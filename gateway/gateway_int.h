@@ -149,7 +149,7 @@ int gw_promql_src_selector_text(const gw_promql_src *s, labels_matcher *const *m
                                 orr_arena *a, orr_buf *out);
 /* Cancels it (done follows with ORR_ECANCELED). */
 void gw_promql_src_op_cancel(gw_promql_src_op *op);
-const char *gw_promql_src_url(const gw_promql_src *s);         /* borrowed */
+const char *gw_promql_src_url(const gw_promql_src *s); /* borrowed; its password masked */
 const labels_set *gw_promql_src_labels(const gw_promql_src *s); /* borrowed */
 
 /* ---------------------------------------------------------------- endpoints */

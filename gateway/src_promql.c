@@ -57,6 +57,7 @@ struct gw_promql_src {
   net_http_client *http;
   const net_http_client_config *client; /* --endpoint.http-client; may be NULL */
   char *url;        /* without trailing '/' */
+  char *shown;      /* url with its password masked: messages and labels */
   orr_arena *arena; /* ext */
   labels_set ext;
   int64_t timeout_ms;
@@ -125,6 +126,12 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
     return rc;
   }
   s->url = url;
+  size_t ulen = strlen(url) + 1; /* the masked form is never longer */
+  if (!(s->shown = orr_arena_alloc(s->arena, ulen))) {
+    gw_promql_src_free(s);
+    return ORR_ENOMEM;
+  }
+  net_url_redacted(url, s->shown, ulen);
   s->http = cfg->http;
   s->client = cfg->client;
   s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 120000;
@@ -136,9 +143,8 @@ int gw_promql_src_new(const gw_promql_src_config *cfg, gw_promql_src **out, char
     orr_metric *q = orr_counter_new(cfg->registry, "orrery_gateway_promql_source_requests_total",
                                     "HTTP requests to --endpoint.promql sources by result "
                                     "(success, error).", l2);
-    char red[1024]; /* the endpoint label shows no password */
-    net_url_redacted(s->url, red, sizeof red);
-    const char *v1[] = {red}, *vok[] = {red, "success"}, *verr[] = {red, "error"};
+    const char *v1[] = {s->shown}, *vok[] = {s->shown, "success"},
+               *verr[] = {s->shown, "error"};
     s->bytes = b ? orr_metric_with(b, v1) : NULL;
     s->req_ok = q ? orr_metric_with(q, vok) : NULL;
     s->req_err = q ? orr_metric_with(q, verr) : NULL;
@@ -166,7 +172,7 @@ void gw_promql_src_free(gw_promql_src *s) {
   free(s);
 }
 
-const char *gw_promql_src_url(const gw_promql_src *s) { return s->url; }
+const char *gw_promql_src_url(const gw_promql_src *s) { return s->shown; }
 const labels_set *gw_promql_src_labels(const gw_promql_src *s) { return &s->ext; }
 
 /* ---------------------------------------------------------------- helpers */
@@ -347,9 +353,9 @@ static void fail_call(pcall *p, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(detail, sizeof(detail), fmt, ap);
   va_end(ap);
-  snprintf(msg, sizeof(msg), "promql endpoint %s: %s: %s", p->src->url, p->what, detail);
+  snprintf(msg, sizeof(msg), "promql endpoint %s: %s: %s", p->src->shown, p->what, detail);
   if (p->src->req_err) orr_counter_inc(p->src->req_err);
-  orr_log_warn("promql endpoint request failed", "endpoint", p->src->url, "err", msg, NULL);
+  orr_log_warn("promql endpoint request failed", "endpoint", p->src->shown, "err", msg, NULL);
   pcall_finish(p, code, msg);
 }
 
@@ -547,7 +553,7 @@ static void series_done(net_http_client_req *r, int result, void *arg) {
   const char *const *w = promql_api_reader_warnings(p->rd, &nw);
   for (size_t i = 0; i < nw; i++) {
     char msg[600];
-    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->url, w[i]);
+    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->shown, w[i]);
     storeapi_call_send_warning(p->c, msg);
   }
   promql_api_reader_free(p->rd);
@@ -776,7 +782,7 @@ static void aggregate_done(net_http_client_req *r, int result, void *arg) {
   const char *const *w = promql_api_reader_warnings(p->rd, &nw);
   for (size_t i = 0; i < nw && p->agg_warn; i++) {
     char msg[600];
-    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->url, w[i]);
+    snprintf(msg, sizeof(msg), "promql endpoint %s: %.500s", p->src->shown, w[i]);
     p->agg_warn(p->agg_arg, msg);
   }
   pcall_finish(p, NET_GRPC_OK, NULL);
@@ -797,7 +803,7 @@ int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start
   p->agg_warn = warn;
   p->agg_arg = arg;
   if (s->pushdowns) orr_counter_inc(s->pushdowns);
-  orr_log_debug("aggregation pushed down", "endpoint", s->url, "query", query, NULL);
+  orr_log_debug("aggregation pushed down", "endpoint", s->shown, "query", query, NULL);
   orr_buf_puts(&p->form, "query=");
   int rc = form_escape(&p->form, query);
   form_time(&p->form, "start", start);

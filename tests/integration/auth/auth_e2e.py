@@ -376,6 +376,8 @@ scrape_configs:
                                "--endpoint.http-client=basic_auth:\n  username: prom\n"
                                "  password: %s\n" % WRONG_PW,
                                "--endpoint.prometheus=http://prom:%s@127.0.0.1:%d;src=bad"
+                               % (URL_PW, pport),
+                               "--endpoint.promql=http://prom:%s@127.0.0.1:%d;src=badpq"
                                % (URL_PW, pport)])
     for p in (side_a, side_b, store, gw, gw_src, gw_bad):
         poll(p.name + " ready", lambda p=p: (http(p.url + "/-/ready", AUTH)[0] == 200)
@@ -556,6 +558,9 @@ scrape_configs:
             outputs["%s %s (%d)" % (p.name, path, st)] = body
     # error answers too: a bad query, a wrong password
     outputs["gateway bad query"] = http(gw.url + "/api/v1/query?query=sum(", AUTH)[2]
+    # gw-bad's sources fail: their warnings name the URL (masked)
+    outputs["gw-bad query"] = http(gw_bad.url + "/api/v1/query?query=up", AUTH)[2]
+    outputs["gw-bad sum query"] = http(gw_bad.url + "/api/v1/query?query=sum(up)", AUTH)[2]
     outputs["gateway 401"] = http(gw.url + "/api/v1/query?query=up", basic("alice", S3_SK))[2]
     # one more SIGHUP of each daemon, so its reload lines are in the logs
     for p in (side_a, side_b, store):
