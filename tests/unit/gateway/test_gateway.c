@@ -539,6 +539,10 @@ static void test_source_specs(void **state) {
   char *name = gw__source_name("http://h:9090/federate?match[]=up;region=eu,replica=a");
   assert_string_equal(name, "http://h:9090/federate?match[]=up");
   free(name);
+  /* /api/v1/stores and the endpoint labels show no password */
+  name = gw__source_name("http://prom:s3cret@h:9090;region=eu");
+  assert_string_equal(name, "http://prom:xxxxx@h:9090");
+  free(name);
 
   orr_arena *a = orr_arena_new(0);
   char *url, err[256];
