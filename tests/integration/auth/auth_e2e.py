@@ -369,6 +369,7 @@ scrape_configs:
     # remote read, /federate and the query API; gw-bad with a wrong inline
     # password and a password in the URL (both must stay masked).
     gw_src = daemon("gw-src", ["gateway", "--endpoint.http-client-file=" + hc_a,
+                               "--federate.interval=1s",
                                "--endpoint.prometheus=%s;src=rr" % prom_url,
                                "--endpoint.federate=%s/federate?match[]=up;src=fed" % prom_url,
                                "--endpoint.promql=%s;src=pq" % prom_url])
