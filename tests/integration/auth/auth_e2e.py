@@ -37,7 +37,8 @@ Checks (PASS/FAIL lines; exit 1 when one fails):
      up 0.
   d  SIGHUP: a bad web config keeps the old one (logged); a new one with a
      new password takes effect.
-  e  a bad web config at start: exit 1 and one line naming the key.
+  e  a bad web config or --endpoint.http-client at start: exit 1 and one
+     line naming the key (never the value).
   f  no secret (S3 keys, passwords, the bearer token) in any log line of
      the orrery daemons nor in /api/v1/status/flags, /metrics,
      /api/v1/stores, /api/v1/status/buildinfo; the inline bucket flag shows
@@ -549,6 +550,15 @@ scrape_configs:
     out = r.stdout + r.stderr
     check("e: a bad web config stops the daemon at start, naming the key",
           r.returncode == 1 and "field basic_auth_user not found" in out, out.strip()[:300])
+
+    r = subprocess.run([ARGS.orrery, "gateway", "--http-address=127.0.0.1:%d" % free_port(),
+                        "--grpc-address=127.0.0.1:0",
+                        "--endpoint.http-client=basic_auth:\n  username: u\n  pasword: %s\n"
+                        % WRONG_PW], capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    check("e: a bad --endpoint.http-client stops the gateway at start, naming the key, not the value",
+          r.returncode == 1 and "field pasword not found" in out and WRONG_PW not in out,
+          out.strip()[:300])
 
     # ---- f: no secret in any output
     outputs = {}
