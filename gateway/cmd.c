@@ -317,46 +317,6 @@ static struct {
   bool has;
 } hc;
 
-static int load_http_client(void) {
-  const char *file = opt.http_client_file && opt.http_client_file[0] ? opt.http_client_file : NULL;
-  const char *text = opt.http_client && opt.http_client[0] ? opt.http_client : NULL;
-  char err[512] = "";
-  char *data = NULL;
-  size_t len = 0;
-  if (!file && !text) return 0;
-  if (file && text) {
-    orr_log_error("--endpoint.http-client-file and --endpoint.http-client are mutually exclusive",
-                  NULL);
-    return 1;
-  }
-  if (file) {
-    orr_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-      orr_log_error("cannot read --endpoint.http-client-file", "file", file, "err",
-                    strerror(errno), NULL);
-      return 1;
-    }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) orr_buf_append(&b, chunk, n);
-    fclose(f);
-    if (b.oom) return 1;
-    data = orr_buf_steal(&b, &len);
-    text = data ? data : "";
-  } else {
-    len = strlen(text);
-  }
-  int rc = net_http_client_config_parse(text, len, &hc.c, err, sizeof err);
-  free(data);
-  if (rc) {
-    orr_log_error("bad --endpoint.http-client config", "err", err[0] ? err : orr_strerror(rc),
-                  NULL);
-    return 1;
-  }
-  hc.has = true;
-  return 0;
-}
 
 static void free_http_client(void) {
   if (hc.has) net_http_client_config_free(&hc.c);
@@ -453,7 +413,9 @@ static int run(int argc, char **argv) {
                        .http_address = c->http_address,
                        .http_grace_period_ms = c->http_grace_period_ms};
   daemon_ctx *d = NULL;
-  if (load_http_client()) return 1;
+  if (net_http_client_config_load("--endpoint.http-client(-file)", opt.http_client_file,
+                                  opt.http_client, &hc.c, &hc.has))
+    return 1;
   int rc = daemon_new(&cfg, &d);
   if (rc != 0) {
     free_http_client();

@@ -57,53 +57,14 @@ static int open_bucket(objstore_bucket **out) {
   return rc;
 }
 
-/* --prometheus.http-client(-file): parsed once at start; a bad one stops
- * the sidecar with one line naming the key. Returns 0 with |*has| false
- * when neither flag is given. */
-static int load_http_client(net_http_client_config *hc, bool *has) {
-  const char *file = opt.http_client_file && opt.http_client_file[0] ? opt.http_client_file : NULL;
-  const char *text = opt.http_client && opt.http_client[0] ? opt.http_client : NULL;
-  char err[512] = "";
-  char *buf = NULL;
-  size_t len = 0;
-  *has = false;
-  if (!file && !text) return 0;
-  if (file) {
-    FILE *f = fopen(file, "rb");
-    orr_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    if (!f) {
-      orr_log_error("cannot read --prometheus.http-client-file", "file", file, "err",
-                    strerror(errno), NULL);
-      return 1;
-    }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) orr_buf_append(&b, chunk, n);
-    fclose(f);
-    orr_buf_putc(&b, 0);
-    if (b.oom) return 1;
-    buf = b.data;
-    len = b.len - 1;
-    text = buf;
-  } else {
-    len = strlen(text);
-  }
-  int rc = net_http_client_config_parse(text, len, hc, err, sizeof err);
-  free(buf);
-  if (rc) {
-    orr_log_error("bad Prometheus HTTP client config", "err", err, NULL);
-    return 1;
-  }
-  *has = true;
-  return 0;
-}
-
 static int run(int argc, char **argv) {
   const cli_common *c = cli_common_options();
   objstore_bucket *bucket;
   net_http_client_config hc;
   bool has_hc;
-  if (load_http_client(&hc, &has_hc) != 0) return 1;
+  if (net_http_client_config_load("--prometheus.http-client(-file)", opt.http_client_file,
+                                  opt.http_client, &hc, &has_hc) != 0)
+    return 1;
   if (open_bucket(&bucket) != 0) {
     if (has_hc) net_http_client_config_free(&hc);
     return 1;

@@ -270,3 +270,36 @@ char *net_url_redacted(const char *url, char *out, size_t cap) {
   snprintf(out, cap, "%.*sxxxxx%s", (int)(colon + 1 - url), url, at);
   return out;
 }
+
+int net_http_client_config_load(const char *flag, const char *file, const char *text,
+                                net_http_client_config *c, bool *has) {
+  char err[512] = "";
+  char *data = NULL;
+  size_t len = 0;
+  *has = false;
+  if (file && !file[0]) file = NULL;
+  if (text && !text[0]) text = NULL;
+  if (!file && !text) return 0;
+  if (file && text) {
+    orr_log_error("flags are mutually exclusive", "flags", flag, NULL);
+    return ORR_EINVAL;
+  }
+  if (file) {
+    if (net__read_file(file, 1u << 20, &data, &len, err, sizeof err)) {
+      orr_log_error("cannot read the HTTP client config file", "flag", flag, "err", err, NULL);
+      return ORR_EINVAL;
+    }
+    text = data;
+  } else {
+    len = strlen(text);
+  }
+  int rc = net_http_client_config_parse(text, len, c, err, sizeof err);
+  free(data);
+  if (rc) {
+    orr_log_error("bad HTTP client config", "flag", flag, "err",
+                  err[0] ? err : orr_strerror(rc), NULL);
+    return ORR_EINVAL;
+  }
+  *has = true;
+  return 0;
+}

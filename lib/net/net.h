@@ -512,6 +512,13 @@ typedef struct net_http_client_config {
 int net_http_client_config_parse(const char *text, size_t len, net_http_client_config *c,
                                  char *err, size_t errlen);
 void net_http_client_config_free(net_http_client_config *c);
+/* The pair of flags --<flag>-file=FILE / --<flag>=YAML (the Prometheus and
+ * Thanos habit): reads FILE or takes YAML and parses it into |*c|. Returns
+ * 0 with |*has| false when both are NULL or empty, 0 with |*has| true once
+ * parsed, or ORR_EINVAL after logging one line naming |flag| and the key
+ * (never a value): both given, an unreadable file, a bad config. */
+int net_http_client_config_load(const char *flag, const char *file, const char *text,
+                                net_http_client_config *c, bool *has);
 /* Applies |c| to |r| (TLS, Authorization header). |url_host| unused when
  * no server_name. Returns 0, ORR_EIO (a secret file could not be read:
  * the message in |err| names the file, not its content) or ORR_ENOMEM. */
