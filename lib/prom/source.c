@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "prom.h"
+#include "reorder.h"
 
 /* Note 3: half of the HTTP client's 16 connections per host. */
 #define CLIENT_SHARE 8
@@ -80,6 +81,9 @@ struct scall {
   client_share *share;
   bool holds_share, waiting;
   scall *wait_next;
+  bool ro_overflow; /* more than PROM_REORDER_MAX series held */
+  prom_reorder ro; /* K_SERIES_RR: order after external labels (reorder.h) */
+  bool ro_init;
 };
 
 static scall *scall_new(prom_source *sc, storeapi_call *c, int kind) {
@@ -103,6 +107,8 @@ static void scall_finish(scall *s, int status, const char *msg) {
   }
   orr_arena_destroy(s->tmp);
   s->tmp = NULL;
+  if (s->ro_init) prom_reorder_free(&s->ro);
+  s->ro_init = false;
   if (s->json) json_decref(s->json);
   s->json = NULL;
   if (s->sj_init) prom_series_json_free(&s->sj);
@@ -253,18 +259,66 @@ static int sj_start(prom_source *sc, scall *s, const char *pathq) {
   return 0;
 }
 
+/* Sends one series the reorder released (reorder.h); EAGAIN pauses. */
+static int rr_emit(void *arg, const labels_set *final, const void *msg, size_t len) {
+  scall *s = arg;
+  (void)final;
+  if (s->limit > 0 && s->sent >= s->limit) {
+    s->limited = true;
+    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  }
+  int rc = storeapi_call_send_packed(s->c, msg, len);
+  s->sent++;
+  if (rc == ORR_EAGAIN) {
+    s->blocked = true; /* queued; the transfer pauses after this series */
+    return 0;
+  }
+  return rc;
+}
+
 static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
   scall *s = arg;
   orr_arena_reset(s->tmp);
   Thanos__Series ser;
   int rc = storeapi_series_from_chunked(cs, &s->ext, s->drop, s->ndrop, s->tmp, &ser);
   if (rc) return rc;
-  if (s->limit > 0 && s->sent >= s->limit) {
-    s->limited = true;
-    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  if (s->ext.n == 0) {
+    if (s->limit > 0 && s->sent >= s->limit) {
+      s->limited = true;
+      return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+    }
+    rc = storeapi_call_send_series(s->c, &ser);
+    s->sent++;
+  } else {
+    /* External labels may swap prefix-related series: reorder.h. */
+    if (!s->ro_init) {
+      prom_reorder_init(&s->ro, &s->ext, rr_emit, s);
+      s->ro_init = true;
+    }
+    labels_set orig = {0}, final = {0};
+    orig.v = orr_arena_calloc(s->tmp, cs->n_labels ? cs->n_labels : 1, sizeof(labels_label));
+    final.v = orr_arena_calloc(s->tmp, ser.n_labels ? ser.n_labels : 1, sizeof(labels_label));
+    if (!orig.v || !final.v) return ORR_ENOMEM;
+    for (size_t i = 0; i < cs->n_labels; i++)
+      orig.v[orig.n++] = (labels_label){cs->labels[i]->name, cs->labels[i]->value};
+    if (labels_sort(&orig)) return ORR_ECORRUPT;
+    for (size_t i = 0; i < ser.n_labels; i++)
+      final.v[final.n++] = (labels_label){ser.labels[i]->name, ser.labels[i]->value};
+    Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
+    r.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES;
+    r.series = &ser;
+    size_t len = thanos__series_response__get_packed_size(&r);
+    uint8_t *buf = orr_arena_alloc(s->tmp, len ? len : 1);
+    if (!buf) return ORR_ENOMEM;
+    thanos__series_response__pack(&r, buf);
+    rc = prom_reorder_add(&s->ro, &orig, &final, buf, len);
+    if (rc == ORR_ELIMIT && !s->limited) {
+      s->ro_overflow = true;
+      return rc;
+    }
+    if (rc == 0 && s->blocked) return NET_HTTP_CLIENT_PAUSE;
+    return rc;
   }
-  rc = storeapi_call_send_series(s->c, &ser);
-  s->sent++;
   if (rc == ORR_EAGAIN) {
     s->blocked = true;
     return NET_HTTP_CLIENT_PAUSE;
@@ -277,6 +331,12 @@ static void rr_done(int result, const char *message, void *arg) {
   s->rr = NULL;
   if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
+  } else if (s->ro_overflow) {
+    scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED,
+                 "query Prometheus: too many series to reorder after adding external labels");
+  } else if (!result && s->ro_init && (result = prom_reorder_flush(&s->ro)) != 0 &&
+             !s->limited) {
+    scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(result));
   } else if (result && !s->limited) {
     char msg[700];
     snprintf(msg, sizeof(msg), "query Prometheus: %s", message);
