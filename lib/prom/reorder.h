@@ -11,9 +11,10 @@
  * or above the largest external name stream through unheld; the others wait
  * for the next series (one lookahead). What is held is at most the chain of
  * prefixes of the latest series plus what sorts behind them, capped at
- * PROM_REORDER_MAX. A Prometheus label named as an external label is
- * overwritten by it (Thanos's rule) and such series are not reordered
- * beyond the prefix rule. */
+ * PROM_REORDER_MAX. The caller passes Prometheus's labels without those
+ * named as external labels (remote read already carries them; a stored label
+ * of that name is overwritten by the external one, Thanos's rule, and such
+ * series are not reordered beyond the prefix rule). */
 #ifndef ORRERY_PROM_REORDER_H
 #define ORRERY_PROM_REORDER_H
 

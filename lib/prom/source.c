@@ -178,6 +178,52 @@ static bool split_ext_matchers(const labels_set *ext, labels_matcher **ms, size_
   return true;
 }
 
+/* Sends one series the reorder released (reorder.h); EAGAIN pauses. */
+static int rr_emit(void *arg, const labels_set *final, const void *msg, size_t len) {
+  scall *s = arg;
+  (void)final;
+  if (s->limit > 0 && s->sent >= s->limit) {
+    s->limited = true;
+    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  }
+  int rc = storeapi_call_send_packed(s->c, msg, len);
+  s->sent++;
+  if (rc == ORR_EAGAIN) {
+    s->blocked = true; /* queued; the transfer pauses after this series */
+    return 0;
+  }
+  return rc;
+}
+
+/* External labels may swap prefix-related series (reorder.h): |ser| goes
+ * through the call's reorder, |orig| (Prometheus's labels, any order; those
+ * named as external labels are skipped) is what Prometheus sorted by. */
+static int reorder_add(scall *s, const labels_set *orig, const Thanos__Series *ser) {
+  if (!s->ro_init) {
+    prom_reorder_init(&s->ro, &s->ext, rr_emit, s);
+    s->ro_init = true;
+  }
+  labels_set o = {0}, final = {0};
+  o.v = orr_arena_calloc(s->tmp, orig->n ? orig->n : 1, sizeof(labels_label));
+  final.v = orr_arena_calloc(s->tmp, ser->n_labels ? ser->n_labels : 1, sizeof(labels_label));
+  if (!o.v || !final.v) return ORR_ENOMEM;
+  for (size_t i = 0; i < orig->n; i++)
+    if (!labels_get(&s->ext, orig->v[i].name)) o.v[o.n++] = orig->v[i];
+  if (labels_sort(&o)) return ORR_ECORRUPT;
+  for (size_t i = 0; i < ser->n_labels; i++)
+    final.v[final.n++] = (labels_label){ser->labels[i]->name, ser->labels[i]->value};
+  Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
+  r.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES;
+  r.series = (Thanos__Series *)ser;
+  size_t len = thanos__series_response__get_packed_size(&r);
+  uint8_t *buf = orr_arena_alloc(s->tmp, len ? len : 1);
+  if (!buf) return ORR_ENOMEM;
+  thanos__series_response__pack(&r, buf);
+  int rc = prom_reorder_add(&s->ro, &o, &final, buf, len);
+  if (rc == ORR_ELIMIT && !s->limited) s->ro_overflow = true;
+  return rc;
+}
+
 /* ---- skip_chunks: /api/v1/series, parsed as it streams in */
 static int sj_emit(const labels_set *ls, void *arg) {
   scall *s = arg;
@@ -192,6 +238,7 @@ static int sj_emit(const labels_set *ls, void *arg) {
       storeapi_labels_to_proto(&out, s->tmp, &ser.labels))
     return ORR_ECORRUPT;
   ser.n_labels = out.n;
+  if (s->ext.n) return reorder_add(s, &sl, &ser); /* sj_body pauses when blocked */
   int rc = storeapi_call_send_series(s->c, &ser);
   s->sent++;
   if (rc == ORR_EAGAIN) {
@@ -224,6 +271,10 @@ static void sj_done(net_http_client_req *r, int result, void *arg) {
   char msg[600];
   if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
+  } else if (s->ro_overflow) {
+    scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED,
+                 "series request to Prometheus: too many series to reorder after adding "
+                 "external labels");
   } else if (s->limited) {
     scall_finish(s, NET_GRPC_OK, NULL);
   } else if (result) {
@@ -236,6 +287,8 @@ static void sj_done(net_http_client_req *r, int result, void *arg) {
     scall_finish(s, NET_GRPC_UNKNOWN, msg);
   } else if (prom_series_json_end(&s->sj)) {
     scall_finish(s, NET_GRPC_UNKNOWN, "series request to Prometheus: unexpected answer");
+  } else if (s->ro_init && (result = prom_reorder_flush(&s->ro)) != 0 && !s->limited) {
+    scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(result));
   } else {
     scall_finish(s, NET_GRPC_OK, NULL);
   }
@@ -259,23 +312,6 @@ static int sj_start(prom_source *sc, scall *s, const char *pathq) {
   return 0;
 }
 
-/* Sends one series the reorder released (reorder.h); EAGAIN pauses. */
-static int rr_emit(void *arg, const labels_set *final, const void *msg, size_t len) {
-  scall *s = arg;
-  (void)final;
-  if (s->limit > 0 && s->sent >= s->limit) {
-    s->limited = true;
-    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
-  }
-  int rc = storeapi_call_send_packed(s->c, msg, len);
-  s->sent++;
-  if (rc == ORR_EAGAIN) {
-    s->blocked = true; /* queued; the transfer pauses after this series */
-    return 0;
-  }
-  return rc;
-}
-
 static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
   scall *s = arg;
   orr_arena_reset(s->tmp);
@@ -290,32 +326,14 @@ static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
     rc = storeapi_call_send_series(s->c, &ser);
     s->sent++;
   } else {
-    /* External labels may swap prefix-related series: reorder.h. */
-    if (!s->ro_init) {
-      prom_reorder_init(&s->ro, &s->ext, rr_emit, s);
-      s->ro_init = true;
-    }
-    labels_set orig = {0}, final = {0};
+    /* Prometheus sorts by its stored labels and then adds its external
+     * labels itself (remote read does): without them, the order it sorted by. */
+    labels_set orig = {0};
     orig.v = orr_arena_calloc(s->tmp, cs->n_labels ? cs->n_labels : 1, sizeof(labels_label));
-    final.v = orr_arena_calloc(s->tmp, ser.n_labels ? ser.n_labels : 1, sizeof(labels_label));
-    if (!orig.v || !final.v) return ORR_ENOMEM;
+    if (!orig.v) return ORR_ENOMEM;
     for (size_t i = 0; i < cs->n_labels; i++)
       orig.v[orig.n++] = (labels_label){cs->labels[i]->name, cs->labels[i]->value};
-    if (labels_sort(&orig)) return ORR_ECORRUPT;
-    for (size_t i = 0; i < ser.n_labels; i++)
-      final.v[final.n++] = (labels_label){ser.labels[i]->name, ser.labels[i]->value};
-    Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
-    r.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES;
-    r.series = &ser;
-    size_t len = thanos__series_response__get_packed_size(&r);
-    uint8_t *buf = orr_arena_alloc(s->tmp, len ? len : 1);
-    if (!buf) return ORR_ENOMEM;
-    thanos__series_response__pack(&r, buf);
-    rc = prom_reorder_add(&s->ro, &orig, &final, buf, len);
-    if (rc == ORR_ELIMIT && !s->limited) {
-      s->ro_overflow = true;
-      return rc;
-    }
+    rc = reorder_add(s, &orig, &ser);
     if (rc == 0 && s->blocked) return NET_HTTP_CLIENT_PAUSE;
     return rc;
   }
