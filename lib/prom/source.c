@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "prom.h"
+#include "reorder.h"
 
 /* Note 3: half of the HTTP client's 16 connections per host. */
 #define CLIENT_SHARE 8
@@ -80,6 +81,9 @@ struct scall {
   client_share *share;
   bool holds_share, waiting;
   scall *wait_next;
+  bool ro_overflow; /* more than PROM_REORDER_MAX series held */
+  prom_reorder ro; /* K_SERIES_RR: order after external labels (reorder.h) */
+  bool ro_init;
 };
 
 static scall *scall_new(prom_source *sc, storeapi_call *c, int kind) {
@@ -103,6 +107,8 @@ static void scall_finish(scall *s, int status, const char *msg) {
   }
   orr_arena_destroy(s->tmp);
   s->tmp = NULL;
+  if (s->ro_init) prom_reorder_free(&s->ro);
+  s->ro_init = false;
   if (s->json) json_decref(s->json);
   s->json = NULL;
   if (s->sj_init) prom_series_json_free(&s->sj);
@@ -172,6 +178,52 @@ static bool split_ext_matchers(const labels_set *ext, labels_matcher **ms, size_
   return true;
 }
 
+/* Sends one series the reorder released (reorder.h); EAGAIN pauses. */
+static int rr_emit(void *arg, const labels_set *final, const void *msg, size_t len) {
+  scall *s = arg;
+  (void)final;
+  if (s->limit > 0 && s->sent >= s->limit) {
+    s->limited = true;
+    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  }
+  int rc = storeapi_call_send_packed(s->c, msg, len);
+  s->sent++;
+  if (rc == ORR_EAGAIN) {
+    s->blocked = true; /* queued; the transfer pauses after this series */
+    return 0;
+  }
+  return rc;
+}
+
+/* External labels may swap prefix-related series (reorder.h): |ser| goes
+ * through the call's reorder, |orig| (Prometheus's labels, any order; those
+ * named as external labels are skipped) is what Prometheus sorted by. */
+static int reorder_add(scall *s, const labels_set *orig, const Thanos__Series *ser) {
+  if (!s->ro_init) {
+    prom_reorder_init(&s->ro, &s->ext, rr_emit, s);
+    s->ro_init = true;
+  }
+  labels_set o = {0}, final = {0};
+  o.v = orr_arena_calloc(s->tmp, orig->n ? orig->n : 1, sizeof(labels_label));
+  final.v = orr_arena_calloc(s->tmp, ser->n_labels ? ser->n_labels : 1, sizeof(labels_label));
+  if (!o.v || !final.v) return ORR_ENOMEM;
+  for (size_t i = 0; i < orig->n; i++)
+    if (!labels_get(&s->ext, orig->v[i].name)) o.v[o.n++] = orig->v[i];
+  if (labels_sort(&o)) return ORR_ECORRUPT;
+  for (size_t i = 0; i < ser->n_labels; i++)
+    final.v[final.n++] = (labels_label){ser->labels[i]->name, ser->labels[i]->value};
+  Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
+  r.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES;
+  r.series = (Thanos__Series *)ser;
+  size_t len = thanos__series_response__get_packed_size(&r);
+  uint8_t *buf = orr_arena_alloc(s->tmp, len ? len : 1);
+  if (!buf) return ORR_ENOMEM;
+  thanos__series_response__pack(&r, buf);
+  int rc = prom_reorder_add(&s->ro, &o, &final, buf, len);
+  if (rc == ORR_ELIMIT && !s->limited) s->ro_overflow = true;
+  return rc;
+}
+
 /* ---- skip_chunks: /api/v1/series, parsed as it streams in */
 static int sj_emit(const labels_set *ls, void *arg) {
   scall *s = arg;
@@ -186,6 +238,7 @@ static int sj_emit(const labels_set *ls, void *arg) {
       storeapi_labels_to_proto(&out, s->tmp, &ser.labels))
     return ORR_ECORRUPT;
   ser.n_labels = out.n;
+  if (s->ext.n) return reorder_add(s, &sl, &ser); /* sj_body pauses when blocked */
   int rc = storeapi_call_send_series(s->c, &ser);
   s->sent++;
   if (rc == ORR_EAGAIN) {
@@ -218,6 +271,10 @@ static void sj_done(net_http_client_req *r, int result, void *arg) {
   char msg[600];
   if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
+  } else if (s->ro_overflow) {
+    scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED,
+                 "series request to Prometheus: too many series to reorder after adding "
+                 "external labels");
   } else if (s->limited) {
     scall_finish(s, NET_GRPC_OK, NULL);
   } else if (result) {
@@ -230,6 +287,8 @@ static void sj_done(net_http_client_req *r, int result, void *arg) {
     scall_finish(s, NET_GRPC_UNKNOWN, msg);
   } else if (prom_series_json_end(&s->sj)) {
     scall_finish(s, NET_GRPC_UNKNOWN, "series request to Prometheus: unexpected answer");
+  } else if (s->ro_init && (result = prom_reorder_flush(&s->ro)) != 0 && !s->limited) {
+    scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(result));
   } else {
     scall_finish(s, NET_GRPC_OK, NULL);
   }
@@ -259,12 +318,25 @@ static int rr_series(const Prometheus__ChunkedSeries *cs, void *arg) {
   Thanos__Series ser;
   int rc = storeapi_series_from_chunked(cs, &s->ext, s->drop, s->ndrop, s->tmp, &ser);
   if (rc) return rc;
-  if (s->limit > 0 && s->sent >= s->limit) {
-    s->limited = true;
-    return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+  if (s->ext.n == 0) {
+    if (s->limit > 0 && s->sent >= s->limit) {
+      s->limited = true;
+      return ORR_ELIMIT; /* stops the transfer; rr_done ends the call OK */
+    }
+    rc = storeapi_call_send_series(s->c, &ser);
+    s->sent++;
+  } else {
+    /* Prometheus sorts by its stored labels and then adds its external
+     * labels itself (remote read does): without them, the order it sorted by. */
+    labels_set orig = {0};
+    orig.v = orr_arena_calloc(s->tmp, cs->n_labels ? cs->n_labels : 1, sizeof(labels_label));
+    if (!orig.v) return ORR_ENOMEM;
+    for (size_t i = 0; i < cs->n_labels; i++)
+      orig.v[orig.n++] = (labels_label){cs->labels[i]->name, cs->labels[i]->value};
+    rc = reorder_add(s, &orig, &ser);
+    if (rc == 0 && s->blocked) return NET_HTTP_CLIENT_PAUSE;
+    return rc;
   }
-  rc = storeapi_call_send_series(s->c, &ser);
-  s->sent++;
   if (rc == ORR_EAGAIN) {
     s->blocked = true;
     return NET_HTTP_CLIENT_PAUSE;
@@ -277,6 +349,12 @@ static void rr_done(int result, const char *message, void *arg) {
   s->rr = NULL;
   if (storeapi_call_cancelled(s->c) || result == ORR_ECANCELED) {
     scall_finish(s, NET_GRPC_CANCELLED, "cancelled");
+  } else if (s->ro_overflow) {
+    scall_finish(s, NET_GRPC_RESOURCE_EXHAUSTED,
+                 "query Prometheus: too many series to reorder after adding external labels");
+  } else if (!result && s->ro_init && (result = prom_reorder_flush(&s->ro)) != 0 &&
+             !s->limited) {
+    scall_finish(s, NET_GRPC_INTERNAL, orr_strerror(result));
   } else if (result && !s->limited) {
     char msg[700];
     snprintf(msg, sizeof(msg), "query Prometheus: %s", message);

@@ -166,7 +166,10 @@ t0 = float(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         v = int((time.time() - t0) * 10)
-        body = ("# TYPE demo_counter_total counter\ndemo_counter_total %d\n" % v).encode()
+        # demo_prefix: one series a label-prefix of the other, which external
+        # labels (region, replica) reorder in StoreAPI's order.
+        body = ("# TYPE demo_counter_total counter\ndemo_counter_total %d\n"
+                "demo_prefix 1\ndemo_prefix{quantile=\"0.5\"} 2\n" % v).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
@@ -180,7 +183,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 
 class Demo:
     """A target both replicas scrape, in its own process: demo_counter_total
-    grows 10/s (computed from the clock, so both replicas see one counter)."""
+    grows 10/s (computed from the clock, so both replicas see one counter),
+    and demo_prefix and demo_prefix{quantile="0.5"}."""
 
     def __init__(self, work):
         self.port = free_port()

@@ -296,6 +296,34 @@ def main():
           {"b", "c", "eu"} <= set(vals) and {"__name__", "instance", "job", "region"} <= set(names)
           and series == ["b", "c"], "values %s, names %s, series %s" % (vals, names, series))
 
+    # ---- 2c: series that external labels reorder (demo_prefix{} is a
+    # label-prefix of demo_prefix{quantile}; with region and replica added it
+    # sorts after it): the sources send StoreAPI's order, the merge accepts it.
+    def fed_once(match):
+        st, _, b = http("GET", gw.url + "/federate", [("match[]", match)])
+        keys = [l.rsplit(" ", 2)[0] for l in b.splitlines()
+                if l and not l.startswith("#")]
+        return st, keys, b
+    st, keys, b = fed_once('{job="prometheus"}')
+    check('2: /federate?match[]={job="prometheus"} answers 200 with each series once',
+          st == 200 and keys and len(keys) == len(set(keys)),
+          "%d, %d series, %d distinct: %r" % (st, len(keys), len(set(keys)), b[:300]))
+
+    def prefix_pair():
+        _, d = query(gw.url, "demo_prefix")
+        got = sorted(dict(k).get("quantile", "") for k in vec(d))
+        return got if got == ["", "0.5"] else None
+    try:
+        wait_for("demo_prefix scraped through the eu sidecars", prefix_pair, deadline_s=30)
+        ok = True
+    except RuntimeError:
+        ok = False
+    st, keys, b = fed_once('{job="demo"}')
+    pk = [k for k in keys if k.startswith("demo_prefix")]
+    check("2: demo_prefix and demo_prefix{quantile} through the eu sidecars: query and /federate",
+          ok and st == 200 and len(keys) == len(set(keys)) and len(pk) == 2,
+          "query ok %s; federate %d %r" % (ok, st, b[:300]))
+
     # ---- 3: PromQL differential subset through gw_b == prom-b
     e2e.EXT_REGION = "b"
     every = args.every * (5 if promql_diff.is_asan_build(args.orrery) else 1)
