@@ -366,25 +366,6 @@ static int cmp_series(const void *a, const void *b) {
   return x->n_labels < y->n_labels ? -1 : x->n_labels > y->n_labels;
 }
 
-/* The matchers not on external labels; false when one on an external
- * label does not match (Thanos's sidecar decides those itself). */
-static bool split_ext(const labels_set *ext, labels_matcher **ms, size_t n, orr_arena *a,
-                      labels_matcher ***rest, size_t *nrest) {
-  labels_matcher **r = orr_arena_calloc(a, n ? n : 1, sizeof(*r));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *v = labels_get(ext, labels_matcher_name(ms[i]));
-    if (!v) {
-      if (r) r[k++] = ms[i];
-      continue;
-    }
-    if (!labels_matcher_matches(ms[i], v, strlen(v))) return false;
-  }
-  *rest = r;
-  *nrest = r ? k : 0;
-  return true;
-}
-
 static bool series_matches(const fseries *s, labels_matcher *const *ms, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const char *v = labels_get(&s->ls, labels_matcher_name(ms[i]));
@@ -419,7 +400,7 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   storeapi_call_set_data(c, fc);
   labels_matcher **ms;
   size_t nms;
-  if (!split_ext(&f->ext, req->matchers, req->nmatchers, a, &ms, &nms)) {
+  if (!storeapi_split_external(&f->ext, req->matchers, req->nmatchers, a, &ms, &nms)) {
     storeapi_call_finish(c, NET_GRPC_OK, NULL);
     return;
   }
@@ -505,7 +486,7 @@ static void be_labels(gw_fed *f, storeapi_call *c, const storeapi_label_req *req
   orr_arena *a = storeapi_call_arena(c);
   labels_matcher **ms;
   size_t nms;
-  bool match = split_ext(&f->ext, req->matchers, req->nmatchers, a, &ms, &nms);
+  bool match = storeapi_split_external(&f->ext, req->matchers, req->nmatchers, a, &ms, &nms);
   size_t cap = f->ext.n + 1;
   for (size_t i = 0; match && i < f->nbuckets; i++)
     for (fseries *s = f->buckets[i]; s; s = s->hnext) cap += names ? s->ls.n : 1;

@@ -218,25 +218,6 @@ static int selector(orr_buf *b, labels_matcher *const *ms, size_t n) {
   return b->oom ? ORR_ENOMEM : 0;
 }
 
-/* Thanos's matchesExternalLabels (note 5). Returns false when a matcher on
- * an external label does not match it. */
-static bool split_ext(const labels_set *ext, labels_matcher *const *ms, size_t n, orr_arena *a,
-                      labels_matcher ***rest, size_t *nrest) {
-  labels_matcher **r = orr_arena_calloc(a, n ? n : 1, sizeof(*r));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *v = labels_get(ext, labels_matcher_name(ms[i]));
-    if (!v) {
-      if (r) r[k++] = ms[i];
-      continue;
-    }
-    if (!labels_matcher_matches(ms[i], v, strlen(v))) return false;
-  }
-  *rest = r;
-  *nrest = r ? k : 0;
-  return true;
-}
-
 static void pcall_finish(pcall *p, int status, const char *msg) {
   if (p->rd) promql_api_reader_free(p->rd);
   p->rd = NULL;
@@ -567,7 +548,8 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   const Thanos__SeriesRequest *m = req->msg;
   labels_matcher **ms;
   size_t nms;
-  if (!split_ext(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c), &ms, &nms)) {
+  if (!storeapi_split_external(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c),
+                               &ms, &nms)) {
     storeapi_call_finish(c, NET_GRPC_OK, NULL);
     return;
   }
@@ -697,7 +679,8 @@ static void be_labels(gw_promql_src *s, storeapi_call *c, const storeapi_label_r
                       bool names) {
   labels_matcher **ms;
   size_t nms;
-  bool match = split_ext(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c), &ms, &nms);
+  bool match = storeapi_split_external(&s->ext, req->matchers, req->nmatchers,
+                                       storeapi_call_arena(c), &ms, &nms);
   if (!names) {
     const char *ev = labels_get(&s->ext, req->label);
     if (ev || !match) {
@@ -768,7 +751,7 @@ int gw_promql_src_selector_text(const gw_promql_src *s, labels_matcher *const *m
                                 orr_arena *a, orr_buf *out) {
   labels_matcher **rest;
   size_t nrest;
-  if (!split_ext(&s->ext, ms, n, a, &rest, &nrest)) return ORR_ENOTFOUND;
+  if (!storeapi_split_external(&s->ext, ms, n, a, &rest, &nrest)) return ORR_ENOTFOUND;
   if (n && !rest) return ORR_ENOMEM;
   return selector(out, rest, nrest);
 }

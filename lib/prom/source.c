@@ -159,25 +159,6 @@ static void be_info(void *arg, storeapi_call *c) {
   storeapi_call_reply_info(c, r);
 }
 
-/* Thanos's matchesExternalLabels: a matcher on an external label is decided
- * here; the others go to Prometheus. Returns false when one does not match. */
-static bool split_ext_matchers(const labels_set *ext, labels_matcher **ms, size_t n, orr_arena *a,
-                               labels_matcher ***rest, size_t *nrest) {
-  labels_matcher **r = orr_arena_calloc(a, n ? n : 1, sizeof(*r));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *v = labels_get(ext, labels_matcher_name(ms[i]));
-    if (!v) {
-      if (r) r[k++] = ms[i];
-      continue;
-    }
-    if (!labels_matcher_matches(ms[i], v, strlen(v))) return false;
-  }
-  *rest = r;
-  *nrest = r ? k : 0;
-  return true;
-}
-
 /* Sends one series the reorder released (reorder.h); EAGAIN pauses. */
 static int rr_emit(void *arg, const labels_set *final, const void *msg, size_t len) {
   scall *s = arg;
@@ -491,8 +472,8 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   }
   labels_matcher **ms;
   size_t nms;
-  if (!split_ext_matchers(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c), &ms,
-                          &nms)) {
+  if (!storeapi_split_external(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c),
+                               &ms, &nms)) {
     storeapi_call_finish(c, NET_GRPC_OK, NULL);
     return;
   }
@@ -623,8 +604,8 @@ static void be_labels(prom_source *sc, storeapi_call *c, const storeapi_label_re
   s->ndrop = req->nwithout;
   labels_matcher **ms;
   size_t nms;
-  bool match = split_ext_matchers(&s->ext, req->matchers, req->nmatchers, storeapi_call_arena(c),
-                                  &ms, &nms);
+  bool match = storeapi_split_external(&s->ext, req->matchers, req->nmatchers,
+                                       storeapi_call_arena(c), &ms, &nms);
   if (!names) {
     const char *ev = labels_get(&s->ext, req->label);
     Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;

@@ -173,3 +173,20 @@ int storeapi_series_from_chunked(const Prometheus__ChunkedSeries *cs, const labe
   out->n_chunks = nc;
   return 0;
 }
+
+bool storeapi_split_external(const labels_set *ext, labels_matcher *const *ms, size_t n,
+                             orr_arena *a, labels_matcher ***rest, size_t *nrest) {
+  labels_matcher **r = orr_arena_calloc(a, n ? n : 1, sizeof(*r));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *v = labels_get(ext, labels_matcher_name(ms[i]));
+    if (!v) {
+      if (r) r[k++] = ms[i];
+      continue;
+    }
+    if (!labels_matcher_matches(ms[i], v, strlen(v))) return false;
+  }
+  *rest = r;
+  *nrest = r ? k : 0;
+  return true;
+}

@@ -58,6 +58,14 @@ int storeapi_labels_to_proto(const labels_set *s, orr_arena *a, Thanos__Label **
 int storeapi_labels_extend(const labels_set *series, const labels_set *ext,
                            char *const *drop, size_t ndrop, orr_arena *a, labels_set *out);
 
+/* Thanos's matchesExternalLabels: a matcher on one of the external labels
+ * |ext| is decided here, against the label's value; the others go to
+ * |*rest|/|*nrest| (in |a|) for the source to apply. Returns false when a
+ * matcher on an external label does not match (the source has nothing for
+ * the request); *rest is then untouched. On OOM *rest is NULL, *nrest 0. */
+bool storeapi_split_external(const labels_set *ext, labels_matcher *const *ms, size_t n,
+                             orr_arena *a, labels_matcher ***rest, size_t *nrest);
+
 /* A remote-read ChunkedSeries as a StoreAPI Series: labels extended as above,
  * each chunk's bytes passed through undecoded (prompb encoding XOR=1 becomes
  * storepb XOR=0; other encodings shift the same way). Borrows |cs|'s bytes.
