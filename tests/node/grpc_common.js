@@ -33,12 +33,22 @@ function check(cond, what, detail) {
 }
 function failed() { return failures; }
 
+// Every process startProcess started and not yet seen exit: killed (SIGKILL)
+// when this test process exits, on every path — a failed check, an
+// exception, or a child still in its SIGTERM shutdown — so no Prometheus or
+// daemon outlives its test.
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) { try { c.kill('SIGKILL'); } catch (e) { /* gone */ } }
+});
+
 // Starts |bin| with |args| (and |env| added to the environment, if given);
 // collects stdout and stderr lines so a test can wait for one (readiness,
 // log events) instead of sleeping.
 function startProcess(bin, args, env) {
   const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'],
     env: env ? { ...process.env, ...env } : process.env });
+  children.add(p);
   const lines = { stdout: [], stderr: [] };
   const waiters = [];
   const feed = (name) => {
@@ -60,6 +70,7 @@ function startProcess(bin, args, env) {
   let exited = null;
   const exitWaiters = [];
   p.on('exit', (code, sig) => {
+    children.delete(p);
     exited = { code, sig };
     for (const w of exitWaiters) w();
     for (const w of waiters.slice()) w();
