@@ -1239,9 +1239,9 @@ const promql_selector *promql_query_selectors(const promql_query *q, size_t *n) 
 
 const promql_expr *promql_query_expr(const promql_query *q) { return q->root; }
 
-static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
-                             const promql_point *pts, size_t npts) {
-  sel_data *d = &q->data[sel];
+/* Appends a copy (in the query's arena) of one series to |d|. */
+static int sel_data_push(promql_query *q, sel_data *d, const labels_set *ls,
+                         const promql_point *pts, size_t npts) {
   promql_series s;
   if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
   s.points = orr_arena_alloc(q->a, (npts ? npts : 1) * sizeof(promql_point));
@@ -1258,6 +1258,11 @@ static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
   }
   d->s[d->n++] = s;
   return 0;
+}
+
+static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
+                             const promql_point *pts, size_t npts) {
+  return sel_data_push(q, &q->data[sel], ls, pts, npts);
 }
 
 static int add_partial_locked(promql_query *q, const promql_expr *agg, const labels_set *ls,
@@ -1277,23 +1282,7 @@ static int add_partial_locked(promql_query *q, const promql_expr *agg, const lab
     p = &q->partials[q->npartials++];
     p->node = agg;
   }
-  sel_data *d = &p->d;
-  promql_series s;
-  if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
-  s.points = orr_arena_alloc(q->a, (npts ? npts : 1) * sizeof(promql_point));
-  if (!s.points) return ORR_ENOMEM;
-  if (npts) memcpy(s.points, pts, npts * sizeof(promql_point));
-  s.npoints = npts;
-  if (d->n == d->cap) {
-    size_t nc = d->cap ? d->cap * 2 : 16;
-    promql_series *ns = orr_arena_alloc(q->a, nc * sizeof(*ns));
-    if (!ns) return ORR_ENOMEM;
-    if (d->n) memcpy(ns, d->s, d->n * sizeof(*ns));
-    d->s = ns;
-    d->cap = nc;
-  }
-  d->s[d->n++] = s;
-  return 0;
+  return sel_data_push(q, &p->d, ls, pts, npts);
 }
 
 int promql_query_add_partial(promql_query *q, const promql_expr *agg, const labels_set *ls,
