@@ -606,27 +606,7 @@ static void be_labels(prom_source *sc, storeapi_call *c, const storeapi_label_re
   size_t nms;
   bool match = storeapi_split_external(&s->ext, req->matchers, req->nmatchers,
                                        storeapi_call_arena(c), &ms, &nms);
-  if (!names) {
-    const char *ev = labels_get(&s->ext, req->label);
-    Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;
-    char *vals[1] = {(char *)ev};
-    if (ev && match) {
-      r.values = vals;
-      r.n_values = 1;
-    }
-    if (ev || !match) {
-      storeapi_call_reply_label_values(c, &r);
-      return;
-    }
-    if (!labels_valid_name(req->label, strlen(req->label))) {
-      storeapi_call_finish(c, NET_GRPC_INVALID_ARGUMENT, "invalid label name");
-      return;
-    }
-  } else if (!match) {
-    Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
-    storeapi_call_reply_label_names(c, &r);
-    return;
-  }
+  if (storeapi_labels_answer_external(c, req, &s->ext, names, match)) return;
   orr_buf q = {0};
   if (names)
     orr_buf_puts(&q, "/api/v1/labels?");

@@ -190,3 +190,29 @@ bool storeapi_split_external(const labels_set *ext, labels_matcher *const *ms, s
   *nrest = r ? k : 0;
   return true;
 }
+
+bool storeapi_labels_answer_external(storeapi_call *c, const storeapi_label_req *req,
+                                     const labels_set *ext, bool names, bool match) {
+  if (names) {
+    if (match) return false;
+    Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
+    storeapi_call_reply_label_names(c, &r);
+    return true;
+  }
+  const char *ev = labels_get(ext, req->label);
+  if (ev || !match) {
+    Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;
+    char *vals[1] = {(char *)ev};
+    if (ev && match) {
+      r.values = vals;
+      r.n_values = 1;
+    }
+    storeapi_call_reply_label_values(c, &r);
+    return true;
+  }
+  if (!labels_valid_name(req->label, strlen(req->label))) {
+    storeapi_call_finish(c, NET_GRPC_INVALID_ARGUMENT, "invalid label name");
+    return true;
+  }
+  return false;
+}

@@ -153,6 +153,16 @@ void storeapi_call_reply_label_values(storeapi_call *c, const Thanos__LabelValue
  * NULL) once the queued Series messages are out. Releases |c|. */
 void storeapi_call_finish(storeapi_call *c, int status, const char *message);
 
+/* What a source that adds external labels |ext| answers to a label call
+ * without asking its backend: LabelValues of an external label (its value,
+ * or nothing when |match| is false), an empty answer when a matcher on an
+ * external label did not match (|match| false, from
+ * storeapi_split_external), INVALID_ARGUMENT for a bad label name. Returns
+ * true when |c| was answered (finished), false when the backend must be
+ * asked. */
+bool storeapi_labels_answer_external(storeapi_call *c, const storeapi_label_req *req,
+                                     const labels_set *ext, bool names, bool match);
+
 /* ================================================================ client */
 /* A StoreAPI client over net_grpc_client (for the gateway). Every callback
  * runs on the loop; messages handed to callbacks are borrowed until return. */
