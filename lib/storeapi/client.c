@@ -1,6 +1,7 @@
-/* client.c: a StoreAPI client — Info, LabelNames, LabelValues (unary) and
- * Series (streaming, with backpressure) — over net_grpc_client, decoding
- * each response with protobuf-c, or over an in-process backend (local.c). */
+/* client.c: a StoreAPI client — Info, LabelNames, LabelValues (unary),
+ * Series (streaming, with backpressure) and the Query API's Query and
+ * QueryRange (streaming) — over net_grpc_client, decoding each response
+ * with protobuf-c, or over an in-process backend (local.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,13 @@ struct storeapi_client {
   net_grpc_client *g;    /* gRPC, or */
   storeapi__local *loc;  /* in-process */
   const char *const *md; /* sent with every call (borrowed), or NULL */
+  orr_series *rx;        /* received message bytes (borrowed), or NULL */
 };
+
+/* A gRPC message of |len| bytes arrived: count it with its 5-byte prefix. */
+static void count_rx(orr_series *rx, size_t len) {
+  if (rx) orr_counter_add(rx, (double)len + 5);
+}
 
 typedef struct storeapi_unary unary_call;
 
@@ -64,6 +71,7 @@ static const ProtobufCMessageDescriptor *unary_desc(int kind) {
 
 static int unary_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
   unary_call *u = arg;
+  count_rx(u->rx, len);
   if (u->resp) protobuf_c_message_free_unpacked(u->resp, NULL);
   u->resp = protobuf_c_message_unpack(unary_desc(u->kind), NULL, len, msg);
   if (!u->resp) u->bad = 1;
@@ -110,6 +118,7 @@ static int unary(storeapi_client *c, const char *path, int kind, const ProtobufC
   u->kind = kind;
   u->cb = cb;
   u->arg = arg;
+  u->rx = c->rx;
   net_grpc_call_opts o = {0};
   o.timeout_ms = timeout_ms;
   o.unary = 1;
@@ -170,11 +179,11 @@ static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
   return false;
 }
 
-/* Whether a length-delimited field |want| (at depth |depth| of the path
- * SeriesResponse.series(1) → Series.labels(1) → Label.name(1)/value(2))
- * holds a NUL byte. protobuf-c hands strings over NUL-terminated, so a NUL
+/* Whether a label name or value on the path |top| → labels(1) →
+ * Label.name(1)/value(2) holds a NUL byte: SeriesResponse.series(1) →
+ * Series, QueryResponse.timeseries(2) → TimeSeries (|depth| 0 at the top). protobuf-c hands strings over NUL-terminated, so a NUL
  * inside a label would silently cut it (and two series could merge). */
-static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth) {
+static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsigned top) {
   while (p < end) {
     uint64_t key, len;
     if (!rd_varint(&p, end, &key)) return false;
@@ -188,7 +197,8 @@ static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth) {
       continue;
     }
     if (wt != 2 || !rd_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
-    if (depth < 2 && field == 1 && has_nul_label(p, p + len, depth + 1)) return true;
+    if (depth < 2 && field == (depth ? 1u : top) && has_nul_label(p, p + len, depth + 1, top))
+      return true;
     if (depth == 2 && (field == 1 || field == 2) && memchr(p, 0, len)) return true;
     p += len;
   }
@@ -197,10 +207,11 @@ static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth) {
 
 static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
   storeapi_series_call *sc = arg;
+  count_rx(sc->rx, len);
   if (sc->bad) return 0;
   Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
   if (r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
-      has_nul_label(msg, msg + len, 0)) {
+      has_nul_label(msg, msg + len, 0, 1)) {
     thanos__series_response__free_unpacked(r, NULL);
     r = NULL;
     sc->why = "a label name or value holds a NUL byte";
@@ -246,6 +257,7 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
   sc->on_series = on_series;
   sc->on_done = on_done;
   sc->arg = arg;
+  sc->rx = c->rx;
   net_grpc_call_opts o = {0};
   o.timeout_ms = timeout_ms;
   o.max_recv_msg = 64u << 20;
@@ -279,3 +291,91 @@ void storeapi_client_series_cancel(storeapi_series_call *sc) {
   else
     net_grpc_ccall_cancel(sc->cc);
 }
+
+void storeapi_client_set_received_counter(storeapi_client *c, orr_series *bytes) { c->rx = bytes; }
+
+/* ---------------------------------------------------------------- Query API */
+struct storeapi_query_call {
+  net_grpc_ccall *cc;
+  storeapi_timeseries_fn on_series;
+  storeapi_warning_fn on_warning;
+  storeapi_done_fn on_done;
+  void *arg;
+  orr_series *rx;
+  int bad;         /* an undecodable message arrived: the call was cancelled */
+  const char *why;
+};
+
+/* QueryResponse and QueryRangeResponse have one layout (warnings = 1,
+ * timeseries = 2, stats = 3): one decoder serves both. */
+static int query_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
+  storeapi_query_call *qc = arg;
+  count_rx(qc->rx, len);
+  if (qc->bad) return 0;
+  Thanos__QueryResponse *r = thanos__query_response__unpack(NULL, len, msg);
+  if (r && r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES &&
+      has_nul_label(msg, msg + len, 0, 2)) {
+    thanos__query_response__free_unpacked(r, NULL);
+    r = NULL;
+    qc->why = "a label name or value holds a NUL byte";
+  }
+  if (!r) {
+    qc->bad = 1;
+    net_grpc_ccall_cancel(cc);
+    return 0;
+  }
+  int rc = 0;
+  if (r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES)
+    rc = qc->on_series(r->timeseries, qc->arg);
+  else if (r->result_case == THANOS__QUERY_RESPONSE__RESULT_WARNINGS && qc->on_warning)
+    qc->on_warning(r->warnings, qc->arg);
+  thanos__query_response__free_unpacked(r, NULL);
+  if (rc) net_grpc_ccall_cancel(cc);
+  return 0;
+}
+
+static void query_done(net_grpc_ccall *cc, int status, const char *message, void *arg) {
+  (void)cc;
+  storeapi_query_call *qc = arg;
+  if (qc->bad) {
+    status = NET_GRPC_INTERNAL;
+    message = qc->why ? qc->why : "cannot decode QueryResponse";
+  }
+  qc->on_done(status, message, qc->arg);
+  free(qc);
+}
+
+int storeapi_client_query(storeapi_client *c, const Thanos__QueryRequest *inst,
+                          const Thanos__QueryRangeRequest *range, int64_t timeout_ms,
+                          storeapi_timeseries_fn on_series, storeapi_warning_fn on_warning,
+                          storeapi_done_fn on_done, void *arg, storeapi_query_call **out) {
+  if (c->loc || (!inst == !range)) return ORR_EINVAL;
+  storeapi_query_call *qc = calloc(1, sizeof(*qc));
+  orr_buf b = {0};
+  if (!qc || storeapi__pack(inst ? &inst->base : &range->base, &b)) {
+    free(qc);
+    orr_buf_free(&b);
+    return ORR_ENOMEM;
+  }
+  qc->on_series = on_series;
+  qc->on_warning = on_warning;
+  qc->on_done = on_done;
+  qc->arg = arg;
+  qc->rx = c->rx;
+  net_grpc_call_opts o = {0};
+  o.timeout_ms = timeout_ms;
+  o.max_recv_msg = 64u << 20;
+  o.metadata = c->md;
+  int rc = net_grpc_client_call(c->g, inst ? STOREAPI_PATH_QUERY : STOREAPI_PATH_QUERY_RANGE,
+                                b.data ? b.data : "", b.len, &o, query_msg, query_done, qc,
+                                &qc->cc);
+  orr_buf_free(&b);
+  if (rc) {
+    free(qc);
+    return rc;
+  }
+  if (out) *out = qc;
+  return 0;
+}
+
+void storeapi_client_query_cancel(storeapi_query_call *qc) { net_grpc_ccall_cancel(qc->cc); }

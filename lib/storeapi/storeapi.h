@@ -14,6 +14,7 @@
 #include "info.pb-c.h"
 #include "labels.h"
 #include "net.h"
+#include "query.pb-c.h"
 #include "remote.pb-c.h"
 #include "rpc.pb-c.h"
 #include "types.pb-c.h"
@@ -26,6 +27,8 @@ extern "C" {
 #define STOREAPI_PATH_LABEL_NAMES "/thanos.Store/LabelNames"
 #define STOREAPI_PATH_LABEL_VALUES "/thanos.Store/LabelValues"
 #define STOREAPI_PATH_INFO "/thanos.info.Info/Info"
+#define STOREAPI_PATH_QUERY "/thanos.Query/Query"
+#define STOREAPI_PATH_QUERY_RANGE "/thanos.Query/QueryRange"
 
 /* ================================================================ messages */
 /* A protobuf-c allocator over |a| (free is a no-op): unpacked messages live
@@ -236,6 +239,26 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
 void storeapi_client_set_metadata(storeapi_client *c, const char *const *md);
 void storeapi_client_series_resume(storeapi_series_call *sc);
 void storeapi_client_series_cancel(storeapi_series_call *sc);
+/* Counts in |bytes| (borrowed until the client closes; NULL: none) every
+ * response message the client receives, with its 5-byte gRPC prefix: what
+ * crossed the network from this endpoint. A local client counts nothing. */
+void storeapi_client_set_received_counter(storeapi_client *c, orr_series *bytes);
+
+/* The Query API (thanos.Query, Thanos's querypb): the endpoint evaluates
+ * PromQL itself. One of |inst| (Query) or |range| (QueryRange) is sent;
+ * each series of the answer goes to |on_series| (borrowed until return;
+ * non-zero cancels the call: on_done follows with CANCELLED), each warning
+ * to |on_warning| (may be NULL), then |on_done| runs once with the gRPC
+ * status. Returns 0 (|*out|, may be NULL, valid until on_done), ORR_EINVAL
+ * for a local client (sources have no Query API) or ORR_ENOMEM. */
+typedef struct storeapi_query_call storeapi_query_call;
+typedef int (*storeapi_timeseries_fn)(const PrometheusCopy__TimeSeries *ts, void *arg);
+typedef void (*storeapi_warning_fn)(const char *msg, void *arg);
+int storeapi_client_query(storeapi_client *c, const Thanos__QueryRequest *inst,
+                          const Thanos__QueryRangeRequest *range, int64_t timeout_ms,
+                          storeapi_timeseries_fn on_series, storeapi_warning_fn on_warning,
+                          storeapi_done_fn on_done, void *arg, storeapi_query_call **out);
+void storeapi_client_query_cancel(storeapi_query_call *qc);
 
 /* ================================================================ remote read */
 /* The STREAMED_XOR_CHUNKS frame reader (no I/O): uvarint length, CRC32C of

@@ -28,6 +28,7 @@ struct storeapi_series_call {
   void *arg;
   int bad;         /* an undecodable message arrived: the call was cancelled */
   const char *why; /* what was wrong with it */
+  orr_series *rx;  /* the client's received bytes, or NULL */
 };
 
 struct storeapi_unary {
@@ -38,6 +39,7 @@ struct storeapi_unary {
   void *arg;
   ProtobufCMessage *resp;
   int bad;
+  orr_series *rx; /* the client's received bytes, or NULL */
 };
 
 /* ---- server.c for local.c: a backend's calls without gRPC */
