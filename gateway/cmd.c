@@ -35,6 +35,7 @@ static struct {
   int64_t promql_timeout_ms;
   const char *route_prefix, *external_prefix; /* --web.* */
   const char *http_client_file, *http_client; /* --endpoint.http-client(-file) */
+  const char *query_mode; /* --query.mode */
 } opt;
 
 static const orr_flag flags[] = {
@@ -103,6 +104,12 @@ static const orr_flag flags[] = {
      "0 disables.", NULL},
     {"query.lookback-delta", ORR_FLAG_DURATION, &opt.lookback_delta_ms, "5m",
      "The maximum lookback duration for retrieving metrics during expression evaluations.", NULL},
+    {"query.mode", ORR_FLAG_STRING, &opt.query_mode, "local",
+     "PromQL query mode (Thanos's flag). local: raw series are read from every endpoint. "
+     "distributed: endpoints whose Info advertises the Query API (other gateways, Thanos "
+     "queriers) are asked to evaluate the aggregations they can answer alone over gRPC "
+     "thanos.Query, so only aggregated series cross between regions; the answer is the "
+     "same (see docs/stacking.md for which expressions are pushed down).", "local|distributed"},
     {"query.partial-response", ORR_FLAG_BOOL, &opt.partial_response, "true",
      "Enable partial response for queries if no partial_response param is specified.", NULL},
     {"query.auto-downsampling", ORR_FLAG_BOOL, &opt.auto_downsampling, "false",
@@ -248,6 +255,7 @@ static struct {
   gw *g;
   net_grpc_server *grpc;
   gw_storeapi *sapi;
+  gw_queryapi *qapi;
   bool closing, closed; /* gw_close called; its callback ran */
 } core;
 
@@ -260,6 +268,8 @@ static void core_grpc_closed(void *arg) {
   (void)arg;
   gw_storeapi_free(core.sapi);
   core.sapi = NULL;
+  gw_queryapi_free(core.qapi);
+  core.qapi = NULL;
 }
 
 /* Shutdown hook: the gRPC server and the core close at once (the HTTP API
@@ -359,6 +369,13 @@ static int core_start(daemon_ctx *d) {
   gc.registry = orr_registry_default();
   gc.promql_timeout_ms = opt.promql_timeout_ms;
   gc.http_client = hc.has ? &hc.c : NULL;
+  if (strcmp(opt.query_mode, "local") && strcmp(opt.query_mode, "distributed")) {
+    orr_log_error("bad --query.mode: want local or distributed", "value", opt.query_mode, NULL);
+    orr_arena_destroy(ea);
+    client_tls_free();
+    return 1;
+  }
+  gc.query_mode_distributed = !strcmp(opt.query_mode, "distributed");
   char err[256] = "";
   int rc = gw_new(&gc, &core.g, err, sizeof(err));
   orr_arena_destroy(ea); /* gw_new copied them */
@@ -383,8 +400,10 @@ static int core_start(daemon_ctx *d) {
     return 1;
   int grc = net_grpc_server_new(gc.loop, &go, &core.grpc);
   net_tls_ctx_unref(go.tls); /* the server holds its own reference */
+  gw_queryapi_config qc = {opt.timeout_ms, opt.max_samples, opt.lookback_delta_ms};
   if (!colon || grc ||
       gw_storeapi_register(core.g, core.grpc, orr_registry_default(), &core.sapi) ||
+      gw_queryapi_register(core.g, core.grpc, &qc, &core.qapi) ||
       (rc = net_grpc_server_listen(core.grpc, host, atoi(colon + 1))) != 0 || gw_start(core.g) ||
       daemon_on_shutdown(d, core_shutdown, NULL) || daemon_on_reload(d, core_reload, NULL)) {
     orr_log_error("cannot listen for gRPC", "address", addr, "err", orr_strerror(rc), NULL);

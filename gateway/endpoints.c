@@ -331,6 +331,12 @@ int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen) {
     g->m_src_bytes = orr_counter_new(cfg->registry, "orrery_gateway_source_read_bytes_total",
                                      "Bytes an in-process source read from its server (remote-read "
                                      "answers, scraped bodies).", ep_l);
+    /* What crossed the network from each gRPC endpoint (Series and Query
+     * answers alike): the measure of what aggregation pushdown saves
+     * between a global gateway and its regions. */
+    g->m_ep_rx = orr_counter_new(cfg->registry, "orrery_gateway_endpoint_received_bytes_total",
+                                 "gRPC message bytes received from a StoreAPI endpoint (with "
+                                 "their 5-byte prefix).", ep_l);
   }
   if (g->cfg.federate_interval_ms <= 0) g->cfg.federate_interval_ms = 15000;
   if (g->cfg.federate_retention_ms <= 0) g->cfg.federate_retention_ms = 2 * 3600 * 1000;
@@ -415,6 +421,7 @@ static void maybe_free_gw(gw *g) {
     return;
   }
   if (g->sapi) g->sapi->g = NULL; /* its calls now answer UNAVAILABLE */
+  if (g->qapi) g->qapi->g = NULL;
   void (*cb)(void *) = g->on_closed;
   void *arg = g->on_closed_arg;
   free(g->eps);
@@ -533,6 +540,10 @@ static int add_ep(gw *g, const char *addr) {
     goto fail;
   }
   storeapi_client_set_metadata(e->client, g->md);
+  if (!kind && g->m_ep_rx) {
+    const char *l[] = {e->name, "storeapi", NULL};
+    storeapi_client_set_received_counter(e->client, orr_metric_with(g->m_ep_rx, l));
+  }
   pthread_mutex_lock(&g->mu); /* gw_endpoints() reads the table from any thread */
   if (g->neps == g->capeps) {
     size_t nc = g->capeps ? 2 * g->capeps : 8;
@@ -964,6 +975,8 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
     e->label_sets_text = orr_arena_strndup(na, txt.data ? txt.data : "", txt.len);
     e->component = orr_arena_strdup(na, component_name(r->componenttype));
     e->supports_wrl = r->store && r->store->supports_without_replica_labels;
+    /* A source's Info is its own; only a gRPC server serves thanos.Query. */
+    e->query_api = r->query != NULL && !e->kind;
     e->min_time = r->store ? r->store->min_time : INT64_MIN;
     e->max_time = r->store ? r->store->max_time : INT64_MAX;
     e->last_error = NULL;

@@ -17,7 +17,10 @@
  * fanout.c (one HTTP request's fan-out: admission, calls, errors, cancel),
  * dedup.c (penalty dedup), storeapi.c (the gateway's StoreAPI), api.c
  * (HTTP API), promql.c (PromQL over the fan-out), federate.c, cmd.c (flags),
- * src_promql.c (--endpoint.promql: a source offering only the query API). */
+ * src_promql.c (--endpoint.promql: a source offering only the query API),
+ * pushdown.c (aggregations pushed down to query-API sources and, in
+ * distributed mode, to endpoints serving thanos.Query), queryapi.c (the
+ * gateway's own thanos.Query service). */
 #ifndef ORR_GATEWAY_H
 #define ORR_GATEWAY_H
 
@@ -77,6 +80,11 @@ typedef struct gw_config {
    * request of every in-process source; borrowed until gw_close's callback
    * and the sources' close; NULL: none. */
   const net_http_client_config *http_client;
+  /* --query.mode=distributed (Thanos's flag): endpoints whose Info
+   * advertises the Query API (gateways, Thanos queriers) are asked to
+   * evaluate the aggregations they can answer alone (pushdown.c) instead
+   * of sending raw series. false: "local", raw series from all. */
+  bool query_mode_distributed;
 } gw_config;
 
 typedef struct gw_endpoint_tls {
@@ -249,6 +257,23 @@ int gw_labels_sync(gw *g, const gw_labels_req *req, orr_arena *a, const char ***
 typedef struct gw_storeapi gw_storeapi;
 int gw_storeapi_register(gw *g, net_grpc_server *grpc, orr_registry *reg, gw_storeapi **out);
 void gw_storeapi_free(gw_storeapi *s);
+/* ---------------------------------------------------------------- Query API */
+/* Registers Thanos's thanos.Query service (Query, QueryRange: PromQL
+ * evaluated here, each result series streamed back; queryapi.c) on |grpc|
+ * and advertises it in Info (registered with gw_storeapi_register), so a
+ * gateway above in --query.mode=distributed pushes aggregations down to
+ * this one. |cfg| is copied (0 fields: the engine's defaults). Returns 0,
+ * ORR_ENOMEM or ORR_EEXISTS; caller frees |*out| with gw_queryapi_free()
+ * after |grpc| closed. */
+typedef struct gw_queryapi_config {
+  int64_t timeout_ms;  /* --query.timeout */
+  int64_t max_samples; /* --query.max-samples */
+  int64_t lookback_ms; /* --query.lookback-delta */
+} gw_queryapi_config;
+typedef struct gw_queryapi gw_queryapi;
+int gw_queryapi_register(gw *g, net_grpc_server *grpc, const gw_queryapi_config *cfg,
+                         gw_queryapi **out);
+void gw_queryapi_free(gw_queryapi *s);
 
 /* ================================================================ the HTTP API */
 /* The Prometheus HTTP API (query, query_range, series, labels, status,

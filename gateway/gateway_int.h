@@ -167,6 +167,7 @@ typedef struct gw__endpoint {
   bool wanted;       /* still discovered (reconcile) */
   bool info_inflight;
   bool supports_wrl; /* Info: supports_without_replica_labels */
+  bool query_api;    /* Info: serves thanos.Query (a pushdown target, pushdown.c) */
   int64_t next_info_ms;
   struct gw *g;
   /* guarded by g->mu */
@@ -186,7 +187,8 @@ typedef struct gw__endpoint {
  * orrery_gateway_endpoint_request_duration_seconds{endpoint,kind,method}
  * and orrery_gateway_endpoint_series_received_total{endpoint,kind}, where
  * |endpoint| is the display name and |kind| "storeapi" or the source kind.
- * |method| is static ("Series", "LabelNames", "LabelValues"). */
+ * |method| is static ("Series", "LabelNames", "LabelValues", and
+ * "Query"/"QueryRange" of a pushdown to an endpoint serving thanos.Query). */
 void gw__endpoint_observe(gw *g, gw__endpoint *e, const char *method, int status,
                           int64_t took_ms, int64_t series);
 /* A counter child of a source's own metric family, created on first use:
@@ -199,8 +201,9 @@ orr_series *gw__source_bytes_counter(gw *g, const char *kind, const char *name);
 gw_promql_src *gw__promql_src_of(const gw__endpoint *e);
 
 /* ---------------------------------------------------------------- pushdown */
-/* Aggregation pushdown to query-API sources (pushdown.c; design notes
- * there): one PromQL request's plan and its query_range calls. Loop thread. */
+/* Aggregation pushdown to query-API sources and, in distributed mode, to
+ * endpoints serving thanos.Query (pushdown.c; design notes there): one
+ * PromQL request's plan and its calls. Loop thread. */
 typedef struct gw__push gw__push;
 typedef struct gw__push_cb {
   /* One series of a pushed node's partial result (borrowed until return);
@@ -212,13 +215,24 @@ typedef struct gw__push_cb {
   /* One source's query ended: 0, or an error (|msg| names the source). */
   void (*done)(void *arg, const char *url, int err, const char *msg);
 } gw__push_cb;
-/* Plans the pushdowns of |q| (prepared with |qp|; |dedup|: the request's).
+/* What of a request a pushed query carries on (its gRPC form asks S to do
+ * the same). */
+typedef struct gw__push_opts {
+  bool dedup;              /* the request deduplicates */
+  const char *const *rl;   /* along these replica labels; NULL: --query.replica-label */
+  size_t nrl;
+  bool partial;            /* partial response (the request's, else the default) */
+  int64_t max_res_ms;      /* max_source_resolution; 0: raw */
+  int64_t timeout_ms;      /* one pushed query's limit; 0: --query.timeout */
+} gw__push_opts;
+/* Plans the pushdowns of |q| (prepared with |qp|; |o| copied, its replica
+ * labels borrowed for |*out|'s life).
  * Sets |*out| to NULL when nothing is pushed; otherwise the caller fetches
  * each selector without gw__push_exclude's endpoints, runs gw__push_start
  * and frees with gw__push_free once gw__push_running is 0. |cb| and |arg|
  * are borrowed for |*out|'s life; scratch and texts in |a|. Returns 0 or
  * ORR_ENOMEM. */
-int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, bool dedup,
+int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, const gw__push_opts *o,
                   const gw__push_cb *cb, void *arg, orr_arena *a, gw__push **out);
 /* The endpoint addresses selector |sel| must not be fetched from (borrowed). */
 void gw__push_exclude(const gw__push *p, size_t sel, const char *const **ex, size_t *n);
@@ -264,10 +278,11 @@ struct gw {
   void (*on_closed)(void *arg);
   void *on_closed_arg;
   struct gw_storeapi *sapi;
+  struct gw_queryapi *qapi; /* thanos.Query served (queryapi.c): Info advertises it */
   net_http_client *http; /* the sources' (gw__http) */
   bool http_closing;
   int nsources;          /* sources open or closing: |g| outlives them */
-  orr_metric *m_ep_requests, *m_ep_duration, *m_ep_series, *m_src_bytes;
+  orr_metric *m_ep_requests, *m_ep_duration, *m_ep_series, *m_src_bytes, *m_ep_rx;
   struct gw_op *ops; /* fan-outs in flight (proxy.c) */
   struct gw__lop *lops; /* labels fan-outs in flight (proxy.c) */
   uv_timer_t optimer;
@@ -287,6 +302,11 @@ void gw__count_partial(gw *g);
 struct gw_storeapi {
   gw *g; /* NULL after gw_close() */
   storeapi_server *srv;
+};
+
+struct gw_queryapi {
+  gw *g; /* NULL after gw_close(): calls answer UNAVAILABLE */
+  gw_queryapi_config cfg;
 };
 
 /* Fan-out targets: up endpoints that may hold data for the range and

@@ -345,8 +345,12 @@ static void gq_start_fetch(gw_api__fanout *f) {
   gq *q = f->arg;
   size_t n;
   const promql_selector *sels = promql_query_selectors(q->query, &n);
-  if (gw__push_plan(q->api->cfg.core, q->query, &q->p, q->dedup, &gq_push_cb, q, q->a,
-                    &q->push)) {
+  gw__push_opts po = {0};
+  po.dedup = q->dedup;
+  po.partial = q->partial < 0 ? q->api->cfg.partial_response : q->partial;
+  po.max_res_ms = q->max_res_ms;
+  po.timeout_ms = q->p.timeout_ms;
+  if (gw__push_plan(q->api->cfg.core, q->query, &q->p, &po, &gq_push_cb, q, q->a, &q->push)) {
     gw_api__fanout_fail(f, ORR_ENOMEM, "out of memory");
     return;
   }

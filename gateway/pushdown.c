@@ -1,10 +1,15 @@
-/* pushdown.c: aggregation pushdown to query-API sources (--endpoint.promql)
- * — which aggregations of a PromQL query a source can evaluate itself with
- * a provably equal result, the query_range each is asked, and the partial
- * results fed back to the engine (promql_query_add_partial).
+/* pushdown.c: aggregation pushdown — which aggregations of a PromQL query
+ * a source can evaluate itself with a provably equal result, the query
+ * each is asked, and the partial results fed back to the engine
+ * (promql_query_add_partial). Two kinds of target: query-API sources
+ * (--endpoint.promql, asked /api/v1/query_range over HTTP) and, with
+ * --query.mode=distributed, StoreAPI endpoints whose Info advertises the
+ * Query API (another orrery gateway, a Thanos querier), asked over gRPC
+ * thanos.Query/Query or QueryRange — so a global gateway over regional
+ * ones moves only aggregated series between datacenters.
  *
  * NOTES ON THE DESIGN
- * 1. A node is pushed to a source S only when all of this holds:
+ * 1. A node is pushed to a target S only when all of this holds:
  *    a. it is sum, min, max, count or group with `by` (never `without`):
  *       these merge exactly from disjoint parts (sum/count add, min/max
  *       take the extreme, group is 1), see promql_query_add_partial; or
@@ -17,22 +22,32 @@
  *       depend on the lookback delta or the step, so the source computes
  *       exactly what the gateway would from the same raw samples;
  *    c. it is evaluated at the query's own steps (not under a subquery);
- *       when the request deduplicates, every --query.replica-label is one
- *       of S's external labels: then it is constant over S's series, and
- *       dropping it merges none of them (a replica label S's own series
- *       might carry could merge series the source counts apart);
+ *       when the request deduplicates, either S is asked to deduplicate
+ *       itself along the same replica labels (a gRPC target: the request's
+ *       replica_labels and enableDedup; S holds every replica it merges,
+ *       by 1d), or (a query-API source, which cannot be asked) every
+ *       --query.replica-label is one of S's external labels: then it is
+ *       constant over S's series, and dropping it merges none of them;
  *    d. the series S holds cannot be held by any other endpoint the
  *       selector reaches: every other such endpoint has, in each of its
  *       label sets, one of S's external labels (not a replica label, when
  *       deduplicating) with another value (the gateway sets external labels
  *       on every series an endpoint sends, so such series never have equal
  *       label sets and are never merged). An endpoint whose labels are not
- *       known yet defeats this.
+ *       known yet defeats this. A gRPC endpoint's external labels here are
+ *       those all of its label sets share with one value (a regional
+ *       gateway over sidecars {region=eu,replica=a}, {region=eu,replica=b}
+ *       has {region=eu});
+ *    e. for a gRPC target, the query's start, end and step (and
+ *       max_source_resolution) are whole seconds: the Query API carries
+ *       seconds only.
  * 2. S is asked `op by (G') (f(sel[range] offset o))` over the query's start,
  *    end and step (an instant query: start = end, step 1s, which
- *    Prometheus evaluates as the instant query), where G' is the `by` list
- *    without S's external labels and sel is the selector as src_promql.c
- *    writes it (matchers on external labels decided in the gateway). The
+ *    Prometheus evaluates as the instant query; a gRPC target gets Query
+ *    at that time instead), where G' is the `by` list without S's external
+ *    labels and sel is the selector as src_promql.c writes it (matchers on
+ *    external labels decided in the gateway) or, for a gRPC target, as the
+ *    query wrote it (S decides them over its own endpoints). The
  *    external labels named in `by` (all of them for topk and bottomk,
  *    whose series keep their labels) are set on each series of the answer —
  *    the grouping the gateway would have made, since they are constant
@@ -43,7 +58,14 @@
  *    node's result. A pushed source that fails is a warning (partial
  *    response) or the query's error, naming the source, as on the raw path.
  * 4. Endpoint references taken while planning are held until the request
- *    is freed, so a source cannot go away under its query. */
+ *    is freed, so a source cannot go away under its query.
+ *
+ * --query.mode follows Thanos's flag: "local" (the default) reads raw series
+ * from every StoreAPI endpoint; "distributed" treats endpoints advertising
+ * the Query API as remote engines. Thanos's distributed engine sends such
+ * an engine whole subtrees it can answer alone; this planner sends the
+ * aggregations of 1a–1e and reads the rest raw, so the answer is always the
+ * one local mode gives. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,12 +75,17 @@
 typedef struct push_op {
   gw__push *push;
   const promql_expr *node;
-  gw_promql_src *src;
-  const char *url;
+  gw_promql_src *src;  /* a query-API source, or */
+  gw__endpoint *ep;    /* a gRPC endpoint serving thanos.Query */
+  const char *url;     /* the source's URL or the endpoint's address */
+  const labels_set *ext;
   labels_label *add; /* S's external labels named in `by` */
   size_t nadd;
   const char *query;
   gw_promql_src_op *op;
+  storeapi_query_call *qcall;
+  int failed; /* a gRPC answer's series could not be taken (ORR_E*) */
+  int64_t started_ms, nseries; /* for the endpoint's request metrics */
   bool running;
 } push_op;
 
@@ -68,6 +95,9 @@ struct gw__push {
   const gw__push_cb *cb;
   void *arg;
   int64_t start, end, step;
+  bool instant;
+  bool grpc_ok; /* gRPC targets allowed: distributed mode, whole seconds (note 1e) */
+  gw__push_opts o;
   const char *const *rl; /* replica labels when deduplicating, else none */
   size_t nrl;
   gw__endpoint **eps; /* references held (note 4) */
@@ -130,6 +160,30 @@ static bool distinct_from(const gw__push *p, const labels_set *ext, const gw__en
   return true;
 }
 
+/* Note 1d: the labels every label set of |e| has with one value (in |a|),
+ * or NULL on OOM. Caller holds g->mu. */
+static const labels_set *shared_labels(orr_arena *a, const gw__endpoint *e) {
+  labels_set *out = orr_arena_calloc(a, 1, sizeof(*out));
+  if (!out) return NULL;
+  if (!e->nlabel_sets) return out;
+  const labels_set *first = &e->label_sets[0];
+  out->v = orr_arena_calloc(a, first->n ? first->n : 1, sizeof(*out->v));
+  if (!out->v) return NULL;
+  for (size_t i = 0; i < first->n; i++) {
+    bool all = true;
+    for (size_t k = 1; k < e->nlabel_sets && all; k++) {
+      const char *v = labels_get(&e->label_sets[k], first->v[i].name);
+      all = v && !strcmp(v, first->v[i].value);
+    }
+    if (!all) continue;
+    labels_label *l = &out->v[out->n++];
+    l->name = orr_arena_strdup(a, first->v[i].name);
+    l->value = orr_arena_strdup(a, first->v[i].value);
+    if (!l->name || !l->value) return NULL;
+  }
+  return out;
+}
+
 static bool in_by(const promql_expr *agg, const char *name) {
   for (size_t i = 0; i < agg->u.agg.ngrouping; i++)
     if (!strcmp(agg->u.agg.grouping[i], name)) return true;
@@ -138,9 +192,9 @@ static bool in_by(const promql_expr *agg, const char *name) {
 
 /* Note 2: the query S is asked for |agg|. */
 static int build_query(gw__push *p, const promql_expr *agg, const promql_expr *ms,
-                       gw_promql_src *src, const char **out) {
+                       const push_op *o, const char **out) {
   const promql_expr *call = unparen(agg->u.agg.expr);
-  const labels_set *ext = gw_promql_src_labels(src);
+  const labels_set *ext = o->ext;
   orr_buf b = {0};
   orr_buf_printf(&b, "%s by (", promql_aggop_str(agg->u.agg.op));
   bool first = true;
@@ -160,12 +214,12 @@ static int build_query(gw__push *p, const promql_expr *agg, const promql_expr *m
   for (size_t i = 0; i < call->u.call.nargs && !rc; i++) {
     const promql_expr *a = unparen(call->u.call.args[i]);
     if (i) orr_buf_puts(&b, ", ");
-    if (a != ms) {
+    if (a != ms || !o->src) { /* a gRPC target decides its matchers itself */
       rc = promql_expr_format(a, &b);
       continue;
     }
     const promql_expr *vs = ms->u.ms.vs;
-    rc = gw_promql_src_selector_text(src, vs->u.vs.matchers, vs->u.vs.nmatchers, p->a, &b);
+    rc = gw_promql_src_selector_text(o->src, vs->u.vs.matchers, vs->u.vs.nmatchers, p->a, &b);
     orr_buf_printf(&b, "[%" PRId64 "ms]", ms->u.ms.range_ms);
     if (vs->u.vs.offset_ms > 0) orr_buf_printf(&b, " offset %" PRId64 "ms", vs->u.vs.offset_ms);
   }
@@ -176,7 +230,8 @@ static int build_query(gw__push *p, const promql_expr *agg, const promql_expr *m
   return rc;
 }
 
-static int add_op(gw__push *p, const promql_expr *agg, const promql_expr *ms, gw_promql_src *src) {
+static int add_op(gw__push *p, const promql_expr *agg, const promql_expr *ms, gw_promql_src *src,
+                  gw__endpoint *ep, const labels_set *ext) {
   if (p->nops == p->capops) {
     size_t nc = p->capops ? p->capops * 2 : 4;
     push_op *v = realloc(p->ops, nc * sizeof(*v));
@@ -189,10 +244,11 @@ static int add_op(gw__push *p, const promql_expr *agg, const promql_expr *ms, gw
   o->push = p;
   o->node = agg;
   o->src = src;
-  o->url = gw_promql_src_url(src);
-  int rc = build_query(p, agg, ms, src, &o->query);
+  o->ep = ep;
+  o->url = src ? gw_promql_src_url(src) : ep->address;
+  o->ext = ext;
+  int rc = build_query(p, agg, ms, o, &o->query);
   if (rc) return rc;
-  const labels_set *ext = gw_promql_src_labels(src);
   o->add = orr_arena_calloc(p->a, ext->n ? ext->n : 1, sizeof(*o->add));
   if (!o->add) return ORR_ENOMEM;
   /* topk and bottomk keep every label of their input series (note 2). */
@@ -247,16 +303,24 @@ static int plan_node(gw__push *p, const promql_expr *agg, const promql_selector 
   int rc = 0;
   for (size_t i = 0; i < n && !rc; i++) {
     gw_promql_src *src = gw__promql_src_of(eps[i]);
-    if (!src) continue;
-    const labels_set *ext = gw_promql_src_labels(src);
+    const labels_set *ext = NULL;
     bool ok = true;
-    for (size_t k = 0; k < p->nrl && ok; k++) ok = labels_get(ext, p->rl[k]) != NULL;
-    pthread_mutex_lock(&p->g->mu);
+    if (src) {
+      ext = gw_promql_src_labels(src);
+      for (size_t k = 0; k < p->nrl && ok; k++) ok = labels_get(ext, p->rl[k]) != NULL;
+      pthread_mutex_lock(&p->g->mu);
+    } else {
+      if (!p->grpc_ok) continue; /* note 1e, or --query.mode=local */
+      pthread_mutex_lock(&p->g->mu);
+      ok = eps[i]->query_api && eps[i]->up;
+      if (ok && !(ext = shared_labels(p->a, eps[i]))) rc = ORR_ENOMEM;
+      ok = ok && !rc;
+    }
     for (size_t j = 0; j < n && ok; j++)
       if (j != i) ok = distinct_from(p, ext, eps[j]);
     pthread_mutex_unlock(&p->g->mu);
     if (!ok) continue;
-    rc = add_op(p, agg, ms, src);
+    rc = add_op(p, agg, ms, src, src ? NULL : eps[i], ext);
     if (rc == ORR_ENOTFOUND) { /* a matcher on its external labels fails: the raw path's */
       rc = 0;
       continue;
@@ -289,7 +353,7 @@ static int walk(gw__push *p, const promql_expr *e, const promql_selector *sels, 
   }
 }
 
-int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, bool dedup,
+int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, const gw__push_opts *o,
                   const gw__push_cb *cb, void *arg, orr_arena *a, gw__push **out) {
   *out = NULL;
   size_t nsels;
@@ -304,8 +368,17 @@ int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, bool de
   p->start = qp->start_ms;
   p->end = qp->range ? qp->end_ms : qp->start_ms;
   p->step = qp->range ? qp->step_ms : 1000;
+  p->instant = !qp->range;
+  p->o = *o;
   p->nsels = nsels;
-  if (dedup) p->rl = gw_replica_labels(g, &p->nrl); /* note 1c */
+  if (o->dedup && o->rl) { /* note 1c */
+    p->rl = o->rl;
+    p->nrl = o->nrl;
+  } else if (o->dedup) {
+    p->rl = gw_replica_labels(g, &p->nrl);
+  }
+  p->grpc_ok = gw__config(g)->query_mode_distributed && p->start % 1000 == 0 &&
+               p->end % 1000 == 0 && p->step % 1000 == 0 && o->max_res_ms % 1000 == 0;
   p->exclude = orr_arena_calloc(a, nsels, sizeof(*p->exclude));
   p->nexclude = orr_arena_calloc(a, nsels, sizeof(*p->nexclude));
   int rc = !p->exclude || !p->nexclude ? ORR_ENOMEM : 0;
@@ -357,6 +430,95 @@ static void op_warn(void *arg, const char *msg) {
   o->push->cb->warning(o->push->arg, msg);
 }
 
+/* ---- gRPC targets (thanos.Query) */
+static int grpc_series(const PrometheusCopy__TimeSeries *ts, void *arg) {
+  push_op *o = arg;
+  gw__push *p = o->push;
+  if (p->cancelled) return ORR_ECANCELED;
+  orr_arena *a = orr_arena_new(0);
+  promql_api_point *pts = malloc((ts->n_samples ? ts->n_samples : 1) * sizeof(*pts));
+  labels_set ls;
+  int rc = ORR_ENOMEM;
+  if (a && pts && !storeapi_labels_from_proto(ts->labels, ts->n_labels, a, &ls)) {
+    for (size_t i = 0; i < ts->n_samples; i++) {
+      pts[i].t = ts->samples[i]->timestamp;
+      pts[i].v = ts->samples[i]->value;
+    }
+    rc = got_series(&ls, pts, ts->n_samples, o);
+    o->nseries++;
+  }
+  free(pts);
+  orr_arena_destroy(a);
+  if (rc) o->failed = rc;
+  return rc;
+}
+
+static void grpc_warning(const char *msg, void *arg) {
+  push_op *o = arg;
+  char m[1200];
+  snprintf(m, sizeof(m), "%s: %s", o->url, msg);
+  o->push->cb->warning(o->push->arg, m);
+}
+
+static void op_done(void *arg, int err, const char *msg);
+
+static void grpc_done(int status, const char *message, void *arg) {
+  push_op *o = arg;
+  int err = 0;
+  char m[1200] = "";
+  if (o->failed) {
+    err = o->failed;
+    snprintf(m, sizeof(m), "query %s: %s", o->url, orr_strerror(err));
+  } else if (status != NET_GRPC_OK) {
+    err = status == NET_GRPC_CANCELLED     ? ORR_ECANCELED
+          : status == NET_GRPC_DEADLINE_EXCEEDED ? ORR_ETIMEOUT
+                                                 : ORR_EUNAVAILABLE;
+    /* The raw path's wording (proxy.c), so a user sees the same. */
+    snprintf(m, sizeof(m), "query Addr: %s: rpc error: code = %s desc = %s", o->url,
+             net_grpc_status_name(status), message ? message : "");
+  }
+  o->qcall = NULL;
+  gw__endpoint_observe(o->push->g, o->ep, o->push->instant ? "Query" : "QueryRange", status,
+                       orr_now_ms() - o->started_ms, o->nseries);
+  op_done(o, err, m);
+}
+
+static int grpc_start(push_op *o) {
+  gw__push *p = o->push;
+  int64_t to_ms = p->o.timeout_ms > 0 ? p->o.timeout_ms : gw__config(p->g)->query_timeout_ms;
+  int64_t to_s = (to_ms + 999) / 1000;
+  bool dedup = p->o.dedup && p->nrl > 0; /* none to merge along: no dedup (note 1c) */
+  o->started_ms = orr_now_ms();
+  if (p->instant) {
+    Thanos__QueryRequest r;
+    thanos__query_request__init(&r);
+    r.query = (char *)o->query;
+    r.time_seconds = p->start / 1000;
+    r.timeout_seconds = to_s;
+    r.max_resolution_seconds = p->o.max_res_ms / 1000;
+    r.replica_labels = (char **)p->rl;
+    r.n_replica_labels = dedup ? p->nrl : 0;
+    r.enablededup = dedup;
+    r.enablepartialresponse = p->o.partial;
+    return storeapi_client_query(o->ep->client, &r, NULL, to_ms, grpc_series, grpc_warning,
+                                 grpc_done, o, &o->qcall);
+  }
+  Thanos__QueryRangeRequest r;
+  thanos__query_range_request__init(&r);
+  r.query = (char *)o->query;
+  r.start_time_seconds = p->start / 1000;
+  r.end_time_seconds = p->end / 1000;
+  r.interval_seconds = p->step / 1000;
+  r.timeout_seconds = to_s;
+  r.max_resolution_seconds = p->o.max_res_ms / 1000;
+  r.replica_labels = (char **)p->rl;
+  r.n_replica_labels = dedup ? p->nrl : 0;
+  r.enablededup = dedup;
+  r.enablepartialresponse = p->o.partial;
+  return storeapi_client_query(o->ep->client, NULL, &r, to_ms, grpc_series, grpc_warning,
+                               grpc_done, o, &o->qcall);
+}
+
 static void op_done(void *arg, int err, const char *msg) {
   push_op *o = arg;
   gw__push *p = o->push;
@@ -375,8 +537,9 @@ int gw__push_start(gw__push *p) {
       op_done(o, ORR_ECANCELED, "cancelled");
       continue;
     }
-    int rc = gw_promql_src_query_range(o->src, o->query, p->start, p->end, p->step, got_series,
-                                       op_warn, op_done, o, &o->op);
+    int rc = o->src ? gw_promql_src_query_range(o->src, o->query, p->start, p->end, p->step,
+                                                got_series, op_warn, op_done, o, &o->op)
+                    : grpc_start(o);
     if (rc) op_done(o, rc, orr_strerror(rc));
   }
   return 0;
@@ -389,6 +552,7 @@ void gw__push_cancel(gw__push *p) {
   p->cancelled = true;
   for (size_t i = 0; i < p->nops; i++)
     if (p->ops[i].running && p->ops[i].op) gw_promql_src_op_cancel(p->ops[i].op);
+    else if (p->ops[i].running && p->ops[i].qcall) storeapi_client_query_cancel(p->ops[i].qcall);
 }
 
 void gw__push_free(gw__push *p) {

@@ -77,6 +77,10 @@ static void b_info(void *arg, storeapi_call *c) {
   si->max_time = maxt;
   si->supports_without_replica_labels = true;
   r.store = si;
+  /* Thanos's field saying the Query API is served: a gateway above in
+   * --query.mode=distributed pushes aggregations down to this one. */
+  Thanos__Info__QueryAPIInfo qi = THANOS__INFO__QUERY_APIINFO__INIT;
+  if (s->g->qapi) r.query = &qi;
   storeapi_call_reply_info(c, &r);
   return;
 oom:
