@@ -8,3 +8,7 @@ orr_fuzz_target(fuzz_storeapi_request
 # The sidecar's streaming reader of /api/v1/series answers (sidecar/prom.c).
 orr_fuzz_target(fuzz_sidecar_series_json
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_sidecar_series_json.c DEPS orr_sidecar)
+# The Query API's requests (as the gateway's thanos.Query server unpacks
+# them) and responses (as a gateway in distributed mode reads them).
+orr_fuzz_target(fuzz_query_api
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_query_api.c DEPS orr_storeapi)
