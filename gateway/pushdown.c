@@ -377,7 +377,8 @@ int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, const g
   } else if (o->dedup) {
     p->rl = gw_replica_labels(g, &p->nrl);
   }
-  p->grpc_ok = gw__config(g)->query_mode_distributed && p->start % 1000 == 0 &&
+  /* time_seconds 0 would mean "now" to the Query API. */
+  p->grpc_ok = gw__config(g)->query_mode_distributed && p->start > 0 && p->start % 1000 == 0 &&
                p->end % 1000 == 0 && p->step % 1000 == 0 && o->max_res_ms % 1000 == 0;
   p->exclude = orr_arena_calloc(a, nsels, sizeof(*p->exclude));
   p->nexclude = orr_arena_calloc(a, nsels, sizeof(*p->nexclude));
