@@ -3,8 +3,10 @@
 aggregations down through gRPC thanos.Query (issue 16; gateway/pushdown.c,
 gateway/queryapi.c), so only aggregated series cross between regions.
 
-Two regions, eu and us, each a Prometheus 2.42 (external label region=...)
-with a sidecar and a regional gateway over it. The counters
+Two regions, eu and us, each a Prometheus 2.42 (external labels region=...,
+replica=a) with a sidecar and a regional gateway over it; eu has an HA
+twin (a second Prometheus over a copy of its data, replica=b, and its
+sidecar), so the gateways deduplicate along --query.replica-label=replica. The counters
 http_requests_total{job,instance} differ per region (made with promtool from
 OpenMetrics text). A third Prometheus holds both regions' series with region
 as a plain label: the answer over all data. Two global gateways over the two
@@ -21,6 +23,8 @@ regional ones: --query.mode=local (raw series cross) and
   - sum by (job), max by (region, job), topk by (region) and count by
     (instance) with groups spanning both regions: equal in both modes and to
     Prometheus; sum without (instance) (not pushed) too;
+  - with dedup=false, eu's replicas both count: the two modes still agree
+    (the region is asked not to deduplicate either);
 With --bench, the range query is also timed on both global gateways, A/B
 alternately, and the medians printed (bench/stacked_pushdown.sh).
 Usage: stacked_pushdown.py --orrery BIN --prometheus BIN --promtool BIN
@@ -170,25 +174,34 @@ def main():
                                   t0, True)
         print("data: %d series per region, %d min at %ds (made in %.1fs)"
               % (per, args.minutes, STEP, time.monotonic() - t_gen), flush=True)
-        prom = {r: start_prom(args, work, "prom-" + r, data[r], {"region": r}) for r in REGIONS}
+        shutil.copytree(data["eu"], os.path.join(work, "prom-eu-b"))
+        prom = {r: start_prom(args, work, "prom-" + r, data[r], {"region": r, "replica": "a"})
+                for r in REGIONS}
+        prom["eu-b"] = start_prom(args, work, "prom-eu-b", os.path.join(work, "prom-eu-b"),
+                                  {"region": "eu", "replica": "b"})
         prom["all"] = start_prom(args, work, "prom-all", data["all"], None)
         for p in prom.values():
             wait_ready(p.url + "/-/ready", p, 120)
         side = {r: start(args, work, "sidecar-" + r,
                          ["sidecar", "--prometheus.url=" + prom[r].url,
-                          "--tsdb.path=" + os.path.join(work, "prom-" + r)]) for r in REGIONS}
+                          "--tsdb.path=" + os.path.join(work, "prom-" + r)])
+                for r in REGIONS + ("eu-b",)}
         for s in side.values():
             wait_ready(s.url + "/-/ready", s)
-        reg = {r: start(args, work, "gateway-" + r, ["gateway", "--endpoint=" + side[r].grpc])
+        reg = {r: start(args, work, "gateway-" + r,
+                        ["gateway", "--query.replica-label=replica"] +
+                        ["--endpoint=" + side[k].grpc for k in side if k.startswith(r)])
                for r in REGIONS}
-        for g in reg.values():
+        for r, g in reg.items():
             wait_ready(g.url + "/-/ready", g)
-            wait_for("the region's sidecar up", lambda g=g: stores_up(g.url, 1), 60)
+            wait_for("the region's sidecars up",
+                     lambda g=g, r=r: stores_up(g.url, 2 if r == "eu" else 1), 60)
         regions = [reg[r] for r in REGIONS]
         ends = ["--endpoint=" + g.grpc for g in regions]
-        local = start(args, work, "global-local", ["gateway", "--query.mode=local"] + ends)
+        rl = ["--query.replica-label=replica"]
+        local = start(args, work, "global-local", ["gateway", "--query.mode=local"] + rl + ends)
         dist = start(args, work, "global-distributed",
-                     ["gateway", "--query.mode=distributed"] + ends)
+                     ["gateway", "--query.mode=distributed"] + rl + ends)
         for g in (local, dist):
             wait_ready(g.url + "/-/ready", g)
             wait_for("both regions up", lambda g=g: stores_up(g.url, 2), 60)
@@ -251,6 +264,16 @@ def main():
                   % (cq, "pushed down" if pushed else "not pushed down"),
                   w is not None and same(lr, w) and same(dr, w) and (dc == 2) == pushed,
                   "%d calls; %s vs %s" % (dc, json.dumps(dr)[:200], json.dumps(w)[:200]))
+
+        nd = dict(rng, dedup="false")
+        lr, _, _, _ = measured(local, q, nd)
+        dr, _, dc, _ = measured(dist, q, nd)
+        eu = [v for k, v in (lr or {}).items() if '"eu"' in k]
+        eu_want = [v for k, v in want.items() if '"eu"' in k]
+        check("dedup=false: eu's two replicas both counted, pushed down, the same in both modes",
+              dc == 2 and same(lr, dr) and len(eu) == 1 and
+              math.isclose(eu[0][0][1], 2 * eu_want[0][0][1], rel_tol=1e-9),
+              "%s vs %s" % (json.dumps(dr)[:200], json.dumps(lr)[:200]))
 
         if args.bench:
             times = {"local": [], "distributed": []}
