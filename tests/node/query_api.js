@@ -196,6 +196,31 @@ async function main() {
       end_time_seconds: stop, interval_seconds: 0 });
     check(zero.err && zero.err.code === grpc.status.INVALID_ARGUMENT,
       'QueryRange with a zero interval: INVALID_ARGUMENT', zero.err && zero.err.details);
+    // Calls that end early: cancelled at once, and a deadline that passes
+    // while the gateway fetches. Both end for the client; the gateway goes
+    // on answering (and, under ASan, exits without a leak below).
+    const early = await new Promise((resolve) => {
+      const call = q.QueryRange({ query: 'sum by (job) (rate(http_requests_total[5m]))',
+        start_time_seconds: start, end_time_seconds: stop, interval_seconds: 15 });
+      call.on('data', () => {});
+      call.on('error', (e) => resolve(e.code));
+      call.on('end', () => resolve('end'));
+      call.cancel();
+    });
+    check(early === grpc.status.CANCELLED, 'QueryRange cancelled by the client: CANCELLED', early);
+    const late = await new Promise((resolve) => {
+      const call = q.QueryRange({ query: 'count_over_time(http_requests_total[1h])',
+        start_time_seconds: start, end_time_seconds: stop, interval_seconds: 1 },
+      { deadline: Date.now() + 2 });
+      call.on('data', () => {});
+      call.on('error', (e) => resolve(e.code));
+      call.on('end', () => resolve('end'));
+    });
+    check(late === grpc.status.DEADLINE_EXCEEDED || late === 'end',
+      'QueryRange past its deadline: DEADLINE_EXCEEDED (or done in time)', late);
+    const after = await stream(q, 'Query', { query: 'count(http_requests_total)', time_seconds: at });
+    check(!after.err && after.series.length === 1 && after.series[0].samples[0].value === 8,
+      'Query after the cancelled calls: answered (8 series)', after.err ? after.err.message : after.series);
     info.close();
     q.close();
     gw.proc.kill('SIGTERM');
