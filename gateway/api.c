@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "gateway_int.h"
+#include "web.h"
 
 /* Prometheus's minTime/maxTime in milliseconds (the API's defaults). */
 #define GW_MIN_TIME_MS ((int64_t)-9223309901257974 * 1000)
@@ -690,7 +691,7 @@ int gw_api_register(net_http_router *r, const gw_api_config *cfg, gw_api **out) 
   };
   const char *prefix = cfg->route_prefix ? cfg->route_prefix : "";
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-    char pat[GW_WEB_PREFIX_MAX + 64];
+    char pat[WEB_PREFIX_MAX + 64];
     snprintf(pat, sizeof(pat), "%s%s", prefix, routes[i].pattern);
     int rc = net_http_router_add(r, routes[i].m, pat, routes[i].name, routes[i].h, routes[i].arg);
     if (rc) {

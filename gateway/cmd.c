@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "gateway.h"
+#include "web.h"
 
 static struct {
   orr_strings endpoints;
@@ -420,9 +421,9 @@ static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
   const cli_common *c = cli_common_options();
-  char route_prefix[GW_WEB_PREFIX_MAX], external_prefix[GW_WEB_PREFIX_MAX];
-  if (gw_web_prefix(opt.route_prefix, route_prefix, sizeof(route_prefix)) ||
-      gw_web_prefix(opt.external_prefix, external_prefix, sizeof(external_prefix))) {
+  char route_prefix[WEB_PREFIX_MAX], external_prefix[WEB_PREFIX_MAX];
+  if (web_prefix(opt.route_prefix, route_prefix, sizeof(route_prefix)) ||
+      web_prefix(opt.external_prefix, external_prefix, sizeof(external_prefix))) {
     orr_log_error("bad --web.route-prefix or --web.external-prefix: a URL path of at most 254 "
                   "bytes without ?, #, * or :", "route_prefix", opt.route_prefix,
                   "external_prefix", opt.external_prefix, NULL);
@@ -453,7 +454,12 @@ static int run(int argc, char **argv) {
                       opt.auto_downsampling != 0, route_prefix};
   gw_api *api = NULL;
   rc = gw_api_register(daemon_router(d), &ac, &api);
-  if (rc == 0) rc = gw_web_register(daemon_router(d), route_prefix, external_prefix);
+  /* The web UI: the query page at / and /graph, the stores and status pages
+   * (web/index.html + app.js); under a prefix, "/" goes to the graph page,
+   * as Prometheus's does. */
+  static const char *const pages[] = {"/", "/graph", "/stores", "/status", NULL};
+  static web_site site = {"index.html", pages, "/graph", ""};
+  if (rc == 0) rc = web_register(daemon_router(d), &site, route_prefix, external_prefix);
   if (rc != 0) {
     orr_log_error("cannot add the HTTP API", "err", orr_strerror(rc), NULL);
     daemon_free(d);

@@ -290,7 +290,7 @@ typedef struct gw_api_config {
   const orr_flag *flags;   /* the command's flags, for /api/v1/status/flags (borrowed) */
   bool auto_downsampling;  /* --query.auto-downsampling: no max_source_resolution means
                             * "auto" (step / 5) */
-  const char *route_prefix; /* --web.route-prefix, normalised by gw_web_prefix ("" or NULL:
+  const char *route_prefix; /* --web.route-prefix, normalised by web_prefix ("" or NULL:
                              * the root); borrowed */
 } gw_api_config;
 
@@ -302,21 +302,6 @@ typedef struct gw_api gw_api;
 int gw_api_register(net_http_router *r, const gw_api_config *cfg, gw_api **out);
 void gw_api_free(gw_api *api);
 
-/* The web UI (web.c): adds the pages (/, /graph, /stores, /status) and their
- * built-in assets (/static/<file>) to |r|, under |route_prefix|
- * (--web.route-prefix; NULL or "": the root). Under a prefix, the prefix
- * itself and "/" redirect to <external prefix>/graph, where the external
- * prefix (--web.external-prefix, the path a reverse proxy strips) defaults
- * to the route prefix. The page's own URLs are relative. Returns 0,
- * ORR_EINVAL for a prefix too long or with ?#*: in it, or ORR_ENOMEM. */
-#define GW_WEB_PREFIX_MAX 256
-int gw_web_register(net_http_router *r, const char *route_prefix, const char *external_prefix);
-/* Normalises a --web.*-prefix value into |out| (|n| bytes): "" or "/a/b",
- * no trailing slash, as Prometheus and Thanos do. Returns 0 or ORR_EINVAL. */
-int gw_web_prefix(const char *in, char *out, size_t n);
-/* Whether |accept_encoding| (a request's Accept-Encoding, may be NULL) lists
- * gzip or * with a q other than 0. */
-bool gw_web_accepts_gzip(const char *accept_encoding);
 
 
 /* /federate's body for the given samples, as Prometheus 2.42 writes it in

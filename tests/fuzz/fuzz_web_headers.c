@@ -1,6 +1,6 @@
 /* fuzz_web_headers.c: arbitrary bytes as the web UI's outside inputs — an
- * Accept-Encoding header (gw_web_accepts_gzip) and a --web.*-prefix value
- * (gw_web_prefix). A header naming neither gzip nor * never accepts gzip;
+ * Accept-Encoding header (web_accepts_gzip) and a --web.*-prefix value
+ * (web_prefix). A header naming neither gzip nor * never accepts gzip;
  * a prefix is refused or normalised to "" or "/..." without a trailing
  * slash or any of ?#*:. */
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gateway.h"
+#include "web.h"
 
 static bool has_gzip(const char *s) {
   for (; *s; s++)
@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!s) return 0;
   memcpy(s, data, size);
   s[size] = '\0';
-  if (gw_web_accepts_gzip(s) && !has_gzip(s) && !strchr(s, '*')) abort();
-  char out[GW_WEB_PREFIX_MAX];
-  if (gw_web_prefix(s, out, sizeof(out)) == 0) {
+  if (web_accepts_gzip(s) && !has_gzip(s) && !strchr(s, '*')) abort();
+  char out[WEB_PREFIX_MAX];
+  if (web_prefix(s, out, sizeof(out)) == 0) {
     size_t n = strlen(out);
     if (n && (out[0] != '/' || out[n - 1] == '/' || strpbrk(out, "?#*:"))) abort();
   }

@@ -1,17 +1,15 @@
-/* web.c: the gateway's web UI — the query page at / and /graph, the stores
- * and status pages — served from the assets built into the binary
- * (web_assets.h), gzip-compressed as stored when the client accepts it,
- * inflated per request otherwise; strong ETags and revalidation. The page
- * itself is web/index.html + app.js: every URL it uses is relative, so it
- * works under a path prefix. */
+/* web.c: the web UI's sites — a daemon's pages and the files built into
+ * the binary (web_int.h), gzip-compressed as stored when the client accepts
+ * it, inflated per request otherwise; strong ETags and revalidation; the
+ * redirects of a site under a path prefix. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
 
-#include "gateway.h"
-#include "web_assets.h"
+#include "web.h"
+#include "web_int.h"
 
 static const web_asset *find_asset(const char *name) {
   for (size_t i = 0; i < web_nassets; i++)
@@ -19,7 +17,7 @@ static const web_asset *find_asset(const char *name) {
   return NULL;
 }
 
-bool gw_web_accepts_gzip(const char *ae) {
+bool web_accepts_gzip(const char *ae) {
   for (const char *p = ae; p && *p;) {
     p += strspn(p, " \t,");
     size_t n = strcspn(p, ",;");
@@ -49,7 +47,7 @@ static void serve_asset(net_http_req *req, const web_asset *a) {
     net_http_respond(req, 304, NULL, NULL, 0);
     return;
   }
-  if (gw_web_accepts_gzip(net_http_req_header(req, "Accept-Encoding"))) {
+  if (web_accepts_gzip(net_http_req_header(req, "Accept-Encoding"))) {
     net_http_resp_header(req, "Content-Encoding", "gzip");
     net_http_respond(req, 200, a->ctype, a->gz, a->gz_len);
     return;
@@ -80,8 +78,8 @@ static void serve_asset(net_http_req *req, const web_asset *a) {
 }
 
 static void handle_page(net_http_req *req, void *arg) {
-  (void)arg;
-  const web_asset *a = find_asset("index.html");
+  const web_site *site = arg;
+  const web_asset *a = find_asset(site->page);
   if (!a) {
     net_http_respondf(req, 404, "404 page not found\n");
     return;
@@ -100,23 +98,18 @@ static void handle_static(net_http_req *req, void *arg) {
   serve_asset(req, a);
 }
 
-/* Where the prefix's root and, under a route prefix, "/" redirect: the
- * graph page under the external prefix (as Prometheus redirects to
- * <external path>/graph). One gateway per process: set once, at register. */
-static char redirect_to[GW_WEB_PREFIX_MAX + 8];
-
 static void handle_redirect(net_http_req *req, void *arg) {
-  (void)arg;
-  net_http_resp_header(req, "Location", redirect_to);
-  net_http_respondf(req, 302, "<a href=\"%s\">Found</a>.\n", redirect_to);
+  const web_site *site = arg;
+  net_http_resp_header(req, "Location", site->redirect);
+  net_http_respondf(req, 302, "<a href=\"%s\">Found</a>.\n", site->redirect);
 }
 
-int gw_web_prefix(const char *in, char *out, size_t n) {
+int web_prefix(const char *in, char *out, size_t n) {
   if (!in) in = "";
   while (*in == '/') in++;
   size_t len = strlen(in);
   while (len && in[len - 1] == '/') len--;
-  if (len + 2 > n || len + 2 > GW_WEB_PREFIX_MAX) return ORR_EINVAL;
+  if (len + 2 > n || len + 2 > WEB_PREFIX_MAX) return ORR_EINVAL;
   if (len == 0) {
     out[0] = 0;
     return 0;
@@ -127,23 +120,29 @@ int gw_web_prefix(const char *in, char *out, size_t n) {
   return strpbrk(out, "?#*:") ? ORR_EINVAL : 0;
 }
 
-int gw_web_register(net_http_router *r, const char *route_prefix, const char *external_prefix) {
-  static const char *pages[] = {"/", "/graph", "/stores", "/status"};
+int web_register(net_http_router *r, web_site *site, const char *route_prefix,
+                 const char *external_prefix) {
   const unsigned m = NET_HTTP_GET | NET_HTTP_HEAD;
-  char rp[GW_WEB_PREFIX_MAX], ep[GW_WEB_PREFIX_MAX], pat[GW_WEB_PREFIX_MAX + 16];
-  if (gw_web_prefix(route_prefix, rp, sizeof(rp)) || gw_web_prefix(external_prefix, ep, sizeof(ep)))
+  char rp[WEB_PREFIX_MAX], ep[WEB_PREFIX_MAX], pat[WEB_PREFIX_MAX + 32];
+  if (web_prefix(route_prefix, rp, sizeof(rp)) || web_prefix(external_prefix, ep, sizeof(ep)) ||
+      !find_asset(site->page) || strlen(site->home) > 30)
     return ORR_EINVAL;
   /* As Prometheus: the external prefix defaults to the route prefix. */
-  snprintf(redirect_to, sizeof(redirect_to), "%s/graph", *ep ? ep : rp);
+  snprintf(site->redirect, sizeof(site->redirect), "%s%s", *ep ? ep : rp, site->home);
   int rc;
-  for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-    snprintf(pat, sizeof(pat), "%s%s", rp, pages[i]);
-    if ((rc = net_http_router_add(r, m, pat, "web", handle_page, NULL))) return rc;
+  bool root_is_page = false;
+  for (const char *const *p = site->paths; *p; p++) {
+    if (strlen(*p) > 30) return ORR_EINVAL;
+    if (strcmp(*p, "/") == 0) root_is_page = true;
+    snprintf(pat, sizeof(pat), "%s%s", rp, *p);
+    if ((rc = net_http_router_add(r, m, pat, "web", handle_page, site))) return rc;
   }
   if (*rp) {
     /* The prefix without its slash: relative URLs would miss the prefix. */
-    if ((rc = net_http_router_add(r, m, rp, "web", handle_redirect, NULL))) return rc;
-    if ((rc = net_http_router_add(r, m, "/", "web", handle_redirect, NULL))) return rc;
+    if ((rc = net_http_router_add(r, m, rp, "web", handle_redirect, site))) return rc;
+  }
+  if (*rp || !root_is_page) {
+    if ((rc = net_http_router_add(r, m, "/", "web", handle_redirect, site))) return rc;
   }
   snprintf(pat, sizeof(pat), "%s/static/*file", rp);
   return net_http_router_add(r, m, pat, "static", handle_static, NULL);
