@@ -1,6 +1,7 @@
 /* cmd.c: `orrery compact` — compaction, downsampling, retention
  * and deletion in the bucket. Its flags (Thanos compact's names and
- * defaults). The compactor serves HTTP (metrics) but no gRPC. */
+ * defaults). The compactor serves HTTP (metrics and, with --wait, the
+ * blocks page: web.c) but no gRPC. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "compact.h"
 #include "compact_run.h"
 #include "daemon.h"
+#include "web.h"
 
 static struct {
   const char *data_dir;
@@ -27,6 +29,9 @@ static struct {
   orr_strings replica_labels;
   const char *dedup_func;
   const char *ranges;
+  int web_disable;
+  const char *route_prefix, *external_prefix, *web_label;
+  int64_t viewer_interval_ms, viewer_timeout_ms;
 } opt;
 
 static const orr_flag flags[] = {
@@ -63,6 +68,19 @@ static const orr_flag flags[] = {
     {"compact.ranges", ORR_FLAG_STRING, &opt.ranges, "2h,8h,2d,14d",
      "Comma-separated compaction ranges, ascending; the first is the uploaded blocks' size.",
      "<durations>"},
+    {"web.disable", ORR_FLAG_BOOL, &opt.web_disable, "false",
+     "Disable the blocks page (/blocks, /api/v1/blocks) served with --wait.", NULL},
+    {"web.route-prefix", ORR_FLAG_STRING, &opt.route_prefix, "",
+     "Prefix for API and UI endpoints (\"/orrery\": /orrery/blocks).", "<path>"},
+    {"web.external-prefix", ORR_FLAG_STRING, &opt.external_prefix, "",
+     "Path prefix a reverse proxy in front adds (and strips): redirects of the blocks page go "
+     "there. Defaults to --web.route-prefix.", "<path>"},
+    {"bucket-web-label", ORR_FLAG_STRING, &opt.web_label, "",
+     "External block label to use as group title in the blocks page.", "<label>"},
+    {"block-viewer.global.sync-block-interval", ORR_FLAG_DURATION, &opt.viewer_interval_ms, "1m",
+     "Repeat interval for syncing the blocks between the bucket and the blocks page.", NULL},
+    {"block-viewer.global.sync-block-timeout", ORR_FLAG_DURATION, &opt.viewer_timeout_ms, "5m",
+     "Maximum time for syncing the blocks between the bucket and the blocks page.", NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -153,6 +171,18 @@ static int run_wait(compact_config *cfg) {
   daemon_config dc = {"compact", c->http_address, c->http_grace_period_ms, NULL};
   daemon_ctx *d = NULL;
   if (daemon_new(&dc, &d) != 0) return 1;
+  compact_web *web = NULL;
+  if (!opt.web_disable) {
+    compact_web_config wc = {cfg->bucket,         opt.web_label,     opt.viewer_interval_ms,
+                             opt.viewer_timeout_ms, opt.route_prefix, opt.external_prefix,
+                             false};
+    int rc = compact_web_start(d, &wc, &web);
+    if (rc) {
+      orr_log_error("cannot serve the blocks page", "err", orr_strerror(rc), NULL);
+      daemon_free(d);
+      return 1;
+    }
+  }
   waiter w = {.cfg = cfg, .d = d};
   uv_mutex_init(&w.mu);
   uv_cond_init(&w.cond);
@@ -162,6 +192,7 @@ static int run_wait(compact_config *cfg) {
     daemon_set_ready(d, true);
     status = daemon_run(d);
   }
+  compact_web_free(web);
   daemon_free(d);
   uv_cond_destroy(&w.cond);
   uv_mutex_destroy(&w.mu);
@@ -183,6 +214,18 @@ static int run(int argc, char **argv) {
   }
   if (opt.downsample_concurrency < 1) {
     fprintf(stderr, "%s: --downsample.concurrency must be at least 1\n", argv[0]);
+    return 2;
+  }
+  char prefix[WEB_PREFIX_MAX];
+  if (web_prefix(opt.route_prefix, prefix, sizeof(prefix)) ||
+      web_prefix(opt.external_prefix, prefix, sizeof(prefix))) {
+    fprintf(stderr, "%s: --web.route-prefix, --web.external-prefix: want a URL path of at most "
+            "254 bytes without ?, #, * or :\n", argv[0]);
+    return 2;
+  }
+  if (opt.viewer_interval_ms <= 0 || opt.viewer_timeout_ms <= 0) {
+    fprintf(stderr, "%s: --block-viewer.global.sync-block-interval and -timeout must be above "
+            "0\n", argv[0]);
     return 2;
   }
   if (strcmp(opt.dedup_func, "") != 0 && strcmp(opt.dedup_func, "penalty") != 0) {

@@ -5,8 +5,9 @@
  * deletes through deletion marks after a delay.
  *
  * Exposes: the command (cli_cmd_compact, cmd.c: its flags, Thanos compact's
- * names and defaults) and the bucket tools built on its catalogue
- * (inspect.c). Internals: compact_int.h (catalogue, marks, planner),
+ * names and defaults), the bucket tools built on its catalogue
+ * (inspect.c) and the blocks page (web.c: /blocks and /api/v1/blocks, for
+ * `compact --wait` and `tools bucket web`). Internals: compact_int.h (catalogue, marks, planner),
  * compact_run.h (one iteration). */
 #ifndef ORR_COMPACT_H
 #define ORR_COMPACT_H
@@ -14,6 +15,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "objstore.h"
 
 /* `orrery tools bucket inspect`: writes a table of the bucket's blocks
@@ -25,5 +27,26 @@ int compact_bucket_inspect(objstore_bucket *b, FILE *out, char *err, size_t errl
  * marker, ORR_ENOTFOUND when the block has no meta.json. */
 int compact_bucket_mark(objstore_bucket *b, const char *id, const char *marker,
                         const char *details, char *err, size_t errlen);
+
+/* The blocks page (web.c): /blocks and GET /api/v1/blocks (Thanos's bucket
+ * web answer: every block's meta.json, with "marks" and "sizeBytes") on a
+ * daemon, the bucket re-read every |refresh_ms| on a thread of its own. */
+typedef struct compact_web_config {
+  objstore_bucket *bucket;     /* borrowed until compact_web_free */
+  const char *label;           /* external label whose value titles a group ("": none) */
+  int64_t refresh_ms;          /* --refresh */
+  int64_t timeout_ms;          /* --timeout: longest read of the bucket */
+  const char *route_prefix;    /* --web.route-prefix (NULL or "": the root) */
+  const char *external_prefix; /* --web.external-prefix (NULL or "": the route prefix) */
+  bool set_ready;              /* /-/ready only once the bucket was read */
+} compact_web_config;
+typedef struct compact_web compact_web;
+/* Adds the routes to |d|'s router and starts reading the bucket. |cfg| is
+ * copied (its strings too). Call before daemon_run(); free with
+ * compact_web_free() after it returned. Returns 0, ORR_EINVAL (a bad
+ * prefix, a refresh or timeout not above 0) or ORR_ENOMEM. */
+int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web **out);
+/* Stops the reader (waits for a read in progress) and frees |w| (NULL: no-op). */
+void compact_web_free(compact_web *w);
 
 #endif

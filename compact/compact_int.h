@@ -88,4 +88,26 @@ void compact__plan(const tsdb_meta *const *metas, const bool *excluded, size_t n
  * so, the first pair goes to |*a|, |*b|. */
 bool compact__overlap(const tsdb_meta *const *metas, size_t n, size_t *a, size_t *b);
 
+/* The blocks page (web.c): one block's entry of /api/v1/blocks from the
+ * bytes of its objects — meta.json as it is, plus "marks" (the markers'
+ * JSON, {"error": ...} for an unreadable one) and "sizeBytes" (meta.json's
+ * thanos.files, else |listed_size|). |deletion| / |no_compact| NULL: no
+ * such marker. */
+typedef struct compact_web_objects {
+  const char *meta;
+  size_t meta_len;
+  const char *deletion;
+  size_t deletion_len;
+  const char *no_compact;
+  size_t no_compact_len;
+  uint64_t listed_size;
+} compact_web_objects;
+struct json_t;
+/* Returns 0 with a new JSON object in |*out| (caller releases it with
+ * json_decref) and |*has_files| telling whether meta.json listed its files
+ * (else the caller lists the block for its size); ORR_ECORRUPT with |err|
+ * when meta.json is not a JSON object; ORR_ENOMEM. */
+int compact__web_entry(const compact_web_objects *o, struct json_t **out, bool *has_files,
+                       char *err, size_t errlen);
+
 #endif /* ORR_COMPACT_INT_H */

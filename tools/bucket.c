@@ -1,11 +1,15 @@
-/* bucket.c: `orrery tools bucket ls|put|get|rm|check` — a small CLI
- * over the configured bucket (filesystem or S3), for users and tests. */
+/* bucket.c: `orrery tools bucket ls|put|get|rm|check|inspect|mark` — a
+ * small CLI over the configured bucket (filesystem or S3), for users and
+ * tests — and `tools bucket web`, the blocks page as a daemon of its own
+ * (Thanos's `tools bucket web`; the page is compact/web.c's). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "compact.h"
+#include "daemon.h"
 #include "objstore.h"
+#include "web.h"
 #include "tools.h"
 
 static struct {
@@ -13,6 +17,8 @@ static struct {
   int recursive;
   int64_t offset, length;
   const char *id, *marker, *details;
+  int64_t refresh_ms, timeout_ms;
+  const char *label, *route_prefix, *external_prefix;
 } opt;
 
 static const orr_flag ls_flags[] = {
@@ -34,6 +40,21 @@ static const orr_flag mark_flags[] = {
      "Marker to put: deletion-mark.json or no-compact-mark.json.", "<marker>"},
     {"details", ORR_FLAG_STRING, &opt.details, "", "Human readable details put in the marker.",
      "<text>"},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+static const orr_flag web_flags[] = {
+    CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
+    {"refresh", ORR_FLAG_DURATION, &opt.refresh_ms, "30m",
+     "Refresh interval to download metadata from remote storage.", NULL},
+    {"timeout", ORR_FLAG_DURATION, &opt.timeout_ms, "5m",
+     "Timeout to download metadata from remote storage.", NULL},
+    {"label", ORR_FLAG_STRING, &opt.label, "", "External block label to use as group title.",
+     "<label>"},
+    {"web.route-prefix", ORR_FLAG_STRING, &opt.route_prefix, "",
+     "Prefix for API and UI endpoints (\"/orrery\": /orrery/blocks).", "<path>"},
+    {"web.external-prefix", ORR_FLAG_STRING, &opt.external_prefix, "",
+     "Path prefix a reverse proxy in front adds (and strips): redirects of the page go there. "
+     "Defaults to --web.route-prefix.", "<path>"},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 static const orr_flag plain_flags[] = {
@@ -181,6 +202,53 @@ static int run_mark(int argc, char **argv) {
   return rc == ORR_EINVAL ? 2 : rc ? 1 : 0;
 }
 
+/* The blocks page (compact/web.c) on a daemon of its own: /blocks,
+ * /api/v1/blocks, /metrics and the probes; ready once the bucket was read. */
+static int run_web(int argc, char **argv) {
+  (void)argc;
+  char prefix[WEB_PREFIX_MAX];
+  if (web_prefix(opt.route_prefix, prefix, sizeof(prefix)) ||
+      web_prefix(opt.external_prefix, prefix, sizeof(prefix))) {
+    fprintf(stderr, "%s: --web.route-prefix, --web.external-prefix: want a URL path of at most "
+            "254 bytes without ?, #, * or :\n", argv[0]);
+    return 2;
+  }
+  if (opt.refresh_ms <= 0 || opt.timeout_ms <= 0) {
+    fprintf(stderr, "%s: --refresh and --timeout must be above 0\n", argv[0]);
+    return 2;
+  }
+  objstore_bucket *b = open_bucket(argv[0]);
+  if (!b) return 1;
+  char err[1024] = "";
+  int rc = objstore_check(b, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "%s: %s\n", argv[0], *err ? err : orr_strerror(rc));
+    objstore_close(b);
+    return 1;
+  }
+  const cli_common *c = cli_common_options();
+  daemon_config dc = {"bucket web", c->http_address, c->http_grace_period_ms, NULL};
+  daemon_ctx *d = NULL;
+  compact_web *w = NULL;
+  int status = 1;
+  if ((rc = daemon_new(&dc, &d)) == 0) {
+    compact_web_config wc = {b, opt.label, opt.refresh_ms, opt.timeout_ms, opt.route_prefix,
+                             opt.external_prefix, true};
+    rc = compact_web_start(d, &wc, &w);
+  }
+  if (rc) orr_log_error("cannot serve the blocks page", "err", orr_strerror(rc), NULL);
+  else status = daemon_run(d);
+  compact_web_free(w);
+  daemon_free(d);
+  objstore_close(b);
+  return status;
+}
+
+static const cli_command bucket_web = {
+    "web", "Web interface for the bucket's blocks (/blocks): a timeline grouped by external "
+    "labels, marks, sizes, meta.json.",
+    NULL, CLI_LOG | CLI_HTTP, web_flags, run_web, NULL,
+};
 static const cli_command bucket_inspect = {
     "inspect",
     "Table of the bucket's blocks: ULID, time range, level, resolution, series, samples, size, "
@@ -212,7 +280,8 @@ static const cli_command bucket_check = {
     CLI_LOG, plain_flags, run_check, NULL,
 };
 static const cli_command *const bucket_cmds[] = {&bucket_ls, &bucket_put, &bucket_get, &bucket_rm,
-                                                 &bucket_check, &bucket_inspect, &bucket_mark, NULL};
+                                                 &bucket_check, &bucket_inspect, &bucket_mark,
+                                                 &bucket_web, NULL};
 const cli_command tools_cmd_bucket = {
     "bucket", "List, upload, download and delete objects in the bucket.", NULL, 0, NULL, NULL,
     bucket_cmds,
