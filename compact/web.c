@@ -263,6 +263,9 @@ static int refresh(compact_web *w, char **json, size_t *nblocks, char *err, size
   uv_mutex_destroy(&s.mu);
   rc = s.rc;
   if (rc) snprintf(err, errlen, "%s", s.err);
+  uv_mutex_lock(&w->mu);
+  if (rc == 0 && w->stop) rc = ORR_ECANCELED; /* a shutdown: not a whole answer */
+  uv_mutex_unlock(&w->mu);
   json_t *blocks = json_array();
   *nblocks = 0;
   for (size_t i = 0; i < s.n; i++) {
@@ -309,7 +312,7 @@ static void refresher(void *arg) {
       orr_log_info("blocks page: bucket read", "blocks", ORR_LOG_INT(nblocks), "duration_ms",
                    ORR_LOG_INT((uv_hrtime() - t0) / 1000000u), NULL);
       if (first && w->cfg.set_ready) daemon_set_ready(w->d, true);
-    } else {
+    } else if (rc != ORR_ECANCELED) {
       orr_log_error("blocks page: cannot read the bucket; the page keeps the previous view",
                     "err", err[0] ? err : orr_strerror(rc), NULL);
     }

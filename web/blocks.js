@@ -111,9 +111,12 @@
   // ---------------------------------------------------------------- overlaps
   // ULIDs of blocks whose time range overlaps another block's of the same
   // label set and resolution (the compactor's groups), over the whole bucket.
+  // Blocks marked for deletion are left out, as the compactor leaves them
+  // out: a compacted block's sources wait out the delete delay beside it.
   function overlapping(blocks) {
     const groups = new Map();
     for (const b of blocks) {
+      if (b.marks && b.marks.deletion) continue;
       const k = labelKey(labelsOf(b)) + "@" + resOf(b);
       if (!groups.has(k)) groups.set(k, []);
       groups.get(k).push(b);
@@ -190,7 +193,7 @@
       item("background:#1e88e5", "3"), item("background:#1565c0", "4+"),
       item("background:repeating-linear-gradient(135deg,#ccc 0 4px,#b71c1c 4px 6px)", "deletion mark"),
       item("border:2px dashed #6a1b9a", "no-compact mark"),
-      item("background:#e53935", "overlap (when highlighted)"));
+      item("background:#e53935", "overlap (when highlighted; deletion-marked blocks left out)"));
   }
 
   function render() {

@@ -5,10 +5,11 @@ by puppeteer-core, web_blocks.js), served by `orrery tools bucket web` and by
 
 The bucket (FILESYSTEM) is made as the compactor tests make theirs
 (compact/compact_test.py: promtool blocks given Thanos labels): group
-{cluster="a"} three consecutive 2h blocks and a fourth overlapping the first,
-the second with a deletion mark; {cluster="b", env="prod"} two blocks, one
-with a no-compact mark; {cluster="e"} a 48h raw block and its 5m copy, made
-by a one-shot `orrery compact` in a bucket of their own. Every block is
+{cluster="a"} three consecutive 2h blocks and two more overlapping the first
+and the second, the second with a deletion mark (its overlap does not
+count); {cluster="b", env="prod"} two blocks, one with a no-compact mark;
+{cluster="e"} a 48h raw block and its 5m copy, made by a one-shot `orrery
+compact` in a bucket of their own. Every block is
 fresher than the default --consistency-delay, so the compactor serving the
 page leaves the bucket as it is (checked after its first iteration).
 
@@ -144,7 +145,9 @@ def make_bucket(work, orrery_bin):
             ct.set_labels(dst, labels)
             groups.setdefault(label_key(labels), []).append(os.path.basename(b))
     a = ct.make_blocks(work, "a", 4, T0 * 1000, (T0 + 3 * H2) * 1000, 30000)
-    a_ovl = ct.make_blocks(work, "a2", 3, (T0 + 1800) * 1000, (T0 + H2) * 1000, 30000)
+    # Two more over [0h30, 3h): one overlapping the first block, one the
+    # second, which gets a deletion mark (so its overlap does not count).
+    a_ovl = ct.make_blocks(work, "a2", 3, (T0 + 1800) * 1000, (T0 + 3 * 3600) * 1000, 30000)
     put(a + a_ovl, {"cluster": "a"})
     b = ct.make_blocks(work, "b", 3, (T0 + 3 * H2) * 1000, (T0 + 5 * H2) * 1000, 60000)
     put(b, {"cluster": "b", "env": "prod"})
@@ -180,8 +183,10 @@ def make_bucket(work, orrery_bin):
 
 
 def overlapping(bd):
-    """ULIDs overlapping another block of the same label set and resolution."""
-    ms = [ct.meta(d) for d in sorted(glob.glob(os.path.join(bd, "*")))]
+    """ULIDs overlapping another block of the same label set and resolution,
+    blocks marked for deletion left out (as the compactor leaves them out)."""
+    ms = [ct.meta(d) for d in sorted(glob.glob(os.path.join(bd, "*")))
+          if not os.path.exists(os.path.join(d, "deletion-mark.json"))]
     out = set()
     for x in ms:
         for y in ms:
@@ -232,6 +237,9 @@ def run(args, work):
     cfg = ct.bucket_cfg(bd)
     dirs = sorted(os.path.basename(d) for d in glob.glob(os.path.join(bd, "*")))
     ovl = overlapping(bd)
+    check("fixture: two blocks overlap, the deletion-marked one's overlap left out",
+          len(ovl) == 2 and not ovl & set(u for u, m in marks.items() if m == "deletion-mark.json"),
+          str(sorted(ovl)))
     log("bucket: %d blocks in %d groups, overlapping %s (made in %.1f s)"
         % (len(dirs), len(groups), sorted(ovl), time.monotonic() - t0))
     before = tree(bd)
