@@ -12,10 +12,11 @@ orr_integration_test(web_ui REQUIRES PROMETHEUS PYTHON3 NODE CHROMIUM
 # and, behind --web.route-prefix, by `orrery compact --wait`, over a
 # FILESYSTEM bucket of promtool blocks in three label sets (overlaps, marks,
 # a downsampled block; web/web_blocks.py, web/web_blocks.js). Screenshots go
-# to <build>/tests/integration/web_blocks_artifacts/.
+# to <build>/tests/integration/web_blocks_artifacts/. In the asan stage too:
+# the page's reader threads run in both daemons, stopped by SIGTERM.
 orr_integration_test(web_blocks REQUIRES PROMTOOL PYTHON3 NODE CHROMIUM
   COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/web/web_blocks.py
     --orrery $<TARGET_FILE:orrery> --promtool ${PROMTOOL_BIN} --node ${NODE_BIN}
     --chromium ${CHROMIUM_BIN} --web-modules ${CMAKE_SOURCE_DIR}/web/node_modules
     --artifacts ${CMAKE_CURRENT_BINARY_DIR}/web_blocks_artifacts
-  TIMEOUT 240)
+  LABELS sanitize TIMEOUT 240)
