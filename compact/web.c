@@ -270,8 +270,9 @@ static int refresh(compact_web *w, char **json, size_t *nblocks, char *err, size
   *nblocks = 0;
   for (size_t i = 0; i < s.n; i++) {
     if (!s.out[i]) continue;
-    if (rc == 0 && blocks && json_array_append_new(blocks, s.out[i]) == 0) (*nblocks)++;
-    else json_decref(s.out[i]);
+    if (rc != 0 || !blocks) json_decref(s.out[i]);
+    else if (json_array_append_new(blocks, s.out[i]) != 0) rc = ORR_ENOMEM; /* it released it */
+    else (*nblocks)++;
   }
   free(s.out);
   orr_arena_destroy(a);
