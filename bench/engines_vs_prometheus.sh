@@ -30,8 +30,10 @@
 #       data, which lies in 2023, but no silent difference either);
 #   -search.disableCache  its rollup result cache would answer the 2nd..Nth
 #       run of a range query from memory, which neither Prometheus nor
-#       orrery has; with the cache on it also rounds start and end to the
-#       step, so the points would not be the ones asked for;
+#       orrery has; with the cache on it also moves start to a
+#       multiple of the step (for 50 points or more: 1700000030 step 60
+#       answers from 1700000040), so the points would not be the ones asked
+#       for;
 #   -dedup.minScrapeInterval left at 0: no deduplication, every sample kept.
 # MetricsQL is not PromQL: rate() does not extrapolate, so VictoriaMetrics
 # is expected to answer some queries differently ("≠" in its column, the
