@@ -83,11 +83,23 @@ def generate(path):
     would make its own answer vary from run to run. Each request counter
     grows by 64 per instance index more than the same code of the instance
     before, more than the other term (< 50 per step) can make up over any
-    window."""
+    window. Each group is scraped at its own offset into the interval
+    (g * 7 s mod the interval), as Prometheus spreads its targets: samples
+    do not fall on the queries' timestamps, so rate extrapolates (on
+    timestamps aligned with the steps and 5m windows, Prometheus 2.42's
+    closed window needs no extrapolation, and MetricsQL's rate, which never
+    extrapolates, happens to agree)."""
     groups = max(1, args.series // PER_GROUP)
-    ts = ["%d" % t for t in range(T0, END + 1, args.interval)]
-    ks = range(len(ts))
+    nts = (END - T0) // args.interval + 1
+    ks = range(nts)
+    tss = {}
     n = 0
+
+    def stamps(g):
+        off = g * 7 % args.interval
+        if off not in tss:
+            tss[off] = ["%d" % (T0 + off + k * args.interval) for k in ks]
+        return tss[off]
 
     def grp(g):
         return 'job="job-%d",instance="host-%05d"' % (g % 10, g)
@@ -95,6 +107,7 @@ def generate(path):
     with open(path, "w", buffering=1 << 20) as f:
         f.write("# TYPE http_requests counter\n")
         for g in range(groups):
+            ts = stamps(g)
             for c, code in enumerate(CODES):
                 lab = "http_requests_total{%s,code=\"%s\"} " % (grp(g), code)
                 acc, out = (g * 37 + c) % 1000, []
@@ -105,7 +118,7 @@ def generate(path):
                 n += len(ts)
         f.write("# TYPE http_request_duration_seconds histogram\n")
         for g in range(groups):
-            cum, s = [], 0
+            ts, cum, s = stamps(g), [], 0
             for k in ks:
                 s += 1 + (g + k) % 5
                 cum.append(s)
@@ -115,6 +128,7 @@ def generate(path):
                 n += len(ts)
         f.write("# TYPE node_cpu_seconds counter\n")
         for g in range(groups):
+            ts = stamps(g)
             for m, (mode, share) in enumerate(MODES):
                 lab = "node_cpu_seconds_total{%s,mode=\"%s\"} " % (grp(g), mode)
                 acc, out = 1000.0 + (g * 131 + m * 17) % 9000, []
@@ -299,7 +313,7 @@ try:
         return ms, (0 if st == 200 else 1, body if body.endswith("\n") else body + "\n", "")
 
     print("data: %s series, %s..%s every %d s; %d runs per side, alternating; instant at %s, range %s..%s step %s"
-          % (want, T0, END, args.interval, args.runs, AT, S, E, STEP))
+          % (want, T0, END, args.interval, args.runs, AT, S, E, STEP), flush=True)
     rows, notes, bad = [], [], []
     for qi, (mode, expr) in enumerate(QUERIES):
         q = promql_diff.Query(qi, mode, qparams(mode), expr)
@@ -321,6 +335,7 @@ try:
             for s in SIDES:  # alternating, so load changes hit every side alike
                 ms[s].append(run_once(s, mode, expr)[0])
         rows.append((mode, expr, nres, ms, same))
+        print("%d/%d %s %s: done" % (qi + 1, len(QUERIES), mode, expr), file=sys.stderr, flush=True)
 
     def cell(t):
         return "%.1f (%.1f–%.1f)" % (statistics.median(t), min(t), max(t))
