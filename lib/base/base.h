@@ -289,6 +289,10 @@ int orr_format_float(double v, char *out, size_t outlen);
  * ("0.1", "1000000", "1e-07", "1e+21", "NaN", "+Inf"). Returns length;
  * an |outlen| of 48 always suffices. */
 int orr_format_float_json(double v, char *out, size_t outlen);
+/* The shortest decimal that reads back as |v| (positive and finite), and of
+ * those the closest to |v|, ties to even (Ryu; float_ryu.c): returns the
+ * digits as an integer without trailing zeros: the decimal result × 10^|*exp10|. */
+uint64_t orr__float_shortest(double v, int *exp10);
 
 #ifdef __cplusplus
 }

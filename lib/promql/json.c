@@ -39,21 +39,19 @@ int promql_format_float_f(orr_buf *b, double v) {
   if (isnan(v)) return orr_buf_puts(b, "NaN");
   if (isinf(v)) return orr_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
   if (v == 0) return orr_buf_puts(b, signbit(v) ? "-0" : "0");
-  /* Shortest digits that round-trip, then positional notation. */
-  char e[64];
-  for (int p = 1; p <= 17; p++) {
-    snprintf(e, sizeof(e), "%.*e", p - 1, v);
-    if (strtod(e, NULL) == v) break;
-  }
-  const char *s = e;
-  bool neg = *s == '-';
-  if (neg) s++;
-  char digits[32];
-  size_t nd = 0;
-  for (; *s && *s != 'e'; s++)
-    if (*s != '.') digits[nd++] = *s;
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
-  int exp = atoi(s + 1);
+  /* Shortest digits that round-trip (Ryu), then positional notation. */
+  bool neg = v < 0;
+  int e10;
+  uint64_t m = orr__float_shortest(fabs(v), &e10);
+  char tmp[20];
+  int k = (int)sizeof(tmp);
+  do {
+    tmp[--k] = (char)('0' + m % 10);
+    m /= 10;
+  } while (m);
+  const char *digits = tmp + k;
+  size_t nd = sizeof(tmp) - (size_t)k;
+  int exp = e10 + (int)nd - 1; /* of the first digit */
   if (neg) orr_buf_putc(b, '-');
   if (exp < 0) {
     orr_buf_puts(b, "0.");
