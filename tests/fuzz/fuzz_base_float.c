@@ -1,6 +1,7 @@
-/* fuzz_base_float.c: orr_format_float reads back as the same double and
- * never uses more than Go's shortest form could; the SSE4.2 and table
- * CRC32C paths agree on the same bytes. */
+/* fuzz_base_float.c: orr_format_float and orr_format_float_json (Ryu's
+ * digits) read back as the same double and never use more than Go's
+ * shortest form could; the SSE4.2 and table CRC32C paths agree on the same
+ * bytes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Go's %g shape: an exponent, when present, has a sign and 2+ digits. */
     const char *e = strchr(out, 'e');
     if (e && (!(e[1] == '+' || e[1] == '-') || strlen(e + 2) < 2)) abort();
+    /* The JSON layout (Ryu's digits, 'f' or 'e') reads back too. */
+    n = orr_format_float_json(d, out, sizeof(out));
+    if (n <= 0 || n > 48 || (size_t)n != strlen(out)) abort();
+    back = strtod(out, NULL);
+    if (memcmp(&back, &d, 8) != 0) abort();
   }
   return 0;
 }
