@@ -174,6 +174,14 @@ try:
                 lat[q].extend(mine[q])
             errors.extend(errs)
 
+    def cpu_s(pid):
+        """utime + stime of |pid| in seconds (/proc/PID/stat fields 14 and 15)."""
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    watched = [("gateway", gw), ("sidecar", side), ("prometheus", prom)]
+    cpu0 = {n: cpu_s(p.p.pid) for n, p in watched}
     print("data: %s series (gen_data --series-scale %d); %d clients for %.0f s" %
           (nseries, args.scale, args.clients, args.duration))
     sys.stdout.flush()
@@ -188,6 +196,7 @@ try:
     wall = time.monotonic() - t0
     stop.set()
     mon.join()
+    cpu = {n: cpu_s(p.p.pid) - cpu0[n] for n, p in watched if p.p.poll() is None}
     if gw.p.poll() is not None:
         errors.append("gateway exited with %s; log %s" % (gw.p.returncode, gw.logpath))
 
@@ -202,6 +211,8 @@ try:
         print("%-32s %8d %9.1f %9.1f %9.1f" % (name, len(xs), pct(xs, 50), pct(xs, 99), pct(xs, 100)))
     print("%-32s %8d %9.1f %9.1f %9.1f" % ("all", len(alll), pct(alll, 50), pct(alll, 99), pct(alll, 100)))
     print("throughput %.0f requests/s over %.1f s; errors %d" % (len(alll) / wall, wall, len(errors)))
+    print("CPU seconds during the run: " + ", ".join("%s %.1f" % (n, c) for n, c in cpu.items()) +
+          "; load average %.1f" % os.getloadavg()[0])
 
     def window(lo, hi):
         w = [m for m in mem if lo * wall <= m[0] < hi * wall]
@@ -211,6 +222,9 @@ try:
     if mem:
         warm_rss, warm_fd = window(0.25, 0.35)
         end_rss, end_fd = window(0.9, 1.01)
+        print("gateway RSS by quarter of the run (MiB): " +
+              " ".join("%.1f" % (window(q / 4 - 0.05, q / 4 + 0.05)[0] / 1024) for q in (1, 2, 3)) +
+              " %.1f" % (window(0.9, 1.01)[0] / 1024))
         print("gateway RSS: %.1f MiB at 25-35%% of the run, %.1f MiB over the last 10%%, peak %.1f MiB; "
               "open fds %.0f -> %.0f" % (warm_rss / 1024, end_rss / 1024, max(m[1] for m in mem) / 1024,
                                          warm_fd, end_fd))
