@@ -58,6 +58,7 @@ uint64_t orr__float_shortest(double v, int *exp10) {
   int32_t bexp = (int32_t)((bits >> 52) & 0x7ff);
   int32_t e2;
   uint64_t m2;
+  /* e2 includes the -2 of the scaling by 4 below: v = mv × 2^e2. */
   if (bexp == 0) { /* subnormal */
     e2 = 1 - 1023 - 52 - 2;
     m2 = frac;
@@ -115,7 +116,8 @@ uint64_t orr__float_shortest(double v, int *exp10) {
   int32_t removed = 0;
   uint64_t out;
   if (vm_tz || vr_tz) {
-    /* Rare: track exactness digit by digit. */
+    /* Some value is exact (integers, short binary fractions): track
+     * exactness digit by digit for exact ties and an admissible lower end. */
     uint32_t last = 0;
     while (vp / 10 > vm / 10) {
       vm_tz &= vm % 10 == 0;
