@@ -20,7 +20,13 @@
  * 3. A group whose blocks overlap without vertical compaction (no
  *    --deduplication.replica-label) is halted: an error log line names the
  *    group and the blocks, thanos_compact_halted becomes 1, and the
- *    iteration goes on with the other groups and with retention. */
+ *    iteration goes on with the other groups and with retention.
+ * 4. Compaction planning, downsampling and retention see one view of the
+ *    bucket (in_view), as Thanos's compactor plans all three over the metas
+ *    its fetcher's filters left: a block with a meta.json, not too fresh
+ *    for --consistency-delay (an uploader may still be writing beside it),
+ *    not marked for deletion. Downsampling reloads the bucket before each
+ *    pass and applies the same view again. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -90,6 +96,12 @@ static void inc_group(orr_metric *m, const char *group) {
 }
 
 /* ---------------------------------------------------------------- helpers */
+
+/* Whether block |b| is in the compactor's view at |now_ms| (note 4). */
+static bool in_view(const compact_config *cfg, const compact_block *b, int64_t now_ms) {
+  return b->has_meta && !b->deletion_marked &&
+         !bucket_too_fresh(&b->meta, cfg->consistency_delay_ms, now_ms);
+}
 
 static int rm_rf(const char *path) {
   DIR *d = opendir(path);
@@ -510,6 +522,7 @@ static void downsample_all(const compact_config *cfg, compact_catalogue *cat, ch
       *cat = fresh;
     }
     size_t n = cat->n, nj = 0;
+    int64_t now = orr_now_ms();
     ds_job *jobs = calloc(n + 1, sizeof(*jobs));
     if (!jobs) {
       st->errors++;
@@ -517,7 +530,7 @@ static void downsample_all(const compact_config *cfg, compact_catalogue *cat, ch
     }
     for (size_t i = 0; i < n; i++) {
       compact_block *b = &cat->v[i];
-      if (!b->has_meta || b->deletion_marked) continue;
+      if (!in_view(cfg, b, now)) continue;
       int64_t res = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
       if (res != from || b->meta.max_time - b->meta.min_time < span) continue;
       if (all_sources_in(&b->meta, cat, n, to)) continue;
@@ -563,23 +576,24 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
     compact_catalogue_free(&cat);
     return rc;
   }
-  /* thanos_blocks_meta_synced, as Thanos's compactor counts its view:
-   * deletion-marked blocks are left out, no-compact ones also loaded. */
+  int64_t now = orr_now_ms();
+  /* thanos_blocks_meta_synced, as Thanos's compactor counts its view (its
+   * filters' order: consistency delay, then deletion marks); no-compact
+   * blocks are also loaded. */
   size_t synced[BUCKET_NSTATES] = {0};
   for (size_t i = 0; i < cat.n; i++) {
     const compact_block *b = &cat.v[i];
     synced[b->corrupt ? BUCKET_STATE_CORRUPTED_META
            : !b->has_meta ? BUCKET_STATE_NO_META
+           : bucket_too_fresh(&b->meta, cfg->consistency_delay_ms, now) ? BUCKET_STATE_TOO_FRESH
            : b->deletion_marked ? BUCKET_STATE_MARKED_FOR_DELETION
                                 : BUCKET_STATE_LOADED]++;
-    if (b->has_meta && !b->deletion_marked && b->no_compact)
-      synced[BUCKET_STATE_MARKED_FOR_NO_COMPACT]++;
+    if (in_view(cfg, b, now) && b->no_compact) synced[BUCKET_STATE_MARKED_FOR_NO_COMPACT]++;
   }
   bucket_synced_gauge_set_counts(&M.synced, synced);
   /* Groups point into cat.v: it is never reallocated (new blocks live in
    * their group's arena). */
   size_t base_n = cat.n;
-  int64_t now = orr_now_ms();
 
   /* Failed uploads and blocks whose deletion delay passed. */
   for (size_t i = 0; i < base_n; i++) {
@@ -616,10 +630,7 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   size_t ng = 0, capg = 0;
   for (size_t i = 0; i < base_n; i++) {
     compact_block *b = &cat.v[i];
-    if (!b->has_meta || b->deletion_marked) continue;
-    const char *src = b->meta.has_thanos ? b->meta.thanos.source : NULL;
-    bool fresh = now - tsdb_ulid_time(&b->meta.ulid) < cfg->consistency_delay_ms;
-    if (fresh && !(src && strcmp(src, "compactor") == 0)) continue;
+    if (!in_view(cfg, b, now)) continue;
     labels_set ls;
     char *key = compact__group_key(cat.a, &b->meta, cfg->replica_labels, cfg->nreplica, &ls);
     if (!key) {
@@ -681,7 +692,7 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   /* Retention per resolution. */
   for (size_t i = 0; rc == 0 && i < cat.n; i++) {
     compact_block *b = &cat.v[i];
-    if (!b->has_meta || b->deletion_marked) continue;
+    if (!in_view(cfg, b, now)) continue;
     int64_t res = b->meta.has_thanos ? b->meta.thanos.downsample_resolution : 0;
     int64_t ret = res == COMPACT_RES_1H ? cfg->retention_ms[2]
                   : res == COMPACT_RES_5M ? cfg->retention_ms[1]

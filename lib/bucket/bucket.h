@@ -120,6 +120,12 @@ typedef struct bucket_filter_opts {
   int64_t now_ms; /* 0: the clock */
 } bucket_filter_opts;
 
+/* Whether the consistency delay leaves out the block of |m| at |now_ms|:
+ * its ULID time is less than |consistency_delay_ms| ago and the compactor or
+ * a repair did not write it (those are whole when they appear). The store's
+ * filter and the compactor's view of the bucket both ask this. */
+bool bucket_too_fresh(const tsdb_meta *m, int64_t consistency_delay_ms, int64_t now_ms);
+
 /* Applies the filters to the OK results of |metas|, setting |filtered|.
  * Reads deletion marks (blocking) when asked. Returns 0 or ORR_ENOMEM; a
  * deletion mark that cannot be read keeps the block (logged). */

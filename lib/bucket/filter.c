@@ -15,6 +15,11 @@ static bool whole_when_seen(const tsdb_meta *m) {
                strcmp(s, "blockrepair") == 0);
 }
 
+bool bucket_too_fresh(const tsdb_meta *m, int64_t consistency_delay_ms, int64_t now_ms) {
+  return consistency_delay_ms > 0 && !whole_when_seen(m) &&
+         tsdb_ulid_time(&m->ulid) > now_ms - consistency_delay_ms;
+}
+
 static bool ulid_in(const tsdb_ulid *v, size_t n, const tsdb_ulid *u) {
   for (size_t i = 0; i < n; i++)
     if (tsdb_ulid_cmp(&v[i], u) == 0) return true;
@@ -58,8 +63,7 @@ int bucket_filter(objstore_bucket *b, bucket_block_meta *metas, size_t n,
       m->filtered = "time";
       continue;
     }
-    if (o->consistency_delay_ms > 0 && !whole_when_seen(&m->meta) &&
-        tsdb_ulid_time(&m->ulid) > now - o->consistency_delay_ms) {
+    if (bucket_too_fresh(&m->meta, o->consistency_delay_ms, now)) {
       m->filtered = "consistency-delay";
       continue;
     }

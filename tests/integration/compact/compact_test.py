@@ -20,6 +20,9 @@
               removed with the blocks after --delete-delay; `orrery tools
               bucket inspect` lists the blocks; HA replicas (replica label)
               compact into one block without the replica label.
+              --consistency-delay holds back downsampling as it does
+              compaction: a 48h raw block uploaded just now is not
+              downsampled under the default 30m, and is with 0s.
   crash       kill -9 of `orrery compact` at 10 random points of a
               compaction: after each kill the readable blocks (as the store
               filters them) hold every sample exactly once and verify; a run
@@ -427,6 +430,7 @@ def part_bucket(work):
     r = orrery("compact", "--objstore.config=" + bucket_cfg(dsb), "--downsample.concurrency=0")
     check(r.returncode == 2 and "--downsample.concurrency" in r.stderr,
           "--downsample.concurrency=0 is refused (%d)" % r.returncode)
+    fresh_block(work, e_blocks[0])
     # With the replica label, vertical compaction: group C's HA pair (and
     # group B's overlap) become one block each, without the replica label.
     r = orrery("compact", "--objstore.config=" + bucket_cfg(bd),
@@ -512,6 +516,37 @@ def part_bucket(work):
 
 
 # ---------------------------------------------------------------- crash
+
+def fresh_block(work, raw48):
+    """|raw48| (a 48h raw block promtool made during this test: its ULID,
+    the upload time as the compactor sees it, is minutes old) in a bucket of
+    its own."""
+    fb = os.path.join(work, "bucket-fresh")
+    os.makedirs(fb)
+    dst = os.path.join(fb, os.path.basename(raw48))
+    shutil.copytree(raw48, dst)
+    set_labels(dst, {"cluster": "fresh"})
+
+    def res5m():
+        return [b for b in readable(fb) if meta(b)["thanos"]["downsample"]["resolution"] == 300000]
+
+    def cmd(*extra):
+        return ["compact", "--objstore.config=" + bucket_cfg(fb),
+                "--data-dir=" + os.path.join(work, "data-fresh")] + list(extra)
+
+    # The default --consistency-delay (30m): too fresh to compact, and to
+    # downsample too.
+    r = orrery(*cmd())
+    out = r.stdout + r.stderr
+    check(r.returncode == 0 and not res5m() and 'msg="downsampling block"' not in out,
+          "a 48h raw block younger than --consistency-delay is not downsampled (rc %d, %d 5m "
+          "blocks): %s" % (r.returncode, len(res5m()), out[-300:]))
+
+    r = orrery(*cmd("--consistency-delay=0s"))
+    check(r.returncode == 0 and len(res5m()) == 1,
+          "with --consistency-delay=0s the same block is downsampled (rc %d, %d 5m blocks)"
+          % (r.returncode, len(res5m())))
+
 
 def unverified(work, blocks):
     """The tail of `orrery tools block verify`'s output for each of |blocks|
