@@ -123,11 +123,18 @@ static objstore_bucket *open_bucket(void) {
 }
 
 /* --wait: iterations run on this worker thread; the daemon's loop serves
- * /metrics and the probes and never waits on the bucket. */
+ * /metrics and the probes and never waits on the bucket. The thread starts
+ * from the loop's first turn, i.e. once the HTTP address is bound: a
+ * compactor that cannot listen (often: another one already runs there) exits
+ * without touching the bucket and without a thread that nobody would stop
+ * (the shutdown hook that joins it runs only after daemon_run listened). */
 typedef struct waiter {
   compact_config *cfg;
   daemon_ctx *d;
+  uv_timer_t start; /* fires on the loop's first turn */
   uv_thread_t thread;
+  bool started;     /* |thread| runs; loop thread only */
+  bool failed;      /* it could not be started; loop thread only */
   uv_mutex_t mu;
   uv_cond_t cond;
   bool stop;
@@ -154,6 +161,19 @@ static void wait_worker(void *arg) {
   }
 }
 
+static void on_listening(uv_timer_t *t) {
+  waiter *w = t->data;
+  uv_close((uv_handle_t *)t, NULL);
+  if (w->stop) return;
+  if (uv_thread_create(&w->thread, wait_worker, w) != 0) {
+    orr_log_error("cannot start the compaction thread", NULL);
+    w->failed = true;
+    daemon_stop(w->d);
+    return;
+  }
+  w->started = true;
+}
+
 static void on_shutdown(daemon_ctx *d, void *arg) {
   (void)d;
   waiter *w = arg;
@@ -163,7 +183,8 @@ static void on_shutdown(daemon_ctx *d, void *arg) {
   uv_mutex_unlock(&w->mu);
   /* An iteration in progress finishes first (it leaves the bucket whole
    * either way; a kill would too, see run.c note 1). */
-  uv_thread_join(&w->thread);
+  if (w->started) uv_thread_join(&w->thread);
+  w->started = false;
 }
 
 static int run_wait(compact_config *cfg) {
@@ -187,11 +208,17 @@ static int run_wait(compact_config *cfg) {
   uv_mutex_init(&w.mu);
   uv_cond_init(&w.cond);
   int status = 1;
-  if (uv_thread_create(&w.thread, wait_worker, &w) == 0) {
-    daemon_on_shutdown(d, on_shutdown, &w);
+  uv_timer_init(daemon_loop(d), &w.start);
+  w.start.data = &w;
+  if (uv_timer_start(&w.start, on_listening, 0, 0) == 0 &&
+      daemon_on_shutdown(d, on_shutdown, &w) == 0) {
     daemon_set_ready(d, true);
-    status = daemon_run(d);
+    status = daemon_run(d); /* 1, and the loop never ran, when it cannot listen */
+    if (w.failed) status = 1;
   }
+  /* Not fired (daemon_run did not listen): it must not fire from
+   * daemon_free's last turns of the loop either. */
+  if (!uv_is_closing((uv_handle_t *)&w.start)) uv_close((uv_handle_t *)&w.start, NULL);
   compact_web_free(web);
   daemon_free(d);
   uv_cond_destroy(&w.cond);

@@ -22,7 +22,10 @@
               compact into one block without the replica label.
               --consistency-delay holds back downsampling as it does
               compaction: a 48h raw block uploaded just now is not
-              downsampled under the default 30m, and is with 0s.
+              downsampled under the default 30m, and is with 0s. `compact
+              --wait` on an address in use exits 1 at once with a logfmt
+              error naming the address and the cause, and leaves the bucket
+              alone.
   crash       kill -9 of `orrery compact` at 10 random points of a
               compaction: after each kill the readable blocks (as the store
               filters them) hold every sample exactly once and verify; a run
@@ -48,6 +51,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -530,9 +534,9 @@ def fresh_block(work, raw48):
     def res5m():
         return [b for b in readable(fb) if meta(b)["thanos"]["downsample"]["resolution"] == 300000]
 
-    def cmd(*extra):
+    def cmd(*extra, data="data-fresh"):
         return ["compact", "--objstore.config=" + bucket_cfg(fb),
-                "--data-dir=" + os.path.join(work, "data-fresh")] + list(extra)
+                "--data-dir=" + os.path.join(work, data)] + list(extra)
 
     # The default --consistency-delay (30m): too fresh to compact, and to
     # downsample too.
@@ -541,6 +545,31 @@ def fresh_block(work, raw48):
     check(r.returncode == 0 and not res5m() and 'msg="downsampling block"' not in out,
           "a 48h raw block younger than --consistency-delay is not downsampled (rc %d, %d 5m "
           "blocks): %s" % (r.returncode, len(res5m()), out[-300:]))
+
+    # --wait on an address in use: exit 1 at once, an error line naming the
+    # address and why, no iteration (one would make <data-dir>/compact first,
+    # and with the delay at 0 downsample the block).
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        addr = "127.0.0.1:%d" % busy.getsockname()[1]
+        t = time.monotonic()
+        try:
+            r = orrery(*cmd("--wait", "--wait-interval=1s", "--consistency-delay=0s",
+                            "--http-address=" + addr, data="data-busy"), timeout=30)
+        except subprocess.TimeoutExpired:
+            r = None
+        took = time.monotonic() - t
+    if check(r is not None, "compact --wait on a busy address exits (%.1fs)" % took):
+        out = r.stdout + r.stderr
+        err = [l for l in out.splitlines() if "level=error" in l and "address=" + addr in l
+               and "address already in use" in l]
+        check(r.returncode == 1 and took < 10 and err,
+              "compact --wait on a busy address: exit %d after %.1fs, error line %s"
+              % (r.returncode, took, err or out[-300:]))
+        check(not os.path.exists(os.path.join(work, "data-busy")) and not res5m()
+              and "iteration" not in out and "downsampling" not in out,
+              "compact --wait that cannot listen leaves the bucket alone (%s)" % out[-300:])
 
     r = orrery(*cmd("--consistency-delay=0s"))
     check(r.returncode == 0 and len(res5m()) == 1,
