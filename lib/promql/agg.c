@@ -3,6 +3,7 @@
  * with by/without, as Prometheus 2.42's aggregation(): same group order,
  * same incremental mean and variance, same heaps for topk/bottomk. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "promql_int.h"
@@ -18,6 +19,7 @@ typedef struct group {
   double count;
   promql__sample *heap;
   size_t nheap, capheap;
+  size_t slot; /* its slot in the scratch table, reset after the step */
 } group;
 
 /* vectorByValueHeap / vectorByReverseValueHeap Less. */
@@ -76,8 +78,8 @@ double promql__quantile(double q, promql__sample *v, size_t n) {
 
 int promql_format_float_f(orr_buf *b, double v);
 
-int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql__vec *in,
-                      promql__vec *out) {
+static int aggregate(promql__ev *ev, const promql_expr *e, double param, promql__vec *in,
+                     promql__vec *out) {
   orr_arena *a = ev->a;
   promql_aggop op = e->u.agg.op;
   bool without = e->u.agg.without;
@@ -117,10 +119,27 @@ int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql
   }
   size_t cap = 16;
   while (cap < in->n * 2 + 2) cap *= 2;
-  long *tab = orr_arena_alloc(a, cap * sizeof(long));
-  group *groups = orr_arena_alloc(a, (in->n ? in->n : 1) * sizeof(group));
-  if (!tab || !groups) return promql__ev_oom(ev);
-  for (size_t i = 0; i < cap; i++) tab[i] = -1;
+  promql__agg_scratch *sc = ev->agg;
+  if (sc->tabcap < cap) {
+    long *nt = malloc(cap * sizeof(long));
+    if (!nt) return promql__ev_oom(ev);
+    free(sc->tab);
+    sc->tab = nt;
+    sc->tabcap = cap;
+    for (size_t i = 0; i < cap; i++) nt[i] = -1;
+  }
+  if (sc->groupcap < (in->n ? in->n : 1)) {
+    group *ngr = malloc((in->n ? in->n : 1) * sizeof(group));
+    if (!ngr) return promql__ev_oom(ev);
+    free(sc->groups);
+    sc->groups = ngr;
+    sc->groupcap = in->n ? in->n : 1;
+  }
+  /* The table may be larger than this step needs: the mask stays |cap| so
+   * probing is as before, and only slots below |cap| are ever set. Every
+   * slot set is reset to -1 before returning (clear_slots). */
+  long *tab = sc->tab;
+  group *groups = sc->groups;
   size_t ngroups = 0;
   size_t result_size = (size_t)(k > (int64_t)in->n ? (int64_t)in->n : k);
   if (k == 0) result_size = 1;
@@ -147,7 +166,9 @@ int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql
       group *g = &groups[ngroups];
       memset(g, 0, sizeof(*g));
       g->key = key;
+      g->slot = slot;
       tab[slot] = (long)ngroups++;
+      sc->nused = ngroups;
       /* The group's labels. */
       if (without) {
         labels_builder b;
@@ -285,4 +306,20 @@ int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql
     if (promql__vec_push(a, out, &o)) return promql__ev_oom(ev);
   }
   return 0;
+}
+
+int promql__aggregate(promql__ev *ev, const promql_expr *e, double param, promql__vec *in,
+                      promql__vec *out) {
+  int rc = aggregate(ev, e, param, in, out);
+  promql__agg_scratch *sc = ev->agg;
+  group *groups = sc->groups;
+  for (size_t i = 0; i < sc->nused; i++) sc->tab[groups[i].slot] = -1;
+  sc->nused = 0;
+  return rc;
+}
+
+void promql__agg_scratch_free(promql__agg_scratch *s) {
+  free(s->tab);
+  free(s->groups);
+  memset(s, 0, sizeof(*s));
 }

@@ -18,6 +18,7 @@
  *    cancel flag are looked at every few hundred steps. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,6 +458,75 @@ static int check_dups(promql__ev *ev, const promql__mat *m) {
   return 0;
 }
 
+/* A block of steps of range_eval's arguments, series-major turned
+ * step-major: for argument i and step k of the block, cell[i][k * stride ..]
+ * holds ncell[i][k] (series, value) pairs in ascending series order — the
+ * order in which a per-step scan of the series would meet them. */
+typedef struct step_cell {
+  size_t j;
+  double v;
+} step_cell;
+typedef struct step_cells {
+  step_cell **cell;
+  size_t **ncell;
+} step_cells;
+
+/* Cells per argument and block: bounds the buffer (16 MB) and sets how many
+ * steps one pass over the series covers. */
+#define RANGE_EVAL_CELLS ((size_t)1 << 20)
+
+static void step_cells_free(step_cells *tr, size_t n) {
+  for (size_t i = 0; tr->cell && i < n; i++) {
+    free(tr->cell[i]);
+    free(tr->ncell[i]);
+  }
+  free(tr->cell);
+  free(tr->ncell);
+  memset(tr, 0, sizeof(*tr));
+}
+
+/* Fills |tr| with the steps [ts0, ts0 + blk * interval) and advances the
+ * cursors |cur| past them. A point off the step grid stops its series for
+ * good, as the per-step scan (which waits for a point equal to the step)
+ * never moved past it either. */
+static int transpose(promql__ev *ev, const val *args, size_t **cur, size_t n, int64_t ts0,
+                     size_t blk, step_cells *tr) {
+  size_t maxns = 0;
+  for (size_t i = 0; i < n; i++)
+    if (cur[i] && args[i].m.n > maxns) maxns = args[i].m.n;
+  if (!tr->cell) {
+    tr->cell = calloc(n ? n : 1, sizeof(*tr->cell));
+    tr->ncell = calloc(n ? n : 1, sizeof(*tr->ncell));
+    if (!tr->cell || !tr->ncell) return promql__ev_oom(ev);
+    for (size_t i = 0; i < n; i++) {
+      if (!cur[i]) continue;
+      tr->cell[i] = malloc((blk * maxns > 0 ? blk * maxns : 1) * sizeof(step_cell));
+      tr->ncell[i] = malloc(blk * sizeof(size_t));
+      if (!tr->cell[i] || !tr->ncell[i]) return promql__ev_oom(ev);
+    }
+  }
+  int64_t last = ts0 + (int64_t)(blk - 1) * ev->interval;
+  for (size_t i = 0; i < n; i++) {
+    if (!cur[i]) continue;
+    step_cell *cell = tr->cell[i];
+    size_t *nc = tr->ncell[i];
+    memset(nc, 0, blk * sizeof(size_t));
+    for (size_t j = 0; j < args[i].m.n; j++) {
+      const promql_series *s = &args[i].m.s[j];
+      size_t c = cur[i][j];
+      while (c < s->npoints && s->points[c].t <= last) {
+        int64_t d = s->points[c].t - ts0;
+        if (d < 0 || d % ev->interval) break;
+        size_t k = (size_t)(d / ev->interval);
+        cell[k * maxns + nc[k]++] = (step_cell){j, s->points[c].v};
+        c++;
+      }
+      cur[i][j] = c;
+    }
+  }
+  return 0;
+}
+
 static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
                       const promql_expr *const *exprs, size_t n, val *out) {
   /* label_join() takes any number of arguments. */
@@ -494,51 +564,82 @@ static int range_eval(promql__ev *ev, step_fn f, prep_fn prep, void *ctx,
   size_t *pcap = NULL, pcapn = 0;
   promql__vec res;
   memset(&res, 0, sizeof(res));
+  /* The step vectors come from a transposition by blocks of steps: one
+   * pass over the series fills every step of the block (design note 6). */
+  size_t maxns = 0;
+  for (size_t i = 0; i < n; i++)
+    if (cur[i] && args[i].m.n > maxns) maxns = args[i].m.n;
+  size_t blk = maxns ? RANGE_EVAL_CELLS / maxns : steps;
+  if (blk < 1) blk = 1;
+  if (blk > steps) blk = steps;
+  step_cells tr;
+  memset(&tr, 0, sizeof(tr));
   int64_t ts = ev->start;
   for (size_t st = 0; st < steps; st++, ts += ev->interval) {
+    if (st % blk == 0 && (rc = transpose(ev, args, cur, n, ts, blk, &tr))) goto out;
     ev->cur_samples = temp;
     for (size_t i = 0; i < n; i++) {
       if (!cur[i]) continue;
       vecs[i].n = 0;
-      for (size_t j = 0; j < args[i].m.n; j++) {
-        const promql_series *s = &args[i].m.s[j];
-        if (cur[i][j] < s->npoints && s->points[cur[i][j]].t == ts) {
-          if (ev->cur_samples >= ev->max_samples) return promql__ev_add_samples(ev, 1);
-          ev->cur_samples++;
-          promql__sample smp = {s->labels, s->points[cur[i][j]].v, ts, hs[i][j]};
-          if (promql__vec_push(ev->a, &vecs[i], &smp)) return promql__ev_oom(ev);
-          cur[i][j]++;
+      const step_cell *c = tr.cell[i] + (st % blk) * maxns;
+      size_t nc = tr.ncell[i][st % blk];
+      for (size_t x = 0; x < nc; x++) {
+        if (ev->cur_samples >= ev->max_samples) {
+          rc = promql__ev_add_samples(ev, 1);
+          goto out;
+        }
+        ev->cur_samples++;
+        promql__sample smp = {args[i].m.s[c[x].j].labels, c[x].v, ts, hs[i][c[x].j]};
+        if (promql__vec_push(ev->a, &vecs[i], &smp)) {
+          rc = promql__ev_oom(ev);
+          goto out;
         }
       }
     }
     res.n = 0;
-    if ((rc = f(ev, ctx, vecs, ts, &res))) return rc;
-    if ((rc = promql__ev_check(ev))) return rc;
+    if ((rc = f(ev, ctx, vecs, ts, &res))) goto out;
+    if ((rc = promql__ev_check(ev))) goto out;
     for (size_t k = 0; k < res.n; k++) {
       long idx = omap_get(ev->a, &o, &res.s[k].ls, labels_h(&res.s[k].ls));
-      if (idx < 0) return promql__ev_oom(ev);
+      if (idx < 0) {
+        rc = promql__ev_oom(ev);
+        goto out;
+      }
       if ((size_t)idx >= pcapn) {
         size_t nc = pcapn ? pcapn * 2 : 64;
         while (nc <= (size_t)idx) nc *= 2;
         size_t *np = orr_arena_calloc(ev->a, nc, sizeof(size_t));
-        if (!np) return promql__ev_oom(ev);
+        if (!np) {
+          rc = promql__ev_oom(ev);
+          goto out;
+        }
         if (pcapn) memcpy(np, pcap, pcapn * sizeof(size_t));
         pcap = np;
         pcapn = nc;
       }
       promql_series *s = &o.m.s[idx];
-      if (s->npoints && s->points[s->npoints - 1].t == ts)
-        return promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
-      if (series_append(ev->a, s, &pcap[idx], steps, ts, res.s[k].v)) return promql__ev_oom(ev);
+      if (s->npoints && s->points[s->npoints - 1].t == ts) {
+        rc = promql__ev_errorf(ev, "vector cannot contain metrics with the same labelset");
+        goto out;
+      }
+      if (series_append(ev->a, s, &pcap[idx], steps, ts, res.s[k].v)) {
+        rc = promql__ev_oom(ev);
+        goto out;
+      }
     }
     ev->cur_samples += (int64_t)res.n;
     temp += (int64_t)res.n;
     total += (int64_t)res.n;
-    if (ev->cur_samples > ev->max_samples) return promql__ev_add_samples(ev, 1);
+    if (ev->cur_samples > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, 1);
+      goto out;
+    }
   }
   ev->cur_samples = orig + total;
   out->m = o.m;
-  return 0;
+out:
+  step_cells_free(&tr, n);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- range arguments */
@@ -629,6 +730,222 @@ static int eval_matrix_top(promql__ev *ev, const promql_expr *e, promql__mat *ou
     if (mat_push(ev->a, out, &s)) return promql__ev_oom(ev);
   }
   return 0;
+}
+
+/* ---------------------------------------------------------------- range functions in parallel
+ * (design note 7) A range function over many series runs in shards of
+ * consecutive series on promql__parallel's threads. Each series' values
+ * depend on its own points only, so a shard computes exactly what the
+ * sequential loop below computes; the shards' outputs are then appended in
+ * series order, so the matrix is the same, point for point and in the same
+ * order, as the sequential one for any thread count. Two things of the
+ * sequential loop are shared state and are replayed instead:
+ * - the sample count: within one series cur_samples does not move, so the
+ *   loop's per-step test (cur + window > max) is cur + largest window >
+ *   max, and its end test uses the last step's window; both are replayed in
+ *   series order from what each shard records. While they run, shards add
+ *   their outputs to one counter and stop once it passes what the limit
+ *   leaves — the replay fails then anyway (the last series to output would
+ *   cross it) — so memory stays within --query.max-samples plus one series
+ *   per thread;
+ * - the arena: shards write to their own malloc'd buffers; only the merge,
+ *   on the calling thread, allocates from the arena.
+ * holt_winters (errors depend on the step), quantile_over_time (arena) and
+ * absent_over_time stay sequential. */
+#define RANGE_PAR_MIN_SERIES 512
+#define RANGE_PAR_SHARDS_PER_THREAD 4
+
+typedef struct rp_series {
+  size_t off, nout; /* points[off, off + nout) of the shard */
+  size_t maxwin, lastw;
+} rp_series;
+
+typedef struct rp_shard {
+  size_t lo, hi; /* series [lo, hi) */
+  promql_point *pts;
+  size_t npts, cap;
+  rp_series *ser;
+  int rc;
+} rp_shard;
+
+typedef struct rp_job {
+  const promql__ev *ev;
+  const msrc *m;
+  int fid;
+  bool slide;
+  double *const *other;
+  size_t na, steps;
+  int64_t left; /* outputs the sample limit leaves */
+  atomic_int_least64_t outputs;
+  atomic_int stop;
+  rp_shard *sh;
+} rp_job;
+
+static bool range_par_ok(const promql__ev *ev, int fid, size_t nseries, size_t steps) {
+  if (ev->threads < 2 || nseries < RANGE_PAR_MIN_SERIES) return false;
+  /* A sub-evaluator of a huge subquery keeps the sequential loop, whose
+   * buffer is capped by the sample limit. */
+  if (steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return false;
+  return fid != promql__range_fn_id("holt_winters") &&
+         fid != promql__range_fn_id("quantile_over_time") && fid != 0;
+}
+
+static void rp_run(void *arg, size_t k) {
+  rp_job *j = arg;
+  const promql__ev *ev = j->ev;
+  const msrc *m = j->m;
+  rp_shard *sh = &j->sh[k];
+  promql_point *clean = NULL; /* a series without its stale markers */
+  size_t cleancap = 0;
+  double argv[PROMQL_FUNC_MAX_ARGS + 1];
+  for (size_t i = sh->lo; i < sh->hi; i++) {
+    if (atomic_load_explicit(&j->stop, memory_order_relaxed)) return;
+    if (((i - sh->lo) & 255) == 255) {
+      if ((ev->cancel && *ev->cancel) || (ev->deadline_ns && orr_mono_ns() > ev->deadline_ns)) {
+        sh->rc = ev->cancel && *ev->cancel ? ORR_ECANCELED : ORR_ETIMEOUT;
+        atomic_store(&j->stop, 1);
+        goto out;
+      }
+    }
+    const promql_series *in = &m->s[i];
+    const promql_point *p = in->points;
+    size_t np = in->npoints, nst = 0;
+    for (size_t x = 0; x < np; x++) nst += promql__is_stale(p[x].v);
+    if (nst) {
+      if (cleancap < np) {
+        free(clean);
+        if (!(clean = malloc(np * sizeof(*clean)))) goto oom;
+        cleancap = np;
+      }
+      size_t w = 0;
+      for (size_t x = 0; x < np; x++)
+        if (!promql__is_stale(p[x].v)) clean[w++] = p[x];
+      p = clean;
+      np = w;
+    }
+    if (sh->cap - sh->npts < j->steps) {
+      size_t nc = sh->cap ? sh->cap * 2 : j->steps * 16;
+      while (nc - sh->npts < j->steps) nc *= 2;
+      promql_point *npts = realloc(sh->pts, nc * sizeof(*npts));
+      if (!npts) goto oom;
+      sh->pts = npts;
+      sh->cap = nc;
+    }
+    rp_series *rs = &sh->ser[i - sh->lo];
+    rs->off = sh->npts;
+    size_t lo = 0, hi = 0;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < j->steps; st++, ts += ev->interval) {
+      int64_t ref = (m->has_at ? m->at + (j->slide ? ts - ev->start : 0) : ts) - m->offset;
+      while (lo < np && p[lo].t < ref - m->range) lo++;
+      if (hi < lo) hi = lo;
+      while (hi < np && p[hi].t <= ref) hi++;
+      rs->lastw = hi - lo;
+      if (hi == lo) continue;
+      if (hi - lo > rs->maxwin) rs->maxwin = hi - lo;
+      for (size_t x = 0; x < j->na && x <= PROMQL_FUNC_MAX_ARGS; x++)
+        argv[x] = j->other[x] ? j->other[x][st] : 0;
+      promql__win w = {p + lo, hi - lo, m->has_at && !j->slide ? ev->start : ts, ref, m->range,
+                       argv};
+      double v;
+      bool ok = false;
+      /* No function that runs here uses |ev| (range_par_ok). */
+      (void)promql__range_fn(NULL, j->fid, &w, &v, &ok);
+      if (!ok) continue;
+      sh->pts[sh->npts].t = ts;
+      sh->pts[sh->npts].v = v;
+      sh->npts++;
+      rs->nout++;
+    }
+    if (rs->nout &&
+        atomic_fetch_add(&j->outputs, (int_least64_t)rs->nout) + (int64_t)rs->nout > j->left) {
+      atomic_store(&j->stop, 1); /* the replay fails on the limit */
+      goto out;
+    }
+  }
+  goto out;
+oom:
+  sh->rc = ORR_ENOMEM;
+  atomic_store(&j->stop, 1);
+out:
+  free(clean);
+}
+
+static int eval_range_par(promql__ev *ev, const msrc *m, int fid, bool slide, double *const *other,
+                          size_t na, size_t steps, bool keep_name, val *out) {
+  size_t nsh = (size_t)ev->threads * RANGE_PAR_SHARDS_PER_THREAD;
+  if (nsh > m->n) nsh = m->n;
+  rp_job j;
+  memset(&j, 0, sizeof(j));
+  j.ev = ev;
+  j.m = m;
+  j.fid = fid;
+  j.slide = slide;
+  j.other = other;
+  j.na = na;
+  j.steps = steps;
+  j.left = ev->max_samples - ev->cur_samples;
+  atomic_init(&j.outputs, 0);
+  atomic_init(&j.stop, 0);
+  j.sh = calloc(nsh, sizeof(*j.sh));
+  int rc = 0;
+  if (!j.sh) return promql__ev_oom(ev);
+  for (size_t k = 0; k < nsh; k++) {
+    j.sh[k].lo = m->n * k / nsh;
+    j.sh[k].hi = m->n * (k + 1) / nsh;
+    j.sh[k].ser = calloc(j.sh[k].hi - j.sh[k].lo + 1, sizeof(rp_series));
+    if (!j.sh[k].ser) {
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+  }
+  promql__parallel(ev->threads, nsh, rp_run, &j);
+  for (size_t k = 0; k < nsh; k++) {
+    if (j.sh[k].rc == ORR_ENOMEM) {
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+    if (j.sh[k].rc) { /* canceled or timed out: the next check says which */
+      ev->check_ctr = 255;
+      if (!(rc = promql__ev_check(ev))) rc = promql__ev_errorf(ev, "query was interrupted");
+      goto out;
+    }
+  }
+  /* The replay, in series order (a stopped shard left zeros behind the
+   * series where it stopped; the replay fails before reaching them). */
+  for (size_t k = 0; k < nsh; k++) {
+    const rp_shard *sh = &j.sh[k];
+    for (size_t i = sh->lo; i < sh->hi; i++) {
+      const rp_series *rs = &sh->ser[i - sh->lo];
+      if (rs->maxwin && ev->cur_samples + (int64_t)rs->maxwin > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, (int64_t)rs->maxwin);
+        goto out;
+      }
+      if (!rs->nout) continue;
+      if (ev->cur_samples + (int64_t)rs->lastw + (int64_t)rs->nout > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, (int64_t)rs->lastw + (int64_t)rs->nout);
+        goto out;
+      }
+      ev->cur_samples += (int64_t)rs->nout;
+      promql_series s = {m->s[i].labels, orr_arena_alloc(ev->a, rs->nout * sizeof(promql_point)),
+                         rs->nout};
+      if (!s.points || (!keep_name && promql__drop_name(ev->a, &m->s[i].labels, &s.labels)) ||
+          mat_push(ev->a, &out->m, &s)) {
+        rc = promql__ev_oom(ev);
+        goto out;
+      }
+      memcpy(s.points, sh->pts + rs->off, rs->nout * sizeof(promql_point));
+    }
+  }
+  if (atomic_load(&j.stop)) /* stopped on the limit, yet the replay passed: cannot be */
+    rc = promql__ev_add_samples(ev, ev->max_samples + 1);
+out:
+  for (size_t k = 0; k < nsh; k++) {
+    free(j.sh[k].pts);
+    free(j.sh[k].ser);
+  }
+  free(j.sh);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -743,6 +1060,12 @@ static int eval_call(promql__ev *ev, const promql_expr *e, val *out) {
   bool keep_name = strcmp(f->name, "last_over_time") == 0;
   int fid = promql__range_fn_id(f->name);
   bool absent = strcmp(f->name, "absent_over_time") == 0;
+  if (!absent && range_par_ok(ev, fid, m.n, steps)) {
+    rc = eval_range_par(ev, &m, fid, slide, other, na, steps, keep_name, out);
+    if (m.subq_points) ev->cur_samples -= m.subq_points;
+    if (rc) return rc;
+    return check_dups(ev, &out->m);
+  }
   /* A series' output is at most what the sample limit leaves, so the buffer
    * is no bigger: a subquery of 3e10 steps fails on the limit (422), not on
    * malloc. */
@@ -1339,9 +1662,51 @@ static int pt_cmp(const void *a, const void *b) {
 
 /* Sorts a selector's series by labels and merges equal ones (samples of
  * both, one per timestamp), as a merging querier over blocks does. */
+/* Sorts |d| by labels by merging its ascending runs (natural merge sort,
+ * stable). Each block's series come in index order, which is label order,
+ * so a selection over k blocks is k runs: k - 1 linear merges instead of
+ * qsort's full sort (a tenth of a 57k-series query's time). */
+static int sort_runs(sel_data *d) {
+  size_t nruns = 1;
+  for (size_t i = 1; i < d->n; i++)
+    if (series_cmp(&d->s[i - 1], &d->s[i]) > 0) nruns++;
+  if (nruns == 1) return 0;
+  if (nruns > 64) {
+    qsort(d->s, d->n, sizeof(*d->s), series_cmp);
+    return 0;
+  }
+  promql_series *tmp = malloc(d->n * sizeof(*tmp));
+  if (!tmp) return ORR_ENOMEM;
+  while (nruns > 1) {
+    size_t i = 0, w = 0;
+    nruns = 0;
+    while (i < d->n) {
+      size_t a0 = i, a1 = i + 1;
+      while (a1 < d->n && series_cmp(&d->s[a1 - 1], &d->s[a1]) <= 0) a1++;
+      size_t b1 = a1;
+      if (b1 < d->n) {
+        b1++;
+        while (b1 < d->n && series_cmp(&d->s[b1 - 1], &d->s[b1]) <= 0) b1++;
+      }
+      size_t x = a0, y = a1;
+      while (x < a1 || y < b1) {
+        if (y == b1 || (x < a1 && series_cmp(&d->s[x], &d->s[y]) <= 0))
+          tmp[w++] = d->s[x++];
+        else
+          tmp[w++] = d->s[y++];
+      }
+      nruns++;
+      i = b1;
+    }
+    memcpy(d->s, tmp, d->n * sizeof(*tmp));
+  }
+  free(tmp);
+  return 0;
+}
+
 static int prepare_data(orr_arena *a, sel_data *d) {
   if (d->n < 2) return 0;
-  qsort(d->s, d->n, sizeof(*d->s), series_cmp);
+  if (sort_runs(d)) return ORR_ENOMEM;
   size_t k = 0;
   for (size_t i = 0; i < d->n; i++) {
     if (k && labels_equal(&d->s[k - 1].labels, &d->s[i].labels)) {
@@ -1351,7 +1716,9 @@ static int prepare_data(orr_arena *a, sel_data *d) {
       if (!np) return ORR_ENOMEM;
       memcpy(np, m->points, m->npoints * sizeof(*np));
       memcpy(np + m->npoints, d->s[i].points, d->s[i].npoints * sizeof(*np));
-      qsort(np, tot, sizeof(*np), pt_cmp);
+      /* Blocks in time order: the second part starts after the first ends. */
+      if (m->npoints && d->s[i].npoints && m->points[m->npoints - 1].t >= d->s[i].points[0].t)
+        qsort(np, tot, sizeof(*np), pt_cmp);
       size_t w = 0;
       for (size_t j = 0; j < tot; j++)
         if (!w || np[w - 1].t != np[j].t) np[w++] = np[j];
@@ -1365,7 +1732,8 @@ static int prepare_data(orr_arena *a, sel_data *d) {
   return 0;
 }
 
-int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) {
+static int query_exec(promql_query *q, promql_result *res, promql_errinfo *err,
+                      promql__agg_scratch *agg) {
   promql_errinfo local;
   if (!err) err = &local;
   err->type = PROMQL_ERR_NONE;
@@ -1393,6 +1761,8 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
   ev.q = q;
   ev.err = err;
   ev.check_ctr = 255; /* check at once */
+  ev.agg = agg;
+  ev.threads = promql__threads(q->p.parallelism);
   ptrvec wraps = {NULL, 0, 0, 0};
   if (invariant(q->root, &wraps)) pv_add(&wraps, q->root);
   if (wraps.oom) {
@@ -1480,6 +1850,14 @@ oom:
   return ORR_ENOMEM;
 fail:
   if (err->type == PROMQL_ERR_NONE) set_err(err, PROMQL_ERR_INTERNAL, orr_strerror(rc));
+  return rc;
+}
+
+int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) {
+  promql__agg_scratch agg;
+  memset(&agg, 0, sizeof(agg));
+  int rc = query_exec(q, res, err, &agg);
+  promql__agg_scratch_free(&agg);
   return rc;
 }
 

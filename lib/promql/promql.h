@@ -350,7 +350,13 @@ typedef struct promql_query_params {
   /* Set to non-zero (by another thread) to cancel; may be NULL. Checked
    * periodically during evaluation. */
   const volatile int *cancel;
+  /* Threads one evaluation may use (range functions over many series are
+   * split by series); 0: the online CPUs. Answers do not depend on it. */
+  int64_t parallelism;
 } promql_query_params;
+
+/* The most threads one evaluation uses, whatever |parallelism| says. */
+#define PROMQL_MAX_PARALLELISM 64
 
 typedef struct promql_query promql_query;
 

@@ -199,7 +199,29 @@ struct promql__ev {
    * sorted: evaluated once at the start and replicated over the steps. */
   const promql_expr **inv;
   size_t ninv;
+  /* Buffers reused by every step of every aggregation of the query (agg.c):
+   * a step used to take a table and a group array sized by its input from
+   * the arena, 5 MB per step over 57k series, all kept to the end. Shared by
+   * sub-evaluators (subqueries copy |ev|), which run one at a time. */
+  struct promql__agg_scratch *agg;
+  int threads; /* promql__threads() of the query's parallelism */
 };
+
+/* parallel.c: the thread count for |parallelism| (0: online CPUs), and a
+ * fork-join over |n| shards: fn(arg, i) runs once for each i < |n| on up
+ * to |threads| threads, the caller's included; returns when all are done. */
+int promql__threads(int64_t parallelism);
+void promql__parallel(int threads, size_t n, void (*fn)(void *arg, size_t shard), void *arg);
+
+typedef struct promql__agg_scratch {
+  long *tab;      /* open addressing, -1 empty; cleared slot by slot */
+  size_t tabcap;
+  void *groups;   /* agg.c's group array */
+  size_t groupcap;
+  size_t nused;   /* groups of the current step: their slots are set */
+} promql__agg_scratch;
+/* Frees the buffers of |s| (not |s| itself). */
+void promql__agg_scratch_free(promql__agg_scratch *s);
 
 /* Records an execution error (first wins); returns ORR_EINVAL. */
 int promql__ev_errorf(promql__ev *ev, const char *fmt, ...) ORR_PRINTF(2, 3);

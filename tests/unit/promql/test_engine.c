@@ -569,7 +569,7 @@ static void test_json_streaming(void **state) {
     tdb_add(&db, line, 15000);
   }
   orr_arena *a = orr_arena_new(0);
-  promql_query_params p = {true, 0, 1500000, 15000, 0, 0, 0, 0, NULL};
+  promql_query_params p = {true, 0, 1500000, 15000, 0, 0, 0, 0, NULL, 0};
   promql_storage st = {&db, tdb_select};
   promql_result res;
   promql_errinfo err;
@@ -598,7 +598,7 @@ static void test_cancel_and_timeout(void **state) {
   tdb_add(&db, "m 0+1x2000", 15000);
   orr_arena *a = orr_arena_new(0);
   volatile int cancel = 1;
-  promql_query_params p = {true, 0, 30000000, 15000, 0, 0, 0, 0, &cancel};
+  promql_query_params p = {true, 0, 30000000, 15000, 0, 0, 0, 0, &cancel, 0};
   promql_storage st = {&db, tdb_select};
   promql_result res;
   promql_errinfo err;
@@ -629,7 +629,7 @@ static void test_cancel_and_timeout(void **state) {
  * elsewhere, merged per label set and step (aggregation pushdown). */
 static void run_partial(const char *qs, const double *want_a, size_t nwant_a, double want_b) {
   orr_arena *a = orr_arena_new(0);
-  promql_query_params p = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL};
+  promql_query_params p = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL, 0};
   promql_query *q;
   promql_errinfo err;
   assert_int_equal(promql_query_new(a, qs, strlen(qs), &p, &q, &err), 0);
@@ -677,7 +677,7 @@ static void test_partials(void **state) {
   /* topk: the partials join the input and the node picks again. */
   {
     orr_arena *ta = orr_arena_new(0);
-    promql_query_params rp = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL};
+    promql_query_params rp = {true, 0, 60000, 30000, 0, 0, 0, 0, NULL, 0};
     promql_query *q;
     const char *qs = "topk by (job) (1, m)";
     promql_errinfo err;
@@ -702,7 +702,7 @@ static void test_partials(void **state) {
   }
   /* Only sum, min, max, count, group, topk and bottomk by take partials. */
   orr_arena *a = orr_arena_new(0);
-  promql_query_params p = {false, 0, 0, 0, 0, 0, 0, 0, NULL};
+  promql_query_params p = {false, 0, 0, 0, 0, 0, 0, 0, NULL, 0};
   promql_errinfo err;
   const char *no[] = {"avg by (job) (m)", "sum without (i) (m)", "topk without (i) (1, m)", "m"};
   labels_label ja[] = {{"job", "a"}};
@@ -783,7 +783,7 @@ static void test_concurrent_feeding(void **state) {
   const char *q = "sum by (i) (rate(a[1m])) + on(i) sum by (i) (b) - on(i) max by (i) (a offset 1m)";
   char *want = query_json(&db, q, true, 0, 600000, 15000, 0);
   orr_arena *a = orr_arena_new(0);
-  promql_query_params p = {true, 0, 600000, 15000, 0, 0, 0, 0, NULL};
+  promql_query_params p = {true, 0, 600000, 15000, 0, 0, 0, 0, NULL, 0};
   promql_query *qq;
   promql_errinfo err;
   assert_int_equal(promql_query_new(a, q, strlen(q), &p, &qq, &err), 0);
