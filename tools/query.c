@@ -19,6 +19,7 @@ static struct {
   int64_t lookback_ms;
   int64_t max_samples;
   int64_t timeout_ms;
+  int64_t parallelism;
 } opt;
 
 static const orr_flag query_flags[] = {
@@ -35,6 +36,10 @@ static const orr_flag query_flags[] = {
     {"max-samples", ORR_FLAG_INT, &opt.max_samples, "50000000",
      "Maximum number of samples a query may hold in memory.", NULL},
     {"timeout", ORR_FLAG_DURATION, &opt.timeout_ms, "2m", "Maximum evaluation time.", NULL},
+    {"parallelism", ORR_FLAG_INT, &opt.parallelism, "0",
+     "Threads one evaluation may use (range functions over many series); 0: the online CPUs. "
+     "Answers are the same for any value.",
+     NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -227,6 +232,7 @@ static int run(int argc, char **argv) {
   p.lookback_ms = opt.lookback_ms;
   p.max_samples = opt.max_samples;
   p.timeout_ms = opt.timeout_ms ? opt.timeout_ms : -1;
+  p.parallelism = opt.parallelism;
   char msg[1200];
   if (range) {
     if (orr_parse_time(opt.start, &p.start_ms)) {

@@ -1290,7 +1290,463 @@ static int merge_partials(promql__ev *ev, const promql_expr *e, const sel_data *
   return 0;
 }
 
+static bool is_wrapped(const promql__ev *ev, const promql_expr *e);
+
+/* ---------------------------------------------------------------- fused aggregation
+ * (design note 8) sum/avg/count/min/max/group/stddev/stdvar of a range
+ * function over a matrix selector — `sum by (job) (rate(x[5m]))` — without
+ * the function's matrix: each thread takes a contiguous range of steps,
+ * walks every series in series order, computes the function's value at its
+ * steps and folds it at once into its (group, step) accumulator. Why the
+ * answer is the one of range_eval + promql__aggregate, bit for bit:
+ * - a (group, step) cell is folded by one thread only, in series order,
+ *   which is the order of the step's input vector (series without a value
+ *   at the step are absent from it and skipped here); the fold is the same
+ *   code path per op as aggregate()'s (first value assigned, then folded);
+ * - at each step, groups are listed in the order of their first member in
+ *   the step's vector (the smallest series index seen in the cell), and
+ *   the output series are gathered across steps in first-seen order, as
+ *   range_eval's output map does;
+ * - group keys and labels are computed from the selector's labels: with
+ *   __name__ not among by's labels the name does not enter either (with
+ *   `without`, aggregate() drops it itself);
+ * - the sample count is replayed: the function's per-series checks as in
+ *   eval_range_par, then range_eval's per-step checks from the number of
+ *   inputs and groups at each step; the count ends where range_eval ends.
+ * The function's values are never held beyond one step of one series, so
+ * memory is the accumulators (bounded: FUSED_MAX_CELLS) whatever the number
+ * of series. */
+#define FUSED_MAX_CELLS ((size_t)1 << 22)
+
+typedef struct fz_cell {
+  double value, mean, count;
+  size_t first; /* series index of the first member; SIZE_MAX: empty */
+} fz_cell;
+
+typedef struct fz_part { /* one thread's steps [s0, s1) */
+  size_t s0, s1;
+  rp_series *ser; /* per series: nout and largest window over [s0, s1) */
+  size_t *lastw;  /* per series: the window at the last step (last part only) */
+  promql_point *clean;
+  size_t cleancap;
+  int rc;
+} fz_part;
+
+typedef struct fz_job {
+  const promql__ev *ev;
+  const msrc *m;
+  int fid;
+  bool slide;
+  double *const *other;
+  size_t na, steps, ngroups;
+  promql_aggop op;
+  const size_t *grp; /* group of each series */
+  fz_cell *cells;    /* [group * steps + step] */
+  size_t *nin;       /* inputs per step */
+  fz_part *parts;
+  atomic_int stop;
+} fz_job;
+
+static void fz_fold(promql_aggop op, fz_cell *c, double v, size_t i) {
+  if (c->first == SIZE_MAX) {
+    c->first = i;
+    c->value = v;
+    c->mean = v;
+    c->count = 1;
+    if (op == PROMQL_AGG_STDVAR || op == PROMQL_AGG_STDDEV) c->value = 0;
+    if (op == PROMQL_AGG_GROUP) c->value = 1;
+    return;
+  }
+  switch (op) {
+    case PROMQL_AGG_SUM: c->value += v; break;
+    case PROMQL_AGG_AVG:
+      c->count++;
+      if (isinf(c->mean)) {
+        if (isinf(v) && (c->mean > 0) == (v > 0)) break;
+        if (!isinf(v) && !isnan(v)) break;
+      }
+      c->mean += v / c->count - c->mean / c->count;
+      break;
+    case PROMQL_AGG_MAX:
+      if (c->value < v || isnan(c->value)) c->value = v;
+      break;
+    case PROMQL_AGG_MIN:
+      if (c->value > v || isnan(c->value)) c->value = v;
+      break;
+    case PROMQL_AGG_COUNT: c->count++; break;
+    case PROMQL_AGG_STDVAR:
+    case PROMQL_AGG_STDDEV: {
+      c->count++;
+      double delta = v - c->mean;
+      c->mean += delta / c->count;
+      c->value += delta * (v - c->mean);
+      break;
+    }
+    default: break;
+  }
+}
+
+static double fz_value(promql_aggop op, const fz_cell *c) {
+  switch (op) {
+    case PROMQL_AGG_AVG: return c->mean;
+    case PROMQL_AGG_COUNT: return c->count;
+    case PROMQL_AGG_STDVAR: return c->value / c->count;
+    case PROMQL_AGG_STDDEV: return sqrt(c->value / c->count);
+    default: return c->value;
+  }
+}
+
+static void fz_run(void *arg, size_t k) {
+  fz_job *j = arg;
+  const promql__ev *ev = j->ev;
+  const msrc *m = j->m;
+  fz_part *pt = &j->parts[k];
+  double argv[PROMQL_FUNC_MAX_ARGS + 1];
+  for (size_t i = 0; i < m->n; i++) {
+    if ((i & 255) == 255) {
+      if (atomic_load_explicit(&j->stop, memory_order_relaxed)) return;
+      if ((ev->cancel && *ev->cancel) || (ev->deadline_ns && orr_mono_ns() > ev->deadline_ns)) {
+        pt->rc = ev->cancel && *ev->cancel ? ORR_ECANCELED : ORR_ETIMEOUT;
+        atomic_store(&j->stop, 1);
+        return;
+      }
+    }
+    const promql_series *in = &m->s[i];
+    const promql_point *p = in->points;
+    size_t np = in->npoints, nst = 0;
+    for (size_t x = 0; x < np; x++) nst += promql__is_stale(p[x].v);
+    if (nst) {
+      if (pt->cleancap < np) {
+        free(pt->clean);
+        if (!(pt->clean = malloc(np * sizeof(*pt->clean)))) {
+          pt->rc = ORR_ENOMEM;
+          atomic_store(&j->stop, 1);
+          return;
+        }
+        pt->cleancap = np;
+      }
+      size_t w = 0;
+      for (size_t x = 0; x < np; x++)
+        if (!promql__is_stale(p[x].v)) pt->clean[w++] = p[x];
+      p = pt->clean;
+      np = w;
+    }
+    rp_series *rs = &pt->ser[i];
+    fz_cell *cells = j->cells + j->grp[i] * j->steps;
+    size_t lo = 0, hi = 0, lastw = 0;
+    int64_t ts = ev->start + (int64_t)pt->s0 * ev->interval;
+    for (size_t st = pt->s0; st < pt->s1; st++, ts += ev->interval) {
+      int64_t ref = (m->has_at ? m->at + (j->slide ? ts - ev->start : 0) : ts) - m->offset;
+      while (lo < np && p[lo].t < ref - m->range) lo++;
+      if (hi < lo) hi = lo;
+      while (hi < np && p[hi].t <= ref) hi++;
+      lastw = hi - lo;
+      if (hi == lo) continue;
+      if (hi - lo > rs->maxwin) rs->maxwin = hi - lo;
+      for (size_t x = 0; x < j->na && x <= PROMQL_FUNC_MAX_ARGS; x++)
+        argv[x] = j->other[x] ? j->other[x][st] : 0;
+      promql__win w = {p + lo, hi - lo, m->has_at && !j->slide ? ev->start : ts, ref, m->range,
+                       argv};
+      double v;
+      bool ok = false;
+      (void)promql__range_fn(NULL, j->fid, &w, &v, &ok);
+      if (!ok) continue;
+      rs->nout++;
+      j->nin[st]++;
+      fz_fold(j->op, &cells[st], v, i);
+    }
+    if (pt->lastw) pt->lastw[i] = lastw;
+  }
+}
+
+/* The first group of |ls| labels as aggregate() builds them. */
+static int fz_group_labels(promql__ev *ev, const promql_expr *e, const labels_set *metric,
+                           labels_set *out) {
+  if (e->u.agg.without) {
+    labels_builder b;
+    labels_builder_init(&b, ev->a, metric);
+    for (size_t j = 0; j < e->u.agg.ngrouping; j++) labels_builder_del(&b, e->u.agg.grouping[j]);
+    labels_builder_del(&b, LABELS_METRIC_NAME);
+    return labels_builder_finish(&b, out);
+  }
+  memset(out, 0, sizeof(*out));
+  if (!e->u.agg.ngrouping) return 0;
+  labels_label *v = orr_arena_alloc(ev->a, (metric->n ? metric->n : 1) * sizeof(*v));
+  if (!v) return ORR_ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < metric->n; i++)
+    for (size_t j = 0; j < e->u.agg.ngrouping; j++)
+      if (strcmp(metric->v[i].name, e->u.agg.grouping[j]) == 0) {
+        v[n++] = metric->v[i];
+        break;
+      }
+  out->v = v;
+  out->n = n;
+  return 0;
+}
+
+/* Whether |e| takes the fused path; |*call| is its range function call. */
+static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_expr **call,
+                     long *mi) {
+  switch (e->u.agg.op) {
+    case PROMQL_AGG_SUM:
+    case PROMQL_AGG_AVG:
+    case PROMQL_AGG_COUNT:
+    case PROMQL_AGG_MIN:
+    case PROMQL_AGG_MAX:
+    case PROMQL_AGG_GROUP:
+    case PROMQL_AGG_STDDEV:
+    case PROMQL_AGG_STDVAR: break;
+    default: return false;
+  }
+  if (find_partials(ev, e)) return false;
+  const promql_expr *c = e->u.agg.expr;
+  while (c->kind == PROMQL_NODE_PAREN) c = c->u.paren.expr;
+  if (c->kind != PROMQL_NODE_CALL || (ev->ninv && is_wrapped(ev, c))) return false;
+  const char *name = c->u.call.func->name;
+  int fid = promql__range_fn_id(name);
+  if (!fid || fid == promql__range_fn_id("holt_winters") ||
+      fid == promql__range_fn_id("quantile_over_time") || !strcmp(name, "absent_over_time"))
+    return false;
+  *mi = -1;
+  for (size_t i = 0; i < c->u.call.nargs; i++) {
+    const promql_expr *a = c->u.call.args[i];
+    if (ev->ninv && is_wrapped(ev, a) && a->kind != PROMQL_NODE_NUMBER) return false;
+    a = unwrap(a);
+    if (a->kind == PROMQL_NODE_SUBQUERY) return false;
+    if (a->kind == PROMQL_NODE_MATRIX_SELECTOR) *mi = (long)i;
+    else if (a->kind != PROMQL_NODE_NUMBER) return false;
+  }
+  if (*mi < 0) return false;
+  /* Names dropped from series of one name cannot collide (eval_call's
+   * duplicate check); by (__name__) would see the dropped name. */
+  bool keep_name = strcmp(name, "last_over_time") == 0;
+  if (!keep_name) {
+    for (size_t j = 0; j < e->u.agg.ngrouping; j++)
+      if (!e->u.agg.without && strcmp(e->u.agg.grouping[j], LABELS_METRIC_NAME) == 0) return false;
+    const promql_expr *vs = unwrap(c->u.call.args[*mi])->u.ms.vs;
+    bool one_name = false;
+    for (size_t k = 0; k < vs->u.vs.nmatchers; k++)
+      if (labels_matcher_type(vs->u.vs.matchers[k]) == LABELS_MATCH_EQ &&
+          strcmp(labels_matcher_name(vs->u.vs.matchers[k]), LABELS_METRIC_NAME) == 0)
+        one_name = true;
+    if (!one_name) return false;
+  }
+  *call = c;
+  return true;
+}
+
+/* 1: not fused (nothing done); 0 or an error code: done. */
+static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
+  const promql_expr *c;
+  long mi;
+  if (!fused_ok(ev, e, &c, &mi)) return 1;
+  size_t steps = nsteps(ev);
+  if (steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return 1;
+  msrc m;
+  int rc;
+  /* range_eval releases its arguments' samples at the end. */
+  int64_t orig = ev->cur_samples;
+  /* The other arguments are numbers: constant over the steps. */
+  double *other[PROMQL_FUNC_MAX_ARGS + 1];
+  double consts[PROMQL_FUNC_MAX_ARGS + 1];
+  size_t na = c->u.call.nargs;
+  for (size_t i = 0; i <= PROMQL_FUNC_MAX_ARGS; i++) other[i] = NULL;
+  for (size_t i = 0; i < na && i <= PROMQL_FUNC_MAX_ARGS; i++) {
+    if ((long)i == mi) continue;
+    consts[i] = unwrap(c->u.call.args[i])->u.number.val;
+  }
+  /* Scalars as eval_call holds them: one value per step, counted while held. */
+  for (size_t i = 0; i < na && i <= PROMQL_FUNC_MAX_ARGS; i++) {
+    if ((long)i == mi) continue;
+    if ((rc = promql__ev_add_samples(ev, (int64_t)steps))) return rc;
+    other[i] = orr_arena_alloc(ev->a, (steps ? steps : 1) * sizeof(double));
+    if (!other[i]) return promql__ev_oom(ev);
+    for (size_t k = 0; k < steps; k++) other[i][k] = consts[i];
+  }
+  if ((rc = eval_msrc(ev, c->u.call.args[mi], c->u.call.func->at_unsafe, &m))) return rc;
+  memset(out, 0, sizeof(*out));
+  out->type = PROMQL_TYPE_VECTOR;
+  if (!m.n || !steps) return 0;
+  /* Groups, in series order (their index is only a slot: output order is
+   * decided per step below). */
+  size_t *grp = malloc(m.n * sizeof(size_t));
+  size_t tcap = 64;
+  while (tcap < m.n * 2) tcap *= 2;
+  size_t *tab = malloc(tcap * sizeof(size_t));
+  uint64_t *keys = malloc(m.n * sizeof(uint64_t));
+  size_t *rep = malloc(m.n * sizeof(size_t)); /* a member of each group */
+  fz_job j;
+  memset(&j, 0, sizeof(j));
+  size_t nparts = 0;
+  if (!grp || !tab || !keys || !rep) {
+    rc = promql__ev_oom(ev);
+    goto out;
+  }
+  for (size_t i = 0; i < tcap; i++) tab[i] = SIZE_MAX;
+  size_t ng = 0;
+  for (size_t i = 0; i < m.n; i++) {
+    uint64_t key = promql__agg_key(e, &m.s[i].labels);
+    size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 11) & (tcap - 1);
+    while (tab[slot] != SIZE_MAX && keys[tab[slot]] != key) slot = (slot + 1) & (tcap - 1);
+    if (tab[slot] == SIZE_MAX) {
+      keys[ng] = key;
+      rep[ng] = i;
+      tab[slot] = ng++;
+    }
+    grp[i] = tab[slot];
+  }
+  if (ng * steps > FUSED_MAX_CELLS) { /* the usual path, from the start */
+    ev->cur_samples = orig;
+    rc = 1;
+    goto out;
+  }
+  j.ev = ev;
+  j.m = &m;
+  j.fid = promql__range_fn_id(c->u.call.func->name);
+  j.slide = c->u.call.func->at_unsafe;
+  j.other = other;
+  j.na = na;
+  j.steps = steps;
+  j.ngroups = ng;
+  j.op = e->u.agg.op;
+  j.grp = grp;
+  atomic_init(&j.stop, 0);
+  nparts = (size_t)(ev->threads > 1 && m.n >= RANGE_PAR_MIN_SERIES ? ev->threads : 1);
+  if (nparts > steps) nparts = steps;
+  j.cells = malloc(ng * steps * sizeof(fz_cell));
+  j.nin = calloc(steps, sizeof(size_t));
+  j.parts = calloc(nparts, sizeof(fz_part));
+  if (!j.cells || !j.nin || !j.parts) {
+    rc = promql__ev_oom(ev);
+    goto out;
+  }
+  for (size_t x = 0; x < ng * steps; x++) j.cells[x].first = SIZE_MAX;
+  for (size_t k = 0; k < nparts; k++) {
+    j.parts[k].s0 = steps * k / nparts;
+    j.parts[k].s1 = steps * (k + 1) / nparts;
+    j.parts[k].ser = calloc(m.n, sizeof(rp_series));
+    if (k == nparts - 1) j.parts[k].lastw = calloc(m.n, sizeof(size_t));
+    if (!j.parts[k].ser || (k == nparts - 1 && !j.parts[k].lastw)) {
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+  }
+  promql__parallel(ev->threads, nparts, fz_run, &j);
+  for (size_t k = 0; k < nparts; k++) {
+    if (j.parts[k].rc == ORR_ENOMEM) {
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+    if (j.parts[k].rc) {
+      ev->check_ctr = 255;
+      if (!(rc = promql__ev_check(ev))) rc = promql__ev_errorf(ev, "query was interrupted");
+      goto out;
+    }
+  }
+  /* eval_call's sample count, replayed in series order. */
+  for (size_t i = 0; i < m.n; i++) {
+    size_t maxwin = 0, nout = 0;
+    for (size_t k = 0; k < nparts; k++) {
+      if (j.parts[k].ser[i].maxwin > maxwin) maxwin = j.parts[k].ser[i].maxwin;
+      nout += j.parts[k].ser[i].nout;
+    }
+    if (maxwin && ev->cur_samples + (int64_t)maxwin > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, (int64_t)maxwin);
+      goto out;
+    }
+    if (!nout) continue;
+    size_t lastw = j.parts[nparts - 1].lastw[i];
+    if (ev->cur_samples + (int64_t)lastw + (int64_t)nout > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, (int64_t)lastw + (int64_t)nout);
+      goto out;
+    }
+    ev->cur_samples += (int64_t)nout;
+  }
+  /* range_eval's steps: inputs, then outputs, gathered in first-seen order. */
+  {
+    int64_t temp = ev->cur_samples, total = 0;
+    size_t *order = malloc((ng ? ng : 1) * sizeof(size_t));
+    size_t *outidx = malloc((ng ? ng : 1) * sizeof(size_t));
+    promql_point **pts = calloc(ng ? ng : 1, sizeof(*pts));
+    if (!order || !outidx || !pts) {
+      free(order);
+      free(outidx);
+      free(pts);
+      rc = promql__ev_oom(ev);
+      goto out;
+    }
+    for (size_t g = 0; g < ng; g++) outidx[g] = SIZE_MAX;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < steps && !rc; st++, ts += ev->interval) {
+      if (temp + (int64_t)j.nin[st] > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, (int64_t)j.nin[st]);
+        break;
+      }
+      size_t no = 0;
+      for (size_t g = 0; g < ng; g++)
+        if (j.cells[g * steps + st].first != SIZE_MAX) order[no++] = g;
+      /* Few groups: insertion sort by first member. */
+      for (size_t x = 1; x < no; x++) {
+        size_t g = order[x], y = x;
+        while (y > 0 && j.cells[order[y - 1] * steps + st].first > j.cells[g * steps + st].first) {
+          order[y] = order[y - 1];
+          y--;
+        }
+        order[y] = g;
+      }
+      for (size_t x = 0; x < no; x++) {
+        size_t g = order[x];
+        if (outidx[g] == SIZE_MAX) {
+          promql_series s;
+          memset(&s, 0, sizeof(s));
+          if (fz_group_labels(ev, e, &m.s[rep[g]].labels, &s.labels) ||
+              !(pts[g] = orr_arena_alloc(ev->a, steps * sizeof(promql_point))) ||
+              mat_push(ev->a, &out->m, &s)) {
+            rc = promql__ev_oom(ev);
+            break;
+          }
+          out->m.s[out->m.n - 1].points = pts[g];
+          outidx[g] = out->m.n - 1;
+        }
+        promql_series *s = &out->m.s[outidx[g]];
+        s->points[s->npoints].t = ts;
+        s->points[s->npoints].v = fz_value(e->u.agg.op, &j.cells[g * steps + st]);
+        s->npoints++;
+      }
+      if (rc) break;
+      if (temp + (int64_t)j.nin[st] + (int64_t)no > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, 1 + ev->max_samples);
+        break;
+      }
+      temp += (int64_t)no;
+      total += (int64_t)no;
+      if ((rc = promql__ev_check(ev))) break;
+    }
+    if (!rc) ev->cur_samples = orig + total;
+    free(order);
+    free(outidx);
+    free(pts);
+  }
+out:
+  for (size_t k = 0; j.parts && k < nparts; k++) {
+    free(j.parts[k].ser);
+    free(j.parts[k].lastw);
+    free(j.parts[k].clean);
+  }
+  free(j.parts);
+  free(j.cells);
+  free(j.nin);
+  free(grp);
+  free(tab);
+  free(keys);
+  free(rep);
+  return rc;
+}
+
 static int eval_agg(promql__ev *ev, const promql_expr *e, val *out) {
+  int frc = eval_agg_fused(ev, e, out);
+  if (frc != 1) return frc;
   const promql_expr *ex[2] = {e->u.agg.param, e->u.agg.expr};
   int rc = range_eval(ev, agg_step, agg_prep, (void *)e, ex, 2, out);
   if (rc) return rc;
