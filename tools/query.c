@@ -120,59 +120,125 @@ static void close_blocks(blocks *bs) {
   free(bs->b);
 }
 
+/* One block's series, walked in label order beside the others'. */
+typedef struct block_cursor {
+  const tsdb_block *b;
+  orr_arena *a;
+  tsdb_series_set *ss;
+  const tsdb_series *s; /* NULL: done */
+} block_cursor;
+
+static int cursor_next(block_cursor *c, char *err, size_t errlen) {
+  int r = tsdb_series_set_next(c->ss, &c->s);
+  if (r == 1) return 0;
+  c->s = NULL;
+  if (r < 0) snprintf(err, errlen, "%s", tsdb_series_set_error(c->ss));
+  return r;
+}
+
+/* Appends the samples of |s| to |*pts|. */
+static int decode_series(const tsdb_block *b, const tsdb_series *s, promql_point **pts, size_t *n,
+                         size_t *cap, char *err, size_t errlen) {
+  tsdb_series_iter it;
+  tsdb_series_iter_init(&it, s);
+  int k;
+  while ((k = tsdb_series_iter_next(&it)) == 1) {
+    if (*n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 256;
+      promql_point *np = realloc(*pts, nc * sizeof(*np));
+      if (!np) return ORR_ENOMEM;
+      *pts = np;
+      *cap = nc;
+    }
+    (*pts)[*n].t = it.t;
+    (*pts)[*n].v = it.v;
+    (*n)++;
+  }
+  if (k < 0) snprintf(err, errlen, "read series of %s: %s", tsdb_block_dir(b), orr_strerror(k));
+  return k;
+}
+
+/* The series of every block in one walk: each block lists its series in
+ * label order, so the walk merges the blocks' lists and hands the engine
+ * each series once, its blocks' samples joined (in the blocks' order).
+ * Handing a series once per block made the engine sort the blocks' lists
+ * together and copy every series a second time to join its parts. Parts
+ * that overlap in time are handed one by one, as before, for the engine's
+ * merge to order them. */
 static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
                          char *err, size_t errlen) {
   blocks *bs = ctx;
   promql_point *pts = NULL;
   size_t cap = 0;
   int rc = 0;
-  for (size_t i = 0; i < bs->n && !rc; i++) {
+  block_cursor *cur = calloc(bs->n ? bs->n : 1, sizeof(*cur));
+  size_t *parts = calloc(bs->n + 1, sizeof(size_t)); /* where each block's part starts */
+  size_t *who = calloc(bs->n ? bs->n : 1, sizeof(size_t));
+  size_t nc = 0;
+  if (!cur || !parts || !who) {
+    rc = ORR_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < bs->n; i++) {
     const tsdb_meta *m = tsdb_block_meta(bs->b[i]);
     /* Blocks hold [minTime, maxTime). */
     if (m->max_time <= sel->start_ms || m->min_time > sel->end_ms) continue;
-    orr_arena_reset(bs->scratch);
-    tsdb_series_set *ss;
-    rc = tsdb_block_select(bs->b[i], sel->matchers, sel->nmatchers, sel->start_ms, sel->end_ms,
-                           bs->scratch, &ss);
+    block_cursor *c = &cur[nc];
+    c->b = bs->b[i];
+    if (!(c->a = orr_arena_new(0))) {
+      rc = ORR_ENOMEM;
+      goto out;
+    }
+    nc++;
+    rc = tsdb_block_select(c->b, sel->matchers, sel->nmatchers, sel->start_ms, sel->end_ms, c->a,
+                           &c->ss);
     if (rc) {
-      snprintf(err, errlen, "select from %s: %s", tsdb_block_dir(bs->b[i]), orr_strerror(rc));
-      break;
+      snprintf(err, errlen, "select from %s: %s", tsdb_block_dir(c->b), orr_strerror(rc));
+      goto out;
     }
-    const tsdb_series *s;
-    int r;
-    while ((r = tsdb_series_set_next(ss, &s)) == 1) {
-      tsdb_series_iter it;
-      tsdb_series_iter_init(&it, s);
-      size_t n = 0;
-      int k;
-      while ((k = tsdb_series_iter_next(&it)) == 1) {
-        if (n == cap) {
-          size_t nc = cap ? cap * 2 : 256;
-          promql_point *np = realloc(pts, nc * sizeof(*np));
-          if (!np) {
-            k = ORR_ENOMEM;
-            break;
-          }
-          pts = np;
-          cap = nc;
-        }
-        pts[n].t = it.t;
-        pts[n].v = it.v;
-        n++;
-      }
-      if (k < 0) {
-        snprintf(err, errlen, "read series of %s: %s", tsdb_block_dir(bs->b[i]), orr_strerror(k));
-        rc = k;
-        break;
-      }
-      if (n && (rc = emit(arg, &s->labels, pts, n))) break;
-    }
-    if (!rc && r < 0) {
-      snprintf(err, errlen, "%s", tsdb_series_set_error(ss));
-      rc = r;
-    }
-    tsdb_series_set_close(ss);
+    if ((rc = cursor_next(c, err, errlen)) < 0) goto out;
   }
+  for (;;) {
+    /* The blocks at the smallest label set, in block order. */
+    size_t nw = 0;
+    for (size_t i = 0; i < nc; i++) {
+      if (!cur[i].s) continue;
+      int d = nw ? labels_cmp(&cur[i].s->labels, &cur[who[0]].s->labels) : -1;
+      if (d < 0) nw = 0;
+      if (d <= 0) who[nw++] = i;
+    }
+    if (!nw) break;
+    size_t n = 0;
+    bool ascending = true;
+    for (size_t k = 0; k < nw; k++) {
+      parts[k] = n;
+      const block_cursor *c = &cur[who[k]];
+      if ((rc = decode_series(c->b, c->s, &pts, &n, &cap, err, errlen)) < 0) goto out;
+      if (k && parts[k] > 0 && n > parts[k] && pts[parts[k]].t <= pts[parts[k] - 1].t)
+        ascending = false;
+    }
+    parts[nw] = n;
+    const labels_set *ls = &cur[who[0]].s->labels;
+    if (ascending) {
+      if (n && (rc = emit(arg, ls, pts, n))) goto out;
+    } else {
+      for (size_t k = 0; k < nw; k++)
+        if (parts[k + 1] > parts[k] &&
+            (rc = emit(arg, &cur[who[k]].s->labels, pts + parts[k], parts[k + 1] - parts[k])))
+          goto out;
+    }
+    for (size_t k = 0; k < nw; k++)
+      if ((rc = cursor_next(&cur[who[k]], err, errlen)) < 0) goto out;
+  }
+  rc = 0;
+out:
+  for (size_t i = 0; cur && i < nc; i++) {
+    if (cur[i].ss) tsdb_series_set_close(cur[i].ss);
+    orr_arena_destroy(cur[i].a);
+  }
+  free(cur);
+  free(parts);
+  free(who);
   free(pts);
   return rc;
 }
