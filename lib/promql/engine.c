@@ -15,7 +15,25 @@
  *    [ref - range, ref] over a series' points, ref = (@ or step) - offset;
  *    windows slide with two cursors since ref never decreases.
  * 5. Samples in memory are counted against max_samples; the clock and the
- *    cancel flag are looked at every few hundred steps. */
+ *    cancel flag are looked at every few hundred steps.
+ * 6. State reused across steps: a range function's window slides with the
+ *    two cursors of note 4 over points decoded once, and its value is
+ *    recomputed from the window at each step in Prometheus's order (the
+ *    Kahan sums of sum/avg/stddev_over_time and the extrapolation of rate
+ *    are order-dependent in their low bits; windows are a few points, so a
+ *    running sum would buy little and lose exactness). range_eval turns its
+ *    arguments step-major a block of steps at a time (transpose), so a
+ *    series is visited once per block rather than once per step; the step
+ *    vectors keep series order. Aggregations reuse one table across steps.
+ * 7. Parallelism (parallel.c): a range function over many series is split
+ *    into shards of consecutive series; see "range functions in parallel".
+ *    Answers never depend on the thread count: every float is computed by
+ *    the same code from the same operands in the same order as with one
+ *    thread, and results are merged in series order.
+ * 8. Streaming: an aggregation of a range function over a selector folds
+ *    each value into its (group, step) cell as it is computed, steps split
+ *    over threads, instead of building the function's matrix first; see
+ *    "fused aggregation" for why the answer is unchanged. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
