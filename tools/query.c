@@ -68,6 +68,13 @@ static bool has_meta(const char *dir) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int block_cmp(const void *x, const void *y) {
+  const tsdb_block *a = *(tsdb_block *const *)x, *b = *(tsdb_block *const *)y;
+  int64_t ta = tsdb_block_meta(a)->min_time, tb = tsdb_block_meta(b)->min_time;
+  if (ta != tb) return ta < tb ? -1 : 1;
+  return strcmp(tsdb_block_dir(a), tsdb_block_dir(b));
+}
+
 static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
   char **paths = NULL;
   size_t np = 0;
@@ -112,6 +119,9 @@ static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
   }
   for (size_t i = 0; i < np; i++) free(paths[i]);
   free(paths);
+  /* In time order (then by directory), not readdir's: blocks_select joins a
+   * series' parts in this order, and parts in time order need no sort. */
+  if (!rc && bs->n > 1) qsort(bs->b, bs->n, sizeof(*bs->b), block_cmp);
   return rc;
 }
 
