@@ -58,7 +58,6 @@ static int usage(const char *path, const char *fmt, ...) {
 typedef struct blocks {
   tsdb_block **b;
   size_t n;
-  orr_arena *scratch;
 } blocks;
 
 static bool has_meta(const char *dir) {
@@ -361,10 +360,10 @@ static int run(int argc, char **argv) {
   }
 
   int status = 1;
-  blocks bs = {NULL, 0, orr_arena_new(0)};
+  blocks bs = {NULL, 0};
   orr_arena *a = orr_arena_new(0);
   char err[1024] = "";
-  if (!a || !bs.scratch) {
+  if (!a) {
     fprintf(stderr, "%s: out of memory\n", argv[0]);
     goto out;
   }
@@ -399,7 +398,6 @@ static int run(int argc, char **argv) {
   status = fflush(stdout) == 0 ? 0 : 1;
 out:
   close_blocks(&bs);
-  orr_arena_destroy(bs.scratch);
   orr_arena_destroy(a);
   return status;
 }
