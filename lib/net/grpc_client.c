@@ -4,7 +4,10 @@
  *
  * NOTES ON THE DESIGN OF A CLIENT CALL
  *  1. A call lives in its own arena from net_grpc_client_call() until its
- *     on_done has returned; then its timer is closed and the arena freed.
+ *     on_done has returned; then the arena is freed. The arena's first block
+ *     stays under glibc's tcache limit (1 KiB): a gateway makes a call per
+ *     endpoint and query, and larger blocks took malloc's slow path
+ *     (consolidation) a thousand times per query.
  *  2. The session never updates windows by itself (no auto window update).
  *     The connection window is given back as soon as DATA arrives (as
  *     grpc-go does), so one paused call never stalls the others; a stream's
@@ -20,7 +23,14 @@
  *  4. A stream the server refused before answering anything (REFUSED_STREAM,
  *     also what nghttp2 reports for streams above a GOAWAY's last stream id)
  *     was not processed, so it is submitted once more, as gRPC clients do
- *     transparently — on a new connection if the old one takes no streams. */
+ *     transparently — on a new connection if the old one takes no streams.
+ *  5. Deadlines: one timer per client, armed for the earliest deadline of
+ *     its calls; when it fires, every call past its deadline is done with
+ *     DEADLINE_EXCEEDED and the timer is armed for the next one. A call that
+ *     ends does not touch the timer (it may fire once for nothing; it does
+ *     not hold the loop, uv_unref). A timer
+ *     per call cost a handle to start, stop and close for every endpoint of
+ *     every query. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +39,17 @@
 #define CLIENT_STREAM_WINDOW (1 << 20)
 #define CLIENT_CONN_WINDOW (16 << 20)
 #define CLIENT_MAX_MD 48 /* metadata pairs per call */
+/* The first block of a call's arena (note 1): the call, its path and
+ * metadata, and the response headers of a typical call. */
+#define CLIENT_CALL_ARENA 896
 
 typedef struct cli_conn cli_conn;
 
 struct net_grpc_client {
   uv_loop_t *loop;
   uv_idle_t idle;
+  uv_timer_t timer;   /* note 5 */
+  uint64_t timer_due; /* uv_now() ms the timer fires at, 0: stopped */
   nghttp2_session_callbacks *cbs;
   char *host;
   char *authority;
@@ -43,7 +58,7 @@ struct net_grpc_client {
   cli_conn *conns; /* every connection still open */
   net_grpc_ccall *calls;            /* calls not yet done */
   net_grpc_ccall *done_head, *done_tail; /* done, on_done pending */
-  int live;       /* calls allocated + connections + idle handle open */
+  int live;       /* calls allocated + connections + idle and timer handles open */
   int idle_on, closing, idle_closed;
   void (*on_closed)(void *arg);
   void *closed_arg;
@@ -71,7 +86,6 @@ struct net_grpc_ccall {
   int32_t stream_id;
   net_grpc_ccall *prev, *next; /* in cli->calls while not done */
   net_grpc_ccall *dnext;       /* in the done queue */
-  uv_timer_t timer;
   net_grpc_deframer df;
   orr_buf req; /* the framed request */
   size_t req_off;
@@ -102,8 +116,7 @@ static int call_submit(net_grpc_ccall *c);
 
 /* ---------------------------------------------------------------- completion */
 
-static void call_timer_closed(uv_handle_t *t) {
-  net_grpc_ccall *c = t->data;
+static void call_free(net_grpc_ccall *c) {
   net_grpc_client *cli = c->cli;
   net_grpc_deframer_free(&c->df);
   orr_buf_free(&c->req);
@@ -119,7 +132,6 @@ static void call_done(net_grpc_ccall *c, int status, const char *msg) {
   c->done = 1;
   c->status = status;
   c->message = msg ? msg : "";
-  uv_timer_stop(&c->timer);
   if (c->conn) {
     nghttp2_session *s = c->conn->h.session;
     if (s && !c->stream_ended && c->stream_id > 0) {
@@ -478,6 +490,12 @@ static void cli_idle_closed(uv_handle_t *h) {
   cli_maybe_free(cli);
 }
 
+static void cli_timer_closed(uv_handle_t *h) {
+  net_grpc_client *cli = h->data;
+  cli->live--;
+  cli_maybe_free(cli);
+}
+
 static void cli_maybe_free(net_grpc_client *cli) {
   if (!cli->closing || cli->live > 0) return;
   void (*cb)(void *) = cli->on_closed;
@@ -509,10 +527,12 @@ static void cli_idle_cb(uv_idle_t *idle) {
     cli->done_head = c->dnext;
     if (!cli->done_head) cli->done_tail = NULL;
     if (c->on_done) c->on_done(c, c->status, c->message, c->arg);
-    uv_close((uv_handle_t *)&c->timer, call_timer_closed);
+    call_free(c);
   }
-  if (cli->closing && !cli->idle_on && !uv_is_closing((uv_handle_t *)&cli->idle))
+  if (cli->closing && !cli->idle_on && !uv_is_closing((uv_handle_t *)&cli->idle)) {
     uv_close((uv_handle_t *)&cli->idle, cli_idle_closed);
+    uv_close((uv_handle_t *)&cli->timer, cli_timer_closed);
+  }
 }
 
 static void cli_kick(net_grpc_client *cli) {
@@ -543,7 +563,12 @@ int net_grpc_client_new(uv_loop_t *loop, const char *host, int port, net_grpc_cl
   nghttp2_session_callbacks_set_on_stream_close_callback(cli->cbs, on_stream_close);
   uv_idle_init(loop, &cli->idle);
   cli->idle.data = cli;
-  cli->live = 1; /* the idle handle */
+  uv_timer_init(loop, &cli->timer);
+  cli->timer.data = cli;
+  /* A call in flight keeps the loop alive through its connection; an
+   * armed timer alone (its calls ended) must not. */
+  uv_unref((uv_handle_t *)&cli->timer);
+  cli->live = 2; /* the idle and timer handles */
   *out = cli;
   return 0;
 }
@@ -567,8 +592,28 @@ void net_grpc_client_close(net_grpc_client *cli, void (*on_closed)(void *arg), v
   cli_kick(cli);
 }
 
-static void call_deadline_cb(uv_timer_t *t) {
-  call_done(t->data, NET_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+static void cli_timer_cb(uv_timer_t *t);
+
+/* Arms the client's timer for |due| (uv_now() ms) unless it fires sooner. */
+static void cli_timer_arm(net_grpc_client *cli, uint64_t due) {
+  if (cli->closing || (cli->timer_due && cli->timer_due <= due)) return;
+  uint64_t now = uv_now(cli->loop);
+  cli->timer_due = due;
+  uv_timer_start(&cli->timer, cli_timer_cb, due > now ? due - now : 0, 0);
+}
+
+/* Note 5: ends the calls past their deadline, re-arms for the next one. */
+static void cli_timer_cb(uv_timer_t *t) {
+  net_grpc_client *cli = t->data;
+  uint64_t now = uv_now(cli->loop), next = 0;
+  cli->timer_due = 0;
+  for (net_grpc_ccall *c = cli->calls, *nx; c; c = nx) {
+    nx = c->next; /* call_done unlinks |c| */
+    if (!c->deadline) continue;
+    if (c->deadline <= now) call_done(c, NET_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+    else if (!next || c->deadline < next) next = c->deadline;
+  }
+  if (next) cli_timer_arm(cli, next);
 }
 
 /* Submits |c|'s request on the client's connection (a new one if there is
@@ -623,7 +668,7 @@ int net_grpc_client_call(net_grpc_client *cli, const char *path, const void *req
   size_t nmd = 0;
   for (const char *const *m = opts->metadata; m && m[0] && m[1]; m += 2) nmd++;
   if (nmd > CLIENT_MAX_MD) return ORR_EINVAL;
-  orr_arena *a = orr_arena_new(4096);
+  orr_arena *a = orr_arena_new(CLIENT_CALL_ARENA);
   net_grpc_ccall *c = a ? orr_arena_calloc(a, 1, sizeof(*c)) : NULL;
   if (!c) {
     orr_arena_destroy(a);
@@ -646,14 +691,11 @@ int net_grpc_client_call(net_grpc_client *cli, const char *path, const void *req
   for (size_t i = 0; i < 2 * nmd; i++)
     if (!(c->md[i] = orr_arena_strdup(a, opts->metadata[i]))) goto fail;
   if ((rc = net_grpc_frame_append(&c->req, req, len)) || (rc = call_submit(c))) goto fail;
-  uv_timer_init(cli->loop, &c->timer);
-  c->timer.data = c;
-  if (opts->timeout_ms > 0)
-    uv_timer_start(&c->timer, call_deadline_cb, (uint64_t)opts->timeout_ms, 0);
   c->next = cli->calls;
   if (cli->calls) cli->calls->prev = c;
   cli->calls = c;
   cli->live++;
+  if (c->deadline) cli_timer_arm(cli, c->deadline);
   if (out) *out = c;
   return 0;
 fail:
