@@ -194,6 +194,7 @@ struct gw_op {
   char *errmsg;
   bool cancelled, completing;
   bool consumer_paused; /* gw__op_pause: the caller is behind */
+  size_t npaused;       /* targets paused: drain() looks for some to resume */
   bool merge_eof;
   gw *g; /* NULL once the gw closed */
   struct gw_op *prev, *next;
@@ -202,6 +203,16 @@ struct gw_op {
 };
 
 static void op_fail(gw_op *op, int err, const char *msg);
+
+/* Every change of t->paused goes through here: op->npaused lets drain()
+ * skip its walk over the targets when none is paused (with a thousand
+ * endpoints that walk, once per message, was O(endpoints²) per query). */
+static void set_paused(target *t, bool paused) {
+  if (t->paused == paused) return;
+  t->paused = paused;
+  if (paused) t->op->npaused++;
+  else t->op->npaused--;
+}
 
 /* ---------------------------------------------------------------- helpers */
 static bool is_replica(char *const *rl, size_t n, const char *name) {
@@ -568,11 +579,11 @@ static void drain(gw_op *op) {
       op_fail(op, rc, m ? m : "out of memory");
     }
   }
-  for (size_t i = 0; i < op->neps && !op->consumer_paused; i++) {
+  for (size_t i = 0; i < op->neps && op->npaused && !op->consumer_paused; i++) {
     target *t = &op->t[i];
     if (t->paused && t->live && t->call &&
         storeapi_merge_buffered(op->m, i) <= GW_MAX_BUFFERED / 2) {
-      t->paused = false;
+      set_paused(t, false);
       t->last_msg_ms = orr_now_ms();
       storeapi_client_series_resume(t->call);
     }
@@ -600,7 +611,7 @@ static void cancel_live(gw_op *op, bool deadline) {
     if (!t->live || !t->call) continue;
     if (deadline) t->deadline = true;
     if (t->paused) {
-      t->paused = false;
+      set_paused(t, false);
       storeapi_client_series_resume(t->call);
     }
     storeapi_client_series_cancel(t->call);
@@ -673,7 +684,7 @@ static void target_fail(target *t, const char *why) {
   if (!t->fail_desc) t->fail_desc = "out of memory";
   if (t->live && t->call) {
     if (t->paused) {
-      t->paused = false;
+      set_paused(t, false);
       storeapi_client_series_resume(t->call);
     }
     storeapi_client_series_cancel(t->call);
@@ -897,7 +908,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   t->last = h;
   drain(op);
   if (!op->err && !op->cancelled && storeapi_merge_buffered(op->m, t->idx) >= GW_MAX_BUFFERED) {
-    t->paused = true;
+    set_paused(t, true);
     return NET_GRPC_PAUSE;
   }
   return 0;
@@ -910,7 +921,7 @@ static void on_series_done(int status, const char *message, void *arg) {
   gw__endpoint_observe(op->g, t->ep, "Series", status, orr_now_ms() - op->start_ms, t->nseries);
   t->live = false;
   t->call = NULL;
-  t->paused = false;
+  set_paused(t, false);
   if (status != NET_GRPC_OK && !op->cancelled) {
     const char *code = grpc_code_name(status);
     const char *desc = message ? message : "";
