@@ -11,6 +11,10 @@
  *    (or every sd_interval), re-resolves dns+/dnssrv+ names every dns_interval,
  *    reconciles the table with what was discovered, then starts the Info
  *    calls that are due (every info_interval, one in flight per endpoint).
+ *    A new endpoint is asked at once; its second call comes after 1/8 to
+ *    8/8 of the interval (by the order endpoints were added), so a
+ *    thousand endpoints discovered together are polled a few hundred per
+ *    tick, not all in one tick that stalls the queries running then.
  * 3. An endpoint is never used by a fan-out until an Info call succeeded; a
  *    failed Info marks it down (kept, with its last error) until one succeeds.
  * 4. An endpoint no longer discovered leaves the table at once but its
@@ -520,6 +524,7 @@ static int add_ep(gw *g, const char *addr) {
   rc = ORR_ENOMEM;
   if (!e) goto out;
   e->g = g;
+  e->seq = g->ep_seq++;
   e->kind = kind;
   e->address = strdup(addr);
   e->name = kind ? gw__source_name(spec) : strdup(addr);
@@ -585,26 +590,50 @@ static void count_up(gw *g) {
   orr_gauge_set(g->m_known, (double)n);
 }
 
+/* The table by address for one reconcile (open addressing, FNV-1a): with
+ * a thousand endpoints from file SD, finding each target by a walk over
+ * the table was a million strcmp every second (tick_cb in the profile). */
+typedef struct ep_index {
+  gw__endpoint **slot; /* NULL: the walk over the table (no memory) */
+  size_t mask;
+} ep_index;
+
+static gw__endpoint **ep_index_slot(ep_index *x, const char *addr) {
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  for (size_t i = (size_t)h & x->mask;; i = (i + 1) & x->mask)
+    if (!x->slot[i] || !strcmp(x->slot[i]->address, addr)) return &x->slot[i];
+}
+
+/* Marks the endpoint of |addr| wanted, adding it when it is new. */
+static void want(gw *g, ep_index *x, const char *addr) {
+  gw__endpoint **slot = x->slot ? ep_index_slot(x, addr) : NULL;
+  gw__endpoint *ep = slot ? *slot : find_ep(g, addr);
+  if (ep) {
+    ep->wanted = true;
+    return;
+  }
+  size_t before = g->neps;
+  add_ep(g, addr);
+  if (slot && g->neps > before) *slot = g->eps[g->neps - 1];
+}
+
 /* Makes the table match flags + file SD + DNS. */
 static void reconcile(gw *g) {
-  for (size_t i = 0; i < g->neps; i++) g->eps[i]->wanted = false;
-  for (size_t i = 0; i < g->cfg.nendpoints; i++) {
-    const char *e = g->cfg.endpoints[i];
-    if (!strncmp(e, "dns+", 4)) continue;
-    gw__endpoint *ep = find_ep(g, e);
-    if (ep) ep->wanted = true;
-    else add_ep(g, e);
+  ep_index x = {NULL, 0};
+  size_t cap = 16, most = g->neps + g->cfg.nendpoints + g->nsd_targets + g->ndns_targets;
+  while (cap < 2 * most) cap *= 2;
+  if ((x.slot = calloc(cap, sizeof(*x.slot)))) x.mask = cap - 1;
+  for (size_t i = 0; i < g->neps; i++) {
+    g->eps[i]->wanted = false;
+    if (x.slot) *ep_index_slot(&x, g->eps[i]->address) = g->eps[i];
   }
-  for (size_t i = 0; i < g->nsd_targets; i++) {
-    gw__endpoint *ep = find_ep(g, g->sd_targets[i]);
-    if (ep) ep->wanted = true;
-    else add_ep(g, g->sd_targets[i]);
-  }
-  for (size_t i = 0; i < g->ndns_targets; i++) {
-    gw__endpoint *ep = find_ep(g, g->dns_targets[i]);
-    if (ep) ep->wanted = true;
-    else add_ep(g, g->dns_targets[i]);
-  }
+  for (size_t i = 0; i < g->cfg.nendpoints; i++)
+    if (strncmp(g->cfg.endpoints[i], "dns+", 4)) want(g, &x, g->cfg.endpoints[i]);
+  for (size_t i = 0; i < g->nsd_targets; i++) want(g, &x, g->sd_targets[i]);
+  for (size_t i = 0; i < g->ndns_targets; i++) want(g, &x, g->dns_targets[i]);
+  free(x.slot);
   size_t k = 0;
   pthread_mutex_lock(&g->mu);
   for (size_t i = 0; i < g->neps; i++) {
@@ -1001,15 +1030,29 @@ void gw__endpoint_observe(gw *g, gw__endpoint *e, const char *method, int status
                           int64_t took_ms, int64_t series) {
   if (!g || !g->m_ep_requests) return;
   const char *name = e->name ? e->name : e->address;
+  const char *sl[] = {name, ep_kind(e), NULL};
+  bool series_ok = status == NET_GRPC_OK && !strcmp(method, "Series");
+  if (series_ok && e->m_series_ok[0]) { /* the children found before */
+    orr_counter_inc(e->m_series_ok[0]);
+    orr_histogram_observe(e->m_series_ok[1], (double)took_ms / 1000.0);
+    if (series > 0 && !e->m_series_ok[2] && g->m_ep_series)
+      e->m_series_ok[2] = orr_metric_with(g->m_ep_series, sl);
+    if (series > 0) orr_counter_add(e->m_series_ok[2], (double)series);
+    return;
+  }
   const char *rl[] = {name, ep_kind(e), method, net_grpc_status_name(status), NULL};
   orr_series *r = orr_metric_with(g->m_ep_requests, rl);
   if (r) orr_counter_inc(r);
   const char *dl[] = {name, ep_kind(e), method, NULL};
   orr_series *d = g->m_ep_duration ? orr_metric_with(g->m_ep_duration, dl) : NULL;
   if (d) orr_histogram_observe(d, (double)took_ms / 1000.0);
-  const char *sl[] = {name, ep_kind(e), NULL};
   orr_series *n = series > 0 && g->m_ep_series ? orr_metric_with(g->m_ep_series, sl) : NULL;
   if (n) orr_counter_add(n, (double)series);
+  if (series_ok && r) {
+    e->m_series_ok[0] = r;
+    e->m_series_ok[1] = d;
+    e->m_series_ok[2] = n;
+  }
 }
 
 orr_series *gw__source_bytes_counter(gw *g, const char *kind, const char *name) {
@@ -1039,7 +1082,8 @@ static void tick_cb(uv_timer_t *t) {
   for (size_t i = 0; i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
     if (e->info_inflight || now < e->next_info_ms) continue;
-    e->next_info_ms = now + g->cfg.info_interval_ms;
+    int64_t every = g->cfg.info_interval_ms;
+    e->next_info_ms = now + (e->next_info_ms ? every : every * (1 + e->seq % 8) / 8);
     if (storeapi_client_info(e->client, g->cfg.info_timeout_ms, info_done, e) == 0)
       e->info_inflight = true;
   }

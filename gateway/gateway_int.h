@@ -168,8 +168,14 @@ typedef struct gw__endpoint {
   bool info_inflight;
   bool supports_wrl; /* Info: supports_without_replica_labels */
   bool query_api;    /* Info: serves thanos.Query (a pushdown target, pushdown.c) */
-  int64_t next_info_ms;
+  int64_t next_info_ms; /* 0: never asked */
+  unsigned seq;         /* order of addition: spreads the Info calls */
   struct gw *g;
+  /* The children of the per-endpoint metrics for a Series call ending OK
+   * (requests, duration, series received), found once: looking three up
+   * by their label values for every endpoint of every query showed in the
+   * profile of a wide fan-out. NULL until the first such call. */
+  orr_series *m_series_ok[3];
   /* guarded by g->mu */
   orr_arena *state; /* component, label sets, last error */
   const char *component;
@@ -259,6 +265,7 @@ struct gw {
   pthread_mutex_t mu;
   gw__endpoint **eps;
   size_t neps, capeps;
+  unsigned ep_seq; /* the next endpoint's seq */
   uv_timer_t tick;
   bool closing;
   /* discovery */
