@@ -371,6 +371,99 @@ static void test_deadline(void **state) {
   assert_int_equal(S.cancelled, 1);
 }
 
+/* A peer that accepts and never answers (a hung replica): only the client's
+ * own deadlines end its calls. Several calls on one client, the earliest
+ * deadline submitted last, each end DEADLINE_EXCEEDED at its own deadline,
+ * in deadline order; one that ends before its deadline is not touched by
+ * the client's deadline timer afterwards. */
+typedef struct silent {
+  uv_tcp_t lst;
+  uv_tcp_t conn[4];
+  int nconn;
+} silent;
+
+static void silent_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  static char sink[4096];
+  *b = uv_buf_init(sink, sizeof(sink));
+}
+
+static void silent_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {}
+
+static void silent_accept(uv_stream_t *l, int status) {
+  silent *sp = l->data;
+  assert_int_equal(status, 0);
+  assert_true(sp->nconn < 4);
+  uv_tcp_t *c = &sp->conn[sp->nconn++];
+  uv_tcp_init(l->loop, c);
+  assert_int_equal(uv_accept(l, (uv_stream_t *)c), 0);
+  uv_read_start((uv_stream_t *)c, silent_alloc, silent_read);
+}
+
+typedef struct timed {
+  result r;
+  uint64_t t0;
+  int64_t took_ms;
+  int order;
+} timed;
+
+static int done_seq;
+
+static void timed_done(net_grpc_ccall *c, int status, const char *message, void *arg) {
+  timed *t = arg;
+  on_done(c, status, message, &t->r);
+  t->took_ms = (int64_t)((orr_mono_ns() - t->t0) / 1000000);
+  t->order = ++done_seq;
+}
+
+static void test_deadlines_silent_peer(void **state) {
+  fixture *f = *state;
+  silent sp = {0};
+  uv_tcp_init(f->loop, &sp.lst);
+  sp.lst.data = &sp;
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  assert_int_equal(uv_tcp_bind(&sp.lst, (const struct sockaddr *)&a, 0), 0);
+  assert_int_equal(uv_listen((uv_stream_t *)&sp.lst, 8, silent_accept), 0);
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  uv_tcp_getsockname(&sp.lst, (struct sockaddr *)&ss, &len);
+  int port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  net_grpc_client *c;
+  assert_int_equal(net_grpc_client_new(f->loop, "127.0.0.1", port, &c), 0);
+  static const int64_t tmo[] = {600, 400, 200, 30000};
+  timed t[4];
+  memset(t, 0, sizeof(t));
+  done_seq = 0;
+  uv_update_time(f->loop); /* deadlines count from the loop's clock */
+  for (int i = 0; i < 4; i++) {
+    net_grpc_call_opts o = {.timeout_ms = tmo[i]};
+    t[i].t0 = orr_mono_ns();
+    assert_int_equal(net_grpc_client_call(c, "/t.S/Echo", "x", 1, &o, on_msg, timed_done, &t[i],
+                                          &t[i].r.call),
+                     0);
+  }
+  /* The 30 s one is cancelled before its deadline. */
+  net_grpc_ccall_cancel(t[3].r.call);
+  run_until(f->loop, &t[3].r.done);
+  assert_int_equal(t[3].r.status, NET_GRPC_CANCELLED);
+  for (int i = 0; i < 3; i++) {
+    run_until(f->loop, &t[i].r.done);
+    assert_int_equal(t[i].r.status, NET_GRPC_DEADLINE_EXCEEDED);
+    assert_true(t[i].took_ms >= tmo[i] - 10);
+    assert_true(t[i].took_ms < tmo[i] + 1500);
+  }
+  assert_int_equal(t[3].order, 1);
+  assert_int_equal(t[2].order, 2); /* 200 ms */
+  assert_int_equal(t[1].order, 3); /* 400 ms */
+  assert_int_equal(t[0].order, 4); /* 600 ms */
+  int closed = 0;
+  net_grpc_client_close(c, set_flag, &closed);
+  run_until(f->loop, &closed);
+  for (int i = 0; i < sp.nconn; i++) uv_close((uv_handle_t *)&sp.conn[i], NULL);
+  uv_close((uv_handle_t *)&sp.lst, NULL);
+  uv_run(f->loop, UV_RUN_NOWAIT);
+}
+
 static void test_server_deadline(void **state) {
   /* The server enforces grpc-timeout by itself: the header goes out as plain
    * metadata and the client has no local deadline, so DEADLINE_EXCEEDED can
@@ -763,6 +856,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_close_while_resolving, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_after_resolved, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_while_connecting, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deadlines_silent_peer, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,12 +325,73 @@ static void test_merge(void **state) {
   storeapi_merge_free(m);
 }
 
+
+/* Many inputs (a wide fan-out) fed in a scrambled order, next() asked after
+ * every push: each series comes out once, in order, only when every open
+ * input could not hold a smaller one, with the chunks of every input that
+ * had it (identical ones kept once). */
+static void test_merge_wide(void **state) {
+  enum { K = 200, V = 100 };
+  storeapi_merge *m;
+  assert_int_equal(storeapi_merge_new(K, &m), 0);
+  int next_v[K]; /* the next value input i pushes, V: done */
+  for (int i = 0; i < K; i++) {
+    next_v[i] = 0;
+    while (next_v[i] < V && (next_v[i] * 7 + i) % 5) next_v[i]++;
+  }
+  int out_v[V], nout = 0, open = K;
+  unsigned lcg = 12345;
+  while (open) {
+    lcg = lcg * 1103515245u + 12345u;
+    int i = (int)((lcg >> 8) % K);
+    if (next_v[i] == V) continue;
+    char lb[32], cb[32];
+    snprintf(lb, sizeof(lb), "s=%03d", next_v[i]);
+    /* Odd inputs send one shared chunk per value: kept once. */
+    snprintf(cb, sizeof(cb), "%d:%d:%s%03d", next_v[i], next_v[i], i % 2 ? "d" : "e", i % 2 ? 0 : i);
+    assert_int_equal(storeapi_merge_push(m, (size_t)i, mk(lb, cb)), 0);
+    do next_v[i]++;
+    while (next_v[i] < V && (next_v[i] * 7 + i) % 5);
+    if (next_v[i] == V) {
+      storeapi_merge_close(m, (size_t)i);
+      open--;
+    }
+    storeapi_merged *r;
+    int rc;
+    while ((rc = storeapi_merge_next(m, &r)) == 0) {
+      int v = atoi(r->series.labels[0]->value);
+      /* Every open input has passed |v|: none can send it any more. */
+      for (int j = 0; j < K; j++) assert_true(next_v[j] > v);
+      assert_true(nout == 0 || v > out_v[nout - 1]);
+      out_v[nout++] = v;
+      /* The inputs that had |v|: i ≡ -7v (mod 5); one "d000" for the odd
+       * ones, an "eNNN" for each even one, sorted by bytes. */
+      char want[512] = "", got[512] = "";
+      size_t w = 0, g = 0;
+      bool odd = false;
+      for (int j = 0; j < K; j++)
+        if ((v * 7 + j) % 5 == 0 && j % 2) odd = true;
+      if (odd) w += (size_t)snprintf(want + w, sizeof(want) - w, "d000;");
+      for (int j = 0; j < K; j += 2)
+        if ((v * 7 + j) % 5 == 0) w += (size_t)snprintf(want + w, sizeof(want) - w, "e%03d;", j);
+      for (size_t c = 0; c < r->series.n_chunks; c++)
+        g += (size_t)snprintf(got + g, sizeof(got) - g, "%.*s;", (int)r->series.chunks[c]->raw->data.len,
+                              (const char *)r->series.chunks[c]->raw->data.data);
+      assert_string_equal(got, want);
+      storeapi_merged_free(r);
+    }
+    assert_int_equal(rc, open ? ORR_EAGAIN : ORR_EEOF);
+  }
+  assert_int_equal(nout, V);
+  storeapi_merge_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matchers_from_proto), cmocka_unit_test(test_labels_extend),
       cmocka_unit_test(test_series_from_chunked), cmocka_unit_test(test_frames_pieces),
       cmocka_unit_test(test_frames_errors),       cmocka_unit_test(test_read_request),
-      cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_merge),               cmocka_unit_test(test_merge_wide),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
