@@ -522,6 +522,7 @@ static void cli_idle_cb(uv_idle_t *idle) {
     }
     call_drain(c); /* may move |c| to the done queue */
   }
+  bool delivered = cli->done_head != NULL;
   while (cli->done_head) {
     net_grpc_ccall *c = cli->done_head;
     cli->done_head = c->dnext;
@@ -529,6 +530,11 @@ static void cli_idle_cb(uv_idle_t *idle) {
     if (c->on_done) c->on_done(c, c->status, c->message, c->arg);
     call_free(c);
   }
+  /* The turn that ran on_done must not then block in poll: a caller that
+   * turns the loop once at a time until its callback set a flag (uv_run
+   * UV_RUN_ONCE: tests, shutdown loops) gets control back. (A call's own
+   * timer, closed after on_done, used to see to that.) */
+  if (delivered && !cli->closing) cli_kick(cli);
   if (cli->closing && !cli->idle_on && !uv_is_closing((uv_handle_t *)&cli->idle)) {
     uv_close((uv_handle_t *)&cli->idle, cli_idle_closed);
     uv_close((uv_handle_t *)&cli->timer, cli_timer_closed);
