@@ -8,8 +8,6 @@
 /* nghttp2 hands out at most one DATA frame (16 KiB + header) per
  * mem_send call; collect this much before starting a write. */
 #define H2_WRITE_BATCH (64 * 1024)
-/* Batches one flush may write before it yields to the loop (h2_flush). */
-#define H2_FLUSH_BATCHES 4
 /* Write buffers up to this size are kept between writes; larger ones are
  * freed when the connection has nothing more to send (net_int.h note 4). */
 #define H2_KEEP_OUT 4096
@@ -166,15 +164,7 @@ static void h2_flush(net__h2_conn *h) {
     h2_flush_tls(h);
     return;
   }
-  /* Batches the socket takes at once are followed by the next, up to
-   * H2_FLUSH_BATCHES in one turn: then the rest waits for the next turn, so
-   * one busy connection leaves the loop to the others. */
-  for (int batches = 0;; batches++) {
-    if (batches == H2_FLUSH_BATCHES) {
-      h->out.len = 0;
-      net__h2_conn_kick(h);
-      return;
-    }
+  for (;;) {
     h->out.len = 0;
     while (h->out.len < H2_WRITE_BATCH) {
       const uint8_t *data;
