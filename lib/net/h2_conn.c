@@ -18,32 +18,6 @@
 static _Thread_local char h2_rbuf[64 * 1024];
 
 static void h2_flush(net__h2_conn *h);
-static void h2_write_cb(uv_write_t *req, int status);
-
-/* Sends |len| bytes at |data| (kept until the write ends): at once with
- * uv_try_write when the socket takes them all — the common case, and then
- * there is no write request, no callback and none of the epoll_ctl libuv
- * makes after each finished request (one per endpoint and query in a wide
- * fan-out) — else what is left through uv_write. Returns 0 (all sent), 1
- * (a write is in flight: h2_write_cb continues) or -1 (|h| is closing). */
-static int h2_send(net__h2_conn *h, char *data, size_t len) {
-  uv_buf_t b = uv_buf_init(data, (unsigned)len);
-  int n = uv_try_write((uv_stream_t *)&h->tcp, &b, 1);
-  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-  if (n < 0) {
-    net__h2_conn_close(h, ORR_EIO);
-    return -1;
-  }
-  if ((size_t)n == len) return 0;
-  b = uv_buf_init(data + n, (unsigned)(len - (size_t)n));
-  if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb)) {
-    net__h2_conn_close(h, ORR_EIO);
-    return -1;
-  }
-  h->writing = 1;
-  h->write_start_ms = uv_now(h->tcp.loop);
-  return 1;
-}
 
 static void h2_handle_closed(uv_handle_t *handle) {
   net__h2_conn *h = handle->data;
@@ -142,9 +116,13 @@ static void h2_flush_tls(net__h2_conn *h) {
       return;
     }
     h->tout.len = net__tls_take_out(h->tls, h->tout.data, pend);
-    if (h2_send(h, h->tout.data, h->tout.len)) return;
-    h->tout.len = 0;
-    net__h2_conn_kick(h); /* sent at once: what else is there, next turn */
+    uv_buf_t b = uv_buf_init(h->tout.data, (unsigned)h->tout.len);
+    if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb)) {
+      net__h2_conn_close(h, ORR_EIO);
+      return;
+    }
+    h->writing = 1;
+    h->write_start_ms = uv_now(h->tcp.loop);
     return;
   }
   if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
@@ -164,23 +142,30 @@ static void h2_flush(net__h2_conn *h) {
     h2_flush_tls(h);
     return;
   }
-  for (;;) {
-    h->out.len = 0;
-    while (h->out.len < H2_WRITE_BATCH) {
-      const uint8_t *data;
-      ssize_t n = nghttp2_session_mem_send(h->session, &data);
-      if (n < 0) {
-        net__h2_conn_close(h, ORR_EPROTO);
-        return;
-      }
-      if (n == 0) break;
-      if (orr_buf_append(&h->out, data, (size_t)n)) {
-        net__h2_conn_close(h, ORR_ENOMEM);
-        return;
-      }
+  h->out.len = 0;
+  while (h->out.len < H2_WRITE_BATCH) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(h->session, &data);
+    if (n < 0) {
+      net__h2_conn_close(h, ORR_EPROTO);
+      return;
     }
-    if (h->out.len == 0) break;
-    if (h2_send(h, h->out.data, h->out.len)) return; /* in flight, or closing */
+    if (n == 0) break;
+    if (orr_buf_append(&h->out, data, (size_t)n)) {
+      net__h2_conn_close(h, ORR_ENOMEM);
+      return;
+    }
+  }
+  if (h->out.len > 0) {
+    uv_buf_t b = uv_buf_init(h->out.data, (unsigned)h->out.len);
+    int rc = uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb);
+    if (rc) {
+      net__h2_conn_close(h, ORR_EIO);
+      return;
+    }
+    h->writing = 1;
+    h->write_start_ms = uv_now(h->tcp.loop);
+    return;
   }
   /* Nothing to send: the session is over once it wants neither direction
    * (GOAWAY exchanged and every stream closed). An idle connection keeps no
