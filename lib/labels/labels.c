@@ -77,8 +77,15 @@ static int label_name_cmp(const void *a, const void *b) {
 }
 
 int labels_sort(labels_set *s) {
-  if (s->n > 1) qsort(s->v, s->n, sizeof(*s->v), label_name_cmp);
-  for (size_t i = 1; i < s->n; i++) {
+  /* Label sets from Prometheus and StoreAPI peers arrive sorted: one pass
+   * finds that (and duplicates) without qsort's setup, per series. */
+  size_t i = 1;
+  int c = 0;
+  while (i < s->n && (c = strcmp(s->v[i - 1].name, s->v[i].name)) < 0) i++;
+  if (i >= s->n) return 0;
+  if (c == 0) return ORR_EINVAL;
+  qsort(s->v, s->n, sizeof(*s->v), label_name_cmp);
+  for (i = 1; i < s->n; i++) {
     if (strcmp(s->v[i - 1].name, s->v[i].name) == 0) return ORR_EINVAL;
   }
   return 0;
