@@ -25,7 +25,8 @@
  *    the same with f->gone set, then cb->gone (the owner's own cleanup).
  * 4. Every call's deadline is the request's: arrival + timeout.
  * 5. A request that used more than GW_FANOUT_TRIM_BYTES or many calls
- *    gives the freed heap back to the system soon after (gw__trim_soon). */
+ *    gives the freed heap back to the system once the gateway is quiet
+ *    (gw__trim_soon; admitted requests count as busy, gw__busy). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,7 @@ int gw_api__fanout_new(gw_api *api, net_http_req *req, const gw_api__fanout_cb *
 
 static void release_slot(gw_api *api) {
   api->running--;
+  gw__busy(api->cfg.core, -1);
   while (api->wait_head && api->running < api->cfg.max_concurrent) {
     gw_api__fanout *w = api->wait_head;
     api->wait_head = w->wnext;
@@ -81,6 +83,7 @@ static void release_slot(gw_api *api) {
     w->queued = false;
     w->counted = true;
     api->running++;
+    gw__busy(api->cfg.core, 1);
     gw_api__fanout_start(w);
   }
 }
@@ -266,6 +269,7 @@ void gw_api__fanout_start(gw_api__fanout *f) {
       return;
     }
     api->running++;
+    gw__busy(api->cfg.core, 1);
     f->counted = true;
   }
   if (f->cb->start && !f->cancelled) f->cb->start(f);

@@ -259,7 +259,8 @@ struct gw {
   gw_config cfg; /* strings copied into |cfg_arena| */
   char id[33];   /* random, per process start (GW_ID_HEADER) */
   const char *md[3]; /* GW_ID_HEADER, id, NULL: sent on every call */
-  int64_t trim_due_ms; /* gw__trim_soon: malloc_trim at the next tick after this */
+  int64_t trim_due_ms; /* gw__trim_soon: malloc_trim at the next quiet tick after this */
+  int busy;            /* HTTP API requests admitted and not finished (gw__busy) */
   orr_arena *cfg_arena;
   uv_loop_t *loop;
   pthread_mutex_t mu;
@@ -332,10 +333,15 @@ const char *gw__endpoint_lsets_text(gw *g, gw__endpoint *e, orr_arena *a);
  * sets (or out of memory) — then it is in no group. Thread-safe. */
 const char *gw__endpoint_group(gw *g, gw__endpoint *e, char *const *rl, size_t nrl,
                                orr_arena *a);
-/* Gives freed heap back to the system (malloc_trim) shortly, from the
- * tick: after a big request, once its buffers (the HTTP request's too) are
- * freed. glibc keeps freed memory in its arenas otherwise. Loop thread. */
+/* Gives freed heap back to the system (malloc_trim) from the tick, once the
+ * gateway is quiet: at least GW_TRIM_QUIET_MS after the last big request or
+ * fan-out, with no fan-out and no API request in flight. glibc keeps freed
+ * memory in its arenas otherwise; trimming while queries keep coming would
+ * make each of them fault its pages in again (endpoints.c). Loop thread. */
 void gw__trim_soon(gw *g);
+/* An HTTP API request was admitted (+1) or finished (-1): no trim while
+ * one runs, its evaluation included. Loop thread. */
+void gw__busy(gw *g, int delta);
 /* Union of the up endpoints' label sets and time range (for Info), in |a|. */
 int gw__info_union(gw *g, orr_arena *a, labels_set **sets, size_t *n, int64_t *mint,
                    int64_t *maxt);

@@ -48,6 +48,28 @@ static void test_get_sort_valid(void **state) {
   labels_label dup[] = {L("a", "1"), L("a", "2")};
   labels_set sdup = {dup, 2};
   assert_int_equal(labels_sort(&sdup), ORR_EINVAL);
+  /* Already sorted (the one-pass path), with a duplicate after the sorted
+   * prefix, unsorted after a sorted prefix, a duplicate found only once
+   * sorted, and the empty and one-label sets. */
+  labels_label srt[] = {L("a", "1"), L("b", "2"), L("c", "3")};
+  labels_set ssrt = {srt, 3};
+  assert_int_equal(labels_sort(&ssrt), 0);
+  assert_string_equal(ssrt.v[2].name, "c");
+  labels_label dup2[] = {L("a", "1"), L("b", "2"), L("b", "3")};
+  labels_set sdup2 = {dup2, 3};
+  assert_int_equal(labels_sort(&sdup2), ORR_EINVAL);
+  labels_label tail[] = {L("a", "1"), L("c", "2"), L("b", "3")};
+  labels_set stail = {tail, 3};
+  assert_int_equal(labels_sort(&stail), 0);
+  assert_string_equal(stail.v[1].name, "b");
+  assert_string_equal(stail.v[1].value, "3");
+  assert_string_equal(stail.v[2].name, "c");
+  labels_label dup3[] = {L("b", "1"), L("a", "2"), L("b", "3")};
+  labels_set sdup3 = {dup3, 3};
+  assert_int_equal(labels_sort(&sdup3), ORR_EINVAL);
+  labels_set none = {NULL, 0}, one = {srt, 1};
+  assert_int_equal(labels_sort(&none), 0);
+  assert_int_equal(labels_sort(&one), 0);
 
   assert_true(labels_valid_name("foo_bar9", 8));
   assert_true(labels_valid_name("_x", 2));
@@ -141,6 +163,22 @@ static void test_builder(void **state) {
   assert_int_equal(labels_copy(a, &out, &copy), 0);
   assert_true(labels_equal(&copy, &out));
   assert_ptr_not_equal(copy.v[0].name, out.v[0].name);
+  /* Every string is its own (one block holds them all) and survives the
+   * source; the empty value and the empty set copy too. */
+  for (size_t i = 0; i < copy.n; i++) {
+    assert_ptr_not_equal(copy.v[i].value, out.v[i].value);
+    assert_string_equal(copy.v[i].value, out.v[i].value);
+  }
+  labels_label ev[] = {L("a", ""), L("b", "x")};
+  labels_set es = {ev, 2}, ec, zc;
+  assert_int_equal(labels_copy(a, &es, &ec), 0);
+  assert_int_equal(ec.n, 2);
+  assert_string_equal(ec.v[0].value, "");
+  assert_string_equal(ec.v[1].name, "b");
+  assert_string_equal(ec.v[1].value, "x");
+  labels_set empty_set = {NULL, 0};
+  assert_int_equal(labels_copy(a, &empty_set, &zc), 0);
+  assert_int_equal(zc.n, 0);
   orr_arena_destroy(a);
 }
 
