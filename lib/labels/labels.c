@@ -84,16 +84,35 @@ int labels_sort(labels_set *s) {
   return 0;
 }
 
+/* Label sets up to this long keep their string lengths on the stack. */
+#define LABELS_COPY_BATCH 32
+
 int labels_copy(orr_arena *a, const labels_set *src, labels_set *dst) {
+  /* One allocation: the array, then every string after it (a gateway
+   * copies each series it receives; one call per string showed in its
+   * profile). */
+  size_t total = 0, nn[LABELS_COPY_BATCH], vn[LABELS_COPY_BATCH];
+  bool lens = src->n <= LABELS_COPY_BATCH;
+  for (size_t i = 0; i < src->n; i++) {
+    size_t x = strlen(src->v[i].name) + 1, y = strlen(src->v[i].value) + 1;
+    if (lens) nn[i] = x, vn[i] = y;
+    total += x + y;
+  }
   labels_label *v = NULL;
   if (src->n) {
-    v = orr_arena_calloc(a, src->n, sizeof(*v));
+    v = orr_arena_alloc(a, src->n * sizeof(*v) + total);
     if (!v) return ORR_ENOMEM;
-  }
-  for (size_t i = 0; i < src->n; i++) {
-    v[i].name = orr_arena_strdup(a, src->v[i].name);
-    v[i].value = orr_arena_strdup(a, src->v[i].value);
-    if (!v[i].name || !v[i].value) return ORR_ENOMEM;
+    char *p = (char *)(v + src->n);
+    for (size_t i = 0; i < src->n; i++) {
+      size_t x = lens ? nn[i] : strlen(src->v[i].name) + 1;
+      size_t y = lens ? vn[i] : strlen(src->v[i].value) + 1;
+      memcpy(p, src->v[i].name, x);
+      v[i].name = p;
+      p += x;
+      memcpy(p, src->v[i].value, y);
+      v[i].value = p;
+      p += y;
+    }
   }
   dst->v = v;
   dst->n = src->n;
