@@ -337,6 +337,8 @@ static void free_http_client(void) {
   hc.has = false;
 }
 
+static void gateway_ready(void *arg) { daemon_set_ready(arg, true); }
+
 static int core_start(daemon_ctx *d) {
   const cli_common *c = cli_common_options();
   gw_config gc = {0};
@@ -479,7 +481,9 @@ static int run(int argc, char **argv) {
     daemon_free(d);
     return 1;
   }
-  daemon_set_ready(d, true);
+  /* Ready once the first Info round is over (gw_on_first_round): a query
+   * right after /-/ready includes every endpoint that answers Info. */
+  gw_on_first_round(core.g, gateway_ready, d);
   int status = daemon_run(d);
   /* The in-process sources close over several loop turns after gw_close
    * (their local clients, then their shared HTTP client): let them finish

@@ -368,6 +368,7 @@ int gw_start(gw *g) {
   if (rc) return ORR_ENOMEM;
   g->tick.data = g;
   if ((rc = gw__ops_init(g)) || (rc = gw__sync_init(g))) return rc;
+  g->first_round_deadline_ms = orr_now_ms() + g->cfg.info_timeout_ms + GW_TICK_MS;
   uv_timer_start(&g->tick, tick_cb, 0, GW_TICK_MS);
   return 0;
 }
@@ -954,6 +955,28 @@ static const char *component_name(const char *ct) {
   return ct && *ct ? ct : "";
 }
 
+/* gw_on_first_round's condition: every endpoint checked once (its Info
+ * answered or failed), or the deadline passed. */
+static void check_first_round(gw *g, int64_t now) {
+  if (g->first_round_done) return;
+  bool all = true;
+  for (size_t i = 0; i < g->neps && all; i++)
+    if (!g->eps[i]->last_check_ms) all = false;
+  if (!all && now < g->first_round_deadline_ms) return;
+  g->first_round_done = true;
+  if (g->first_round_cb) g->first_round_cb(g->first_round_arg);
+  g->first_round_cb = NULL;
+}
+
+void gw_on_first_round(gw *g, void (*cb)(void *arg), void *arg) {
+  if (g->first_round_done) {
+    cb(arg);
+    return;
+  }
+  g->first_round_cb = cb;
+  g->first_round_arg = arg;
+}
+
 static void info_done(int status, const char *message, const Thanos__Info__InfoResponse *r,
                       void *arg) {
   gw__endpoint *e = arg;
@@ -1022,6 +1045,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
   count_up(g);
   orr_arena_destroy(old);
   orr_buf_free(&txt);
+  check_first_round(g, now);
 }
 
 void gw__count_partial(gw *g) {
@@ -1098,6 +1122,7 @@ static void tick_cb(uv_timer_t *t) {
     if (storeapi_client_info(e->client, g->cfg.info_timeout_ms, info_done, e) == 0)
       e->info_inflight = true;
   }
+  check_first_round(g, now);
 }
 
 int gw_reload(gw *g, char *err, size_t errlen) {

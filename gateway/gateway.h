@@ -113,6 +113,13 @@ int gw_endpoint_config_parse(const char *yaml, size_t len, orr_arena *a, gw_endp
 int gw_new(const gw_config *cfg, gw **out, char *err, size_t errlen);
 /* Starts discovery and the Info polls (loop thread). Returns 0 or ORR_ENOMEM. */
 int gw_start(gw *g);
+/* Calls |cb(arg)| once, on the loop, when the first Info round is over:
+ * every endpoint discovered by then (flags, SD files; DNS names as far as
+ * resolved) answered its first Info call or failed it, or the Info timeout
+ * and a tick passed since gw_start. The daemon becomes ready then, so a
+ * query sent right after /-/ready fans out to every endpoint that answers
+ * Info (before, the first queries could leave a store out). */
+void gw_on_first_round(gw *g, void (*cb)(void *arg), void *arg);
 /* Reload (SIGHUP, loop thread after gw_start): re-reads every file SD file
  * now and reconciles the endpoints. Returns 0, or an ORR_E* code with the
  * first unreadable or unparsable file in |err|; the files that could be read

@@ -261,6 +261,10 @@ struct gw {
   const char *md[3]; /* GW_ID_HEADER, id, NULL: sent on every call */
   int64_t trim_due_ms; /* gw__trim_soon: malloc_trim at the next quiet tick after this */
   int busy;            /* HTTP API requests admitted and not finished (gw__busy) */
+  void (*first_round_cb)(void *arg); /* gw_on_first_round, until it ran */
+  void *first_round_arg;
+  bool first_round_done;
+  int64_t first_round_deadline_ms;
   orr_arena *cfg_arena;
   uv_loop_t *loop;
   pthread_mutex_t mu;

@@ -1,5 +1,6 @@
 /* cache.c: the in-memory index cache — postings lists and series entries
- * by (block, key), least recently used first out, bounded by bytes.
+ * by (block, key), least recently used first out (approximately: second
+ * chance), bounded by bytes.
  *
  * NOTES
  * 1. One mutex guards the table and the LRU list; values are copied in and
@@ -9,7 +10,14 @@
  *    index's list layout (length, count, big-endian entries, CRC32C) on a
  *    hit, so readers see the same bytes a ranged read gives.
  * 3. An item larger than a tenth of the cache is not stored: one wide query
- *    must not flush everything else. */
+ *    must not flush everything else.
+ * 4. The table doubles when it holds more items than buckets: a warm query
+ *    looks up every series entry it answers (hundreds of thousands), and
+ *    each step along a chain is a cache miss.
+ * 5. A hit only marks its item (|ref|); eviction gives a marked item at the
+ *    tail a second chance (unmarked, moved to the head) instead of evicting
+ *    it. So a hit touches no other item: moving every hit to the head cost
+ *    a warm query a cache miss at each of its neighbours, per series. */
 #include <pthread.h>
 #include <snappy-c.h>
 #include <stdlib.h>
@@ -22,6 +30,7 @@ typedef struct item {
   struct item *prev, *next;  /* LRU: head is the most recent */
   uint64_t hash;
   uint8_t type;
+  bool ref; /* hit since it last reached the tail (note 5) */
   size_t klen, vlen;
   uint8_t data[];            /* key, then value */
 } item;
@@ -118,6 +127,23 @@ static void lru_push(store_cache *c, item *it) {
   if (!c->tail) c->tail = it;
 }
 
+/* Note 4: rehashes into twice the buckets (kept as is when out of memory). */
+static void grow(store_cache *c) {
+  size_t nb = c->nbuckets * 2;
+  item **tab = calloc(nb, sizeof(*tab));
+  if (!tab) return;
+  for (size_t i = 0; i < c->nbuckets; i++)
+    for (item *it = c->tab[i], *next; it; it = next) {
+      next = it->hnext;
+      item **pp = &tab[it->hash & (nb - 1)];
+      it->hnext = *pp;
+      *pp = it;
+    }
+  free(c->tab);
+  c->tab = tab;
+  c->nbuckets = nb;
+}
+
 static item **find_slot(store_cache *c, uint8_t type, uint64_t h, const void *k, size_t kl) {
   item **pp = &c->tab[h & (c->nbuckets - 1)];
   for (; *pp; pp = &(*pp)->hnext) {
@@ -203,15 +229,26 @@ bool store_cache_get(store_cache *c, store_cache_type type, const void *key, siz
     found = store_memcached_get(c->mc, type == STORE_CACHE_POSTINGS ? 'P' : 'S', key, klen, &val);
   } else {
     uint64_t h = hash((uint8_t)type, key, klen);
+    /* A series entry is copied once, straight to |out|; a postings list
+     * is copied out and expanded outside the lock. */
+    orr_buf *dst = type == STORE_CACHE_SERIES ? out : &val;
+    size_t at = dst->len;
     pthread_mutex_lock(&c->mu);
     item *it = *find_slot(c, (uint8_t)type, h, key, klen);
     if (it) {
-      lru_unlink(c, it);
-      lru_push(c, it);
-      orr_buf_append(&val, it->data + it->klen, it->vlen);
+      it->ref = true;
+      orr_buf_append(dst, it->data + it->klen, it->vlen);
     }
     pthread_mutex_unlock(&c->mu);
     found = it != NULL;
+    if (found && dst == out) {
+      if (out->oom) {
+        out->len = at;
+        return false;
+      }
+      if (c->hits[type]) orr_counter_inc(c->hits[type]);
+      return true;
+    }
   }
   if (!found || val.oom) {
     orr_buf_free(&val);
@@ -225,6 +262,60 @@ bool store_cache_get(store_cache *c, store_cache_type type, const void *key, siz
   orr_buf_free(&val);
   if (ok && c->hits[type]) orr_counter_inc(c->hits[type]);
   return ok;
+}
+
+/* Keys a batch's lock covers: other queries wait at most this long. */
+#define GET_RUN 512
+#define PREFETCH_AHEAD 8
+
+size_t store_cache_get_series(store_cache *c, const char *const *keys, const size_t *klens,
+                              size_t n, orr_buf *out, size_t *off, size_t *len) {
+  for (size_t i = 0; i < n; i++) len[i] = 0;
+  if (!c || (c->max_bytes <= 0 && !c->mc)) return 0;
+  size_t hits = 0;
+  if (c->mc) {
+    for (size_t i = 0; i < n; i++) {
+      off[i] = out->len;
+      if (store_cache_get(c, STORE_CACHE_SERIES, keys[i], klens[i], out)) {
+        len[i] = out->len - off[i];
+        hits += len[i] > 0;
+      }
+    }
+    return hits;
+  }
+  uint64_t hs[GET_RUN];
+  for (size_t r0 = 0; r0 < n && !out->oom; r0 += GET_RUN) {
+    size_t r1 = n - r0 < GET_RUN ? n : r0 + GET_RUN;
+    for (size_t i = r0; i < r1; i++) hs[i - r0] = hash(STORE_CACHE_SERIES, keys[i], klens[i]);
+    pthread_mutex_lock(&c->mu);
+    size_t mask = c->nbuckets - 1;
+    for (size_t i = r0; i < r1 && i < r0 + PREFETCH_AHEAD; i++)
+      __builtin_prefetch(&c->tab[hs[i - r0] & mask]);
+    for (size_t i = r0; i < r1; i++) {
+      /* Bucket heads PREFETCH_AHEAD keys on, their first item half as far. */
+      if (i + PREFETCH_AHEAD < r1) __builtin_prefetch(&c->tab[hs[i + PREFETCH_AHEAD - r0] & mask]);
+      if (i + PREFETCH_AHEAD / 2 < r1) {
+        item *ahead = c->tab[hs[i + PREFETCH_AHEAD / 2 - r0] & mask];
+        if (ahead) __builtin_prefetch(ahead);
+      }
+      off[i] = out->len;
+      item *it = *find_slot(c, STORE_CACHE_SERIES, hs[i - r0], keys[i], klens[i]);
+      if (!it) continue;
+      it->ref = true;
+      if (orr_buf_append(out, it->data + it->klen, it->vlen)) break;
+      len[i] = it->vlen;
+      hits += it->vlen > 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+  }
+  if (out->oom) { /* the hits so far stay usable; the rest are misses */
+    for (size_t i = 0; i < n; i++)
+      if (len[i] && off[i] + len[i] > out->len) len[i] = 0;
+  }
+  if (c->requests[STORE_CACHE_SERIES]) orr_counter_add(c->requests[STORE_CACHE_SERIES], (double)n);
+  if (hits && c->hits[STORE_CACHE_SERIES])
+    orr_counter_add(c->hits[STORE_CACHE_SERIES], (double)hits);
+  return hits;
 }
 
 void store_cache_put(store_cache *c, store_cache_type type, const void *key, size_t klen,
@@ -257,6 +348,7 @@ void store_cache_put(store_cache *c, store_cache_type type, const void *key, siz
   }
   it->hash = hash((uint8_t)type, key, klen);
   it->type = (uint8_t)type;
+  it->ref = false;
   it->klen = klen;
   it->vlen = vlen;
   memcpy(it->data, key, klen);
@@ -267,6 +359,13 @@ void store_cache_put(store_cache *c, store_cache_type type, const void *key, siz
   if (*pp) remove_item(c, *pp);
   pp = find_slot(c, it->type, it->hash, key, klen);
   while (c->tail && c->bytes + (int64_t)sz > c->max_bytes) {
+    item *t = c->tail;
+    if (t->ref && t != c->head) { /* note 5: its second chance */
+      t->ref = false;
+      lru_unlink(c, t);
+      lru_push(c, t);
+      continue;
+    }
     if (c->evicted[c->tail->type]) orr_counter_inc(c->evicted[c->tail->type]);
     remove_item(c, c->tail);
     pp = find_slot(c, it->type, it->hash, key, klen);
@@ -275,7 +374,7 @@ void store_cache_put(store_cache *c, store_cache_type type, const void *key, siz
   *pp = it;
   lru_push(c, it);
   c->bytes += (int64_t)sz;
-  c->nitems++;
+  if (++c->nitems > c->nbuckets) grow(c);
   if (c->items_added[type]) orr_counter_inc(c->items_added[type]);
   if (c->size_bytes) orr_gauge_set(c->size_bytes, (double)c->bytes);
   if (c->items_gauge) orr_gauge_set(c->items_gauge, (double)c->nitems);

@@ -63,7 +63,7 @@ enum { D_POSTINGS = 0, D_SERIES, D_CHUNKS };
 /* ---------------------------------------------------------------- fetching */
 typedef struct part {
   uint64_t start, end; /* byte range of the object */
-  orr_buf data;
+  objstore_view data;  /* its bytes: mapped or read (objstore_get_view) */
   int64_t counted; /* bytes taken from the pool for it */
   int rc;
   char err[512];
@@ -87,13 +87,10 @@ static void *fetch_worker(void *arg) {
       p->rc = ORR_ECANCELED;
       continue;
     }
-    /* One allocation for the whole range (no growing copies). */
-    if (orr_buf_reserve(&p->data, (size_t)(p->end - p->start))) {
-      p->rc = ORR_ENOMEM;
-      continue;
-    }
-    p->rc = objstore_get_range(j->q->bucket, j->key, p->start, p->end - p->start, &p->data,
-                               p->err, sizeof p->err);
+    /* A view: on the filesystem bucket large ranges are mapped, not
+     * copied (the warm path reads the page cache in place). */
+    p->rc = objstore_get_view(j->q->bucket, j->key, p->start, p->end - p->start, &p->data,
+                              p->err, sizeof p->err);
   }
   return NULL;
 }
@@ -194,7 +191,7 @@ static int fetch_parts(store_query *q, store_block *b, const char *file, part *p
 static void parts_free(store_query *q, part *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
     pool_give(q, p[i].counted);
-    orr_buf_free(&p[i].data);
+    objstore_view_release(&p[i].data);
   }
   free(p);
 }
@@ -228,6 +225,7 @@ typedef struct qblock {
   size_t nms;
   labels_matcher **post; /* of those, the ones applied to series labels (note 4) */
   size_t npost;
+  tsdb_symbol_memo *memo; /* the cursor's, for its batch arena; or NULL */
   bool match; /* false: an external label rejects the block */
 } qblock;
 
@@ -478,6 +476,24 @@ typedef struct qseries {
   const store_block *b;
 } qseries;
 
+/* The cache key of series |ref| of |b| ("<ulid>\x01<ref>", as snprintf
+ * would write it: snprintf per series showed in a warm query's profile)
+ * into |kb| (64 bytes); returns its length. */
+static size_t series_key(char *kb, const store_block *b, uint64_t ref) {
+  size_t n = strlen(b->id);
+  memcpy(kb, b->id, n);
+  kb[n++] = '\x01';
+  char d[20];
+  size_t k = 0;
+  do {
+    d[k++] = (char)('0' + ref % 10);
+    ref /= 10;
+  } while (ref);
+  while (k) kb[n++] = d[--k];
+  kb[n] = '\0';
+  return n;
+}
+
 /* Reads the series entries |refs| of block |qb| (cache first) and decodes
  * them into |*out| (from |a|). Chunks outside the query's range are
  * dropped, and so are series left without any (label calls keep all). */
@@ -489,9 +505,12 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
   qseries *v = orr_arena_alloc(a, (n ? n : 1) * sizeof(*v));
   uint64_t *st = malloc((n ? n : 1) * sizeof(*st)), *en = malloc((n ? n : 1) * sizeof(*en));
   size_t *mi = malloc((n ? n : 1) * sizeof(*mi)), *idx = malloc((n ? n : 1) * sizeof(*idx));
-  /* Cached entries, one after the other in |cbuf|: |coff|/|clen| (0: a miss). */
+  /* Cached entries, one after the other in |cbuf|: |coff|/|clen| (0: a miss).
+   * The buffer serves every batch of the query (no regrowing). */
   size_t *coff = malloc((n ? n : 1) * sizeof(*coff)), *clen = malloc((n ? n : 1) * sizeof(*clen));
-  orr_buf cbuf = {0};
+  orr_buf cbuf = q->series_buf;
+  q->series_buf = (orr_buf){0};
+  orr_buf_reset(&cbuf);
   part *parts = NULL;
   size_t nmiss = 0, nparts = 0, k = 0;
   int rc = 0;
@@ -502,15 +521,26 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
   uint64_t est = b->meta.thanos.index_series_max_size > 0
                      ? (uint64_t)b->meta.thanos.index_series_max_size
                      : SERIES_EST;
-  for (size_t i = 0; i < n; i++) {
-    char kb[64];
-    int kl = snprintf(kb, sizeof kb, "%s\x01%" PRIu64, b->id, refs[i]);
-    coff[i] = cbuf.len;
-    clen[i] = 0;
-    if (store_cache_get(q->cache, STORE_CACHE_SERIES, kb, (size_t)kl, &cbuf)) {
-      clen[i] = cbuf.len - coff[i];
-      if (clen[i]) continue;
+  /* The cache first, KEY_RUN keys a lookup. */
+  enum { KEY_RUN = 256 };
+  char (*keyb)[64] = malloc(KEY_RUN * sizeof(*keyb));
+  if (!keyb) {
+    rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t r0 = 0; r0 < n; r0 += KEY_RUN) {
+    size_t m = n - r0 < KEY_RUN ? n - r0 : KEY_RUN;
+    const char *keys[KEY_RUN];
+    size_t kl[KEY_RUN];
+    for (size_t i = 0; i < m; i++) {
+      kl[i] = series_key(keyb[i], b, refs[r0 + i]);
+      keys[i] = keyb[i];
     }
+    store_cache_get_series(q->cache, keys, kl, m, &cbuf, coff + r0, clen + r0);
+  }
+  free(keyb);
+  for (size_t i = 0; i < n; i++) {
+    if (clen[i]) continue;
     st[nmiss] = refs[i] * 16;
     en[nmiss] = i + 1 < n ? refs[i + 1] * 16 : st[nmiss] + est;
     if (en[nmiss] > st[nmiss] + est) en[nmiss] = st[nmiss] + est;
@@ -529,7 +559,7 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
   for (size_t i = 0; i < n; i++) {
     const uint8_t *bytes;
     size_t avail;
-    orr_buf extra = {0};
+    objstore_view extra = {0};
     int64_t extra_pool = 0;
     bool from_cache = clen[i] > 0;
     if (from_cache) {
@@ -545,8 +575,8 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
     qseries *s = &v[k];
     labels_set ls;
     size_t need = 0;
-    int r = tsdb_index_header_series(b->hdr, bytes, avail, refs[i], a, &ls, &s->chks, &s->nchks,
-                                     &need);
+    int r = tsdb_index_header_series_memo(b->hdr, bytes, avail, refs[i], a, qb->memo, &ls,
+                                          &s->chks, &s->nchks, &need);
     if (r == ORR_EAGAIN && !from_cache) {
       /* Longer than estimated: read it whole. */
       part one = {.start = refs[i] * 16, .end = refs[i] * 16 + need};
@@ -555,13 +585,13 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
       extra_pool = one.counted;
       if (rc) {
         pool_give(q, extra_pool);
-        orr_buf_free(&extra);
+        objstore_view_release(&extra);
         goto out;
       }
       bytes = (const uint8_t *)extra.data;
       avail = extra.len;
-      r = tsdb_index_header_series(b->hdr, bytes, avail, refs[i], a, &ls, &s->chks, &s->nchks,
-                                   &need);
+      r = tsdb_index_header_series_memo(b->hdr, bytes, avail, refs[i], a, qb->memo, &ls,
+                                        &s->chks, &s->nchks, &need);
     }
     if (r == 0 && !from_cache) {
       /* Cache the entry's exact bytes: uvarint length, body, CRC. */
@@ -569,13 +599,13 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
       uint64_t len;
       if (orr_dec_uvarint(&d, &len) == 0) {
         char kb[64];
-        int kl = snprintf(kb, sizeof kb, "%s\x01%" PRIu64, b->id, refs[i]);
-        store_cache_put(q->cache, STORE_CACHE_SERIES, kb, (size_t)kl, bytes,
+        size_t kl = series_key(kb, b, refs[i]);
+        store_cache_put(q->cache, STORE_CACHE_SERIES, kb, kl, bytes,
                         (size_t)(d.p - bytes) + (size_t)len + 4);
       }
     }
     pool_give(q, extra_pool);
-    orr_buf_free(&extra);
+    objstore_view_release(&extra);
     if (r == ORR_ENOMEM) {
       rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, r, "out of memory");
       goto out;
@@ -606,7 +636,10 @@ static int block_series(qblock *qb, const uint64_t *refs, size_t n, orr_arena *a
   *nout = k;
 out:
   if (parts) parts_free(q, parts, nparts);
-  orr_buf_free(&cbuf);
+  if (cbuf.oom)
+    orr_buf_free(&cbuf);
+  else
+    q->series_buf = cbuf;
   free(coff);
   free(clen);
   free(st);
@@ -630,27 +663,27 @@ static int cref_cmp(const void *x, const void *y) {
 
 /* Read buffers a batch's chunks point into, held until the batch is gone. */
 typedef struct bufkeep {
-  orr_buf *v;
+  objstore_view *v;
   size_t n, cap;
   int64_t pool; /* bytes of them taken from the pool */
 } bufkeep;
 
-static int bufkeep_add(bufkeep *k, orr_buf *b, int64_t counted) {
+static int bufkeep_add(bufkeep *k, objstore_view *b, int64_t counted) {
   if (k->n == k->cap) {
     size_t nc = k->cap ? k->cap * 2 : 8;
-    orr_buf *nv = realloc(k->v, nc * sizeof(*nv));
+    objstore_view *nv = realloc(k->v, nc * sizeof(*nv));
     if (!nv) return ORR_ENOMEM;
     k->v = nv;
     k->cap = nc;
   }
   k->v[k->n++] = *b;
-  *b = (orr_buf){0};
+  *b = (objstore_view){0};
   k->pool += counted;
   return 0;
 }
 
 static void bufkeep_clear(store_query *q, bufkeep *k) {
-  for (size_t i = 0; i < k->n; i++) orr_buf_free(&k->v[i]);
+  for (size_t i = 0; i < k->n; i++) objstore_view_release(&k->v[i]);
   k->n = 0;
   pool_give(q, k->pool);
   k->pool = 0;
@@ -746,7 +779,7 @@ static int block_chunks(qblock *qb, qseries *ss, size_t n, orr_arena *a, bufkeep
         size_t el = one.data.len;
         if (bufkeep_add(keep, &one.data, one.counted)) {
           pool_give(q, one.counted);
-          orr_buf_free(&one.data);
+          objstore_view_release(&one.data);
           if (!rc) rc = fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
         }
         if (rc) goto out;
@@ -817,6 +850,7 @@ typedef struct cursor {
   size_t n, at;
   qseries *carry; /* read, not released (an open run, note 2b), in |a| */
   size_t ncarry;
+  tsdb_symbol_memo *memo; /* label strings decoded into |a| (qb->memo) */
   bufkeep keep; /* chunk bytes of the batch */
 } cursor;
 
@@ -869,6 +903,13 @@ static int cursor_fill(store_query *q, cursor *c, cursor *all, size_t nall, int6
   while (c->at == c->n && (c->next < c->nrefs || c->ncarry)) {
     orr_arena *na = orr_arena_new(0);
     if (!na) return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    /* Symbols are shared within a batch's arena only. */
+    if (!c->memo && !(c->memo = malloc(sizeof(*c->memo)))) {
+      orr_arena_destroy(na);
+      return fail(q, NET_GRPC_RESOURCE_EXHAUSTED, ORR_ENOMEM, "out of memory");
+    }
+    tsdb_symbol_memo_reset(c->memo);
+    c->qb->memo = c->memo;
     qseries *v = NULL;
     size_t nv = 0, cap = 0;
     int rc = 0;
@@ -921,7 +962,11 @@ static int cursor_fill(store_query *q, cursor *c, cursor *all, size_t nall, int6
     if ((rc = pool_arenas(q, cursors_held(q, all, nall))) != 0) return rc;
     c->carry = v + root;
     c->ncarry = nv - root;
-    if (root > 1) qsort(v, root, sizeof(*v), qseries_cmp);
+    /* Mostly in order already (no prefix runs, note 2b): one pass says so
+     * for a fraction of a sort's comparisons. */
+    size_t unsorted = 1;
+    while (unsorted < root && labels_cmp(&v[unsorted - 1].lset, &v[unsorted].lset) <= 0) unsorted++;
+    if (unsorted < root) qsort(v, root, sizeof(*v), qseries_cmp);
     if (!q->skip_chunks) {
       for (size_t i = 0; i < root; i++) *nchunks += (int64_t)v[i].nchks;
       int64_t slimit = q->cfg->request_samples_limit;
@@ -1318,7 +1363,10 @@ out:
   orr_buf_free(&o.out);
   free(o.cv);
   free(o.ov);
-  for (size_t i = 0; cs && i < nc; i++) cursor_free(q, &cs[i]);
+  for (size_t i = 0; cs && i < nc; i++) {
+    cursor_free(q, &cs[i]);
+    free(cs[i].memo);
+  }
   free(cs);
   free(g);
   free(heap);
@@ -1424,6 +1472,7 @@ void store_query_run(store_query *q) {
     labels_call(q);
   else
     series_call(q);
+  orr_buf_free(&q->series_buf);
   if (q->m && !q->labels_call)
     orr_histogram_observe(q->m->get_all_duration, (double)(orr_mono_ns() - t0) / 1e9);
 }

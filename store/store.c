@@ -1136,8 +1136,10 @@ int store_main(const store_config *cfg) {
   if (open_bucket(cfg, &st->bucket)) goto out;
   /* Large buffers (index-header tables, merged reads) go straight back to
    * the system when freed: a fixed threshold stops glibc from raising it
-   * after the first frees and keeping such buffers in the heap. */
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+   * after the first frees and keeping such buffers in the heap. A batch's
+   * arrays (4096 series: a few hundred kB) stay below it, so a warm query
+   * reuses the heap rather than mapping and faulting them in each batch. */
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
   /* ... and the heap is not trimmed after every query (each trim costs the
    * next query its page faults); syncs trim once they are done. */
   mallopt(M_TRIM_THRESHOLD, 64 << 20);

@@ -107,6 +107,13 @@ void store_cache_use_memcached(store_cache *c, store_memcached *m);
  * returns true. */
 bool store_cache_get(store_cache *c, store_cache_type type, const void *key, size_t klen,
                      orr_buf *out);
+/* Series entries |keys[i]| (|klens[i]| bytes each), |n| of them, looked up
+ * at once: each hit is appended to |out|, at |off[i]| for |len[i]| bytes
+ * (|len[i]| 0: a miss). Returns the hits. One lock for a run of keys, and
+ * the table's memory fetched ahead of the walk: a warm query looks up every
+ * series it answers. */
+size_t store_cache_get_series(store_cache *c, const char *const *keys, const size_t *klens,
+                              size_t n, orr_buf *out, size_t *off, size_t *len);
 /* Stores a copy of |val|; postings are compressed first. Items larger than
  * a tenth of the cache are not stored. */
 void store_cache_put(store_cache *c, store_cache_type type, const void *key, size_t klen,
@@ -162,6 +169,7 @@ typedef struct store_query {
   int status;            /* a gRPC status; message in |err| */
   char err[768];
   uint64_t stats_bytes;
+  orr_buf series_buf; /* cached series entries of a batch, kept for the next */
 } store_query;
 
 /* Runs |q| (Series, or LabelNames/LabelValues when q->labels_call). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "objstore_int.h"
 
@@ -171,9 +172,32 @@ int objstore_get_range(objstore_bucket *b, const char *key, uint64_t offset, uin
   char k[KEYBUF];
   int rc = full_key(b, "get", key, k, sizeof k, err, errlen);
   if (rc) return rc;
+  if (b->ops->read_range) return b->ops->read_range(b, k, offset, length, out, err, errlen);
   collect_ctx c = {out, SIZE_MAX, 0};
   if (length && length < SIZE_MAX && orr_buf_reserve(out, (size_t)length) != 0) return ORR_ENOMEM;
   return b->ops->get_stream(b, k, offset, length, collect_body, &c, err, errlen);
+}
+
+int objstore_get_view(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
+                      objstore_view *v, char *err, size_t errlen) {
+  *v = (objstore_view){0};
+  char k[KEYBUF];
+  int rc = full_key(b, "get", key, k, sizeof k, err, errlen);
+  if (rc) return rc;
+  if (b->ops->view_range) return b->ops->view_range(b, k, offset, length, v, err, errlen);
+  collect_ctx c = {&v->buf__, SIZE_MAX, 0};
+  if (length && length < SIZE_MAX && orr_buf_reserve(&v->buf__, (size_t)length) != 0)
+    return ORR_ENOMEM;
+  rc = b->ops->get_stream(b, k, offset, length, collect_body, &c, err, errlen);
+  v->data = v->buf__.data;
+  v->len = v->buf__.len;
+  return rc;
+}
+
+void objstore_view_release(objstore_view *v) {
+  if (v->map__) munmap(v->map__, v->maplen__);
+  orr_buf_free(&v->buf__);
+  *v = (objstore_view){0};
 }
 
 int objstore_get_stream(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,

@@ -139,6 +139,26 @@ int objstore_get(objstore_bucket *b, const char *key, size_t max_bytes, orr_buf 
  * object ends first. |length| 0 reads to the end. */
 int objstore_get_range(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
                        orr_buf *out, char *err, size_t errlen);
+/* A read-only view of a byte range (objstore_get_view): |data|/|len| are
+ * valid until objstore_view_release. The rest is the view's backing. */
+typedef struct objstore_view {
+  const char *data;
+  size_t len;
+  void *map__; /* a mapping of the object's file, or NULL */
+  size_t maplen__;
+  orr_buf buf__; /* or the bytes, read */
+} objstore_view;
+/* Reads |length| bytes at |offset| (fewer when the object ends first;
+ * |length| 0: to the end) as a view. On the FILESYSTEM bucket a range of
+ * OBJSTORE_MAP_MIN bytes or more is mapped from the object's file: no copy,
+ * and pages the page cache holds cost no read (so a repeated read of the
+ * same range is cheap); a smaller one is read straight into the view's
+ * buffer. Other backends read into the buffer. Caller releases |v| with
+ * objstore_view_release, also after an error. */
+#define OBJSTORE_MAP_MIN (64u * 1024)
+int objstore_get_view(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
+                      objstore_view *v, char *err, size_t errlen);
+void objstore_view_release(objstore_view *v);
 /* Body callback of a streaming get: |data| borrowed for the call; returns 0
  * or a negative ORR_E* code to stop the transfer with it. Runs on the calling
  * thread; while it runs, at most OBJSTORE_STREAM_BUF more bytes are read. */

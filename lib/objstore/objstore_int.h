@@ -23,6 +23,12 @@ typedef struct objstore__ops {
   int (*iter)(objstore_bucket *b, const char *dir, unsigned flags, objstore_iter_fn fn, void *arg,
               char *err, size_t errlen);
   void (*close)(objstore_bucket *b);
+  /* Optional (NULL: read through get_stream). Appends the range to |out|
+   * with one copy (read_range), or makes |v| a view of it (view_range). */
+  int (*read_range)(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
+                    orr_buf *out, char *err, size_t errlen);
+  int (*view_range)(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
+                    objstore_view *v, char *err, size_t errlen);
 } objstore__ops;
 
 struct objstore_bucket {

@@ -892,4 +892,5 @@ static int s3_check(objstore_bucket *b, char *err, size_t errlen) {
 
 const objstore__ops objstore__s3_ops = {
     "S3", s3_check, s3_get_stream, s3_put_file, s3_put, s3_del, s3_attributes, s3_iter, s3_close,
+    NULL, NULL, /* ranged reads go through get_stream */
 };

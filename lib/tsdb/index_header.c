@@ -272,7 +272,16 @@ int tsdb_index_header_postings_range(const tsdb_index_header *h, const char *nam
 int tsdb_index_header_series(const tsdb_index_header *h, const uint8_t *p, size_t avail,
                              uint64_t ref, orr_arena *a, labels_set *lset,
                              tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need) {
-  return tsdb__index_decode_series(h->r, p, avail, ref, a, lset, chks, nchks, need);
+  return tsdb__index_decode_series(h->r, p, avail, ref, a, NULL, lset, chks, nchks, need);
+}
+
+void tsdb_symbol_memo_reset(tsdb_symbol_memo *m) { memset(m->ref, 0, sizeof m->ref); }
+
+int tsdb_index_header_series_memo(const tsdb_index_header *h, const uint8_t *p, size_t avail,
+                                  uint64_t ref, orr_arena *a, tsdb_symbol_memo *memo,
+                                  labels_set *lset, tsdb_index_chunk_meta **chks, size_t *nchks,
+                                  size_t *need) {
+  return tsdb__index_decode_series(h->r, p, avail, ref, a, memo, lset, chks, nchks, need);
 }
 
 int tsdb_postings_list_decode(const uint8_t *p, size_t n, orr_arena *a, uint64_t **refs,

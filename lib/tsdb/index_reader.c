@@ -665,16 +665,40 @@ int tsdb_index_series(const tsdb_index_reader *r, uint64_t ref, orr_arena *a, la
   if (ref > UINT64_MAX / 16) return ORR_ENOTFOUND;
   uint64_t off = ref * 16;
   if (r->toc.series == 0 || off < r->toc.series || off >= r->series_end) return ORR_ENOTFOUND;
-  int rc = tsdb__index_decode_series(r, r->b + off, r->series_end - off, ref, a, lset, chks, nchks,
-                                     NULL);
+  int rc = tsdb__index_decode_series(r, r->b + off, r->series_end - off, ref, a, NULL, lset, chks,
+                                     nchks, NULL);
   if (rc == ORR_EAGAIN)
     rc = tsdb__corrupt("index series %llu at offset %llu: length beyond the series section",
                        (unsigned long long)ref, (unsigned long long)off);
   return rc;
 }
 
+/* Symbol |idx| as a string in |a|, through |memo| when given. */
+static const char *sym_string(const tsdb_index_reader *r, uint64_t idx, orr_arena *a,
+                              tsdb_symbol_memo *memo, int *rc) {
+  size_t slot = 0;
+  if (memo) {
+    slot = (size_t)((idx * 0x9E3779B97F4A7C15ull) >> 32) % TSDB_SYMBOL_MEMO_SLOTS;
+    if (memo->ref[slot] == idx + 1) return memo->s[slot];
+  }
+  const uint8_t *s;
+  uint32_t sl;
+  if ((*rc = sym_lookup(r, idx, &s, &sl)) != 0) return NULL;
+  const char *c = orr_arena_strndup(a, (const char *)s, sl);
+  if (!c) {
+    *rc = ORR_ENOMEM;
+    return NULL;
+  }
+  if (memo) {
+    memo->ref[slot] = idx + 1;
+    memo->s[slot] = c;
+  }
+  return c;
+}
+
 int tsdb__index_decode_series(const tsdb_index_reader *r, const uint8_t *p, size_t avail,
-                              uint64_t ref, orr_arena *a, labels_set *lset,
+                              uint64_t ref, orr_arena *a, tsdb_symbol_memo *memo,
+                              labels_set *lset,
                               tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need) {
   uint64_t off = ref * 16;
   orr_dec d = orr_dec_make(p, avail);
@@ -709,16 +733,12 @@ int tsdb__index_decode_series(const tsdb_index_reader *r, const uint8_t *p, size
   if (!lv) return ORR_ENOMEM;
   for (uint64_t i = 0; i < nl; i++) {
     uint64_t ni, vi;
-    const uint8_t *s;
-    uint32_t sl;
-    int rc;
+    int rc = 0;
     if (orr_dec_uvarint(&d, &ni) || orr_dec_uvarint(&d, &vi))
       return tsdb__corrupt("index series %llu at offset %llu: truncated labels",
                            (unsigned long long)ref, (unsigned long long)off);
-    if ((rc = sym_lookup(r, ni, &s, &sl)) != 0) return rc;
-    if (!(lv[i].name = orr_arena_strndup(a, (const char *)s, sl))) return ORR_ENOMEM;
-    if ((rc = sym_lookup(r, vi, &s, &sl)) != 0) return rc;
-    if (!(lv[i].value = orr_arena_strndup(a, (const char *)s, sl))) return ORR_ENOMEM;
+    if (!(lv[i].name = sym_string(r, ni, a, memo, &rc))) return rc;
+    if (!(lv[i].value = sym_string(r, vi, a, memo, &rc))) return rc;
   }
   if (orr_dec_uvarint(&d, &nc) || nc > len)
     return tsdb__corrupt("index series %llu at offset %llu: bad chunk count",

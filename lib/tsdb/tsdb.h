@@ -412,6 +412,23 @@ int tsdb_index_header_postings_range(const tsdb_index_header *h, const char *nam
 int tsdb_index_header_series(const tsdb_index_header *h, const uint8_t *p, size_t avail,
                              uint64_t ref, orr_arena *a, labels_set *lset,
                              tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need);
+/* The symbols a run of tsdb_index_header_series_memo calls over one
+ * index decoded, by reference (direct-mapped): names and values that many
+ * series share (__name__, job) are looked up and copied once per run, not
+ * per series. Its strings live in the arena those calls were given: reset
+ * it with tsdb_symbol_memo_reset whenever that arena is reset or replaced. */
+#define TSDB_SYMBOL_MEMO_SLOTS 512
+typedef struct tsdb_symbol_memo {
+  uint64_t ref[TSDB_SYMBOL_MEMO_SLOTS]; /* the symbol reference + 1; 0: empty */
+  const char *s[TSDB_SYMBOL_MEMO_SLOTS];
+} tsdb_symbol_memo;
+void tsdb_symbol_memo_reset(tsdb_symbol_memo *m);
+/* tsdb_index_header_series with label strings through |memo| (may be NULL):
+ * the label sets may share strings with one another. */
+int tsdb_index_header_series_memo(const tsdb_index_header *h, const uint8_t *p, size_t avail,
+                                  uint64_t ref, orr_arena *a, tsdb_symbol_memo *memo,
+                                  labels_set *lset, tsdb_index_chunk_meta **chks, size_t *nchks,
+                                  size_t *need);
 /* Decodes a postings list as stored (length, big-endian entries, CRC32C)
  * from |n| bytes at |p| (trailing bytes ignored) into |*refs| (from |a|).
  * 0, ORR_ECORRUPT or ORR_ENOMEM. */

@@ -85,7 +85,8 @@ int tsdb__index_postings_span(const tsdb_index_reader *r, const char *name, cons
  * |*need| (when not NULL) gets the bytes needed, or an estimate when even
  * the length was cut. Else as tsdb_index_series. */
 int tsdb__index_decode_series(const tsdb_index_reader *r, const uint8_t *p, size_t avail,
-                              uint64_t ref, orr_arena *a, labels_set *lset,
+                              uint64_t ref, orr_arena *a, tsdb_symbol_memo *memo,
+                              labels_set *lset,
                               tsdb_index_chunk_meta **chks, size_t *nchks, size_t *need);
 
 #endif /* ORR_TSDB_INT_H */

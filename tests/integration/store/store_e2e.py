@@ -205,6 +205,31 @@ def mode_timeline(a, work):
             check(pr == orr and "result" in pr and pr["result"],
                   "timeline %s: gateway(sidecar+store) == Prometheus(all blocks)" % q
                   + ("" if pr == orr else "\n  prometheus %s\n  orrery     %s" % (str(pr)[:400], str(orr)[:400])))
+        # A gateway is ready once its first Info round is over: a query sent
+        # right after /-/ready (no wait for /api/v1/stores) already fans out
+        # to the store.
+        http3, grpc3 = free_port(), free_port()
+        gw3 = pd.Daemon([a.orrery, "gateway", "--http-address=127.0.0.1:%d" % http3,
+                         "--grpc-address=127.0.0.1:%d" % grpc3,
+                         "--endpoint=127.0.0.1:%d" % st.grpc], work, "gateway-first-query")
+        procs.append(gw3)
+        gw3.base = "http://127.0.0.1:%d" % http3
+        # Polled without a pause, so the query follows readiness at once.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if get(gw3.base, "/-/ready")[0] == 200:
+                    break
+            except OSError:
+                pass  # not listening yet
+            if gw3.proc.poll() is not None:
+                raise RuntimeError("gateway exited; log: %s" % gw3.logpath)
+        _, ob = get(gw3.base, "/api/v1/query_range", [("query", TIMELINE_QUERIES[0])] + RANGE)
+        _, pb = get(ref.base, "/api/v1/query_range", [("query", TIMELINE_QUERIES[0])] + RANGE)
+        pr, orr = results(pb), results(ob, drop=("cluster",))
+        check(pr == orr and "result" in pr and pr["result"],
+              "the first query right after the gateway's /-/ready has the store's series"
+              + ("" if pr == orr else "\n  prometheus %s\n  orrery     %s" % (str(pr)[:300], str(orr)[:300])))
         # The store alone covers the old part: the sidecar alone leaves a gap.
         gw2 = start_gateway(a.orrery, work, [sgrpc], 1)
         procs.append(gw2)
