@@ -205,22 +205,52 @@ static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsig
   return false;
 }
 
+/* The refusal both decoders (series_msg, query_msg) share: a message protobuf-c
+ * could not take (|r| NULL), or whose series result holds a NUL in a label
+ * (|nul|), marks the call bad and cancels it; query_done/series_done then report
+ * it. Returns true when the caller must drop the message (|r| is freed). */
+static bool refuse_msg(net_grpc_ccall *cc, ProtobufCMessage *r, bool nul, int *bad,
+                       const char **why) {
+  if (r && !nul) return false;
+  if (r) {
+    protobuf_c_message_free_unpacked(r, NULL);
+    *why = "a label name or value holds a NUL byte";
+  }
+  *bad = 1;
+  net_grpc_ccall_cancel(cc);
+  return true;
+}
+
+/* Packs |req| and starts the call both the Series and Query APIs make (one
+ * request, a stream of responses), with the client's metadata and limits. */
+static int start_call(storeapi_client *c, const char *path, const ProtobufCMessage *req,
+                      int64_t timeout_ms, net_grpc_msg_fn on_msg, net_grpc_done_fn on_done,
+                      void *arg, net_grpc_ccall **cc) {
+  orr_buf b = {0};
+  if (storeapi__pack(req, &b)) {
+    orr_buf_free(&b);
+    return ORR_ENOMEM;
+  }
+  net_grpc_call_opts o = {0};
+  o.timeout_ms = timeout_ms;
+  o.max_recv_msg = 64u << 20;
+  o.metadata = c->md;
+  int rc = net_grpc_client_call(c->g, path, b.data ? b.data : "", b.len, &o, on_msg, on_done,
+                                arg, cc);
+  orr_buf_free(&b);
+  return rc;
+}
+
 static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
   storeapi_series_call *sc = arg;
   count_rx(sc->rx, len);
   if (sc->bad) return 0;
   Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
-  if (r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
-      has_nul_label(msg, msg + len, 0, 1)) {
-    thanos__series_response__free_unpacked(r, NULL);
-    r = NULL;
-    sc->why = "a label name or value holds a NUL byte";
-  }
-  if (!r) {
-    sc->bad = 1;
-    net_grpc_ccall_cancel(cc);
+  if (refuse_msg(cc, r ? &r->base : NULL,
+                 r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
+                     has_nul_label(msg, msg + len, 0, 1),
+                 &sc->bad, &sc->why))
     return 0;
-  }
   int rc = sc->on_series(r, sc->arg);
   thanos__series_response__free_unpacked(r, NULL);
   return rc == NET_GRPC_PAUSE ? NET_GRPC_PAUSE : 0;
@@ -248,23 +278,13 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                                 out, NULL);
   }
   storeapi_series_call *sc = calloc(1, sizeof(*sc));
-  orr_buf b = {0};
-  if (!sc || storeapi__pack(&req->base, &b)) {
-    free(sc);
-    orr_buf_free(&b);
-    return ORR_ENOMEM;
-  }
+  if (!sc) return ORR_ENOMEM;
   sc->on_series = on_series;
   sc->on_done = on_done;
   sc->arg = arg;
   sc->rx = c->rx;
-  net_grpc_call_opts o = {0};
-  o.timeout_ms = timeout_ms;
-  o.max_recv_msg = 64u << 20;
-  o.metadata = c->md;
-  int rc = net_grpc_client_call(c->g, STOREAPI_PATH_SERIES, b.data ? b.data : "", b.len, &o,
-                                series_msg, series_done, sc, &sc->cc);
-  orr_buf_free(&b);
+  int rc = start_call(c, STOREAPI_PATH_SERIES, &req->base, timeout_ms, series_msg, series_done,
+                      sc, &sc->cc);
   if (rc) {
     free(sc);
     return rc;
@@ -313,17 +333,11 @@ static int query_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *a
   count_rx(qc->rx, len);
   if (qc->bad) return 0;
   Thanos__QueryResponse *r = thanos__query_response__unpack(NULL, len, msg);
-  if (r && r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES &&
-      has_nul_label(msg, msg + len, 0, 2)) {
-    thanos__query_response__free_unpacked(r, NULL);
-    r = NULL;
-    qc->why = "a label name or value holds a NUL byte";
-  }
-  if (!r) {
-    qc->bad = 1;
-    net_grpc_ccall_cancel(cc);
+  if (refuse_msg(cc, r ? &r->base : NULL,
+                 r && r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES &&
+                     has_nul_label(msg, msg + len, 0, 2),
+                 &qc->bad, &qc->why))
     return 0;
-  }
   int rc = 0;
   if (r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES)
     rc = qc->on_series(r->timeseries, qc->arg);
@@ -351,25 +365,15 @@ int storeapi_client_query(storeapi_client *c, const Thanos__QueryRequest *inst,
                           storeapi_done_fn on_done, void *arg, storeapi_query_call **out) {
   if (c->loc || (!inst == !range)) return ORR_EINVAL;
   storeapi_query_call *qc = calloc(1, sizeof(*qc));
-  orr_buf b = {0};
-  if (!qc || storeapi__pack(inst ? &inst->base : &range->base, &b)) {
-    free(qc);
-    orr_buf_free(&b);
-    return ORR_ENOMEM;
-  }
+  if (!qc) return ORR_ENOMEM;
   qc->on_series = on_series;
   qc->on_warning = on_warning;
   qc->on_done = on_done;
   qc->arg = arg;
   qc->rx = c->rx;
-  net_grpc_call_opts o = {0};
-  o.timeout_ms = timeout_ms;
-  o.max_recv_msg = 64u << 20;
-  o.metadata = c->md;
-  int rc = net_grpc_client_call(c->g, inst ? STOREAPI_PATH_QUERY : STOREAPI_PATH_QUERY_RANGE,
-                                b.data ? b.data : "", b.len, &o, query_msg, query_done, qc,
-                                &qc->cc);
-  orr_buf_free(&b);
+  int rc = start_call(c, inst ? STOREAPI_PATH_QUERY : STOREAPI_PATH_QUERY_RANGE,
+                      inst ? &inst->base : &range->base, timeout_ms, query_msg, query_done, qc,
+                      &qc->cc);
   if (rc) {
     free(qc);
     return rc;
