@@ -808,6 +808,50 @@ static bool range_par_ok(const promql__ev *ev, int fid, size_t nseries, size_t s
          fid != promql__range_fn_id("quantile_over_time") && fid != 0;
 }
 
+/* Shared by rp_run and fz_run: the series' points without its stale markers,
+ * which range functions skip. |*p| is left alone when it has none, else points
+ * at a copy in |*clean| (grown as needed, kept for the next series). */
+static int drop_stale(const promql_point **p, size_t *np, promql_point **clean,
+                      size_t *cleancap) {
+  size_t nst = 0;
+  for (size_t x = 0; x < *np; x++) nst += promql__is_stale((*p)[x].v);
+  if (!nst) return 0;
+  if (*cleancap < *np) {
+    free(*clean);
+    if (!(*clean = malloc(*np * sizeof(**clean)))) return ORR_ENOMEM;
+    *cleancap = *np;
+  }
+  size_t w = 0;
+  for (size_t x = 0; x < *np; x++)
+    if (!promql__is_stale((*p)[x].v)) (*clean)[w++] = (*p)[x];
+  *p = *clean;
+  *np = w;
+  return 0;
+}
+
+/* Shared by rp_run and fz_run: one step of range function |fid| over the
+ * points |p|. Slides the window [*lo, *hi) to end at the step's reference time
+ * (both only move forward across a series' steps), then evaluates the function
+ * on it; true with *v when it gave a value. */
+static bool range_step(const promql__ev *ev, const msrc *m, int fid, bool slide,
+                       double *const *other, size_t na, const promql_point *p, size_t np,
+                       size_t st, int64_t ts, size_t *lo, size_t *hi, size_t *maxwin,
+                       double *argv, double *v) {
+  int64_t ref = (m->has_at ? m->at + (slide ? ts - ev->start : 0) : ts) - m->offset;
+  while (*lo < np && p[*lo].t < ref - m->range) (*lo)++;
+  if (*hi < *lo) *hi = *lo;
+  while (*hi < np && p[*hi].t <= ref) (*hi)++;
+  if (*hi == *lo) return false;
+  if (*hi - *lo > *maxwin) *maxwin = *hi - *lo;
+  for (size_t x = 0; x < na && x <= PROMQL_FUNC_MAX_ARGS; x++)
+    argv[x] = other[x] ? other[x][st] : 0;
+  promql__win w = {p + *lo, *hi - *lo, m->has_at && !slide ? ev->start : ts, ref, m->range, argv};
+  bool ok = false;
+  /* No function that runs here uses |ev| (range_par_ok). */
+  (void)promql__range_fn(NULL, fid, &w, v, &ok);
+  return ok;
+}
+
 static void rp_run(void *arg, size_t k) {
   rp_job *j = arg;
   const promql__ev *ev = j->ev;
@@ -827,20 +871,8 @@ static void rp_run(void *arg, size_t k) {
     }
     const promql_series *in = &m->s[i];
     const promql_point *p = in->points;
-    size_t np = in->npoints, nst = 0;
-    for (size_t x = 0; x < np; x++) nst += promql__is_stale(p[x].v);
-    if (nst) {
-      if (cleancap < np) {
-        free(clean);
-        if (!(clean = malloc(np * sizeof(*clean)))) goto oom;
-        cleancap = np;
-      }
-      size_t w = 0;
-      for (size_t x = 0; x < np; x++)
-        if (!promql__is_stale(p[x].v)) clean[w++] = p[x];
-      p = clean;
-      np = w;
-    }
+    size_t np = in->npoints;
+    if (drop_stale(&p, &np, &clean, &cleancap)) goto oom;
     if (sh->cap - sh->npts < j->steps) {
       size_t nc = sh->cap ? sh->cap * 2 : j->steps * 16;
       while (nc - sh->npts < j->steps) nc *= 2;
@@ -854,21 +886,10 @@ static void rp_run(void *arg, size_t k) {
     size_t lo = 0, hi = 0;
     int64_t ts = ev->start;
     for (size_t st = 0; st < j->steps; st++, ts += ev->interval) {
-      int64_t ref = (m->has_at ? m->at + (j->slide ? ts - ev->start : 0) : ts) - m->offset;
-      while (lo < np && p[lo].t < ref - m->range) lo++;
-      if (hi < lo) hi = lo;
-      while (hi < np && p[hi].t <= ref) hi++;
-      rs->lastw = hi - lo;
-      if (hi == lo) continue;
-      if (hi - lo > rs->maxwin) rs->maxwin = hi - lo;
-      for (size_t x = 0; x < j->na && x <= PROMQL_FUNC_MAX_ARGS; x++)
-        argv[x] = j->other[x] ? j->other[x][st] : 0;
-      promql__win w = {p + lo, hi - lo, m->has_at && !j->slide ? ev->start : ts, ref, m->range,
-                       argv};
       double v;
-      bool ok = false;
-      /* No function that runs here uses |ev| (range_par_ok). */
-      (void)promql__range_fn(NULL, j->fid, &w, &v, &ok);
+      bool ok = range_step(ev, m, j->fid, j->slide, j->other, j->na, p, np, st, ts, &lo, &hi,
+                           &rs->maxwin, argv, &v);
+      rs->lastw = hi - lo;
       if (!ok) continue;
       sh->pts[sh->npts].t = ts;
       sh->pts[sh->npts].v = v;
@@ -1431,43 +1452,21 @@ static void fz_run(void *arg, size_t k) {
     }
     const promql_series *in = &m->s[i];
     const promql_point *p = in->points;
-    size_t np = in->npoints, nst = 0;
-    for (size_t x = 0; x < np; x++) nst += promql__is_stale(p[x].v);
-    if (nst) {
-      if (pt->cleancap < np) {
-        free(pt->clean);
-        if (!(pt->clean = malloc(np * sizeof(*pt->clean)))) {
-          pt->rc = ORR_ENOMEM;
-          atomic_store(&j->stop, 1);
-          return;
-        }
-        pt->cleancap = np;
-      }
-      size_t w = 0;
-      for (size_t x = 0; x < np; x++)
-        if (!promql__is_stale(p[x].v)) pt->clean[w++] = p[x];
-      p = pt->clean;
-      np = w;
+    size_t np = in->npoints;
+    if (drop_stale(&p, &np, &pt->clean, &pt->cleancap)) {
+      pt->rc = ORR_ENOMEM;
+      atomic_store(&j->stop, 1);
+      return;
     }
     rp_series *rs = &pt->ser[i];
     fz_cell *cells = j->cells + j->grp[i] * j->steps;
     size_t lo = 0, hi = 0, lastw = 0;
     int64_t ts = ev->start + (int64_t)pt->s0 * ev->interval;
     for (size_t st = pt->s0; st < pt->s1; st++, ts += ev->interval) {
-      int64_t ref = (m->has_at ? m->at + (j->slide ? ts - ev->start : 0) : ts) - m->offset;
-      while (lo < np && p[lo].t < ref - m->range) lo++;
-      if (hi < lo) hi = lo;
-      while (hi < np && p[hi].t <= ref) hi++;
-      lastw = hi - lo;
-      if (hi == lo) continue;
-      if (hi - lo > rs->maxwin) rs->maxwin = hi - lo;
-      for (size_t x = 0; x < j->na && x <= PROMQL_FUNC_MAX_ARGS; x++)
-        argv[x] = j->other[x] ? j->other[x][st] : 0;
-      promql__win w = {p + lo, hi - lo, m->has_at && !j->slide ? ev->start : ts, ref, m->range,
-                       argv};
       double v;
-      bool ok = false;
-      (void)promql__range_fn(NULL, j->fid, &w, &v, &ok);
+      bool ok = range_step(ev, m, j->fid, j->slide, j->other, j->na, p, np, st, ts, &lo, &hi,
+                           &rs->maxwin, argv, &v);
+      lastw = hi - lo;
       if (!ok) continue;
       rs->nout++;
       j->nin[st]++;
