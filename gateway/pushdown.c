@@ -484,6 +484,20 @@ static void grpc_done(int status, const char *message, void *arg) {
   op_done(o, err, m);
 }
 
+/* The fields QueryRequest and QueryRangeRequest share, set alike for both.
+ * protobuf-c gives them two unrelated struct types, so a macro rather than a
+ * function serves both. */
+#define PUSH_SET_COMMON(r, o, p, to_s, dedup)                                                    \
+  do {                                                                                             \
+    (r).query = (char *)(o)->query;                                                                \
+    (r).timeout_seconds = (to_s);                                                                  \
+    (r).max_resolution_seconds = (p)->o.max_res_ms / 1000;                                         \
+    (r).replica_labels = (char **)(p)->rl;                                                         \
+    (r).n_replica_labels = (dedup) ? (p)->nrl : 0;                                                 \
+    (r).enablededup = (dedup);                                                                     \
+    (r).enablepartialresponse = (p)->o.partial;                                                    \
+  } while (0)
+
 static int grpc_start(push_op *o) {
   gw__push *p = o->push;
   int64_t to_ms = p->o.timeout_ms > 0 ? p->o.timeout_ms : gw__config(p->g)->query_timeout_ms;
@@ -493,29 +507,17 @@ static int grpc_start(push_op *o) {
   if (p->instant) {
     Thanos__QueryRequest r;
     thanos__query_request__init(&r);
-    r.query = (char *)o->query;
+    PUSH_SET_COMMON(r, o, p, to_s, dedup);
     r.time_seconds = p->start / 1000;
-    r.timeout_seconds = to_s;
-    r.max_resolution_seconds = p->o.max_res_ms / 1000;
-    r.replica_labels = (char **)p->rl;
-    r.n_replica_labels = dedup ? p->nrl : 0;
-    r.enablededup = dedup;
-    r.enablepartialresponse = p->o.partial;
     return storeapi_client_query(o->ep->client, &r, NULL, to_ms, grpc_series, grpc_warning,
                                  grpc_done, o, &o->qcall);
   }
   Thanos__QueryRangeRequest r;
   thanos__query_range_request__init(&r);
-  r.query = (char *)o->query;
+  PUSH_SET_COMMON(r, o, p, to_s, dedup);
   r.start_time_seconds = p->start / 1000;
   r.end_time_seconds = p->end / 1000;
   r.interval_seconds = p->step / 1000;
-  r.timeout_seconds = to_s;
-  r.max_resolution_seconds = p->o.max_res_ms / 1000;
-  r.replica_labels = (char **)p->rl;
-  r.n_replica_labels = dedup ? p->nrl : 0;
-  r.enablededup = dedup;
-  r.enablepartialresponse = p->o.partial;
   return storeapi_client_query(o->ep->client, NULL, &r, to_ms, grpc_series, grpc_warning,
                                grpc_done, o, &o->qcall);
 }
