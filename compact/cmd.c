@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "compact.h"
+#include "compact_int.h"
 #include "compact_run.h"
 #include "daemon.h"
 #include "web.h"
@@ -148,16 +149,7 @@ static void wait_worker(void *arg) {
     orr_log_info("compaction iteration done", "groups", ORR_LOG_INT(st.groups), "halted",
                  ORR_LOG_INT(st.halted), "errors", ORR_LOG_INT(st.errors), "result",
                  rc ? orr_strerror(rc) : "ok", NULL);
-    uv_mutex_lock(&w->mu);
-    uint64_t deadline = uv_hrtime() + (uint64_t)opt.wait_interval_ms * 1000000u;
-    while (!w->stop) {
-      uint64_t now = uv_hrtime();
-      if (now >= deadline) break;
-      uv_cond_timedwait(&w->cond, &w->mu, deadline - now);
-    }
-    bool stop = w->stop;
-    uv_mutex_unlock(&w->mu);
-    if (stop) return;
+    if (compact__wait_or_stop(&w->mu, &w->cond, &w->stop, opt.wait_interval_ms)) return;
   }
 }
 
@@ -243,13 +235,7 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "%s: --downsample.concurrency must be at least 1\n", argv[0]);
     return 2;
   }
-  char prefix[WEB_PREFIX_MAX];
-  if (web_prefix(opt.route_prefix, prefix, sizeof(prefix)) ||
-      web_prefix(opt.external_prefix, prefix, sizeof(prefix))) {
-    fprintf(stderr, "%s: --web.route-prefix, --web.external-prefix: want a URL path of at most "
-            "254 bytes without ?, #, * or :\n", argv[0]);
-    return 2;
-  }
+  if (compact_web_check_prefixes(argv[0], opt.route_prefix, opt.external_prefix)) return 2;
   if (opt.viewer_interval_ms <= 0 || opt.viewer_timeout_ms <= 0) {
     fprintf(stderr, "%s: --block-viewer.global.sync-block-interval and -timeout must be above "
             "0\n", argv[0]);

@@ -41,6 +41,12 @@ typedef struct compact_web_config {
   bool set_ready;              /* /-/ready only once the bucket was read */
 } compact_web_config;
 typedef struct compact_web compact_web;
+/* Checks --web.route-prefix and --web.external-prefix before the daemon
+ * starts, for `compact` and `tools bucket web` alike: 0, or ORR_EINVAL with a
+ * line on stderr naming |prog|. */
+int compact_web_check_prefixes(const char *prog, const char *route_prefix,
+                               const char *external_prefix);
+
 /* Adds the routes to |d|'s router and starts reading the bucket. |cfg| is
  * copied (its strings too). Call before daemon_run(); free with
  * compact_web_free() after it returned. Returns 0, ORR_EINVAL (a bad

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "base.h"
 #include "labels.h"
@@ -23,6 +24,11 @@
 /* Blocks spanning at least this long get downsampled (Thanos's values). */
 #define COMPACT_DOWNSAMPLE_RAW_SPAN_MS ((int64_t)40 * 3600 * 1000)
 #define COMPACT_DOWNSAMPLE_5M_SPAN_MS ((int64_t)10 * 24 * 3600 * 1000)
+
+/* Waits |ms| on |cond| (taking |mu|, which guards *stop), waking early once
+ * *stop is set; returns *stop. The --wait loop (cmd.c) and the blocks page's
+ * refresher (web.c) both sleep so, to stop at once on shutdown. */
+bool compact__wait_or_stop(uv_mutex_t *mu, uv_cond_t *cond, const bool *stop, int64_t ms);
 
 /* ---------------------------------------------------------------- catalogue */
 

@@ -293,6 +293,19 @@ static int refresh(compact_web *w, char **json, size_t *nblocks, char *err, size
   return *json ? 0 : ORR_ENOMEM;
 }
 
+bool compact__wait_or_stop(uv_mutex_t *mu, uv_cond_t *cond, const bool *stop, int64_t ms) {
+  uv_mutex_lock(mu);
+  uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
+  while (!*stop) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline) break;
+    uv_cond_timedwait(cond, mu, deadline - now);
+  }
+  bool stopped = *stop;
+  uv_mutex_unlock(mu);
+  return stopped;
+}
+
 static void refresher(void *arg) {
   compact_web *w = arg;
   for (;;) {
@@ -317,16 +330,7 @@ static void refresher(void *arg) {
       orr_log_error("blocks page: cannot read the bucket; the page keeps the previous view",
                     "err", err[0] ? err : orr_strerror(rc), NULL);
     }
-    uv_mutex_lock(&w->mu);
-    uint64_t deadline = uv_hrtime() + (uint64_t)w->cfg.refresh_ms * 1000000u;
-    while (!w->stop) {
-      uint64_t now = uv_hrtime();
-      if (now >= deadline) break;
-      uv_cond_timedwait(&w->cond, &w->mu, deadline - now);
-    }
-    bool stop = w->stop;
-    uv_mutex_unlock(&w->mu);
-    if (stop) return;
+    if (compact__wait_or_stop(&w->mu, &w->cond, &w->stop, w->cfg.refresh_ms)) return;
   }
 }
 
@@ -358,6 +362,18 @@ static void on_shutdown(daemon_ctx *d, void *arg) {
   w->stop = true;
   uv_cond_signal(&w->cond);
   uv_mutex_unlock(&w->mu);
+}
+
+int compact_web_check_prefixes(const char *prog, const char *route_prefix,
+                               const char *external_prefix) {
+  char prefix[WEB_PREFIX_MAX];
+  if (web_prefix(route_prefix, prefix, sizeof(prefix)) ||
+      web_prefix(external_prefix, prefix, sizeof(prefix))) {
+    fprintf(stderr, "%s: --web.route-prefix, --web.external-prefix: want a URL path of at most "
+            "254 bytes without ?, #, * or :\n", prog);
+    return ORR_EINVAL;
+  }
+  return 0;
 }
 
 int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web **out) {

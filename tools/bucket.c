@@ -206,13 +206,7 @@ static int run_mark(int argc, char **argv) {
  * /api/v1/blocks, /metrics and the probes; ready once the bucket was read. */
 static int run_web(int argc, char **argv) {
   (void)argc;
-  char prefix[WEB_PREFIX_MAX];
-  if (web_prefix(opt.route_prefix, prefix, sizeof(prefix)) ||
-      web_prefix(opt.external_prefix, prefix, sizeof(prefix))) {
-    fprintf(stderr, "%s: --web.route-prefix, --web.external-prefix: want a URL path of at most "
-            "254 bytes without ?, #, * or :\n", argv[0]);
-    return 2;
-  }
+  if (compact_web_check_prefixes(argv[0], opt.route_prefix, opt.external_prefix)) return 2;
   if (opt.refresh_ms <= 0 || opt.timeout_ms <= 0) {
     fprintf(stderr, "%s: --refresh and --timeout must be above 0\n", argv[0]);
     return 2;
