@@ -3,17 +3,7 @@
 // argv[2] is a JSON spec. Prints PASS/FAIL lines and DONE; saves a
 // screenshot of each view in spec.artifacts. Exit 1 when a check failed.
 "use strict";
-const path = require("path");
-const spec = JSON.parse(process.argv[2]);
-const puppeteer = require(path.join(spec.modules, "puppeteer-core"));
-
-let failures = 0;
-function check(name, ok, detail) {
-  console.log((ok ? "PASS " : "FAIL ") + name + (detail !== undefined ? ": " + detail : ""));
-  if (!ok) failures++;
-}
-
-const WAIT = { timeout: 30000 };
+const { spec, check, WAIT, launch, watch, finish } = require("./webtest.js");
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const sorted = (a) => a.slice().sort();
 
@@ -33,18 +23,12 @@ async function open(page, url) {
 }
 
 async function main() {
-  const browser = await puppeteer.launch({
-    executablePath: spec.chromium, headless: true, userDataDir: spec.profile,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-    defaultViewport: { width: 1280, height: 900 },
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     // Local time differs from UTC, so the toggle shows.
     await page.emulateTimezone("Asia/Tokyo");
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    const shot = (name) => page.screenshot({ path: path.join(spec.artifacts, name + ".png"), fullPage: true });
+    const { pageErrors, shot } = watch(page);
 
     // 1. A bar per block, groups titled by their label sets, resolution lanes.
     await open(page, spec.base + "/blocks");
@@ -142,7 +126,4 @@ async function main() {
   console.log("DONE");
 }
 
-main().then(() => process.exit(failures ? 1 : 0), (e) => {
-  console.log("FAIL browser script raised: " + (e && e.stack ? e.stack : e));
-  process.exit(2);
-});
+finish(main);

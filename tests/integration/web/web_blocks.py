@@ -39,75 +39,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "compact"))
 from portpick import free_port  # noqa: E402
+from webtest import (check, failed, http, log, procs, run_browser, start,  # noqa: E402
+                     stop_all, wait_until)
 import compact_test as ct  # noqa: E402  (its block fixtures: make_blocks, set_labels)
 
 H2 = 7200
 T0 = (ct.T0 // 194400) * 194400  # promtool's 54h block range: the 48h block is one block
-procs = []
-failed = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, ok, detail=""):
-    log("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    if not ok:
-        failed.append(name)
-    return ok
-
-
-def die_with_parent():
-    import ctypes
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def start(name, argv, work):
-    logf = open(os.path.join(work, name + ".log"), "w")
-    p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    p.name, p.logpath = name, logf.name
-    procs.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def http(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def wait_until(what, fn, proc_list, deadline_s=60):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for p in proc_list:
-            if p.poll() is not None:
-                raise RuntimeError("%s exited; log %s" % (p.name, p.logpath))
-        try:
-            if fn():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)  # readiness poll interval
-    raise RuntimeError("timed out waiting for " + what)
 
 
 def label_key(ls):
@@ -349,14 +286,7 @@ def run(args, work):
             "overlapping": sorted(ovl), "deleted": [u for u, m in marks.items() if m == "deletion-mark.json"][0],
             "downsampled": e5[0] if e5 else "", "metas": metas,
             "filter": "cluster=b", "filter_count": len(groups[label_key({"cluster": "b", "env": "prod"})])}
-    p = subprocess.run([args.node, os.path.join(HERE, "web_blocks.js"), json.dumps(spec)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240,
-                       preexec_fn=die_with_parent)
-    for line in p.stdout.splitlines():
-        log("  browser: " + line)
-        if line.startswith("FAIL "):
-            failed.append(line[5:])
-    check("browser test ran to its end", p.returncode in (0, 1) and "DONE" in p.stdout, "exit %d" % p.returncode)
+    run_browser(args.node, os.path.join(HERE, "web_blocks.js"), spec)
 
     # ---- a clean SIGTERM, as every daemon
     for p in (web, cmp):

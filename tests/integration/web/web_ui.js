@@ -3,17 +3,7 @@
 // Prints PASS/FAIL lines, the time to first graph, and DONE; saves a
 // screenshot of each page in spec.artifacts. Exit 1 when a check failed.
 "use strict";
-const path = require("path");
-const spec = JSON.parse(process.argv[2]);
-const puppeteer = require(path.join(spec.modules, "puppeteer-core"));
-
-let failures = 0;
-function check(name, ok, detail) {
-  console.log((ok ? "PASS " : "FAIL ") + name + (detail !== undefined ? ": " + detail : ""));
-  if (!ok) failures++;
-}
-
-const WAIT = { timeout: 30000 };
+const { spec, check, WAIT, launch, watch, finish } = require("./webtest.js");
 
 // Coloured pixels of the graph's canvas (series are drawn in app.js's
 // palette; axes, grid and text are grey): a drawn line, not just the axes.
@@ -42,16 +32,10 @@ const rowCount = (page) => page.$$eval(".panel .data-table tbody tr", (r) => r.l
 
 async function main() {
   const t0 = Date.now();
-  const browser = await puppeteer.launch({
-    executablePath: spec.chromium, headless: true, userDataDir: spec.profile,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-    defaultViewport: { width: 1280, height: 900 },
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    const shot = (name) => page.screenshot({ path: path.join(spec.artifacts, name + ".png"), fullPage: true });
+    const { pageErrors, shot } = watch(page);
     console.log("chromium started in " + (Date.now() - t0) + " ms");
 
     // 1. Type a query, press Enter: the table has the deduplicated series.
@@ -182,7 +166,4 @@ async function main() {
   console.log("DONE");
 }
 
-main().then(() => process.exit(failures ? 1 : 0), (e) => {
-  console.log("FAIL browser script raised: " + (e && e.stack ? e.stack : e));
-  process.exit(2);
-});
+finish(main);

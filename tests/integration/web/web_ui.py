@@ -20,7 +20,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,74 +31,10 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from portpick import free_port  # noqa: E402
+from webtest import (check, failed, http, log, procs, run_browser, start,  # noqa: E402
+                     stop_all, wait_until)
 
 NSERIES = 200
-procs = []
-failed = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, ok, detail=""):
-    log("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    if not ok:
-        failed.append(name)
-    return ok
-
-
-def die_with_parent():
-    import ctypes
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def start(name, argv, work):
-    logf = open(os.path.join(work, name + ".log"), "w")
-    p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    p.name, p.logpath = name, logf.name
-    procs.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(procs):
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def http(url, headers=None, data=None):
-    req = urllib.request.Request(url, headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def wait_until(what, fn, proc_list, deadline_s=60):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for p in proc_list:
-            if p.poll() is not None:
-                raise RuntimeError("%s exited; log %s" % (p.name, p.logpath))
-        try:
-            if fn():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)  # readiness poll interval
-    raise RuntimeError("timed out waiting for " + what)
-
 
 DEMO_SRC = r"""
 import http.server, sys
@@ -278,15 +213,7 @@ scrape_configs:
             "bad_error": prom_err.get("error", ""), "stores": sorted(side.values()),
             "big_expr": "demo_series", "big_series": NSERIES, "t_first": t_first,
             "profile": os.path.join(work, "chromium-profile"), "prefixed": base2 + "/orr"}
-    p = subprocess.run([args.node, os.path.join(HERE, "web_ui.js"), json.dumps(spec)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240,
-                       preexec_fn=die_with_parent)
-    for line in p.stdout.splitlines():
-        log("  browser: " + line)
-        if line.startswith("FAIL "):
-            failed.append(line[5:])
-    check("browser test ran to its end", p.returncode in (0, 1) and "DONE" in p.stdout,
-          "exit %d" % p.returncode)
+    run_browser(args.node, os.path.join(HERE, "web_ui.js"), spec)
     log("screenshots: %s (whole run %.1f s)" % (args.artifacts, time.monotonic() - t0))
 
 
