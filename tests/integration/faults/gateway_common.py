@@ -3,6 +3,7 @@ with the harness and are stopped by PID, HTTP with timing, readiness polls,
 RSS from /proc, and a pass/fail tally."""
 import ctypes
 import json
+import math
 import os
 import signal
 import subprocess
@@ -173,3 +174,30 @@ def rss_settled(pid, below_kb, deadline_s=5):
         if r < below_kb or time.monotonic() > end:
             return r
         time.sleep(0.1)  # poll interval of /proc
+
+
+# A query answer compared across setups (the pushdown tests: gateway/
+# stacked_pushdown.py, promql_src/pushdown.py).
+def series(body):
+    """{labels-json: [(t, value)]} of a query answer, or None on an error."""
+    d = json.loads(body)
+    if d.get("status") != "success":
+        return None
+    out = {}
+    for r in d["data"]["result"]:
+        pts = r.get("values") or [r["value"]]
+        out[json.dumps(r["metric"], sort_keys=True)] = [(float(t), float(v)) for t, v in pts]
+    return out
+
+
+def same(a, b):
+    if a is None or b is None or sorted(a) != sorted(b):
+        return False
+    for k in a:
+        if len(a[k]) != len(b[k]):
+            return False
+        for (ta, va), (tb, vb) in zip(a[k], b[k]):
+            if ta != tb or not (va == vb or math.isclose(va, vb, rel_tol=1e-9) or
+                                (math.isnan(va) and math.isnan(vb))):
+                return False
+    return True

@@ -24,7 +24,6 @@ it twice, as --endpoint.promql=<prom>;region=eu and ...;region=us (two
 Usage: pushdown.py --orrery BIN --prometheus BIN --promtool BIN"""
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -33,8 +32,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from gateway_common import (Proc, check, finish, free_port, http, stop_all, stores_up,  # noqa: E402
-                            wait_for, wait_ready)
+from gateway_common import (Proc, check, finish, free_port, http, same, series,  # noqa: E402
+                            stop_all, stores_up, wait_for, wait_ready)
 
 STEP = 15  # seconds between samples
 HOUR = 3600
@@ -71,31 +70,6 @@ def counters(gw, eps):
     st, body, _ = http("GET", gw.url + "/metrics", timeout=10)
     return {e: (metric(body, "orrery_gateway_promql_source_received_bytes_total", e),
                 metric(body, "orrery_gateway_promql_source_pushdowns_total", e)) for e in eps}
-
-
-def series(body):
-    """{labels-json: [(t, value)]} of a query answer, or None on an error."""
-    d = json.loads(body)
-    if d.get("status") != "success":
-        return None
-    out = {}
-    for r in d["data"]["result"]:
-        pts = r.get("values") or [r["value"]]
-        out[json.dumps(r["metric"], sort_keys=True)] = [(float(t), float(v)) for t, v in pts]
-    return out
-
-
-def same(a, b):
-    if a is None or b is None or sorted(a) != sorted(b):
-        return False
-    for k in a:
-        if len(a[k]) != len(b[k]):
-            return False
-        for (ta, va), (tb, vb) in zip(a[k], b[k]):
-            if ta != tb or not (va == vb or math.isclose(va, vb, rel_tol=1e-9) or
-                                (math.isnan(va) and math.isnan(vb))):
-                return False
-    return True
 
 
 def with_region(res, region):
