@@ -5,6 +5,7 @@
  * follows S3's delimiter semantics: a subdirectory is a "dir/" entry only
  * when some object lies below it. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,134 @@
 #include "objstore_int.h"
 
 #define FS_CHUNK (256 * 1024)
+
+/* ------------------------------------------------------- descriptor cache
+ * A store's ranged reads hit the same few index and chunk files of every
+ * block again and again; opening the file each time costs a path walk, an
+ * open and a close per read, a fixed cost per block per query. So ranged
+ * reads (read_range, view_range) of immutable block files — "index" and
+ * "chunks/<n>", which Thanos writes once and never rewrites — keep their
+ * read-only descriptor open here, keyed by path, LRU, refcounted so that an
+ * evicted descriptor is closed only when its last reader is done.
+ *
+ * The rule that keeps a cached descriptor honest: each use fstat()s it
+ * (needed anyway for the range's size; no path lookup) and drops it when
+ * its link count is 0 — the file was unlinked, or replaced by a rename,
+ * which unlinks the old inode — then reopens the path. A put or delete
+ * through this bucket drops its path too. Everything else (meta.json, marks,
+ * whole-object streams, attributes, listing) never uses the cache, so a
+ * deleted block cannot look alive to listing or a whole read. */
+#define FS_FD_CACHE 128
+
+typedef struct fs_fd {
+  char *path;
+  uint64_t hash, used; /* FNV-1a of path; LRU tick */
+  int fd, refs;        /* refs: the table's (1 while cached) plus readers' */
+} fs_fd;
+
+typedef struct fs_state {
+  pthread_mutex_t mu;
+  fs_fd *v[FS_FD_CACHE];
+  uint64_t tick;
+} fs_state;
+
+static uint64_t path_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Whether |path| names an immutable block file: ".../index" or
+ * ".../chunks/<digits>". */
+static int is_block_file(const char *path) {
+  const char *base = strrchr(path, '/');
+  if (!base) return 0;
+  if (!strcmp(base + 1, "index")) return 1;
+  if (!base[1] || base - path < 7 || memcmp(base - 7, "/chunks", 7) != 0) return 0;
+  for (const char *c = base + 1; *c; c++)
+    if (*c < '0' || *c > '9') return 0;
+  return 1;
+}
+
+static void fd_unref_locked(fs_fd *e) {
+  if (--e->refs > 0) return;
+  close(e->fd);
+  free(e->path);
+  free(e);
+}
+
+/* Gives up a reader's reference taken by fd_get. */
+static void fd_put(objstore_bucket *b, fs_fd *e) {
+  fs_state *s = b->impl;
+  pthread_mutex_lock(&s->mu);
+  fd_unref_locked(e);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Drops |path| from the cache (a put or delete touched it, or it went
+ * stale); readers holding it keep theirs until fd_put. */
+static void fd_forget(objstore_bucket *b, const char *path) {
+  fs_state *s = b->impl;
+  if (!s) return;
+  uint64_t h = path_hash(path);
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < FS_FD_CACHE; i++)
+    if (s->v[i] && s->v[i]->hash == h && !strcmp(s->v[i]->path, path)) {
+      fd_unref_locked(s->v[i]);
+      s->v[i] = NULL;
+    }
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* A referenced cached entry for |path| whose file is still linked, or NULL;
+ * |st| gets its fstat. */
+static fs_fd *fd_lookup(objstore_bucket *b, const char *path, struct stat *st) {
+  fs_state *s = b->impl;
+  uint64_t h = path_hash(path);
+  fs_fd *e = NULL;
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < FS_FD_CACHE; i++)
+    if (s->v[i] && s->v[i]->hash == h && !strcmp(s->v[i]->path, path)) {
+      e = s->v[i];
+      e->refs++;
+      e->used = ++s->tick;
+      break;
+    }
+  pthread_mutex_unlock(&s->mu);
+  if (!e) return NULL;
+  if (fstat(e->fd, st) == 0 && st->st_nlink > 0 && S_ISREG(st->st_mode)) return e;
+  fd_put(b, e);
+  fd_forget(b, path); /* unlinked or replaced: reopen the path */
+  return NULL;
+}
+
+/* Caches the freshly opened |fd| of |path| (which it now owns) and returns
+ * it referenced; NULL (fd untouched, caller closes) without memory. */
+static fs_fd *fd_insert(objstore_bucket *b, const char *path, int fd) {
+  fs_state *s = b->impl;
+  fs_fd *e = calloc(1, sizeof *e);
+  if (!e || !(e->path = strdup(path))) {
+    free(e);
+    return NULL;
+  }
+  e->hash = path_hash(path);
+  e->fd = fd;
+  e->refs = 2; /* the table's and the caller's */
+  pthread_mutex_lock(&s->mu);
+  int slot = 0;
+  for (int i = 0; i < FS_FD_CACHE; i++) {
+    if (!s->v[i]) {
+      slot = i;
+      break;
+    }
+    if (s->v[i]->used < s->v[slot]->used) slot = i;
+  }
+  if (s->v[slot]) fd_unref_locked(s->v[slot]); /* evict the least recently used */
+  e->used = ++s->tick;
+  s->v[slot] = e;
+  pthread_mutex_unlock(&s->mu);
+  return e;
+}
 
 static const char *root(objstore_bucket *b) { return b->cfg.directory; }
 
@@ -39,6 +168,10 @@ int objstore__fs_open(objstore_bucket *b, char *err, size_t errlen) {
   /* strip trailing slashes so that paths join cleanly ("/" stays "") */
   size_t n = strlen(b->cfg.directory);
   while (n > 1 && b->cfg.directory[n - 1] == '/') b->cfg.directory[--n] = '\0';
+  fs_state *s = calloc(1, sizeof *s);
+  if (!s) return ORR_ENOMEM;
+  pthread_mutex_init(&s->mu, NULL);
+  b->impl = s;
   return 0;
 }
 
@@ -64,16 +197,26 @@ static int fs_errno(objstore_bucket *b, const char *op, const char *key, int e, 
 }
 
 /* Opens object |key| for reading the range |offset|/|length| (0: to the
- * end): |*fd| (caller closes) and the range's end in |*end|, clamped to the
- * file's size. */
+ * end): |*fd| and the range's end in |*end|, clamped to the file's size.
+ * With |cached| non-NULL a block file's descriptor may come from (or go to)
+ * the cache: then |*cached| is set and the caller gives it back with fd_put
+ * instead of closing |*fd|; otherwise |*cached| is NULL and the caller
+ * closes |*fd|. */
 static int fs_open_range(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
-                         int *fd, uint64_t *end, char *err, size_t errlen) {
+                         int *fd, uint64_t *end, fs_fd **cached, char *err, size_t errlen) {
   char path[4096];
   struct stat st;
+  fs_fd *e = NULL;
+  int use_cache = cached && b->impl && is_block_file(key);
+  if (cached) *cached = NULL;
   if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
-  if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return fs_errno(b, "get", key, errno, err, errlen);
+  if (use_cache && (e = fd_lookup(b, path, &st)) != NULL) {
+    *fd = e->fd;
+  } else {
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return fs_errno(b, "get", key, errno, err, errlen);
+  }
   int rc = 0;
-  if (fstat(*fd, &st) != 0)
+  if (!e && fstat(*fd, &st) != 0)
     rc = fs_errno(b, "get", key, errno, err, errlen);
   else if (!S_ISREG(st.st_mode))
     rc = fs_errno(b, "get", key, ENOENT, err, errlen);
@@ -82,13 +225,26 @@ static int fs_open_range(objstore_bucket *b, const char *key, uint64_t offset, u
                        "objstore: filesystem get dir=%s key=%s: offset %llu beyond size %llu",
                        root(b), key, (unsigned long long)offset, (unsigned long long)st.st_size);
   if (rc) {
-    close(*fd);
+    if (e)
+      fd_put(b, e);
+    else
+      close(*fd);
     *fd = -1;
     return rc;
   }
+  if (use_cache && !e) e = fd_insert(b, path, *fd);
+  if (cached) *cached = e;
   uint64_t size = (uint64_t)st.st_size;
   *end = length && length < size - offset ? offset + length : size;
   return 0;
+}
+
+/* Gives back what fs_open_range opened. */
+static void fs_release(objstore_bucket *b, int fd, fs_fd *cached) {
+  if (cached)
+    fd_put(b, cached);
+  else
+    close(fd);
 }
 
 /* preads [pos, end) of |fd| into |dst|; |*got| short when the file ends
@@ -112,7 +268,7 @@ static int fs_get_stream(objstore_bucket *b, const char *key, uint64_t offset, u
                          objstore_body_fn fn, void *arg, char *err, size_t errlen) {
   int fd;
   uint64_t end;
-  int rc = fs_open_range(b, key, offset, length, &fd, &end, err, errlen);
+  int rc = fs_open_range(b, key, offset, length, &fd, &end, NULL, err, errlen);
   if (rc) return rc;
   char *buf = malloc(FS_CHUNK);
   if (!buf) {
@@ -141,7 +297,8 @@ static int fs_read_range(objstore_bucket *b, const char *key, uint64_t offset, u
                          orr_buf *out, char *err, size_t errlen) {
   int fd;
   uint64_t end;
-  int rc = fs_open_range(b, key, offset, length, &fd, &end, err, errlen);
+  fs_fd *cached;
+  int rc = fs_open_range(b, key, offset, length, &fd, &end, &cached, err, errlen);
   if (rc) return rc;
   size_t got = 0;
   if (end > offset) {
@@ -151,7 +308,7 @@ static int fs_read_range(objstore_bucket *b, const char *key, uint64_t offset, u
       rc = fs_pread_all(b, key, fd, out->data + out->len, offset, end, &got, err, errlen);
   }
   if (rc == 0 && out->data) out->data[out->len += got] = '\0';
-  close(fd);
+  fs_release(b, fd, cached);
   return rc;
 }
 
@@ -160,12 +317,15 @@ static int fs_read_range(objstore_bucket *b, const char *key, uint64_t offset, u
  * two system calls and, on unmapping, a TLB flush on every CPU running one
  * of our threads. The mapping ends at the file's size at open, so only a
  * file truncated in place while mapped could fault; bucket writers replace
- * objects by rename, which leaves the mapped file as it was. */
+ * objects by rename, which leaves the mapped file as it was. The mapping
+ * holds its own reference to the file, so a cached descriptor is given back
+ * right after mmap. */
 static int fs_view_range(objstore_bucket *b, const char *key, uint64_t offset, uint64_t length,
                          objstore_view *v, char *err, size_t errlen) {
   int fd;
   uint64_t end;
-  int rc = fs_open_range(b, key, offset, length, &fd, &end, err, errlen);
+  fs_fd *cached;
+  int rc = fs_open_range(b, key, offset, length, &fd, &end, &cached, err, errlen);
   if (rc) return rc;
   if (end - offset >= OBJSTORE_MAP_MIN && end - offset < SIZE_MAX / 2) {
     static long page;
@@ -178,7 +338,7 @@ static int fs_view_range(objstore_bucket *b, const char *key, uint64_t offset, u
       v->maplen__ = ml;
       v->data = (const char *)m + (offset - at);
       v->len = (size_t)(end - offset);
-      close(fd);
+      fs_release(b, fd, cached);
       return 0;
     }
     /* e.g. out of address space: read it instead */
@@ -193,7 +353,7 @@ static int fs_view_range(objstore_bucket *b, const char *key, uint64_t offset, u
   if (v->buf__.data) v->buf__.data[v->buf__.len = got] = '\0';
   v->data = v->buf__.data;
   v->len = got;
-  close(fd);
+  fs_release(b, fd, cached);
   return rc;
 }
 
@@ -266,6 +426,7 @@ static int fs_put_from(objstore_bucket *b, const char *key, fs_source_fn read_sr
   }
   fd = -1;
   if (rename(tmp, path) != 0) goto fail;
+  fd_forget(b, path);
   if (fsync_parent(path) != 0) goto fail;
   tmp[0] = '\0';
   goto out;
@@ -327,6 +488,7 @@ static int fs_del(objstore_bucket *b, const char *key, char *err, size_t errlen)
   struct stat st;
   if (path_of(b, key, path, sizeof path)) return ORR_EINVAL;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return fs_errno(b, "delete", key, ENOENT, err, errlen);
+  fd_forget(b, path);
   if (unlink(path) != 0) return fs_errno(b, "delete", key, errno, err, errlen);
   /* remove parent directories left empty, as Thanos does, up to the root */
   size_t rl = strlen(root(b));
@@ -454,7 +616,17 @@ out:
   return rc;
 }
 
-static void fs_close(objstore_bucket *b) {}
+static void fs_close(objstore_bucket *b) {
+  fs_state *s = b->impl;
+  if (!s) return;
+  /* no reader may be left at close: every cached entry holds only the
+   * table's reference */
+  for (int i = 0; i < FS_FD_CACHE; i++)
+    if (s->v[i]) fd_unref_locked(s->v[i]);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+  b->impl = NULL;
+}
 
 const objstore__ops objstore__fs_ops = {
     "FILESYSTEM", fs_check, fs_get_stream, fs_put_file, fs_put, fs_del, fs_attributes, fs_iter,

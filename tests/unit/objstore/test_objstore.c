@@ -1,5 +1,5 @@
 /* test_objstore.c: the filesystem backend (put/get/ranges/listing/delete,
- * crash leftovers, failed overwrites), the config parser's table of good and
+ * crash leftovers, failed overwrites, the descriptor cache), the config parser's table of good and
  * bad configs, the S3 XML scanner, and the async API. The S3 request tests are in
  * test_objstore_s3.c. */
 #include <setjmp.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -627,6 +628,149 @@ static void test_parse_time(void **state) {
   assert_int_equal(s3__parse_time("yesterday", &ms), ORR_EINVAL);
 }
 
+/* ---------------------------------------------------------------- descriptor cache */
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int n = 0;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+static const char *range_str(objstore_bucket *b, const char *key, uint64_t off, uint64_t len,
+                             orr_buf *out) {
+  char err[512] = "";
+  out->len = 0;
+  int rc = objstore_get_range(b, key, off, len, out, err, sizeof err);
+  if (rc) fail_msg("get_range %s: %s", key, err);
+  return out->data ? out->data : "";
+}
+
+/* Replaces |key|'s file behind the bucket's back, as another process's put
+ * would: a new file renamed over it. */
+static void replace_raw(const char *key, const char *s) {
+  char path[512], tmp[600];
+  snprintf(path, sizeof path, "%s/%s", g_dir, key);
+  snprintf(tmp, sizeof tmp, "%s.new", path);
+  FILE *f = fopen(tmp, "w");
+  assert_non_null(f);
+  fputs(s, f);
+  fclose(f);
+  assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Ranged reads of a block's chunk file reuse one descriptor (also for a
+ * mapped view); a replace by rename, by this bucket or another writer, and an
+ * unlink are seen at the next read; a non-block object is never cached. */
+static void test_fs_fd_cache(void **state) {
+  objstore_bucket *b = open_fs(g_dir, NULL);
+  orr_buf out = {0};
+  char err[512] = "";
+  size_t big = 2 * OBJSTORE_MAP_MIN;
+  char *blob = malloc(big);
+  assert_non_null(blob);
+  for (size_t i = 0; i < big; i++) blob[i] = (char)('a' + i % 26);
+  assert_int_equal(objstore_put(b, "01B/chunks/000001", blob, big, err, sizeof err), 0);
+  put_str(b, "01B/meta.json", "meta-v1");
+  int before = count_fds();
+  for (int i = 0; i < 20; i++) {
+    assert_string_equal(range_str(b, "01B/chunks/000001", 26, 3, &out), "abc");
+    objstore_view v = {0};
+    assert_int_equal(objstore_get_view(b, "01B/chunks/000001", 1, big - 1, &v, err, sizeof err), 0);
+    assert_int_equal(v.len, big - 1);
+    assert_non_null(v.map__); /* mapped through the cached descriptor */
+    assert_memory_equal(v.data, blob + 1, big - 1);
+    objstore_view_release(&v);
+    assert_string_equal(range_str(b, "01B/meta.json", 0, 0, &out), "meta-v1");
+  }
+  assert_int_equal(count_fds(), before + 1);
+
+  /* replaced behind our back: the cached descriptor is stale and reopened */
+  replace_raw("01B/chunks/000001", "new-chunks");
+  assert_string_equal(range_str(b, "01B/chunks/000001", 4, 6, &out), "chunks");
+  replace_raw("01B/meta.json", "meta-v2");
+  assert_string_equal(range_str(b, "01B/meta.json", 0, 0, &out), "meta-v2");
+  /* replaced through this bucket */
+  put_str(b, "01B/chunks/000001", "third");
+  assert_string_equal(range_str(b, "01B/chunks/000001", 0, 0, &out), "third");
+  assert_int_equal(count_fds(), before + 1);
+
+  /* unlinked by another process: gone for reads and listing */
+  char path[512];
+  snprintf(path, sizeof path, "%s/01B/chunks/000001", g_dir);
+  assert_int_equal(unlink(path), 0);
+  out.len = 0;
+  assert_int_equal(objstore_get_range(b, "01B/chunks/000001", 0, 0, &out, err, sizeof err),
+                   ORR_ENOTFOUND);
+  names n;
+  assert_string_equal(list(b, "01B/", OBJSTORE_ITER_RECURSIVE, &n), "01B/meta.json");
+  assert_int_equal(count_fds(), before);
+
+  /* deleted through this bucket: the descriptor goes with it */
+  put_str(b, "01B/index", "idx");
+  assert_string_equal(range_str(b, "01B/index", 0, 0, &out), "idx");
+  assert_int_equal(count_fds(), before + 1);
+  assert_int_equal(objstore_delete(b, "01B/index", err, sizeof err), 0);
+  assert_int_equal(count_fds(), before);
+
+  assert_string_equal(range_str(b, "01B/meta.json", 0, 0, &out), "meta-v2");
+  put_str(b, "01B/index", "idx2");
+  assert_string_equal(range_str(b, "01B/index", 0, 0, &out), "idx2");
+  objstore_close(b);
+  assert_int_equal(count_fds(), before); /* closing the bucket closes the cache */
+  orr_buf_free(&out);
+  free(blob);
+}
+
+#define CACHE_FILES 160 /* more than the cache holds: readers race evictions */
+#define CACHE_THREADS 4
+
+static objstore_bucket *g_cache_b;
+
+static void *cache_reader(void *arg) {
+  unsigned seed = (unsigned)(uintptr_t)arg;
+  orr_buf out = {0};
+  char err[512], key[64], want[64];
+  long bad = 0;
+  for (int i = 0; i < 2000; i++) {
+    int f = (int)(rand_r(&seed) % CACHE_FILES);
+    snprintf(key, sizeof key, "01C/chunks/%06d", f);
+    snprintf(want, sizeof want, "chunk-%06d", f);
+    out.len = 0;
+    if (objstore_get_range(g_cache_b, key, 0, 0, &out, err, sizeof err) != 0 ||
+        strcmp(out.data, want) != 0)
+      bad++;
+  }
+  orr_buf_free(&out);
+  return (void *)bad;
+}
+
+/* Several threads read many chunk files at once through one bucket, so
+ * entries are evicted while other readers hold them. */
+static void test_fs_fd_cache_concurrent(void **state) {
+  g_cache_b = open_fs(g_dir, NULL);
+  char key[64], val[64];
+  for (int f = 0; f < CACHE_FILES; f++) {
+    snprintf(key, sizeof key, "01C/chunks/%06d", f);
+    snprintf(val, sizeof val, "chunk-%06d", f);
+    put_str(g_cache_b, key, val);
+  }
+  int before = count_fds();
+  pthread_t t[CACHE_THREADS];
+  for (int i = 0; i < CACHE_THREADS; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, cache_reader, (void *)(uintptr_t)(i + 1)), 0);
+  for (int i = 0; i < CACHE_THREADS; i++) {
+    void *bad;
+    pthread_join(t[i], &bad);
+    assert_int_equal((long)bad, 0);
+  }
+  assert_true(count_fds() <= before + 128);
+  objstore_close(g_cache_b);
+  assert_int_equal(count_fds(), before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fs_put_get_list, setup_dir, teardown_dir),
@@ -636,6 +780,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fs_keys_and_prefix, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_fs_check_missing_dir, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_open_checked, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_fs_fd_cache, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_fs_fd_cache_concurrent, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_async_ops, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_config_table, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_config_values, setup_dir, teardown_dir),
