@@ -93,6 +93,7 @@ free_port 10902; gw_port=$port
 free_port 10901; gw_grpc=$port
 free_port 10905; store_grpc=$port
 free_port 10906; store_http=$port
+free_port 10907; blocks_http=$port
 cat >"$data/bucket.yml" <<YML
 type: FILESYSTEM
 config:
@@ -169,6 +170,14 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$store_http/-/ready" store "${pids[$i]}"
 i=$((i + 1))
 endpoints+=("--endpoint=127.0.0.1:$store_grpc")
+# The Blocks page over the same bucket (read-only; re-read every minute, so
+# an uploaded block shows up soon after the sidecar ships it).
+setsid "$orrery" tools bucket web --objstore.config-file="$data/bucket.yml" \
+  --http-address="127.0.0.1:$blocks_http" --refresh=1m --label=region \
+  >"$data/bucket-web.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:$blocks_http/-/ready" bucket-web "${pids[$i]}"
+i=$((i + 1))
 # The regions without a sidecar: the gateway reads prom-ap itself (remote
 # read; its external labels from its configuration) and scrapes prom-sa's
 # /federate every 5 s (region=sa given on the flag).
@@ -196,6 +205,7 @@ printf '  %-12s http://127.0.0.1:%s   (no sidecar: the gateway scrapes its /fede
 cat <<MSG
   store        http://127.0.0.1:$store_http   (StoreAPI 127.0.0.1:$store_grpc: every block in the bucket)
   bucket       $data/bucket (blocks appear as Prometheus finishes them, every 2 h)
+  blocks       http://127.0.0.1:$blocks_http/blocks   (the bucket's blocks on a timeline: orrery tools bucket web)
 
 Point Grafana's Prometheus data source at $gw, or try (give the first scrapes ~10 s;
 each Prometheus scrapes itself and the gateway, so up counts 3 targets in eu and us
