@@ -240,6 +240,10 @@ typedef struct gw__push_opts {
  * ORR_ENOMEM. */
 int gw__push_plan(gw *g, promql_query *q, const promql_query_params *qp, const gw__push_opts *o,
                   const gw__push_cb *cb, void *arg, orr_arena *a, gw__push **out);
+/* Zeroes |r| and fills what the engine's selector decides: matchers, time
+ * range, step and the hints (function, grouping); the caller adds the
+ * request's options (dedup, partial response, resolution, limits). */
+void gw__select_req_init(gw_select_req *r, const promql_selector *sel);
 /* The endpoint addresses selector |sel| must not be fetched from (borrowed). */
 void gw__push_exclude(const gw__push *p, size_t sel, const char *const **ex, size_t *n);
 /* Sends every planned query; each ends in cb->done (maybe at once). 0. */

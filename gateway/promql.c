@@ -80,6 +80,19 @@ struct gq {
 };
 
 /* ---------------------------------------------------------------- teardown */
+void gw__select_req_init(gw_select_req *r, const promql_selector *sel) {
+  memset(r, 0, sizeof(*r));
+  r->matchers = sel->matchers;
+  r->nmatchers = sel->nmatchers;
+  r->mint = sel->start_ms;
+  r->maxt = sel->end_ms;
+  r->step_ms = sel->step_ms;
+  r->func = sel->func;
+  r->by = sel->by;
+  r->grouping = sel->grouping;
+  r->ngrouping = sel->ngrouping;
+}
+
 static void gq_handle_closed(uv_handle_t *h) {
   gq *q = h->data;
   if (--q->open_handles > 0) return;
@@ -357,16 +370,7 @@ static void gq_start_fetch(gw_api__fanout *f) {
   for (size_t i = 0; i < n; i++) {
     const promql_selector *sel = &sels[i];
     gw_select_req r;
-    memset(&r, 0, sizeof(r));
-    r.matchers = sel->matchers;
-    r.nmatchers = sel->nmatchers;
-    r.mint = sel->start_ms;
-    r.maxt = sel->end_ms;
-    r.step_ms = sel->step_ms;
-    r.func = sel->func;
-    r.by = sel->by;
-    r.grouping = sel->grouping;
-    r.ngrouping = sel->ngrouping;
+    gw__select_req_init(&r, sel);
     r.dedup = q->dedup;
     r.partial_response = q->partial;
     r.max_resolution_ms = q->max_res_ms;

@@ -482,16 +482,7 @@ static void handle(net_grpc_call *call, const uint8_t *msg, size_t len, void *ar
   for (size_t i = 0; i < n; i++) {
     const promql_selector *sel = &sels[i];
     gw_select_req sr;
-    memset(&sr, 0, sizeof(sr));
-    sr.matchers = sel->matchers;
-    sr.nmatchers = sel->nmatchers;
-    sr.mint = sel->start_ms;
-    sr.maxt = sel->end_ms;
-    sr.step_ms = sel->step_ms;
-    sr.func = sel->func;
-    sr.by = sel->by;
-    sr.grouping = sel->grouping;
-    sr.ngrouping = sel->ngrouping;
+    gw__select_req_init(&sr, sel);
     sr.dedup = r.dedup;
     sr.partial_response = r.partial;
     sr.max_resolution_ms = r.max_res_s * 1000;
