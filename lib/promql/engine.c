@@ -861,7 +861,7 @@ static void rp_run(void *arg, size_t k) {
   size_t cleancap = 0;
   double argv[PROMQL_FUNC_MAX_ARGS + 1];
   for (size_t i = sh->lo; i < sh->hi; i++) {
-    if (atomic_load_explicit(&j->stop, memory_order_relaxed)) return;
+    if (atomic_load_explicit(&j->stop, memory_order_relaxed)) goto out; /* frees |clean| */
     if (((i - sh->lo) & 255) == 255) {
       if ((ev->cancel && *ev->cancel) || (ev->deadline_ns && orr_mono_ns() > ev->deadline_ns)) {
         sh->rc = ev->cancel && *ev->cancel ? ORR_ECANCELED : ORR_ETIMEOUT;
