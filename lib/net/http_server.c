@@ -717,10 +717,9 @@ int net_http_server_listen(net_http_server *s, const char *addr) {
   int e = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (e == 0) e = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
   if (e != 0) {
-    orr_log_error("http listen failed", "address", addr, "err", uv_strerror(e), NULL);
     /* closed on a later loop turn: shut the server down before freeing it */
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-    return ORR_EIO;
+    return e; /* libuv's -errno: the caller logs "address already in use" */
   }
   struct sockaddr_storage bound;
   int len = sizeof(bound);

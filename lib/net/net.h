@@ -70,8 +70,9 @@ int net_http_server_new(uv_loop_t *loop, const net_http_config *cfg, net_http_ha
                         void *arg, net_http_server **out);
 /* Listens on "host:port" ("[::1]:9090", ":9090" for all interfaces; port 0
  * picks a free one), once per server. Returns 0, ORR_EINVAL for a bad
- * address or a second call, or ORR_EIO (details logged; shut the server
- * down before freeing it, as after a successful listen). */
+ * address or a second call, or the negative errno of the failed bind or
+ * listen (-EADDRINUSE: orr_strerror names it; nothing is logged here). Shut
+ * the server down before freeing it, as after a successful listen. */
 int net_http_server_listen(net_http_server *s, const char *addr);
 /* The bound port after a successful listen, or -1. */
 int net_http_server_port(const net_http_server *s);

@@ -1034,7 +1034,7 @@ static void test_listen_errors(void **state) {
   assert_int_equal(net_http_server_listen(s, "not-an-ip:80"), ORR_EINVAL);
   char busy[64];
   snprintf(busy, sizeof(busy), "127.0.0.1:%d", t->port);
-  assert_int_equal(net_http_server_listen(s, busy), ORR_EIO);
+  assert_int_equal(net_http_server_listen(s, busy), -EADDRINUSE);
   assert_int_equal(net_http_server_port(s), -1);
   /* one listen per server; shutdown completes after a failed one */
   assert_int_equal(net_http_server_listen(s, "localhost:0"), ORR_EINVAL);
