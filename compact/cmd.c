@@ -188,7 +188,7 @@ static int run_wait(compact_config *cfg) {
   if (!opt.web_disable) {
     compact_web_config wc = {cfg->bucket,         opt.web_label,     opt.viewer_interval_ms,
                              opt.viewer_timeout_ms, opt.route_prefix, opt.external_prefix,
-                             false};
+                             false,               NULL /* the compactor counts its own syncs */};
     int rc = compact_web_start(d, &wc, &web);
     if (rc) {
       orr_log_error("cannot serve the blocks page", "err", orr_strerror(rc), NULL);

@@ -39,6 +39,11 @@ typedef struct compact_web_config {
   const char *route_prefix;    /* --web.route-prefix (NULL or "": the root) */
   const char *external_prefix; /* --web.external-prefix (NULL or "": the route prefix) */
   bool set_ready;              /* /-/ready only once the bucket was read */
+  /* Where to count the reads as Thanos's block fetcher does
+   * (thanos_blocks_meta_syncs_total, _sync_failures_total,
+   * _sync_duration_seconds, _synced{state}); NULL when the daemon counts its
+   * own syncs under those names (compact --wait). */
+  orr_registry *metrics;
 } compact_web_config;
 typedef struct compact_web compact_web;
 /* Checks --web.route-prefix and --web.external-prefix before the daemon

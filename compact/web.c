@@ -47,6 +47,9 @@ struct compact_web {
   bool stop;
   char *answer; /* the JSON of the last good refresh, NULL before one */
   size_t answer_len;
+  /* cfg.metrics: every refresh is a sync (NULL when not counted here) */
+  orr_series *syncs, *sync_failures, *sync_duration;
+  bucket_synced_gauge synced;
 };
 
 /* ---------------------------------------------------------------- one block */
@@ -199,7 +202,7 @@ out:
 typedef struct scan {
   compact_web *w;
   const tsdb_ulid *ids;
-  size_t n, next, missing, corrupt;
+  size_t n, next, missing, corrupt, marked;
   json_t **out;
   uint64_t deadline_ns;
   uv_mutex_t mu;
@@ -233,13 +236,16 @@ static void scan_worker(void *arg) {
     }
     if (skipped && strcmp(skipped, "no-meta-json") == 0) s->missing++;
     else if (skipped) s->corrupt++;
+    else if (s->out[i] && json_object_get(json_object_get(s->out[i], "marks"), "deletion"))
+      s->marked++;
     uv_mutex_unlock(&s->mu);
   }
 }
 
 /* Reads the bucket and builds the answer (note 1). Returns 0 with the JSON
  * in |*json| (caller frees with free()), or an error with |err|. */
-static int refresh(compact_web *w, char **json, size_t *nblocks, char *err, size_t errlen) {
+static int refresh(compact_web *w, char **json, size_t *nblocks, size_t cnt[BUCKET_NSTATES],
+                   char *err, size_t errlen) {
   orr_arena *a = orr_arena_new(0);
   if (!a) return ORR_ENOMEM;
   scan s = {.w = w};
@@ -276,6 +282,12 @@ static int refresh(compact_web *w, char **json, size_t *nblocks, char *err, size
   }
   free(s.out);
   orr_arena_destroy(a);
+  /* Thanos's fetcher counts a block with a deletion mark as loaded, and
+   * also under marked-for-deletion (its filter only counts, the page shows it) */
+  cnt[BUCKET_STATE_LOADED] = *nblocks;
+  cnt[BUCKET_STATE_NO_META] = s.missing;
+  cnt[BUCKET_STATE_CORRUPTED_META] = s.corrupt;
+  cnt[BUCKET_STATE_MARKED_FOR_DELETION] = s.marked;
   if (rc == 0 && (s.missing || s.corrupt))
     orr_log_info("blocks page: blocks left out", "no_meta_json", ORR_LOG_INT(s.missing),
                  "corrupted_meta_json", ORR_LOG_INT(s.corrupt), NULL);
@@ -310,9 +322,15 @@ static void refresher(void *arg) {
   compact_web *w = arg;
   for (;;) {
     char err[512] = "", *json = NULL;
-    size_t nblocks = 0;
+    size_t nblocks = 0, cnt[BUCKET_NSTATES] = {0};
     uint64_t t0 = uv_hrtime();
-    int rc = refresh(w, &json, &nblocks, err, sizeof(err));
+    int rc = refresh(w, &json, &nblocks, cnt, err, sizeof(err));
+    if (w->syncs && rc != ORR_ECANCELED) {
+      orr_counter_inc(w->syncs);
+      orr_histogram_observe(w->sync_duration, (double)(uv_hrtime() - t0) / 1e9);
+      if (rc) orr_counter_inc(w->sync_failures);
+      else bucket_synced_gauge_set_counts(&w->synced, cnt);
+    }
     uv_mutex_lock(&w->mu);
     bool first = false;
     if (rc == 0) {
@@ -376,6 +394,22 @@ int compact_web_check_prefixes(const char *prog, const char *route_prefix,
   return 0;
 }
 
+/* Thanos's block fetcher metrics (compact_web_config.metrics). */
+static int register_metrics(compact_web *w, orr_registry *reg) {
+  static const double sec_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  orr_metric *sy = orr_counter_new(reg, "thanos_blocks_meta_syncs_total",
+                                   "Total blocks metadata synchronization attempts.", NULL);
+  orr_metric *sf = orr_counter_new(reg, "thanos_blocks_meta_sync_failures_total",
+                                   "Total blocks metadata synchronization failures.", NULL);
+  orr_metric *sd = orr_histogram_new(reg, "thanos_blocks_meta_sync_duration_seconds",
+                                     "Duration of the blocks metadata synchronization in seconds.",
+                                     NULL, sec_buckets, sizeof(sec_buckets) / sizeof(*sec_buckets));
+  if (!sy || !sf || !sd || !(w->syncs = orr_metric_series(sy)) ||
+      !(w->sync_failures = orr_metric_series(sf)) || !(w->sync_duration = orr_metric_series(sd)))
+    return ORR_ENOMEM;
+  return bucket_synced_gauge_init(&w->synced, reg);
+}
+
 int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web **out) {
   *out = NULL;
   if (cfg->refresh_ms <= 0 || cfg->timeout_ms <= 0) return ORR_EINVAL;
@@ -401,6 +435,7 @@ int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web 
       rc = net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_HEAD, pat, "blocks",
                                handle_blocks, w);
   }
+  if (rc == 0 && cfg->metrics) rc = register_metrics(w, cfg->metrics);
   if (rc == 0) rc = daemon_on_shutdown(d, on_shutdown, w);
   if (rc == 0 && uv_thread_create(&w->thread, refresher, w) != 0) rc = ORR_ENOMEM;
   if (rc) {

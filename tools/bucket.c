@@ -227,7 +227,7 @@ static int run_web(int argc, char **argv) {
   int status = 1;
   if ((rc = daemon_new(&dc, &d)) == 0) {
     compact_web_config wc = {b, opt.label, opt.refresh_ms, opt.timeout_ms, opt.route_prefix,
-                             opt.external_prefix, true};
+                             opt.external_prefix, true, orr_registry_default()};
     rc = compact_web_start(d, &wc, &w);
   }
   if (rc) orr_log_error("cannot serve the blocks page", "err", orr_strerror(rc), NULL);

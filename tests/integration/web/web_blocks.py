@@ -264,6 +264,17 @@ def run(args, work):
     st_m, _, metrics = http(base + "/metrics")
     check("tools bucket web: /-/healthy and /metrics", st_h == 200 and st_m == 200
           and b"process_resident_memory_bytes" in metrics, "%d %d" % (st_h, st_m))
+    # Thanos's block fetcher metrics: every block loaded, the marked one counted
+    # as marked-for-deletion too, at least one sync and no failure
+    text = metrics.decode()
+    fetcher = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^thanos_blocks_meta_(syncs_total|sync_failures_total|synced\{state="(?:loaded|marked-for-deletion|no-meta-json)"\}) (\S+)$',
+        text, re.M)}
+    want = {"syncs_total": None, "sync_failures_total": 0, 'synced{state="loaded"}': len(dirs),
+            'synced{state="marked-for-deletion"}': 1, 'synced{state="no-meta-json"}': 0}
+    check("tools bucket web: thanos_blocks_meta_* count the bucket's %d blocks" % len(dirs),
+          set(fetcher) == set(want) and fetcher["syncs_total"] >= 1
+          and all(fetcher[k] == v for k, v in want.items() if v is not None), str(fetcher))
     total = 0
     st, h, page = http(base + "/blocks", {"Accept-Encoding": "gzip"})
     total += len(page)
