@@ -68,6 +68,8 @@ static int usage(const char *path, const char *fmt, ...) {
 #define QUERY_HEAP_PAD (64u << 20)
 #define QUERY_HUGE_PAGE ((uintptr_t)2 << 20)
 
+static void *heap_head; /* see below; freed with the process */
+
 static void heap_for_one_query(void) {
   if (getenv("E1_NOHEAP")) return;
   if (!mallopt(M_MMAP_THRESHOLD, 256 << 20) || !mallopt(M_TRIM_THRESHOLD, 512 << 20) ||
@@ -78,8 +80,17 @@ static void heap_for_one_query(void) {
   if (!p) return;
   uintptr_t lo = ((uintptr_t)p + QUERY_HUGE_PAGE - 1) & ~(QUERY_HUGE_PAGE - 1);
   uintptr_t hi = (uintptr_t)sbrk(0) & ~(QUERY_HUGE_PAGE - 1);
-  if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+  /* Back into the heap's top chunk, which now starts at |p|: nothing in
+   * [lo, hi) is in use. malloc wrote the top chunk's header behind |p|'s
+   * megabyte, and that one 4 KiB page would keep its 2 MiB from being a
+   * huge page: dropped (it reads as zeros, like fresh heap). */
   free(p);
+  if (hi <= lo || madvise((void *)lo, hi - lo, MADV_HUGEPAGE) != 0) return;
+  madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  /* The heap below the first huge page would still fault 4 KiB at a time:
+   * a block that is never touched (so costs nothing) holds it until exit. */
+  size_t head = (size_t)(lo - (uintptr_t)p);
+  if (head > 4096) heap_head = malloc(head - 64);
 }
 
 /* ---------------------------------------------------------------- storage */
