@@ -8,7 +8,9 @@
  *    name then value) and the label offset table when present. After open the
  *    reader is immutable: lookups touch only the mapping and arena memory of
  *    the caller, so threads may share a reader.
- * 2. In memory: the file offset of every 32nd symbol, and for every label
+ * 2. In memory: the file offset of every symbol (an index file: 8 bytes a
+ *    symbol, so a series' labels decode without scanning the table) or of
+ *    every 32nd (an index-header, held by a store for many blocks), and for every label
  *    name the entries 0, N, 2N, ... and the last one of its postings offset
  *    table (value, position of the entry), N = 32 for an index and the
  *    caller's choice for an index-header (Thanos's
@@ -56,7 +58,8 @@ struct tsdb_index_reader {
   size_t maplen;
   tsdb_index_toc toc;
   uint32_t nsym;
-  uint64_t *sym_off; /* offset of symbols 0, 32, 64, ... */
+  uint64_t *sym_off; /* offset of symbols 0, k, 2k, ... (k = sym_every) */
+  uint32_t sym_every; /* symbol offset sampling (note 2): 1 or TSDB__SYMBOL_FACTOR */
   uint64_t series_end;
   pt_name *names;
   size_t nnames;
@@ -125,12 +128,13 @@ static int open_symbols(tsdb_index_reader *r) {
   if (cnt > blen)
     return tsdb__corrupt("index symbol table at offset %llu: %u symbols in %zu bytes",
                          (unsigned long long)r->toc.symbols, cnt, blen);
-  r->sym_off = calloc(cnt / TSDB__SYMBOL_FACTOR + 1, sizeof(*r->sym_off));
+  if (r->sym_every == 0) r->sym_every = TSDB__SYMBOL_FACTOR;
+  r->sym_off = calloc(cnt / r->sym_every + 1, sizeof(*r->sym_off));
   if (!r->sym_off) return ORR_ENOMEM;
   const uint8_t *prev = NULL;
   uint32_t prevn = 0;
   for (uint32_t i = 0; i < cnt; i++) {
-    if (i % TSDB__SYMBOL_FACTOR == 0) r->sym_off[i / TSDB__SYMBOL_FACTOR] = (uint64_t)(d.p - r->b);
+    if (i % r->sym_every == 0) r->sym_off[i / r->sym_every] = (uint64_t)(d.p - r->b);
     const uint8_t *s;
     uint32_t sn;
     if (dec_str(&d, &s, &sn))
@@ -347,6 +351,7 @@ int tsdb_index_open_bytes(const void *p, size_t n, tsdb_index_reader **out, char
   if (!r) return ORR_ENOMEM;
   r->b = p;
   r->n = n;
+  r->sym_every = 1;
   int rc = open_common(r, err, errlen);
   if (rc) {
     tsdb_index_close(r);
@@ -418,6 +423,7 @@ int tsdb_index_open(const char *path, tsdb_index_reader **out, char *err, size_t
   r->n = n;
   r->map = m;
   r->maplen = n;
+  r->sym_every = 1;
   int rc = open_common(r, err, errlen);
   if (rc) {
     tsdb_index_close(r);
@@ -433,10 +439,10 @@ uint32_t tsdb_index_num_symbols(const tsdb_index_reader *r) { return r->nsym; }
 static int sym_lookup(const tsdb_index_reader *r, uint64_t idx, const uint8_t **s, uint32_t *n) {
   if (idx >= r->nsym) return tsdb__corrupt("index: symbol reference %llu out of range (%u symbols)",
                                            (unsigned long long)idx, r->nsym);
-  uint64_t start = r->sym_off[idx / TSDB__SYMBOL_FACTOR];
+  uint64_t start = r->sym_off[idx / r->sym_every];
   /* The table was validated at open: every string lies inside it. */
   orr_dec d = orr_dec_make(r->b + start, r->n - start);
-  for (uint64_t i = idx % TSDB__SYMBOL_FACTOR;; i--) {
+  for (uint64_t i = idx % r->sym_every;; i--) {
     if (dec_str(&d, s, n)) return tsdb__corrupt("index: symbol %llu unreadable",
                                                 (unsigned long long)idx);
     if (i == 0) return 0;
