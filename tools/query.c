@@ -72,25 +72,32 @@ static int usage(const char *path, const char *fmt, ...) {
 static void *heap_head; /* see below; freed with the process */
 
 static void heap_for_one_query(void) {
-  if (getenv("E1_NOHEAP")) return;
   if (!mallopt(M_MMAP_THRESHOLD, 256 << 20) || !mallopt(M_TRIM_THRESHOLD, 512 << 20) ||
       !mallopt(M_TOP_PAD, QUERY_HEAP_PAD))
     return;
-  /* Larger than the heap's free top: the heap grows now, by the pad. */
+  /* Larger than the heap's free top: the heap grows now, by the pad, and
+   * the block is cut from the start of the heap's top chunk. Only when the
+   * break moved by the pad is that so (not under a sanitizer's allocator,
+   * not when a free chunk held the megabyte): otherwise nothing more. */
+  uintptr_t brk0 = (uintptr_t)sbrk(0);
   void *p = malloc(1u << 20);
   if (!p) return;
-  uintptr_t lo = ((uintptr_t)p + QUERY_HUGE_PAGE - 1) & ~(QUERY_HUGE_PAGE - 1);
-  uintptr_t hi = (uintptr_t)sbrk(0) & ~(QUERY_HUGE_PAGE - 1);
-  /* Back into the heap's top chunk, which now starts at |p|: nothing in
-   * [lo, hi) is in use. malloc wrote the top chunk's header behind |p|'s
-   * megabyte, and that one 4 KiB page would keep its 2 MiB from being a
-   * huge page: dropped (it reads as zeros, like fresh heap). */
+  uintptr_t brk1 = (uintptr_t)sbrk(0), pv = (uintptr_t)p;
+  uintptr_t lo = (pv + QUERY_HUGE_PAGE - 1) & ~(QUERY_HUGE_PAGE - 1);
+  uintptr_t hi = brk1 & ~(QUERY_HUGE_PAGE - 1);
+  bool grew = brk1 >= brk0 && brk1 - brk0 >= QUERY_HEAP_PAD && pv <= brk0 &&
+              brk0 - pv < (1u << 20) && hi > lo;
+  size_t head = (size_t)(lo - pv);
+  /* Back into the top chunk, which then starts at |p|: nothing in [p, brk1)
+   * is in use. */
   free(p);
-  if (hi <= lo || madvise((void *)lo, hi - lo, MADV_HUGEPAGE) != 0) return;
+  if (!grew || madvise((void *)lo, hi - lo, MADV_HUGEPAGE) != 0) return;
+  /* malloc wrote the top chunk's header behind |p|'s megabyte; that one
+   * 4 KiB page would keep its 2 MiB from being a huge page: dropped (free
+   * memory; it reads as zeros, like fresh heap). */
   madvise((void *)lo, hi - lo, MADV_DONTNEED);
   /* The heap below the first huge page would still fault 4 KiB at a time:
    * a block that is never touched (so costs nothing) holds it until exit. */
-  size_t head = (size_t)(lo - (uintptr_t)p);
   if (head > 4096) heap_head = malloc(head - 64);
 }
 
