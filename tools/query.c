@@ -102,9 +102,20 @@ static void heap_for_one_query(void) {
 }
 
 /* ---------------------------------------------------------------- storage */
+/* The blocks under --blocks: each one's meta.json is read at start, its
+ * index and chunks are opened when a selection first needs its time range
+ * (an instant query reads the newest block only; opening the others cost a
+ * millisecond or more each). */
+typedef struct blk {
+  char *dir;
+  tsdb_meta meta;
+  tsdb_block *b; /* NULL until needed */
+} blk;
+
 typedef struct blocks {
-  tsdb_block **b;
+  blk *v;
   size_t n;
+  orr_arena *a; /* the metas' strings */
 } blocks;
 
 static bool has_meta(const char *dir) {
@@ -115,19 +126,23 @@ static bool has_meta(const char *dir) {
 }
 
 static int block_cmp(const void *x, const void *y) {
-  const tsdb_block *a = *(tsdb_block *const *)x, *b = *(tsdb_block *const *)y;
-  int64_t ta = tsdb_block_meta(a)->min_time, tb = tsdb_block_meta(b)->min_time;
+  const blk *a = x, *b = y;
+  int64_t ta = a->meta.min_time, tb = b->meta.min_time;
   if (ta != tb) return ta < tb ? -1 : 1;
-  return strcmp(tsdb_block_dir(a), tsdb_block_dir(b));
+  return strcmp(a->dir, b->dir);
 }
 
 static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
   char **paths = NULL;
   size_t np = 0;
   int rc = 0;
+  if (!(bs->a = orr_arena_new(0))) return ORR_ENOMEM;
   if (has_meta(dir)) {
     paths = malloc(sizeof(char *));
-    if (!paths || !(paths[0] = strdup(dir))) return ORR_ENOMEM;
+    if (!paths || !(paths[0] = strdup(dir))) {
+      free(paths);
+      return ORR_ENOMEM;
+    }
     np = 1;
   } else {
     DIR *d = opendir(dir);
@@ -156,24 +171,48 @@ static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
     closedir(d);
   }
   if (!rc && np) {
-    bs->b = calloc(np, sizeof(*bs->b));
-    if (!bs->b) rc = ORR_ENOMEM;
+    bs->v = calloc(np, sizeof(*bs->v));
+    if (!bs->v) rc = ORR_ENOMEM;
   }
-  for (size_t i = 0; i < np && !rc; i++) {
-    rc = tsdb_block_open(paths[i], &bs->b[bs->n], err, errlen);
-    if (!rc) bs->n++;
+  for (size_t i = 0; i < np; i++) {
+    if (rc) {
+      free(paths[i]);
+      continue;
+    }
+    blk *k = &bs->v[bs->n];
+    char msg[512] = "";
+    rc = tsdb_meta_read_dir(paths[i], bs->a, &k->meta, msg, sizeof(msg));
+    if (rc) {
+      if (rc == ORR_ENOTFOUND)
+        snprintf(err, errlen, "%s/meta.json: no such file", paths[i]);
+      else
+        snprintf(err, errlen, "%s/meta.json: %s", paths[i], msg[0] ? msg : orr_strerror(rc));
+      free(paths[i]);
+      continue;
+    }
+    k->dir = paths[i];
+    bs->n++;
   }
-  for (size_t i = 0; i < np; i++) free(paths[i]);
   free(paths);
   /* In time order (then by directory), not readdir's: blocks_select joins a
    * series' parts in this order, and parts in time order need no sort. */
-  if (!rc && bs->n > 1) qsort(bs->b, bs->n, sizeof(*bs->b), block_cmp);
+  if (!rc && bs->n > 1) qsort(bs->v, bs->n, sizeof(*bs->v), block_cmp);
   return rc;
 }
 
+/* The block of |k|, opened on first use. */
+static int need_block(blk *k, char *err, size_t errlen) {
+  if (k->b) return 0;
+  return tsdb_block_open(k->dir, &k->b, err, errlen);
+}
+
 static void close_blocks(blocks *bs) {
-  for (size_t i = 0; i < bs->n; i++) tsdb_block_close(bs->b[i]);
-  free(bs->b);
+  for (size_t i = 0; i < bs->n; i++) {
+    tsdb_block_close(bs->v[i].b);
+    free(bs->v[i].dir);
+  }
+  free(bs->v);
+  orr_arena_destroy(bs->a);
 }
 
 /* One block's series, walked in label order beside the others'. */
@@ -258,11 +297,12 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     goto out;
   }
   for (size_t i = 0; i < bs->n; i++) {
-    const tsdb_meta *m = tsdb_block_meta(bs->b[i]);
+    const tsdb_meta *m = &bs->v[i].meta;
     /* Blocks hold [minTime, maxTime). */
     if (m->max_time <= sel->start_ms || m->min_time > sel->end_ms) continue;
+    if ((rc = need_block(&bs->v[i], err, errlen))) goto out;
     block_cursor *c = &cur[nc];
-    c->b = bs->b[i];
+    c->b = bs->v[i].b;
     if (!(c->a = orr_arena_new(0))) {
       rc = ORR_ENOMEM;
       goto out;
@@ -430,7 +470,7 @@ static int run(int argc, char **argv) {
 
   heap_for_one_query();
   int status = 1;
-  blocks bs = {NULL, 0};
+  blocks bs = {NULL, 0, NULL};
   orr_arena *a = orr_arena_new(0);
   char err[1024] = "";
   if (!a) {
