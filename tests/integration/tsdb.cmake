@@ -9,3 +9,8 @@ foreach(part promtool_blocks live_prometheus orrery_blocks)
       --orrery $<TARGET_FILE:orrery> --fixture $<TARGET_FILE:block_write_fixture>
       --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN})
 endforeach()
+# tools query opens a block when a query first needs its time range: a
+# corrupt older block fails only the queries that read it.
+orr_integration_test(tools_query_blocks REQUIRES PYTHON3 TIMEOUT 120
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/tsdb/tools_query_blocks.py
+    --orrery $<TARGET_FILE:orrery> --fixture $<TARGET_FILE:block_write_fixture>)
