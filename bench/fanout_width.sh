@@ -14,7 +14,7 @@
 # serves them with the library's gRPC and StoreAPI servers instead, as a
 # sidecar would (the fakes' CPU column then shows that server's cost).
 #
-# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR] [--lib-fakes]
+# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR] [--lib-fakes] [--orrery BIN]
 # Defaults: build/rel (needs orrery and bench_fanout_fake_stores built).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,8 +35,9 @@ ap.add_argument("--n", default="1 10 100 300 1000")
 ap.add_argument("--runs", type=int, default=50)
 ap.add_argument("--work")
 ap.add_argument("--lib-fakes", action="store_true")
+ap.add_argument("--orrery", help="the gateway's binary (default: BUILD/cmd/orrery), for A/B runs over the same fakes")
 args = ap.parse_args(sys.argv[2:])
-orrery = os.path.join(args.build, "cmd", "orrery")
+orrery = args.orrery or os.path.join(args.build, "cmd", "orrery")
 fake_bin = os.path.join(args.build, "bench", "bench_fanout_fake_stores")
 for b in (orrery, fake_bin):
     if not os.access(b, os.X_OK):

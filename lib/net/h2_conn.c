@@ -58,6 +58,12 @@ void net__h2_conn_kick(net__h2_conn *h) {
   uv_idle_start(&h->idle, h2_idle_cb);
 }
 
+void net__h2_conn_kick_output(net__h2_conn *h) {
+  if (h->closing || h->idle_on || !h->session) return;
+  if (nghttp2_session_want_write(h->session) || !nghttp2_session_want_read(h->session))
+    net__h2_conn_kick(h);
+}
+
 int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, void *owner) {
   memset(h, 0, sizeof(*h));
   h->ops = ops;
@@ -248,7 +254,11 @@ static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) 
     net__h2_conn_close(h, ORR_EPROTO);
     return;
   }
-  net__h2_conn_kick(h);
+  /* Note 5: without owner work, a pass only when there is output. */
+  if (h->ops->tick)
+    net__h2_conn_kick(h);
+  else
+    net__h2_conn_kick_output(h);
 }
 
 void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls) { h->tls = tls; }
