@@ -69,28 +69,31 @@ static void heap_up(storeapi_merge *m, size_t i) {
   m->heap[i] = x;
 }
 
-static void heap_down(storeapi_merge *m, size_t i) {
-  size_t x = m->heap[i], n = m->nheap;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && head_cmp(m, m->heap[c + 1], m->heap[c]) < 0) c++;
-    if (head_cmp(m, x, m->heap[c]) <= 0) break;
-    m->heap[i] = m->heap[c];
-    i = c;
-  }
-  m->heap[i] = x;
-}
-
 static void heap_push(storeapi_merge *m, size_t i) {
   m->heap[m->nheap++] = i;
   heap_up(m, m->nheap - 1);
 }
 
+/* Bottom-up (Floyd): the hole left at the root moves down along the
+ * smaller children to a leaf, one comparison per level, and the last
+ * element, which belongs near the bottom, sifts up from there — about half
+ * the comparisons of sifting it down from the root (two per level). Each
+ * comparison is a label-set comparison, and a fan-out pops once per series
+ * from a heap of one input per endpoint. The order is the same: head_cmp
+ * is total. */
 static size_t heap_pop(storeapi_merge *m) {
-  size_t top = m->heap[0];
-  m->heap[0] = m->heap[--m->nheap];
-  if (m->nheap) heap_down(m, 0);
+  size_t top = m->heap[0], n = --m->nheap;
+  if (n == 0) return top;
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && head_cmp(m, m->heap[c + 1], m->heap[c]) < 0) c++;
+    m->heap[i] = m->heap[c];
+    i = c;
+  }
+  m->heap[i] = m->heap[n];
+  heap_up(m, i);
   return top;
 }
 
