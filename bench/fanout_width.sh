@@ -9,9 +9,12 @@
 # time mostly measures the wait for a core), the fakes' CPU per query, the
 # gateway's RSS after the runs and its peak RSS (VmHWM), and the cost per
 # endpoint ((median(N) - median(1)) / (N - 1)). Every answer must be N,
-# else exit 1.
+# else exit 1. The fakes speak raw HTTP/2 with answers encoded once (cheap,
+# so on a 2-core machine they leave a core to the gateway); --lib-fakes
+# serves them with the library's gRPC and StoreAPI servers instead, as a
+# sidecar would (the fakes' CPU column then shows that server's cost).
 #
-# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR]
+# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR] [--lib-fakes] [--orrery BIN]
 # Defaults: build/rel (needs orrery and bench_fanout_fake_stores built).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,8 +34,10 @@ ap.add_argument("--build", default=os.path.join(ROOT, "build", "rel"))
 ap.add_argument("--n", default="1 10 100 300 1000")
 ap.add_argument("--runs", type=int, default=50)
 ap.add_argument("--work")
+ap.add_argument("--lib-fakes", action="store_true")
+ap.add_argument("--orrery", help="the gateway's binary (default: BUILD/cmd/orrery), for A/B runs over the same fakes")
 args = ap.parse_args(sys.argv[2:])
-orrery = os.path.join(args.build, "cmd", "orrery")
+orrery = args.orrery or os.path.join(args.build, "cmd", "orrery")
 fake_bin = os.path.join(args.build, "bench", "bench_fanout_fake_stores")
 for b in (orrery, fake_bin):
     if not os.access(b, os.X_OK):
@@ -96,7 +101,7 @@ def one_width(n, work):
     sd = os.path.join(work, "sd-%d.json" % n)
     if os.path.exists(sd):
         os.unlink(sd)
-    fake = e2e.Proc("fakes-%d" % n, [fake_bin, str(n), str(T0), sd], work)
+    fake = e2e.Proc("fakes-%d" % n, [fake_bin] + (["--lib"] if args.lib_fakes else []) + [str(n), str(T0), sd], work)
     end = time.monotonic() + 120
     while not os.path.exists(sd):
         if fake.p.poll() is not None or time.monotonic() > end:
@@ -158,8 +163,8 @@ work = args.work or tempfile.mkdtemp(prefix="fanout_width.")
 os.makedirs(work, exist_ok=True)
 status = 0
 try:
-    print("count(up) over N fake StoreAPI endpoints, %d runs each (after 5 warm-up); load %s"
-          % (args.runs, os.getloadavg()[0]))
+    print("count(up) over N fake StoreAPI endpoints (%s fakes), %d runs each (after 5 warm-up); load %s"
+          % ("library" if args.lib_fakes else "raw", args.runs, os.getloadavg()[0]))
     print("%6s %9s %9s %9s %9s %9s %9s %11s %8s" % ("N", "med ms", "p90 ms", "gw cpu ms",
                                                     "fake cpu", "RSS MB", "peak MB",
                                                     "us/endpoint", "ready s"))

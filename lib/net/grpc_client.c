@@ -201,7 +201,7 @@ static size_t call_feed(net_grpc_ccall *c, const uint8_t *p, size_t n, int held)
     if (held) c->in_off += used;
     if (c->conn && c->conn->h.session && used > 0) {
       nghttp2_session_consume_stream(c->conn->h.session, c->stream_id, used);
-      net__h2_conn_kick(&c->conn->h);
+      net__h2_conn_kick_output(&c->conn->h); /* a WINDOW_UPDATE, if due */
     }
     if (rc) {
       call_done(c, c->df.status ? c->df.status : NET_GRPC_INTERNAL,
@@ -635,24 +635,32 @@ static int call_submit(net_grpc_ccall *c) {
   nghttp2_nv nv[8 + 2 * CLIENT_MAX_MD];
   size_t n = 0;
   char tmo[16];
-#define ADD(k, v)                                                                            \
+  /* Strings that outlive the session are not copied by nghttp2 (the
+   * literals, and the authority: the client outlives its connections). */
+#define ADDF(k, v, f)                                                                        \
   nv[n].name = (uint8_t *)(k), nv[n].namelen = strlen(k), nv[n].value = (uint8_t *)(v),      \
-  nv[n].valuelen = strlen(v), nv[n].flags = NGHTTP2_NV_FLAG_NONE, n++
-  ADD(":method", "POST");
-  ADD(":scheme", cli->tls ? "https" : "http");
-  ADD(":path", c->path);
-  ADD(":authority", cli->authority);
-  ADD("content-type", "application/grpc");
-  ADD("te", "trailers");
-  ADD("user-agent", "orrery-grpc/" ORRERY_VERSION);
+  nv[n].valuelen = strlen(v), nv[n].flags = (f), n++
+#define ADD(k, v) ADDF(k, v, NGHTTP2_NV_FLAG_NONE)
+#define STATIC (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
+  ADDF(":method", "POST", STATIC);
+  ADDF(":scheme", cli->tls ? "https" : "http", STATIC);
+  ADDF(":path", c->path, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+  ADDF(":authority", cli->authority, STATIC);
+  ADDF("content-type", "application/grpc", STATIC);
+  ADDF("te", "trailers", STATIC);
+  ADDF("user-agent", "orrery-grpc/" ORRERY_VERSION, STATIC);
   if (c->deadline) {
-    /* What is left of the deadline (all of it on the first submit). */
+    /* What is left of the deadline (all of it on the first submit). Not
+     * indexed: it changes with every query, and each new value would be
+     * inserted into (and evict from) both ends' HPACK tables. */
     int64_t left = c->retried ? (int64_t)(c->deadline - uv_now(cli->loop)) : c->timeout_ms;
     net_grpc_timeout_format((left > 0 ? left : 1) * 1000000, tmo, sizeof(tmo));
-    ADD("grpc-timeout", tmo);
+    ADDF("grpc-timeout", tmo, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
   }
   for (const char **m = c->md; m && m[0] && m[1]; m += 2) ADD(m[0], m[1]);
+#undef STATIC
 #undef ADD
+#undef ADDF
   nghttp2_data_provider prov;
   prov.source.ptr = NULL;
   prov.read_callback = req_read_cb;

@@ -58,6 +58,12 @@ void net__h2_conn_kick(net__h2_conn *h) {
   uv_idle_start(&h->idle, h2_idle_cb);
 }
 
+void net__h2_conn_kick_output(net__h2_conn *h) {
+  if (h->closing || h->idle_on || !h->session) return;
+  if (nghttp2_session_want_write(h->session) || !nghttp2_session_want_read(h->session))
+    net__h2_conn_kick(h);
+}
+
 int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, void *owner) {
   memset(h, 0, sizeof(*h));
   h->ops = ops;
@@ -82,6 +88,32 @@ static void h2_write_cb(uv_write_t *req, int status) {
     return;
   }
   net__h2_conn_kick(h);
+}
+
+/* Note 1 and 5: sends |b| with one write(2) when the socket takes it all
+ * (the common case: a gRPC request or a small answer). Only what the socket
+ * does not take goes through uv_write, whose request completes a loop turn
+ * later and re-arms the epoll watcher (an epoll_ctl per write): with a
+ * connection per endpoint, that was one syscall and one more loop pass per
+ * endpoint and query. Returns 1 when all of |b| is out (|b| may be reused),
+ * 0 when a write is in flight, -1 when the connection is closing. */
+static int h2_send(net__h2_conn *h, orr_buf *b) {
+  uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
+  int n = uv_try_write((uv_stream_t *)&h->tcp, &ub, 1);
+  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+  if (n < 0) {
+    net__h2_conn_close(h, ORR_EIO);
+    return -1;
+  }
+  if ((size_t)n == b->len) return 1;
+  ub = uv_buf_init(b->data + n, (unsigned)(b->len - (size_t)n));
+  if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &ub, 1, h2_write_cb)) {
+    net__h2_conn_close(h, ORR_EIO);
+    return -1;
+  }
+  h->writing = 1;
+  h->write_start_ms = uv_now(h->tcp.loop);
+  return 0;
 }
 
 /* The TLS side of h2_flush: nghttp2's output (once the handshake is done)
@@ -116,13 +148,8 @@ static void h2_flush_tls(net__h2_conn *h) {
       return;
     }
     h->tout.len = net__tls_take_out(h->tls, h->tout.data, pend);
-    uv_buf_t b = uv_buf_init(h->tout.data, (unsigned)h->tout.len);
-    if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb)) {
-      net__h2_conn_close(h, ORR_EIO);
-      return;
-    }
-    h->writing = 1;
-    h->write_start_ms = uv_now(h->tcp.loop);
+    /* All out at once: another pass sends what is left, if anything. */
+    if (h2_send(h, &h->tout) > 0) net__h2_conn_kick(h);
     return;
   }
   if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
@@ -157,15 +184,14 @@ static void h2_flush(net__h2_conn *h) {
     }
   }
   if (h->out.len > 0) {
-    uv_buf_t b = uv_buf_init(h->out.data, (unsigned)h->out.len);
-    int rc = uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &b, 1, h2_write_cb);
-    if (rc) {
-      net__h2_conn_close(h, ORR_EIO);
+    int rc = h2_send(h, &h->out);
+    if (rc <= 0) return; /* closed, or a write in flight */
+    if (h->out.len >= H2_WRITE_BATCH) {
+      net__h2_conn_kick(h); /* a full batch went out: nghttp2 may have more */
       return;
     }
-    h->writing = 1;
-    h->write_start_ms = uv_now(h->tcp.loop);
-    return;
+    /* All of nghttp2's output is out: fall through to the idle checks. */
+    h->out.len = 0;
   }
   /* Nothing to send: the session is over once it wants neither direction
    * (GOAWAY exchanged and every stream closed). An idle connection keeps no
@@ -228,7 +254,11 @@ static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) 
     net__h2_conn_close(h, ORR_EPROTO);
     return;
   }
-  net__h2_conn_kick(h);
+  /* Note 5: without owner work, a pass only when there is output. */
+  if (h->ops->tick)
+    net__h2_conn_kick(h);
+  else
+    net__h2_conn_kick_output(h);
 }
 
 void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls) { h->tls = tls; }

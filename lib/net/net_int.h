@@ -151,7 +151,12 @@ size_t net__tls_take_out(net__tls *t, void *out, size_t cap);
  *     runs once both close callbacks ran and the session is deleted.
  *  4. An idle connection costs little: reads go through one buffer per
  *     thread (nghttp2 consumes every byte inside the read callback), and the
- *     write buffer is freed whenever nothing is left to send. */
+ *     write buffer is freed whenever nothing is left to send.
+ *  5. Output goes out with one write(2) when the socket takes it all; only
+ *     the rest waits for a uv_write (note 1). An owner without ops->tick
+ *     (the client) gets a pass after reading only when nghttp2 has output
+ *     (a WINDOW_UPDATE, an ACK) or the session is over: a response read
+ *     costs no idle pass and no empty nghttp2_session_mem_send. */
 typedef struct net__h2_conn net__h2_conn;
 typedef struct net__h2_ops {
   void (*tick)(net__h2_conn *h);   /* deferred owner work; may submit frames */
@@ -188,6 +193,8 @@ void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls);
 int net__h2_conn_start(net__h2_conn *h);
 /* Asks for ops->tick and a flush on the next loop iteration. */
 void net__h2_conn_kick(net__h2_conn *h);
+/* The same, only when the session has output or is over (note 5). */
+void net__h2_conn_kick_output(net__h2_conn *h);
 /* Closes the connection (idempotent); |err| is kept in h->err if it is the
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
