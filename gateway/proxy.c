@@ -319,14 +319,19 @@ static int held_take(Thanos__Series *s, char *const *strip, size_t nstrip, held 
     s->labels[k++] = l;
   }
   s->n_labels = k;
-  if (k > 1) qsort(s->labels, k, sizeof(*s->labels), label_ptr_cmp);
+  /* Peers send labels sorted: one pass proves it (and that no name
+   * repeats); only otherwise sort and look for duplicates. */
+  bool ascending = true;
+  for (size_t i = 1; i < k && ascending; i++)
+    ascending = strcmp(s->labels[i - 1]->name, s->labels[i]->name) < 0;
+  if (!ascending) qsort(s->labels, k, sizeof(*s->labels), label_ptr_cmp);
   h->ls.v = malloc((k ? k : 1) * sizeof(labels_label));
   if (!h->ls.v) {
     held_free(h);
     return ORR_ENOMEM;
   }
   for (size_t i = 0; i < k; i++) {
-    if (i && strcmp(s->labels[i - 1]->name, s->labels[i]->name) == 0) {
+    if (!ascending && i && strcmp(s->labels[i - 1]->name, s->labels[i]->name) == 0) {
       held_free(h);
       return ORR_EPROTO;
     }
