@@ -41,7 +41,16 @@
  * 7. done runs from the loop through the work queue (a no-op work item), so
  *    never inside gw_select(). Ops are linked in the gw; gw_close() cancels
  *    and unlinks them (op->g = NULL): they finish through their calls'
- *    CANCELLED, touching only their targets' references. */
+ *    CANCELLED, touching only their targets' references.
+ * 8. Every raw sample used to be decoded twice: by the arrival check (note
+ *    6) and when the merged series is handed out. The check's samples of a
+ *    streaming endpoint's raw chunks are now kept (|dc|, keyed by the
+ *    chunk's data pointer, at most GW_DECODED_MAX_BYTES per op) once the
+ *    series is held, and the hand-out takes them instead of decoding again.
+ *    A key stays unique while its message lives: entries are taken or
+ *    dropped when the merged series that owns the message is handed out
+ *    (emit_merged), and the rest when the op ends. Eager endpoints hold
+ *    their whole answer, so theirs are not kept. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -58,6 +67,21 @@
  * a bound on one series' chunks — 64 MiB is about 40M samples — and on the
  * whole answer of an endpoint that cannot stream sorted. */
 #define GW_TARGET_MAX_BYTES ((size_t)64 << 20)
+/* Decoded samples kept from the arrival check (note 8), per op. */
+#define GW_DECODED_MAX_BYTES ((size_t)64 << 20)
+
+/* Note 8: a raw chunk's samples decoded by the arrival check. */
+typedef struct dent {
+  const uint8_t *key; /* the chunk's data; NULL: a free slot */
+  tsdb_sample *pts;   /* malloc'd */
+  int n;
+} dent;
+/* The same, of the series being checked, by chunk index, until it is held. */
+typedef struct dpend {
+  size_t idx;
+  tsdb_sample *pts;
+  int n;
+} dpend;
 /* A fan-out whose target held more gives the freed heap back (op_free). */
 #define GW_TRIM_BYTES ((size_t)8 << 20)
 
@@ -190,6 +214,10 @@ struct gw_op {
   orr_arena *scratch;
   tsdb_sample *check; /* check_series' decode buffer (malloc'd, |ncheck| room) */
   size_t ncheck;
+  dent *dc; /* note 8: open addressing, |dc_cap| a power of two */
+  size_t dc_cap, dc_n, dc_bytes;
+  dpend *pend;
+  size_t npend, cap_pend;
   int64_t samples;
   int64_t nseries; /* series received, all targets (req.max_series) */
   size_t peak_bytes; /* the most one target held (note 3) */
@@ -291,14 +319,19 @@ static int held_take(Thanos__Series *s, char *const *strip, size_t nstrip, held 
     s->labels[k++] = l;
   }
   s->n_labels = k;
-  if (k > 1) qsort(s->labels, k, sizeof(*s->labels), label_ptr_cmp);
+  /* Peers send labels sorted: one pass proves it (and that no name
+   * repeats); only otherwise sort and look for duplicates. */
+  bool ascending = true;
+  for (size_t i = 1; i < k && ascending; i++)
+    ascending = strcmp(s->labels[i - 1]->name, s->labels[i]->name) < 0;
+  if (!ascending) qsort(s->labels, k, sizeof(*s->labels), label_ptr_cmp);
   h->ls.v = malloc((k ? k : 1) * sizeof(labels_label));
   if (!h->ls.v) {
     held_free(h);
     return ORR_ENOMEM;
   }
   for (size_t i = 0; i < k; i++) {
-    if (i && strcmp(s->labels[i - 1]->name, s->labels[i]->name) == 0) {
+    if (!ascending && i && strcmp(s->labels[i - 1]->name, s->labels[i]->name) == 0) {
       held_free(h);
       return ORR_EPROTO;
     }
@@ -337,6 +370,101 @@ static int cmp_chunk(const void *pa, const void *pb) {
   return 0;
 }
 
+/* ---- note 8: the check's decoded samples */
+static size_t dc_slot(const gw_op *op, const uint8_t *k) {
+  return (size_t)(((uintptr_t)k >> 4) * 0x9E3779B97F4A7C15ull >> 17) & (op->dc_cap - 1);
+}
+
+static size_t dc_find(const gw_op *op, const uint8_t *k) {
+  if (!op->dc_n) return SIZE_MAX;
+  for (size_t i = dc_slot(op, k);; i = (i + 1) & (op->dc_cap - 1)) {
+    if (op->dc[i].key == k) return i;
+    if (!op->dc[i].key) return SIZE_MAX;
+  }
+}
+
+static int dc_put(gw_op *op, const uint8_t *k, tsdb_sample *pts, int n) {
+  if ((op->dc_n + 1) * 2 > op->dc_cap) {
+    size_t oc = op->dc_cap, nc = oc ? oc * 2 : 256;
+    dent *old = op->dc, *nv = calloc(nc, sizeof(*nv));
+    if (!nv) return ORR_ENOMEM;
+    op->dc = nv;
+    op->dc_cap = nc;
+    for (size_t i = 0; i < oc; i++) {
+      if (!old[i].key) continue;
+      size_t j = dc_slot(op, old[i].key);
+      while (nv[j].key) j = (j + 1) & (nc - 1);
+      nv[j] = old[i];
+    }
+    free(old);
+  }
+  size_t i = dc_slot(op, k);
+  while (op->dc[i].key) i = (i + 1) & (op->dc_cap - 1);
+  op->dc[i] = (dent){k, pts, n};
+  op->dc_n++;
+  return 0;
+}
+
+/* Frees entry |i| and closes the gap (backward shift: no tombstones). */
+static void dc_del(gw_op *op, size_t i) {
+  size_t mask = op->dc_cap - 1;
+  op->dc_bytes -= (size_t)op->dc[i].n * sizeof(tsdb_sample);
+  free(op->dc[i].pts);
+  for (size_t j = i;;) {
+    j = (j + 1) & mask;
+    if (!op->dc[j].key) break;
+    size_t h = dc_slot(op, op->dc[j].key);
+    /* |j|'s entry may move to |i| unless its home lies in (i, j]. */
+    if (i <= j ? (h > i && h <= j) : (h > i || h <= j)) continue;
+    op->dc[i] = op->dc[j];
+    i = j;
+  }
+  op->dc[i] = (dent){0};
+  op->dc_n--;
+}
+
+static void pend_discard(gw_op *op) {
+  for (size_t i = 0; i < op->npend; i++) {
+    op->dc_bytes -= (size_t)op->pend[i].n * sizeof(tsdb_sample);
+    free(op->pend[i].pts);
+  }
+  op->npend = 0;
+}
+
+/* The series checked last is held as |own| (the same chunks, maybe a copy). */
+static void pend_commit(gw_op *op, const Thanos__Series *own) {
+  for (size_t i = 0; i < op->npend; i++) {
+    const dpend *p = &op->pend[i];
+    const Thanos__AggrChunk *c = p->idx < own->n_chunks ? own->chunks[p->idx] : NULL;
+    if (!c || !c->raw || dc_find(op, c->raw->data.data) != SIZE_MAX ||
+        dc_put(op, c->raw->data.data, p->pts, p->n)) {
+      op->dc_bytes -= (size_t)p->n * sizeof(tsdb_sample);
+      free(p->pts);
+    }
+  }
+  op->npend = 0;
+}
+
+/* |s| is about to be freed: its entries go. */
+static void dc_forget_series(gw_op *op, const Thanos__Series *s) {
+  for (size_t c = 0; op->dc_n && s && c < s->n_chunks; c++) {
+    size_t i = s->chunks[c]->raw ? dc_find(op, s->chunks[c]->raw->data.data) : SIZE_MAX;
+    if (i != SIZE_MAX) dc_del(op, i);
+  }
+}
+
+/* The merged series |ms| was handed out: its messages' entries go. */
+static void dc_forget(gw_op *op, const storeapi_merged *ms) {
+  for (size_t m = 0; op->dc_n && m < ms->nowned; m++) dc_forget_series(op, ms->owned[m]);
+}
+
+static void dc_free(gw_op *op) {
+  pend_discard(op);
+  for (size_t i = 0; i < op->dc_cap; i++) free(op->dc[i].pts);
+  free(op->dc);
+  free(op->pend);
+}
+
 /* decode_lane decodes raw chunks with tsdb_xor_decode straight into points. */
 _Static_assert(sizeof(promql_point) == sizeof(tsdb_sample) &&
                    offsetof(promql_point, t) == offsetof(tsdb_sample, t) &&
@@ -345,7 +473,7 @@ _Static_assert(sizeof(promql_point) == sizeof(tsdb_sample) &&
 
 /* Decodes the chunks of one lane (non-overlapping, ascending) into |out|;
  * an average chunk yields sum / count at each of its timestamps. */
-static long decode_lane(rchunk **cs, size_t n, bool counter, promql_point *out) {
+static long decode_lane(gw_op *op, rchunk **cs, size_t n, bool counter, promql_point *out) {
   long k = 0;
   /* Thanos's ApplyCounterResetsSeriesIterator: each downsampled chunk's
    * counter is a running total from its own first raw value and ends with
@@ -361,7 +489,15 @@ static long decode_lane(rchunk **cs, size_t n, bool counter, promql_point *out) 
        * |out| has room for every chunk's header count (emit_merged). */
       uint16_t ns = 0;
       if (tsdb_xor_num_samples(cs[i]->data, cs[i]->len, &ns)) return ORR_ECORRUPT;
-      int r = tsdb_xor_decode(cs[i]->data, cs[i]->len, (tsdb_sample *)(out + k), ns);
+      size_t di = dc_find(op, cs[i]->data); /* note 8 */
+      int r;
+      if (di != SIZE_MAX && op->dc[di].n <= (int)ns) {
+        r = op->dc[di].n;
+        memcpy(out + k, op->dc[di].pts, (size_t)r * sizeof(*out));
+        dc_del(op, di);
+      } else {
+        r = tsdb_xor_decode(cs[i]->data, cs[i]->len, (tsdb_sample *)(out + k), ns);
+      }
       if (r < 0) return r;
       long w = k;
       for (long j = k; j < k + r; j++) {
@@ -408,7 +544,14 @@ static long decode_lane(rchunk **cs, size_t n, bool counter, promql_point *out) 
 }
 
 /* Turns one merged series into samples and hands it to the caller. */
+static int emit_merged_samples(gw_op *op, const storeapi_merged *ms);
 static int emit_merged(gw_op *op, const storeapi_merged *ms) {
+  int rc = emit_merged_samples(op, ms);
+  dc_forget(op, ms); /* note 8 */
+  return rc;
+}
+
+static int emit_merged_samples(gw_op *op, const storeapi_merged *ms) {
   orr_arena *scratch = op->scratch;
   orr_arena_reset(scratch);
   const Thanos__Series *s = &ms->series;
@@ -467,7 +610,7 @@ static int emit_merged(gw_op *op, const storeapi_merged *ms) {
     /* Counter aggregates need the reset correction; raw chunks beside them
      * take it too so the lane's values stay one total (Thanos does the
      * same); raw-only series keep their values (resets() sees them). */
-    long k = decode_lane(lanes[l], lane_n[l], aggr_counter, buf + used);
+    long k = decode_lane(op, lanes[l], lane_n[l], aggr_counter, buf + used);
     if (k < 0) return (int)k;
     reps[l].pts = buf + used;
     reps[l].n = (size_t)k;
@@ -534,6 +677,7 @@ static void op_free(gw_op *op) {
   storeapi_merge_free(op->m);
   orr_arena_destroy(op->scratch);
   free(op->check);
+  dc_free(op);
   release(op->eps, op->neps, op->t, op->a, op);
 }
 
@@ -790,7 +934,9 @@ static bool series_matches(gw_op *op, const Thanos__Series *s) {
 
 /* Checks one series from a peer (note 6). Returns NULL, or why it is bad
  * (in op->a). */
-static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, int64_t *samples) {
+static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, bool keep,
+                                int64_t *samples) {
+  pend_discard(op);
   for (size_t i = 0; i < s->n_labels; i++) {
     const Thanos__Label *l = s->labels[i];
     const char *n = l->name ? l->name : "", *v = l->value ? l->value : "";
@@ -831,6 +977,23 @@ static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, in
                                  (long long)op->check[j].t, (long long)op->check[j - 1].t,
                                  series_text(op->a, s));
     *samples += r;
+    /* Note 8: kept for the hand-out, once the series is held. */
+    size_t bytes = (size_t)r * sizeof(tsdb_sample);
+    if (keep && r > 0 && !cnt && raw == s->chunks[i]->raw &&
+        op->dc_bytes + bytes <= GW_DECODED_MAX_BYTES) {
+      if (op->npend == op->cap_pend) {
+        size_t nc = op->cap_pend ? op->cap_pend * 2 : 16;
+        dpend *nv = realloc(op->pend, nc * sizeof(*nv));
+        if (!nv) continue;
+        op->pend = nv;
+        op->cap_pend = nc;
+      }
+      tsdb_sample *pts = malloc(bytes);
+      if (!pts) continue;
+      memcpy(pts, op->check, bytes);
+      op->pend[op->npend++] = (dpend){i, pts, r};
+      op->dc_bytes += bytes;
+    }
   }
   return NULL;
 }
@@ -872,7 +1035,8 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
     return 0;
   }
   t->nseries++;
-  const char *bad = check_series(op, s, aggr_mode(op->req.func), &op->samples);
+  const char *bad = check_series(op, s, aggr_mode(op->req.func), !t->eager && !op->req.skip_chunks,
+                                 &op->samples);
   if (bad) {
     target_fail(t, bad);
     return 0;
@@ -905,6 +1069,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   int rc = own ? held_take(own, op->req.dedup ? op->replica : NULL,
                            op->req.dedup ? op->nreplica : 0, &h)
                : ORR_ENOMEM;
+  if (rc == 0) pend_commit(op, own); /* note 8 */
   if (rc) {
     const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s LabelSets: %s: %s",
                                       t->ep->name, t->lsets,
@@ -916,6 +1081,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   size_t hb = held_bytes(h.s);
   bool joins = !t->eager && t->last.s && labels_equal(&t->last.ls, &h.ls);
   if ((t->eager || joins ? t->bytes : 0) + hb > GW_TARGET_MAX_BYTES) {
+    dc_forget_series(op, h.s);
     held_free(&h);
     char m[160];
     snprintf(m, sizeof(m), "more than %zu MiB held for one answer before merging",
@@ -947,6 +1113,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
     return 0;
   }
   if (t->last.s && push(t, &t->last)) {
+    dc_forget_series(op, h.s);
     held_free(&h);
     return 0;
   }

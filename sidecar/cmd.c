@@ -15,6 +15,7 @@ static struct {
   const char *http_client_file, *http_client;
   int64_t ready_timeout_ms;
   const char *tsdb_path;
+  int read_blocks;
   const char *objstore_file;
   const char *objstore;
   int upload_compacted;
@@ -32,7 +33,12 @@ static const orr_flag flags[] = {
      "Alternative to --prometheus.http-client-file: the YAML content itself.", "<content>"},
     {"prometheus.ready_timeout", ORR_FLAG_DURATION, &opt.ready_timeout_ms, "10m",
      "Maximum time to wait for the Prometheus instance to start up.", NULL},
-    {"tsdb.path", ORR_FLAG_STRING, &opt.tsdb_path, "./data", "Data directory of TSDB.", NULL},
+    {"tsdb.path", ORR_FLAG_STRING, &opt.tsdb_path, NULL, "Data directory of TSDB (default ./data).",
+     NULL},
+    {"tsdb.read-blocks", ORR_FLAG_BOOL, &opt.read_blocks, "true",
+     "With --tsdb.path: read Prometheus's persisted blocks there directly and ask only its "
+     "head through remote read (falls back to remote read for everything when Prometheus accepts "
+     "out-of-order samples, or blocks overlap or have tombstones).", NULL},
     CLI_OBJSTORE_FLAGS(&opt.objstore_file, &opt.objstore),
     {"shipper.upload-compacted", ORR_FLAG_BOOL, &opt.upload_compacted, "false",
      "Also upload blocks compacted by Prometheus (level > 1); once, for migrations.", NULL},
@@ -73,7 +79,10 @@ static int run(int argc, char **argv) {
   cfg.prometheus_url = opt.prometheus_url;
   cfg.prometheus_client = has_hc ? &hc : NULL;
   cfg.ready_timeout_ms = opt.ready_timeout_ms;
-  cfg.tsdb_path = opt.tsdb_path;
+  cfg.tsdb_path = opt.tsdb_path ? opt.tsdb_path : "./data";
+  /* Without --tsdb.path the sidecar does as before: remote read only
+   * (./data, the default, may be anything). */
+  cfg.read_blocks = opt.read_blocks != 0 && opt.tsdb_path != NULL;
   cfg.bucket = bucket;
   cfg.upload_compacted = opt.upload_compacted != 0;
   cfg.min_time = opt.min_time;

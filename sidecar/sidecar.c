@@ -10,8 +10,10 @@
  *    200, the shipper hook starts, a 30 s refresh timer runs.
  * 2. The StoreAPI calls are lib/prom's prom_source (design notes there:
  *    labels copied per call, backpressure, each client's share of the
- *    connections to Prometheus); the sidecar keeps its external labels and
- *    min time up to date.
+ *    connections to Prometheus), behind blocks.c with --tsdb.read-blocks
+ *    (the persisted part of a Series call read from the block files); the
+ *    sidecar keeps its external labels, out-of-order setting and min time
+ *    up to date.
  * 4. Shutdown: the daemon drains HTTP, our hook closes gRPC gracefully (calls
  *    in flight get the grace period), then the HTTP client; we run the loop
  *    until they are closed. Nothing starts an HTTP request once shutting_down
@@ -50,6 +52,8 @@ struct sidecar {
   int64_t lowest_ts;      /* from Prometheus's /metrics, INT64_MIN unknown */
   void *shipper;
   prom_source *src; /* the StoreAPI calls */
+  sidecar_blocks *blocks; /* --tsdb.read-blocks, or NULL */
+  int64_t blocks_min;     /* the oldest block's min time, INT64_MAX none */
   orr_series *rr_bytes, *prom_up, *heartbeat;
   int pending_closes;
   bool shutting_down;
@@ -128,6 +132,8 @@ static void become_ready(sidecar *sc) {
 
 static void update_min_time(sidecar *sc) {
   int64_t m = sc->lowest_ts != INT64_MIN ? sc->lowest_ts : sc->limit_min_time;
+  /* Info's min time includes what the blocks we read hold. */
+  if (sc->lowest_ts != INT64_MIN && sc->blocks_min < m) m = sc->blocks_min;
   if (m < sc->limit_min_time) m = sc->limit_min_time;
   sc->min_time = m;
   prom_source_set_min_time(sc->src, m);
@@ -183,6 +189,21 @@ static void got_flags(void *owner, int result, int status, orr_buf *body, const 
   step(sc);
 }
 
+/* Whether Prometheus's config (the /api/v1/status/config answer, its YAML
+ * in a JSON string) sets a non-zero tsdb out_of_order_time_window. */
+static bool config_has_ooo(const orr_buf *body) {
+  static const char key[] = "out_of_order_time_window:";
+  if (!body->data) return false;
+  const char *p = memmem(body->data, body->len, key, sizeof key - 1);
+  if (!p) return false;
+  p += sizeof key - 1;
+  const char *end = body->data + body->len;
+  while (p < end && *p == ' ') p++;
+  size_t n = 0;
+  while (p + n < end && p[n] != '\\' && p[n] != '"' && p[n] != ' ' && p[n] != '\n') n++;
+  return !(n == 2 && memcmp(p, "0s", 2) == 0) && n > 0;
+}
+
 static int set_labels_from(sidecar *sc, orr_buf *body, char *err, size_t errlen) {
   orr_arena *a = orr_arena_new(4096);
   if (!a) return ORR_ENOMEM;
@@ -192,6 +213,7 @@ static int set_labels_from(sidecar *sc, orr_buf *body, char *err, size_t errlen)
     orr_arena_destroy(a);
     return rc;
   }
+  if (sc->blocks) sidecar_blocks_set_ooo(sc->blocks, config_has_ooo(body));
   if ((rc = prom_source_set_external_labels(sc->src, &ls)) != 0) {
     orr_arena_destroy(a);
     return rc;
@@ -338,12 +360,27 @@ static void on_closed(void *arg) {
 static void on_timer_closed(uv_handle_t *h) { on_closed(h->data); }
 
 /* The HTTP client outlives the gRPC server: Series calls in flight during
- * the grace period still read from Prometheus. */
+ * the grace period still read from Prometheus. The blocks' reader closes
+ * between the two (its head calls use the client). */
+static void close_http(void *arg) {
+  sidecar *sc = arg;
+  net_http_client_close(sc->http, on_closed, sc);
+  sc->http = NULL;
+}
+
 static void on_grpc_closed(void *arg) {
   sidecar *sc = arg;
   sc->pending_closes--;
-  net_http_client_close(sc->http, on_closed, sc);
-  sc->http = NULL;
+  if (sc->blocks)
+    sidecar_blocks_close(sc->blocks, close_http, sc);
+  else
+    close_http(sc);
+}
+
+static void on_blocks_min_time(void *arg, int64_t mint) {
+  sidecar *sc = arg;
+  sc->blocks_min = mint;
+  update_min_time(sc);
 }
 
 /* SIGHUP: a Prometheus reload often comes with ours (one ExecReload for
@@ -426,10 +463,31 @@ int sidecar_main(const sidecar_config *cfg) {
     if (prom_source_new(&po, &sc->src) == 0) prom_source_set_min_time(sc->src, sc->min_time);
   }
   storeapi_backend be = {0};
+  bool blocks_failed = false;
+  sc->blocks_min = INT64_MAX;
   if (sc->src) be = prom_source_backend(sc->src);
+  if (sc->src && cfg->read_blocks && cfg->tsdb_path && cfg->tsdb_path[0]) {
+    sidecar_blocks_metrics bm = {0};
+    orr_metric *c1 = orr_counter_new(reg, "orrery_sidecar_block_series_calls_total",
+                                     "Series calls answered (in part) from Prometheus's blocks, "
+                                     "read from --tsdb.path.", NULL);
+    orr_metric *c2 = orr_counter_new(reg, "orrery_sidecar_block_listings_total",
+                                     "Listings of --tsdb.path that found a change.", NULL);
+    orr_metric *g1 = orr_gauge_new(reg, "orrery_sidecar_blocks",
+                                   "Prometheus blocks read from --tsdb.path (0: every Series "
+                                   "call goes through remote read).", NULL);
+    if (c1) bm.calls = orr_metric_series(c1);
+    if (c2) bm.listings = orr_metric_series(c2);
+    if (g1) bm.blocks = orr_metric_series(g1);
+    if (sidecar_blocks_new(sc->loop, cfg->tsdb_path, sc->src, on_blocks_min_time, sc, &bm,
+                           &sc->blocks) == 0)
+      be = sidecar_blocks_backend(sc->blocks);
+    else
+      blocks_failed = true;
+  }
   int grc = net_grpc_server_new(sc->loop, &go, &sc->grpc);
   net_tls_ctx_unref(go.tls); /* the server holds its own reference */
-  if (!sc->http || !sc->src || grc ||
+  if (!sc->http || !sc->src || blocks_failed || grc ||
       storeapi_server_new(sc->grpc, &be, reg, &sc->store) ||
       daemon_on_shutdown(sc->d, on_shutdown, sc) || daemon_on_reload(sc->d, on_reload, sc)) {
     orr_log_error("cannot set up the sidecar", NULL);
@@ -447,6 +505,7 @@ int sidecar_main(const sidecar_config *cfg) {
   daemon_free(sc->d);
   storeapi_server_free(sc->store);
 out:
+  sidecar_blocks_free(sc->blocks); /* closed with the gRPC server */
   prom_source_free(sc->src); /* every call ended */
   orr_arena_destroy(sc->ext_arena);
   free(sc);

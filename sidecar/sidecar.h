@@ -1,11 +1,13 @@
 /* sidecar.h: `orrery sidecar` — runs beside one Prometheus. It serves that
- * Prometheus's recent data over StoreAPI (remote read with chunks passed
- * through undecoded, advertising its external labels and time range) and
+ * Prometheus's data over StoreAPI (its persisted blocks read from
+ * --tsdb.path, the head through remote read with chunks passed through
+ * undecoded, advertising its external labels and time range) and
  * uploads every finished block to the bucket (the shipper: chunks, index,
  * then meta.json last; a state file makes it crash-safe).
  *
  * Exposes: sidecar_main() for the command (cmd.c). Files: sidecar.c (the
- * daemon, StoreAPI over remote read), prom.c (readers of Prometheus's API
+ * daemon, StoreAPI over remote read), blocks.c (the persisted blocks read
+ * from --tsdb.path), prom.c (readers of Prometheus's API
  * answers, no I/O), shipper.c (block upload), shipper_sidecar.c (the shipper
  * inside the daemon), cmd.c (flags). */
 #ifndef ORR_SIDECAR_H
@@ -26,6 +28,9 @@ typedef struct sidecar_config {
   const net_http_client_config *prometheus_client;
   int64_t ready_timeout_ms;
   const char *tsdb_path;
+  /* --tsdb.read-blocks: serve what Prometheus persisted in |tsdb_path|'s
+   * blocks from the files, only the head through remote read. */
+  bool read_blocks;
   /* The checked bucket (objstore_open_checked) the shipper uploads to,
    * borrowed until sidecar_main() returns; NULL: uploads are off. */
   objstore_bucket *bucket;

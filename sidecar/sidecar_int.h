@@ -32,6 +32,33 @@ void sidecar_set_min_time(sidecar *sc, int64_t mint);
 /* A pointer the shipper may keep its state in. */
 void **sidecar_shipper_slot(sidecar *sc);
 
+/* ================================================================ blocks
+ * Prometheus's persisted blocks read by the sidecar itself (blocks.c,
+ * --tsdb.read-blocks): a StoreAPI backend over |src| that answers the part
+ * of a Series call before the newest block's end from the block files and
+ * the rest through |src|'s remote read. Loop thread only. */
+typedef struct sidecar_blocks sidecar_blocks;
+/* Each may be NULL. */
+typedef struct sidecar_blocks_metrics {
+  orr_series *calls;    /* Series calls read (in part) from the blocks */
+  orr_series *listings; /* listings of the directory that found a change */
+  orr_series *blocks;   /* blocks read (0: every call through remote read) */
+} sidecar_blocks_metrics;
+/* Lists |dir| now and every second; |on_min_time| (may be NULL) gets the
+ * oldest block time after each listing that changed it. |src| is borrowed
+ * until sidecar_blocks_free, |m| copied. Returns 0 or ORR_ENOMEM. */
+int sidecar_blocks_new(uv_loop_t *loop, const char *dir, prom_source *src,
+                       void (*on_min_time)(void *arg, int64_t mint), void *arg,
+                       const sidecar_blocks_metrics *m, sidecar_blocks **out);
+/* The backend (its arg is |bs|) for storeapi_server_new. */
+storeapi_backend sidecar_blocks_backend(sidecar_blocks *bs);
+/* Prometheus accepts out-of-order samples: every call goes to |src|. */
+void sidecar_blocks_set_ooo(sidecar_blocks *bs, bool ooo);
+/* Closes the handles once every call ended (after the gRPC server closed);
+ * |on_closed| runs from the loop, then free with sidecar_blocks_free. */
+void sidecar_blocks_close(sidecar_blocks *bs, void (*on_closed)(void *arg), void *arg);
+void sidecar_blocks_free(sidecar_blocks *bs);
+
 /* ================================================================ shipper */
 typedef struct shipper shipper;
 

@@ -23,3 +23,13 @@ orr_integration_test(sidecar_bucket_refusals REQUIRES NODE
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/sidecar/bucket_refusals.sh
     $<TARGET_FILE:orrery> ${CMAKE_SOURCE_DIR}/tests/node
   LABELS sanitize)
+
+# The sidecar reads Prometheus's persisted blocks itself (--tsdb.read-blocks):
+# gateway answers equal Prometheus's inside the blocks, inside the head and
+# across both; a compacted block beside its parent, then without it; the
+# flag off; out-of-order ingestion falls back to remote read
+# (sidecar/read_blocks.py; about 30 s).
+orr_integration_test(sidecar_read_blocks REQUIRES PROMETHEUS PROMTOOL PYTHON3 TIMEOUT 240
+  COMMAND ${PYTHON3_BIN} ${CMAKE_CURRENT_LIST_DIR}/sidecar/read_blocks.py
+    --orrery $<TARGET_FILE:orrery> --prometheus ${PROMETHEUS_BIN} --promtool ${PROMTOOL_BIN}
+  LABELS sanitize)
