@@ -1374,6 +1374,7 @@ typedef struct fz_part { /* one thread's steps [s0, s1) */
 typedef struct fz_job {
   const promql__ev *ev;
   const msrc *m;
+  bool vs;    /* a vector selector (m's offset, lookback), not a range function */
   int fid;
   bool slide;
   double *const *other;
@@ -1435,6 +1436,37 @@ static double fz_value(promql_aggop op, const fz_cell *c) {
   }
 }
 
+/* A vector selector's series at the steps of |pt|, as eval_vs selects it:
+ * the latest sample at or before the step within the lookback, none when
+ * that sample is a stale marker. */
+static void fz_run_vs(fz_job *j, fz_part *pt, const promql_point *p, size_t np, size_t i) {
+  const promql__ev *ev = j->ev;
+  rp_series *rs = &pt->ser[i];
+  fz_cell *cells = j->cells + j->grp[i] * j->steps;
+  int64_t ts = ev->start + (int64_t)pt->s0 * ev->interval;
+  int64_t ref = ts - j->m->offset;
+  /* The first point after the first step's reference: a binary search, as
+   * a part may start late in the series. */
+  size_t lo = 0, hi = np;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (p[mid].t <= ref)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  size_t idx = lo;
+  for (size_t st = pt->s0; st < pt->s1; st++, ref += ev->interval) {
+    while (idx < np && p[idx].t <= ref) idx++;
+    if (idx == 0) continue;
+    const promql_point *q = &p[idx - 1];
+    if (q->t < ref - ev->lookback || promql__is_stale(q->v)) continue;
+    rs->nout++;
+    j->nin[st]++;
+    fz_fold(j->op, &cells[st], q->v, i);
+  }
+}
+
 static void fz_run(void *arg, size_t k) {
   fz_job *j = arg;
   const promql__ev *ev = j->ev;
@@ -1453,6 +1485,10 @@ static void fz_run(void *arg, size_t k) {
     const promql_series *in = &m->s[i];
     const promql_point *p = in->points;
     size_t np = in->npoints;
+    if (j->vs) {
+      fz_run_vs(j, pt, p, np, i);
+      continue;
+    }
     if (drop_stale(&p, &np, &pt->clean, &pt->cleancap)) {
       pt->rc = ORR_ENOMEM;
       atomic_store(&j->stop, 1);
@@ -1502,9 +1538,12 @@ static int fz_group_labels(promql__ev *ev, const promql_expr *e, const labels_se
   return 0;
 }
 
-/* Whether |e| takes the fused path; |*call| is its range function call. */
+bool promql__fusion_off;
+
+/* Whether |e| takes the fused path; |*call| is its range function call, or
+ * its vector selector (|*is_vs|). */
 static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_expr **call,
-                     long *mi) {
+                     long *mi, bool *is_vs) {
   switch (e->u.agg.op) {
     case PROMQL_AGG_SUM:
     case PROMQL_AGG_AVG:
@@ -1516,9 +1555,19 @@ static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_ex
     case PROMQL_AGG_STDVAR: break;
     default: return false;
   }
-  if (find_partials(ev, e)) return false;
+  if (promql__fusion_off || find_partials(ev, e)) return false;
   const promql_expr *c = e->u.agg.expr;
   while (c->kind == PROMQL_NODE_PAREN) c = c->u.paren.expr;
+  *is_vs = false;
+  if (c->kind == PROMQL_NODE_VECTOR_SELECTOR) {
+    /* Under @ the selector is step-invariant (wrapped): the usual path.
+     * The selector keeps its name, so by (__name__) needs nothing more. */
+    if ((ev->ninv && is_wrapped(ev, c)) || c->u.vs.at != PROMQL_AT_NONE) return false;
+    *is_vs = true;
+    *mi = -1;
+    *call = c;
+    return true;
+  }
   if (c->kind != PROMQL_NODE_CALL || (ev->ninv && is_wrapped(ev, c))) return false;
   const char *name = c->u.call.func->name;
   int fid = promql__range_fn_id(name);
@@ -1557,7 +1606,8 @@ static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_ex
 static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   const promql_expr *c;
   long mi;
-  if (!fused_ok(ev, e, &c, &mi)) return 1;
+  bool vs;
+  if (!fused_ok(ev, e, &c, &mi, &vs)) return 1;
   size_t steps = nsteps(ev);
   if (steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return 1;
   msrc m;
@@ -1567,7 +1617,7 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   /* The other arguments are numbers: constant over the steps. */
   double *other[PROMQL_FUNC_MAX_ARGS + 1];
   double consts[PROMQL_FUNC_MAX_ARGS + 1];
-  size_t na = c->u.call.nargs;
+  size_t na = vs ? 0 : c->u.call.nargs;
   for (size_t i = 0; i <= PROMQL_FUNC_MAX_ARGS; i++) other[i] = NULL;
   for (size_t i = 0; i < na && i <= PROMQL_FUNC_MAX_ARGS; i++) {
     if ((long)i == mi) continue;
@@ -1581,7 +1631,17 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
     if (!other[i]) return promql__ev_oom(ev);
     for (size_t k = 0; k < steps; k++) other[i][k] = consts[i];
   }
-  if ((rc = eval_msrc(ev, c->u.call.args[mi], c->u.call.func->at_unsafe, &m))) return rc;
+  if (vs) {
+    memset(&m, 0, sizeof(m));
+    m.offset = c->u.vs.offset_ms;
+    sel_data *d = find_data(ev, c);
+    if (d) {
+      m.s = d->s;
+      m.n = d->n;
+    }
+  } else if ((rc = eval_msrc(ev, c->u.call.args[mi], c->u.call.func->at_unsafe, &m))) {
+    return rc;
+  }
   memset(out, 0, sizeof(*out));
   out->type = PROMQL_TYPE_VECTOR;
   if (!m.n || !steps) return 0;
@@ -1620,8 +1680,9 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   }
   j.ev = ev;
   j.m = &m;
-  j.fid = promql__range_fn_id(c->u.call.func->name);
-  j.slide = c->u.call.func->at_unsafe;
+  j.vs = vs;
+  j.fid = vs ? 0 : promql__range_fn_id(c->u.call.func->name);
+  j.slide = !vs && c->u.call.func->at_unsafe;
   j.other = other;
   j.na = na;
   j.steps = steps;
@@ -1643,8 +1704,8 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
     j.parts[k].s0 = steps * k / nparts;
     j.parts[k].s1 = steps * (k + 1) / nparts;
     j.parts[k].ser = calloc(m.n, sizeof(rp_series));
-    if (k == nparts - 1) j.parts[k].lastw = calloc(m.n, sizeof(size_t));
-    if (!j.parts[k].ser || (k == nparts - 1 && !j.parts[k].lastw)) {
+    if (k == nparts - 1 && !vs) j.parts[k].lastw = calloc(m.n, sizeof(size_t));
+    if (!j.parts[k].ser || (k == nparts - 1 && !vs && !j.parts[k].lastw)) {
       rc = promql__ev_oom(ev);
       goto out;
     }
@@ -1661,12 +1722,18 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
       goto out;
     }
   }
-  /* eval_call's sample count, replayed in series order. */
+  /* eval_call's (eval_vs's) sample count, replayed in series order. */
   for (size_t i = 0; i < m.n; i++) {
     size_t maxwin = 0, nout = 0;
     for (size_t k = 0; k < nparts; k++) {
       if (j.parts[k].ser[i].maxwin > maxwin) maxwin = j.parts[k].ser[i].maxwin;
       nout += j.parts[k].ser[i].nout;
+    }
+    if (vs) {
+      /* eval_vs adds each series' points once selected (its buffer's cap
+       * fails no earlier: it is what the limit leaves, plus one). */
+      if (nout && (rc = promql__ev_add_samples(ev, (int64_t)nout))) goto out;
+      continue;
     }
     if (maxwin && ev->cur_samples + (int64_t)maxwin > ev->max_samples) {
       rc = promql__ev_add_samples(ev, (int64_t)maxwin);

@@ -207,6 +207,10 @@ struct promql__ev {
   int threads; /* promql__threads() of the query's parallelism */
 };
 
+/* Tests only: aggregations take the step vectors (range_eval), never the
+ * fused path, so a test can compare the two on one expression. */
+extern bool promql__fusion_off;
+
 /* parallel.c: the thread count for |parallelism| (0: online CPUs), and a
  * fork-join over |n| shards: fn(arg, i) runs once for each i < |n| on up
  * to |threads| threads, the caller's included; returns when all are done. */

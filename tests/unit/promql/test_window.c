@@ -8,7 +8,9 @@
  * - the sample limit: the parallel replay fails exactly where the
  *   sequential loop fails;
  * - aggregations of range functions evaluated fused (no matrix in
- *   between) against the same query through the matrix. */
+ *   between) against the same query through the matrix;
+ * - aggregations of a vector selector evaluated fused against the same
+ *   query through the step vectors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 
 #include "promql.h"
+#include "promql_int.h"
 
 /* Enough series for the parallel path (engine.c, RANGE_PAR_MIN_SERIES). */
 #define NSERIES 600
@@ -305,6 +308,68 @@ static void test_fused_vs_matrix(void **state) {
   }
 }
 
+/* Aggregations of a vector selector evaluated fused (the selector's
+ * lookback folded per group and step) against the same query through the
+ * step vectors (promql__fusion_off), one thread. Stale markers end a
+ * series' value; NaN and Inf are folded as values. */
+static const char *const fused_vs[] = {
+    "count by (group) (%s)", "sum by (group) (%s)", "avg without (instance) (%s)",
+    "min(%s)", "max by (group) (%s offset 1m)", "group by (group) (%s)",
+    "stddev by (group) (%s)", "stdvar(%s offset -30s)", "count by (__name__) (%s)",
+    "sum by (group) ((%s))", "count(%s) / 2",
+};
+
+static void test_fused_vs_selector(void **state) {
+  tdb *db = *state;
+  for (size_t qi = 0; qi < sizeof(fused_vs) / sizeof(fused_vs[0]); qi++) {
+    char q1[256], q2[256];
+    snprintf(q1, sizeof(q1), fused_vs[qi], "m");
+    snprintf(q2, sizeof(q2), fused_vs[qi], "m");
+    for (int range = 0; range < 2; range++)
+      for (int64_t th = 1; th <= 5; th++) {
+        if (th == 3 || th == 4) continue; /* 1, 2 and 5 threads */
+        orr_arena *a = orr_arena_new(0), *b = orr_arena_new(0);
+        promql_result x, y;
+        promql_errinfo err;
+        if (run(db, a, q1, range, 1200000, th, 0, &x, &err)) fail_msg("%s: %s", q1, err.msg);
+        promql__fusion_off = true;
+        int r2 = run(db, b, q2, range, 1200000, 1, 0, &y, &err);
+        promql__fusion_off = false;
+        if (r2) fail_msg("%s: %s", q2, err.msg);
+        assert_same(q1, &x, &y);
+        /* Not an empty comparison: the data has values at most steps. */
+        assert_true(x.nseries > 0);
+        orr_arena_destroy(a);
+        orr_arena_destroy(b);
+      }
+  }
+  /* The sample limit fails at the same limits on both paths. */
+  const char *l1 = "count by (group) (m)";
+  int fails = 0, passes = 0;
+  for (int64_t lim = 100; lim < 80000; lim = lim * 5 / 4 + 7) {
+    for (int64_t th = 1; th <= 5; th += 4) {
+      orr_arena *a = orr_arena_new(0), *b = orr_arena_new(0);
+      promql_result x, y;
+      promql_errinfo e1, e2;
+      int r1 = run(db, a, l1, true, 0, th, lim, &x, &e1);
+      promql__fusion_off = true;
+      int r2 = run(db, b, l1, true, 0, 1, lim, &y, &e2);
+      promql__fusion_off = false;
+      if (r1 != r2) fail_msg("limit %lld: fused %d, vectors %d", (long long)lim, r1, r2);
+      if (r1) {
+        assert_string_equal(e1.msg, e2.msg);
+        fails++;
+      } else {
+        assert_same(l1, &x, &y);
+        passes++;
+      }
+      orr_arena_destroy(a);
+      orr_arena_destroy(b);
+    }
+  }
+  assert_true(fails > 0 && passes > 0);
+}
+
 static int setup(void **state) {
   static tdb db;
   fill(&db);
@@ -324,6 +389,7 @@ int main(void) {
       cmocka_unit_test(test_parallel_vs_sequential),
       cmocka_unit_test(test_parallel_limit),
       cmocka_unit_test(test_fused_vs_matrix),
+      cmocka_unit_test(test_fused_vs_selector),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
