@@ -30,15 +30,17 @@
  *    Answers never depend on the thread count: every float is computed by
  *    the same code from the same operands in the same order as with one
  *    thread, and results are merged in series order.
- * 8. Streaming: an aggregation of a range function over a selector folds
- *    each value into its (group, step) cell as it is computed, steps split
- *    over threads, instead of building the function's matrix first; see
- *    "fused aggregation" for why the answer is unchanged. */
+ * 8. Streaming: an aggregation of a range function over a selector, or of
+ *    a plain vector selector, folds each value into its (group, step) cell
+ *    as it is computed, steps split over threads, instead of building the
+ *    function's matrix (the selector's step vectors) first; see "fused
+ *    aggregation" for why the answer is unchanged. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "promql_int.h"
 
@@ -65,6 +67,10 @@ struct promql_query {
   size_t nwarn, capwarn;
   pthread_mutex_t mu; /* feeding from several threads: arena and arrays */
   bool mu_init;
+  /* Fed points past FEED_SLAB_AFTER bytes go to slabs (points_alloc). */
+  size_t fed;
+  char *slab;
+  size_t slab_left;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -1333,8 +1339,10 @@ static bool is_wrapped(const promql__ev *ev, const promql_expr *e);
 
 /* ---------------------------------------------------------------- fused aggregation
  * (design note 8) sum/avg/count/min/max/group/stddev/stdvar of a range
- * function over a matrix selector — `sum by (job) (rate(x[5m]))` — without
- * the function's matrix: each thread takes a contiguous range of steps,
+ * function over a matrix selector — `sum by (job) (rate(x[5m]))` — or of a
+ * vector selector — `count by (job) (x)`, each step's value the series'
+ * latest sample within the lookback as eval_vs takes it — without the
+ * function's matrix: each thread takes a contiguous range of steps,
  * walks every series in series order, computes the function's value at its
  * steps and folds it at once into its (group, step) accumulator. Why the
  * answer is the one of range_eval + promql__aggregate, bit for bit:
@@ -2102,12 +2110,41 @@ const promql_selector *promql_query_selectors(const promql_query *q, size_t *n) 
 
 const promql_expr *promql_query_expr(const promql_query *q) { return q->root; }
 
+/* Room for |n| fed points, from the query's arena. A query that loads
+ * much (a 55k-series selection is 160 MB of points) takes it in slabs
+ * aligned to 2 MiB and marked for transparent huge pages: memory touched
+ * for the first time costs a page fault per 4 KiB page otherwise, several
+ * microseconds each in a VM — as long as the copying itself. The slab's
+ * unaligned head is never touched, so costs address space only. */
+#define FEED_SLAB_AFTER ((size_t)8 << 20)
+#define FEED_SLAB ((size_t)8 << 20)
+#define FEED_HUGE ((uintptr_t)2 << 20)
+
+static promql_point *points_alloc(promql_query *q, size_t n) {
+  size_t bytes = (n ? n : 1) * sizeof(promql_point);
+  q->fed += bytes;
+  if (q->fed < FEED_SLAB_AFTER || bytes > FEED_SLAB / 4) return orr_arena_alloc(q->a, bytes);
+  if (q->slab_left < bytes) {
+    char *raw = orr_arena_alloc(q->a, FEED_SLAB + FEED_HUGE);
+    if (!raw) return NULL;
+    q->slab = (char *)(((uintptr_t)raw + FEED_HUGE - 1) & ~(FEED_HUGE - 1));
+    q->slab_left = FEED_SLAB;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(q->slab, FEED_SLAB, MADV_HUGEPAGE); /* advice: failing changes nothing */
+#endif
+  }
+  promql_point *p = (promql_point *)(void *)q->slab;
+  q->slab += bytes;
+  q->slab_left -= bytes;
+  return p;
+}
+
 /* Appends a copy (in the query's arena) of one series to |d|. */
 static int sel_data_push(promql_query *q, sel_data *d, const labels_set *ls,
                          const promql_point *pts, size_t npts) {
   promql_series s;
   if (labels_copy(q->a, ls, &s.labels)) return ORR_ENOMEM;
-  s.points = orr_arena_alloc(q->a, (npts ? npts : 1) * sizeof(promql_point));
+  s.points = points_alloc(q, npts);
   if (!s.points) return ORR_ENOMEM;
   if (npts) memcpy(s.points, pts, npts * sizeof(promql_point));
   s.npoints = npts;
