@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -281,20 +282,153 @@ static int decode_series(const tsdb_block *b, const tsdb_series *s, promql_point
  * Handing a series once per block made the engine sort the blocks' lists
  * together and copy every series a second time to join its parts. Parts
  * that overlap in time are handed one by one, as before, for the engine's
- * merge to order them. */
+ * merge to order them.
+ *
+ * Two stages, on two threads when --parallelism allows: the walk (index
+ * entries, chunk lookups) fills batches of series — labels and chunk
+ * references copied out of the series sets' scratch memory — and a loader
+ * thread decodes each batch's samples and hands them to the engine, batch
+ * after batch in the walk's order. The engine sees the series in the same
+ * order, from one thread at a time, whatever the thread count. */
+#define LOAD_BATCH 512 /* series per batch */
+#define LOAD_NBATCH 4  /* batches in flight */
+
+typedef struct load_part {
+  const tsdb_block *b;
+  tsdb_series s; /* labels unused; chunks in the batch's arena */
+} load_part;
+
+typedef struct load_series {
+  labels_set labels; /* in the batch's arena */
+  size_t part0, nparts;
+} load_series;
+
+typedef struct load_batch {
+  orr_arena *a;
+  load_series *ser;
+  size_t nser;
+  load_part *parts;
+  size_t nparts, capparts;
+  bool full;
+} load_batch;
+
+typedef struct loader {
+  promql_emit_fn emit;
+  void *arg;
+  load_batch batch[LOAD_NBATCH];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;   /* the walk filled its last batch */
+  bool failed; /* the loader stopped on an error (rc, err) */
+  int rc;
+  char err[512];
+  promql_point *pts; /* the loader's decode buffer */
+  size_t cap;
+  size_t parts_cap; /* of |bounds| */
+  size_t *bounds;
+} loader;
+
+/* Decodes and emits one batch (the loader's stage). */
+static int load_batch_run(loader *l, const load_batch *lb) {
+  for (size_t i = 0; i < lb->nser; i++) {
+    const load_series *ls = &lb->ser[i];
+    if (ls->nparts + 1 > l->parts_cap) {
+      size_t *nb = realloc(l->bounds, (ls->nparts + 1) * sizeof(size_t));
+      if (!nb) return ORR_ENOMEM;
+      l->bounds = nb;
+      l->parts_cap = ls->nparts + 1;
+    }
+    size_t n = 0;
+    bool ascending = true;
+    for (size_t k = 0; k < ls->nparts; k++) {
+      const load_part *lp = &lb->parts[ls->part0 + k];
+      l->bounds[k] = n;
+      int rc = decode_series(lp->b, &lp->s, &l->pts, &n, &l->cap, l->err, sizeof(l->err));
+      if (rc < 0) return rc;
+      if (k && l->bounds[k] > 0 && n > l->bounds[k] && l->pts[l->bounds[k]].t <= l->pts[l->bounds[k] - 1].t)
+        ascending = false;
+    }
+    l->bounds[ls->nparts] = n;
+    int rc = 0;
+    if (ascending) {
+      if (n) rc = l->emit(l->arg, &ls->labels, l->pts, n);
+    } else {
+      for (size_t k = 0; k < ls->nparts && !rc; k++)
+        if (l->bounds[k + 1] > l->bounds[k])
+          rc = l->emit(l->arg, &ls->labels, l->pts + l->bounds[k], l->bounds[k + 1] - l->bounds[k]);
+    }
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static void *loader_main(void *p) {
+  loader *l = p;
+  for (size_t bi = 0;; bi = (bi + 1) % LOAD_NBATCH) {
+    load_batch *lb = &l->batch[bi];
+    pthread_mutex_lock(&l->mu);
+    while (!lb->full && !l->done) pthread_cond_wait(&l->cv, &l->mu);
+    bool stop = !lb->full; /* done, and nothing left */
+    pthread_mutex_unlock(&l->mu);
+    if (stop) break;
+    int rc = load_batch_run(l, lb);
+    pthread_mutex_lock(&l->mu);
+    lb->full = false;
+    if (rc) {
+      l->rc = rc;
+      l->failed = true;
+    }
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    if (rc) break;
+  }
+  return NULL;
+}
+
+/* Copies the series |s| of block |b| into |lb| as a part of its last series. */
+static int batch_add_part(load_batch *lb, const tsdb_block *b, const tsdb_series *s) {
+  if (lb->nparts == lb->capparts) {
+    size_t nc = lb->capparts ? lb->capparts * 2 : 2 * LOAD_BATCH;
+    load_part *np = realloc(lb->parts, nc * sizeof(*np));
+    if (!np) return ORR_ENOMEM;
+    lb->parts = np;
+    lb->capparts = nc;
+  }
+  load_part *lp = &lb->parts[lb->nparts++];
+  lp->b = b;
+  lp->s = *s;
+  lp->s.chunks = orr_arena_alloc(lb->a, (s->nchunks ? s->nchunks : 1) * sizeof(*s->chunks));
+  if (!lp->s.chunks) return ORR_ENOMEM;
+  if (s->nchunks) memcpy(lp->s.chunks, s->chunks, s->nchunks * sizeof(*s->chunks));
+  lb->ser[lb->nser - 1].nparts++;
+  return 0;
+}
+
 static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
                          char *err, size_t errlen) {
   blocks *bs = ctx;
-  promql_point *pts = NULL;
-  size_t cap = 0;
   int rc = 0;
+  loader l;
+  memset(&l, 0, sizeof(l));
+  l.emit = emit;
+  l.arg = arg;
+  pthread_mutex_init(&l.mu, NULL);
+  pthread_cond_init(&l.cv, NULL);
+  bool threaded = false;
+  pthread_t th;
   block_cursor *cur = calloc(bs->n ? bs->n : 1, sizeof(*cur));
-  size_t *parts = calloc(bs->n + 1, sizeof(size_t)); /* where each block's part starts */
   size_t *who = calloc(bs->n ? bs->n : 1, sizeof(size_t));
-  size_t nc = 0;
-  if (!cur || !parts || !who) {
+  size_t nc = 0, bi = 0;
+  if (!cur || !who) {
     rc = ORR_ENOMEM;
     goto out;
+  }
+  for (size_t i = 0; i < LOAD_NBATCH; i++) {
+    l.batch[i].ser = malloc(LOAD_BATCH * sizeof(load_series));
+    if (!l.batch[i].ser || !(l.batch[i].a = orr_arena_new(0))) {
+      rc = ORR_ENOMEM;
+      goto out;
+    }
   }
   for (size_t i = 0; i < bs->n; i++) {
     const tsdb_meta *m = &bs->v[i].meta;
@@ -316,48 +450,90 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     }
     if ((rc = cursor_next(c, err, errlen)) < 0) goto out;
   }
-  for (;;) {
-    /* The blocks at the smallest label set, in block order. */
-    size_t nw = 0;
-    for (size_t i = 0; i < nc; i++) {
-      if (!cur[i].s) continue;
-      int d = nw ? labels_cmp(&cur[i].s->labels, &cur[who[0]].s->labels) : -1;
-      if (d < 0) nw = 0;
-      if (d <= 0) who[nw++] = i;
-    }
-    if (!nw) break;
-    size_t n = 0;
-    bool ascending = true;
-    for (size_t k = 0; k < nw; k++) {
-      parts[k] = n;
-      const block_cursor *c = &cur[who[k]];
-      if ((rc = decode_series(c->b, c->s, &pts, &n, &cap, err, errlen)) < 0) goto out;
-      if (k && parts[k] > 0 && n > parts[k] && pts[parts[k]].t <= pts[parts[k] - 1].t)
-        ascending = false;
-    }
-    parts[nw] = n;
-    const labels_set *ls = &cur[who[0]].s->labels;
-    if (ascending) {
-      if (n && (rc = emit(arg, ls, pts, n))) goto out;
-    } else {
+  long ncpu = opt.parallelism > 0 ? (long)opt.parallelism : sysconf(_SC_NPROCESSORS_ONLN);
+  /* The loader allocates the engine's copies of the series: from the main
+   * heap, as the rest of the query, not from a fresh per-thread arena. */
+  if (ncpu > 1) mallopt(M_ARENA_MAX, 1);
+  threaded = ncpu > 1 && pthread_create(&th, NULL, loader_main, &l) == 0;
+  for (bool more = true; more;) {
+    /* Wait for the next batch to be free (the loader's turn is over). */
+    load_batch *lb = &l.batch[bi];
+    pthread_mutex_lock(&l.mu);
+    while (lb->full && !l.failed) pthread_cond_wait(&l.cv, &l.mu);
+    bool failed = l.failed;
+    pthread_mutex_unlock(&l.mu);
+    if (failed) break;
+    orr_arena_reset(lb->a);
+    lb->nser = lb->nparts = 0;
+    while (lb->nser < LOAD_BATCH) {
+      /* The blocks at the smallest label set, in block order. */
+      size_t nw = 0;
+      for (size_t i = 0; i < nc; i++) {
+        if (!cur[i].s) continue;
+        int d = nw ? labels_cmp(&cur[i].s->labels, &cur[who[0]].s->labels) : -1;
+        if (d < 0) nw = 0;
+        if (d <= 0) who[nw++] = i;
+      }
+      if (!nw) {
+        more = false;
+        break;
+      }
+      load_series *ls = &lb->ser[lb->nser++];
+      ls->part0 = lb->nparts;
+      ls->nparts = 0;
+      if (labels_copy(lb->a, &cur[who[0]].s->labels, &ls->labels)) {
+        rc = ORR_ENOMEM;
+        goto out;
+      }
       for (size_t k = 0; k < nw; k++)
-        if (parts[k + 1] > parts[k] &&
-            (rc = emit(arg, &cur[who[k]].s->labels, pts + parts[k], parts[k + 1] - parts[k])))
-          goto out;
+        if ((rc = batch_add_part(lb, cur[who[k]].b, cur[who[k]].s))) goto out;
+      for (size_t k = 0; k < nw; k++)
+        if ((rc = cursor_next(&cur[who[k]], err, errlen)) < 0) goto out;
     }
-    for (size_t k = 0; k < nw; k++)
-      if ((rc = cursor_next(&cur[who[k]], err, errlen)) < 0) goto out;
+    if (!lb->nser) break;
+    if (!threaded) {
+      if ((rc = load_batch_run(&l, lb))) {
+        l.rc = rc;
+        l.failed = true;
+        break;
+      }
+      continue;
+    }
+    pthread_mutex_lock(&l.mu);
+    lb->full = true;
+    pthread_cond_broadcast(&l.cv);
+    pthread_mutex_unlock(&l.mu);
+    bi = (bi + 1) % LOAD_NBATCH;
   }
   rc = 0;
 out:
+  if (threaded) {
+    pthread_mutex_lock(&l.mu);
+    l.done = true;
+    pthread_cond_broadcast(&l.cv);
+    pthread_mutex_unlock(&l.mu);
+    pthread_join(th, NULL);
+  }
+  /* The walk's error first; else the loader's. */
+  if (!rc && l.failed) {
+    rc = l.rc;
+    if (l.err[0]) snprintf(err, errlen, "%s", l.err);
+  }
   for (size_t i = 0; cur && i < nc; i++) {
     if (cur[i].ss) tsdb_series_set_close(cur[i].ss);
     orr_arena_destroy(cur[i].a);
   }
+  for (size_t i = 0; i < LOAD_NBATCH; i++) {
+    orr_arena_destroy(l.batch[i].a);
+    free(l.batch[i].ser);
+    free(l.batch[i].parts);
+  }
+  free(l.pts);
+  free(l.bounds);
+  pthread_mutex_destroy(&l.mu);
+  pthread_cond_destroy(&l.cv);
   free(cur);
-  free(parts);
   free(who);
-  free(pts);
   return rc;
 }
 
