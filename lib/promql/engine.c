@@ -67,6 +67,7 @@ struct promql_query {
   size_t nwarn, capwarn;
   pthread_mutex_t mu; /* feeding from several threads: arena and arrays */
   bool mu_init;
+  struct fz_stream *stream; /* see "fused aggregation while loading" */
   /* Fed points past FEED_SLAB_AFTER bytes go to slabs (points_alloc). */
   size_t fed;
   char *slab;
@@ -1387,6 +1388,7 @@ typedef struct fz_job {
   bool slide;
   double *const *other;
   size_t na, steps, ngroups;
+  size_t nser; /* series folded while loading (fz_stream) */
   promql_aggop op;
   const size_t *grp; /* group of each series */
   fz_cell *cells;    /* [group * steps + step] */
@@ -1475,12 +1477,39 @@ static void fz_run_vs(fz_job *j, fz_part *pt, const promql_point *p, size_t np, 
   }
 }
 
+/* Series |i| (points |p|) at the steps of |pt|, folded into its group's
+ * cells; ORR_ENOMEM or 0. */
+static int fz_series(fz_job *j, fz_part *pt, const promql_point *p, size_t np, size_t i) {
+  if (j->vs) {
+    fz_run_vs(j, pt, p, np, i);
+    return 0;
+  }
+  const promql__ev *ev = j->ev;
+  double argv[PROMQL_FUNC_MAX_ARGS + 1];
+  if (drop_stale(&p, &np, &pt->clean, &pt->cleancap)) return ORR_ENOMEM;
+  rp_series *rs = &pt->ser[i];
+  fz_cell *cells = j->cells + j->grp[i] * j->steps;
+  size_t lo = 0, hi = 0, lastw = 0;
+  int64_t ts = ev->start + (int64_t)pt->s0 * ev->interval;
+  for (size_t st = pt->s0; st < pt->s1; st++, ts += ev->interval) {
+    double v;
+    bool ok = range_step(ev, j->m, j->fid, j->slide, j->other, j->na, p, np, st, ts, &lo, &hi,
+                         &rs->maxwin, argv, &v);
+    lastw = hi - lo;
+    if (!ok) continue;
+    rs->nout++;
+    j->nin[st]++;
+    fz_fold(j->op, &cells[st], v, i);
+  }
+  if (pt->lastw) pt->lastw[i] = lastw;
+  return 0;
+}
+
 static void fz_run(void *arg, size_t k) {
   fz_job *j = arg;
   const promql__ev *ev = j->ev;
   const msrc *m = j->m;
   fz_part *pt = &j->parts[k];
-  double argv[PROMQL_FUNC_MAX_ARGS + 1];
   for (size_t i = 0; i < m->n; i++) {
     if ((i & 255) == 255) {
       if (atomic_load_explicit(&j->stop, memory_order_relaxed)) return;
@@ -1490,33 +1519,11 @@ static void fz_run(void *arg, size_t k) {
         return;
       }
     }
-    const promql_series *in = &m->s[i];
-    const promql_point *p = in->points;
-    size_t np = in->npoints;
-    if (j->vs) {
-      fz_run_vs(j, pt, p, np, i);
-      continue;
-    }
-    if (drop_stale(&p, &np, &pt->clean, &pt->cleancap)) {
+    if (fz_series(j, pt, m->s[i].points, m->s[i].npoints, i)) {
       pt->rc = ORR_ENOMEM;
       atomic_store(&j->stop, 1);
       return;
     }
-    rp_series *rs = &pt->ser[i];
-    fz_cell *cells = j->cells + j->grp[i] * j->steps;
-    size_t lo = 0, hi = 0, lastw = 0;
-    int64_t ts = ev->start + (int64_t)pt->s0 * ev->interval;
-    for (size_t st = pt->s0; st < pt->s1; st++, ts += ev->interval) {
-      double v;
-      bool ok = range_step(ev, m, j->fid, j->slide, j->other, j->na, p, np, st, ts, &lo, &hi,
-                           &rs->maxwin, argv, &v);
-      lastw = hi - lo;
-      if (!ok) continue;
-      rs->nout++;
-      j->nin[st]++;
-      fz_fold(j->op, &cells[st], v, i);
-    }
-    if (pt->lastw) pt->lastw[i] = lastw;
   }
 }
 
@@ -1610,6 +1617,278 @@ static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_ex
   return true;
 }
 
+/* ---------------------------------------------------------------- fused aggregation while loading
+ * promql_eval() over a storage that hands each series once, in label order
+ * (the blocks' merged walk of `tools query`), need not keep the points of a
+ * fused aggregation's selector at all: each series is folded as it arrives
+ * (fz_series over every step, one part), and the evaluation later finds
+ * the folded cells (stream_of) and only replays the count and gathers the
+ * output (fz_finish). The answer is the fused one: the series arrive in the
+ * order prepare_data would sort them into, each with index = its position,
+ * so every fold sees the same operands in the same order. If the order is
+ * not strictly ascending (overlapping blocks hand a series in parts) or the
+ * groups outgrow FUSED_MAX_CELLS, the stream is dropped and the selector is
+ * selected again, kept as usual. Streamed: the aggregation reached from
+ * the root through parentheses, aggregations (topk over sum) and calls of
+ * vector functions (histogram_quantile), in a query without @ or other
+ * step-invariant parts, so it is evaluated once, at the query's steps. */
+typedef struct fz_stream {
+  const promql_expr *agg;
+  size_t sel; /* the streamed selector */
+  promql__ev ev;
+  msrc m;
+  double *other[PROMQL_FUNC_MAX_ARGS + 1];
+  fz_job job;
+  fz_part part;
+  size_t n, cap; /* series folded; capacity of the per-series arrays */
+  size_t ng, capg;
+  uint64_t *keys;
+  size_t *tab, tcap;
+  size_t *grp;
+  labels_set *replabels; /* in the query's arena */
+  orr_arena *prev_a;     /* the previous series' labels */
+  labels_set prev;
+  bool failed;
+} fz_stream;
+
+static void stream_free(fz_stream *fs) {
+  if (!fs) return;
+  free(fs->keys);
+  free(fs->tab);
+  free(fs->grp);
+  free(fs->job.cells);
+  free(fs->job.nin);
+  free(fs->part.ser);
+  free(fs->part.lastw);
+  free(fs->part.clean);
+  orr_arena_destroy(fs->prev_a);
+  free(fs);
+}
+
+static fz_stream *stream_of(const promql__ev *ev, const promql_expr *e) {
+  fz_stream *fs = ev->q ? ev->q->stream : NULL;
+  if (!fs || fs->agg != e) return NULL;
+  return fs;
+}
+
+static int stream_group(orr_arena *a, fz_stream *fs, const labels_set *ls, size_t *g) {
+  uint64_t key = promql__agg_key(fs->agg, ls);
+  if ((fs->ng + 1) * 2 > fs->tcap) {
+    size_t nc = fs->tcap ? fs->tcap * 2 : 64;
+    size_t *nt = malloc(nc * sizeof(size_t));
+    if (!nt) return ORR_ENOMEM;
+    for (size_t i = 0; i < nc; i++) nt[i] = SIZE_MAX;
+    for (size_t x = 0; x < fs->ng; x++) {
+      size_t slot = (size_t)(fs->keys[x] * 0x9E3779B97F4A7C15ULL >> 11) & (nc - 1);
+      while (nt[slot] != SIZE_MAX) slot = (slot + 1) & (nc - 1);
+      nt[slot] = x;
+    }
+    free(fs->tab);
+    fs->tab = nt;
+    fs->tcap = nc;
+  }
+  size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 11) & (fs->tcap - 1);
+  while (fs->tab[slot] != SIZE_MAX && fs->keys[fs->tab[slot]] != key)
+    slot = (slot + 1) & (fs->tcap - 1);
+  if (fs->tab[slot] != SIZE_MAX) {
+    *g = fs->tab[slot];
+    return 0;
+  }
+  size_t steps = fs->job.steps;
+  if ((fs->ng + 1) * steps > FUSED_MAX_CELLS) {
+    fs->failed = true;
+    return 0;
+  }
+  if (fs->ng == fs->capg) {
+    size_t nc = fs->capg ? fs->capg * 2 : 16;
+    uint64_t *nk = realloc(fs->keys, nc * sizeof(*nk));
+    if (!nk) return ORR_ENOMEM;
+    fs->keys = nk;
+    fz_cell *ncl = realloc(fs->job.cells, nc * steps * sizeof(*ncl));
+    if (!ncl) return ORR_ENOMEM;
+    fs->job.cells = ncl;
+    labels_set *nl = orr_arena_alloc(a, nc * sizeof(*nl));
+    if (!nl) return ORR_ENOMEM;
+    if (fs->ng) memcpy(nl, fs->replabels, fs->ng * sizeof(*nl));
+    fs->replabels = nl;
+    fs->capg = nc;
+  }
+  if (labels_copy(a, ls, &fs->replabels[fs->ng])) return ORR_ENOMEM;
+  for (size_t x = 0; x < steps; x++) fs->job.cells[fs->ng * steps + x].first = SIZE_MAX;
+  fs->keys[fs->ng] = key;
+  fs->tab[slot] = fs->ng;
+  *g = fs->ng++;
+  return 0;
+}
+
+/* One series of the streamed selector, under the query's lock. */
+static int stream_add(promql_query *q, const labels_set *ls, const promql_point *pts, size_t n) {
+  fz_stream *fs = q->stream;
+  if (fs->failed) return 0;
+  if (fs->n && labels_cmp(&fs->prev, ls) >= 0) {
+    fs->failed = true;
+    return 0;
+  }
+  orr_arena_reset(fs->prev_a);
+  if (labels_copy(fs->prev_a, ls, &fs->prev)) return ORR_ENOMEM;
+  size_t g;
+  int rc = stream_group(q->a, fs, ls, &g);
+  if (rc || fs->failed) return rc;
+  if (fs->n == fs->cap) {
+    size_t nc = fs->cap ? fs->cap * 2 : 1024;
+    size_t *ngp = realloc(fs->grp, nc * sizeof(*ngp));
+    if (!ngp) return ORR_ENOMEM;
+    fs->grp = ngp;
+    rp_series *ns = realloc(fs->part.ser, nc * sizeof(*ns));
+    if (!ns) return ORR_ENOMEM;
+    fs->part.ser = ns;
+    size_t *nl = realloc(fs->part.lastw, nc * sizeof(*nl));
+    if (!nl) return ORR_ENOMEM;
+    fs->part.lastw = nl;
+    fs->cap = nc;
+  }
+  fs->grp[fs->n] = g;
+  memset(&fs->part.ser[fs->n], 0, sizeof(rp_series));
+  fs->part.lastw[fs->n] = 0;
+  fs->job.grp = fs->grp;
+  fs->job.ngroups = fs->ng;
+  if ((rc = fz_series(&fs->job, &fs->part, pts, n, fs->n))) return rc;
+  fs->n++;
+  fs->job.nser = fs->n;
+  return 0;
+}
+
+static bool has_range_arg(const promql_expr *c) {
+  for (size_t i = 0; i < c->u.call.nargs; i++) {
+    const promql_expr *a = unwrap(c->u.call.args[i]);
+    if (a->kind == PROMQL_NODE_MATRIX_SELECTOR || a->kind == PROMQL_NODE_SUBQUERY) return true;
+  }
+  return false;
+}
+
+/* The aggregation to stream, reached from |e| as the note above says. */
+static const promql_expr *stream_find(const promql__ev *ev, const promql_expr *e, int depth) {
+  if (!e || depth > 8) return NULL;
+  const promql_expr *c, *x;
+  long mi;
+  bool vs;
+  switch (e->kind) {
+    case PROMQL_NODE_PAREN: return stream_find(ev, e->u.paren.expr, depth + 1);
+    case PROMQL_NODE_AGGREGATE:
+      if (fused_ok(ev, e, &c, &mi, &vs)) return e;
+      return stream_find(ev, e->u.agg.expr, depth + 1);
+    case PROMQL_NODE_CALL:
+      if (has_range_arg(e)) return NULL;
+      for (size_t i = 0; i < e->u.call.nargs; i++)
+        if ((x = stream_find(ev, e->u.call.args[i], depth + 1))) return x;
+      return NULL;
+    default: return NULL;
+  }
+}
+
+/* The fused evaluation's end, once every series is folded (by fz_run's
+ * parts, or while loading): the sample count replayed, then the output
+ * series gathered step by step. Group g's labels come from series rep[g] of
+ * |m|, or are |replabels|[g]. Returns 0 or an error code. */
+static int fz_finish(promql__ev *ev, const promql_expr *e, bool vs, size_t steps, int64_t orig,
+                     const fz_job *j, const fz_part *parts, size_t nparts, size_t ng,
+                     const msrc *m, const size_t *rep, const labels_set *replabels, val *out) {
+  int rc = 0;
+  size_t nser = m ? m->n : j->nser;
+  if (!m && !replabels) return promql__ev_oom(ev);
+  /* eval_call's (eval_vs's) sample count, replayed in series order. */
+  for (size_t i = 0; i < nser; i++) {
+    size_t maxwin = 0, nout = 0;
+    for (size_t k = 0; k < nparts; k++) {
+      if (parts[k].ser[i].maxwin > maxwin) maxwin = parts[k].ser[i].maxwin;
+      nout += parts[k].ser[i].nout;
+    }
+    if (vs) {
+      /* eval_vs adds each series' points once selected (its buffer's cap
+       * fails no earlier: it is what the limit leaves, plus one). */
+      if (nout && (rc = promql__ev_add_samples(ev, (int64_t)nout))) return rc;
+      continue;
+    }
+    if (maxwin && ev->cur_samples + (int64_t)maxwin > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, (int64_t)maxwin);
+      return rc;
+    }
+    if (!nout) continue;
+    size_t lastw = parts[nparts - 1].lastw[i];
+    if (ev->cur_samples + (int64_t)lastw + (int64_t)nout > ev->max_samples) {
+      rc = promql__ev_add_samples(ev, (int64_t)lastw + (int64_t)nout);
+      return rc;
+    }
+    ev->cur_samples += (int64_t)nout;
+  }
+  /* range_eval's steps: inputs, then outputs, gathered in first-seen order. */
+  {
+    int64_t temp = ev->cur_samples, total = 0;
+    size_t *order = malloc((ng ? ng : 1) * sizeof(size_t));
+    size_t *outidx = malloc((ng ? ng : 1) * sizeof(size_t));
+    promql_point **pts = calloc(ng ? ng : 1, sizeof(*pts));
+    if (!order || !outidx || !pts) {
+      free(order);
+      free(outidx);
+      free(pts);
+      rc = promql__ev_oom(ev);
+      return rc;
+    }
+    for (size_t g = 0; g < ng; g++) outidx[g] = SIZE_MAX;
+    int64_t ts = ev->start;
+    for (size_t st = 0; st < steps && !rc; st++, ts += ev->interval) {
+      if (temp + (int64_t)j->nin[st] > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, (int64_t)j->nin[st]);
+        break;
+      }
+      size_t no = 0;
+      for (size_t g = 0; g < ng; g++)
+        if (j->cells[g * steps + st].first != SIZE_MAX) order[no++] = g;
+      /* Few groups: insertion sort by first member. */
+      for (size_t x = 1; x < no; x++) {
+        size_t g = order[x], y = x;
+        while (y > 0 && j->cells[order[y - 1] * steps + st].first > j->cells[g * steps + st].first) {
+          order[y] = order[y - 1];
+          y--;
+        }
+        order[y] = g;
+      }
+      for (size_t x = 0; x < no; x++) {
+        size_t g = order[x];
+        if (outidx[g] == SIZE_MAX) {
+          promql_series s;
+          memset(&s, 0, sizeof(s));
+          if (fz_group_labels(ev, e, replabels ? &replabels[g] : &m->s[rep[g]].labels, &s.labels) ||
+              !(pts[g] = orr_arena_alloc(ev->a, steps * sizeof(promql_point))) ||
+              mat_push(ev->a, &out->m, &s)) {
+            rc = promql__ev_oom(ev);
+            break;
+          }
+          out->m.s[out->m.n - 1].points = pts[g];
+          outidx[g] = out->m.n - 1;
+        }
+        promql_series *s = &out->m.s[outidx[g]];
+        s->points[s->npoints].t = ts;
+        s->points[s->npoints].v = fz_value(e->u.agg.op, &j->cells[g * steps + st]);
+        s->npoints++;
+      }
+      if (rc) break;
+      if (temp + (int64_t)j->nin[st] + (int64_t)no > ev->max_samples) {
+        rc = promql__ev_add_samples(ev, 1 + ev->max_samples);
+        break;
+      }
+      temp += (int64_t)no;
+      total += (int64_t)no;
+      if ((rc = promql__ev_check(ev))) break;
+    }
+    if (!rc) ev->cur_samples = orig + total;
+    free(order);
+    free(outidx);
+    free(pts);
+  }
+  return rc;
+}
+
 /* 1: not fused (nothing done); 0 or an error code: done. */
 static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   const promql_expr *c;
@@ -1639,7 +1918,11 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
     if (!other[i]) return promql__ev_oom(ev);
     for (size_t k = 0; k < steps; k++) other[i][k] = consts[i];
   }
-  if (vs) {
+  fz_stream *fs = stream_of(ev, e);
+  if (fs) {
+    memset(&m, 0, sizeof(m));
+    m.n = fs->n;
+  } else if (vs) {
     memset(&m, 0, sizeof(m));
     m.offset = c->u.vs.offset_ms;
     sel_data *d = find_data(ev, c);
@@ -1653,6 +1936,8 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   memset(out, 0, sizeof(*out));
   out->type = PROMQL_TYPE_VECTOR;
   if (!m.n || !steps) return 0;
+  if (fs) return fz_finish(ev, e, vs, steps, orig, &fs->job, &fs->part, 1, fs->ng, NULL, NULL,
+                           fs->replabels, out);
   /* Groups, in series order (their index is only a slot: output order is
    * decided per step below). */
   size_t *grp = malloc(m.n * sizeof(size_t));
@@ -1730,96 +2015,7 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
       goto out;
     }
   }
-  /* eval_call's (eval_vs's) sample count, replayed in series order. */
-  for (size_t i = 0; i < m.n; i++) {
-    size_t maxwin = 0, nout = 0;
-    for (size_t k = 0; k < nparts; k++) {
-      if (j.parts[k].ser[i].maxwin > maxwin) maxwin = j.parts[k].ser[i].maxwin;
-      nout += j.parts[k].ser[i].nout;
-    }
-    if (vs) {
-      /* eval_vs adds each series' points once selected (its buffer's cap
-       * fails no earlier: it is what the limit leaves, plus one). */
-      if (nout && (rc = promql__ev_add_samples(ev, (int64_t)nout))) goto out;
-      continue;
-    }
-    if (maxwin && ev->cur_samples + (int64_t)maxwin > ev->max_samples) {
-      rc = promql__ev_add_samples(ev, (int64_t)maxwin);
-      goto out;
-    }
-    if (!nout) continue;
-    size_t lastw = j.parts[nparts - 1].lastw[i];
-    if (ev->cur_samples + (int64_t)lastw + (int64_t)nout > ev->max_samples) {
-      rc = promql__ev_add_samples(ev, (int64_t)lastw + (int64_t)nout);
-      goto out;
-    }
-    ev->cur_samples += (int64_t)nout;
-  }
-  /* range_eval's steps: inputs, then outputs, gathered in first-seen order. */
-  {
-    int64_t temp = ev->cur_samples, total = 0;
-    size_t *order = malloc((ng ? ng : 1) * sizeof(size_t));
-    size_t *outidx = malloc((ng ? ng : 1) * sizeof(size_t));
-    promql_point **pts = calloc(ng ? ng : 1, sizeof(*pts));
-    if (!order || !outidx || !pts) {
-      free(order);
-      free(outidx);
-      free(pts);
-      rc = promql__ev_oom(ev);
-      goto out;
-    }
-    for (size_t g = 0; g < ng; g++) outidx[g] = SIZE_MAX;
-    int64_t ts = ev->start;
-    for (size_t st = 0; st < steps && !rc; st++, ts += ev->interval) {
-      if (temp + (int64_t)j.nin[st] > ev->max_samples) {
-        rc = promql__ev_add_samples(ev, (int64_t)j.nin[st]);
-        break;
-      }
-      size_t no = 0;
-      for (size_t g = 0; g < ng; g++)
-        if (j.cells[g * steps + st].first != SIZE_MAX) order[no++] = g;
-      /* Few groups: insertion sort by first member. */
-      for (size_t x = 1; x < no; x++) {
-        size_t g = order[x], y = x;
-        while (y > 0 && j.cells[order[y - 1] * steps + st].first > j.cells[g * steps + st].first) {
-          order[y] = order[y - 1];
-          y--;
-        }
-        order[y] = g;
-      }
-      for (size_t x = 0; x < no; x++) {
-        size_t g = order[x];
-        if (outidx[g] == SIZE_MAX) {
-          promql_series s;
-          memset(&s, 0, sizeof(s));
-          if (fz_group_labels(ev, e, &m.s[rep[g]].labels, &s.labels) ||
-              !(pts[g] = orr_arena_alloc(ev->a, steps * sizeof(promql_point))) ||
-              mat_push(ev->a, &out->m, &s)) {
-            rc = promql__ev_oom(ev);
-            break;
-          }
-          out->m.s[out->m.n - 1].points = pts[g];
-          outidx[g] = out->m.n - 1;
-        }
-        promql_series *s = &out->m.s[outidx[g]];
-        s->points[s->npoints].t = ts;
-        s->points[s->npoints].v = fz_value(e->u.agg.op, &j.cells[g * steps + st]);
-        s->npoints++;
-      }
-      if (rc) break;
-      if (temp + (int64_t)j.nin[st] + (int64_t)no > ev->max_samples) {
-        rc = promql__ev_add_samples(ev, 1 + ev->max_samples);
-        break;
-      }
-      temp += (int64_t)no;
-      total += (int64_t)no;
-      if ((rc = promql__ev_check(ev))) break;
-    }
-    if (!rc) ev->cur_samples = orig + total;
-    free(order);
-    free(outidx);
-    free(pts);
-  }
+  rc = fz_finish(ev, e, vs, steps, orig, &j, j.parts, nparts, ng, &m, rep, NULL, out);
 out:
   for (size_t k = 0; j.parts && k < nparts; k++) {
     free(j.parts[k].ser);
@@ -2097,6 +2293,8 @@ fail:
 
 void promql_query_free(promql_query *q) {
   if (!q) return;
+  stream_free(q->stream);
+  q->stream = NULL;
   promql_ast_free(q->ast);
   q->ast = NULL;
   if (q->mu_init) pthread_mutex_destroy(&q->mu);
@@ -2162,6 +2360,7 @@ static int sel_data_push(promql_query *q, sel_data *d, const labels_set *ls,
 
 static int add_series_locked(promql_query *q, size_t sel, const labels_set *ls,
                              const promql_point *pts, size_t npts) {
+  if (q->stream && q->stream->sel == sel) return stream_add(q, ls, pts, npts);
   return sel_data_push(q, &q->data[sel], ls, pts, npts);
 }
 
@@ -2438,6 +2637,79 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
   return rc;
 }
 
+/* Sets q->stream when the query has an aggregation to fold while loading;
+ * 0 or ORR_ENOMEM (nothing streamed is not an error). */
+static int stream_setup(promql_query *q) {
+  if (promql__fusion_off || q->npartials || (q->p.range && q->p.step_ms <= 0)) return 0;
+  ptrvec wraps = {NULL, 0, 0, 0};
+  bool inv = invariant(q->root, &wraps);
+  bool any = inv || wraps.n || wraps.oom;
+  free(wraps.v);
+  if (any) return 0;
+  promql__ev ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.a = q->a;
+  ev.q = q;
+  ev.start = q->p.start_ms;
+  ev.end = q->p.end_ms;
+  if (!q->p.range) ev.end = ev.start;
+  ev.interval = q->p.range ? q->p.step_ms : 1;
+  ev.lookback = q->p.lookback_ms;
+  ev.max_samples = q->p.max_samples;
+  const promql_expr *agg = stream_find(&ev, q->root, 0);
+  if (!agg) return 0;
+  const promql_expr *c;
+  long mi;
+  bool vs;
+  if (!fused_ok(&ev, agg, &c, &mi, &vs)) return 0;
+  size_t steps = nsteps(&ev);
+  if (!steps || steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return 0;
+  const promql_expr *sel = vs ? c : unwrap(c->u.call.args[mi])->u.ms.vs;
+  if (sel->u.vs.at != PROMQL_AT_NONE) return 0;
+  size_t si = SIZE_MAX;
+  for (size_t i = 0; i < q->nsels; i++)
+    if (q->sels[i].node == sel) si = i;
+  if (si == SIZE_MAX) return 0;
+  fz_stream *fs = calloc(1, sizeof(*fs));
+  if (!fs || !(fs->prev_a = orr_arena_new(0))) {
+    free(fs);
+    return ORR_ENOMEM;
+  }
+  fs->agg = agg;
+  fs->sel = si;
+  fs->ev = ev;
+  fs->m.offset = sel->u.vs.offset_ms;
+  if (!vs) fs->m.range = unwrap(c->u.call.args[mi])->u.ms.range_ms;
+  size_t na = vs ? 0 : c->u.call.nargs;
+  for (size_t i = 0; i < na && i <= PROMQL_FUNC_MAX_ARGS; i++) {
+    if ((long)i == mi) continue;
+    double v = unwrap(c->u.call.args[i])->u.number.val;
+    if (!(fs->other[i] = orr_arena_alloc(q->a, steps * sizeof(double)))) {
+      stream_free(fs);
+      return ORR_ENOMEM;
+    }
+    for (size_t k = 0; k < steps; k++) fs->other[i][k] = v;
+  }
+  fz_job *j = &fs->job;
+  j->ev = &fs->ev;
+  j->m = &fs->m;
+  j->vs = vs;
+  j->fid = vs ? 0 : promql__range_fn_id(c->u.call.func->name);
+  j->slide = !vs && c->u.call.func->at_unsafe;
+  j->other = fs->other;
+  j->na = na;
+  j->steps = steps;
+  j->op = agg->u.agg.op;
+  fs->part.s0 = 0;
+  fs->part.s1 = steps;
+  if (!(j->nin = calloc(steps, sizeof(size_t)))) {
+    stream_free(fs);
+    return ORR_ENOMEM;
+  }
+  q->stream = fs;
+  return 0;
+}
+
 typedef struct emit_ctx {
   promql_query *q;
   size_t sel;
@@ -2453,10 +2725,22 @@ int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params
   promql_query *qq;
   int rc = promql_query_new(a, q, n, p, &qq, err);
   if (rc) return rc;
+  if ((rc = stream_setup(qq))) {
+    set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+    promql_query_free(qq);
+    return rc;
+  }
   for (size_t i = 0; i < qq->nsels; i++) {
     emit_ctx c = {qq, i};
     char msg[512] = "";
     rc = st->select(st->ctx, &qq->sels[i], emit_cb, &c, msg, sizeof(msg));
+    if (!rc && qq->stream && qq->stream->sel == i && qq->stream->failed) {
+      /* Not foldable while loading: selected again, kept as usual. */
+      stream_free(qq->stream);
+      qq->stream = NULL;
+      msg[0] = 0;
+      rc = st->select(st->ctx, &qq->sels[i], emit_cb, &c, msg, sizeof(msg));
+    }
     if (rc) {
       set_err(err, rc == ORR_ENOMEM ? PROMQL_ERR_INTERNAL : PROMQL_ERR_INTERNAL,
               msg[0] ? msg : orr_strerror(rc));

@@ -39,6 +39,11 @@ typedef struct tseries {
 typedef struct tdb {
   orr_arena *a;
   tseries s[NSERIES];
+  /* Hand the series in label order (as `tools query` does: the engine then
+   * folds a fused aggregation while loading) or in creation order (it keeps
+   * the points and folds them on threads). */
+  bool sorted;
+  size_t order[NSERIES];
 } tdb;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
@@ -54,6 +59,11 @@ static double stale_nan(void) {
   double d;
   memcpy(&d, &bits, sizeof(d));
   return d;
+}
+
+static tdb *sort_db; /* qsort's context */
+static int by_labels(const void *x, const void *y) {
+  return labels_cmp(&sort_db->s[*(const size_t *)x].ls, &sort_db->s[*(const size_t *)y].ls);
 }
 
 /* Counters that reset, gauges with odd values; samples at jittered times
@@ -97,7 +107,10 @@ static void fill(tdb *db) {
     }
     db->s[i].p = p;
     db->s[i].n = n;
+    db->order[i] = i;
   }
+  sort_db = db;
+  qsort(db->order, NSERIES, sizeof(db->order[0]), by_labels);
 }
 
 static int tdb_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
@@ -105,8 +118,8 @@ static int tdb_select(void *ctx, const promql_selector *sel, promql_emit_fn emit
   tdb *db = ctx;
   (void)err;
   (void)errlen;
-  for (size_t i = 0; i < NSERIES; i++) {
-    tseries *s = &db->s[i];
+  for (size_t k = 0; k < NSERIES; k++) {
+    tseries *s = &db->s[db->sorted ? db->order[k] : k];
     if (!labels_matches_all(&s->ls, sel->matchers, sel->nmatchers)) continue;
     size_t lo = 0, hi;
     while (lo < s->n && s->p[lo].t < sel->start_ms) lo++;
@@ -273,10 +286,13 @@ static const char *const fused[] = {
     "sum by (group) (predict_linear(%s[2m], 60))", "sum(count_over_time(%s[1m] offset 1m))",
     "sum by (__name__) (last_over_time(%s[1m]))", "avg without (group) (resets(%s[3m]))",
     "sum by (group) (stddev_over_time(%s[2m])) / 2", "histogram_quantile(0.5, sum by (le) (rate(%s[2m])))",
+    "topk(2, sum by (group) (rate(%s[2m])))", "bottomk(1, (max by (group) (idelta(%s[1m]))))",
 };
 
 static void test_fused_vs_matrix(void **state) {
   tdb *db = *state;
+  for (int sorted = 0; sorted < 2; sorted++) {
+  db->sorted = sorted;
   for (size_t qi = 0; qi < sizeof(fused) / sizeof(fused[0]); qi++) {
     char q1[256], q2[256];
     snprintf(q1, sizeof(q1), fused[qi], "m");
@@ -306,6 +322,8 @@ static void test_fused_vs_matrix(void **state) {
     orr_arena_destroy(a);
     orr_arena_destroy(b);
   }
+  }
+  db->sorted = false;
 }
 
 /* Aggregations of a vector selector evaluated fused (the selector's
@@ -316,11 +334,14 @@ static const char *const fused_vs[] = {
     "count by (group) (%s)", "sum by (group) (%s)", "avg without (instance) (%s)",
     "min(%s)", "max by (group) (%s offset 1m)", "group by (group) (%s)",
     "stddev by (group) (%s)", "stdvar(%s offset -30s)", "count by (__name__) (%s)",
-    "sum by (group) ((%s))", "count(%s) / 2",
+    "sum by (group) ((%s))", "count(%s) / 2", "topk(2, count by (group) (%s))",
+    "histogram_quantile(0.5, sum by (le) (%s))", "label_replace(avg by (group) (%s), \"x\", \"y\", \"\", \"\")",
 };
 
 static void test_fused_vs_selector(void **state) {
   tdb *db = *state;
+  for (int sorted = 0; sorted < 2; sorted++) {
+  db->sorted = sorted;
   for (size_t qi = 0; qi < sizeof(fused_vs) / sizeof(fused_vs[0]); qi++) {
     char q1[256], q2[256];
     snprintf(q1, sizeof(q1), fused_vs[qi], "m");
@@ -337,8 +358,9 @@ static void test_fused_vs_selector(void **state) {
         promql__fusion_off = false;
         if (r2) fail_msg("%s: %s", q2, err.msg);
         assert_same(q1, &x, &y);
-        /* Not an empty comparison: the data has values at most steps. */
-        assert_true(x.nseries > 0);
+        /* Not an empty comparison: the data has values at most steps (it
+         * has no le label: histogram_quantile gives nothing on both paths). */
+        if (!strstr(q1, "histogram_quantile")) assert_true(x.nseries > 0);
         orr_arena_destroy(a);
         orr_arena_destroy(b);
       }
@@ -368,6 +390,8 @@ static void test_fused_vs_selector(void **state) {
     }
   }
   assert_true(fails > 0 && passes > 0);
+  }
+  db->sorted = false;
 }
 
 static int setup(void **state) {
