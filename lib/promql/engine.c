@@ -1894,8 +1894,13 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
   const promql_expr *c;
   long mi;
   bool vs;
-  if (!fused_ok(ev, e, &c, &mi, &vs)) return 1;
   size_t steps = nsteps(ev);
+  fz_stream *fs = stream_of(ev, e);
+  if (fs && (!fused_ok(ev, e, &c, &mi, &vs) || ev->start != fs->ev.start ||
+             ev->end != fs->ev.end || ev->interval != fs->ev.interval))
+    return promql__ev_errorf(ev, "internal: an aggregation folded while loading is evaluated "
+                                 "at other steps");
+  if (!fused_ok(ev, e, &c, &mi, &vs)) return 1;
   if (steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return 1;
   msrc m;
   int rc;
@@ -1918,7 +1923,6 @@ static int eval_agg_fused(promql__ev *ev, const promql_expr *e, val *out) {
     if (!other[i]) return promql__ev_oom(ev);
     for (size_t k = 0; k < steps; k++) other[i][k] = consts[i];
   }
-  fz_stream *fs = stream_of(ev, e);
   if (fs) {
     memset(&m, 0, sizeof(m));
     m.n = fs->n;
@@ -2641,13 +2645,25 @@ int promql_query_exec(promql_query *q, promql_result *res, promql_errinfo *err) 
  * 0 or ORR_ENOMEM (nothing streamed is not an error). */
 static int stream_setup(promql_query *q) {
   if (promql__fusion_off || q->npartials || (q->p.range && q->p.step_ms <= 0)) return 0;
+  /* Step-invariant literals (histogram_quantile's 0.9) are evaluated once
+   * and repeated: nothing else may be wrapped, as a wrapped subtree is
+   * evaluated at one step. */
   ptrvec wraps = {NULL, 0, 0, 0};
-  bool inv = invariant(q->root, &wraps);
-  bool any = inv || wraps.n || wraps.oom;
-  free(wraps.v);
-  if (any) return 0;
+  bool any = invariant(q->root, &wraps) || wraps.oom;
+  for (size_t i = 0; i < wraps.n && !any; i++) {
+    const promql_expr *w = unwrap(wraps.v[i]);
+    any = w->kind != PROMQL_NODE_NUMBER && w->kind != PROMQL_NODE_STRING;
+  }
+  if (any) {
+    free(wraps.v);
+    return 0;
+  }
+  /* fused_ok as the evaluation will ask it, with the same wrapped nodes. */
+  qsort(wraps.v, wraps.n, sizeof(*wraps.v), ptr_cmp);
   promql__ev ev;
   memset(&ev, 0, sizeof(ev));
+  ev.inv = wraps.v;
+  ev.ninv = wraps.n;
   ev.a = q->a;
   ev.q = q;
   ev.start = q->p.start_ms;
@@ -2657,11 +2673,14 @@ static int stream_setup(promql_query *q) {
   ev.lookback = q->p.lookback_ms;
   ev.max_samples = q->p.max_samples;
   const promql_expr *agg = stream_find(&ev, q->root, 0);
-  if (!agg) return 0;
   const promql_expr *c;
   long mi;
   bool vs;
-  if (!fused_ok(&ev, agg, &c, &mi, &vs)) return 0;
+  bool ok = agg && fused_ok(&ev, agg, &c, &mi, &vs);
+  ev.inv = NULL;
+  ev.ninv = 0;
+  free(wraps.v);
+  if (!ok) return 0;
   size_t steps = nsteps(&ev);
   if (!steps || steps > PROMQL_MAX_POINTS_PER_SERIES + 1) return 0;
   const promql_expr *sel = vs ? c : unwrap(c->u.call.args[mi])->u.ms.vs;
