@@ -285,30 +285,27 @@ static int decode_series(const tsdb_block *b, const tsdb_series *s, promql_point
  * merge to order them.
  *
  * Two stages, on two threads when --parallelism allows: the walk (index
- * entries, chunk lookups) fills batches of series — labels and chunk
- * references copied out of the series sets' scratch memory — and a loader
- * thread decodes each batch's samples and hands them to the engine, batch
- * after batch in the walk's order. The engine sees the series in the same
- * order, from one thread at a time, whatever the thread count. */
+ * entries, chunk lookups, decoding) fills batches of series — labels and
+ * samples copied out of the series sets' scratch memory — and a loader
+ * thread hands each batch's series to the engine (which may fold them as
+ * they come: promql_eval), batch after batch in the walk's order. The
+ * engine sees the series in the same order, from one thread at a time,
+ * whatever the thread count. */
 #define LOAD_BATCH 512 /* series per batch */
 #define LOAD_NBATCH 4  /* batches in flight */
 
-typedef struct load_part {
-  const tsdb_block *b;
-  tsdb_series s; /* labels unused; chunks in the batch's arena */
-} load_part;
-
-typedef struct load_series {
-  labels_set labels; /* in the batch's arena */
-  size_t part0, nparts;
-} load_series;
+typedef struct load_emit { /* one emit() call */
+  labels_set labels;       /* in the batch's arena */
+  size_t off, n;           /* the batch's points [off, off + n) */
+} load_emit;
 
 typedef struct load_batch {
   orr_arena *a;
-  load_series *ser;
+  load_emit *em;
+  size_t nem, capem;
   size_t nser;
-  load_part *parts;
-  size_t nparts, capparts;
+  promql_point *pts;
+  size_t npts, cap;
   bool full;
 } load_batch;
 
@@ -319,44 +316,15 @@ typedef struct loader {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   bool done;   /* the walk filled its last batch */
-  bool failed; /* the loader stopped on an error (rc, err) */
+  bool failed; /* the loader stopped on an error (rc) */
   int rc;
-  char err[512];
-  promql_point *pts; /* the loader's decode buffer */
-  size_t cap;
-  size_t parts_cap; /* of |bounds| */
-  size_t *bounds;
 } loader;
 
-/* Decodes and emits one batch (the loader's stage). */
+/* Hands one batch to the engine (the loader's stage). */
 static int load_batch_run(loader *l, const load_batch *lb) {
-  for (size_t i = 0; i < lb->nser; i++) {
-    const load_series *ls = &lb->ser[i];
-    if (ls->nparts + 1 > l->parts_cap) {
-      size_t *nb = realloc(l->bounds, (ls->nparts + 1) * sizeof(size_t));
-      if (!nb) return ORR_ENOMEM;
-      l->bounds = nb;
-      l->parts_cap = ls->nparts + 1;
-    }
-    size_t n = 0;
-    bool ascending = true;
-    for (size_t k = 0; k < ls->nparts; k++) {
-      const load_part *lp = &lb->parts[ls->part0 + k];
-      l->bounds[k] = n;
-      int rc = decode_series(lp->b, &lp->s, &l->pts, &n, &l->cap, l->err, sizeof(l->err));
-      if (rc < 0) return rc;
-      if (k && l->bounds[k] > 0 && n > l->bounds[k] && l->pts[l->bounds[k]].t <= l->pts[l->bounds[k] - 1].t)
-        ascending = false;
-    }
-    l->bounds[ls->nparts] = n;
-    int rc = 0;
-    if (ascending) {
-      if (n) rc = l->emit(l->arg, &ls->labels, l->pts, n);
-    } else {
-      for (size_t k = 0; k < ls->nparts && !rc; k++)
-        if (l->bounds[k + 1] > l->bounds[k])
-          rc = l->emit(l->arg, &ls->labels, l->pts + l->bounds[k], l->bounds[k + 1] - l->bounds[k]);
-    }
+  for (size_t i = 0; i < lb->nem; i++) {
+    const load_emit *e = &lb->em[i];
+    int rc = l->emit(l->arg, &e->labels, lb->pts + e->off, e->n);
     if (rc) return rc;
   }
   return 0;
@@ -385,22 +353,16 @@ static void *loader_main(void *p) {
   return NULL;
 }
 
-/* Copies the series |s| of block |b| into |lb| as a part of its last series. */
-static int batch_add_part(load_batch *lb, const tsdb_block *b, const tsdb_series *s) {
-  if (lb->nparts == lb->capparts) {
-    size_t nc = lb->capparts ? lb->capparts * 2 : 2 * LOAD_BATCH;
-    load_part *np = realloc(lb->parts, nc * sizeof(*np));
-    if (!np) return ORR_ENOMEM;
-    lb->parts = np;
-    lb->capparts = nc;
+static int batch_add_emit(load_batch *lb, const labels_set *ls, size_t off, size_t n) {
+  if (!n) return 0;
+  if (lb->nem == lb->capem) {
+    size_t nc = lb->capem ? lb->capem * 2 : 2 * LOAD_BATCH;
+    load_emit *ne = realloc(lb->em, nc * sizeof(*ne));
+    if (!ne) return ORR_ENOMEM;
+    lb->em = ne;
+    lb->capem = nc;
   }
-  load_part *lp = &lb->parts[lb->nparts++];
-  lp->b = b;
-  lp->s = *s;
-  lp->s.chunks = orr_arena_alloc(lb->a, (s->nchunks ? s->nchunks : 1) * sizeof(*s->chunks));
-  if (!lp->s.chunks) return ORR_ENOMEM;
-  if (s->nchunks) memcpy(lp->s.chunks, s->chunks, s->nchunks * sizeof(*s->chunks));
-  lb->ser[lb->nser - 1].nparts++;
+  lb->em[lb->nem++] = (load_emit){*ls, off, n};
   return 0;
 }
 
@@ -417,19 +379,18 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
   bool threaded = false;
   pthread_t th;
   block_cursor *cur = calloc(bs->n ? bs->n : 1, sizeof(*cur));
+  size_t *parts = calloc(bs->n + 1, sizeof(size_t)); /* where each block's part starts */
   size_t *who = calloc(bs->n ? bs->n : 1, sizeof(size_t));
   size_t nc = 0, bi = 0;
-  if (!cur || !who) {
+  if (!cur || !parts || !who) {
     rc = ORR_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < LOAD_NBATCH; i++) {
-    l.batch[i].ser = malloc(LOAD_BATCH * sizeof(load_series));
-    if (!l.batch[i].ser || !(l.batch[i].a = orr_arena_new(0))) {
+  for (size_t i = 0; i < LOAD_NBATCH; i++)
+    if (!(l.batch[i].a = orr_arena_new(0))) {
       rc = ORR_ENOMEM;
       goto out;
     }
-  }
   for (size_t i = 0; i < bs->n; i++) {
     const tsdb_meta *m = &bs->v[i].meta;
     /* Blocks hold [minTime, maxTime). */
@@ -464,7 +425,7 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     pthread_mutex_unlock(&l.mu);
     if (failed) break;
     orr_arena_reset(lb->a);
-    lb->nser = lb->nparts = 0;
+    lb->nser = lb->nem = lb->npts = 0;
     while (lb->nser < LOAD_BATCH) {
       /* The blocks at the smallest label set, in block order. */
       size_t nw = 0;
@@ -478,25 +439,36 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
         more = false;
         break;
       }
-      load_series *ls = &lb->ser[lb->nser++];
-      ls->part0 = lb->nparts;
-      ls->nparts = 0;
-      if (labels_copy(lb->a, &cur[who[0]].s->labels, &ls->labels)) {
+      size_t n = lb->npts;
+      bool ascending = true;
+      for (size_t k = 0; k < nw; k++) {
+        parts[k] = n;
+        const block_cursor *c = &cur[who[k]];
+        if ((rc = decode_series(c->b, c->s, &lb->pts, &n, &lb->cap, err, errlen)) < 0) goto out;
+        if (k && parts[k] > parts[0] && n > parts[k] && lb->pts[parts[k]].t <= lb->pts[parts[k] - 1].t)
+          ascending = false;
+      }
+      parts[nw] = n;
+      labels_set ls;
+      if (labels_copy(lb->a, &cur[who[0]].s->labels, &ls)) {
         rc = ORR_ENOMEM;
         goto out;
       }
-      for (size_t k = 0; k < nw; k++)
-        if ((rc = batch_add_part(lb, cur[who[k]].b, cur[who[k]].s))) goto out;
+      if (ascending) {
+        rc = batch_add_emit(lb, &ls, parts[0], n - parts[0]);
+      } else {
+        for (size_t k = 0; k < nw && !rc; k++)
+          rc = batch_add_emit(lb, &ls, parts[k], parts[k + 1] - parts[k]);
+      }
+      if (rc) goto out;
+      lb->npts = n;
+      lb->nser++;
       for (size_t k = 0; k < nw; k++)
         if ((rc = cursor_next(&cur[who[k]], err, errlen)) < 0) goto out;
     }
-    if (!lb->nser) break;
+    if (!lb->nem) continue;
     if (!threaded) {
-      if ((rc = load_batch_run(&l, lb))) {
-        l.rc = rc;
-        l.failed = true;
-        break;
-      }
+      if ((rc = load_batch_run(&l, lb))) goto out;
       continue;
     }
     pthread_mutex_lock(&l.mu);
@@ -514,25 +486,21 @@ out:
     pthread_mutex_unlock(&l.mu);
     pthread_join(th, NULL);
   }
-  /* The walk's error first; else the loader's. */
-  if (!rc && l.failed) {
-    rc = l.rc;
-    if (l.err[0]) snprintf(err, errlen, "%s", l.err);
-  }
+  /* The walk's error first; else the loader's (an emit's: no message). */
+  if (!rc && l.failed) rc = l.rc;
   for (size_t i = 0; cur && i < nc; i++) {
     if (cur[i].ss) tsdb_series_set_close(cur[i].ss);
     orr_arena_destroy(cur[i].a);
   }
   for (size_t i = 0; i < LOAD_NBATCH; i++) {
     orr_arena_destroy(l.batch[i].a);
-    free(l.batch[i].ser);
-    free(l.batch[i].parts);
+    free(l.batch[i].em);
+    free(l.batch[i].pts);
   }
-  free(l.pts);
-  free(l.bounds);
   pthread_mutex_destroy(&l.mu);
   pthread_cond_destroy(&l.cv);
   free(cur);
+  free(parts);
   free(who);
   return rc;
 }
