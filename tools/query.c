@@ -625,7 +625,7 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "%s: %s\n", argv[0], err);
     goto out;
   }
-  promql_storage st = {&bs, blocks_select};
+  promql_storage st = {&bs, blocks_select, true};
   promql_result res;
   promql_errinfo e;
   int rc = promql_eval(a, argv[1], strlen(argv[1]), &p, &st, &res, &e);

@@ -1619,8 +1619,8 @@ static bool fused_ok(const promql__ev *ev, const promql_expr *e, const promql_ex
 
 /* ---------------------------------------------------------------- fused aggregation while loading
  * promql_eval() over a storage that hands each series once, in label order
- * (the blocks' merged walk of `tools query`), need not keep the points of a
- * fused aggregation's selector at all: each series is folded as it arrives
+ * (promql_storage.ordered: the blocks' merged walk of `tools query`), need
+ * not keep the points of a fused aggregation's selector at all: each series is folded as it arrives
  * (fz_series over every step, one part), and the evaluation later finds
  * the folded cells (stream_of) and only replays the count and gathers the
  * output (fz_finish). The answer is the fused one: the series arrive in the
@@ -2744,7 +2744,7 @@ int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params
   promql_query *qq;
   int rc = promql_query_new(a, q, n, p, &qq, err);
   if (rc) return rc;
-  if ((rc = stream_setup(qq))) {
+  if (st->ordered && (rc = stream_setup(qq))) {
     set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
     promql_query_free(qq);
     return rc;

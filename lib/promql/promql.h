@@ -437,6 +437,11 @@ typedef struct promql_storage {
   void *ctx;
   int (*select)(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
                 char *err, size_t errlen);
+  /* Set if |select| hands each series once, in ascending label order, from
+   * one thread at a time: promql_eval may then fold an aggregation's series
+   * as they come instead of keeping them. A storage that breaks the promise
+   * costs a second select, not a wrong answer. */
+  bool ordered;
 } promql_storage;
 
 /* promql_query_new + select every selector from |st| (one after the other)

@@ -259,7 +259,7 @@ static void run_eval(tdb *db, evalcmd *c) {
   p.start_ms = c->range ? c->start : c->at;
   p.end_ms = c->range ? c->end : c->at;
   p.step_ms = c->step;
-  promql_storage st = {db, tdb_select};
+  promql_storage st = {db, tdb_select, false};
   promql_result res;
   promql_errinfo err;
   int rc = promql_eval(a, c->expr, strlen(c->expr), &p, &st, &res, &err);
@@ -462,7 +462,7 @@ static char *query_json(tdb *db, const char *q, bool range, int64_t s, int64_t e
   p.end_ms = e;
   p.step_ms = step;
   p.max_samples = max_samples;
-  promql_storage st = {db, tdb_select};
+  promql_storage st = {db, tdb_select, false};
   promql_result res;
   promql_errinfo err;
   orr_buf b = {0};
@@ -570,7 +570,7 @@ static void test_json_streaming(void **state) {
   }
   orr_arena *a = orr_arena_new(0);
   promql_query_params p = {true, 0, 1500000, 15000, 0, 0, 0, 0, NULL, 0};
-  promql_storage st = {&db, tdb_select};
+  promql_storage st = {&db, tdb_select, false};
   promql_result res;
   promql_errinfo err;
   assert_int_equal(promql_eval(a, "m", 1, &p, &st, &res, &err), 0);
@@ -599,7 +599,7 @@ static void test_cancel_and_timeout(void **state) {
   orr_arena *a = orr_arena_new(0);
   volatile int cancel = 1;
   promql_query_params p = {true, 0, 30000000, 15000, 0, 0, 0, 0, &cancel, 0};
-  promql_storage st = {&db, tdb_select};
+  promql_storage st = {&db, tdb_select, false};
   promql_result res;
   promql_errinfo err;
   assert_int_equal(promql_eval(a, "sum_over_time(m[1h])", 20, &p, &st, &res, &err), ORR_ECANCELED);
