@@ -1766,8 +1766,11 @@ static bool has_range_arg(const promql_expr *c) {
   return false;
 }
 
-/* The aggregation to stream, reached from |e| as the note above says. */
-static const promql_expr *stream_find(const promql__ev *ev, const promql_expr *e, int depth) {
+/* The aggregation to stream, reached from |e| as the note above says, and
+ * the steps it is evaluated at (|ev|'s, or a subquery's: a range function
+ * of a subquery evaluates the subquery's expression once, at the steps
+ * eval_msrc computes here the same way). */
+static const promql_expr *stream_find(promql__ev *ev, const promql_expr *e, int depth) {
   if (!e || depth > 8) return NULL;
   const promql_expr *c, *x;
   long mi;
@@ -1778,7 +1781,29 @@ static const promql_expr *stream_find(const promql__ev *ev, const promql_expr *e
       if (fused_ok(ev, e, &c, &mi, &vs)) return e;
       return stream_find(ev, e->u.agg.expr, depth + 1);
     case PROMQL_NODE_CALL:
-      if (has_range_arg(e)) return NULL;
+      if (has_range_arg(e)) {
+        if (e->u.call.func->at_unsafe || promql__range_fn_id(e->u.call.func->name) == 0)
+          return NULL;
+        for (size_t i = 0; i < e->u.call.nargs; i++) {
+          const promql_expr *a = unwrap(e->u.call.args[i]);
+          if (a->kind != PROMQL_NODE_SUBQUERY || a->u.subquery.at != PROMQL_AT_NONE) continue;
+          int64_t off = a->u.subquery.offset_ms, rng = a->u.subquery.range_ms;
+          int64_t step = a->u.subquery.step_ms ? a->u.subquery.step_ms : ev->default_step;
+          if (step <= 0) return NULL;
+          promql__ev sub = *ev;
+          sub.interval = step;
+          int64_t lo = ev->start - off - rng;
+          sub.start = step * (lo / step);
+          if (sub.start < lo) sub.start += step;
+          sub.end = ev->end - off;
+          if ((x = stream_find(&sub, a->u.subquery.expr, depth + 1))) {
+            *ev = sub;
+            return x;
+          }
+          return NULL;
+        }
+        return NULL;
+      }
       for (size_t i = 0; i < e->u.call.nargs; i++)
         if ((x = stream_find(ev, e->u.call.args[i], depth + 1))) return x;
       return NULL;
@@ -2672,6 +2697,7 @@ static int stream_setup(promql_query *q) {
   ev.interval = q->p.range ? q->p.step_ms : 1;
   ev.lookback = q->p.lookback_ms;
   ev.max_samples = q->p.max_samples;
+  ev.default_step = q->p.default_subquery_step_ms;
   const promql_expr *agg = stream_find(&ev, q->root, 0);
   const promql_expr *c;
   long mi;

@@ -288,6 +288,8 @@ static const char *const fused[] = {
     "sum by (__name__) (last_over_time(%s[1m]))", "avg without (group) (resets(%s[3m]))",
     "sum by (group) (stddev_over_time(%s[2m])) / 2", "histogram_quantile(0.5, sum by (le) (rate(%s[2m])))",
     "topk(2, sum by (group) (rate(%s[2m])))", "bottomk(1, (max by (group) (idelta(%s[1m]))))",
+    "max_over_time(sum by (group) (rate(%s[2m]))[5m:30s])",
+    "avg_over_time(count(irate(%s[1m]))[3m:45s] offset 1m)",
 };
 
 static void test_fused_vs_matrix(void **state) {
@@ -340,6 +342,7 @@ static const char *const fused_vs[] = {
     "stddev by (group) (%s)", "stdvar(%s offset -30s)", "count by (__name__) (%s)",
     "sum by (group) ((%s))", "count(%s) / 2", "topk(2, count by (group) (%s))",
     "histogram_quantile(0.5, sum by (le) (%s))", "label_replace(avg by (group) (%s), \"x\", \"y\", \"\", \"\")",
+    "max_over_time(count by (group) (%s)[5m:30s])", "sum_over_time(sum(%s)[4m:])",
 };
 
 static void test_fused_vs_selector(void **state) {
