@@ -2693,7 +2693,7 @@ static int stream_setup(promql_query *q) {
     return 0;
   }
   /* fused_ok as the evaluation will ask it, with the same wrapped nodes. */
-  qsort(wraps.v, wraps.n, sizeof(*wraps.v), ptr_cmp);
+  if (wraps.n > 1) qsort(wraps.v, wraps.n, sizeof(*wraps.v), ptr_cmp);
   promql__ev ev;
   memset(&ev, 0, sizeof(ev));
   ev.inv = wraps.v;
