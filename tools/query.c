@@ -625,6 +625,9 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "%s: %s\n", argv[0], err);
     goto out;
   }
+  /* Ordered: blocks_select hands the series in label order, once each (but
+   * for a series whose blocks overlap in time, handed in parts: the engine
+   * then selects that selector again and keeps its points). */
   promql_storage st = {&bs, blocks_select, true};
   promql_result res;
   promql_errinfo e;
