@@ -24,7 +24,12 @@
  *     larger ones are handed to the loop in pieces through a mutex-guarded
  *     queue and uv_async, and the worker waits while the queue or the
  *     connection is over its high-water mark — memory stays bounded by
- *     the result, not by the result plus its JSON. */
+ *     the result, not by the result plus its JSON.
+ *  6. A small instant query (few samples and series fetched, a small tree,
+ *     no subquery) is evaluated and written on the loop thread: its
+ *     evaluation costs microseconds, the worker hand-off and back two
+ *     wake-ups (~0.1 ms, a sixth of an instant `up`). Bounded work only:
+ *     the loop is never held by a query whose cost the bounds do not cap. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +60,8 @@ struct gq {
   gw__push *push;           /* aggregations pushed down (pushdown.c); NULL: none */
   bool fetch_done;          /* the fan-out finished; evaluation waits for |push| too */
   int64_t samples;
+  size_t nseries;     /* fed so far: with |samples|, whether to evaluate inline */
+  bool inline_eval;   /* evaluated on the loop (note 6): flushes never wait */
   volatile int cancel;
   bool timed_out, gone;
   /* evaluation (worker) */
@@ -216,7 +223,7 @@ static int gq_flush(void *arg, orr_buf *buf) {
   c->next = NULL;
   c->data = orr_buf_steal(buf, &c->len);
   uv_mutex_lock(&q->mu);
-  while (!q->stop && (q->queued_bytes > GQ_QUEUE_MAX || q->blocked))
+  while (!q->inline_eval && !q->stop && (q->queued_bytes > GQ_QUEUE_MAX || q->blocked))
     uv_cond_wait(&q->cond, &q->mu);
   if (q->stop) {
     uv_mutex_unlock(&q->mu);
@@ -231,7 +238,7 @@ static int gq_flush(void *arg, orr_buf *buf) {
   q->tail = c;
   q->queued_bytes += c->len;
   uv_mutex_unlock(&q->mu);
-  uv_async_send(&q->async);
+  if (!q->inline_eval) uv_async_send(&q->async); /* inline: gq_after_work pumps */
   return 0;
 }
 
@@ -275,6 +282,40 @@ static void gq_after_work(uv_work_t *w, int status) {
 }
 
 /* ---------------------------------------------------------------- fetching */
+#define GQ_INLINE_SAMPLES 4096
+#define GQ_INLINE_SERIES 1024
+#define GQ_INLINE_NODES 32
+
+/* Counts |e|'s nodes into |*n| (stopping past GQ_INLINE_NODES); false when
+ * it holds a subquery (its cost is its steps', not the samples'). */
+static bool gq_tree_small(const promql_expr *e, int *n) {
+  if (!e) return true;
+  if (++*n > GQ_INLINE_NODES) return false;
+  switch (e->kind) {
+    case PROMQL_NODE_SUBQUERY: return false;
+    case PROMQL_NODE_MATRIX_SELECTOR: return gq_tree_small(e->u.ms.vs, n);
+    case PROMQL_NODE_CALL:
+      for (size_t i = 0; i < e->u.call.nargs; i++)
+        if (!gq_tree_small(e->u.call.args[i], n)) return false;
+      return true;
+    case PROMQL_NODE_AGGREGATE:
+      return gq_tree_small(e->u.agg.expr, n) && gq_tree_small(e->u.agg.param, n);
+    case PROMQL_NODE_BINARY:
+      return gq_tree_small(e->u.binary.lhs, n) && gq_tree_small(e->u.binary.rhs, n);
+    case PROMQL_NODE_UNARY: return gq_tree_small(e->u.unary.expr, n);
+    case PROMQL_NODE_PAREN:
+    case PROMQL_NODE_STEP_INVARIANT: return gq_tree_small(e->u.paren.expr, n);
+    default: return true;
+  }
+}
+
+/* Note 6: cheap enough to evaluate on the loop. */
+static bool gq_small(const gq *q) {
+  if (q->p.range || q->samples > GQ_INLINE_SAMPLES || q->nseries > GQ_INLINE_SERIES) return false;
+  int n = 0;
+  return gq_tree_small(promql_query_expr(q->query), &n);
+}
+
 static void gq_fetched(gw_api__fanout *f) {
   gq *q = f->arg;
   q->fetch_done = true;
@@ -301,6 +342,12 @@ static void gq_fetched(gw_api__fanout *f) {
     return;
   }
   q->work.data = q;
+  if (gq_small(q)) {
+    q->inline_eval = true;
+    gq_work(&q->work);
+    gq_after_work(&q->work, 0);
+    return;
+  }
   int rc = uv_queue_work(q->api->cfg.loop, &q->work, gq_work, gq_after_work);
   if (rc) gq_respond_error(q, PROMQL_ERR_INTERNAL, "cannot queue the evaluation");
 }
@@ -310,6 +357,7 @@ static int gq_on_series(gw_api__fanout *f, size_t sel, const labels_set *ls,
   gq *q = f->arg;
   if (q->cancel) return ORR_ECANCELED;
   q->samples += (int64_t)npts;
+  q->nseries++;
   if (q->samples > q->api->cfg.max_samples) return ORR_ELIMIT;
   return promql_query_add_series(q->query, sel, ls, pts, npts);
 }
@@ -325,6 +373,7 @@ static int gq_push_partial(void *arg, const promql_expr *node, const labels_set 
   gq *q = arg;
   if (q->cancel) return ORR_ECANCELED;
   q->samples += (int64_t)npts;
+  q->nseries++;
   if (q->samples > q->api->cfg.max_samples) return ORR_ELIMIT;
   return promql_query_add_partial(q->query, node, ls, pts, npts);
 }

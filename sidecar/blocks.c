@@ -39,8 +39,16 @@
  *    streams go through storeapi_merge: equal label sets become one series.
  *    Head chunks that start before B are cut at B (re-encoded), so no
  *    sample comes twice.
+ *    A small call (note 6) runs the same code on the loop instead.
  * 5. Everything else — skip_chunks, LabelNames, LabelValues, Info, calls
- *    with min time at or after B — is the remote-read source's, unchanged. */
+ *    with min time at or after B — is the remote-read source's, unchanged.
+ * 6. Inline: a call whose matchers are all equalities with values (the
+ *    postings are a lookup and a lazy intersection, no label-value scan)
+ *    selecting at most INLINE_SERIES series over at most INLINE_SPAN_MS is
+ *    read on the loop: counted from the postings, stopping past the
+ *    bound, before any chunk is read. Its output is a few hundred kB at
+ *    most; the worker hand-off and back cost two wake-ups (~0.1 ms, the
+ *    sixth of an instant `up` through the gateway). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,6 +65,8 @@
 #define OUT_QUEUE_BYTES (4u << 20)
 #define OUT_BATCH_BYTES (256u << 10)
 #define MERGE_BUFFERED 64
+#define INLINE_SERIES 256
+#define INLINE_SPAN_MS (6 * 3600 * 1000LL)
 
 /* ---------------------------------------------------------------- snapshot */
 typedef struct sblock {
@@ -279,6 +289,7 @@ typedef struct bcall {
   size_t ndrop;
   int64_t mint, maxt, limit;
   atomic_bool cancelled;
+  bool inline_run; /* note 6: work_cb runs on the loop */
   int wstatus;
   char werr[700];
   orr_buf batch;
@@ -329,7 +340,7 @@ static int flush_batch(bcall *s) {
   o->off = 0;
   s->batch = (orr_buf){0};
   pthread_mutex_lock(&s->mu);
-  while (s->obytes >= OUT_QUEUE_BYTES && !atomic_load(&s->cancelled))
+  while (!s->inline_run && s->obytes >= OUT_QUEUE_BYTES && !atomic_load(&s->cancelled))
     pthread_cond_wait(&s->cv, &s->mu);
   if (atomic_load(&s->cancelled)) {
     pthread_mutex_unlock(&s->mu);
@@ -344,7 +355,7 @@ static int flush_batch(bcall *s) {
   s->ot = o;
   s->obytes += o->b.len;
   pthread_mutex_unlock(&s->mu);
-  wake_loop(s);
+  if (!s->inline_run) wake_loop(s); /* inline: after_cb pumps */
   return 0;
 }
 
@@ -815,6 +826,30 @@ static void head_done(int status, const char *message, void *arg) {
   }
 }
 
+/* Note 6: whether |s| selects few enough series to be read on the loop. */
+static bool small_call(const bcall *s) {
+  if (s->maxt - s->mint > INLINE_SPAN_MS) return false;
+  for (size_t i = 0; i < s->nms; i++)
+    if (labels_matcher_type(s->ms[i]) != LABELS_MATCH_EQ || !labels_matcher_value(s->ms[i])[0])
+      return false;
+  orr_arena *a = orr_arena_new(0);
+  if (!a) return false;
+  size_t n = 0;
+  for (size_t i = 0; i < s->sn->n && n <= INLINE_SERIES; i++) {
+    const tsdb_meta *m = tsdb_block_meta(s->sn->v[i]->b);
+    if (m->max_time <= s->mint || m->min_time > s->maxt) continue;
+    tsdb_postings *p;
+    if (tsdb_index_select(tsdb_block_index(s->sn->v[i]->b), s->ms, s->nms, a, &p)) {
+      n = SIZE_MAX; /* the worker reports it */
+      break;
+    }
+    while (n <= INLINE_SERIES && tsdb_postings_next(p)) n++;
+    orr_arena_reset(a);
+  }
+  orr_arena_destroy(a);
+  return n <= INLINE_SERIES;
+}
+
 /* ---------------------------------------------------------------- backend */
 static bcall *find_call(sidecar_blocks *bs, storeapi_call *c) {
   for (bcall *s = bs->calls; s; s = s->next)
@@ -884,6 +919,12 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   }
   s->running = true;
   s->work.data = s;
+  if (small_call(s)) {
+    s->inline_run = true;
+    work_cb(&s->work);
+    after_cb(&s->work, 0);
+    return;
+  }
   if (uv_queue_work(bs->loop, &s->work, work_cb, after_cb)) {
     s->running = false;
     bcall_end(s, NET_GRPC_INTERNAL, "cannot queue the block read");

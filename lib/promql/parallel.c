@@ -40,8 +40,15 @@ static void *worker(void *p) {
 int promql__threads(int64_t parallelism) {
   if (parallelism > 0) return parallelism > PROMQL_MAX_PARALLELISM ? PROMQL_MAX_PARALLELISM
                                                                    : (int)parallelism;
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n < 1) n = 1;
+  /* Once per process: glibc reads /sys/devices/system/cpu/online at each
+   * call (open, read, close on every query). */
+  static atomic_long cached;
+  long n = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (n < 1) {
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    atomic_store_explicit(&cached, n, memory_order_relaxed);
+  }
   return n > PROMQL_MAX_PARALLELISM ? PROMQL_MAX_PARALLELISM : (int)n;
 }
 

@@ -209,6 +209,13 @@ def queries(s, now, boundary):
     out.append(("spanning range sum", "/api/v1/query_range",
                 {"query": "sum by (k) (bt_metric)", "start": "%d" % (boundary - 7200), "end": "%.3f" % now,
                  "step": "30"}))
+    # The calls above select few series with equality matchers: the sidecar
+    # reads them on its loop. A regex matcher takes the worker thread.
+    out.append(("blocks only raw (worker)", "/api/v1/query",
+                {"query": 'bt_metric{k=~"a|b|c"}[2h]', "time": "%.3f" % (boundary - 1800)}))
+    out.append(("spanning range sum (worker)", "/api/v1/query_range",
+                {"query": 'sum by (k) ({__name__=~"bt_metric"})', "start": "%d" % (boundary - 7200),
+                 "end": "%.3f" % now, "step": "30"}))
     return out
 
 
