@@ -78,7 +78,8 @@ static size_t roundtrip(const tsdb_sample *s, size_t n) {
    * before, at, between and after the samples' times (every sample on short
    * chunks, a few spread over long ones). */
   for (size_t j = 0; j < n; j += n < 64 ? 1 : n / 7 + 1) {
-    int64_t maxts[3] = {s[j].t - 1, s[j].t, s[j].t + 1};
+    int64_t t = s[j].t; /* the shapes reach INT64_MIN and INT64_MAX */
+    int64_t maxts[3] = {t == INT64_MIN ? t : t - 1, t, t == INT64_MAX ? t : t + 1};
     for (int m = 0; m < 3; m++) {
       size_t want = n;
       for (size_t i = 0; i < n; i++)
