@@ -258,7 +258,9 @@ static int decode_series(const tsdb_block *b, const tsdb_series *s, promql_point
       *cap = nc;
     }
     promql_point *out = *pts + *n;
-    int k = tsdb_xor_decode(c->data, c->len, (tsdb_sample *)out, total);
+    /* Up to the series' maxt (the query's end): an instant query at a time
+     * inside the chunk reads its head only. */
+    int k = tsdb_xor_decode_upto(c->data, c->len, (tsdb_sample *)out, total, s->maxt);
     if (k < 0) {
       rc = k;
       break;

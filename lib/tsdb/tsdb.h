@@ -95,6 +95,11 @@ int tsdb_xor_num_samples(const uint8_t *p, size_t n, uint16_t *count);
 /* Decodes every sample into |out| (|cap| entries); returns the count (>= 0),
  * ORR_ECORRUPT, or ORR_ERANGE when |cap| is too small. */
 int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap);
+/* As tsdb_xor_decode, but stops after the first sample past |maxt| (that
+ * sample included in the count): the samples after it are not read, nor
+ * checked. An instant query over a chunk ending after its time decodes
+ * only up to that time. */
+int tsdb_xor_decode_upto(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap, int64_t maxt);
 /* Two chunks at once, as tsdb_xor_decode each (faster than two calls:
  * the two decodes overlap in the CPU). Returns 0 with |*k1| and |*k2|
  * samples decoded, or the first error. */

@@ -1,6 +1,7 @@
 /* xor.c: Prometheus's XOR chunk encoding (Gorilla-style delta-of-delta
  * timestamps and XORed values), bit-exact with chunkenc in Prometheus 2.42,
  * plus the head's chunk-cutting rule and a whole-series encoder. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,7 +396,11 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
  * chunk. */
 #define PAD_MAX 2048
 
-int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
+/* tsdb_xor_decode, stopping after the first sample past |maxt| (INT64_MAX:
+ * never; the comparison then folds away). */
+static inline __attribute__((always_inline)) int decode_upto(const uint8_t *p, size_t n,
+                                                             tsdb_sample *out, size_t cap,
+                                                             int64_t maxt) {
   uint8_t padded[PAD_MAX + FAST_MARGIN];
   bool pad = n <= PAD_MAX;
   if (pad && n > 0) {
@@ -416,6 +421,7 @@ int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
     out[k].t = it.t;
     out[k].v = it.v;
     k++;
+    if (it.t > maxt) return k;
     if (it.read < 2) continue;
     /* A copy whose address never escapes, so that it can live in
      * registers (the project builds with -fno-strict-aliasing, and the
@@ -432,6 +438,7 @@ int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
         out[k].t = st.t;
         out[k].v = st.v;
         k++;
+        if (st.t > maxt) return k;
       }
     } else {
       while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
@@ -439,11 +446,20 @@ int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
         out[k].t = st.t;
         out[k].v = st.v;
         k++;
+        if (st.t > maxt) return k;
       }
     }
     it = st;
   }
   return rc < 0 ? rc : k;
+}
+
+int tsdb_xor_decode(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap) {
+  return decode_upto(p, n, out, cap, INT64_MAX);
+}
+
+int tsdb_xor_decode_upto(const uint8_t *p, size_t n, tsdb_sample *out, size_t cap, int64_t maxt) {
+  return decode_upto(p, n, out, cap, maxt);
 }
 
 /* The first two samples of a padded chunk (general path) into |out|;

@@ -73,6 +73,29 @@ static size_t roundtrip(const tsdb_sample *s, size_t n) {
   assert_int_equal(tsdb_xor_decode(b, len, all, n), (int)n);
   for (size_t i = 0; i < n; i++)
     assert_true(all[i].t == s[i].t && to_bits(all[i].v) == to_bits(s[i].v));
+  /* The decoder that stops after the first sample past maxt: the samples up
+   * to and including that one, the same as the whole decode's, for maxt
+   * before, at, between and after the samples' times (every sample on short
+   * chunks, a few spread over long ones). */
+  for (size_t j = 0; j < n; j += n < 64 ? 1 : n / 7 + 1) {
+    int64_t t = s[j].t; /* the shapes reach INT64_MIN and INT64_MAX */
+    int64_t maxts[3] = {t == INT64_MIN ? t : t - 1, t, t == INT64_MAX ? t : t + 1};
+    for (int m = 0; m < 3; m++) {
+      size_t want = n;
+      for (size_t i = 0; i < n; i++)
+        if (s[i].t > maxts[m]) {
+          want = i + 1;
+          break;
+        }
+      memset(all, 0, n * sizeof(*all));
+      int got = tsdb_xor_decode_upto(b, len, all, n, maxts[m]);
+      if (got != (int)want)
+        fail_msg("decode_upto %lld of %zu samples: %d, want %zu", (long long)maxts[m], n, got, want);
+      for (size_t i = 0; i < want; i++)
+        assert_true(all[i].t == s[i].t && to_bits(all[i].v) == to_bits(s[i].v));
+    }
+  }
+  if (n) assert_int_equal(tsdb_xor_decode_upto(b, len, all, n, INT64_MAX), (int)n);
   /* So does the two-chunk decoder, in both slots (the second slot behind a
    * one-sample chunk, so the two decodes run out of step). */
   tsdb_xor_appender one;
