@@ -563,7 +563,7 @@ def fresh_block(work, raw48):
     if check(r is not None, "compact --wait on a busy address exits (%.1fs)" % took):
         out = r.stdout + r.stderr
         err = [l for l in out.splitlines() if "level=error" in l and "address=" + addr in l
-               and "address already in use" in l]
+               and "address already in use" in l.lower()]
         check(r.returncode == 1 and took < 10 and err,
               "compact --wait on a busy address: exit %d after %.1fs, error line %s"
               % (r.returncode, took, err or out[-300:]))
