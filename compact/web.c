@@ -47,9 +47,8 @@ struct compact_web {
   bool stop;
   char *answer; /* the JSON of the last good refresh, NULL before one */
   size_t answer_len;
-  /* cfg.metrics: every refresh is a sync (NULL when not counted here) */
-  orr_series *syncs, *sync_failures, *sync_duration;
-  bucket_synced_gauge synced;
+  /* cfg.metrics: every refresh is a sync (syncs NULL when not counted here) */
+  bucket_fetch_metrics fetch;
 };
 
 /* ---------------------------------------------------------------- one block */
@@ -325,11 +324,11 @@ static void refresher(void *arg) {
     size_t nblocks = 0, cnt[BUCKET_NSTATES] = {0};
     uint64_t t0 = uv_hrtime();
     int rc = refresh(w, &json, &nblocks, cnt, err, sizeof(err));
-    if (w->syncs && rc != ORR_ECANCELED) {
-      orr_counter_inc(w->syncs);
-      orr_histogram_observe(w->sync_duration, (double)(uv_hrtime() - t0) / 1e9);
-      if (rc) orr_counter_inc(w->sync_failures);
-      else bucket_synced_gauge_set_counts(&w->synced, cnt);
+    if (w->fetch.syncs && rc != ORR_ECANCELED) {
+      orr_counter_inc(w->fetch.syncs);
+      orr_histogram_observe(w->fetch.sync_duration, (double)(uv_hrtime() - t0) / 1e9);
+      if (rc) orr_counter_inc(w->fetch.sync_failures);
+      else bucket_synced_gauge_set_counts(&w->fetch.synced, cnt);
     }
     uv_mutex_lock(&w->mu);
     bool first = false;
@@ -394,22 +393,6 @@ int compact_web_check_prefixes(const char *prog, const char *route_prefix,
   return 0;
 }
 
-/* Thanos's block fetcher metrics (compact_web_config.metrics). */
-static int register_metrics(compact_web *w, orr_registry *reg) {
-  static const double sec_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
-  orr_metric *sy = orr_counter_new(reg, "thanos_blocks_meta_syncs_total",
-                                   "Total blocks metadata synchronization attempts.", NULL);
-  orr_metric *sf = orr_counter_new(reg, "thanos_blocks_meta_sync_failures_total",
-                                   "Total blocks metadata synchronization failures.", NULL);
-  orr_metric *sd = orr_histogram_new(reg, "thanos_blocks_meta_sync_duration_seconds",
-                                     "Duration of the blocks metadata synchronization in seconds.",
-                                     NULL, sec_buckets, sizeof(sec_buckets) / sizeof(*sec_buckets));
-  if (!sy || !sf || !sd || !(w->syncs = orr_metric_series(sy)) ||
-      !(w->sync_failures = orr_metric_series(sf)) || !(w->sync_duration = orr_metric_series(sd)))
-    return ORR_ENOMEM;
-  return bucket_synced_gauge_init(&w->synced, reg);
-}
-
 int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web **out) {
   *out = NULL;
   if (cfg->refresh_ms <= 0 || cfg->timeout_ms <= 0) return ORR_EINVAL;
@@ -435,7 +418,7 @@ int compact_web_start(daemon_ctx *d, const compact_web_config *cfg, compact_web 
       rc = net_http_router_add(daemon_router(d), NET_HTTP_GET | NET_HTTP_HEAD, pat, "blocks",
                                handle_blocks, w);
   }
-  if (rc == 0 && cfg->metrics) rc = register_metrics(w, cfg->metrics);
+  if (rc == 0 && cfg->metrics) rc = bucket_fetch_metrics_init(&w->fetch, cfg->metrics);
   if (rc == 0) rc = daemon_on_shutdown(d, on_shutdown, w);
   if (rc == 0 && uv_thread_create(&w->thread, refresher, w) != 0) rc = ORR_ENOMEM;
   if (rc) {

@@ -84,10 +84,9 @@ struct store {
   int pending_closes;
   int exit_code;
   orr_series *blocks_loaded, *block_loads, *block_load_failures, *block_drops;
-  orr_series *syncs, *sync_failures, *sync_duration;
+  bucket_fetch_metrics fetch; /* thanos_blocks_meta_* */
   orr_series *lazy_loads, *lazy_load_failures, *lazy_unloads, *lazy_unload_failures;
   orr_series *lazy_load_duration;
-  bucket_synced_gauge synced;
   uv_timer_t idle_timer; /* note 5 */
   bool idle_timer_on;
 };
@@ -335,7 +334,7 @@ static int shard_filter(const labels_relabel *rl, bucket_block_meta *metas, size
 /* One sync: list, read metas, filter, load the new blocks, swap the set. */
 static int sync_once(store *st) {
   uint64_t t0 = orr_mono_ns();
-  orr_counter_inc(st->syncs); /* attempts, as Thanos counts them */
+  orr_counter_inc(st->fetch.syncs); /* attempts, as Thanos counts them */
   orr_arena *a = orr_arena_new(0);
   char err[768] = "";
   tsdb_ulid *ids;
@@ -354,13 +353,13 @@ static int sync_once(store *st) {
     rc = bucket_filter(st->bucket, metas, n, &fo, a);
   }
   if (rc) {
-    orr_counter_inc(st->sync_failures);
+    orr_counter_inc(st->fetch.sync_failures);
     orr_log_error("bucket sync failed", "bucket", objstore_name(st->bucket), "err",
                   err[0] ? err : orr_strerror(rc), NULL);
     orr_arena_destroy(a);
     return rc;
   }
-  bucket_synced_gauge_set(&st->synced, metas, n, 0);
+  bucket_synced_gauge_set(&st->fetch.synced, metas, n, 0);
   /* Current set (acquired copies). */
   pthread_mutex_lock(&st->mu);
   size_t nold = st->nblocks;
@@ -431,7 +430,7 @@ static int sync_once(store *st) {
     }
     free(prev);
     orr_gauge_set(st->blocks_loaded, (double)st->nblocks);
-    orr_histogram_observe(st->sync_duration, (double)(orr_mono_ns() - t0) / 1e9);
+    orr_histogram_observe(st->fetch.sync_duration, (double)(orr_mono_ns() - t0) / 1e9);
   }
   for (size_t i = 0; i < nold; i++) store_block_release(old[i]);
   free(old);
@@ -1056,13 +1055,6 @@ static int register_metrics(store *st, orr_registry *reg) {
                                    "Total number of failed remote block loading attempts.", NULL);
   orr_metric *bd = orr_counter_new(reg, "thanos_bucket_store_block_drops_total",
                                    "Total number of local blocks that were dropped.", NULL);
-  orr_metric *sy = orr_counter_new(reg, "thanos_blocks_meta_syncs_total",
-                                   "Total blocks metadata synchronization attempts.", NULL);
-  orr_metric *sf = orr_counter_new(reg, "thanos_blocks_meta_sync_failures_total",
-                                   "Total blocks metadata synchronization failures.", NULL);
-  orr_metric *sd = orr_histogram_new(reg, "thanos_blocks_meta_sync_duration_seconds",
-                                     "Duration of the blocks metadata synchronization in seconds.",
-                                     NULL, sec_buckets, 12);
   orr_metric *ll = orr_counter_new(reg, "thanos_bucket_store_indexheader_lazy_load_total",
                                    "Total number of index-header lazy load operations.", NULL);
   orr_metric *llf = orr_counter_new(reg, "thanos_bucket_store_indexheader_lazy_load_failed_total",
@@ -1078,8 +1070,8 @@ static int register_metrics(store *st, orr_registry *reg) {
   orr_metric *lld = orr_histogram_new(reg, "thanos_bucket_store_indexheader_lazy_load_duration_seconds",
                                       "Duration of the index-header lazy loading in seconds.", NULL,
                                       load_buckets, 9);
-  if (!f || !fb || !dr || !bq || !gd || !bl || !ld || !lf || !bd || !sy || !sf || !sd || !ll ||
-      !llf || !lu || !luf || !lld || bucket_synced_gauge_init(&st->synced, reg))
+  if (!f || !fb || !dr || !bq || !gd || !bl || !ld || !lf || !bd || !ll || !llf || !lu ||
+      !luf || !lld || bucket_fetch_metrics_init(&st->fetch, reg))
     return ORR_ENOMEM;
   st->lazy_loads = orr_metric_series(ll);
   st->lazy_load_failures = orr_metric_series(llf);
@@ -1103,9 +1095,6 @@ static int register_metrics(store *st, orr_registry *reg) {
   st->block_loads = orr_metric_series(ld);
   st->block_load_failures = orr_metric_series(lf);
   st->block_drops = orr_metric_series(bd);
-  st->syncs = orr_metric_series(sy);
-  st->sync_failures = orr_metric_series(sf);
-  st->sync_duration = orr_metric_series(sd);
   return 0;
 }
 

@@ -171,6 +171,17 @@ void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *me
  * blocks, as the compactor's catalogue). */
 void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]);
 
+/* Thanos's block fetcher metrics, for a reader of the bucket's block list
+ * (the store's sync, tools bucket web's refresh): every read counts in
+ * syncs (thanos_blocks_meta_syncs_total) and sync_duration (seconds), a
+ * failed one in sync_failures, and synced is thanos_blocks_meta_synced. */
+typedef struct bucket_fetch_metrics {
+  orr_series *syncs, *sync_failures, *sync_duration;
+  bucket_synced_gauge synced;
+} bucket_fetch_metrics;
+/* Registers them on |reg|. Returns 0 or ORR_ENOMEM. */
+int bucket_fetch_metrics_init(bucket_fetch_metrics *m, orr_registry *reg);
+
 /* ---------------------------------------------------------------- upload */
 /* Hooks of one block upload; every member may be NULL. */
 typedef struct bucket_upload_opts {

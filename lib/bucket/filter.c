@@ -155,6 +155,21 @@ void bucket_synced_gauge_set(bucket_synced_gauge *g, const bucket_block_meta *me
   bucket_synced_gauge_set_counts(g, cnt);
 }
 
+int bucket_fetch_metrics_init(bucket_fetch_metrics *m, orr_registry *reg) {
+  static const double sec_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  orr_metric *sy = orr_counter_new(reg, "thanos_blocks_meta_syncs_total",
+                                   "Total blocks metadata synchronization attempts.", NULL);
+  orr_metric *sf = orr_counter_new(reg, "thanos_blocks_meta_sync_failures_total",
+                                   "Total blocks metadata synchronization failures.", NULL);
+  orr_metric *sd = orr_histogram_new(reg, "thanos_blocks_meta_sync_duration_seconds",
+                                     "Duration of the blocks metadata synchronization in seconds.",
+                                     NULL, sec_buckets, sizeof(sec_buckets) / sizeof(*sec_buckets));
+  if (!sy || !sf || !sd || !(m->syncs = orr_metric_series(sy)) ||
+      !(m->sync_failures = orr_metric_series(sf)) || !(m->sync_duration = orr_metric_series(sd)))
+    return ORR_ENOMEM;
+  return bucket_synced_gauge_init(&m->synced, reg);
+}
+
 void bucket_synced_gauge_set_counts(bucket_synced_gauge *g, const size_t cnt[BUCKET_NSTATES]) {
   for (int i = 0; i < BUCKET_NSTATES; i++)
     if (g->state[i]) orr_gauge_set(g->state[i], (double)cnt[i]);
