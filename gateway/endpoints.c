@@ -20,8 +20,12 @@
  * 4. An endpoint no longer discovered leaves the table at once but its
  *    client is closed only when no fan-out and no Info call holds it
  *    (|refs|, |info_inflight|).
- * 5. gw_close() frees the gw when its handles closed and the DNS round in
- *    flight (if any) came back. */
+ * 5. gw_close() frees the gw when its handles closed, the DNS round in
+ *    flight (if any) came back and every endpoint is freed, its client
+ *    closed (|nlive|): it cancels the Info calls in flight, and a fan-out
+ *    holding an endpoint is cancelled by gw__ops_close. The daemon closes
+ *    whatever handle is left once the gw is freed, and a client whose
+ *    handles close without their callbacks is never freed. */
 #include <arpa/nameser.h>
 #include <errno.h>
 #include <jansson.h>
@@ -395,13 +399,25 @@ static void source_client_closed(void *arg) {
   src->close(src, source_closed, src->g);
 }
 
+static void client_closed(void *arg) {
+  gw *g = arg;
+  g->nlive--;
+  if (g->closing) maybe_free_gw(g);
+}
+
 static void endpoint_free(gw__endpoint *e) {
-  if (e->client && e->src)
+  gw *g = e->g;
+  if (e->client && e->src) {
     storeapi_client_close(e->client, source_client_closed, e->src);
-  else if (e->src)
-    e->src->close(e->src, source_closed, e->g);
-  else if (e->client)
-    storeapi_client_close(e->client, NULL, NULL);
+    g->nlive--; /* the source is counted by nsources */
+  } else if (e->src) {
+    e->src->close(e->src, source_closed, g);
+    g->nlive--;
+  } else if (e->client) {
+    storeapi_client_close(e->client, client_closed, g);
+  } else {
+    g->nlive--;
+  }
   orr_arena_destroy(e->state);
   free(e->address);
   free(e->name);
@@ -422,7 +438,9 @@ static void http_closed(void *arg) {
 }
 
 static void maybe_free_gw(gw *g) {
-  if (g->pending_closes > 0 || g->dns_pending > 0 || g->nsources > 0 || g->http_closing) return;
+  if (g->pending_closes > 0 || g->dns_pending > 0 || g->nsources > 0 || g->nlive > 0 ||
+      g->http_closing)
+    return;
   if (g->http) { /* the sources are closed: their HTTP client goes last */
     g->http_closing = true;
     net_http_client_close(g->http, http_closed, g);
@@ -470,6 +488,8 @@ void gw_close(gw *g, void (*on_closed)(void *arg), void *arg) {
   for (size_t i = 0; i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
     e->wanted = false;
+    /* Its callback follows from the loop (CANCELLED) and frees |e|. */
+    if (e->info_inflight && e->info_call) storeapi_unary_cancel(e->info_call);
     endpoint_maybe_free(e);
   }
   g->neps = 0;
@@ -529,6 +549,7 @@ static int add_ep(gw *g, const char *addr) {
   rc = ORR_ENOMEM;
   if (!e) goto out;
   e->g = g;
+  g->nlive++;
   e->seq = g->ep_seq++;
   e->kind = kind;
   e->address = strdup(addr);
@@ -982,6 +1003,7 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
   gw__endpoint *e = arg;
   gw *g = e->g;
   e->info_inflight = false;
+  e->info_call = NULL;
   if (!e->wanted) {
     endpoint_maybe_free(e);
     return;
@@ -1119,7 +1141,8 @@ static void tick_cb(uv_timer_t *t) {
     if (e->info_inflight || now < e->next_info_ms) continue;
     int64_t every = g->cfg.info_interval_ms;
     e->next_info_ms = now + (e->next_info_ms ? every : every * (1 + e->seq % 8) / 8);
-    if (storeapi_client_info(e->client, g->cfg.info_timeout_ms, info_done, e) == 0)
+    if (storeapi_client_info_ex(e->client, g->cfg.info_timeout_ms, info_done, e, &e->info_call) ==
+        0)
       e->info_inflight = true;
   }
   check_first_round(g, now);

@@ -166,6 +166,7 @@ typedef struct gw__endpoint {
   int refs;          /* fan-outs using |client| (loop thread) */
   bool wanted;       /* still discovered (reconcile) */
   bool info_inflight;
+  struct storeapi_unary *info_call; /* while info_inflight: gw_close cancels it */
   bool supports_wrl; /* Info: supports_without_replica_labels */
   bool query_api;    /* Info: serves thanos.Query (a pushdown target, pushdown.c) */
   int64_t next_info_ms; /* 0: never asked */
@@ -298,6 +299,7 @@ struct gw {
   net_http_client *http; /* the sources' (gw__http) */
   bool http_closing;
   int nsources;          /* sources open or closing: |g| outlives them */
+  int nlive;             /* endpoints not yet freed, clients closing included */
   orr_metric *m_ep_requests, *m_ep_duration, *m_ep_series, *m_src_bytes, *m_ep_rx;
   struct gw_op *ops; /* fan-outs in flight (proxy.c) */
   struct gw__lop *lops; /* labels fan-outs in flight (proxy.c) */

@@ -140,8 +140,14 @@ void storeapi_unary_cancel(storeapi_unary *u) {
 }
 
 int storeapi_client_info(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg) {
+  return storeapi_client_info_ex(c, timeout_ms, cb, arg, NULL);
+}
+
+int storeapi_client_info_ex(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg,
+                            storeapi_unary **out) {
   Thanos__Info__InfoRequest req = THANOS__INFO__INFO_REQUEST__INIT;
-  return unary(c, STOREAPI_PATH_INFO, 0, &req.base, timeout_ms, (void *)cb, arg, NULL);
+  return unary(c, STOREAPI_PATH_INFO, 0, &req.base, timeout_ms, (void *)cb, arg,
+               (unary_call **)out);
 }
 
 int storeapi_client_label_names(storeapi_client *c, const Thanos__LabelNamesRequest *req,

@@ -223,6 +223,8 @@ int storeapi_client_label_values(storeapi_client *c, const Thanos__LabelValuesRe
  * |cb| returns, for storeapi_unary_cancel(): |cb| then follows with
  * CANCELLED (never from inside the cancel). */
 typedef struct storeapi_unary storeapi_unary;
+int storeapi_client_info_ex(storeapi_client *c, int64_t timeout_ms, storeapi_info_fn cb, void *arg,
+                            storeapi_unary **out);
 int storeapi_client_label_names_ex(storeapi_client *c, const Thanos__LabelNamesRequest *req,
                                    int64_t timeout_ms, storeapi_label_names_fn cb, void *arg,
                                    storeapi_unary **out);
