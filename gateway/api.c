@@ -174,53 +174,6 @@ static int time_param(net_http_req *req, const char *name, int64_t def, int64_t 
   return 0;
 }
 
-int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, size_t *n,
-                           bool prefix) {
-  const char *pfx = prefix ? "invalid parameter \"match[]\": " : "";
-  size_t np;
-  const net_http_kv *kv = net_http_req_params(req, &np);
-  size_t cnt = 0;
-  for (size_t i = 0; i < np; i++)
-    if (!strcmp(kv[i].name, "match[]")) cnt++;
-  *asts = cnt ? orr_arena_calloc(a, cnt, sizeof(**asts)) : NULL;
-  *n = 0;
-  if (cnt && !*asts) {
-    net_http_respond_api_error(req, "internal", "out of memory");
-    return ORR_ENOMEM;
-  }
-  for (size_t i = 0; i < np; i++) {
-    if (strcmp(kv[i].name, "match[]")) continue;
-    promql_error pe;
-    promql_ast *ast = NULL;
-    int rc = promql_parse_metric_selector(a, kv[i].value, kv[i].value_len, &ast, &pe);
-    if (rc) {
-      if (rc == ORR_ENOMEM)
-        net_http_respond_api_error(req, "internal", "out of memory");
-      else
-        gw_api__errorf(req, "bad_data", "%s%s", pfx, pe.msg);
-      return rc;
-    }
-    (*asts)[(*n)++] = ast;
-  }
-  /* Every set needs a matcher that does not match the empty string. */
-  for (size_t i = 0; i < *n; i++) {
-    const promql_expr *e = promql_ast_root((*asts)[i]);
-    bool ok = false;
-    for (size_t j = 0; j < e->u.vs.nmatchers && !ok; j++)
-      ok = !labels_matcher_matches_empty(e->u.vs.matchers[j]);
-    if (!ok) {
-      gw_api__errorf(req, "bad_data", "%smatch[] must contain at least one non-empty matcher",
-                     pfx);
-      return ORR_EINVAL;
-    }
-  }
-  return 0;
-}
-
-int gw_api__fanout_parse(gw_api__fanout *f, bool prefix) {
-  return gw_api__parse_matchers(f->req, f->a, &f->asts, &f->nasts, prefix);
-}
-
 /* Thanos's dedup and partial_response parameters. Responds on error. */
 int gw_api__thanos_params(gw_api *api, net_http_req *req, bool *dedup, int *partial) {
   *dedup = true;
@@ -394,8 +347,7 @@ static const gw_api__fanout_cb series_cb = {.series = series_on_series, .finish 
  * partial_response, match[]) and a fan-out with a collect as its argument.
  * Responds on error and returns NULL. */
 static gw_api__fanout *begin(gw_api *api, net_http_req *req, const gw_api__fanout_cb *cb,
-                             bool prefix, int64_t *start, int64_t *end, bool *dedup,
-                             int *partial) {
+                             int64_t *start, int64_t *end, bool *dedup, int *partial) {
   if (time_param(req, "start", GW_MIN_TIME_MS, start) ||
       time_param(req, "end", GW_MAX_TIME_MS, end) ||
       gw_api__thanos_params(api, req, dedup, partial))
@@ -407,17 +359,22 @@ static gw_api__fanout *begin(gw_api *api, net_http_req *req, const gw_api__fanou
     net_http_respond_api_error(req, "internal", "out of memory");
     return NULL;
   }
-  if (gw_api__fanout_parse(f, prefix)) {
-    free(c);
-    gw_api__fanout_free(f);
-    return NULL;
-  }
   return f;
 }
 
 static void drop_fanout(gw_api__fanout *f) {
   free(f->arg);
   gw_api__fanout_free(f);
+}
+
+/* A bad match[] (or no memory to plan): Prometheus's error, then free. */
+static void bad_match(gw_api__fanout *f, int rc, const char *msg) {
+  net_http_req *req = f->req;
+  drop_fanout(f);
+  if (rc == ORR_ENOMEM)
+    net_http_respond_api_error(req, "internal", "out of memory");
+  else
+    net_http_respond_api_error(req, "bad_data", msg);
 }
 
 static void handle_series(net_http_req *req, void *arg) {
@@ -433,7 +390,7 @@ static void handle_series(net_http_req *req, void *arg) {
   int64_t start, end;
   bool dedup;
   int partial;
-  gw_api__fanout *f = begin(api, req, &series_cb, true, &start, &end, &dedup, &partial);
+  gw_api__fanout *f = begin(api, req, &series_cb, &start, &end, &dedup, &partial);
   if (!f) return;
   gw_select_req sr;
   memset(&sr, 0, sizeof(sr));
@@ -443,12 +400,7 @@ static void handle_series(net_http_req *req, void *arg) {
   sr.skip_chunks = true;
   sr.dedup = dedup;
   sr.partial_response = partial;
-  if (gw_api__fanout_match(f, &sr)) {
-    drop_fanout(f);
-    net_http_respond_api_error(req, "internal", "out of memory");
-    return;
-  }
-  gw_api__fanout_start(f);
+  gw_api__fanout_match_start(f, GW_MATCH_PREFIX | GW_MATCH_NONEMPTY, &sr, NULL, bad_match);
 }
 
 /* ================================================================ labels */
@@ -502,8 +454,7 @@ static void labels_common(gw_api *api, net_http_req *req, const char *name) {
   int64_t start, end;
   bool dedup;
   int partial;
-  /* 2.42's labels APIs report match[] errors without the parameter's name. */
-  gw_api__fanout *f = begin(api, req, &labels_cb, false, &start, &end, &dedup, &partial);
+  gw_api__fanout *f = begin(api, req, &labels_cb, &start, &end, &dedup, &partial);
   if (!f) return;
   gw_labels_req lr;
   memset(&lr, 0, sizeof(lr));
@@ -512,12 +463,13 @@ static void labels_common(gw_api *api, net_http_req *req, const char *name) {
   lr.end = end;
   lr.dedup = dedup;
   lr.partial_response = partial;
-  if ((name && !lr.name) || gw_api__fanout_match_labels(f, &lr)) {
+  if (name && !lr.name) {
     drop_fanout(f);
     net_http_respond_api_error(req, "internal", "out of memory");
     return;
   }
-  gw_api__fanout_start(f);
+  /* 2.42's labels APIs report match[] errors without the parameter's name. */
+  gw_api__fanout_match_start(f, GW_MATCH_NONEMPTY, NULL, &lr, bad_match);
 }
 
 static void handle_labels(net_http_req *req, void *arg) { labels_common(arg, req, NULL); }

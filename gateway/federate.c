@@ -136,6 +136,17 @@ static void fed_finish(gw_api__fanout *f) {
 
 static const gw_api__fanout_cb fed_cb = {.series = fed_on_series, .finish = fed_finish};
 
+/* A bad match[]: Prometheus answers 400 with the parse error as text. */
+static void fed_bad(gw_api__fanout *f, int rc, const char *msg) {
+  net_http_req *req = f->req;
+  free(f->arg);
+  gw_api__fanout_free(f);
+  if (rc == ORR_ENOMEM)
+    net_http_respondf(req, 500, "out of memory\n");
+  else
+    net_http_respondf(req, 400, "%s\n", msg);
+}
+
 void gw_api__handle_federate(net_http_req *req, void *arg) {
   gw_api *api = arg;
   fed *op = calloc(1, sizeof(*op));
@@ -145,21 +156,6 @@ void gw_api__handle_federate(net_http_req *req, void *arg) {
     net_http_respondf(req, 500, "out of memory\n");
     return;
   }
-  /* Prometheus answers a bad selector with 400 and the parse error as text. */
-  size_t np;
-  const net_http_kv *kv = net_http_req_params(req, &np);
-  size_t cnt = 0;
-  for (size_t i = 0; i < np; i++)
-    if (!strcmp(kv[i].name, "match[]")) cnt++;
-  f->asts = cnt ? orr_arena_calloc(f->a, cnt, sizeof(*f->asts)) : NULL;
-  int rc = cnt && !f->asts ? ORR_ENOMEM : 0;
-  promql_error pe;
-  for (size_t i = 0; i < np && !rc; i++) {
-    if (strcmp(kv[i].name, "match[]")) continue;
-    promql_ast *ast;
-    rc = promql_parse_metric_selector(f->a, kv[i].value, kv[i].value_len, &ast, &pe);
-    if (!rc) f->asts[f->nasts++] = ast;
-  }
   int64_t now = orr_now_ms();
   op->maxt = now;
   gw_select_req sr;
@@ -168,15 +164,5 @@ void gw_api__handle_federate(net_http_req *req, void *arg) {
   sr.maxt = now;
   sr.dedup = true;
   sr.partial_response = -1;
-  if (!rc) rc = gw_api__fanout_match(f, &sr);
-  if (rc) {
-    if (rc == ORR_ENOMEM)
-      net_http_respondf(req, 500, "out of memory\n");
-    else
-      net_http_respondf(req, 400, "%s\n", pe.msg);
-    free(op);
-    gw_api__fanout_free(f);
-    return;
-  }
-  gw_api__fanout_start(f);
+  gw_api__fanout_match_start(f, 0, &sr, NULL, fed_bad);
 }

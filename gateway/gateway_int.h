@@ -412,7 +412,7 @@ struct gw_api__fanout {
   orr_arena *a;                 /* the request's arena, freed with |f| */
   const gw_api__fanout_cb *cb;  /* borrowed for |f|'s life */
   void *arg;                    /* the owner's */
-  promql_ast **asts;            /* match[] (gw_api__fanout_parse), freed with |f| */
+  promql_ast **asts;            /* match[] (gw_api__fanout_match_start), freed with |f| */
   size_t nasts;
   struct gw_api__fcall *calls;
   size_t ncalls, capcalls, next, running;
@@ -432,17 +432,21 @@ struct gw_api__fanout {
  * with gw_api__fanout_free() once finish ran (or before starting it). */
 int gw_api__fanout_new(gw_api *api, net_http_req *req, const gw_api__fanout_cb *cb, void *arg,
                        gw_api__fanout **out);
-/* Parses |req|'s match[] into f->asts (gw_api__parse_matchers: responds on
- * error and returns non-zero). */
-int gw_api__fanout_parse(gw_api__fanout *f, bool prefix);
 /* Adds one call before the start (|r| copied; its matchers and grouping
  * borrowed until finish). Returns 0, ORR_EINVAL (after the start) or ORR_ENOMEM. */
 int gw_api__fanout_select(gw_api__fanout *f, const gw_select_req *r, size_t sel);
 int gw_api__fanout_labels(gw_api__fanout *f, const gw_labels_req *r);
-/* Adds the calls for f->asts: |tmpl| with each planned matcher set
- * (selectors unioned where exact). Labels without match[]: one call. */
-int gw_api__fanout_match(gw_api__fanout *f, const gw_select_req *tmpl);
-int gw_api__fanout_match_labels(gw_api__fanout *f, const gw_labels_req *tmpl);
+/* Parses |f->req|'s match[] (gw_api__parse_match with |flags|) into
+ * f->asts, adds the calls — |st| (or, when NULL, |lt|) with each planned
+ * matcher set, selectors unioned where exact; labels without match[]: one
+ * call — and starts (gw_api__fanout_start). Many selectors are parsed and
+ * planned on a worker thread (fanout.c note 6). On a bad selector or no
+ * memory |bad(f, rc, msg)| runs instead, on the loop, perhaps before this
+ * returns: rc ORR_EINVAL (|msg| Prometheus's error) or ORR_ENOMEM; it
+ * responds and frees |f|. |st|/|lt| are copied; their strings borrowed. */
+typedef void (*gw_api__fanout_bad_fn)(gw_api__fanout *f, int rc, const char *msg);
+void gw_api__fanout_match_start(gw_api__fanout *f, unsigned flags, const gw_select_req *st,
+                                const gw_labels_req *lt, gw_api__fanout_bad_fn bad);
 /* Takes a slot (or queues for one), then runs cb->start and the calls;
  * finish may run before this returns. */
 void gw_api__fanout_start(gw_api__fanout *f);
@@ -469,12 +473,18 @@ int gw_api__parse_bool(const char *s, bool *out);
 void gw_api__quote(orr_buf *b, const char *s);
 /* Responds {"status":"error",...} with printf-style text. Finishes |req|. */
 void gw_api__errorf(net_http_req *req, const char *type, const char *fmt, ...) ORR_PRINTF(3, 4);
-/* Parses every match[] of |req| into metric selectors (ASTs appended to
- * |asts|, freed by the caller with promql_ast_free); on a bad one responds
- * with Prometheus's error (prefixed 'invalid parameter "match[]": ' when
- * |prefix|) and returns ORR_EINVAL (|req| finished). */
-int gw_api__parse_matchers(net_http_req *req, orr_arena *a, promql_ast ***asts, size_t *n,
-                           bool prefix);
+/* Parses every match[] of |kv| into metric selectors (|*asts| from |a|,
+ * each AST freed by the caller with promql_ast_free, also after an error).
+ * Returns 0, ORR_ENOMEM, or ORR_EINVAL with Prometheus's error in |msg|:
+ * prefixed 'invalid parameter "match[]": ' with GW_MATCH_PREFIX; with
+ * GW_MATCH_NONEMPTY a selector whose every matcher matches the empty
+ * string is an error (the series and labels APIs; /federate's
+ * ParseMetricSelector does not check). No response is made: safe on any
+ * thread. */
+#define GW_MATCH_PREFIX 1u
+#define GW_MATCH_NONEMPTY 2u
+int gw_api__parse_match(const net_http_kv *kv, size_t np, orr_arena *a, promql_ast ***asts,
+                        size_t *n, unsigned flags, char *msg, size_t msglen);
 
 /* Thanos's dedup and partial_response parameters (defaults: true, the
  * flag). On a bad value responds and returns ORR_EINVAL. */

@@ -78,6 +78,19 @@ def main():
                       "%d kB before, %d kB after" % (base, after))
             check("%s: a small query meanwhile answers within 3 s" % path,
                   side.get("st") == 200 and side.get("dt", 99) < 3, repr(side))
+
+        # Many selectors are parsed off the loop: a bad one among them gets
+        # the answer it gets alone (Prometheus's error), and the good ones
+        # before it are not half-served.
+        goods = [("match[]", 'fault_metric{i="%d"}' % k) for k in range(200)]
+        for path, bad in (("/api/v1/series", 'fault_metric{i="1"'),
+                          ("/api/v1/series", '{i=""}'),
+                          ("/federate", 'fault_metric{i="1"')):
+            st1, b1, _ = http("POST", gw.url + path, [("match[]", bad)])
+            st2, b2, _ = http("POST", gw.url + path, goods + [("match[]", bad)])
+            check("%s: %s after 200 good selectors answers as alone" % (path, bad),
+                  st1 == 400 and st2 == 400 and b1 == b2 and ("error" in b1 or "parse" in b1),
+                  "alone: %d %s; after 200: %d %s" % (st1, b1[:200], st2, b2[:200]))
     finally:
         stop_all()
         if peers_p:
