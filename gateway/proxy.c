@@ -1314,6 +1314,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
   op->g = g;
   LIST_PUSH(g->ops, op, prev, next);
   optimer_update(g);
+  storeapi_packed packed = {0};
+  if (op->neps > 1 && storeapi_packed_init(&packed, &sr)) goto oom;
   op->pending = 1; /* held until every call started */
   for (size_t i = 0; i < op->neps; i++) {
     target *t = &op->t[i];
@@ -1325,8 +1327,8 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
     t->eager = op->req.dedup && !t->ep->supports_wrl;
     t->last_msg_ms = now;
     if (!t->lsets) t->lsets = "";
-    int rc = storeapi_client_series(t->ep->client, &sr, timeout, on_series, on_series_done, t,
-                                    &t->call);
+    int rc = storeapi_client_series_packed(t->ep->client, &sr, packed.data ? &packed : NULL,
+                                           timeout, on_series, on_series_done, t, &t->call);
     if (rc) {
       const char *m = orr_arena_sprintf(op->a, "receive series from Addr: %s: %s",
                                         t->ep->name, orr_strerror(rc));
@@ -1339,6 +1341,7 @@ int gw__select_ex(gw *g, const gw_select_req *req, const gw_select_cb *cb, gw_op
     t->h.open = true;
     op->pending++;
   }
+  storeapi_packed_free(&packed);
   if (out) *out = op;
   op->pending--;
   drain(op); /* inputs that failed to start are closed */

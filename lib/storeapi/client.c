@@ -230,21 +230,43 @@ static bool refuse_msg(net_grpc_ccall *cc, ProtobufCMessage *r, bool nul, int *b
 /* Packs |req| and starts the call both the Series and Query APIs make (one
  * request, a stream of responses), with the client's metadata and limits. */
 static int start_call(storeapi_client *c, const char *path, const ProtobufCMessage *req,
-                      int64_t timeout_ms, net_grpc_msg_fn on_msg, net_grpc_done_fn on_done,
-                      void *arg, net_grpc_ccall **cc) {
+                      const storeapi_packed *packed, int64_t timeout_ms, net_grpc_msg_fn on_msg,
+                      net_grpc_done_fn on_done, void *arg, net_grpc_ccall **cc) {
   orr_buf b = {0};
-  if (storeapi__pack(req, &b)) {
-    orr_buf_free(&b);
-    return ORR_ENOMEM;
+  const void *data = packed ? packed->data : NULL;
+  size_t len = packed ? packed->len : 0;
+  if (!packed) {
+    if (storeapi__pack(req, &b)) {
+      orr_buf_free(&b);
+      return ORR_ENOMEM;
+    }
+    data = b.data;
+    len = b.len;
   }
   net_grpc_call_opts o = {0};
   o.timeout_ms = timeout_ms;
   o.max_recv_msg = 64u << 20;
   o.metadata = c->md;
-  int rc = net_grpc_client_call(c->g, path, b.data ? b.data : "", b.len, &o, on_msg, on_done,
-                                arg, cc);
+  int rc = net_grpc_client_call(c->g, path, data ? data : "", len, &o, on_msg, on_done, arg, cc);
   orr_buf_free(&b);
   return rc;
+}
+
+int storeapi_packed_init(storeapi_packed *p, const Thanos__SeriesRequest *req) {
+  orr_buf b = {0};
+  if (storeapi__pack(&req->base, &b)) {
+    orr_buf_free(&b);
+    return ORR_ENOMEM;
+  }
+  p->data = b.data;
+  p->len = b.len;
+  return 0;
+}
+
+void storeapi_packed_free(storeapi_packed *p) {
+  free(p->data);
+  p->data = NULL;
+  p->len = 0;
 }
 
 static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
@@ -275,6 +297,13 @@ static void series_done(net_grpc_ccall *cc, int status, const char *message, voi
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                            int64_t timeout_ms, storeapi_series_fn on_series,
                            storeapi_done_fn on_done, void *arg, storeapi_series_call **out) {
+  return storeapi_client_series_packed(c, req, NULL, timeout_ms, on_series, on_done, arg, out);
+}
+
+int storeapi_client_series_packed(storeapi_client *c, const Thanos__SeriesRequest *req,
+                                  const storeapi_packed *packed, int64_t timeout_ms,
+                                  storeapi_series_fn on_series, storeapi_done_fn on_done,
+                                  void *arg, storeapi_series_call **out) {
   if (c->loc) {
     storeapi_series_call t = {0};
     t.on_series = on_series;
@@ -289,8 +318,8 @@ int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
   sc->on_done = on_done;
   sc->arg = arg;
   sc->rx = c->rx;
-  int rc = start_call(c, STOREAPI_PATH_SERIES, &req->base, timeout_ms, series_msg, series_done,
-                      sc, &sc->cc);
+  int rc = start_call(c, STOREAPI_PATH_SERIES, &req->base, packed, timeout_ms, series_msg,
+                      series_done, sc, &sc->cc);
   if (rc) {
     free(sc);
     return rc;
@@ -378,8 +407,8 @@ int storeapi_client_query(storeapi_client *c, const Thanos__QueryRequest *inst,
   qc->arg = arg;
   qc->rx = c->rx;
   int rc = start_call(c, inst ? STOREAPI_PATH_QUERY : STOREAPI_PATH_QUERY_RANGE,
-                      inst ? &inst->base : &range->base, timeout_ms, query_msg, query_done, qc,
-                      &qc->cc);
+                      inst ? &inst->base : &range->base, NULL, timeout_ms, query_msg, query_done,
+                      qc, &qc->cc);
   if (rc) {
     free(qc);
     return rc;

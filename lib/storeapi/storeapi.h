@@ -236,6 +236,22 @@ void storeapi_unary_cancel(storeapi_unary *u);
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
                            int64_t timeout_ms, storeapi_series_fn on_series,
                            storeapi_done_fn on_done, void *arg, storeapi_series_call **out);
+/* A SeriesRequest packed once, for a fan-out that sends the same request
+ * to many endpoints (packing it per endpoint cost ~6% of a thousand-endpoint
+ * query). storeapi_packed_init() returns 0 or ORR_ENOMEM. */
+typedef struct storeapi_packed {
+  void *data;
+  size_t len;
+} storeapi_packed;
+int storeapi_packed_init(storeapi_packed *p, const Thanos__SeriesRequest *req);
+void storeapi_packed_free(storeapi_packed *p);
+/* storeapi_client_series() sending |packed| (|req| packed by
+ * storeapi_packed_init(); borrowed for the duration of the call only: the
+ * bytes are copied) when it is not NULL; a local client takes |req|. */
+int storeapi_client_series_packed(storeapi_client *c, const Thanos__SeriesRequest *req,
+                                  const storeapi_packed *packed, int64_t timeout_ms,
+                                  storeapi_series_fn on_series, storeapi_done_fn on_done,
+                                  void *arg, storeapi_series_call **out);
 /* Request metadata sent with every later call: name, value, ..., NULL
  * (borrowed until the client closes; NULL: none). */
 void storeapi_client_set_metadata(storeapi_client *c, const char *const *md);
