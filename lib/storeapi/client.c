@@ -215,11 +215,11 @@ static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsig
  * could not take (|r| NULL), or whose series result holds a NUL in a label
  * (|nul|), marks the call bad and cancels it; query_done/series_done then report
  * it. Returns true when the caller must drop the message (|r| is freed). */
-static bool refuse_msg(net_grpc_ccall *cc, ProtobufCMessage *r, bool nul, int *bad,
-                       const char **why) {
+static bool refuse_msg(net_grpc_ccall *cc, ProtobufCMessage *r, ProtobufCAllocator *a, bool nul,
+                       int *bad, const char **why) {
   if (r && !nul) return false;
   if (r) {
-    protobuf_c_message_free_unpacked(r, NULL);
+    protobuf_c_message_free_unpacked(r, a);
     *why = "a label name or value holds a NUL byte";
   }
   *bad = 1;
@@ -273,14 +273,14 @@ static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *
   storeapi_series_call *sc = arg;
   count_rx(sc->rx, len);
   if (sc->bad) return 0;
-  Thanos__SeriesResponse *r = thanos__series_response__unpack(NULL, len, msg);
-  if (refuse_msg(cc, r ? &r->base : NULL,
+  Thanos__SeriesResponse *r = thanos__series_response__unpack(&sc->pool.a, len, msg);
+  if (refuse_msg(cc, r ? &r->base : NULL, &sc->pool.a,
                  r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
                      has_nul_label(msg, msg + len, 0, 1),
                  &sc->bad, &sc->why))
     return 0;
   int rc = sc->on_series(r, sc->arg);
-  thanos__series_response__free_unpacked(r, NULL);
+  thanos__series_response__free_unpacked(r, &sc->pool.a);
   return rc == NET_GRPC_PAUSE ? NET_GRPC_PAUSE : 0;
 }
 
@@ -291,6 +291,7 @@ static void series_done(net_grpc_ccall *cc, int status, const char *message, voi
     message = sc->why ? sc->why : "cannot decode SeriesResponse";
   }
   sc->on_done(status, message, sc->arg);
+  storeapi__msg_pool_release(&sc->pool);
   free(sc);
 }
 
@@ -318,6 +319,7 @@ int storeapi_client_series_packed(storeapi_client *c, const Thanos__SeriesReques
   sc->on_done = on_done;
   sc->arg = arg;
   sc->rx = c->rx;
+  storeapi__msg_pool_init(&sc->pool);
   int rc = start_call(c, STOREAPI_PATH_SERIES, &req->base, packed, timeout_ms, series_msg,
                       series_done, sc, &sc->cc);
   if (rc) {
@@ -368,7 +370,7 @@ static int query_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *a
   count_rx(qc->rx, len);
   if (qc->bad) return 0;
   Thanos__QueryResponse *r = thanos__query_response__unpack(NULL, len, msg);
-  if (refuse_msg(cc, r ? &r->base : NULL,
+  if (refuse_msg(cc, r ? &r->base : NULL, NULL,
                  r && r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES &&
                      has_nul_label(msg, msg + len, 0, 2),
                  &qc->bad, &qc->why))

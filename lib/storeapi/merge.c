@@ -50,6 +50,7 @@ struct storeapi_merge {
   size_t nheap;
   size_t nwait; /* open inputs without a head */
   size_t *eq;   /* scratch: the inputs popped by one next() */
+  ProtobufCAllocator *alloc; /* the pushed series' (NULL: malloc's) */
 };
 
 /* ---------------------------------------------------------------- heap */
@@ -113,9 +114,13 @@ int storeapi_merge_new(size_t ninputs, storeapi_merge **out) {
   return 0;
 }
 
-static void node_free(node *n) {
-  thanos__series__free_unpacked(n->s, NULL);
+static void node_free(const storeapi_merge *m, node *n) {
+  thanos__series__free_unpacked(n->s, m->alloc);
   free(n);
+}
+
+void storeapi_merge_set_allocator(storeapi_merge *m, const ProtobufCAllocator *a) {
+  m->alloc = (ProtobufCAllocator *)a;
 }
 
 void storeapi_merge_free(storeapi_merge *m) {
@@ -123,7 +128,7 @@ void storeapi_merge_free(storeapi_merge *m) {
   for (size_t i = 0; m->in && i < m->k; i++) {
     for (node *n = m->in[i].head, *nx; n; n = nx) {
       nx = n->next;
-      node_free(n);
+      node_free(m, n);
     }
     orr_arena_destroy(m->in[i].last_a);
   }
@@ -137,7 +142,7 @@ int storeapi_merge_push(storeapi_merge *m, size_t i, Thanos__Series *s) {
   input *in = &m->in[i];
   node *n = in->closed ? NULL : calloc(1, sizeof(*n) + s->n_labels * sizeof(labels_label));
   if (!n) {
-    thanos__series__free_unpacked(s, NULL);
+    thanos__series__free_unpacked(s, m->alloc);
     return in->closed ? ORR_EINVAL : ORR_ENOMEM;
   }
   n->s = s;
@@ -149,7 +154,7 @@ int storeapi_merge_push(storeapi_merge *m, size_t i, Thanos__Series *s) {
   n->lset.n = s->n_labels;
   const labels_set *prev = in->tail ? &in->tail->lset : in->has_last ? &in->last : NULL;
   if (labels_sort(&n->lset) || (prev && labels_cmp(&n->lset, prev) <= 0)) {
-    node_free(n);
+    node_free(m, n);
     return ORR_EINVAL;
   }
   in->n++;
@@ -210,7 +215,8 @@ static int aggr_cmp_full(const void *pa, const void *pb) {
 
 void storeapi_merged_free(storeapi_merged *s) {
   if (!s) return;
-  for (size_t i = 0; i < s->nowned; i++) thanos__series__free_unpacked(s->owned[i], NULL);
+  for (size_t i = 0; i < s->nowned; i++)
+    thanos__series__free_unpacked(s->owned[i], (ProtobufCAllocator *)s->alloc);
   free(s); /* note 5: the arrays are part of it */
 }
 
@@ -240,6 +246,7 @@ int storeapi_merge_next(storeapi_merge *m, storeapi_merged **out) {
     return ORR_ENOMEM;
   }
   thanos__series__init(&r->series);
+  r->alloc = m->alloc;
   r->owned = (Thanos__Series **)(r + 1); /* note 5 */
   r->series.chunks = (Thanos__AggrChunk **)(r->owned + nown);
   r->lset.v = (labels_label *)(r->series.chunks + nchunks);

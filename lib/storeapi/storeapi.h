@@ -209,7 +209,9 @@ typedef void (*storeapi_label_values_fn)(int status, const char *message,
  * storeapi_client_series_resume). |resp| is freed after the call, but with
  * a client from storeapi_client_new(_tls) (not _local, whose messages are
  * the backend's) the callback may take resp->series over: it sets the field
- * to NULL and frees the series with thanos__series__free_unpacked(s, NULL). */
+ * to NULL and frees the series with storeapi_series_free(s) (the message is
+ * unpacked with storeapi_msg_allocator's blocks: every part of it, e.g. a
+ * label, is freed with that allocator, never with free()). */
 typedef int (*storeapi_series_fn)(const Thanos__SeriesResponse *resp, void *arg);
 typedef void (*storeapi_done_fn)(int status, const char *message, void *arg);
 typedef struct storeapi_series_call storeapi_series_call;
@@ -346,6 +348,19 @@ void storeapi_rr_resume(storeapi_rr *r);
 /* on_done follows with ORR_ECANCELED. */
 void storeapi_rr_cancel(storeapi_rr *r);
 
+/* ---- the allocator of Series messages from a gRPC client (msgalloc.c):
+ * pieces cut from shared, counted blocks. Free any part of such a message
+ * with it (protobuf_c_message_free_unpacked(m, &storeapi_msg_allocator)). */
+extern const ProtobufCAllocator storeapi_msg_allocator;
+/* thanos__series__free_unpacked(s, &storeapi_msg_allocator); NULL: nothing. */
+void storeapi_series_free(Thanos__Series *s);
+/* An owned copy of |s| in the allocator's blocks, or NULL. */
+Thanos__Series *storeapi_series_copy(const Thanos__Series *s);
+/* One piece of |n| bytes in a block of its own (e.g. to grow an array of
+ * such a message), or NULL; storeapi_msg_free frees any piece. */
+void *storeapi_msg_alloc(size_t n);
+void storeapi_msg_free(void *p);
+
 /* ================================================================ merge */
 /* A k-way merge of series streams each sorted by labels (labels_cmp):
  * series with equal labels are joined into one, their chunks ordered by
@@ -359,11 +374,16 @@ typedef struct storeapi_merged {
   labels_set lset;
   Thanos__Series **owned; /* input messages freed with the merged series */
   size_t nowned;
+  const ProtobufCAllocator *alloc; /* theirs (storeapi_merge_set_allocator) */
 } storeapi_merged;
 
 int storeapi_merge_new(size_t ninputs, storeapi_merge **out);
 void storeapi_merge_free(storeapi_merge *m);
-/* Takes ownership of |s| (freed with thanos__series__free_unpacked(s, NULL)).
+/* The allocator the pushed series are freed with (default NULL: malloc's;
+ * &storeapi_msg_allocator for series a client unpacked). Set before pushing. */
+void storeapi_merge_set_allocator(storeapi_merge *m, const ProtobufCAllocator *a);
+/* Takes ownership of |s| (freed with thanos__series__free_unpacked(s, the
+ * merge's allocator)). 
  * Input |i| must push in sorted order: an out-of-order series gives
  * ORR_EINVAL (and |s| is freed). Returns 0, ORR_EINVAL or ORR_ENOMEM. */
 int storeapi_merge_push(storeapi_merge *m, size_t i, Thanos__Series *s);

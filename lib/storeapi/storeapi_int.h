@@ -20,6 +20,15 @@ enum {
  * exactly one of |cc| and |lc| is set. */
 typedef struct storeapi__lcall storeapi__lcall;
 
+/* msgalloc.c: a call's blocks (|a| allocates from them). */
+typedef struct storeapi__msg_pool {
+  ProtobufCAllocator a;
+  struct msg_blk *cur;
+} storeapi__msg_pool;
+void storeapi__msg_pool_init(storeapi__msg_pool *pl);
+/* Drops the current block (its pieces alive keep it). */
+void storeapi__msg_pool_release(storeapi__msg_pool *pl);
+
 struct storeapi_series_call {
   net_grpc_ccall *cc;
   storeapi__lcall *lc;
@@ -29,6 +38,7 @@ struct storeapi_series_call {
   int bad;         /* an undecodable message arrived: the call was cancelled */
   const char *why; /* what was wrong with it */
   orr_series *rx;  /* the client's received bytes, or NULL */
+  storeapi__msg_pool pool; /* the messages' blocks (gRPC calls) */
 };
 
 struct storeapi_unary {

@@ -326,6 +326,65 @@ static void test_merge(void **state) {
 }
 
 
+/* Series in storeapi_msg_allocator's blocks (what a gRPC client hands over):
+ * copies outlive their source, parts are freed one by one in any order, a
+ * merge set to the allocator frees them, and a chunk array grown with
+ * storeapi_msg_alloc is freed with the series (under ASan any mismatched
+ * or double free fails). */
+static Thanos__Series *mk_msg(const char *labels, const char *chunks) {
+  Thanos__Series *src = mk(labels, chunks);
+  Thanos__Series *c = storeapi_series_copy(src);
+  thanos__series__free_unpacked(src, NULL);
+  assert_non_null(c);
+  return c;
+}
+
+static void test_merge_msg_allocator(void **state) {
+  (void)state;
+  storeapi_merge *m;
+  storeapi_merged *r;
+  assert_int_equal(storeapi_merge_new(2, &m), 0);
+  storeapi_merge_set_allocator(m, &storeapi_msg_allocator);
+  Thanos__Series *a = mk_msg("a=1,n=x,r=0", "0:9:A");
+  /* Drop a label (as the gateway strips replica labels) and grow the chunk
+   * array from another message's chunks (as it joins a split series). */
+  protobuf_c_message_free_unpacked(&a->labels[2]->base,
+                                   (ProtobufCAllocator *)&storeapi_msg_allocator);
+  a->n_labels = 2;
+  Thanos__Series *b = mk_msg("a=1,n=x", "10:19:B");
+  Thanos__AggrChunk **v = storeapi_msg_alloc(4 * sizeof(*v));
+  assert_non_null(v);
+  v[0] = a->chunks[0];
+  v[1] = b->chunks[0];
+  storeapi_msg_free(a->chunks);
+  a->chunks = v;
+  a->n_chunks = 2;
+  b->n_chunks = 0;
+  storeapi_series_free(b);
+  assert_int_equal(storeapi_merge_push(m, 0, a), 0);
+  assert_int_equal(storeapi_merge_push(m, 1, mk_msg("a=1,n=x", "20:29:C")), 0);
+  assert_int_equal(storeapi_merge_push(m, 1, mk_msg("a=1,n=y", "0:9:Y")), 0);
+  storeapi_merge_close(m, 0);
+  assert_int_equal(storeapi_merge_next(m, &r), 0);
+  assert_string_equal(fmt_merged(r), "a=1,n=x 0:9:A;10:19:B;20:29:C");
+  storeapi_merged_free(r);
+  /* Out of order: refused and freed with the allocator. */
+  assert_int_equal(storeapi_merge_push(m, 1, mk_msg("a=1,n=a", "0:1:Q")), ORR_EINVAL);
+  /* Left buffered: freed with the merge. */
+  storeapi_merge_free(m);
+  /* Many copies, freed in reverse order. */
+  Thanos__Series *many[64];
+  for (int i = 0; i < 64; i++) {
+    char lb[32];
+    snprintf(lb, sizeof(lb), "i=%02d", i);
+    many[i] = mk_msg(lb, "0:1:Q");
+    assert_string_equal(many[i]->labels[0]->value + 0, lb + 2);
+  }
+  for (int i = 63; i >= 0; i--) storeapi_series_free(many[i]);
+  storeapi_series_free(NULL);
+}
+
+
 /* Many inputs (a wide fan-out) fed in a scrambled order, next() asked after
  * every push: each series comes out once, in order, only when every open
  * input could not hold a smaller one, with the chunks of every input that
@@ -391,7 +450,7 @@ int main(void) {
       cmocka_unit_test(test_matchers_from_proto), cmocka_unit_test(test_labels_extend),
       cmocka_unit_test(test_series_from_chunked), cmocka_unit_test(test_frames_pieces),
       cmocka_unit_test(test_frames_errors),       cmocka_unit_test(test_read_request),
-      cmocka_unit_test(test_merge),               cmocka_unit_test(test_merge_wide),
+      cmocka_unit_test(test_merge), cmocka_unit_test(test_merge_msg_allocator),               cmocka_unit_test(test_merge_wide),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
