@@ -336,8 +336,27 @@ static int held_take(Thanos__Series *s, char *const *strip, size_t nstrip, held 
   return 0;
 }
 
+static size_t dc_find(const gw_op *op, const uint8_t *k);
+static int dc_put(gw_op *op, const uint8_t *k, tsdb_sample *pts, int n);
+static void dc_del(gw_op *op, size_t i);
+
+/* Note 8: the entry of chunk data |from| now goes by |to|. */
+static void dc_rekey(gw_op *op, const uint8_t *from, const uint8_t *to) {
+  size_t i = op->dc_n ? dc_find(op, from) : SIZE_MAX;
+  if (i == SIZE_MAX) return;
+  tsdb_sample *pts = op->dc[i].pts;
+  int n = op->dc[i].n;
+  op->dc[i].pts = NULL;
+  op->dc[i].n = 0;
+  dc_del(op, i);
+  if (dc_put(op, to, pts, n)) {
+    op->dc_bytes -= (size_t)n * sizeof(tsdb_sample);
+    free(pts);
+  }
+}
+
 /* Appends |from|'s chunks to |into| (both owned messages). */
-static int held_join(held *into, held *from) {
+static int held_join(gw_op *op, held *into, held *from) {
   Thanos__Series *a = into->s, *b = from->s;
   size_t need = a->n_chunks + b->n_chunks + 1;
   if (need > into->cap_chunks) {
@@ -351,9 +370,16 @@ static int held_join(held *into, held *from) {
     a->chunks = v;
     into->cap_chunks = nc;
   }
+  /* Note 9: copies, as a chunk moved over would keep all of |from|'s
+   * message block alive (a peer streaming a series one tiny chunk a
+   * message held 2 KB a chunk). */
   Thanos__AggrChunk **v = a->chunks;
-  for (size_t i = 0; i < b->n_chunks; i++) v[a->n_chunks++] = b->chunks[i];
-  b->n_chunks = 0; /* moved */
+  for (size_t i = 0; i < b->n_chunks; i++) {
+    Thanos__AggrChunk *c = storeapi_aggr_chunk_copy(b->chunks[i]);
+    if (!c) return ORR_ENOMEM;
+    if (b->chunks[i]->raw && c->raw) dc_rekey(op, b->chunks[i]->raw->data.data, c->raw->data.data);
+    v[a->n_chunks++] = c;
+  }
   held_free(from);
   return 0;
 }
@@ -838,7 +864,7 @@ static void target_flush(target *t) {
     size_t k = 0;
     for (size_t i = 0; i < t->nbuf; i++) {
       if (k && labels_equal(&t->buf[k - 1].ls, &t->buf[i].ls)) {
-        if (held_join(&t->buf[k - 1], &t->buf[i])) op_fail(op, ORR_ENOMEM, "out of memory");
+        if (held_join(op, &t->buf[k - 1], &t->buf[i])) op_fail(op, ORR_ENOMEM, "out of memory");
         continue;
       }
       if (k != i) {
@@ -1104,7 +1130,7 @@ static int on_series(const Thanos__SeriesResponse *r, void *arg) {
   /* Streamed: hold the latest series back until one with other labels
    * comes, joining equal neighbours. */
   if (t->last.s && labels_equal(&t->last.ls, &h.ls)) {
-    if (held_join(&t->last, &h)) op_fail(op, ORR_ENOMEM, "out of memory");
+    if (held_join(op, &t->last, &h)) op_fail(op, ORR_ENOMEM, "out of memory");
     return 0;
   }
   if (t->last.s && push(t, &t->last)) {

@@ -108,3 +108,14 @@ Thanos__Series *storeapi_series_copy(const Thanos__Series *s) {
   free(buf);
   return c;
 }
+
+Thanos__AggrChunk *storeapi_aggr_chunk_copy(const Thanos__AggrChunk *c) {
+  size_t len = thanos__aggr_chunk__get_packed_size(c);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) return NULL;
+  thanos__aggr_chunk__pack(c, buf);
+  Thanos__AggrChunk *o =
+      thanos__aggr_chunk__unpack((ProtobufCAllocator *)&storeapi_msg_allocator, len, buf);
+  free(buf);
+  return o;
+}

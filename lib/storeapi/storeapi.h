@@ -356,6 +356,10 @@ extern const ProtobufCAllocator storeapi_msg_allocator;
 void storeapi_series_free(Thanos__Series *s);
 /* An owned copy of |s| in the allocator's blocks, or NULL. */
 Thanos__Series *storeapi_series_copy(const Thanos__Series *s);
+/* A copy of |c| whose pieces each have a block of their own (a chunk kept
+ * longer than its message, e.g. joined into another series, then does not
+ * keep the message's block alive), or NULL. */
+Thanos__AggrChunk *storeapi_aggr_chunk_copy(const Thanos__AggrChunk *c);
 /* One piece of |n| bytes in a block of its own (e.g. to grow an array of
  * such a message), or NULL; storeapi_msg_free frees any piece. */
 void *storeapi_msg_alloc(size_t n);

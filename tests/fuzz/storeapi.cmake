@@ -12,3 +12,7 @@ orr_fuzz_target(fuzz_sidecar_series_json
 # them) and responses (as a gateway in distributed mode reads them).
 orr_fuzz_target(fuzz_query_api
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_query_api.c DEPS orr_storeapi)
+# SeriesResponse messages unpacked into a client call's counted blocks
+# (msgalloc.c), parts taken and freed as the gateway does.
+orr_fuzz_target(fuzz_storeapi_series_response
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_storeapi_series_response.c DEPS orr_storeapi)
