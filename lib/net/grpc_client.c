@@ -447,7 +447,7 @@ static cli_conn *conn_new(net_grpc_client *cli, int resolve) {
   cli->live++;
   if (nghttp2_option_new(&opt)) goto fail;
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  int rc = nghttp2_session_client_new2(&conn->h.session, cli->cbs, conn, opt);
+  int rc = nghttp2_session_client_new3(&conn->h.session, cli->cbs, conn, opt, net__h2_mem());
   nghttp2_option_del(opt);
   if (rc) goto fail;
   nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},

@@ -198,6 +198,9 @@ void net__h2_conn_kick_output(net__h2_conn *h);
 /* Closes the connection (idempotent); |err| is kept in h->err if it is the
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
+/* The allocator for the gRPC client's sessions (h2_mem.c), or NULL (malloc)
+ * in sanitizer builds. */
+nghttp2_mem *net__h2_mem(void);
 
 /* For fuzzing and tests: a server connection of |s| without a socket. Feed
  * the client's bytes with nghttp2_session_mem_recv((*out)->session, ...) and
