@@ -336,8 +336,51 @@ static void test_many_requests_one_connection(void **state) {
   assert_int_equal(handled, 12);
 }
 
+/* The client sessions' allocator (h2_mem.c): blocks of every size keep
+ * their bytes through realloc across size classes and into malloc's
+ * range, calloc zeroes a reused block, a freed block is reused, and more
+ * frees than a list keeps go back to malloc. Sanitizer builds use malloc
+ * (NULL): nothing to test there. */
+static void test_h2_mem(void **state) {
+  (void)state;
+  nghttp2_mem *m = net__h2_mem();
+  if (!m) skip();
+  enum { N = 3000 };
+  static unsigned char *p[N];
+  static size_t len[N];
+  for (size_t i = 0; i < N; i++) {
+    len[i] = 1 + (i * 37) % 1500; /* every class, and beyond 1024 */
+    p[i] = m->malloc(len[i], m->mem_user_data);
+    assert_non_null(p[i]);
+    assert_int_equal((uintptr_t)p[i] % 16, 0);
+    memset(p[i], (int)(i & 0xff), len[i]);
+  }
+  for (size_t i = 0; i < N; i++)
+    for (size_t j = 0; j < len[i]; j++) assert_int_equal(p[i][j], i & 0xff);
+  /* Grow each to twice (crossing classes and into malloc), then shrink. */
+  for (size_t i = 0; i < N; i++) {
+    unsigned char *q = m->realloc(p[i], 2 * len[i], m->mem_user_data);
+    assert_non_null(q);
+    for (size_t j = 0; j < len[i]; j++) assert_int_equal(q[j], i & 0xff);
+    memset(q + len[i], 0xee, len[i]);
+    p[i] = m->realloc(q, len[i] / 2 + 1, m->mem_user_data);
+    assert_non_null(p[i]);
+    for (size_t j = 0; j < len[i] / 2 + 1; j++) assert_int_equal(p[i][j], i & 0xff);
+  }
+  for (size_t i = 0; i < N; i++) m->free(p[i], m->mem_user_data);
+  void *a = m->malloc(100, m->mem_user_data);
+  m->free(a, m->mem_user_data);
+  unsigned char *b = m->calloc(10, 10, m->mem_user_data);
+  assert_ptr_equal(a, b); /* the block just freed */
+  for (size_t j = 0; j < 100; j++) assert_int_equal(b[j], 0);
+  m->free(b, m->mem_user_data);
+  assert_null(m->calloc(SIZE_MAX / 2, 4, m->mem_user_data));
+  m->free(NULL, m->mem_user_data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_h2_mem),
       cmocka_unit_test_setup_teardown(test_unary_wire, setup, teardown),
       cmocka_unit_test_setup_teardown(test_trailers_only_with_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method_wire, setup, teardown),
