@@ -11,8 +11,10 @@
  * the thread that frees it (its own list): a session lives on one loop
  * thread, so in practice that is the thread that allocated it. Each list
  * keeps at most H2_MEM_KEEP blocks (the rest go back to malloc), so the
- * memory kept is bounded by the largest burst, at most ~10 MiB a thread.
+ * memory kept is bounded by the largest burst, at most ~10 MiB a thread,
+ * and a thread's lists are freed when it exits (a thread-specific key).
  * Sanitizer builds use malloc directly (use-after-free stays visible). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,26 @@ typedef struct freelist {
 
 static _Thread_local freelist h2_free[H2_MEM_CLASSES];
 
+static _Thread_local bool h2_registered; /* the exit destructor is set */
+static pthread_key_t h2_key;
+static pthread_once_t h2_once = PTHREAD_ONCE_INIT;
+static bool h2_key_ok;
+
+/* Runs in the exiting thread: its lists go back to malloc. */
+static void lists_free(void *unused) {
+  (void)unused;
+  for (unsigned c = 0; c < H2_MEM_CLASSES; c++) {
+    while (h2_free[c].head) {
+      union hdr *b = h2_free[c].head;
+      h2_free[c].head = b->next;
+      free(b);
+    }
+    h2_free[c].n = 0;
+  }
+}
+
+static void key_make(void) { h2_key_ok = pthread_key_create(&h2_key, lists_free) == 0; }
+
 static size_t class_size(unsigned c) { return (size_t)64 << c; }
 
 static int class_of(size_t size) {
@@ -92,6 +114,14 @@ static void pool_free(void *ptr, void *ud) {
   if (c == H2_MEM_BIG || h2_free[c].n >= H2_MEM_KEEP) {
     free(b);
     return;
+  }
+  if (!h2_registered) {
+    pthread_once(&h2_once, key_make);
+    if (!h2_key_ok || pthread_setspecific(h2_key, &h2_registered)) {
+      free(b); /* nothing would free the list at exit: keep none */
+      return;
+    }
+    h2_registered = true;
   }
   freelist *fl = &h2_free[c];
   b->next = fl->head;
