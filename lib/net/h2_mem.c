@@ -32,7 +32,6 @@
 #define H2_MEM_POOL 1
 #endif
 
-#if H2_MEM_POOL
 #define H2_MEM_CLASSES 5 /* 64, 128, 256, 512, 1024 bytes */
 #define H2_MEM_BIG 255   /* not pooled: plain malloc */
 #define H2_MEM_KEEP 2048 /* blocks kept per class and thread */
@@ -154,7 +153,8 @@ static void *pool_realloc(void *ptr, size_t size, void *ud) {
 
 static nghttp2_mem h2_mem = {NULL, pool_malloc, pool_free, pool_calloc, pool_realloc};
 
-nghttp2_mem *net__h2_mem(void) { return &h2_mem; }
-#else
-nghttp2_mem *net__h2_mem(void) { return NULL; /* nghttp2's default: malloc */ }
-#endif
+nghttp2_mem *net__h2_mem_pool(void) { return &h2_mem; }
+
+nghttp2_mem *net__h2_mem(void) {
+  return H2_MEM_POOL ? &h2_mem : NULL; /* NULL: nghttp2's default, malloc */
+}

@@ -199,8 +199,9 @@ void net__h2_conn_kick_output(net__h2_conn *h);
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
 /* The allocator for the gRPC client's sessions (h2_mem.c), or NULL (malloc)
- * in sanitizer builds. */
+ * in sanitizer builds; net__h2_mem_pool() is the pool in every build (tests). */
 nghttp2_mem *net__h2_mem(void);
+nghttp2_mem *net__h2_mem_pool(void);
 
 /* For fuzzing and tests: a server connection of |s| without a socket. Feed
  * the client's bytes with nghttp2_session_mem_recv((*out)->session, ...) and
