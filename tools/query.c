@@ -116,7 +116,8 @@ typedef struct blk {
 typedef struct blocks {
   blk *v;
   size_t n;
-  orr_arena *a; /* the metas' strings */
+  orr_arena *a;       /* the metas' strings */
+  pthread_mutex_t mu; /* need_block: selectors are selected side by side */
 } blocks;
 
 static bool has_meta(const char *dir) {
@@ -201,10 +202,13 @@ static int open_blocks(const char *dir, blocks *bs, char *err, size_t errlen) {
   return rc;
 }
 
-/* The block of |k|, opened on first use. */
-static int need_block(blk *k, char *err, size_t errlen) {
-  if (k->b) return 0;
-  return tsdb_block_open(k->dir, &k->b, err, errlen);
+/* The block of |k|, opened on first use (an open block is immutable and
+ * read by every selection's threads). */
+static int need_block(blocks *bs, blk *k, char *err, size_t errlen) {
+  pthread_mutex_lock(&bs->mu);
+  int rc = k->b ? 0 : tsdb_block_open(k->dir, &k->b, err, errlen);
+  pthread_mutex_unlock(&bs->mu);
+  return rc;
 }
 
 static void close_blocks(blocks *bs) {
@@ -368,6 +372,10 @@ static int batch_add_emit(load_batch *lb, const labels_set *ls, size_t off, size
   return 0;
 }
 
+static long query_ncpu(void) {
+  return opt.parallelism > 0 ? (long)opt.parallelism : sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
                          char *err, size_t errlen) {
   blocks *bs = ctx;
@@ -397,7 +405,7 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     const tsdb_meta *m = &bs->v[i].meta;
     /* Blocks hold [minTime, maxTime). */
     if (m->max_time <= sel->start_ms || m->min_time > sel->end_ms) continue;
-    if ((rc = need_block(&bs->v[i], err, errlen))) goto out;
+    if ((rc = need_block(bs, &bs->v[i], err, errlen))) goto out;
     block_cursor *c = &cur[nc];
     c->b = bs->v[i].b;
     if (!(c->a = orr_arena_new(0))) {
@@ -413,11 +421,7 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     }
     if ((rc = cursor_next(c, err, errlen)) < 0) goto out;
   }
-  long ncpu = opt.parallelism > 0 ? (long)opt.parallelism : sysconf(_SC_NPROCESSORS_ONLN);
-  /* The loader allocates the engine's copies of the series: from the main
-   * heap, as the rest of the query, not from a fresh per-thread arena. */
-  if (ncpu > 1) mallopt(M_ARENA_MAX, 1);
-  threaded = ncpu > 1 && pthread_create(&th, NULL, loader_main, &l) == 0;
+  threaded = query_ncpu() > 1 && pthread_create(&th, NULL, loader_main, &l) == 0;
   for (bool more = true; more;) {
     /* Wait for the next batch to be free (the loader's turn is over). */
     load_batch *lb = &l.batch[bi];
@@ -615,8 +619,13 @@ static int run(int argc, char **argv) {
   }
 
   heap_for_one_query();
+  /* Every thread of the query (the selections, side by side, and their
+   * loaders, which allocate the engine's copies of the series) allocates
+   * from the main heap, as the rest of the query, not from fresh
+   * per-thread arenas. */
+  if (query_ncpu() > 1) mallopt(M_ARENA_MAX, 1);
   int status = 1;
-  blocks bs = {NULL, 0, NULL};
+  blocks bs = {NULL, 0, NULL, PTHREAD_MUTEX_INITIALIZER};
   orr_arena *a = orr_arena_new(0);
   char err[1024] = "";
   if (!a) {
@@ -629,8 +638,10 @@ static int run(int argc, char **argv) {
   }
   /* Ordered: blocks_select hands the series in label order, once each (but
    * for a series whose blocks overlap in time, handed in parts: the engine
-   * then selects that selector again and keeps its points). */
-  promql_storage st = {&bs, blocks_select, true};
+   * then selects that selector again and keeps its points); concurrent:
+   * the selectors are selected side by side (two selections of an instant
+   * binop take about as long as one on two cores). */
+  promql_storage st = {&bs, blocks_select, true, true};
   promql_result res;
   promql_errinfo e;
   int rc = promql_eval(a, argv[1], strlen(argv[1]), &p, &st, &res, &e);
