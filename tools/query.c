@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,6 +119,7 @@ typedef struct blocks {
   size_t n;
   orr_arena *a;       /* the metas' strings */
   pthread_mutex_t mu; /* need_block: selectors are selected side by side */
+  atomic_int active;  /* selections under way */
 } blocks;
 
 static bool has_meta(const char *dir) {
@@ -380,6 +382,7 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
                          char *err, size_t errlen) {
   blocks *bs = ctx;
   int rc = 0;
+  int active = atomic_fetch_add(&bs->active, 1) + 1;
   loader l;
   memset(&l, 0, sizeof(l));
   l.emit = emit;
@@ -421,7 +424,9 @@ static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn e
     }
     if ((rc = cursor_next(c, err, errlen)) < 0) goto out;
   }
-  threaded = query_ncpu() > 1 && pthread_create(&th, NULL, loader_main, &l) == 0;
+  /* A loader thread when a core is free for it: not when the query's other
+   * selections, side by side with this one, keep the cores busy. */
+  threaded = query_ncpu() > 2 * active - 1 && pthread_create(&th, NULL, loader_main, &l) == 0;
   for (bool more = true; more;) {
     /* Wait for the next batch to be free (the loader's turn is over). */
     load_batch *lb = &l.batch[bi];
@@ -492,6 +497,7 @@ out:
     pthread_mutex_unlock(&l.mu);
     pthread_join(th, NULL);
   }
+  atomic_fetch_sub(&bs->active, 1);
   /* The walk's error first; else the loader's (an emit's: no message). */
   if (!rc && l.failed) rc = l.rc;
   for (size_t i = 0; cur && i < nc; i++) {
@@ -625,7 +631,7 @@ static int run(int argc, char **argv) {
    * per-thread arenas. */
   if (query_ncpu() > 1) mallopt(M_ARENA_MAX, 1);
   int status = 1;
-  blocks bs = {NULL, 0, NULL, PTHREAD_MUTEX_INITIALIZER};
+  blocks bs = {NULL, 0, NULL, PTHREAD_MUTEX_INITIALIZER, 0};
   orr_arena *a = orr_arena_new(0);
   char err[1024] = "";
   if (!a) {
