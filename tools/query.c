@@ -374,8 +374,12 @@ static int batch_add_emit(load_batch *lb, const labels_set *ls, size_t off, size
   return 0;
 }
 
+/* Read once: glibc reads /sys/devices/system/cpu/online at each sysconf
+ * call. Set by run() before any thread starts. */
+static long ncpu_online;
+
 static long query_ncpu(void) {
-  return opt.parallelism > 0 ? (long)opt.parallelism : sysconf(_SC_NPROCESSORS_ONLN);
+  return opt.parallelism > 0 ? (long)opt.parallelism : ncpu_online;
 }
 
 static int blocks_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
@@ -625,6 +629,8 @@ static int run(int argc, char **argv) {
   }
 
   heap_for_one_query();
+  ncpu_online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (p.parallelism <= 0) p.parallelism = ncpu_online > 0 ? ncpu_online : 1;
   /* Every thread of the query (the selections, side by side, and their
    * loaders, which allocate the engine's copies of the series) allocates
    * from the main heap, as the rest of the query, not from fresh
