@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
         p.start_ms = mode ? end - 3600000 : end;
         p.end_ms = end;
         p.step_ms = 60000;
-        promql_storage st = {&bs, blocks_select, false};
+        promql_storage st = {&bs, blocks_select, false, false};
         promql_result res;
         promql_errinfo e;
         uint64_t t0 = orr_mono_ns();

@@ -12,11 +12,6 @@
  * freed when the connection has nothing more to send (net_int.h note 4). */
 #define H2_KEEP_OUT 4096
 
-/* Note 4: nghttp2_session_mem_recv() consumes all it is given before the
- * read callback returns, so every connection of a thread reads into one
- * buffer. */
-static _Thread_local char h2_rbuf[64 * 1024];
-
 static void h2_flush(net__h2_conn *h);
 
 static void h2_handle_closed(uv_handle_t *handle) {
@@ -204,19 +199,24 @@ static void h2_flush(net__h2_conn *h) {
 static void h2_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   (void)handle;
   (void)suggested;
-  *buf = uv_buf_init(h2_rbuf, sizeof(h2_rbuf));
+  /* Note 4: nghttp2_session_mem_recv() consumes all it is given before the
+   * read callback returns, so every connection of a thread reads into the
+   * thread's buffer. Out of memory: an empty one (UV_ENOBUFS in h2_read_cb). */
+  char *rb = net__thread_rbuf();
+  *buf = uv_buf_init(rb, rb ? NET__RBUF_SIZE : 0);
 }
 
 /* Ciphertext in, plaintext to nghttp2 (the read buffer is free again once
  * the SSL has copied the ciphertext). A TLS failure (logged by tls.c) sends
  * its alert, then closes the connection (h2_flush_tls). */
-static void h2_read_tls(net__h2_conn *h, const char *p, size_t n) {
+static void h2_read_tls(net__h2_conn *h, char *p, size_t n) {
   if (net__tls_feed(h->tls, p, n)) {
     net__h2_conn_close(h, ORR_ENOMEM);
     return;
   }
+  /* |p| is the thread's read buffer (h2_alloc_cb), free again. */
   for (;;) {
-    ssize_t got = net__tls_read(h->tls, h2_rbuf, sizeof(h2_rbuf));
+    ssize_t got = net__tls_read(h->tls, p, NET__RBUF_SIZE);
     if (got == 0) break;
     if (got == ORR_ECLOSED) {
       net__h2_conn_close(h, ORR_ECLOSED);
@@ -226,7 +226,7 @@ static void h2_read_tls(net__h2_conn *h, const char *p, size_t n) {
       h->err = ORR_EPROTO;
       break;
     }
-    ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)h2_rbuf, (size_t)got);
+    ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)p, (size_t)got);
     if (rv < 0) {
       net__h2_conn_close(h, ORR_EPROTO);
       return;
@@ -239,7 +239,9 @@ static void h2_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) 
   net__h2_conn *h = stream->data;
   if (h->closing) return;
   if (nread < 0) {
-    net__h2_conn_close(h, nread == UV_EOF ? ORR_ECLOSED : ORR_EIO);
+    net__h2_conn_close(h, nread == UV_EOF       ? ORR_ECLOSED
+                          : nread == UV_ENOBUFS ? ORR_ENOMEM
+                                                : ORR_EIO);
     return;
   }
   if (nread == 0) return;

@@ -359,13 +359,14 @@ static void conn_end(conn *c) {
 
 /* ---------------------------------------------------------------- reading */
 
-/* Ciphertext is read here and handed to the SSL at once (note 6). */
-static _Thread_local char tls_rbuf[64 * 1024];
-
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   conn *c = h->data;
   if (c->tls) {
-    *buf = uv_buf_init(tls_rbuf, sizeof(tls_rbuf));
+    /* Ciphertext goes into the thread's read buffer, handed to the SSL at
+     * once (note 6). Out of memory: an empty buffer, and on_read closes the
+     * connection on UV_ENOBUFS. */
+    char *rb = net__thread_rbuf();
+    *buf = uv_buf_init(rb, rb ? NET__RBUF_SIZE : 0);
     return;
   }
   if (c->state == C_ENDING) {

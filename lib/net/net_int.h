@@ -258,4 +258,19 @@ void net__yaml_put_char(orr_buf *b, char ch);
 int net__read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                    size_t errlen);
 
+/* ================================================================ read buffer */
+/* One read buffer per thread, shared by every connection of the thread
+ * that hands its bytes on before the read callback returns: the HTTP
+ * server's TLS connections (the SSL copies the ciphertext at once, note 6
+ * of http_server.c) and the HTTP/2 connections (nghttp2 consumes all it is
+ * given, gRPC note 4; with TLS the plaintext is read back into the same
+ * buffer once the SSL has taken the ciphertext). libuv calls one read
+ * callback at a time per thread, so one buffer serves them all. */
+#define NET__RBUF_SIZE (64 * 1024)
+/* The calling thread's buffer of NET__RBUF_SIZE bytes, allocated on first
+ * use and freed when the thread exits; NULL when out of memory (the alloc
+ * callback then gives libuv an empty buffer: the read callback sees
+ * UV_ENOBUFS). */
+char *net__thread_rbuf(void);
+
 #endif /* ORR_NET_INT_H */

@@ -2774,6 +2774,37 @@ static int emit_cb(void *arg, const labels_set *ls, const promql_point *pts, siz
   return promql_query_add_series(c->q, c->sel, ls, pts, n);
 }
 
+/* One selector's select (promql_eval): its outcome, kept per selector so
+ * that the first failing selector in evaluation order is reported, however
+ * the selections were scheduled. */
+typedef struct sel_job {
+  promql_query *q;
+  const promql_storage *st;
+  int rc;
+  char msg[512];
+} sel_job;
+
+typedef struct sel_jobs {
+  sel_job *v;
+  atomic_bool failed; /* stop starting selections */
+} sel_jobs;
+
+static void select_one(sel_job *j, size_t i) {
+  emit_ctx c = {j->q, i};
+  j->msg[0] = 0;
+  j->rc = j->st->select(j->st->ctx, &j->q->sels[i], emit_cb, &c, j->msg, sizeof(j->msg));
+}
+
+static void select_run(void *arg, size_t i) {
+  sel_jobs *js = arg;
+  if (atomic_load(&js->failed)) {
+    js->v[i].rc = ORR_ECANCELED; /* never reported: an earlier one failed */
+    return;
+  }
+  select_one(&js->v[i], i);
+  if (js->v[i].rc) atomic_store(&js->failed, true);
+}
+
 int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params *p,
                 const promql_storage *st, promql_result *res, promql_errinfo *err) {
   promql_query *qq;
@@ -2784,23 +2815,34 @@ int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params
     promql_query_free(qq);
     return rc;
   }
-  for (size_t i = 0; i < qq->nsels; i++) {
-    emit_ctx c = {qq, i};
-    char msg[512] = "";
-    rc = st->select(st->ctx, &qq->sels[i], emit_cb, &c, msg, sizeof(msg));
-    if (!rc && qq->stream && qq->stream->sel == i && qq->stream->failed) {
-      /* Not foldable while loading: selected again, kept as usual. */
+  sel_jobs js = {calloc(qq->nsels ? qq->nsels : 1, sizeof(sel_job)), false};
+  if (!js.v) {
+    set_err(err, PROMQL_ERR_INTERNAL, "out of memory");
+    promql_query_free(qq);
+    return ORR_ENOMEM;
+  }
+  for (size_t i = 0; i < qq->nsels; i++) js.v[i] = (sel_job){.q = qq, .st = st};
+  /* Independent selectors are selected side by side when the storage
+   * allows it (each selector's series still come from one thread, in the
+   * storage's order; the query's lock serialises the feeding). */
+  int threads = st->concurrent && qq->nsels > 1 ? promql__threads(p->parallelism) : 1;
+  promql__parallel(threads, qq->nsels, select_run, &js);
+  for (size_t i = 0; i < qq->nsels && !rc; i++) {
+    sel_job *j = &js.v[i];
+    if (!j->rc && qq->stream && qq->stream->sel == i && qq->stream->failed) {
+      /* Not foldable while loading: selected again, kept as usual (every
+       * other selection is over). */
       stream_free(qq->stream);
       qq->stream = NULL;
-      msg[0] = 0;
-      rc = st->select(st->ctx, &qq->sels[i], emit_cb, &c, msg, sizeof(msg));
+      select_one(j, i);
     }
-    if (rc) {
-      set_err(err, rc == ORR_ENOMEM ? PROMQL_ERR_INTERNAL : PROMQL_ERR_INTERNAL,
-              msg[0] ? msg : orr_strerror(rc));
-      promql_query_free(qq);
-      return rc;
-    }
+    if ((rc = j->rc))
+      set_err(err, PROMQL_ERR_INTERNAL, j->msg[0] ? j->msg : orr_strerror(rc));
+  }
+  free(js.v);
+  if (rc) {
+    promql_query_free(qq);
+    return rc;
   }
   rc = promql_query_exec(qq, res, err);
   promql_query_free(qq);

@@ -442,10 +442,14 @@ typedef struct promql_storage {
    * as they come instead of keeping them. A storage that breaks the promise
    * costs a second select, not a wrong answer. */
   bool ordered;
+  /* Set if |select| may run for different selectors of a query at the same
+   * time, on different threads: promql_eval then selects the selectors side
+   * by side, on up to the query's parallelism threads. */
+  bool concurrent;
 } promql_storage;
 
-/* promql_query_new + select every selector from |st| (one after the other)
- * + exec, in one call; the query is freed before returning and |res| stays
+/* promql_query_new + select every selector from |st| (one after the other,
+ * or side by side: promql_storage.concurrent) + exec, in one call; the query is freed before returning and |res| stays
  * valid while |a| lives. A storage error is reported as errorType internal
  * with the storage's message. Returns as promql_query_new /
  * promql_query_exec, or the storage's code. */

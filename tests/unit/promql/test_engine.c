@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -259,7 +260,7 @@ static void run_eval(tdb *db, evalcmd *c) {
   p.start_ms = c->range ? c->start : c->at;
   p.end_ms = c->range ? c->end : c->at;
   p.step_ms = c->step;
-  promql_storage st = {db, tdb_select, false};
+  promql_storage st = {db, tdb_select, false, false};
   promql_result res;
   promql_errinfo err;
   int rc = promql_eval(a, c->expr, strlen(c->expr), &p, &st, &res, &err);
@@ -462,7 +463,7 @@ static char *query_json(tdb *db, const char *q, bool range, int64_t s, int64_t e
   p.end_ms = e;
   p.step_ms = step;
   p.max_samples = max_samples;
-  promql_storage st = {db, tdb_select, false};
+  promql_storage st = {db, tdb_select, false, false};
   promql_result res;
   promql_errinfo err;
   orr_buf b = {0};
@@ -570,7 +571,7 @@ static void test_json_streaming(void **state) {
   }
   orr_arena *a = orr_arena_new(0);
   promql_query_params p = {true, 0, 1500000, 15000, 0, 0, 0, 0, NULL, 0};
-  promql_storage st = {&db, tdb_select, false};
+  promql_storage st = {&db, tdb_select, false, false};
   promql_result res;
   promql_errinfo err;
   assert_int_equal(promql_eval(a, "m", 1, &p, &st, &res, &err), 0);
@@ -599,7 +600,7 @@ static void test_cancel_and_timeout(void **state) {
   orr_arena *a = orr_arena_new(0);
   volatile int cancel = 1;
   promql_query_params p = {true, 0, 30000000, 15000, 0, 0, 0, 0, &cancel, 0};
-  promql_storage st = {&db, tdb_select, false};
+  promql_storage st = {&db, tdb_select, false, false};
   promql_result res;
   promql_errinfo err;
   assert_int_equal(promql_eval(a, "sum_over_time(m[1h])", 20, &p, &st, &res, &err), ORR_ECANCELED);
@@ -815,12 +816,103 @@ static void test_concurrent_feeding(void **state) {
   orr_arena_destroy(db.a);
 }
 
+/* promql_storage.concurrent: the selectors are selected side by side, each
+ * selector's series from one thread; the answer is the sequential one, and
+ * of several failing selections the first in evaluation order is reported.
+ * The storage holds each selection until every one has started: run one
+ * after the other, they would wait for ever (the wait gives up after 10 s,
+ * which fails the test). */
+typedef struct gate_db {
+  tdb *db;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started, want; /* selections started; how many to wait for */
+  bool timed_out;
+} gate_db;
+
+static int gate_select(void *ctx, const promql_selector *sel, promql_emit_fn emit, void *arg,
+                       char *err, size_t errlen) {
+  gate_db *g = ctx;
+  pthread_mutex_lock(&g->mu);
+  g->started++;
+  pthread_cond_broadcast(&g->cv);
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 10;
+  while (g->started < g->want && !g->timed_out)
+    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) != 0) g->timed_out = true;
+  pthread_mutex_unlock(&g->mu);
+  /* Metrics named fail_*: the selection fails with the metric's name. */
+  for (size_t i = 0; i < sel->nmatchers; i++) {
+    const labels_matcher *m = sel->matchers[i];
+    const char *v = labels_matcher_value(m);
+    if (!strcmp(labels_matcher_name(m), "__name__") && !strncmp(v, "fail_", 5)) {
+      snprintf(err, errlen, "cannot read %s", v);
+      return ORR_EIO;
+    }
+  }
+  return tdb_select(g->db, sel, emit, arg, err, errlen);
+}
+
+static int gate_eval(gate_db *g, const char *q, int want, char **json, promql_errinfo *err) {
+  orr_arena *a = orr_arena_new(0);
+  promql_query_params p = {true, 0, 600000, 15000, 0, 0, 0, 0, NULL, 3};
+  promql_storage st = {g, gate_select, false, true};
+  promql_result res;
+  g->started = 0;
+  g->want = want;
+  g->timed_out = false;
+  int rc = promql_eval(a, q, strlen(q), &p, &st, &res, err);
+  if (!rc) {
+    orr_buf b = {0};
+    promql_json_writer w = {&b, 0, NULL, NULL, 0};
+    assert_int_equal(promql_json_write_result(&w, &res), 0);
+    *json = strndup(b.data, b.len);
+    orr_buf_free(&b);
+  }
+  orr_arena_destroy(a);
+  return rc;
+}
+
+static void test_concurrent_select(void **state) {
+  (void)state;
+  tdb db = {orr_arena_new(0), NULL, 0, 0};
+  char line[128];
+  for (int i = 0; i < 300; i++) {
+    snprintf(line, sizeof(line), "%s{i=\"%03d\"} %d+%dx40", i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c",
+             i / 3, i, i % 7);
+    tdb_add(&db, line, 15000);
+  }
+  gate_db g = {&db, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false};
+  const char *q = "sum by (i) (rate(a[1m])) + on(i) sum by (i) (b) - on(i) max by (i) (c offset 1m)";
+  char *want = query_json(&db, q, true, 0, 600000, 15000, 0), *got = NULL;
+  promql_errinfo err;
+  /* Three selectors on three threads: all three are in the storage at once. */
+  assert_int_equal(gate_eval(&g, q, 3, &got, &err), 0);
+  assert_false(g.timed_out);
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
+  /* The second and third fail: the second's error, whichever ended first. */
+  q = "a + fail_b + fail_c";
+  assert_int_equal(gate_eval(&g, q, 3, &got, &err), ORR_EIO);
+  assert_false(g.timed_out);
+  assert_int_equal(err.type, PROMQL_ERR_INTERNAL);
+  assert_string_equal(err.msg, "cannot read fail_b");
+  q = "fail_a + b";
+  assert_int_equal(gate_eval(&g, q, 2, &got, &err), ORR_EIO);
+  assert_string_equal(err.msg, "cannot read fail_a");
+  free(db.s);
+  orr_arena_destroy(db.a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cases),          cmocka_unit_test(test_json), cmocka_unit_test(test_subquery_sample_limit),
       cmocka_unit_test(test_json_streaming), cmocka_unit_test(test_cancel_and_timeout),
       cmocka_unit_test(test_range_params),   cmocka_unit_test(test_format_float_f),
-      cmocka_unit_test(test_concurrent_feeding), cmocka_unit_test(test_partials),
+      cmocka_unit_test(test_concurrent_feeding), cmocka_unit_test(test_concurrent_select),
+      cmocka_unit_test(test_partials),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,7 +145,8 @@ static int run(tdb *db, orr_arena *a, const char *q, bool range, int64_t t, int6
   p.step_ms = STEP_MS;
   p.parallelism = parallelism;
   p.max_samples = max_samples;
-  promql_storage st = {db, tdb_select, db->ordered};
+  /* Parallel runs also select their selectors side by side. */
+  promql_storage st = {db, tdb_select, db->ordered, parallelism != 1};
   return promql_eval(a, q, strlen(q), &p, &st, res, err);
 }
 
@@ -187,7 +188,8 @@ static const char *const queries[] = {
     "absent_over_time(m[1m])", "rate(m[1m] offset 30s)", "max_over_time(m[2m] @ 900)",
     "sum by (group) (rate(m[2m]))", "avg by (group) (sum_over_time(m[2m]))",
     "count(max_over_time(m[1m]))", "topk(3, rate(m[1m]))", "max by (group) (m)",
-    "sum_over_time(rate(m[1m])[3m:30s])",
+    "sum_over_time(rate(m[1m])[3m:30s])", "rate(m[1m]) + delta(m[90s])",
+    "sum by (group) (rate(m[1m])) / sum by (group) (m offset 1m)",
 };
 
 /* Each step of a range query equals an instant query at that step. */
