@@ -52,6 +52,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +123,7 @@ struct sidecar_blocks {
   snap *next; /* built by the worker, swapped in by the loop */
   char why[600]; /* why the last snapshot is not usable */
   char logged[600];
-  uv_async_t out_async; /* note 4: workers have output */
-  pthread_mutex_t out_mu;
-  struct bcall *out_ready;
+  net_handoff out; /* note 4: calls with output queued by their worker */
 };
 
 /* The open block of |u| in |old|, acquired, or NULL. */
@@ -299,8 +298,7 @@ typedef struct bcall {
   pthread_cond_t cv;
   outbuf *oh, *ot, *cur;
   size_t obytes;
-  bool in_ready;
-  struct bcall *rnext;
+  net_handoff_item ready; /* on bs->out */
   /* the loop's */
   bool running, worker_done, blocked, finished;
   bool merging; /* note 4: a head part */
@@ -316,17 +314,7 @@ typedef struct bcall {
   bool fin_pending;
 } bcall;
 
-static void wake_loop(bcall *s) {
-  sidecar_blocks *bs = s->bs;
-  pthread_mutex_lock(&bs->out_mu);
-  if (!s->in_ready) {
-    s->in_ready = true;
-    s->rnext = bs->out_ready;
-    bs->out_ready = s;
-    uv_async_send(&bs->out_async);
-  }
-  pthread_mutex_unlock(&bs->out_mu);
-}
+static void wake_loop(bcall *s) { net_handoff_push(&s->bs->out, &s->ready); }
 
 /* On the worker: queues the batch (note 4), waiting while the loop is
  * behind. 0 or ORR_ECANCELED / ORR_ENOMEM. */
@@ -529,14 +517,7 @@ static void bcall_try_end(bcall *s) {
   if (!s->fin_pending || s->running || s->head_running || s->finished) return;
   sidecar_blocks *bs = s->bs;
   s->finished = true;
-  pthread_mutex_lock(&bs->out_mu);
-  if (s->in_ready) {
-    bcall **pp = &bs->out_ready;
-    while (*pp && *pp != s) pp = &(*pp)->rnext;
-    if (*pp) *pp = s->rnext;
-    s->in_ready = false;
-  }
-  pthread_mutex_unlock(&bs->out_mu);
+  net_handoff_remove(&bs->out, &s->ready);
   bcall_free_queue(s);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
@@ -708,19 +689,9 @@ static void pump(bcall *s) {
     pump_direct(s);
 }
 
-static void on_out(uv_async_t *h) {
-  sidecar_blocks *bs = h->data;
-  for (;;) {
-    pthread_mutex_lock(&bs->out_mu);
-    bcall *s = bs->out_ready;
-    if (s) {
-      bs->out_ready = s->rnext;
-      s->in_ready = false;
-    }
-    pthread_mutex_unlock(&bs->out_mu);
-    if (!s) break;
-    pump(s);
-  }
+static void on_out(net_handoff_item *it, void *arg) {
+  (void)arg;
+  pump((bcall *)((char *)it - offsetof(bcall, ready)));
 }
 
 static void after_cb(uv_work_t *w, int status) {
@@ -985,9 +956,7 @@ int sidecar_blocks_new(uv_loop_t *loop, const char *dir, prom_source *src,
     free(bs);
     return ORR_ENOMEM;
   }
-  pthread_mutex_init(&bs->out_mu, NULL);
-  uv_async_init(loop, &bs->out_async, on_out);
-  bs->out_async.data = bs;
+  net_handoff_init(loop, &bs->out, on_out, bs);
   uv_timer_init(loop, &bs->timer);
   bs->timer.data = bs;
   uv_timer_start(&bs->timer, on_refresh_timer, 0, REFRESH_MS);
@@ -1026,14 +995,14 @@ void sidecar_blocks_close(sidecar_blocks *bs, void (*on_closed)(void *arg), void
   bs->pending_closes = 3 + (bs->refreshing ? 1 : 0);
   uv_timer_stop(&bs->timer);
   uv_close((uv_handle_t *)&bs->timer, bs_handle_closed);
-  uv_close((uv_handle_t *)&bs->out_async, bs_handle_closed);
+  net_handoff_close(&bs->out, bs_handle_closed);
   storeapi_client_close(bs->local, bs_local_closed, bs);
 }
 
 void sidecar_blocks_free(sidecar_blocks *bs) {
   if (!bs) return;
   snap_release(bs->cur);
-  pthread_mutex_destroy(&bs->out_mu);
+  net_handoff_destroy(&bs->out);
   free(bs->dir);
   free(bs);
 }

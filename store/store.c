@@ -30,7 +30,7 @@
  *    Without the flag every block's header stays mapped from load to free.
  * 6. A Series answer streams: the worker hands buffers of packed messages
  *    to its call's queue (emit: it waits while more than OUT_QUEUE_BYTES
- *    are queued) and wakes the loop (out_async); the loop sends them and,
+ *    are queued) and wakes the loop (st->out); the loop sends them and,
  *    when gRPC pushes back (ORR_EAGAIN), waits for resume. The queued
  *    bytes count against --chunk-pool-size until sent. The call finishes
  *    once the worker is done and its queue is empty. */
@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,7 @@ struct store {
   atomic_bool first_sync_done;
   bool ready;
   /* Series calls */
-  uv_async_t out_async; /* note 6: calls with answer buffers to send */
-  pthread_mutex_t out_mu; /* guards out_ready and each scall's in_ready */
-  scall *out_ready;
-  bool out_closed; /* out_async closing: no more sends to it */
+  net_handoff out; /* note 6: calls with answer buffers to send */
   int64_t active;
   scall *pend_head, *pend_tail;
   int pending_closes;
@@ -516,8 +514,7 @@ struct scall {
   pthread_cond_t cv;
   outbuf *oh, *ot, *cur;
   size_t obytes; /* queued, |cur| included */
-  bool in_ready;
-  scall *rnext;
+  net_handoff_item ready; /* on st->out */
 };
 
 static void start_next(store *st);
@@ -532,14 +529,7 @@ static void scall_done(scall *s, int status, const char *msg) {
   store *st = s->st;
   bool series = !s->q.labels_call;
   if (s->streams) {
-    pthread_mutex_lock(&st->out_mu);
-    if (s->in_ready) {
-      scall **pp = &st->out_ready;
-      while (*pp && *pp != s) pp = &(*pp)->rnext;
-      if (*pp) *pp = s->rnext;
-      s->in_ready = false;
-    }
-    pthread_mutex_unlock(&st->out_mu);
+    net_handoff_remove(&st->out, &s->ready);
     if (s->cur) outbuf_free(st, s->cur);
     while (s->oh) {
       outbuf *o = s->oh;
@@ -592,14 +582,7 @@ static int call_emit(void *arg, orr_buf *buf) {
   s->ot = o;
   s->obytes += o->b.len;
   pthread_mutex_unlock(&s->mu);
-  pthread_mutex_lock(&st->out_mu);
-  if (!s->in_ready && !st->out_closed) {
-    s->in_ready = true;
-    s->rnext = st->out_ready;
-    st->out_ready = s;
-    uv_async_send(&st->out_async);
-  }
-  pthread_mutex_unlock(&st->out_mu);
+  net_handoff_push(&st->out, &s->ready);
   return 0;
 }
 
@@ -656,21 +639,9 @@ static void pump(scall *s) {
   if (s->worker_done && !s->blocked && !s->cur) scall_done(s, NET_GRPC_OK, NULL);
 }
 
-static void on_out(uv_async_t *h) {
-  store *st = h->data;
-  /* One at a time: a worker may put a call back on the list (and rewrite
-   * its rnext) while an earlier one is pumped. */
-  for (;;) {
-    pthread_mutex_lock(&st->out_mu);
-    scall *s = st->out_ready;
-    if (s) {
-      st->out_ready = s->rnext;
-      s->in_ready = false;
-    }
-    pthread_mutex_unlock(&st->out_mu);
-    if (!s) break;
-    pump(s);
-  }
+static void on_out(net_handoff_item *it, void *arg) {
+  (void)arg;
+  pump((scall *)((char *)it - offsetof(scall, ready)));
 }
 
 static void work_cb(uv_work_t *w) {
@@ -1018,10 +989,7 @@ static void on_shutdown(daemon_ctx *d, void *arg) {
     st->idle_timer_on = false;
   }
   uv_close((uv_handle_t *)&st->synced_async, on_handle_closed);
-  pthread_mutex_lock(&st->out_mu);
-  st->out_closed = true;
-  pthread_mutex_unlock(&st->out_mu);
-  uv_close((uv_handle_t *)&st->out_async, on_handle_closed);
+  net_handoff_close(&st->out, on_handle_closed);
   net_grpc_server_close(st->grpc, st->ready ? st->cfg.grpc_grace_ms : 0, on_closed, st);
   st->grpc = NULL;
 }
@@ -1114,7 +1082,6 @@ int store_main(const store_config *cfg) {
   st->cfg = *cfg;
   pthread_mutex_init(&st->mu, NULL);
   pthread_mutex_init(&st->sync_mu, NULL);
-  pthread_mutex_init(&st->out_mu, NULL);
   pthread_cond_init(&st->sync_cv, NULL);
   atomic_init(&st->pool_used, 0);
   atomic_init(&st->first_sync_done, false);
@@ -1170,7 +1137,7 @@ int store_main(const store_config *cfg) {
   int grc = net_grpc_server_new(st->loop, &go, &st->grpc);
   net_tls_ctx_unref(go.tls); /* the server holds its own reference */
   if (uv_async_init(st->loop, &st->synced_async, on_synced) ||
-      uv_async_init(st->loop, &st->out_async, on_out) || grc ||
+      net_handoff_init(st->loop, &st->out, on_out, st) || grc ||
       storeapi_server_new(st->grpc, &be, reg, &st->sapi) ||
       daemon_on_shutdown(st->d, on_shutdown, st)) {
     orr_log_error("cannot set up the store", NULL);
@@ -1178,7 +1145,6 @@ int store_main(const store_config *cfg) {
     goto out;
   }
   st->synced_async.data = st;
-  st->out_async.data = st;
   if (cfg->lazy_reader && cfg->lazy_idle_timeout_ms > 0) {
     /* Checked at a tenth of the timeout, as Thanos's reader pool does. */
     uint64_t every = (uint64_t)cfg->lazy_idle_timeout_ms / 10;

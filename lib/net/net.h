@@ -7,6 +7,7 @@
 #ifndef ORR_NET_H
 #define ORR_NET_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,49 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ================================================================ loop hand-off */
+/* Worker threads hand items (a call whose answer has buffers to send) back
+ * to the loop (handoff.c): a worker pushes an item and wakes the loop; the
+ * loop takes the listed items one at a time and calls |fn| for each. An
+ * item is listed at most once, however often it is pushed before the loop
+ * takes it. The net_handoff is embedded in its owner (it holds a libuv
+ * handle) and a net_handoff_item in each item's struct, zeroed before its
+ * first push; |fn| finds the item's struct from the item's address
+ * (offsetof). */
+typedef struct net_handoff_item {
+  struct net_handoff_item *next;
+  bool listed;
+} net_handoff_item;
+
+typedef struct net_handoff {
+  uv_async_t async; /* first: the wake-up finds the net_handoff from it */
+  pthread_mutex_t mu; /* guards |head|, |closed| and each item's fields */
+  net_handoff_item *head;
+  bool closed;
+  void (*fn)(net_handoff_item *it, void *arg);
+  void *arg;
+} net_handoff;
+
+/* On the loop: sets |h| up to call |fn(item, arg)| on |loop| for each item
+ * pushed. Returns 0, or ORR_EIO if libuv cannot make the wake-up. |arg| is
+ * borrowed until the close callback; it is also the handle's data there.
+ * Whatever this returns, net_handoff_destroy() frees |h|'s mutex. */
+int net_handoff_init(uv_loop_t *loop, net_handoff *h, void (*fn)(net_handoff_item *it, void *arg),
+                     void *arg);
+/* From any thread: lists |it| (if it is not listed already) and wakes the
+ * loop; does nothing once |h| is closing. |it| is borrowed until |fn| is
+ * called with it or net_handoff_remove() takes it off. */
+void net_handoff_push(net_handoff *h, net_handoff_item *it);
+/* On the loop: takes |it| off the list if it is listed, so that |fn| is
+ * not called with it (before the item's struct is freed). */
+void net_handoff_remove(net_handoff *h, net_handoff_item *it);
+/* On the loop: no wake-up from now on (pushes are dropped); closes the
+ * handle, then calls |on_close| with it (its data is |arg|). */
+void net_handoff_close(net_handoff *h, uv_close_cb on_close);
+/* Destroys the mutex: after the close callback has run, or after a failed
+ * net_handoff_init(). */
+void net_handoff_destroy(net_handoff *h);
 
 /* ================================================================ HTTP server */
 /* HTTP/1.1 server on the daemon's libuv loop (http_server.c), the request
