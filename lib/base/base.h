@@ -1,11 +1,15 @@
 /* base: the ground every orrery module stands on — error codes, per-request
  * arenas, growable buffers, the logfmt/JSON logger, Prometheus durations and
- * timestamps, CRC32C, command-line flags, signals and the metrics registry.
+ * timestamps, CRC32C, command-line flags, signals, the metrics registry and
+ * the loader of the libraries opened on first use.
  * Depends on nothing but libc (and libuv for signals). Prefix: orr_. */
 #ifndef ORR_BASE_H
 #define ORR_BASE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -280,6 +284,62 @@ int orr_gauge_func_new(orr_registry *r, const char *name, const char *help,
 int orr_registry_render(orr_registry *r, orr_buf *out);
 /* Registers process_* metrics (cpu, rss, fds, start time) on |r|. */
 int orr_register_process_metrics(orr_registry *r);
+
+/* ---------------------------------------------------------------- libraries opened on first use
+ * libcurl, libsnappy and OpenSSL are not linked: a shim (curl_dl.c,
+ * snappy_dl.c, openssl_dl.c) defines the functions the project calls, and
+ * the first call opens the library (dl.c) and forwards to it. A shim lists
+ * its functions once, X(name, return type, (parameters), (arguments)):
+ *
+ *   #define FUNCS(X) X(snappy_max_compressed_length, size_t, (size_t n), (n))
+ *   enum { FUNCS(ORR_DL_INDEX) N };
+ *   static const char *const syms[] = {FUNCS(ORR_DL_NAME)};
+ *   static orr_dl_fn fns[N];
+ *   static orr_dl_lib orr__dl_lib = ORR_DL_LIB("libsnappy.so.1", "libsnappy",
+ *                                              "install libsnappy1v5", syms, fns);
+ *   FUNCS(ORR_DL_DEFINE)
+ *
+ * A missing library or function is an installation error, reported where
+ * it is first needed: "orrery: cannot load <name> (<the loader's reason>):
+ * <help>" on stderr, and the process exits 1. */
+
+/* A function pointer of no particular type; cast back to the function's own
+ * type before the call (ISO C allows that round trip, and dlsym's void *
+ * is converted to it once, in dl.c). */
+typedef void (*orr_dl_fn)(void);
+
+typedef struct orr_dl_lib {
+  const char *soname;      /* what dlopen opens: "libsnappy.so.1" */
+  const char *name;        /* the library in the error: "libsnappy" */
+  const char *help;        /* the error's end: "install libsnappy1v5" */
+  const char *const *syms; /* the functions' names ... */
+  orr_dl_fn *fns;          /* ... and where they go, once loaded */
+  size_t n;
+  pthread_mutex_t mu;      /* one load at a time */
+  atomic_bool loaded;      /* |fns| are set (release/acquire) */
+} orr_dl_lib;
+
+#define ORR_DL_LIB(soname, name, help, syms, fns)                                     \
+  {(soname), (name), (help), (syms), (fns), sizeof(syms) / sizeof((syms)[0]),         \
+   PTHREAD_MUTEX_INITIALIZER, false}
+#define ORR_DL_INDEX(name, ret, params, args) orr__dl_##name,
+#define ORR_DL_NAME(name, ret, params, args) #name,
+/* Defines |name| to forward to the library; the shim's orr_dl_lib is named
+ * orr__dl_lib. */
+#define ORR_DL_DEFINE(name, ret, params, args)                                \
+  ret name params {                                                           \
+    return ((ret(*) params)orr_dl_get(&orr__dl_lib, orr__dl_##name)) args;   \
+  }
+
+/* Opens |lib| and looks up all its functions, or exits 1 as said above.
+ * Called by orr_dl_get() the first time. */
+void orr__dl_load(orr_dl_lib *lib);
+/* Function |i| of |lib|, opening the library on the first call (from any
+ * thread). */
+static inline orr_dl_fn orr_dl_get(orr_dl_lib *lib, size_t i) {
+  if (!atomic_load_explicit(&lib->loaded, memory_order_acquire)) orr__dl_load(lib);
+  return lib->fns[i];
+}
 
 /* Formats |v| as Go's strconv.FormatFloat(v, 'g'/-1 shortest round-trip) does
  * in Prometheus output ("1e-05", "123.456", "NaN", "+Inf"). Returns length. */

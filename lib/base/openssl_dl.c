@@ -5,7 +5,7 @@
  * that never speaks TLS nor hashes: `orrery --version`, `tools query`). So
  * orrery does not link them: this file defines the OpenSSL functions the
  * project calls, and the first call opens libssl.so.3 (which brings
- * libcrypto.so.3) with dlopen and forwards to it. Callers include the
+ * libcrypto.so.3) with dlopen (dl.c) and forwards to it. Callers include the
  * OpenSSL headers and call OpenSSL as usual; the headers' prototypes are in
  * scope here, so a definition below that does not match them is a compile
  * error.
@@ -22,12 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define ORR__SSL_SONAME "libssl.so.3"
+#include "base.h"
 
 /* X(name, return type, parameters, arguments): every OpenSSL function the
  * project calls (`nm -D --undefined-only orrery | grep OPENSSL` before this
@@ -114,43 +109,12 @@
   X(X509_VERIFY_PARAM_set1_ip_asc, int, (X509_VERIFY_PARAM * p, const char *ip), (p, ip))         \
   X(X509_verify_cert_error_string, const char *, (long n), (n))
 
-static struct {
-#define ORR__SSL_FIELD(name, ret, params, args) ret(*name) params;
-  ORR__SSL_FUNCS(ORR__SSL_FIELD)
-#undef ORR__SSL_FIELD
-} orr__ssl;
+/* libssl's handle also finds libcrypto's functions (its dependency). */
+enum { ORR__SSL_FUNCS(ORR_DL_INDEX) ORR__SSL_N };
+static const char *const orr__ssl_syms[] = {ORR__SSL_FUNCS(ORR_DL_NAME)};
+static orr_dl_fn orr__ssl_fns[ORR__SSL_N];
+static orr_dl_lib orr__dl_lib =
+    ORR_DL_LIB("libssl.so.3", "OpenSSL", "TLS and hashing need it; install libssl3", orr__ssl_syms,
+               orr__ssl_fns);
 
-static pthread_once_t orr__ssl_once = PTHREAD_ONCE_INIT;
-
-static void orr__ssl_fail(const char *why) {
-  fprintf(stderr, "orrery: cannot load OpenSSL (%s): TLS and hashing need it; install libssl3\n",
-          why ? why : "unknown error");
-  exit(1);
-}
-
-static void orr__ssl_load(void) {
-  /* libssl's handle also finds libcrypto's functions (its dependency). */
-  void *h = dlopen(ORR__SSL_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (!h) orr__ssl_fail(dlerror());
-  /* dlsym's void * becomes a function pointer through a union: ISO C has
-   * no conversion between the two, POSIX guarantees the representation. */
-#define ORR__SSL_LOAD(name, ret, params, args) \
-  {                                            \
-    union {                                    \
-      void *obj;                               \
-      ret(*fn) params;                         \
-    } u = {.obj = dlsym(h, #name)};            \
-    if (!u.obj) orr__ssl_fail(dlerror());      \
-    orr__ssl.name = u.fn;                      \
-  }
-  ORR__SSL_FUNCS(ORR__SSL_LOAD)
-#undef ORR__SSL_LOAD
-}
-
-#define ORR__SSL_DEFINE(name, ret, params, args)    \
-  ret name params {                                \
-    pthread_once(&orr__ssl_once, orr__ssl_load);   \
-    return orr__ssl.name args;                     \
-  }
-ORR__SSL_FUNCS(ORR__SSL_DEFINE)
-#undef ORR__SSL_DEFINE
+ORR__SSL_FUNCS(ORR_DL_DEFINE)

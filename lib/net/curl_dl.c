@@ -19,13 +19,9 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 
-#define NET__CURL_SONAME "libcurl.so.4"
+#include "base.h"
 
 /* X(name, return type, parameters): the non-variadic functions forwarded. */
 #define NET__CURL_FUNCS(X)                                                                   \
@@ -45,73 +41,21 @@
   X(curl_slist_append, struct curl_slist *, (struct curl_slist * l, const char *s), (l, s))  \
   X(curl_slist_free_all, void, (struct curl_slist * l), (l))
 
-typedef void (*net__curl_fnptr)(void);
+/* The functions forwarded, then the three variadic ones (called below). */
+enum {
+  NET__CURL_FUNCS(ORR_DL_INDEX) orr__dl_curl_easy_setopt,
+  orr__dl_curl_easy_getinfo,
+  orr__dl_curl_multi_setopt,
+  NET__CURL_N
+};
+static const char *const net__curl_syms[] = {NET__CURL_FUNCS(ORR_DL_NAME) "curl_easy_setopt",
+                                             "curl_easy_getinfo", "curl_multi_setopt"};
+static orr_dl_fn net__curl_fns[NET__CURL_N];
+static orr_dl_lib orr__dl_lib =
+    ORR_DL_LIB("libcurl.so.4", "libcurl", "HTTP and S3 clients need it; install libcurl4",
+               net__curl_syms, net__curl_fns);
 
-static struct {
-#define NET__CURL_FIELD(name, ret, params, args) ret(*name) params;
-  NET__CURL_FUNCS(NET__CURL_FIELD)
-#undef NET__CURL_FIELD
-  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-  CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-} net__curl;
-
-static pthread_once_t net__curl_once = PTHREAD_ONCE_INIT;
-
-static void net__curl_fail(const char *why) {
-  fprintf(stderr,
-          "orrery: cannot load libcurl (%s): HTTP and S3 clients need it; install libcurl4\n",
-          why ? why : "unknown error");
-  exit(1);
-}
-
-static void *net__curl_sym(void *h, const char *name) {
-  void *p = dlsym(h, name);
-  if (!p) net__curl_fail(dlerror());
-  return p;
-}
-
-static void net__curl_load(void) {
-  void *h = dlopen(NET__CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (!h) net__curl_fail(dlerror());
-  /* dlsym's void * becomes a function pointer through a union: ISO C has
-   * no conversion between the two, POSIX guarantees the representation. */
-#define NET__CURL_LOAD(name, ret, params, args)   \
-  {                                                \
-    union {                                        \
-      void *obj;                                   \
-      ret(*fn) params;                             \
-    } u = {.obj = net__curl_sym(h, #name)};        \
-    net__curl.name = u.fn;                         \
-  }
-  NET__CURL_FUNCS(NET__CURL_LOAD)
-#undef NET__CURL_LOAD
-  union {
-    void *obj;
-    CURLcode (*fn)(CURL *, CURLoption, ...);
-  } es = {.obj = net__curl_sym(h, "curl_easy_setopt")};
-  union {
-    void *obj;
-    CURLcode (*fn)(CURL *, CURLINFO, ...);
-  } eg = {.obj = net__curl_sym(h, "curl_easy_getinfo")};
-  union {
-    void *obj;
-    CURLMcode (*fn)(CURLM *, CURLMoption, ...);
-  } ms = {.obj = net__curl_sym(h, "curl_multi_setopt")};
-  net__curl.easy_setopt = es.fn;
-  net__curl.easy_getinfo = eg.fn;
-  net__curl.multi_setopt = ms.fn;
-}
-
-static void net__curl_need(void) { pthread_once(&net__curl_once, net__curl_load); }
-
-#define NET__CURL_DEFINE(name, ret, params, args) \
-  ret name params {                               \
-    net__curl_need();                             \
-    return net__curl.name args;                   \
-  }
-NET__CURL_FUNCS(NET__CURL_DEFINE)
-#undef NET__CURL_DEFINE
+NET__CURL_FUNCS(ORR_DL_DEFINE)
 
 /* The variadic setters: |opt| / CURLOPTTYPE_OBJECTPOINT gives the type of
  * the one argument after it (curl.h's CURLOPTTYPE_* ranges, the same for
@@ -121,17 +65,18 @@ NET__CURL_FUNCS(NET__CURL_DEFINE)
     long t_ = (long)(opt) / CURLOPTTYPE_OBJECTPOINT * CURLOPTTYPE_OBJECTPOINT;       \
     if (t_ == CURLOPTTYPE_LONG) return fn(handle, opt, va_arg(ap, long));            \
     if (t_ == CURLOPTTYPE_FUNCTIONPOINT)                                             \
-      return fn(handle, opt, va_arg(ap, net__curl_fnptr));                           \
+      return fn(handle, opt, va_arg(ap, orr_dl_fn));                                 \
     if (t_ == CURLOPTTYPE_OFF_T) return fn(handle, opt, va_arg(ap, curl_off_t));     \
     return fn(handle, opt, va_arg(ap, void *)); /* object, string, slist, blob */    \
   } while (0)
 
 static CURLcode net__curl_easy_setopt_v(CURL *h, CURLoption opt, va_list ap) {
-  NET__CURL_FORWARD_SETOPT(net__curl.easy_setopt, h, opt, ap);
+  CURLcode (*fn)(CURL *, CURLoption, ...) =
+      (CURLcode(*)(CURL *, CURLoption, ...))orr_dl_get(&orr__dl_lib, orr__dl_curl_easy_setopt);
+  NET__CURL_FORWARD_SETOPT(fn, h, opt, ap);
 }
 
 CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...) {
-  net__curl_need();
   va_list ap;
   va_start(ap, opt);
   CURLcode rc = net__curl_easy_setopt_v(h, opt, ap);
@@ -140,11 +85,12 @@ CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...) {
 }
 
 static CURLMcode net__curl_multi_setopt_v(CURLM *m, CURLMoption opt, va_list ap) {
-  NET__CURL_FORWARD_SETOPT(net__curl.multi_setopt, m, opt, ap);
+  CURLMcode (*fn)(CURLM *, CURLMoption, ...) =
+      (CURLMcode(*)(CURLM *, CURLMoption, ...))orr_dl_get(&orr__dl_lib, orr__dl_curl_multi_setopt);
+  NET__CURL_FORWARD_SETOPT(fn, m, opt, ap);
 }
 
 CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...) {
-  net__curl_need();
   va_list ap;
   va_start(ap, opt);
   CURLMcode rc = net__curl_multi_setopt_v(m, opt, ap);
@@ -154,10 +100,11 @@ CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...) {
 
 /* curl_easy_getinfo's one argument is always a pointer to the result. */
 CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...) {
-  net__curl_need();
+  CURLcode (*fn)(CURL *, CURLINFO, ...) =
+      (CURLcode(*)(CURL *, CURLINFO, ...))orr_dl_get(&orr__dl_lib, orr__dl_curl_easy_getinfo);
   va_list ap;
   va_start(ap, info);
   void *out = va_arg(ap, void *);
   va_end(ap);
-  return net__curl.easy_getinfo(h, info, out);
+  return fn(h, info, out);
 }

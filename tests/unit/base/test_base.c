@@ -11,5 +11,6 @@ int main(void) {
   failed += test_crc32c_group();
   failed += test_flags_group();
   failed += test_metrics_group();
+  failed += test_dl_group();
   return failed ? 1 : 0;
 }

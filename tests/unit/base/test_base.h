@@ -21,5 +21,6 @@ int test_float_group(void);   /* Go float formatting */
 int test_crc32c_group(void);  /* CRC32C */
 int test_flags_group(void);   /* flags, help, byte sizes */
 int test_metrics_group(void); /* registry and text exposition */
+int test_dl_group(void);      /* libraries opened on first use */
 
 #endif
