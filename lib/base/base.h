@@ -145,6 +145,30 @@ int orr_dec_skip(orr_dec *d, size_t n);
 
 /* Appends |s| JSON-escaped (without quotes) to |b|. */
 int orr_buf_json_escape(orr_buf *b, const char *s, size_t n);
+/* Appends the UTF-8 encoding of the code point |c| (at most U+10FFFF). */
+void orr_buf_put_utf8(orr_buf *b, uint32_t c);
+
+/* The escapes of a JSON string decoded byte by byte, for readers fed in
+ * pieces, as Go's encoding/json decodes them: a UTF-16 surrogate that is
+ * not half of a pair becomes U+FFFD. Zero it once; it is ready for the
+ * next string after each closing quote. */
+typedef struct orr_json_unescape {
+  uint32_t hex;          /* the \u digits so far */
+  int hex_n;
+  uint32_t hi_surrogate; /* a \uD8xx waiting for its low half, or 0 */
+} orr_json_unescape;
+/* Each byte of a string outside an escape, the backslash that starts one
+ * and the closing quote included, before the reader takes it: writes a
+ * high surrogate left waiting as U+FFFD to |out| unless |c| is '\\'. */
+void orr_json_unescape_plain(orr_json_unescape *u, orr_buf *out, unsigned char c);
+/* The byte after a backslash: 0 when the escape is decoded into |out|, 1
+ * when it is 'u' (feed the four hex digits to orr_json_unescape_hex), or
+ * ORR_ECORRUPT when it is no JSON escape. */
+int orr_json_unescape_esc(orr_json_unescape *u, orr_buf *out, unsigned char c);
+/* A digit of \uXXXX: 1 while more are wanted, 0 after the fourth (the code
+ * point decoded into |out|, or a high surrogate kept for its low half), or
+ * ORR_ECORRUPT when |c| is no hex digit. */
+int orr_json_unescape_hex(orr_json_unescape *u, orr_buf *out, unsigned char c);
 
 /* ---------------------------------------------------------------- logging
  * logfmt (default) or JSON lines on stderr:

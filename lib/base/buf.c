@@ -151,6 +151,75 @@ int orr_buf_json_escape(orr_buf *b, const char *s, size_t n) {
   return b->oom ? ORR_ENOMEM : 0;
 }
 
+void orr_buf_put_utf8(orr_buf *b, uint32_t c) {
+  char u[4];
+  if (c < 0x80) {
+    orr_buf_putc(b, (char)c);
+  } else if (c < 0x800) {
+    u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 2);
+  } else if (c < 0x10000) {
+    u[0] = (char)(0xE0 | (c >> 12)), u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 3);
+  } else {
+    u[0] = (char)(0xF0 | (c >> 18)), u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
+    orr_buf_append(b, u, 4);
+  }
+}
+
+/* ---- JSON string escapes, decoded */
+
+void orr_json_unescape_plain(orr_json_unescape *u, orr_buf *out, unsigned char c) {
+  if (u->hi_surrogate && c != '\\') {
+    orr_buf_put_utf8(out, 0xFFFD);
+    u->hi_surrogate = 0;
+  }
+}
+
+int orr_json_unescape_esc(orr_json_unescape *u, orr_buf *out, unsigned char c) {
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  const char *f = c ? strchr(from, c) : NULL;
+  if (c == 'u') {
+    u->hex = 0;
+    u->hex_n = 0;
+    return 1;
+  }
+  if (!f) return ORR_ECORRUPT;
+  if (u->hi_surrogate) {
+    orr_buf_put_utf8(out, 0xFFFD);
+    u->hi_surrogate = 0;
+  }
+  orr_buf_putc(out, to[f - from]);
+  return 0;
+}
+
+int orr_json_unescape_hex(orr_json_unescape *u, orr_buf *out, unsigned char c) {
+  int d = c >= '0' && c <= '9'   ? c - '0'
+          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                 : -1;
+  if (d < 0) return ORR_ECORRUPT;
+  u->hex = u->hex * 16 + (uint32_t)d;
+  if (++u->hex_n < 4) return 1;
+  uint32_t cp = u->hex;
+  if (cp >= 0xD800 && cp < 0xDC00) {
+    if (u->hi_surrogate) orr_buf_put_utf8(out, 0xFFFD);
+    u->hi_surrogate = cp;
+    return 0;
+  }
+  if (cp >= 0xDC00 && cp < 0xE000 && u->hi_surrogate) {
+    orr_buf_put_utf8(out, 0x10000 + ((u->hi_surrogate - 0xD800) << 10) + (cp - 0xDC00));
+    u->hi_surrogate = 0;
+    return 0;
+  }
+  if (u->hi_surrogate) orr_buf_put_utf8(out, 0xFFFD);
+  u->hi_surrogate = 0;
+  orr_buf_put_utf8(out, cp >= 0xD800 && cp < 0xE000 ? 0xFFFD : cp);
+  return 0;
+}
+
 /* ---- decoder */
 
 static int dec_fail(orr_dec *d) {

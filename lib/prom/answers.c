@@ -169,24 +169,6 @@ static int j_fail(prom_series_json *p, int err) {
   return err;
 }
 
-static void j_utf8(orr_buf *b, uint32_t c) {
-  char u[4];
-  if (c < 0x80) {
-    orr_buf_putc(b, (char)c);
-  } else if (c < 0x800) {
-    u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 2);
-  } else if (c < 0x10000) {
-    u[0] = (char)(0xE0 | (c >> 12)), u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 3);
-  } else {
-    u[0] = (char)(0xF0 | (c >> 18)), u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 4);
-  }
-}
-
 static bool j_in_array(const prom_series_json *p) {
   return p->depth > 0 && (p->arrays >> (p->depth - 1)) & 1;
 }
@@ -284,11 +266,7 @@ int prom_series_json_feed(prom_series_json *p, const char *data, size_t n) {
       }
       break;
     case J_STR:
-      /* A high surrogate not followed by a low one: U+FFFD, as Go. */
-      if (p->hi_surrogate && c != '\\') {
-        j_utf8(&p->str, 0xFFFD);
-        p->hi_surrogate = 0;
-      }
+      orr_json_unescape_plain(&p->esc, &p->str, c);
       if (c == '"') {
         p->state = J_OUT;
         rc = j_string(p);
@@ -300,53 +278,20 @@ int prom_series_json_feed(prom_series_json *p, const char *data, size_t n) {
         orr_buf_putc(&p->str, (char)c);
       }
       break;
-    case J_ESC: {
-      static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-      const char *f = c ? strchr(from, c) : NULL;
-      if (c == 'u') {
-        p->state = J_HEX;
-        p->hex = 0;
-        p->hex_n = 0;
-        break;
+    case J_ESC:
+      rc = orr_json_unescape_esc(&p->esc, &p->str, c);
+      if (rc >= 0) { /* 1: \u, its digits follow */
+        p->state = rc ? J_HEX : J_STR;
+        rc = 0;
       }
-      if (!f) {
-        rc = ORR_ECORRUPT;
-        break;
-      }
-      if (p->hi_surrogate) {
-        j_utf8(&p->str, 0xFFFD);
-        p->hi_surrogate = 0;
-      }
-      orr_buf_putc(&p->str, to[f - from]);
-      p->state = J_STR;
       break;
-    }
-    case J_HEX: {
-      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-      if (d < 0) {
-        rc = ORR_ECORRUPT;
-        break;
+    case J_HEX:
+      rc = orr_json_unescape_hex(&p->esc, &p->str, c);
+      if (rc >= 0) { /* 1: more digits follow */
+        p->state = rc ? J_HEX : J_STR;
+        rc = 0;
       }
-      p->hex = p->hex * 16 + (uint32_t)d;
-      if (++p->hex_n < 4) break;
-      p->state = J_STR;
-      uint32_t u = p->hex;
-      if (u >= 0xD800 && u < 0xDC00) {
-        if (p->hi_surrogate) j_utf8(&p->str, 0xFFFD);
-        p->hi_surrogate = u;
-        break;
-      }
-      if (u >= 0xDC00 && u < 0xE000 && p->hi_surrogate) {
-        j_utf8(&p->str, 0x10000 + ((p->hi_surrogate - 0xD800) << 10) + (u - 0xDC00));
-        p->hi_surrogate = 0;
-        break;
-      }
-      if (p->hi_surrogate) j_utf8(&p->str, 0xFFFD);
-      p->hi_surrogate = 0;
-      j_utf8(&p->str, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);
       break;
-    }
     }
     if (rc) return j_fail(p, rc);
   }

@@ -44,8 +44,7 @@ typedef struct prom_series_json {
   int key_is_data;    /* at depth 1, the last key was "data" */
   int data_depth;     /* depth of the data array, 0 until it opens */
   int have_name;      /* in a series object, a name waits for its value */
-  int hex_n;          /* \u digits read */
-  uint32_t hex, hi_surrogate;
+  orr_json_unescape esc; /* the string's escapes */
   orr_buf str;        /* the string being read */
   orr_buf lbuf;       /* the current series' strings, NUL-separated */
   size_t *offs;       /* name/value offsets into lbuf */

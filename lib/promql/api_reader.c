@@ -49,8 +49,7 @@ struct promql_api_reader {
   int tok;        /* T_*: a token being read */
   bool tok_key;   /* the string being read is an object key */
   orr_buf str;    /* the current string or bare token */
-  uint32_t hex, hi_surrogate;
-  int hex_n;
+  orr_json_unescape esc; /* the string's escapes */
   frame stack[MAX_DEPTH];
   int depth;
   int err;
@@ -429,24 +428,6 @@ static int bare_done(promql_api_reader *r) {
   return 0;
 }
 
-static void put_utf8(orr_buf *b, uint32_t c) {
-  char u[4];
-  if (c < 0x80) {
-    orr_buf_putc(b, (char)c);
-  } else if (c < 0x800) {
-    u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 2);
-  } else if (c < 0x10000) {
-    u[0] = (char)(0xE0 | (c >> 12)), u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 3);
-  } else {
-    u[0] = (char)(0xF0 | (c >> 18)), u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
-    orr_buf_append(b, u, 4);
-  }
-}
-
 /* One byte outside a string token. */
 static int structural(promql_api_reader *r, unsigned char c) {
   if (is_ws(c)) return 0;
@@ -517,11 +498,7 @@ int promql_api_reader_feed(promql_api_reader *r, const char *data, size_t n) {
       if (!rc) rc = structural(r, c);
       break;
     case T_STR:
-      /* A high surrogate not followed by a low one becomes U+FFFD, as Go. */
-      if (r->hi_surrogate && c != '\\') {
-        put_utf8(&r->str, 0xFFFD);
-        r->hi_surrogate = 0;
-      }
+      orr_json_unescape_plain(&r->esc, &r->str, c);
       if (c == '"') {
         r->tok = T_NONE;
         rc = string_done(r);
@@ -535,55 +512,24 @@ int promql_api_reader_feed(promql_api_reader *r, const char *data, size_t n) {
         orr_buf_putc(&r->str, (char)c);
       }
       break;
-    case T_ESC: {
-      static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-      const char *f = c ? strchr(from, c) : NULL;
-      if (c == 'u') {
-        r->tok = T_HEX;
-        r->hex = 0;
-        r->hex_n = 0;
-        break;
-      }
-      if (!f) {
+    case T_ESC:
+      rc = orr_json_unescape_esc(&r->esc, &r->str, c);
+      if (rc < 0) {
         rc = fail(r, ORR_ECORRUPT, "not JSON (bad escape)");
         break;
       }
-      if (r->hi_surrogate) {
-        put_utf8(&r->str, 0xFFFD);
-        r->hi_surrogate = 0;
-      }
-      orr_buf_putc(&r->str, to[f - from]);
-      r->tok = T_STR;
+      r->tok = rc ? T_HEX : T_STR; /* 1: \u, its digits follow */
+      rc = 0;
       break;
-    }
-    case T_HEX: {
-      int d = c >= '0' && c <= '9'   ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                     : -1;
-      if (d < 0) {
+    case T_HEX:
+      rc = orr_json_unescape_hex(&r->esc, &r->str, c);
+      if (rc < 0) {
         rc = fail(r, ORR_ECORRUPT, "not JSON (bad \\u escape)");
         break;
       }
-      r->hex = r->hex * 16 + (uint32_t)d;
-      if (++r->hex_n < 4) break;
-      r->tok = T_STR;
-      uint32_t u = r->hex;
-      if (u >= 0xD800 && u < 0xDC00) {
-        if (r->hi_surrogate) put_utf8(&r->str, 0xFFFD);
-        r->hi_surrogate = u;
-        break;
-      }
-      if (u >= 0xDC00 && u < 0xE000 && r->hi_surrogate) {
-        put_utf8(&r->str, 0x10000 + ((r->hi_surrogate - 0xD800) << 10) + (u - 0xDC00));
-        r->hi_surrogate = 0;
-        break;
-      }
-      if (r->hi_surrogate) put_utf8(&r->str, 0xFFFD);
-      r->hi_surrogate = 0;
-      put_utf8(&r->str, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);
+      r->tok = rc ? T_HEX : T_STR; /* 1: more digits follow */
+      rc = 0;
       break;
-    }
     default: break;
     }
     if (rc) return r->err ? r->err : rc;

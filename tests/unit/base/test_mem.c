@@ -259,6 +259,58 @@ static void test_dec_varint_overflow(void **state) {
   orr_buf_free(&b);
 }
 
+/* Decodes the inside of a JSON string |in| (no quotes) as a streaming
+ * reader does, byte by byte; returns 0 or the first error. */
+static int unescape(const char *in, orr_buf *out) {
+  orr_json_unescape u = {0};
+  int state = 0; /* 0: plain, 1: after '\\', 2: in \uXXXX */
+  for (const char *p = in;; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (state == 0) {
+      orr_json_unescape_plain(&u, out, c ? c : '"'); /* the end is the closing quote */
+      if (!c) return 0;
+      if (c == '\\')
+        state = 1;
+      else
+        orr_buf_putc(out, (char)c);
+      continue;
+    }
+    if (!c) return ORR_ECORRUPT;
+    int rc = state == 1 ? orr_json_unescape_esc(&u, out, c) : orr_json_unescape_hex(&u, out, c);
+    if (rc < 0) return rc;
+    state = rc ? 2 : 0;
+  }
+}
+
+static void test_json_unescape(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+      {"plain", "plain"},
+      {"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t", "a\"b\\c/d\b\f\n\r\t"},
+      {"\\u00e9\\u00FC\\u0041\\u20ac", "\xc3\xa9\xc3\xbc" "A\xe2\x82\xac"},
+      {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"},         /* a pair: U+1F600 */
+      {"\\ud800z", "\xef\xbf\xbdz"},                  /* a lone high half, then a byte */
+      {"x\\ud800", "x\xef\xbf\xbd"},                  /* ... at the end of the string */
+      {"\\ud800\\n", "\xef\xbf\xbd\n"},               /* ... before another escape */
+      {"\\ud800\\ud801\\udc00", "\xef\xbf\xbd\xf0\x90\x90\x80"}, /* high, high, low */
+      {"\\udc00", "\xef\xbf\xbd"},                    /* a lone low half */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    orr_buf b = {0};
+    assert_int_equal(unescape(cases[i].in, &b), 0);
+    assert_int_equal(b.len, strlen(cases[i].want));
+    assert_memory_equal(b.data, cases[i].want, b.len);
+    orr_buf_free(&b);
+  }
+  orr_buf b = {0};
+  assert_int_equal(unescape("\\x", &b), ORR_ECORRUPT);
+  orr_buf_reset(&b);
+  assert_int_equal(unescape("\\u12g4", &b), ORR_ECORRUPT);
+  orr_buf_free(&b);
+}
+
 int test_mem_group(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_errors),
@@ -269,6 +321,7 @@ int test_mem_group(void) {
       cmocka_unit_test(test_buf_binary),
       cmocka_unit_test(test_buf_oom_latch),
       cmocka_unit_test(test_buf_json_escape),
+      cmocka_unit_test(test_json_unescape),
       cmocka_unit_test(test_dec),
       cmocka_unit_test(test_dec_varint_overflow),
   };
