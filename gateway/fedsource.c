@@ -478,10 +478,6 @@ static void be_cancel(void *arg, storeapi_call *c) {
   storeapi_call_finish(c, NET_GRPC_CANCELLED, "cancelled");
 }
 
-static int str_cmp(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void be_labels(gw_fed *f, storeapi_call *c, const storeapi_label_req *req, bool names) {
   orr_arena *a = storeapi_call_arena(c);
   labels_matcher **ms;
@@ -522,23 +518,7 @@ static void be_labels(gw_fed *f, storeapi_call *c, const storeapi_label_req *req
     for (size_t d = 0; names && d < req->nwithout; d++) drop |= !strcmp(v[i], req->without_replica_labels[d]);
     if (!drop) v[w++] = v[i];
   }
-  k = w;
-  qsort(v, k, sizeof(char *), str_cmp);
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
-  if (req->limit > 0 && (int64_t)u > req->limit) u = (size_t)req->limit;
-  if (names) {
-    Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
-    r.names = v;
-    r.n_names = u;
-    storeapi_call_reply_label_names(c, &r);
-  } else {
-    Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;
-    r.values = v;
-    r.n_values = u;
-    storeapi_call_reply_label_values(c, &r);
-  }
+  storeapi_call_reply_labels(c, names, v, w, req->limit);
   return;
 oom:
   storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");

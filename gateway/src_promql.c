@@ -601,10 +601,6 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
 }
 
 /* ---------------------------------------------------------------- labels */
-static int str_cmp(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void labels_done(net_http_client_req *r, int result, void *arg) {
   pcall *p = arg;
   p->req = NULL;
@@ -652,27 +648,13 @@ static void labels_done(net_http_client_req *r, int result, void *arg) {
       pcall_finish(p, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
       return;
     }
-  qsort(v, k, sizeof(char *), str_cmp);
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
-  if (p->limit > 0 && (int64_t)u > p->limit) u = (size_t)p->limit;
   storeapi_call *c = p->c;
+  int64_t limit = p->limit;
   storeapi_call_set_data(c, NULL);
   orr_buf_free(&p->form);
   orr_buf_free(&p->body);
   free(p);
-  if (names) {
-    Thanos__LabelNamesResponse resp = THANOS__LABEL_NAMES_RESPONSE__INIT;
-    resp.names = v;
-    resp.n_names = u;
-    storeapi_call_reply_label_names(c, &resp);
-  } else {
-    Thanos__LabelValuesResponse resp = THANOS__LABEL_VALUES_RESPONSE__INIT;
-    resp.values = v;
-    resp.n_values = u;
-    storeapi_call_reply_label_values(c, &resp);
-  }
+  storeapi_call_reply_labels(c, names, v, k, limit);
 }
 
 static void be_labels(gw_promql_src *s, storeapi_call *c, const storeapi_label_req *req,

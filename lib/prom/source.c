@@ -521,10 +521,6 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
   series_admit(sc, s);
 }
 
-static int str_cmp(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void got_labels(void *owner, int result, int status, orr_buf *body, const char *err,
                        void *arg) {
   scall *s = arg;
@@ -573,22 +569,7 @@ static void got_labels(void *owner, int result, int status, orr_buf *body, const
       if (!drop) v[k++] = (char *)s->ext.v[i].name;
     }
   }
-  qsort(v, k, sizeof(char *), str_cmp);
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
-  if (s->limit > 0 && (int64_t)u > s->limit) u = (size_t)s->limit;
-  if (s->names) {
-    Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
-    r.names = v;
-    r.n_names = u;
-    storeapi_call_reply_label_names(s->c, &r);
-  } else {
-    Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;
-    r.values = v;
-    r.n_values = u;
-    storeapi_call_reply_label_values(s->c, &r);
-  }
+  storeapi_call_reply_labels(s->c, s->names, v, k, s->limit);
   json_decref(j);
 }
 

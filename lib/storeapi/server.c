@@ -448,6 +448,29 @@ void storeapi_call_reply_label_values(storeapi_call *c, const Thanos__LabelValue
   reply(c, &r->base);
 }
 
+static int str_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void storeapi_call_reply_labels(storeapi_call *c, bool names, char **v, size_t n, int64_t limit) {
+  qsort(v, n, sizeof(char *), str_cmp);
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+  if (limit > 0 && (int64_t)u > limit) u = (size_t)limit;
+  if (names) {
+    Thanos__LabelNamesResponse r = THANOS__LABEL_NAMES_RESPONSE__INIT;
+    r.names = v;
+    r.n_names = u;
+    storeapi_call_reply_label_names(c, &r);
+  } else {
+    Thanos__LabelValuesResponse r = THANOS__LABEL_VALUES_RESPONSE__INIT;
+    r.values = v;
+    r.n_values = u;
+    storeapi_call_reply_label_values(c, &r);
+  }
+}
+
 void storeapi_call_finish(storeapi_call *c, int status, const char *message) {
   if (c->head && !c->cancelled) {
     c->finishing = true;

@@ -152,6 +152,10 @@ int storeapi_call_send_warning(storeapi_call *c, const char *warning);
 void storeapi_call_reply_info(storeapi_call *c, const Thanos__Info__InfoResponse *r);
 void storeapi_call_reply_label_names(storeapi_call *c, const Thanos__LabelNamesResponse *r);
 void storeapi_call_reply_label_values(storeapi_call *c, const Thanos__LabelValuesResponse *r);
+/* Answers a LabelNames (|names|) or LabelValues call with the |n| strings
+ * of |v|, sorted in place, each once, the first |limit| of them when
+ * |limit| > 0 (the request's limit). The strings are borrowed until return. */
+void storeapi_call_reply_labels(storeapi_call *c, bool names, char **v, size_t n, int64_t limit);
 /* Ends the call with a gRPC status (NET_GRPC_*) and message (copied, may be
  * NULL) once the queued Series messages are out. Releases |c|. */
 void storeapi_call_finish(storeapi_call *c, int status, const char *message);
