@@ -176,21 +176,6 @@ const char *gw_promql_src_url(const gw_promql_src *s) { return s->shown; }
 const labels_set *gw_promql_src_labels(const gw_promql_src *s) { return &s->ext; }
 
 /* ---------------------------------------------------------------- helpers */
-static int form_escape(orr_buf *b, const char *s) {
-  static const char hex[] = "0123456789ABCDEF";
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      orr_buf_putc(b, (char)c);
-    } else {
-      char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-      orr_buf_append(b, e, 3);
-    }
-  }
-  return b->oom ? ORR_ENOMEM : 0;
-}
-
 /* "name=<sec>.<ms>" as the API parses it, after a '&' unless first. */
 static void form_time(orr_buf *b, const char *name, int64_t t) {
   uint64_t u = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
@@ -579,13 +564,13 @@ static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *re
     orr_buf_append(&q, sel.data, sel.len);
     orr_buf_printf(&q, "[%" PRId64 "ms]", t - from + 1);
     orr_buf_puts(&p->form, "query=");
-    rc = q.oom ? ORR_ENOMEM : form_escape(&p->form, q.data);
+    rc = q.oom ? ORR_ENOMEM : prom_url_escape(&p->form, q.data);
     orr_buf_free(&q);
     form_time(&p->form, "time", t);
     if (!rc) rc = tsdb_xor_appender_init(&p->xa);
   } else if (!rc) {
     orr_buf_puts(&p->form, "match[]=");
-    rc = form_escape(&p->form, sel.data);
+    rc = prom_url_escape(&p->form, sel.data);
     form_time(&p->form, "start", clamp_api_time(p->mint));
     form_time(&p->form, "end", clamp_api_time(p->maxt));
   }
@@ -683,7 +668,7 @@ static void be_labels(gw_promql_src *s, storeapi_call *c, const storeapi_label_r
     orr_buf sel = {0};
     rc = selector(&sel, ms, nms);
     orr_buf_puts(&p->form, "match[]=");
-    if (!rc) rc = form_escape(&p->form, sel.data);
+    if (!rc) rc = prom_url_escape(&p->form, sel.data);
     orr_buf_free(&sel);
   }
   if (req->start || req->end) {
@@ -750,7 +735,7 @@ int gw_promql_src_query_range(gw_promql_src *s, const char *query, int64_t start
   if (s->pushdowns) orr_counter_inc(s->pushdowns);
   orr_log_debug("aggregation pushed down", "endpoint", s->shown, "query", query, NULL);
   orr_buf_puts(&p->form, "query=");
-  int rc = form_escape(&p->form, query);
+  int rc = prom_url_escape(&p->form, query);
   form_time(&p->form, "start", start);
   form_time(&p->form, "end", end);
   orr_buf_printf(&p->form, "&step=%" PRId64 ".%03d", step / 1000, (int)(step % 1000));
