@@ -35,50 +35,84 @@ static const uint8_t *chunk;
 static size_t chunk_len;
 static int64_t chunk_mint, chunk_maxt;
 
+/* The series's labels, sorted by name as a StoreAPI server sends them. */
+static const char *const series_names[] = {"__name__", "job", "store"};
+
+/* Whether a Series request for [mint, maxt] with the matchers |ms| selects
+ * the series of the endpoint |store|. */
+static bool series_selected(const char *store, int64_t mint, int64_t maxt,
+                            labels_matcher *const *ms, size_t nms) {
+  const char *values[] = {"up", "fake", store};
+  bool match = maxt >= chunk_mint && mint <= chunk_maxt;
+  for (size_t i = 0; match && i < nms; i++) {
+    const char *v = "";
+    for (size_t j = 0; j < 3; j++)
+      if (!strcmp(labels_matcher_name(ms[i]), series_names[j])) v = values[j];
+    match = labels_matcher_matches(ms[i], v, strlen(v));
+  }
+  return match;
+}
+
+/* An endpoint's answers, as both modes send them: its Info (the external
+ * label store=|store|) and its one series (the external label is part of
+ * it). The messages point into the struct and at |store|. */
+typedef struct fake_msgs {
+  Thanos__Label il, *ilp;
+  Thanos__LabelSet ls, *lsp;
+  Thanos__Info__StoreInfo si;
+  Thanos__Info__InfoResponse info;
+  Thanos__Label sl[3], *slp[3];
+  Thanos__Chunk raw;
+  Thanos__AggrChunk ac, *ap;
+  Thanos__Series series;
+} fake_msgs;
+
+static void fake_msgs_init(fake_msgs *m, const char *store) {
+  thanos__label__init(&m->il);
+  m->il.name = "store", m->il.value = (char *)store;
+  m->ilp = &m->il;
+  thanos__label_set__init(&m->ls);
+  m->ls.labels = &m->ilp, m->ls.n_labels = 1;
+  m->lsp = &m->ls;
+  thanos__info__store_info__init(&m->si);
+  m->si.min_time = chunk_mint, m->si.max_time = chunk_maxt;
+  m->si.supports_without_replica_labels = 1;
+  thanos__info__info_response__init(&m->info);
+  m->info.label_sets = &m->lsp, m->info.n_label_sets = 1;
+  m->info.componenttype = "store";
+  m->info.store = &m->si;
+  const char *values[] = {"up", "fake", store};
+  for (size_t j = 0; j < 3; j++) {
+    thanos__label__init(&m->sl[j]);
+    m->sl[j].name = (char *)series_names[j], m->sl[j].value = (char *)values[j];
+    m->slp[j] = &m->sl[j];
+  }
+  thanos__chunk__init(&m->raw);
+  m->raw.type = THANOS__CHUNK__ENCODING__XOR;
+  m->raw.data.data = (uint8_t *)chunk, m->raw.data.len = chunk_len;
+  thanos__aggr_chunk__init(&m->ac);
+  m->ac.min_time = chunk_mint, m->ac.max_time = chunk_maxt, m->ac.raw = &m->raw;
+  m->ap = &m->ac;
+  thanos__series__init(&m->series);
+  m->series.labels = m->slp, m->series.n_labels = 3;
+  m->series.chunks = &m->ap, m->series.n_chunks = 1;
+}
+
 static void be_info(void *arg, storeapi_call *c) {
   fake *f = arg;
-  Thanos__Label l = THANOS__LABEL__INIT, *lp = &l;
-  l.name = "store", l.value = f->store;
-  Thanos__LabelSet ls = THANOS__LABEL_SET__INIT, *lsp = &ls;
-  ls.labels = &lp, ls.n_labels = 1;
-  Thanos__Info__StoreInfo si = THANOS__INFO__STORE_INFO__INIT;
-  si.min_time = chunk_mint, si.max_time = chunk_maxt;
-  si.supports_without_replica_labels = 1;
-  Thanos__Info__InfoResponse r = THANOS__INFO__INFO_RESPONSE__INIT;
-  r.label_sets = &lsp, r.n_label_sets = 1;
-  r.componenttype = "store";
-  r.store = &si;
-  storeapi_call_reply_info(c, &r);
+  fake_msgs m;
+  fake_msgs_init(&m, f->store);
+  storeapi_call_reply_info(c, &m.info);
 }
 
 static void be_series(void *arg, storeapi_call *c, const storeapi_series_req *req) {
   fake *f = arg;
-  /* Sorted by name, as a StoreAPI server sends them. */
-  static const char *const names[] = {"__name__", "job", "store"};
-  const char *values[] = {"up", "fake", f->store};
-  bool match = req->msg->max_time >= chunk_mint && req->msg->min_time <= chunk_maxt;
-  for (size_t i = 0; match && i < req->nmatchers; i++) {
-    const char *v = "";
-    for (size_t j = 0; j < 3; j++)
-      if (!strcmp(labels_matcher_name(req->matchers[i]), names[j])) v = values[j];
-    match = labels_matcher_matches(req->matchers[i], v, strlen(v));
-  }
-  if (match) {
-    Thanos__Label l[3], *lp[3];
-    for (size_t j = 0; j < 3; j++) {
-      thanos__label__init(&l[j]);
-      l[j].name = (char *)names[j], l[j].value = (char *)values[j];
-      lp[j] = &l[j];
-    }
-    Thanos__Chunk raw = THANOS__CHUNK__INIT;
-    raw.type = THANOS__CHUNK__ENCODING__XOR;
-    raw.data.data = (uint8_t *)chunk, raw.data.len = chunk_len;
-    Thanos__AggrChunk ac = THANOS__AGGR_CHUNK__INIT, *ap = &ac;
-    ac.min_time = chunk_mint, ac.max_time = chunk_maxt, ac.raw = &raw;
-    Thanos__Series s = THANOS__SERIES__INIT;
-    s.labels = lp, s.n_labels = 3, s.chunks = &ap, s.n_chunks = 1;
+  if (series_selected(f->store, req->msg->min_time, req->msg->max_time, req->matchers,
+                      req->nmatchers)) {
+    fake_msgs m;
+    fake_msgs_init(&m, f->store);
     /* One small message into an empty queue is always taken. */
-    if (storeapi_call_send_series(c, &s) == ORR_ENOMEM) {
+    if (storeapi_call_send_series(c, &m.series) == ORR_ENOMEM) {
       storeapi_call_finish(c, NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
       return;
     }
@@ -252,44 +286,18 @@ static int raw_ep_init(raw_ep *e, int i) {
   ans_init(&e->series_miss, 0, NULL);
   ans_init(&e->info, 0, NULL);
   ans_init(&e->unimpl, 12, "method not served by this fake");
-  /* Info: as be_info. */
-  Thanos__Label l = THANOS__LABEL__INIT, *lp = &l;
-  l.name = "store", l.value = e->store;
-  Thanos__LabelSet ls = THANOS__LABEL_SET__INIT, *lsp = &ls;
-  ls.labels = &lp, ls.n_labels = 1;
-  Thanos__Info__StoreInfo si = THANOS__INFO__STORE_INFO__INIT;
-  si.min_time = chunk_mint, si.max_time = chunk_maxt;
-  si.supports_without_replica_labels = 1;
-  Thanos__Info__InfoResponse r = THANOS__INFO__INFO_RESPONSE__INIT;
-  r.label_sets = &lsp, r.n_label_sets = 1;
-  r.componenttype = "store";
-  r.store = &si;
-  int rc = ans_msg(&e->info, &r.base);
+  fake_msgs m;
+  fake_msgs_init(&m, e->store);
+  int rc = ans_msg(&e->info, &m.info.base);
   if (rc) return rc;
-  /* Series: as be_series (the external label is part of the series). */
-  static const char *const names[] = {"__name__", "job", "store"};
-  const char *values[] = {"up", "fake", e->store};
-  Thanos__Label sl[3], *slp[3];
-  for (size_t j = 0; j < 3; j++) {
-    thanos__label__init(&sl[j]);
-    sl[j].name = (char *)names[j], sl[j].value = (char *)values[j];
-    slp[j] = &sl[j];
-  }
-  Thanos__Chunk raw = THANOS__CHUNK__INIT;
-  raw.type = THANOS__CHUNK__ENCODING__XOR;
-  raw.data.data = (uint8_t *)chunk, raw.data.len = chunk_len;
-  Thanos__AggrChunk ac = THANOS__AGGR_CHUNK__INIT, *ap = &ac;
-  ac.min_time = chunk_mint, ac.max_time = chunk_maxt, ac.raw = &raw;
-  Thanos__Series s = THANOS__SERIES__INIT;
-  s.labels = slp, s.n_labels = 3, s.chunks = &ap, s.n_chunks = 1;
   Thanos__SeriesResponse sr = THANOS__SERIES_RESPONSE__INIT;
   sr.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES;
-  sr.series = &s;
+  sr.series = &m.series;
   return ans_msg(&e->series_hit, &sr.base);
 }
 
 /* Whether the Series request |body| (gRPC-framed) selects the endpoint's
- * series: as be_series, unpacked only when it differs from the last. */
+ * series, unpacked only when it differs from the last. */
 static int series_matches(raw_ep *e, const orr_buf *body) {
   if (e->have_last && e->last_req.len == body->len &&
       memcmp(e->last_req.data, body->data, body->len) == 0)
@@ -303,15 +311,7 @@ static int series_matches(raw_ep *e, const orr_buf *body) {
     char err[256];
     if (rq && a &&
         !storeapi_matchers_from_proto(rq->matchers, rq->n_matchers, a, &ms, err, sizeof(err))) {
-      static const char *const names[] = {"__name__", "job", "store"};
-      const char *values[] = {"up", "fake", e->store};
-      match = rq->max_time >= chunk_mint && rq->min_time <= chunk_maxt;
-      for (size_t i = 0; match && i < rq->n_matchers; i++) {
-        const char *v = "";
-        for (size_t j = 0; j < 3; j++)
-          if (!strcmp(labels_matcher_name(ms[i]), names[j])) v = values[j];
-        match = labels_matcher_matches(ms[i], v, strlen(v));
-      }
+      match = series_selected(e->store, rq->min_time, rq->max_time, ms, rq->n_matchers);
       storeapi_matchers_free(ms, rq->n_matchers);
     }
     orr_arena_destroy(a);
