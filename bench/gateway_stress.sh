@@ -22,16 +22,12 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 exec python3 - "$ROOT" "$@" <<'PY'
-import argparse, http.client, json, os, random, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, shutil, statistics, sys, tempfile, threading, time
 import urllib.parse
 
 ROOT = sys.argv[1]
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "promql"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "gateway"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import gen_data  # noqa: E402
-import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness
-from portpick import free_port  # noqa: E402
+import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness, the stack
 
 ap = argparse.ArgumentParser(prog="gateway_stress.sh")
 ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "gcc", "cmd", "orrery"))
@@ -69,44 +65,7 @@ work = args.work or tempfile.mkdtemp(prefix="gw_stress.")
 os.makedirs(work, exist_ok=True)
 keep = bool(args.work)  # a failed run keeps its logs
 try:
-    om = os.path.join(work, "data.om")
-    blocks = os.path.join(work, "blocks")
-    if not os.path.isdir(blocks):
-        gen_data.gen(om, args.scale)
-        subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
-                       check=True, stdout=subprocess.DEVNULL)
-    data = os.path.join(work, "prom")
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.copytree(blocks, data)
-    pport = free_port()
-    cfg = os.path.join(work, "prom.yml")
-    with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 1h\n  external_labels: {region: stress, replica: a}\n"
-                "scrape_configs: []\n")
-    prom = e2e.Proc("prometheus", [args.prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
-                                   "--storage.tsdb.retention.time=100y",
-                                   "--web.listen-address=127.0.0.1:%d" % pport], work)
-    prom.url = "http://127.0.0.1:%d" % pport
-    e2e.wait_ready(prom.url + "/-/ready", prom)
-    gp, hp = free_port(), free_port()
-    side = e2e.Proc("sidecar", [args.orrery, "sidecar", "--prometheus.url=" + prom.url, "--tsdb.path=" + data,
-                                "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp], work)
-    e2e.wait_ready("http://127.0.0.1:%d/-/ready" % hp, side)
-    gh = free_port()
-    gw = e2e.Proc("gateway", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % gh,
-                              "--grpc-address=127.0.0.1:%d" % free_port(),
-                              "--query.replica-label=replica", "--endpoint=127.0.0.1:%d" % gp], work)
-    gw.url = "http://127.0.0.1:%d" % gh
-    e2e.wait_ready(gw.url + "/-/ready", gw)
-    deadline = time.monotonic() + 60  # until the sidecar's Info answered
-    while True:
-        st, _, body = e2e.http("GET", gw.url + "/api/v1/stores")
-        if st == 200 and any(not e.get("lastError") for v in (json.loads(body).get("data") or {}).values()
-                             for e in v):
-            break
-        if time.monotonic() > deadline:
-            sys.exit("gateway: the sidecar endpoint is not up; log %s" % gw.logpath)
-        time.sleep(0.2)  # poll interval
+    prom, side, gw = e2e.bench_stack(args, work, args.scale, "stress")
 
     # Every query answers as expected once before the clock starts.
     nseries = json.loads(e2e.http("POST", gw.url + "/api/v1/query",
@@ -143,7 +102,7 @@ try:
 
     def client(i, t_end):
         rnd = random.Random(i)
-        conn = http.client.HTTPConnection("127.0.0.1", gh, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
         mine = {q[0]: [] for q in QUERIES}
         errs = []
         k = rnd.randrange(len(forms))
@@ -167,7 +126,7 @@ try:
             except (OSError, http.client.HTTPException) as e:
                 errs.append("%s: %s: %s" % (name, type(e).__name__, e))
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", gh, timeout=60)
+                conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
         conn.close()
         with lock:
             for q in mine:

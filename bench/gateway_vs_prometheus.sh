@@ -15,16 +15,13 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 exec python3 - "$ROOT" "$@" <<'PY'
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, sys, tempfile, time
 
 ROOT = sys.argv[1]
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "promql"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "gateway"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import gen_data  # noqa: E402
 import promql_diff  # noqa: E402
-import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness
-from portpick import free_port  # noqa: E402
+import gateway_e2e as e2e  # noqa: E402  processes, HTTP, readiness, the stack
 
 ap = argparse.ArgumentParser(prog="gateway_vs_prometheus.sh")
 ap.add_argument("--orrery", default=os.path.join(ROOT, "build", "gcc", "cmd", "orrery"))
@@ -52,46 +49,7 @@ QUERIES = [
 work = args.work or tempfile.mkdtemp(prefix="gw_bench.")
 os.makedirs(work, exist_ok=True)
 try:
-    om = os.path.join(work, "data.om")
-    blocks = os.path.join(work, "blocks")
-    if not os.path.isdir(blocks):
-        gen_data.gen(om, args.scale)
-        subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
-                       check=True, stdout=subprocess.DEVNULL)
-    data = os.path.join(work, "prom")
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.copytree(blocks, data)
-    pport = free_port()
-    cfg = os.path.join(work, "prom.yml")
-    with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 1h\n  external_labels: {region: bench, replica: a}\n"
-                "scrape_configs: []\n")
-    prom = e2e.Proc("prometheus", [args.prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
-                                   "--storage.tsdb.retention.time=100y",
-                                   "--web.listen-address=127.0.0.1:%d" % pport], work)
-    prom.url = "http://127.0.0.1:%d" % pport
-    e2e.wait_ready(prom.url + "/-/ready", prom)
-    gp, hp = free_port(), free_port()
-    side = e2e.Proc("sidecar", [args.orrery, "sidecar", "--prometheus.url=" + prom.url, "--tsdb.path=" + data,
-                                "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp], work)
-    e2e.wait_ready("http://127.0.0.1:%d/-/ready" % hp, side)
-    gh = free_port()
-    gw = e2e.Proc("gateway", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % gh,
-                              "--grpc-address=127.0.0.1:%d" % free_port(),
-                              "--query.replica-label=replica", "--endpoint=127.0.0.1:%d" % gp], work)
-    gw.url = "http://127.0.0.1:%d" % gh
-    gw.name = "gateway"
-    e2e.wait_ready(gw.url + "/-/ready", gw)
-
-    deadline = time.monotonic() + 60  # until the sidecar's Info answered
-    while True:
-        st, _, body = e2e.http("GET", gw.url + "/api/v1/stores")
-        if st == 200 and any(not e.get("lastError") for v in (json.loads(body).get("data") or {}).values()
-                             for e in v):
-            break
-        if time.monotonic() > deadline:
-            sys.exit("gateway: the sidecar endpoint is not up; log %s" % gw.logpath)
-        time.sleep(0.2)  # poll interval
+    prom, side, gw = e2e.bench_stack(args, work, args.scale, "bench")
 
     def strip_region(body):
         """The gateway adds the endpoint's external label region="bench"; Prometheus does not."""

@@ -370,6 +370,55 @@ scrape_configs:
         raise RuntimeError("%s: fewer than %d endpoints up; log %s" % (gw.name, n, gw.logpath))
 
 
+def bench_stack(args, work, scale, region):
+    """The stack of bench/gateway_vs_prometheus.sh and bench/gateway_stress.sh:
+    Prometheus over the PromQL differential dataset at |scale| (made into
+    blocks by promtool once per |work|, copied afresh each run), an orrery
+    sidecar beside it with the external labels {region: |region|, replica: a},
+    and a gateway over the sidecar, each ready and the sidecar's Info answered
+    through the gateway. |args| has orrery, prometheus and promtool. The
+    processes are in |procs| (the caller stops them). Returns (prom, side, gw);
+    prom.url, gw.url and gw.port (its HTTP port) are set."""
+    om = os.path.join(work, "data.om")
+    blocks = os.path.join(work, "blocks")
+    if not os.path.isdir(blocks):
+        gen_data.gen(om, scale)
+        subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
+                       check=True, stdout=subprocess.DEVNULL)
+    data = os.path.join(work, "prom")
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(blocks, data)
+    pport = free_port()
+    cfg = os.path.join(work, "prom.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1h\n  external_labels: {region: %s, replica: a}\n"
+                "scrape_configs: []\n" % region)
+    prom = Proc("prometheus", [args.prometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + data,
+                               "--storage.tsdb.retention.time=100y",
+                               "--web.listen-address=127.0.0.1:%d" % pport], work)
+    prom.url = "http://127.0.0.1:%d" % pport
+    wait_ready(prom.url + "/-/ready", prom)
+    gp, hp = free_port(), free_port()
+    side = Proc("sidecar", [args.orrery, "sidecar", "--prometheus.url=" + prom.url, "--tsdb.path=" + data,
+                            "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp], work)
+    wait_ready("http://127.0.0.1:%d/-/ready" % hp, side)
+    gh = free_port()
+    gw = Proc("gateway", [args.orrery, "gateway", "--http-address=127.0.0.1:%d" % gh,
+                          "--grpc-address=127.0.0.1:%d" % free_port(),
+                          "--query.replica-label=replica", "--endpoint=127.0.0.1:%d" % gp], work)
+    gw.url, gw.port = "http://127.0.0.1:%d" % gh, gh
+    wait_ready(gw.url + "/-/ready", gw)
+    deadline = time.monotonic() + 60  # until the sidecar's Info answered
+    while True:
+        st, _, body = http("GET", gw.url + "/api/v1/stores")
+        if st == 200 and any(not e.get("lastError") for v in (json.loads(body).get("data") or {}).values()
+                             for e in v):
+            return prom, side, gw
+        if time.monotonic() > deadline:
+            sys.exit("gateway: the sidecar endpoint is not up; log %s" % gw.logpath)
+        time.sleep(0.2)  # poll interval
+
+
 # ---------------------------------------------------------------- helpers
 EXT_REGION = "eu"  # gw_eu's endpoints' external label region
 # service_info is the dataset's one metric with a region label of its own;
