@@ -336,23 +336,6 @@ void sidecar_set_min_time(sidecar *sc, int64_t mint) {
 }
 
 /* ---------------------------------------------------------------- main */
-static int parse_min_time(const char *s, int64_t *out) {
-  int64_t d;
-  if (s[0] == '-' && orr_parse_duration(s + 1, strlen(s + 1), &d) == 0) {
-    *out = orr_now_ms() - d;
-    return 0;
-  }
-  if (orr_parse_duration(s, strlen(s), &d) == 0) {
-    *out = orr_now_ms() + d;
-    return 0;
-  }
-  if (strcmp(s, "0000-01-01T00:00:00Z") == 0) { /* Thanos's default: year 0 */
-    *out = -62167219200000LL;
-    return 0;
-  }
-  return orr_parse_time(s, out);
-}
-
 static void on_closed(void *arg) {
   sidecar *sc = arg;
   sc->pending_closes--;
@@ -421,7 +404,7 @@ int sidecar_main(const sidecar_config *cfg) {
   sc->lowest_ts = INT64_MIN;
   sc->backoff_ms = 500;
   sc->uploads = cfg->bucket != NULL;
-  if (parse_min_time(cfg->min_time, &sc->limit_min_time)) {
+  if (orr_parse_time_flag(cfg->min_time, &sc->limit_min_time)) {
     orr_log_error("bad --min-time: want RFC3339 or a duration relative to now (-1d)", "value",
                   cfg->min_time, NULL);
     free(sc);

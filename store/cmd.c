@@ -97,18 +97,9 @@ static const orr_flag flags[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
-/* --min-time/--max-time: RFC3339, a duration relative to now (-2w), or
- * Thanos's defaults (year 0, year 9999). */
+/* --min-time/--max-time: Thanos's defaults (year 0, year 9999) stand for
+ * no limit; else RFC3339 or a duration relative to now (-2w). */
 static int parse_time_flag(const char *s, int64_t *out) {
-  int64_t d;
-  if (s[0] == '-' && orr_parse_duration(s + 1, strlen(s + 1), &d) == 0) {
-    *out = orr_now_ms() - d;
-    return 0;
-  }
-  if (orr_parse_duration(s, strlen(s), &d) == 0) {
-    *out = orr_now_ms() + d;
-    return 0;
-  }
   if (strcmp(s, "0000-01-01T00:00:00Z") == 0) {
     *out = INT64_MIN;
     return 0;
@@ -117,7 +108,7 @@ static int parse_time_flag(const char *s, int64_t *out) {
     *out = INT64_MAX;
     return 0;
   }
-  return orr_parse_time(s, out);
+  return orr_parse_time_flag(s, out);
 }
 
 /* The value after |key| in |text| (first list item for a list), unquoted,

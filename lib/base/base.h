@@ -215,6 +215,10 @@ char *orr_format_duration(int64_t ms, char *out, size_t outlen);
  * fractional seconds and zone) or unix seconds with a fraction ("1.5").
  * Returns 0 or ORR_EINVAL / ORR_ERANGE. */
 int orr_parse_time(const char *s, int64_t *ms);
+/* Parses a time flag as Thanos's --min-time/--max-time: a duration relative
+ * to now, before it with a leading '-' ("-2w") or after it ("1h"), else
+ * what orr_parse_time() takes. Returns 0 or ORR_EINVAL / ORR_ERANGE. */
+int orr_parse_time_flag(const char *s, int64_t *ms);
 /* Formats as RFC3339 with milliseconds in UTC ("2026-11-25T11:20:39.123Z"). */
 char *orr_format_rfc3339(int64_t ms, char *out, size_t outlen);
 

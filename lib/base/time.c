@@ -258,6 +258,19 @@ int orr_parse_time(const char *s, int64_t *ms) {
   return ORR_EINVAL;
 }
 
+int orr_parse_time_flag(const char *s, int64_t *ms) {
+  int64_t d;
+  if (s[0] == '-' && orr_parse_duration(s + 1, strlen(s + 1), &d) == 0) {
+    *ms = orr_now_ms() - d;
+    return 0;
+  }
+  if (orr_parse_duration(s, strlen(s), &d) == 0) {
+    *ms = orr_now_ms() + d;
+    return 0;
+  }
+  return orr_parse_time(s, ms);
+}
+
 char *orr_format_rfc3339(int64_t ms, char *out, size_t outlen) {
   time_t s = (time_t)(ms / 1000);
   int64_t frac = ms % 1000;

@@ -171,6 +171,28 @@ static void test_parse_time_errors(void **state) {
   assert_int_equal(orr_parse_time("-inf", &ms), ORR_ERANGE);
 }
 
+/* Thanos's --min-time/--max-time: relative to now, before or after it,
+ * else a time. */
+static void test_parse_time_flag(void **state) {
+  (void)state;
+  int64_t v, t0 = orr_now_ms();
+  assert_int_equal(orr_parse_time_flag("-2h", &v), 0);
+  int64_t t1 = orr_now_ms();
+  assert_true(v >= t0 - 7200000 && v <= t1 - 7200000);
+  t0 = orr_now_ms();
+  assert_int_equal(orr_parse_time_flag("1d", &v), 0);
+  t1 = orr_now_ms();
+  assert_true(v >= t0 + 86400000 && v <= t1 + 86400000);
+  assert_int_equal(orr_parse_time_flag("2023-11-14T22:13:20Z", &v), 0);
+  assert_int_equal(v, 1700000000000LL);
+  assert_int_equal(orr_parse_time_flag("0000-01-01T00:00:00Z", &v), 0);
+  assert_int_equal(v, -62167219200000LL);
+  assert_int_equal(orr_parse_time_flag("1700000000.5", &v), 0);
+  assert_int_equal(v, 1700000000500LL);
+  assert_int_equal(orr_parse_time_flag("-", &v), ORR_EINVAL);
+  assert_int_equal(orr_parse_time_flag("yesterday", &v), ORR_EINVAL);
+}
+
 static void test_format_rfc3339(void **state) {
   (void)state;
   char out[40];
@@ -193,6 +215,7 @@ int test_time_group(void) {
       cmocka_unit_test(test_parse_duration),     cmocka_unit_test(test_parse_duration_errors),
       cmocka_unit_test(test_format_duration),    cmocka_unit_test(test_parse_time),
       cmocka_unit_test(test_parse_time_errors),  cmocka_unit_test(test_format_rfc3339),
+      cmocka_unit_test(test_parse_time_flag),
   };
   return cmocka_run_group_tests_name("base_time", tests, NULL, NULL);
 }
