@@ -27,7 +27,6 @@
  *    for --consistency-delay (an uploader may still be writing beside it),
  *    not marked for deletion. Downsampling reloads the bucket before each
  *    pass and applies the same view again. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,23 +100,6 @@ static void inc_group(orr_metric *m, const char *group) {
 static bool in_view(const compact_config *cfg, const compact_block *b, int64_t now_ms) {
   return b->has_meta && !b->deletion_marked &&
          !bucket_too_fresh(&b->meta, cfg->consistency_delay_ms, now_ms);
-}
-
-static int rm_rf(const char *path) {
-  DIR *d = opendir(path);
-  if (!d) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    size_t n = strlen(path) + strlen(e->d_name) + 2;
-    char *p = malloc(n);
-    if (!p) break;
-    snprintf(p, n, "%s/%s", path, e->d_name);
-    rm_rf(p);
-    free(p);
-  }
-  closedir(d);
-  return rmdir(path);
 }
 
 static int mkdir_p(const char *path) {
@@ -218,7 +200,7 @@ static int compact_plan(const compact_config *cfg, group *g, compact_block **pla
       break;
     }
     dirs[i] = d;
-    rm_rf(d);
+    orr_remove_tree(d);
     rc = compact_download(cfg->bucket, plan[i]->id, local, err, sizeof(err));
     if (rc) orr_log_error("download failed", "group", g->key, "id", plan[i]->id, "err", err, NULL);
   }
@@ -289,8 +271,8 @@ static int compact_plan(const compact_config *cfg, group *g, compact_block **pla
     inc_group(M.group_failures, g->key);
   }
   for (size_t i = 0; dirs && i < np; i++)
-    if (dirs[i]) rm_rf(dirs[i]);
-  if (newdir) rm_rf(newdir);
+    if (dirs[i]) orr_remove_tree(dirs[i]);
+  if (newdir) orr_remove_tree(newdir);
   free(dirs);
   orr_buf_free(&ids);
   return rc;
@@ -444,7 +426,7 @@ static int downsample_block(const compact_config *cfg, compact_block *b, int64_t
   snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
   char dir[4096 + 64];
   snprintf(dir, sizeof(dir), "%s/%s", local, b->id);
-  rm_rf(dir);
+  orr_remove_tree(dir);
   inc_group(M.downsamples, gkey);
   orr_log_info("downsampling block", "group", gkey, "id", b->id, "resolution", ORR_LOG_INT(res),
                NULL);
@@ -480,8 +462,8 @@ static int downsample_block(const compact_config *cfg, compact_block *b, int64_t
                  ORR_LOG_INT(r.num_series), "downsample_ms", ORR_LOG_INT(t_ds / 1000000u),
                  "downsample_cpu_ms", ORR_LOG_INT(c_ds / 1000000u), "duration_ms",
                  ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
-  rm_rf(dir);
-  if (ndir[0]) rm_rf(ndir);
+  orr_remove_tree(dir);
+  if (ndir[0]) orr_remove_tree(ndir);
   return rc;
 }
 
@@ -564,7 +546,7 @@ int compact_iteration(const compact_config *cfg, compact_iteration_stats *st) {
   char err[1024] = "";
   char local[4096 + 16];
   snprintf(local, sizeof(local), "%s/compact", cfg->data_dir);
-  rm_rf(local); /* leftovers of a crash: the bucket is the state */
+  orr_remove_tree(local); /* leftovers of a crash: the bucket is the state */
   if (mkdir_p(local) != 0) {
     orr_log_error("cannot create the data directory", "dir", local, "err", strerror(errno), NULL);
     return ORR_EIO;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
@@ -131,20 +130,6 @@ static void assert_shipper_state(shipper *s) {
 #endif
 
 /* ---------------------------------------------------------------- files */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
-  return rc != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* Removes |path| and everything below it; a missing path is fine. */
-static int rm_rf(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : ORR_EIO;
-  return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : ORR_EIO;
-}
 
 /* mkdir -p for |path| (modified in place and restored). */
 static int mkdir_p(char *path, mode_t mode) {
@@ -371,7 +356,7 @@ static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
   orr_log_info("upload new block", "id", id, NULL);
   uint64_t t0 = orr_mono_ns();
 
-  if (rm_rf(updir) != 0) {
+  if (orr_remove_tree(updir) != 0) {
     snprintf(err, errlen, "clean upload directory %s: %s", updir, strerror(errno));
     return ORR_EIO;
   }
@@ -409,7 +394,7 @@ static int upload_block(shipper *s, const tsdb_block_entry *be, const char *id,
                ORR_LOG_INT(us.bytes), "duration_ms",
                ORR_LOG_INT((orr_mono_ns() - t0) / 1000000u), NULL);
 out:
-  if (rm_rf(updir) != 0)
+  if (orr_remove_tree(updir) != 0)
     orr_log_error("failed to clean upload directory", "dir", updir, "err", strerror(errno),
                   NULL);
   return rc;
@@ -523,7 +508,7 @@ static int sync_locked(shipper *s, shipper_sync_stats *st, char *err, size_t err
   if (!s->cleaned) {
     /* Staging dirs left by a crash (their blocks may be gone since). */
     char *up = orr_arena_sprintf(a, "%s/thanos/upload", s->tsdb_path);
-    if (up && rm_rf(up) != 0)
+    if (up && orr_remove_tree(up) != 0)
       orr_log_warn("failed to clean upload directory", "dir", up, NULL);
     s->cleaned = true;
   }

@@ -34,7 +34,6 @@
  *    when gRPC pushes back (ORR_EAGAIN), waits for resume. The queued
  *    bytes count against --chunk-pool-size until sent. The call finishes
  *    once the worker is done and its queue is empty. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -92,31 +91,12 @@ struct store {
 /* ---------------------------------------------------------------- blocks */
 void store_block_acquire(store_block *b) { atomic_fetch_add(&b->refs, 1); }
 
-static void rm_rf(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char p[4096];
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        rm_rf(p);
-      else
-        unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
 void store_block_release(store_block *b) {
   if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
   tsdb_index_header_close(b->hdr);
   /* A dropped block's directory goes with its last reader (note 5: a lazy
    * header may still be mapped for a query that took the block before). */
-  if (b->remove_dir && b->dir) rm_rf(b->dir);
+  if (b->remove_dir && b->dir) orr_remove_tree(b->dir);
   free(b->dir);
   pthread_mutex_destroy(&b->hdr_mu);
   orr_arena_destroy(b->arena);

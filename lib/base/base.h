@@ -222,6 +222,13 @@ int orr_parse_time_flag(const char *s, int64_t *ms);
 /* Formats as RFC3339 with milliseconds in UTC ("2026-11-25T11:20:39.123Z"). */
 char *orr_format_rfc3339(int64_t ms, char *out, size_t outlen);
 
+/* ---------------------------------------------------------------- files */
+/* Removes |path|: a file, or a directory and everything below it (links
+ * are removed, not followed). A missing path, or an entry that goes away
+ * meanwhile, is fine. Returns 0, or ORR_EIO when something could not be
+ * removed (what could be is removed all the same). */
+int orr_remove_tree(const char *path);
+
 /* ---------------------------------------------------------------- crc32c
  * Castagnoli CRC as used by the Prometheus TSDB; SSE4.2 when the CPU has it.
  * Pass 0 as |crc| to start; feed the result back to continue. */

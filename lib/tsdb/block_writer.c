@@ -18,7 +18,6 @@
  *    its min block duration), so a block holds the chunks Prometheus's head
  *    would have cut for the same samples. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -70,26 +69,6 @@ static int wfail(tsdb_block_writer *w, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* Removes |dir| and everything below it (one level of subdirectories). */
-void tsdb__remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      char p[4096 + 256];
-      snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        tsdb__remove_tree(p);
-      else
-        unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
 int tsdb__fsync_path(const char *path, bool dir) {
   int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return ORR_EIO;
@@ -135,7 +114,7 @@ int tsdb_block_writer_open(const char *parent, const tsdb_block_writer_opts *o,
   rc = tsdb_chunk_writer_open(cdir, w->o.segment_size, &w->cw, msg, sizeof(msg));
   if (rc) {
     snprintf(err, errlen, "%s: %s", cdir, msg[0] ? msg : orr_strerror(rc));
-    tsdb__remove_tree(w->tmpdir);
+    orr_remove_tree(w->tmpdir);
     goto fail;
   }
   *out = w;
@@ -241,7 +220,7 @@ static void writer_free(tsdb_block_writer *w) {
 void tsdb_block_writer_abort(tsdb_block_writer *w) {
   if (!w) return;
   if (w->cw) tsdb_chunk_writer_close(w->cw, NULL, 0);
-  tsdb__remove_tree(w->tmpdir);
+  orr_remove_tree(w->tmpdir);
   writer_free(w);
 }
 
@@ -319,7 +298,7 @@ int tsdb_block_writer_commit(tsdb_block_writer *w, tsdb_ulid *ulid, char *err, s
   rc = w->err;
   if (rc) {
     snprintf(err, errlen, "%s", w->msg);
-    tsdb__remove_tree(w->tmpdir);
+    orr_remove_tree(w->tmpdir);
   } else if (ulid) {
     *ulid = w->ulid;
   }

@@ -933,7 +933,7 @@ int tsdb_compact(const char *parent, const char *const *dirs, size_t n,
 out:
   if (c.cw) tsdb_chunk_writer_close(c.cw, NULL, 0);
   if (c.iw) tsdb_index_writer_free(c.iw);
-  if (tmpdir[0]) tsdb__remove_tree(tmpdir);
+  if (tmpdir[0]) orr_remove_tree(tmpdir);
   out_clear(&c);
   free(c.outc);
   free(c.outowned);

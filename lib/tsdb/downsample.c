@@ -624,7 +624,7 @@ out:
   if (ss) tsdb_series_set_close(ss);
   if (cw) tsdb_chunk_writer_close(cw, NULL, 0);
   if (iw) tsdb_index_writer_free(iw);
-  if (tmpdir[0]) tsdb__remove_tree(tmpdir);
+  if (tmpdir[0]) orr_remove_tree(tmpdir);
   free(metas);
   free(samples.v);
   tsdb_block_close(b);

@@ -51,8 +51,6 @@ int tsdb__read_file(const char *path, orr_buf *b);
 /* Writes <dir>/<name> atomically (<name>.tmp, fsync, rename, fsync dir). */
 int tsdb__write_file_atomic(const char *dir, const char *name, const void *p, size_t n);
 
-/* Removes |dir| and everything below it (best effort). */
-void tsdb__remove_tree(const char *dir);
 /* fsync of a file or directory: 0 or ORR_EIO (errno kept). */
 int tsdb__fsync_path(const char *path, bool dir);
 /* Drops the pages of |r|'s mapped segments from the process (they are

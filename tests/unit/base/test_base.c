@@ -12,5 +12,6 @@ int main(void) {
   failed += test_flags_group();
   failed += test_metrics_group();
   failed += test_dl_group();
+  failed += test_files_group();
   return failed ? 1 : 0;
 }

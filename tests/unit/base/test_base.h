@@ -22,5 +22,6 @@ int test_crc32c_group(void);  /* CRC32C */
 int test_flags_group(void);   /* flags, help, byte sizes */
 int test_metrics_group(void); /* registry and text exposition */
 int test_dl_group(void);      /* libraries opened on first use */
+int test_files_group(void);   /* removing a tree */
 
 #endif

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,12 +31,6 @@ typedef struct fx {
   labels_label ext_v[2];
 } fx;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-static void rm_rf(const char *p) { nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 static char *slurp(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
@@ -98,7 +91,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fx *f = *state;
   objstore_close(f->bucket);
-  rm_rf(f->root);
+  orr_remove_tree(f->root);
   free(f);
   return 0;
 }
@@ -318,7 +311,7 @@ static void test_sync_uploads_level1_once(void **state) {
   /* Prometheus deletes block a (retention): the state file forgets it. */
   char dir[600];
   snprintf(dir, sizeof(dir), "%s/%s", f->tsdb, a);
-  rm_rf(dir);
+  orr_remove_tree(dir);
   assert_int_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
   assert_int_equal(st.objects, 0);
   const char *ids_b[1] = {b};
@@ -354,7 +347,7 @@ static void test_upload_compacted_overlap(void **state) {
   assert_int_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
   assert_int_equal(st.uploaded, 1);
   snprintf(dir, sizeof(dir), "%s/%s", f->tsdb, x);
-  rm_rf(dir); /* Prometheus compacted x into c */
+  orr_remove_tree(dir); /* Prometheus compacted x into c */
   write_block(f, t0 - 600000, 5, 200, 2, c);
   assert_int_not_equal(shipper_sync(s, &st, err, sizeof(err)), 0);
   assert_non_null(strstr(err, "overlap spotted"));
@@ -503,7 +496,7 @@ static int delete_hook(const char *key, void *arg) {
     char cmd[1400];
     snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", dir, d->copy);
     assert_int_equal(system(cmd), 0);
-    rm_rf(dir);
+    orr_remove_tree(dir);
     d->done = 1;
   }
   return 0;

@@ -32,23 +32,6 @@ static uint64_t to_bits(double d) {
   return b;
 }
 
-static void rm_rf(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char p[4096];
-      snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_rf(p);
-      else unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
 static char *make_tmpdir(void) {
   char tmpl[] = "/tmp/orr_test_block_XXXXXX";
   char *d = mkdtemp(tmpl);
@@ -224,7 +207,7 @@ static void test_roundtrip(void **state) {
 
   orr_arena_destroy(a);
   tsdb_block_close(b);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(dir);
   free(parent);
 }
@@ -297,7 +280,7 @@ static void test_matchers_and_labels(void **state) {
   orr_arena_destroy(pa);
   orr_arena_destroy(a);
   tsdb_block_close(b);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(dir);
   free(parent);
 }
@@ -343,7 +326,7 @@ static void test_time_range(void **state) {
   tsdb_series_set_close(ss);
   orr_arena_destroy(a);
   tsdb_block_close(b);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(dir);
   free(parent);
 }
@@ -406,7 +389,7 @@ static void test_tombstones(void **state) {
   tsdb_series_set_close(ss);
   tsdb_block_close(b);
   orr_arena_destroy(a);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(dir);
   free(parent);
 }
@@ -478,7 +461,7 @@ static void test_tmp_dir_and_list(void **state) {
   assert_int_equal(n, 1);
 
   orr_arena_destroy(a);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(dir);
   free(parent);
 }
@@ -518,7 +501,7 @@ static void test_verify_catches(void **state) {
   assert_int_equal(tsdb_block_verify(dir, collect_report, &col, &st), ORR_ECORRUPT);
   assert_true(st.problems > 0);
   assert_true(any_line(&col, "chunks"));
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
   /* A bit flip in the index series section (just after the header). */
@@ -534,7 +517,7 @@ static void test_verify_catches(void **state) {
   memset(&col, 0, sizeof(col));
   assert_int_equal(tsdb_block_verify(dir, collect_report, &col, &st), ORR_ECORRUPT);
   assert_true(any_line(&col, "/index"));
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
   /* A bit flip in the index TOC. */
@@ -544,7 +527,7 @@ static void test_verify_catches(void **state) {
   memset(&col, 0, sizeof(col));
   assert_int_equal(tsdb_block_verify(dir, collect_report, &col, &st), ORR_ECORRUPT);
   assert_true(any_line(&col, "TOC"));
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
   /* A truncated chunk segment. */
@@ -571,7 +554,7 @@ static void test_verify_catches(void **state) {
   tsdb_series_set_close(ss);
   orr_arena_destroy(a);
   tsdb_block_close(b);
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
   /* A truncated index: the open fails with the path in the message. */
@@ -584,7 +567,7 @@ static void test_verify_catches(void **state) {
   assert_true(any_line(&col, "/index"));
   assert_int_not_equal(tsdb_block_open(dir, &b, err, sizeof(err)), 0);
   assert_non_null(strstr(err, path));
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
   /* Wrong stats in meta.json. */
@@ -609,10 +592,10 @@ static void test_verify_catches(void **state) {
   assert_int_equal(tsdb_block_verify(dir, collect_report, &col, &st), ORR_ECORRUPT);
   assert_true(any_line(&col, "outside the block"));
   orr_arena_destroy(a);
-  rm_rf(dir);
+  orr_remove_tree(dir);
   free(dir);
 
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(parent);
 }
 
@@ -642,7 +625,7 @@ static void test_ready_made_chunks(void **state) {
   tsdb_block_close(b);
   collected col = {0};
   assert_int_equal(tsdb_block_verify(dir, collect_report, &col, NULL), 0);
-  rm_rf(parent);
+  orr_remove_tree(parent);
   free(parent);
 }
 

@@ -437,12 +437,6 @@ static char *make_tmpdir(void) {
   return strdup(d);
 }
 
-static void rm_rf(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-}
-
 static uint8_t *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
@@ -591,7 +585,7 @@ static void test_segment_write_read(void **state) {
   free(g);
   free(f);
   for (int i = 0; i < NC; i++) tsdb_xor_appender_free(&apps[i]);
-  rm_rf(tmp);
+  assert_int_equal(orr_remove_tree(tmp), 0);
   free(tmp);
 }
 
@@ -790,7 +784,7 @@ static void test_promtool_block(void **state) {
   assert_int_equal(one->data[one->len - 1], 0);
   print_message("promtool block: %zu chunks matched byte for byte\n", got.n);
   tsdb_chunk_reader_close(r);
-  rm_rf(tmp);
+  assert_int_equal(orr_remove_tree(tmp), 0);
   free(tmp);
 }
 

@@ -3,7 +3,6 @@
  * 120-sample chunks, tombstones applied, an empty result, meta.json's
  * compaction section, a custom merge function, and downsampling math
  * (windows, the five aggregates, counter resets, 5m -> 1h, chunk sizes). */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,23 +20,6 @@
 #define T0 ((int64_t)1700006400000)
 #define NSER 5
 
-static void rm_rf(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char p[4096];
-      snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_rf(p);
-      else unlink(p);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
 static char tmp[256];
 
 static int setup(void **state) {
@@ -48,7 +30,7 @@ static int setup(void **state) {
 }
 static int teardown(void **state) {
   (void)state;
-  rm_rf(tmp);
+  orr_remove_tree(tmp);
   return 0;
 }
 

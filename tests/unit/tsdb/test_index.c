@@ -64,11 +64,6 @@ static int run(const char *log, char *const argv[]) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void rm_rf(const char *dir) {
-  char *argv[] = {"/bin/rm", "-rf", (char *)dir, NULL};
-  run("/dev/null", argv);
-}
-
 /* ---------------------------------------------------------------- postings */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void) {
@@ -266,7 +261,7 @@ static int setup_data(void **state) {
 
 static int teardown_data(void **state) {
   (void)state;
-  if (D.dir[0] && !getenv("KEEP")) rm_rf(D.dir);
+  if (D.dir[0] && !getenv("KEEP")) orr_remove_tree(D.dir);
   orr_arena_destroy(D.a);
   return 0;
 }
