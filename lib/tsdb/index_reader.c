@@ -166,17 +166,34 @@ static int sample_push(pt_name *nm, const uint8_t *val, uint32_t vlen, uint64_t 
   return 0;
 }
 
-static int open_postings_table(tsdb_index_reader *r) {
+/* Opens the offset table |what| at |off|: its body into |*d| (|*blen|
+ * bytes) past the entry count |*cnt|. */
+static int open_table(tsdb_index_reader *r, uint64_t off, const char *what, orr_dec *d,
+                      size_t *blen, uint32_t *cnt) {
   const uint8_t *body;
-  size_t blen;
-  uint64_t off = r->toc.postings_offset_table;
-  int rc = read_section(r, off, "postings offset table", &body, &blen);
+  int rc = read_section(r, off, what, &body, blen);
   if (rc) return rc;
-  orr_dec d = orr_dec_make(body, blen);
+  *d = orr_dec_make(body, *blen);
+  if (orr_dec_be32(d, cnt))
+    return tsdb__corrupt("index %s at offset %llu: too short", what, (unsigned long long)off);
+  return 0;
+}
+
+/* The table |what| at |off| must end where its entries do. */
+static int table_end(const orr_dec *d, uint64_t off, const char *what) {
+  if (orr_dec_left(d) != 0)
+    return tsdb__corrupt("index %s at offset %llu: %zu trailing bytes", what,
+                         (unsigned long long)off, orr_dec_left(d));
+  return 0;
+}
+
+static int open_postings_table(tsdb_index_reader *r) {
+  uint64_t off = r->toc.postings_offset_table;
+  orr_dec d;
+  size_t blen;
   uint32_t cnt;
-  if (orr_dec_be32(&d, &cnt))
-    return tsdb__corrupt("index postings offset table at offset %llu: too short",
-                         (unsigned long long)off);
+  int rc = open_table(r, off, "postings offset table", &d, &blen, &cnt);
+  if (rc) return rc;
   if (cnt > blen)
     return tsdb__corrupt("index postings offset table at offset %llu: %u entries in %zu bytes",
                          (unsigned long long)off, cnt, blen);
@@ -227,9 +244,7 @@ static int open_postings_table(tsdb_index_reader *r) {
     pv = val;
     pvl = vl;
   }
-  if (orr_dec_left(&d) != 0)
-    return tsdb__corrupt("index postings offset table at offset %llu: %zu trailing bytes",
-                         (unsigned long long)off, orr_dec_left(&d));
+  if ((rc = table_end(&d, off, "postings offset table"))) return rc;
   r->pot_end = (uint64_t)(d.p - r->b);
   /* Give back the growth slack: these arrays live as long as the block. */
   for (size_t i = 0; i < r->nnames; i++) {
@@ -250,16 +265,12 @@ static int open_postings_table(tsdb_index_reader *r) {
 }
 
 static int open_label_offset_table(tsdb_index_reader *r) {
-  const uint8_t *body;
-  size_t blen;
   uint64_t off = r->toc.label_offset_table;
-  int rc = read_section(r, off, "label offset table", &body, &blen);
-  if (rc) return rc;
-  orr_dec d = orr_dec_make(body, blen);
+  orr_dec d;
+  size_t blen;
   uint32_t cnt;
-  if (orr_dec_be32(&d, &cnt))
-    return tsdb__corrupt("index label offset table at offset %llu: too short",
-                         (unsigned long long)off);
+  int rc = open_table(r, off, "label offset table", &d, &blen, &cnt);
+  if (rc) return rc;
   r->lot_pos = (uint64_t)(d.p - r->b);
   for (uint32_t i = 0; i < cnt; i++) {
     uint64_t pos = (uint64_t)(d.p - r->b), keys, loff;
@@ -271,9 +282,7 @@ static int open_label_offset_table(tsdb_index_reader *r) {
       return tsdb__corrupt("index label offset table: bad entry %u at offset %llu", i,
                            (unsigned long long)pos);
   }
-  if (orr_dec_left(&d) != 0)
-    return tsdb__corrupt("index label offset table at offset %llu: %zu trailing bytes",
-                         (unsigned long long)off, orr_dec_left(&d));
+  if ((rc = table_end(&d, off, "label offset table"))) return rc;
   r->lot_count = cnt;
   return 0;
 }
