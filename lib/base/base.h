@@ -321,8 +321,8 @@ int orr_registry_render(orr_registry *r, orr_buf *out);
 int orr_register_process_metrics(orr_registry *r);
 
 /* ---------------------------------------------------------------- libraries opened on first use
- * libcurl, libsnappy and OpenSSL are not linked: a shim (curl_dl.c,
- * snappy_dl.c, openssl_dl.c) defines the functions the project calls, and
+ * libcurl, libsnappy, OpenSSL and libcrypt are not linked: a shim
+ * (curl_dl.c, snappy_dl.c, openssl_dl.c, crypt_dl.c) defines the functions the project calls, and
  * the first call opens the library (dl.c) and forwards to it. A shim lists
  * its functions once, X(name, return type, (parameters), (arguments)):
  *

@@ -1,6 +1,7 @@
 /* dl.c: opens a library the project does not link (libcurl, libsnappy,
- * OpenSSL: base.h, "libraries opened on first use") and looks up the
- * functions its shim forwards to, once, from whichever thread calls first. */
+ * OpenSSL, libcrypt: base.h, "libraries opened on first use") and looks up
+ * the functions its shim forwards to, once, from whichever thread calls
+ * first. */
 #include <dlfcn.h>
 #include <stdlib.h>
 
