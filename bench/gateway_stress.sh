@@ -101,6 +101,15 @@ try:
             stop.wait(0.5)  # sampling period, not synchronisation
 
     def client(i, t_end):
+        """One client; an exception of its own (not the gateway's answer)
+        is an error too, so a broken client cannot pass as a quiet run."""
+        try:
+            run_client(i, t_end)
+        except Exception as e:  # noqa: BLE001 - any failure of the thread counts
+            with lock:
+                errors.append("client %d died: %s: %s" % (i, type(e).__name__, e))
+
+    def run_client(i, t_end):
         rnd = random.Random(i)
         conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
         mine = {q[0]: [] for q in QUERIES}
@@ -164,6 +173,8 @@ try:
         return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1e3 if xs else float("nan")
 
     alll = [x for q in lat for x in lat[q]]
+    if not alll:
+        errors.append("no request was answered")
     print("%-32s %8s %9s %9s %9s" % ("query", "requests", "p50 ms", "p99 ms", "max ms"))
     for name, *_ in QUERIES:
         xs = lat[name]
