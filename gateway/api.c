@@ -344,8 +344,8 @@ static void series_finish(gw_api__fanout *f) {
 static const gw_api__fanout_cb series_cb = {.series = series_on_series, .finish = series_finish};
 
 /* The parameters series and labels share (start, end, dedup,
- * partial_response, match[]) and a fan-out with a collect as its argument.
- * Responds on error and returns NULL. */
+ * partial_response; match[] is gw_api__fanout_match_start's) and a fan-out
+ * with a collect as its argument. Responds on error and returns NULL. */
 static gw_api__fanout *begin(gw_api *api, net_http_req *req, const gw_api__fanout_cb *cb,
                              int64_t *start, int64_t *end, bool *dedup, int *partial) {
   if (time_param(req, "start", GW_MIN_TIME_MS, start) ||

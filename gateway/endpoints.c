@@ -19,7 +19,7 @@
  *    failed Info marks it down (kept, with its last error) until one succeeds.
  * 4. An endpoint no longer discovered leaves the table at once but its
  *    client is closed only when no fan-out and no Info call holds it
- *    (|refs|, |info_inflight|).
+ *    (|refs|, |info_call|).
  * 5. gw_close() frees the gw when its handles closed, the DNS round in
  *    flight (if any) came back and every endpoint is freed, its client
  *    closed (|nlive|): it cancels the Info calls in flight, and a fan-out
@@ -427,7 +427,7 @@ static void endpoint_free(gw__endpoint *e) {
 
 /* Frees |e| when nothing holds it any more (after it left the table). */
 static void endpoint_maybe_free(gw__endpoint *e) {
-  if (!e->wanted && e->refs == 0 && !e->info_inflight) endpoint_free(e);
+  if (!e->wanted && e->refs == 0 && !e->info_call) endpoint_free(e);
 }
 
 /* Frees |g| once its handles closed and no DNS lookup is out. */
@@ -489,7 +489,7 @@ void gw_close(gw *g, void (*on_closed)(void *arg), void *arg) {
     gw__endpoint *e = g->eps[i];
     e->wanted = false;
     /* Its callback follows from the loop (CANCELLED) and frees |e|. */
-    if (e->info_inflight && e->info_call) storeapi_unary_cancel(e->info_call);
+    if (e->info_call) storeapi_unary_cancel(e->info_call);
     endpoint_maybe_free(e);
   }
   g->neps = 0;
@@ -1002,7 +1002,6 @@ static void info_done(int status, const char *message, const Thanos__Info__InfoR
                       void *arg) {
   gw__endpoint *e = arg;
   gw *g = e->g;
-  e->info_inflight = false;
   e->info_call = NULL;
   if (!e->wanted) {
     endpoint_maybe_free(e);
@@ -1138,12 +1137,11 @@ static void tick_cb(uv_timer_t *t) {
   reconcile(g);
   for (size_t i = 0; i < g->neps; i++) {
     gw__endpoint *e = g->eps[i];
-    if (e->info_inflight || now < e->next_info_ms) continue;
+    if (e->info_call || now < e->next_info_ms) continue;
     int64_t every = g->cfg.info_interval_ms;
     e->next_info_ms = now + (e->next_info_ms ? every : every * (1 + e->seq % 8) / 8);
-    if (storeapi_client_info_ex(e->client, g->cfg.info_timeout_ms, info_done, e, &e->info_call) ==
-        0)
-      e->info_inflight = true;
+    /* On failure |info_call| stays NULL: the next tick tries again. */
+    storeapi_client_info_ex(e->client, g->cfg.info_timeout_ms, info_done, e, &e->info_call);
   }
   check_first_round(g, now);
 }

@@ -508,12 +508,17 @@ static int match(gw_api__fanout *f, const gw_select_req *st, const gw_labels_req
 }
 
 /* ---------------------------------------------------------------- parsing */
-int gw_api__parse_match(const net_http_kv *kv, size_t np, orr_arena *a, promql_ast ***asts,
-                        size_t *n, unsigned flags, char *msg, size_t msglen) {
-  const char *pfx = flags & GW_MATCH_PREFIX ? "invalid parameter \"match[]\": " : "";
+static size_t count_match(const net_http_kv *kv, size_t np) {
   size_t cnt = 0;
   for (size_t i = 0; i < np; i++)
     if (!strcmp(kv[i].name, "match[]")) cnt++;
+  return cnt;
+}
+
+int gw_api__parse_match(const net_http_kv *kv, size_t np, orr_arena *a, promql_ast ***asts,
+                        size_t *n, unsigned flags, char *msg, size_t msglen) {
+  const char *pfx = flags & GW_MATCH_PREFIX ? "invalid parameter \"match[]\": " : "";
+  size_t cnt = count_match(kv, np);
   *asts = cnt ? orr_arena_calloc(a, cnt, sizeof(**asts)) : NULL;
   *n = 0;
   if (cnt && !*asts) {
@@ -603,11 +608,8 @@ void gw_api__fanout_match_start(gw_api__fanout *f, unsigned flags, const gw_sele
   if (st) p->st = *st;
   else p->lt = *lt;
   p->bad = bad;
-  size_t cnt = 0;
-  for (size_t i = 0; i < p->nkv; i++)
-    if (!strcmp(p->kv[i].name, "match[]")) cnt++;
   p->w.data = p;
-  if (cnt > GW_FANOUT_INLINE_MATCH &&
+  if (count_match(p->kv, p->nkv) > GW_FANOUT_INLINE_MATCH &&
       uv_queue_work(f->api->cfg.loop, &p->w, prep_work, prep_after) == 0)
     return;
   prep_run(p);

@@ -165,8 +165,7 @@ typedef struct gw__endpoint {
   storeapi_client *client;
   int refs;          /* fan-outs using |client| (loop thread) */
   bool wanted;       /* still discovered (reconcile) */
-  bool info_inflight;
-  struct storeapi_unary *info_call; /* while info_inflight: gw_close cancels it */
+  struct storeapi_unary *info_call; /* the Info call in flight, NULL when none */
   bool supports_wrl; /* Info: supports_without_replica_labels */
   bool query_api;    /* Info: serves thanos.Query (a pushdown target, pushdown.c) */
   int64_t next_info_ms; /* 0: never asked */
