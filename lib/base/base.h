@@ -327,12 +327,10 @@ int orr_register_process_metrics(orr_registry *r);
  * its functions once, X(name, return type, (parameters), (arguments)):
  *
  *   #define FUNCS(X) X(snappy_max_compressed_length, size_t, (size_t n), (n))
- *   enum { FUNCS(ORR_DL_INDEX) N };
- *   static const char *const syms[] = {FUNCS(ORR_DL_NAME)};
- *   static orr_dl_fn fns[N];
- *   static orr_dl_lib orr__dl_lib = ORR_DL_LIB("libsnappy.so.1", "libsnappy",
- *                                              "install libsnappy1v5", syms, fns);
- *   FUNCS(ORR_DL_DEFINE)
+ *   ORR_DL_SHIM(FUNCS, "libsnappy.so.1", "libsnappy", "install libsnappy1v5")
+ *
+ * (curl_dl.c spells the parts of ORR_DL_SHIM out: it adds variadic
+ * functions of its own to the table.)
  *
  * A missing library or function is an installation error, reported where
  * it is first needed: "orrery: cannot load <name> (<the loader's reason>):
@@ -365,6 +363,15 @@ typedef struct orr_dl_lib {
   ret name params {                                                           \
     return ((ret(*) params)orr_dl_get(&orr__dl_lib, orr__dl_##name)) args;   \
   }
+
+/* A whole shim: the table of FUNCS, its orr_dl_lib and a definition per
+ * function. At file scope, without a semicolon. */
+#define ORR_DL_SHIM(FUNCS, soname, name, help)                                           \
+  enum { FUNCS(ORR_DL_INDEX) orr__dl_n };                                                \
+  static const char *const orr__dl_syms[] = {FUNCS(ORR_DL_NAME)};                         \
+  static orr_dl_fn orr__dl_fns[orr__dl_n];                                                \
+  static orr_dl_lib orr__dl_lib = ORR_DL_LIB(soname, name, help, orr__dl_syms, orr__dl_fns); \
+  FUNCS(ORR_DL_DEFINE)
 
 /* Opens |lib| and looks up all its functions, or exits 1 as said above.
  * Called by orr_dl_get() the first time. */

@@ -110,11 +110,4 @@
   X(X509_verify_cert_error_string, const char *, (long n), (n))
 
 /* libssl's handle also finds libcrypto's functions (its dependency). */
-enum { ORR__SSL_FUNCS(ORR_DL_INDEX) ORR__SSL_N };
-static const char *const orr__ssl_syms[] = {ORR__SSL_FUNCS(ORR_DL_NAME)};
-static orr_dl_fn orr__ssl_fns[ORR__SSL_N];
-static orr_dl_lib orr__dl_lib =
-    ORR_DL_LIB("libssl.so.3", "OpenSSL", "TLS and hashing need it; install libssl3", orr__ssl_syms,
-               orr__ssl_fns);
-
-ORR__SSL_FUNCS(ORR_DL_DEFINE)
+ORR_DL_SHIM(ORR__SSL_FUNCS, "libssl.so.3", "OpenSSL", "TLS and hashing need it; install libssl3")

@@ -23,10 +23,4 @@
     (in, n, result))                                                                            \
   X(snappy_validate_compressed_buffer, snappy_status, (const char *in, size_t n), (in, n))
 
-enum { ORR__SNAPPY_FUNCS(ORR_DL_INDEX) ORR__SNAPPY_N };
-static const char *const orr__snappy_syms[] = {ORR__SNAPPY_FUNCS(ORR_DL_NAME)};
-static orr_dl_fn orr__snappy_fns[ORR__SNAPPY_N];
-static orr_dl_lib orr__dl_lib = ORR_DL_LIB("libsnappy.so.1", "libsnappy", "install libsnappy1v5",
-                                           orr__snappy_syms, orr__snappy_fns);
-
-ORR__SNAPPY_FUNCS(ORR_DL_DEFINE)
+ORR_DL_SHIM(ORR__SNAPPY_FUNCS, "libsnappy.so.1", "libsnappy", "install libsnappy1v5")

@@ -22,10 +22,4 @@
      int output_size),                                                                          \
     (prefix, count, rbytes, nrbytes, output, output_size))
 
-enum { ORR__CRYPT_FUNCS(ORR_DL_INDEX) ORR__CRYPT_N };
-static const char *const orr__crypt_syms[] = {ORR__CRYPT_FUNCS(ORR_DL_NAME)};
-static orr_dl_fn orr__crypt_fns[ORR__CRYPT_N];
-static orr_dl_lib orr__dl_lib = ORR_DL_LIB("libcrypt.so.1", "libcrypt", "install libcrypt1",
-                                           orr__crypt_syms, orr__crypt_fns);
-
-ORR__CRYPT_FUNCS(ORR_DL_DEFINE)
+ORR_DL_SHIM(ORR__CRYPT_FUNCS, "libcrypt.so.1", "libcrypt", "install libcrypt1")
