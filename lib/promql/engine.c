@@ -2781,6 +2781,7 @@ typedef struct sel_job {
   promql_query *q;
   const promql_storage *st;
   int rc;
+  bool skipped; /* not started: another selection had failed */
   char msg[512];
 } sel_job;
 
@@ -2798,7 +2799,10 @@ static void select_one(sel_job *j, size_t i) {
 static void select_run(void *arg, size_t i) {
   sel_jobs *js = arg;
   if (atomic_load(&js->failed)) {
-    js->v[i].rc = ORR_ECANCELED; /* never reported: an earlier one failed */
+    /* The failure may be a later selector's (threads take selectors in
+     * order but may start them out of it): promql_eval selects a skipped
+     * one itself if no selector before it failed. */
+    js->v[i].skipped = true;
     return;
   }
   select_one(&js->v[i], i);
@@ -2829,6 +2833,7 @@ int promql_eval(orr_arena *a, const char *q, size_t n, const promql_query_params
   promql__parallel(threads, qq->nsels, select_run, &js);
   for (size_t i = 0; i < qq->nsels && !rc; i++) {
     sel_job *j = &js.v[i];
+    if (j->skipped) select_one(j, i); /* every other selection is over */
     if (!j->rc && qq->stream && qq->stream->sel == i && qq->stream->failed) {
       /* Not foldable while loading: selected again, kept as usual (every
        * other selection is over). */
