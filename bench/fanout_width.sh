@@ -6,7 +6,9 @@
 # count(up) is sent --runs times over one kept-alive HTTP connection and
 # the script prints, per N, the median and p90 wall time, the gateway's CPU
 # time per query (user + system, from /proc: on a loaded machine the wall
-# time mostly measures the wait for a core), the fakes' CPU per query, the
+# time mostly measures the wait for a core), the part of it spent on the
+# gateway's loop thread (the main thread: what a query waits for; the
+# rest ran on helper threads beside it), the fakes' CPU per query, the
 # gateway's RSS after the runs and its peak RSS (VmHWM), and the cost per
 # endpoint ((median(N) - median(1)) / (N - 1)). Every answer must be N,
 # else exit 1. The fakes speak raw HTTP/2 with answers encoded once (cheap,
@@ -59,9 +61,10 @@ T0 = (int(time.time()) // 60) * 60 * 1000  # the fakes' last sample; queries ask
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(pid):
-    """User + system CPU seconds of |pid| so far."""
-    with open("/proc/%d/stat" % pid) as f:
+def cpu_s(pid, task=None):
+    """User + system CPU seconds of |pid| (or of its thread |task|) so far."""
+    path = "/proc/%d/task/%d/stat" % (pid, task) if task else "/proc/%d/stat" % pid
+    with open(path) as f:
         st = f.read().rsplit(")", 1)[1].split()
     return (int(st[11]) + int(st[12])) / CLK
 
@@ -147,16 +150,17 @@ def one_width(n, work):
 
     for _ in range(min(5, args.runs)):
         q()  # warm-up: connections open, caches filled
-    c0, f0 = cpu_s(gw.p.pid), cpu_s(fake.p.pid)
+    c0, f0, l0 = cpu_s(gw.p.pid), cpu_s(fake.p.pid), cpu_s(gw.p.pid, gw.p.pid)
     ts = sorted(q() for _ in range(args.runs))
     gcpu = (cpu_s(gw.p.pid) - c0) / args.runs
     fcpu = (cpu_s(fake.p.pid) - f0) / args.runs
+    lcpu = (cpu_s(gw.p.pid, gw.p.pid) - l0) / args.runs
     med = statistics.median(ts)
     p90 = ts[min(len(ts) - 1, int(0.9 * len(ts)))]
     rss, hwm = rss_kb(gw.p.pid, "VmRSS"), rss_kb(gw.p.pid, "VmHWM")
     gw.stop()
     fake.stop()
-    return med, p90, gcpu, fcpu, rss, hwm, ready_s, bad
+    return med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad
 
 
 work = args.work or tempfile.mkdtemp(prefix="fanout_width.")
@@ -165,17 +169,18 @@ status = 0
 try:
     print("count(up) over N fake StoreAPI endpoints (%s fakes), %d runs each (after 5 warm-up); load %s"
           % ("library" if args.lib_fakes else "raw", args.runs, os.getloadavg()[0]))
-    print("%6s %9s %9s %9s %9s %9s %9s %11s %8s" % ("N", "med ms", "p90 ms", "gw cpu ms",
-                                                    "fake cpu", "RSS MB", "peak MB",
-                                                    "us/endpoint", "ready s"))
+    print("%6s %9s %9s %9s %9s %9s %9s %9s %11s %8s" % ("N", "med ms", "p90 ms", "gw cpu ms",
+                                                         "loop cpu", "fake cpu", "RSS MB",
+                                                         "peak MB", "us/endpoint", "ready s"))
     base = None
     for n in widths:
-        med, p90, gcpu, fcpu, rss, hwm, ready_s, bad = one_width(n, work)
+        med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad = one_width(n, work)
         if base is None and n == 1:
             base = med
         per = "%11.1f" % ((med - base) / (n - 1) * 1e6) if base is not None and n > 1 else "%11s" % "-"
-        print("%6d %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f %s %8.1f%s" % (
-                  n, med * 1e3, p90 * 1e3, gcpu * 1e3, fcpu * 1e3, rss / 1024.0, hwm / 1024.0,
+        print("%6d %9.2f %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f %s %8.1f%s" % (
+                  n, med * 1e3, p90 * 1e3, gcpu * 1e3, lcpu * 1e3, fcpu * 1e3, rss / 1024.0,
+                  hwm / 1024.0,
                   per, ready_s, "  WRONG x%d" % bad if bad else ""),
               flush=True)
         if bad:

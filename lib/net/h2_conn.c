@@ -1,7 +1,13 @@
 /* h2_conn.c: moves bytes between a uv_tcp_t and an nghttp2 session for the
  * gRPC server and client; the invariants are in net_int.h (gRPC section).
  * No gRPC knowledge here: the owner's nghttp2 callbacks do the protocol. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "net_int.h"
 
@@ -12,7 +18,229 @@
  * freed when the connection has nothing more to send (net_int.h note 4). */
 #define H2_KEEP_OUT 4096
 
+/* Note 6: a loop's writes beyond this many in one millisecond (one loop
+ * pass, usually) go to the writer thread; a small fan-out, and every
+ * connection of a quiet loop, writes inline with no thread hop. */
+#define H2_INLINE_WRITES 8
+/* The writer reports completions to a loop at least every this many. */
+#define H2_WRITER_REPORT 64
+
 static void h2_flush(net__h2_conn *h);
+static void h2_handle_closed(uv_handle_t *handle);
+static void h2_write_cb(uv_write_t *req, int status);
+
+/* ---------------------------------------------------------------- note 6: the writer thread
+ * One thread for the process takes handed-off writes from one queue and
+ * sends each with non-blocking send(2); a loop learns of its finished
+ * writes through its h2_wq (one async handle, open only while writes of
+ * that loop are out). What the socket did not take goes back to the loop,
+ * which sends the rest with uv_write as for an inline write; a connection
+ * closed meanwhile closes its socket only once its write is back, so the
+ * writer never sends to a descriptor that was closed (and maybe reused). */
+typedef struct net__h2_wq {
+  uv_async_t async; /* first: the handle's data is the queue */
+  uv_loop_t *loop;
+  pthread_mutex_t mu;
+  net__h2_witem *done; /* finished writes, for the loop (under |mu|) */
+  int inflight;        /* loop thread only */
+  int closing;
+} h2_wq;
+
+static pthread_once_t w_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t w_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t w_cv = PTHREAD_COND_INITIALIZER;
+static net__h2_witem *w_head, *w_tail;
+static int w_ok;
+
+/* The loop thread's side: its write budget (per uv_now millisecond) and
+ * the queue of its writes out, if any. A loop runs on one thread. */
+static _Thread_local struct {
+  uv_loop_t *loop;
+  uint64_t ms;
+  int left;
+  h2_wq *q;
+} tl;
+
+static void w_send(net__h2_witem *it) {
+  while (it->sent < it->len) {
+    ssize_t n = send(it->fd, it->data + it->sent, it->len - it->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      it->sent += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    it->err = n < 0 ? errno : EIO;
+    break;
+  }
+}
+
+/* Hands |list| (finished, all for |q|) to its loop. The async is sent
+ * under the queue's lock: the loop closes (and frees) the queue only after
+ * taking the last item under that lock, so never while this runs. */
+static void w_report(h2_wq *q, net__h2_witem *list, net__h2_witem *last) {
+  pthread_mutex_lock(&q->mu);
+  last->next = q->done;
+  q->done = list;
+  uv_async_send(&q->async);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static void *w_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&w_mu);
+    while (!w_head) pthread_cond_wait(&w_cv, &w_mu);
+    net__h2_witem *batch = w_head;
+    w_head = w_tail = NULL;
+    pthread_mutex_unlock(&w_mu);
+    /* Consecutive writes of one loop are reported together. */
+    net__h2_witem *run = NULL, *last = NULL;
+    int nrun = 0;
+    while (batch) {
+      net__h2_witem *it = batch;
+      batch = it->next;
+      w_send(it);
+      if (run && (run->q != it->q || nrun == H2_WRITER_REPORT)) {
+        w_report(run->q, run, last);
+        run = NULL;
+        nrun = 0;
+      }
+      it->next = run;
+      if (!run) last = it;
+      run = it;
+      nrun++;
+    }
+    if (run) w_report(run->q, run, last);
+  }
+  return NULL;
+}
+
+static void w_start(void) {
+  pthread_attr_t at;
+  sigset_t all, old;
+  pthread_t t;
+  if (pthread_attr_init(&at)) return;
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, 64 * 1024);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the loops */
+  w_ok = pthread_create(&t, &at, w_main, NULL) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&at);
+}
+
+static void wq_closed(uv_handle_t *hd) {
+  h2_wq *q = hd->data;
+  pthread_mutex_destroy(&q->mu);
+  free(q);
+}
+
+/* A handed-off write of |h| is back (loop thread). */
+static void h2_written(net__h2_conn *h) {
+  net__h2_witem *it = &h->wi;
+  h->in_writer = 0;
+  if (h->closing) {
+    if (h->close_tcp) {
+      h->close_tcp = 0;
+      uv_close((uv_handle_t *)&h->tcp, h2_handle_closed);
+    }
+    return;
+  }
+  if (it->err) {
+    net__h2_conn_close(h, ORR_EIO);
+    return;
+  }
+  if (it->sent < it->len) { /* the socket was full: the rest as note 5 */
+    uv_buf_t ub = uv_buf_init((char *)it->data + it->sent, (unsigned)(it->len - it->sent));
+    if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &ub, 1, h2_write_cb))
+      net__h2_conn_close(h, ORR_EIO);
+    return;
+  }
+  h->writing = 0;
+  h->out.len = 0;
+  h->tout.len = 0;
+  if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
+  /* As after a read (note 5): an owner without tick work gets a pass only
+   * when nghttp2 has more output or the session is over. */
+  if (h->ops->tick || h->tls)
+    net__h2_conn_kick(h);
+  else
+    net__h2_conn_kick_output(h);
+}
+
+static void wq_async(uv_async_t *a) {
+  h2_wq *q = a->data;
+  pthread_mutex_lock(&q->mu);
+  net__h2_witem *it = q->done;
+  q->done = NULL;
+  pthread_mutex_unlock(&q->mu);
+  while (it) {
+    net__h2_witem *next = it->next;
+    q->inflight--;
+    h2_written((net__h2_conn *)((char *)it - offsetof(net__h2_conn, wi)));
+    it = next;
+  }
+  if (q->inflight == 0 && !q->closing) {
+    q->closing = 1;
+    if (tl.q == q) tl.q = NULL;
+    uv_close((uv_handle_t *)&q->async, wq_closed);
+  }
+}
+
+/* The queue for |loop|'s writes, NULL when writes of another loop of this
+ * thread are out (then this one writes inline). */
+static h2_wq *wq_get(uv_loop_t *loop) {
+  if (tl.q && uv_is_closing((uv_handle_t *)&tl.q->async) && !tl.q->closing)
+    tl.q = NULL; /* closed with its loop (daemon_free's walk): left */
+  if (tl.q) return tl.q->loop == loop ? tl.q : NULL;
+  if (pthread_once(&w_once, w_start) || !w_ok) return NULL;
+  h2_wq *q = calloc(1, sizeof(*q));
+  if (!q) return NULL;
+  if (uv_async_init(loop, &q->async, wq_async)) {
+    free(q);
+    return NULL;
+  }
+  pthread_mutex_init(&q->mu, NULL);
+  q->async.data = q;
+  q->loop = loop;
+  tl.q = q;
+  return q;
+}
+
+/* Hands |b| to the writer thread when this loop is past its inline budget;
+ * returns 1 if it did (|b| then stays untouched until h2_written). */
+static int h2_offload(net__h2_conn *h, orr_buf *b) {
+  uv_loop_t *loop = h->tcp.loop;
+  uint64_t now = uv_now(loop);
+  if (tl.loop != loop || tl.ms != now) {
+    tl.loop = loop;
+    tl.ms = now;
+    tl.left = H2_INLINE_WRITES;
+  }
+  if (tl.left > 0) {
+    tl.left--;
+    return 0;
+  }
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&h->tcp, &fd)) return 0;
+  h2_wq *q = wq_get(loop);
+  if (!q) return 0;
+  h->wi = (net__h2_witem){.q = q, .fd = fd, .data = b->data, .len = b->len};
+  h->in_writer = 1;
+  q->inflight++;
+  pthread_mutex_lock(&w_mu);
+  if (w_tail)
+    w_tail->next = &h->wi;
+  else
+    w_head = &h->wi;
+  w_tail = &h->wi;
+  pthread_cond_signal(&w_cv);
+  pthread_mutex_unlock(&w_mu);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- connection */
 
 static void h2_handle_closed(uv_handle_t *handle) {
   net__h2_conn *h = handle->data;
@@ -34,7 +262,10 @@ void net__h2_conn_close(net__h2_conn *h, int err) {
   if (h->closing) return;
   h->closing = 1;
   h->pending_closes = 2;
-  uv_close((uv_handle_t *)&h->tcp, h2_handle_closed);
+  if (h->in_writer)
+    h->close_tcp = 1; /* note 6: once the write is back */
+  else
+    uv_close((uv_handle_t *)&h->tcp, h2_handle_closed);
   uv_close((uv_handle_t *)&h->idle, h2_handle_closed);
 }
 
@@ -93,6 +324,11 @@ static void h2_write_cb(uv_write_t *req, int status) {
  * endpoint and query. Returns 1 when all of |b| is out (|b| may be reused),
  * 0 when a write is in flight, -1 when the connection is closing. */
 static int h2_send(net__h2_conn *h, orr_buf *b) {
+  if (h2_offload(h, b)) {
+    h->writing = 1;
+    h->write_start_ms = uv_now(h->tcp.loop);
+    return 0;
+  }
   uv_buf_t ub = uv_buf_init(b->data, (unsigned)b->len);
   int n = uv_try_write((uv_stream_t *)&h->tcp, &ub, 1);
   if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;

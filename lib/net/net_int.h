@@ -156,8 +156,23 @@ size_t net__tls_take_out(net__tls *t, void *out, size_t cap);
  *     the rest waits for a uv_write (note 1). An owner without ops->tick
  *     (the client) gets a pass after reading only when nghttp2 has output
  *     (a WINDOW_UPDATE, an ACK) or the session is over: a response read
- *     costs no idle pass and no empty nghttp2_session_mem_send. */
+ *     costs no idle pass and no empty nghttp2_session_mem_send.
+ *  6. When a loop writes to many connections at once (a gateway's fan-out
+ *     to a thousand endpoints), the write(2)s beyond the first few of a
+ *     millisecond go to one writer thread: on loopback a write also runs
+ *     the receiver's TCP input, so it was a third of the loop's time at
+ *     such a fan-out, and now runs beside the reading of the answers. A
+ *     handed-off write counts as the write in flight (|writing|). */
 typedef struct net__h2_conn net__h2_conn;
+/* A write handed to the writer thread (h2_conn.c, note 6). */
+typedef struct net__h2_witem {
+  struct net__h2_witem *next;
+  struct net__h2_wq *q; /* the loop's completion queue */
+  int fd;
+  const char *data;
+  size_t len, sent;
+  int err; /* errno of a failed send, 0 */
+} net__h2_witem;
 typedef struct net__h2_ops {
   void (*tick)(net__h2_conn *h);   /* deferred owner work; may submit frames */
   void (*closed)(net__h2_conn *h); /* last callback; the owner may free |h| */
@@ -174,6 +189,8 @@ struct net__h2_conn {
   int err;       /* why the connection ended (0: orderly) */
   unsigned connected : 1, writing : 1, closing : 1, idle_on : 1;
   unsigned tls_failed : 1; /* the TLS handshake (or a record) failed */
+  unsigned in_writer : 1;  /* |wi| is with the writer thread (note 6) */
+  unsigned close_tcp : 1;  /* closing: the socket closes once |wi| is back */
   int pending_closes;
   uint64_t write_start_ms; /* uv_now() when the write in flight started */
   /* TLS (NULL: plaintext, and nothing below is used). Ciphertext read is
@@ -182,6 +199,7 @@ struct net__h2_conn {
    * encrypted, and |tout| carries the ciphertext of the write in flight. */
   net__tls *tls;
   orr_buf tout;
+  net__h2_witem wi;
 };
 
 /* Initialises both handles on |loop|. Returns 0 or a libuv error. */
