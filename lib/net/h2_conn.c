@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ typedef struct net__h2_wq {
   int closing;
 } h2_wq;
 
+static atomic_int w_inline = H2_INLINE_WRITES; /* tests set 0: every write goes */
+static atomic_size_t w_count;                     /* writes handed off so far */
+static atomic_size_t w_max = SIZE_MAX;            /* tests: a socket that takes this much */
 static pthread_once_t w_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t w_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t w_cv = PTHREAD_COND_INITIALIZER;
@@ -62,8 +66,11 @@ static _Thread_local struct {
 } tl;
 
 static void w_send(net__h2_witem *it) {
-  while (it->sent < it->len) {
-    ssize_t n = send(it->fd, it->data + it->sent, it->len - it->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+  size_t max = atomic_load_explicit(&w_max, memory_order_relaxed);
+  while (it->sent < it->len && it->sent < max) {
+    size_t want = it->len - it->sent;
+    if (want > max - it->sent) want = max - it->sent;
+    ssize_t n = send(it->fd, it->data + it->sent, want, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       it->sent += (size_t)n;
       continue;
@@ -216,7 +223,7 @@ static int h2_offload(net__h2_conn *h, orr_buf *b) {
   if (tl.loop != loop || tl.ms != now) {
     tl.loop = loop;
     tl.ms = now;
-    tl.left = H2_INLINE_WRITES;
+    tl.left = atomic_load_explicit(&w_inline, memory_order_relaxed);
   }
   if (tl.left > 0) {
     tl.left--;
@@ -229,6 +236,7 @@ static int h2_offload(net__h2_conn *h, orr_buf *b) {
   h->wi = (net__h2_witem){.q = q, .fd = fd, .data = b->data, .len = b->len};
   h->in_writer = 1;
   q->inflight++;
+  atomic_fetch_add_explicit(&w_count, 1, memory_order_relaxed);
   pthread_mutex_lock(&w_mu);
   if (w_tail)
     w_tail->next = &h->wi;
@@ -239,6 +247,12 @@ static int h2_offload(net__h2_conn *h, orr_buf *b) {
   pthread_mutex_unlock(&w_mu);
   return 1;
 }
+
+void net__h2_set_inline_writes(int n) { atomic_store(&w_inline, n < 0 ? 0 : n); }
+
+void net__h2_set_writer_max(size_t n) { atomic_store(&w_max, n ? n : SIZE_MAX); }
+
+size_t net__h2_writer_writes(void) { return atomic_load(&w_count); }
 
 /* ---------------------------------------------------------------- connection */
 

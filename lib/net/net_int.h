@@ -216,6 +216,14 @@ void net__h2_conn_kick_output(net__h2_conn *h);
 /* Closes the connection (idempotent); |err| is kept in h->err if it is the
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
+/* For tests (note 6): how many writes per millisecond of a loop stay
+ * inline (0: every write goes to the writer thread), and how many writes
+ * the writer thread was given so far. */
+void net__h2_set_inline_writes(int n);
+/* For tests: the writer thread sends at most |n| bytes of a write (as if
+ * the socket were full; the loop sends the rest). 0: no limit. */
+void net__h2_set_writer_max(size_t n);
+size_t net__h2_writer_writes(void);
 /* The allocator for the gRPC client's sessions (h2_mem.c), or NULL (malloc)
  * in sanitizer builds; net__h2_mem_pool() is the pool in every build (tests). */
 nghttp2_mem *net__h2_mem(void);

@@ -858,5 +858,19 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_close_while_connecting, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadlines_silent_peer, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("inline writes", tests, NULL, NULL);
+  /* Again with every write of both ends handed to the writer thread
+   * (h2_conn.c note 6): partial writes, closes while a write is out. */
+  net__h2_set_inline_writes(0);
+  size_t before = net__h2_writer_writes();
+  failed += cmocka_run_group_tests_name("writer thread", tests, NULL, NULL);
+  /* And with a socket that takes only 100 bytes from it: the rest of
+   * every longer write goes out from the loop (uv_write). */
+  net__h2_set_writer_max(100);
+  failed += cmocka_run_group_tests_name("writer thread, full socket", tests, NULL, NULL);
+  if (net__h2_writer_writes() - before < 100) {
+    fprintf(stderr, "the writer thread took %zu writes\n", net__h2_writer_writes() - before);
+    failed++;
+  }
+  return failed;
 }
