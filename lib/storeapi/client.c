@@ -187,9 +187,11 @@ static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
 
 /* Whether a label name or value on the path |top| → labels(1) →
  * Label.name(1)/value(2) holds a NUL byte: SeriesResponse.series(1) →
- * Series, QueryResponse.timeseries(2) → TimeSeries (|depth| 0 at the top). protobuf-c hands strings over NUL-terminated, so a NUL
- * inside a label would silently cut it (and two series could merge). */
-static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsigned top) {
+ * Series, QueryResponse.timeseries(2) → TimeSeries (|depth| 0 at the top).
+ * protobuf-c hands strings over NUL-terminated, so a NUL inside a label
+ * would silently cut it (and two series could merge). A Series response the
+ * fast decoder (fastdec.c) takes has its verdict from that decoder. */
+bool storeapi__has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsigned top) {
   while (p < end) {
     uint64_t key, len;
     if (!rd_varint(&p, end, &key)) return false;
@@ -203,7 +205,8 @@ static bool has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsig
       continue;
     }
     if (wt != 2 || !rd_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
-    if (depth < 2 && field == (depth ? 1u : top) && has_nul_label(p, p + len, depth + 1, top))
+    if (depth < 2 && field == (depth ? 1u : top) &&
+        storeapi__has_nul_label(p, p + len, depth + 1, top))
       return true;
     if (depth == 2 && (field == 1 || field == 2) && memchr(p, 0, len)) return true;
     p += len;
@@ -269,16 +272,25 @@ void storeapi_packed_free(storeapi_packed *p) {
   p->len = 0;
 }
 
+Thanos__SeriesResponse *storeapi__series_response_decode(ProtobufCAllocator *a,
+                                                         const uint8_t *msg, size_t len,
+                                                         bool *nul) {
+  *nul = false;
+  Thanos__SeriesResponse *r = storeapi__series_response_fast(a, msg, len, nul);
+  if (r) return r;
+  r = thanos__series_response__unpack(a, len, msg);
+  *nul = r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
+         storeapi__has_nul_label(msg, msg + len, 0, 1);
+  return r;
+}
+
 static int series_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *arg) {
   storeapi_series_call *sc = arg;
   count_rx(sc->rx, len);
   if (sc->bad) return 0;
-  Thanos__SeriesResponse *r = thanos__series_response__unpack(&sc->pool.a, len, msg);
-  if (refuse_msg(cc, r ? &r->base : NULL, &sc->pool.a,
-                 r && r->result_case == THANOS__SERIES_RESPONSE__RESULT_SERIES &&
-                     has_nul_label(msg, msg + len, 0, 1),
-                 &sc->bad, &sc->why))
-    return 0;
+  bool nul;
+  Thanos__SeriesResponse *r = storeapi__series_response_decode(&sc->pool.a, msg, len, &nul);
+  if (refuse_msg(cc, r ? &r->base : NULL, &sc->pool.a, nul, &sc->bad, &sc->why)) return 0;
   int rc = sc->on_series(r, sc->arg);
   thanos__series_response__free_unpacked(r, &sc->pool.a);
   return rc == NET_GRPC_PAUSE ? NET_GRPC_PAUSE : 0;
@@ -372,7 +384,7 @@ static int query_msg(net_grpc_ccall *cc, const uint8_t *msg, size_t len, void *a
   Thanos__QueryResponse *r = thanos__query_response__unpack(NULL, len, msg);
   if (refuse_msg(cc, r ? &r->base : NULL, NULL,
                  r && r->result_case == THANOS__QUERY_RESPONSE__RESULT_TIMESERIES &&
-                     has_nul_label(msg, msg + len, 0, 2),
+                     storeapi__has_nul_label(msg, msg + len, 0, 2),
                  &qc->bad, &qc->why))
     return 0;
   int rc = 0;

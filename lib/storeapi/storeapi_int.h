@@ -8,6 +8,27 @@
 /* Packs |m| into |out| (appended). Returns 0 or ORR_ENOMEM. */
 int storeapi__pack(const ProtobufCMessage *m, orr_buf *out);
 
+/* ---- fastdec.c: SeriesResponse decoding */
+/* Decodes |msg| as protobuf-c's thanos__series_response__unpack(|a|, ...)
+ * would (|a| NULL: malloc), when it is in the canonical encoding the decoder handles; NULL when
+ * it declines (anything else, or out of memory), having freed what it built.
+ * |*nul| tells whether a label name or value of the series holds a NUL byte.
+ * The caller frees the result with thanos__series_response__free_unpacked(|a|). */
+Thanos__SeriesResponse *storeapi__series_response_fast(ProtobufCAllocator *a,
+                                                       const uint8_t *msg, size_t len,
+                                                       bool *nul);
+/* client.c: what a Series call makes of one received message: the fast
+ * decoder's result, or protobuf-c's when it declines (NULL when protobuf-c
+ * rejects the message too), with |*nul| as above. */
+Thanos__SeriesResponse *storeapi__series_response_decode(ProtobufCAllocator *a,
+                                                         const uint8_t *msg, size_t len,
+                                                         bool *nul);
+
+/* client.c: whether a label name or value in |p|..|end| holds a NUL byte,
+ * on the path |top| (1: SeriesResponse.series, 2: QueryResponse.timeseries)
+ * → labels → name/value; |depth| is 0 at the top. */
+bool storeapi__has_nul_label(const uint8_t *p, const uint8_t *end, int depth, unsigned top);
+
 /* ---- the methods, as server.c counts them and local.c dispatches them */
 enum {
   STOREAPI__M_SERIES = 0,

@@ -16,3 +16,8 @@ orr_fuzz_target(fuzz_query_api
 # (msgalloc.c), parts taken and freed as the gateway does.
 orr_fuzz_target(fuzz_storeapi_series_response
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_storeapi_series_response.c DEPS orr_storeapi)
+# The fast SeriesResponse decoder (fastdec.c) differentially against
+# protobuf-c's unpack: it declines, or both give the same message.
+orr_fuzz_target(fuzz_storeapi_fastdec
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_storeapi_fastdec.c DEPS orr_storeapi)
+target_include_directories(fuzz_storeapi_fastdec PRIVATE ${CMAKE_SOURCE_DIR}/tests/common)
