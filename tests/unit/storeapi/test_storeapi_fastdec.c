@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,6 +314,44 @@ static void test_duplicates_decline(void **state) {
   thanos__series_response__free_unpacked(d, NULL);
 }
 
+/* More labels and chunks than a Series' vectors hold inline (note 4). */
+static void test_many(void **state) {
+  (void)state;
+  enum { N = 100 };
+  Thanos__Label l[N], *lp[N];
+  Thanos__Chunk raw[N];
+  Thanos__AggrChunk c[N], *cp[N];
+  char names[N][8];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof(names[i]), "l%03d", i);
+    l[i] = (Thanos__Label)THANOS__LABEL__INIT;
+    l[i].name = names[i], l[i].value = i % 3 ? names[i] : "";
+    lp[i] = &l[i];
+    raw[i] = mk_chunk(0, names[i], 4, (uint64_t)i);
+    c[i] = (Thanos__AggrChunk)THANOS__AGGR_CHUNK__INIT;
+    c[i].min_time = i * 1000, c[i].max_time = i * 1000 + 999, c[i].raw = &raw[i];
+    cp[i] = &c[i];
+  }
+  Thanos__Series s = THANOS__SERIES__INIT;
+  s.n_labels = N, s.labels = lp, s.n_chunks = N, s.chunks = cp;
+  Thanos__SeriesResponse r = THANOS__SERIES_RESPONSE__INIT;
+  r.result_case = THANOS__SERIES_RESPONSE__RESULT_SERIES, r.series = &s;
+  buf b = pack(&r);
+  bool nul;
+  Thanos__SeriesResponse *d = both(b, true, &nul);
+  assert_int_equal(d->series->n_labels, N);
+  assert_string_equal(d->series->labels[N - 1]->name, "l099");
+  assert_int_equal(d->series->chunks[N - 1]->raw->hash, N - 1);
+  thanos__series_response__free_unpacked(d, NULL);
+  /* A bad last chunk: the vectors' elements are freed on the decline. */
+  b.p[b.n - 1] = 0x80;
+  counted cf;
+  cnt_init(&cf);
+  assert_null(storeapi__series_response_fast(&cf.a, b.p, b.n, &nul));
+  assert_int_equal(cf.pieces, 0);
+  free(b.p);
+}
+
 static void test_truncated(void **state) {
   (void)state;
   Thanos__Label l = THANOS__LABEL__INIT;
@@ -355,7 +394,7 @@ int main(void) {
       cmocka_unit_test(test_typical_series), cmocka_unit_test(test_aggr_chunks),
       cmocka_unit_test(test_warning_and_hints), cmocka_unit_test(test_empty_labels),
       cmocka_unit_test(test_nul_label), cmocka_unit_test(test_duplicates_decline),
-      cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_many),        cmocka_unit_test(test_truncated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
