@@ -90,20 +90,24 @@ static bool rd_tag(fd_in *in, unsigned *field, unsigned *wt) {
   return true;
 }
 
+/* |sub| covers the next |n| bytes of |in|, which moves past them. */
+static bool rd_span(fd_in *in, uint64_t n, fd_in *sub) {
+  if (n > INT_MAX || n > (uint64_t)(in->end - in->p)) return false;
+  sub->p = in->p;
+  sub->end = in->p + n;
+  in->p += n;
+  return true;
+}
+
 /* A length-delimited field's bytes: |*sub| covers them and |in| moves past. */
 static bool rd_len(fd_in *in, fd_in *sub) {
+  if (in->p < in->end && !(*in->p & 0x80)) return rd_span(in, *in->p++, sub);
   uint64_t n = 0;
   for (unsigned i = 0; i < 5; i++) {
     if (in->p == in->end) return false;
     uint8_t b = *in->p++;
     n |= (uint64_t)(b & 0x7f) << (7 * i);
-    if (!(b & 0x80)) {
-      if (n > INT_MAX || n > (uint64_t)(in->end - in->p)) return false;
-      sub->p = in->p;
-      sub->end = in->p + n;
-      in->p += n;
-      return true;
-    }
+    if (!(b & 0x80)) return rd_span(in, n, sub);
   }
   return false;
 }
@@ -118,7 +122,7 @@ static bool dec_string(fd_ctx *d, fd_in *in, char **out, bool *nul) {
   if (!c) return false;
   memcpy(c, s.p, n);
   c[n] = 0;
-  if (nul && n && memchr(c, 0, n)) *nul = true;
+  if (nul && !*nul && memchr(c, 0, n)) *nul = true;
   *out = c;
   return true;
 }
