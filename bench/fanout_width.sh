@@ -16,13 +16,19 @@
 # serves them with the library's gRPC and StoreAPI servers instead, as a
 # sidecar would (the fakes' CPU column then shows that server's cost).
 #
-# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR] [--lib-fakes] [--orrery BIN]
+# --callgrind runs the gateway under valgrind's callgrind and adds, per N,
+# the user-space instructions per query (all threads, and the loop thread's
+# part), read with callgrind_control before and after the timed runs: unlike
+# the times, these do not move with the machine's load or speed, so they
+# tell a change's effect on a busy 2-core VM (the times then mean nothing).
+#
+# Usage: bench/fanout_width.sh [--build DIR] [--n "1 10 100 300 1000"] [--runs 50] [--work DIR] [--lib-fakes] [--orrery BIN] [--callgrind]
 # Defaults: build/rel (needs orrery and bench_fanout_fake_stores built).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 exec python3 - "$ROOT" "$@" <<'PY'
-import argparse, http.client, json, os, resource, shutil, statistics, sys, tempfile, time
+import argparse, http.client, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 import urllib.parse
 
 ROOT = sys.argv[1]
@@ -38,6 +44,7 @@ ap.add_argument("--runs", type=int, default=50)
 ap.add_argument("--work")
 ap.add_argument("--lib-fakes", action="store_true")
 ap.add_argument("--orrery", help="the gateway's binary (default: BUILD/cmd/orrery), for A/B runs over the same fakes")
+ap.add_argument("--callgrind", action="store_true")
 args = ap.parse_args(sys.argv[2:])
 orrery = args.orrery or os.path.join(args.build, "cmd", "orrery")
 fake_bin = os.path.join(args.build, "bench", "bench_fanout_fake_stores")
@@ -45,6 +52,10 @@ for b in (orrery, fake_bin):
     if not os.access(b, os.X_OK):
         sys.exit("fanout_width.sh: %s not built" % b)
 widths = [int(x) for x in args.n.split()]
+if args.callgrind:
+    for tool in ("valgrind", "callgrind_control"):
+        if not shutil.which(tool):
+            sys.exit("fanout_width.sh: --callgrind needs %s (Debian's valgrind)" % tool)
 
 # Each endpoint is a listener and a connection in the fakes' process and a
 # connection in the gateway's: raise the soft fd limit to the hard one.
@@ -59,6 +70,21 @@ T0 = (int(time.time()) // 60) * 60 * 1000  # the fakes' last sample; queries ask
 
 
 CLK = os.sysconf("SC_CLK_TCK")
+
+
+def callgrind_ir(pid):
+    """Instructions so far of the callgrind run |pid|, per thread: {n: Ir}."""
+    r = subprocess.run(["callgrind_control", "-e", "Ir", str(pid)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode(errors="replace")
+    ths = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] == "Th":
+            ths[int(f[1])] = int(f[2].replace(",", ""))
+    if r.returncode or not ths:
+        sys.exit("fanout_width.sh: callgrind_control -e Ir %d: %s" % (pid, out.strip()[-300:]))
+    return ths
 
 
 def cpu_s(pid, task=None):
@@ -111,7 +137,9 @@ def one_width(n, work):
             sys.exit("fanout_width.sh: fakes did not start; log %s" % fake.logpath)
         time.sleep(0.05)  # the fakes write the SD file once all N listen
     hp = free_port()
-    gw = e2e.Proc("gateway-%d" % n, [orrery, "gateway", "--http-address=127.0.0.1:%d" % hp,
+    vg = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + os.path.join(work, "callgrind.%p")] \
+        if args.callgrind else []
+    gw = e2e.Proc("gateway-%d" % n, vg + [orrery, "gateway", "--http-address=127.0.0.1:%d" % hp,
                                      "--grpc-address=127.0.0.1:%d" % free_port(),
                                      "--log.level=warn", "--store.sd-files=" + sd], work)
     url = "http://127.0.0.1:%d" % hp
@@ -150,17 +178,24 @@ def one_width(n, work):
 
     for _ in range(min(5, args.runs)):
         q()  # warm-up: connections open, caches filled
+    ir0 = callgrind_ir(gw.p.pid) if args.callgrind else None
     c0, f0, l0 = cpu_s(gw.p.pid), cpu_s(fake.p.pid), cpu_s(gw.p.pid, gw.p.pid)
     ts = sorted(q() for _ in range(args.runs))
     gcpu = (cpu_s(gw.p.pid) - c0) / args.runs
     fcpu = (cpu_s(fake.p.pid) - f0) / args.runs
     lcpu = (cpu_s(gw.p.pid, gw.p.pid) - l0) / args.runs
+    ir = None
+    if args.callgrind:
+        ir1 = callgrind_ir(gw.p.pid)
+        # Thread 1 is the main thread: the loop.
+        ir = ((sum(ir1.values()) - sum(ir0.values())) / args.runs,
+              (ir1.get(1, 0) - ir0.get(1, 0)) / args.runs)
     med = statistics.median(ts)
     p90 = ts[min(len(ts) - 1, int(0.9 * len(ts)))]
     rss, hwm = rss_kb(gw.p.pid, "VmRSS"), rss_kb(gw.p.pid, "VmHWM")
     gw.stop()
     fake.stop()
-    return med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad
+    return med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad, ir
 
 
 work = args.work or tempfile.mkdtemp(prefix="fanout_width.")
@@ -171,17 +206,19 @@ try:
           % ("library" if args.lib_fakes else "raw", args.runs, os.getloadavg()[0]))
     print("%6s %9s %9s %9s %9s %9s %9s %9s %11s %8s" % ("N", "med ms", "p90 ms", "gw cpu ms",
                                                          "loop cpu", "fake cpu", "RSS MB",
-                                                         "peak MB", "us/endpoint", "ready s"))
+                                                         "peak MB", "us/endpoint", "ready s")
+          + ("  %12s %12s" % ("kIr/query", "loop kIr/q") if args.callgrind else ""))
     base = None
     for n in widths:
-        med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad = one_width(n, work)
+        med, p90, gcpu, lcpu, fcpu, rss, hwm, ready_s, bad, ir = one_width(n, work)
         if base is None and n == 1:
             base = med
         per = "%11.1f" % ((med - base) / (n - 1) * 1e6) if base is not None and n > 1 else "%11s" % "-"
-        print("%6d %9.2f %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f %s %8.1f%s" % (
+        print("%6d %9.2f %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f %s %8.1f%s%s" % (
                   n, med * 1e3, p90 * 1e3, gcpu * 1e3, lcpu * 1e3, fcpu * 1e3, rss / 1024.0,
-                  hwm / 1024.0,
-                  per, ready_s, "  WRONG x%d" % bad if bad else ""),
+                  hwm / 1024.0, per, ready_s,
+                  "  %12.1f %12.1f" % (ir[0] / 1e3, ir[1] / 1e3) if ir else "",
+                  "  WRONG x%d" % bad if bad else ""),
               flush=True)
         if bad:
             status = 1

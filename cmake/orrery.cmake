@@ -92,7 +92,7 @@ endfunction()
 foreach(tool PROMETHEUS:prometheus PROMTOOL:promtool PYTHON3:python3 NODE:node WRK:wrk
     OPENSSL:openssl CURL:curl DPKG_DEB:dpkg-deb DPKG_BUILDPACKAGE:dpkg-buildpackage
     LINTIAN:lintian KUBECTL:kubectl SYSTEMD_ANALYZE:systemd-analyze CHROMIUM:chromium
-    VICTORIA_METRICS:victoria-metrics)
+    VICTORIA_METRICS:victoria-metrics VALGRIND:valgrind CALLGRIND_CONTROL:callgrind_control)
   string(REPLACE ":" ";" tv ${tool})
   list(GET tv 0 var)
   list(GET tv 1 cmd)

@@ -10,7 +10,7 @@ BUILD_PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libcurl4-openssl-dev libssl-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev
   libyaml-dev libjansson-dev zlib1g-dev libxxhash-dev libcmocka-dev libcrypt-dev)
 TEST_PKGS=(prometheus wrk curl procps python3 memcached openssl python3-yaml
-  debhelper lintian dpkg-dev systemd chromium victoria-metrics)
+  debhelper lintian dpkg-dev systemd chromium victoria-metrics valgrind)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 missing=()
