@@ -24,7 +24,8 @@
  *    for every input is protobuf-c's by construction
  *    (fuzz_storeapi_fastdec checks it).
  * 3. Varints mean what protobuf-c makes of them: 64-bit fields take the
- *    value (at most 10 bytes; a tenth byte above 1 overflows and declines),
+ *    value (orr_dec_uvarint: at most 10 bytes; a tenth byte above 1
+ *    overflows and declines),
  *    the enum takes the low 32 bits. Lengths are read as protobuf-c reads
  *    them: at most 5 bytes and INT_MAX.
  * 4. A decoder builds its message so that it is valid for free_unpacked at
@@ -41,9 +42,6 @@
 
 enum { WT_VARINT = 0, WT_LEN = 2 };
 
-typedef struct fd_in {
-  const uint8_t *p, *end;
-} fd_in;
 
 typedef struct fd_ctx {
   ProtobufCAllocator *a;
@@ -65,23 +63,8 @@ static ProtobufCAllocator sys_allocator = {sys_alloc, sys_free, NULL};
 
 static void *fd_alloc(fd_ctx *d, size_t n) { return d->a->alloc(d->a->allocator_data, n); }
 
-/* A varint of at most 10 bytes that fits 64 bits; false otherwise. */
-static bool rd_varint(fd_in *in, uint64_t *v) {
-  uint64_t x = 0;
-  for (unsigned shift = 0; in->p < in->end && shift < 64; shift += 7) {
-    uint8_t b = *in->p++;
-    if (shift == 63 && b > 1) return false;
-    x |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *v = x;
-      return true;
-    }
-  }
-  return false;
-}
-
 /* A one-byte tag: its field number and wire type. */
-static bool rd_tag(fd_in *in, unsigned *field, unsigned *wt) {
+static bool rd_tag(orr_dec *in, unsigned *field, unsigned *wt) {
   uint8_t b = *in->p;
   if (b & 0x80) return false;
   in->p++;
@@ -91,16 +74,15 @@ static bool rd_tag(fd_in *in, unsigned *field, unsigned *wt) {
 }
 
 /* |sub| covers the next |n| bytes of |in|, which moves past them. */
-static bool rd_span(fd_in *in, uint64_t n, fd_in *sub) {
+static bool rd_span(orr_dec *in, uint64_t n, orr_dec *sub) {
   if (n > INT_MAX || n > (uint64_t)(in->end - in->p)) return false;
-  sub->p = in->p;
-  sub->end = in->p + n;
+  *sub = orr_dec_make(in->p, (size_t)n);
   in->p += n;
   return true;
 }
 
 /* A length-delimited field's bytes: |*sub| covers them and |in| moves past. */
-static bool rd_len(fd_in *in, fd_in *sub) {
+static bool rd_len(orr_dec *in, orr_dec *sub) {
   if (in->p < in->end && !(*in->p & 0x80)) return rd_span(in, *in->p++, sub);
   uint64_t n = 0;
   for (unsigned i = 0; i < 5; i++) {
@@ -114,8 +96,8 @@ static bool rd_len(fd_in *in, fd_in *sub) {
 
 /* A string field as protobuf-c keeps it: a NUL-terminated piece. When
  * |nul| is set, a NUL byte inside the string sets it to true. */
-static bool dec_string(fd_ctx *d, fd_in *in, char **out, bool *nul) {
-  fd_in s;
+static bool dec_string(fd_ctx *d, orr_dec *in, char **out, bool *nul) {
+  orr_dec s;
   if (!rd_len(in, &s)) return false;
   size_t n = (size_t)(s.end - s.p);
   char *c = fd_alloc(d, n + 1);
@@ -128,8 +110,8 @@ static bool dec_string(fd_ctx *d, fd_in *in, char **out, bool *nul) {
 }
 
 /* A bytes field as protobuf-c keeps it: {0, NULL} when empty. */
-static bool dec_bytes(fd_ctx *d, fd_in *in, ProtobufCBinaryData *out) {
-  fd_in s;
+static bool dec_bytes(fd_ctx *d, orr_dec *in, ProtobufCBinaryData *out) {
+  orr_dec s;
   if (!rd_len(in, &s)) return false;
   size_t n = (size_t)(s.end - s.p);
   if (n) {
@@ -150,14 +132,14 @@ static bool seen_twice(unsigned *seen, unsigned f) {
 
 /* ---- Label {string name = 1; string value = 2} */
 
-static bool label_field(fd_ctx *d, fd_in *in, Thanos__Label *l, unsigned *seen) {
+static bool label_field(fd_ctx *d, orr_dec *in, Thanos__Label *l, unsigned *seen) {
   unsigned f, wt;
   if (!rd_tag(in, &f, &wt) || wt != WT_LEN || (f != 1 && f != 2) || seen_twice(seen, f))
     return false;
   return dec_string(d, in, f == 1 ? &l->name : &l->value, &d->nul);
 }
 
-static Thanos__Label *dec_label(fd_ctx *d, fd_in *in) {
+static Thanos__Label *dec_label(fd_ctx *d, orr_dec *in) {
   Thanos__Label *l = fd_alloc(d, sizeof(*l));
   if (!l) return NULL;
   *l = (Thanos__Label)THANOS__LABEL__INIT;
@@ -173,12 +155,12 @@ static Thanos__Label *dec_label(fd_ctx *d, fd_in *in) {
 
 /* ---- Chunk {Encoding type = 1; bytes data = 2; uint64 hash = 3} */
 
-static bool chunk_field(fd_ctx *d, fd_in *in, Thanos__Chunk *c, unsigned *seen) {
+static bool chunk_field(fd_ctx *d, orr_dec *in, Thanos__Chunk *c, unsigned *seen) {
   unsigned f, wt;
   uint64_t v;
   if (!rd_tag(in, &f, &wt) || f < 1 || f > 3 || seen_twice(seen, f)) return false;
   if (f == 2) return wt == WT_LEN && dec_bytes(d, in, &c->data);
-  if (wt != WT_VARINT || !rd_varint(in, &v)) return false;
+  if (wt != WT_VARINT || orr_dec_uvarint(in, &v)) return false;
   if (f == 1)
     c->type = (Thanos__Chunk__Encoding)(int32_t)(uint32_t)v; /* the low 32 bits, as protobuf-c */
   else
@@ -186,7 +168,7 @@ static bool chunk_field(fd_ctx *d, fd_in *in, Thanos__Chunk *c, unsigned *seen) 
   return true;
 }
 
-static Thanos__Chunk *dec_chunk(fd_ctx *d, fd_in *in) {
+static Thanos__Chunk *dec_chunk(fd_ctx *d, orr_dec *in) {
   Thanos__Chunk *c = fd_alloc(d, sizeof(*c));
   if (!c) return NULL;
   *c = (Thanos__Chunk)THANOS__CHUNK__INIT;
@@ -214,21 +196,21 @@ static Thanos__Chunk **aggr_slot(Thanos__AggrChunk *c, unsigned f) {
   }
 }
 
-static bool aggr_field(fd_ctx *d, fd_in *in, Thanos__AggrChunk *c, unsigned *seen) {
+static bool aggr_field(fd_ctx *d, orr_dec *in, Thanos__AggrChunk *c, unsigned *seen) {
   unsigned f, wt;
   uint64_t v;
   if (!rd_tag(in, &f, &wt) || f < 1 || f > 8 || seen_twice(seen, f)) return false;
   if (f <= 2) {
-    if (wt != WT_VARINT || !rd_varint(in, &v)) return false;
+    if (wt != WT_VARINT || orr_dec_uvarint(in, &v)) return false;
     *(f == 1 ? &c->min_time : &c->max_time) = (int64_t)v;
     return true;
   }
-  fd_in sub;
+  orr_dec sub;
   if (wt != WT_LEN || !rd_len(in, &sub)) return false;
   return (*aggr_slot(c, f) = dec_chunk(d, &sub)) != NULL;
 }
 
-static Thanos__AggrChunk *dec_aggr(fd_ctx *d, fd_in *in) {
+static Thanos__AggrChunk *dec_aggr(fd_ctx *d, orr_dec *in) {
   Thanos__AggrChunk *c = fd_alloc(d, sizeof(*c));
   if (!c) return NULL;
   *c = (Thanos__AggrChunk)THANOS__AGGR_CHUNK__INIT;
@@ -293,9 +275,9 @@ static bool vec_move(fd_ctx *d, fd_vec *x, void ***arr, size_t *n) {
   return true;
 }
 
-static bool series_field(fd_ctx *d, fd_in *in, fd_vec *labels, fd_vec *chunks) {
+static bool series_field(fd_ctx *d, orr_dec *in, fd_vec *labels, fd_vec *chunks) {
   unsigned f, wt;
-  fd_in sub;
+  orr_dec sub;
   if (!rd_tag(in, &f, &wt) || wt != WT_LEN || (f != 1 && f != 2) || !rd_len(in, &sub))
     return false;
   void *e = f == 1 ? (void *)dec_label(d, &sub) : (void *)dec_aggr(d, &sub);
@@ -305,7 +287,7 @@ static bool series_field(fd_ctx *d, fd_in *in, fd_vec *labels, fd_vec *chunks) {
   return false;
 }
 
-static bool series_body(fd_ctx *d, fd_in *in, Thanos__Series *s) {
+static bool series_body(fd_ctx *d, orr_dec *in, Thanos__Series *s) {
   fd_vec labels, chunks;
   vec_init(&labels);
   vec_init(&chunks);
@@ -318,7 +300,7 @@ static bool series_body(fd_ctx *d, fd_in *in, Thanos__Series *s) {
   return ok;
 }
 
-static Thanos__Series *dec_series(fd_ctx *d, fd_in *in) {
+static Thanos__Series *dec_series(fd_ctx *d, orr_dec *in) {
   Thanos__Series *s = fd_alloc(d, sizeof(*s));
   if (!s) return NULL;
   *s = (Thanos__Series)THANOS__SERIES__INIT;
@@ -329,14 +311,14 @@ static Thanos__Series *dec_series(fd_ctx *d, fd_in *in) {
 
 /* ---- Hints {string type_url = 1; bytes value = 2} */
 
-static bool hints_field(fd_ctx *d, fd_in *in, Thanos__Hints *h, unsigned *seen) {
+static bool hints_field(fd_ctx *d, orr_dec *in, Thanos__Hints *h, unsigned *seen) {
   unsigned f, wt;
   if (!rd_tag(in, &f, &wt) || wt != WT_LEN || (f != 1 && f != 2) || seen_twice(seen, f))
     return false;
   return f == 1 ? dec_string(d, in, &h->type_url, NULL) : dec_bytes(d, in, &h->value);
 }
 
-static Thanos__Hints *dec_hints(fd_ctx *d, fd_in *in) {
+static Thanos__Hints *dec_hints(fd_ctx *d, orr_dec *in) {
   Thanos__Hints *h = fd_alloc(d, sizeof(*h));
   if (!h) return NULL;
   *h = (Thanos__Hints)THANOS__HINTS__INIT;
@@ -353,9 +335,9 @@ static Thanos__Hints *dec_hints(fd_ctx *d, fd_in *in) {
 /* ---- SeriesResponse {oneof result {Series series = 1; string warning = 2;
  * Hints hints = 3; SeriesBatch batch = 4}}: batch declines. */
 
-static bool response_field(fd_ctx *d, fd_in *in, Thanos__SeriesResponse *r) {
+static bool response_field(fd_ctx *d, orr_dec *in, Thanos__SeriesResponse *r) {
   unsigned f, wt;
-  fd_in sub;
+  orr_dec sub;
   if (!rd_tag(in, &f, &wt) || wt != WT_LEN || f < 1 || f > 3 ||
       r->result_case != THANOS__SERIES_RESPONSE__RESULT__NOT_SET)
     return false;
@@ -375,7 +357,7 @@ Thanos__SeriesResponse *storeapi__series_response_fast(ProtobufCAllocator *a,
                                                        bool *nul) {
   if (!a) a = &sys_allocator;
   fd_ctx d = {a, false};
-  fd_in in = {msg, msg + len};
+  orr_dec in = orr_dec_make(msg, len);
   Thanos__SeriesResponse *r = fd_alloc(&d, sizeof(*r));
   if (!r) return NULL;
   *r = (Thanos__SeriesResponse)THANOS__SERIES_RESPONSE__INIT;
