@@ -28,7 +28,8 @@
 
 static void h2_flush(net__h2_conn *h);
 static void h2_handle_closed(uv_handle_t *handle);
-static void h2_write_cb(uv_write_t *req, int status);
+static int h2_write_rest(net__h2_conn *h, const char *p, size_t n);
+static void h2_write_done(net__h2_conn *h);
 
 /* ---------------------------------------------------------------- note 6: the writer thread
  * One thread for the process takes handed-off writes from one queue and
@@ -158,22 +159,10 @@ static void h2_written(net__h2_conn *h) {
     net__h2_conn_close(h, ORR_EIO);
     return;
   }
-  if (it->sent < it->len) { /* the socket was full: the rest as note 5 */
-    uv_buf_t ub = uv_buf_init((char *)it->data + it->sent, (unsigned)(it->len - it->sent));
-    if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &ub, 1, h2_write_cb))
-      net__h2_conn_close(h, ORR_EIO);
-    return;
-  }
-  h->writing = 0;
-  h->out.len = 0;
-  h->tout.len = 0;
-  if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
-  /* As after a read (note 5): an owner without tick work gets a pass only
-   * when nghttp2 has more output or the session is over. */
-  if (h->ops->tick || h->tls)
-    net__h2_conn_kick(h);
+  if (it->sent < it->len) /* the socket was full: the rest as note 5 */
+    h2_write_rest(h, it->data + it->sent, it->len - it->sent);
   else
-    net__h2_conn_kick_output(h);
+    h2_write_done(h);
 }
 
 static void wq_async(uv_async_t *a) {
@@ -317,17 +306,45 @@ int net__h2_conn_init(uv_loop_t *loop, net__h2_conn *h, const net__h2_ops *ops, 
   return 0;
 }
 
-static void h2_write_cb(uv_write_t *req, int status) {
-  net__h2_conn *h = req->data;
+/* The write in flight is out (inline or from the writer thread). As after
+ * a read (note 5), an owner without tick work gets a pass only when nghttp2
+ * has more output or the session is over; an idle connection keeps no
+ * large write buffer (note 4). */
+static void h2_write_done(net__h2_conn *h) {
   h->writing = 0;
   h->out.len = 0;
   h->tout.len = 0;
-  if (h->closing) return;
+  if (h->out.cap > H2_KEEP_OUT) orr_buf_free(&h->out);
+  if (h->ops->tick || h->tls)
+    net__h2_conn_kick(h);
+  else
+    net__h2_conn_kick_output(h);
+}
+
+static void h2_write_cb(uv_write_t *req, int status) {
+  net__h2_conn *h = req->data;
+  if (h->closing) {
+    h->writing = 0;
+    return;
+  }
   if (status < 0) {
+    h->writing = 0;
     net__h2_conn_close(h, ORR_EIO);
     return;
   }
-  net__h2_conn_kick(h);
+  h2_write_done(h);
+}
+
+/* Sends |p|/|n| (what the socket did not take) with uv_write: the write in
+ * flight until h2_write_cb. Returns 0, or -1 when the connection closed. */
+static int h2_write_rest(net__h2_conn *h, const char *p, size_t n) {
+  uv_buf_t ub = uv_buf_init((char *)p, (unsigned)n);
+  if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &ub, 1, h2_write_cb)) {
+    net__h2_conn_close(h, ORR_EIO);
+    return -1;
+  }
+  h->writing = 1;
+  return 0;
 }
 
 /* Note 1 and 5: sends |b| with one write(2) when the socket takes it all
@@ -351,12 +368,7 @@ static int h2_send(net__h2_conn *h, orr_buf *b) {
     return -1;
   }
   if ((size_t)n == b->len) return 1;
-  ub = uv_buf_init(b->data + n, (unsigned)(b->len - (size_t)n));
-  if (uv_write(&h->wreq, (uv_stream_t *)&h->tcp, &ub, 1, h2_write_cb)) {
-    net__h2_conn_close(h, ORR_EIO);
-    return -1;
-  }
-  h->writing = 1;
+  if (h2_write_rest(h, b->data + n, b->len - (size_t)n)) return -1;
   h->write_start_ms = uv_now(h->tcp.loop);
   return 0;
 }
