@@ -372,19 +372,25 @@ scrape_configs:
 
 def bench_stack(args, work, scale, region):
     """The stack of bench/gateway_vs_prometheus.sh and bench/gateway_stress.sh:
-    Prometheus over the PromQL differential dataset at |scale| (made into
-    blocks by promtool once per |work|, copied afresh each run), an orrery
-    sidecar beside it with the external labels {region: |region|, replica: a},
-    and a gateway over the sidecar, each ready and the sidecar's Info answered
-    through the gateway. |args| has orrery, prometheus and promtool. The
-    processes are in |procs| (the caller stops them). Returns (prom, side, gw);
-    prom.url, gw.url and gw.port (its HTTP port) are set."""
+    stack_over_blocks over the PromQL differential dataset at |scale| (made
+    into blocks by promtool once per |work|)."""
     om = os.path.join(work, "data.om")
     blocks = os.path.join(work, "blocks")
     if not os.path.isdir(blocks):
         gen_data.gen(om, scale)
         subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", om, blocks],
                        check=True, stdout=subprocess.DEVNULL)
+    return stack_over_blocks(args, work, blocks, region)
+
+
+def stack_over_blocks(args, work, blocks, region, prom_ready_s=90, info_s=60):
+    """Prometheus over a fresh copy of |blocks|, an orrery sidecar beside it
+    with the external labels {region: |region|, replica: a}, and a gateway
+    over the sidecar, each ready (Prometheus within |prom_ready_s|: large
+    blocks take a while to open) and the sidecar's Info answered through the
+    gateway (within |info_s|). |args| has orrery and prometheus. The
+    processes are in |procs| (the caller stops them). Returns (prom, side,
+    gw); prom.url, gw.url and gw.port (its HTTP port) are set."""
     data = os.path.join(work, "prom")
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(blocks, data)
@@ -397,7 +403,7 @@ def bench_stack(args, work, scale, region):
                                "--storage.tsdb.retention.time=100y",
                                "--web.listen-address=127.0.0.1:%d" % pport], work)
     prom.url = "http://127.0.0.1:%d" % pport
-    wait_ready(prom.url + "/-/ready", prom)
+    wait_ready(prom.url + "/-/ready", prom, prom_ready_s)
     gp, hp = free_port(), free_port()
     side = Proc("sidecar", [args.orrery, "sidecar", "--prometheus.url=" + prom.url, "--tsdb.path=" + data,
                             "--grpc-address=127.0.0.1:%d" % gp, "--http-address=127.0.0.1:%d" % hp], work)
@@ -408,7 +414,7 @@ def bench_stack(args, work, scale, region):
                           "--query.replica-label=replica", "--endpoint=127.0.0.1:%d" % gp], work)
     gw.url, gw.port = "http://127.0.0.1:%d" % gh, gh
     wait_ready(gw.url + "/-/ready", gw)
-    deadline = time.monotonic() + 60  # until the sidecar's Info answered
+    deadline = time.monotonic() + info_s  # until the sidecar's Info answered
     while True:
         st, _, body = http("GET", gw.url + "/api/v1/stores")
         if st == 200 and any(not e.get("lastError") for v in (json.loads(body).get("data") or {}).values()
