@@ -87,6 +87,21 @@ char *orr_arena_sprintf(orr_arena *a, const char *fmt, ...) ORR_PRINTF(2, 3);
 size_t orr_arena_used(const orr_arena *a);
 size_t orr_arena_reserved(const orr_arena *a);
 
+/* ---------------------------------------------------------------- small blocks
+ * malloc for the small objects a fan-out makes and frees for every
+ * endpoint of every query: blocks up to 2 KiB come from per-thread free
+ * lists by size class (small.c), larger ones from malloc. A block must be
+ * freed (or realloc'd) with these, on any thread. Sanitizer builds use
+ * malloc itself; orr__small_pool_* is the pool in every build (tests). */
+void *orr_small_malloc(size_t size);
+void *orr_small_calloc(size_t nmemb, size_t size);
+void *orr_small_realloc(void *ptr, size_t size);
+void orr_small_free(void *ptr);
+void *orr__small_pool_malloc(size_t size);
+void *orr__small_pool_calloc(size_t nmemb, size_t size);
+void *orr__small_pool_realloc(void *ptr, size_t size);
+void orr__small_pool_free(void *ptr);
+
 /* ---------------------------------------------------------------- buffers
  * A growable byte buffer. Zero-initialise ({0}) to get an empty buffer;
  * data is always NUL-terminated when len > 0 or after any append. A failed
