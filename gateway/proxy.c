@@ -78,13 +78,13 @@
 /* Note 8: a raw chunk's samples decoded by the arrival check. */
 typedef struct dent {
   const uint8_t *key; /* the chunk's data; NULL: a free slot */
-  tsdb_sample *pts;   /* malloc'd */
+  tsdb_sample *pts;   /* orr_small_malloc'd */
   int n;
 } dent;
 /* The same, of the series being checked, by chunk index, until it is held. */
 typedef struct dpend {
   size_t idx;
-  tsdb_sample *pts;
+  tsdb_sample *pts; /* orr_small_malloc'd */
   int n;
 } dpend;
 /* A fan-out whose target held more gives the freed heap back (op_free). */
@@ -284,7 +284,7 @@ static const char *grpc_code_name(int status) {
 
 static void held_free(held *h) {
   storeapi_series_free(h->s);
-  free(h->ls.v);
+  orr_small_free(h->ls.v);
   memset(h, 0, sizeof(*h));
 }
 
@@ -319,7 +319,7 @@ static int held_take(Thanos__Series *s, char *const *strip, size_t nstrip, held 
   for (size_t i = 1; i < k && ascending; i++)
     ascending = strcmp(s->labels[i - 1]->name, s->labels[i]->name) < 0;
   if (!ascending) qsort(s->labels, k, sizeof(*s->labels), label_ptr_cmp);
-  h->ls.v = malloc((k ? k : 1) * sizeof(labels_label));
+  h->ls.v = orr_small_malloc((k ? k : 1) * sizeof(labels_label));
   if (!h->ls.v) {
     held_free(h);
     return ORR_ENOMEM;
@@ -351,7 +351,7 @@ static void dc_rekey(gw_op *op, const uint8_t *from, const uint8_t *to) {
   dc_del(op, i);
   if (dc_put(op, to, pts, n)) {
     op->dc_bytes -= (size_t)n * sizeof(tsdb_sample);
-    free(pts);
+    orr_small_free(pts);
   }
 }
 
@@ -431,7 +431,7 @@ static int dc_put(gw_op *op, const uint8_t *k, tsdb_sample *pts, int n) {
 static void dc_del(gw_op *op, size_t i) {
   size_t mask = op->dc_cap - 1;
   op->dc_bytes -= (size_t)op->dc[i].n * sizeof(tsdb_sample);
-  free(op->dc[i].pts);
+  orr_small_free(op->dc[i].pts);
   for (size_t j = i;;) {
     j = (j + 1) & mask;
     if (!op->dc[j].key) break;
@@ -448,7 +448,7 @@ static void dc_del(gw_op *op, size_t i) {
 static void pend_discard(gw_op *op) {
   for (size_t i = 0; i < op->npend; i++) {
     op->dc_bytes -= (size_t)op->pend[i].n * sizeof(tsdb_sample);
-    free(op->pend[i].pts);
+    orr_small_free(op->pend[i].pts);
   }
   op->npend = 0;
 }
@@ -461,7 +461,7 @@ static void pend_commit(gw_op *op, const Thanos__Series *own) {
     if (!c || !c->raw || dc_find(op, c->raw->data.data) != SIZE_MAX ||
         dc_put(op, c->raw->data.data, p->pts, p->n)) {
       op->dc_bytes -= (size_t)p->n * sizeof(tsdb_sample);
-      free(p->pts);
+      orr_small_free(p->pts);
     }
   }
   op->npend = 0;
@@ -482,7 +482,7 @@ static void dc_forget(gw_op *op, const storeapi_merged *ms) {
 
 static void dc_free(gw_op *op) {
   pend_discard(op);
-  for (size_t i = 0; i < op->dc_cap; i++) free(op->dc[i].pts);
+  for (size_t i = 0; i < op->dc_cap; i++) orr_small_free(op->dc[i].pts);
   free(op->dc);
   free(op->pend);
 }
@@ -1009,7 +1009,7 @@ static const char *check_series(gw_op *op, const Thanos__Series *s, int mode, bo
         op->pend = nv;
         op->cap_pend = nc;
       }
-      tsdb_sample *pts = malloc(bytes);
+      tsdb_sample *pts = orr_small_malloc(bytes);
       if (!pts) continue;
       memcpy(pts, op->check, bytes);
       op->pend[op->npend++] = (dpend){i, pts, r};

@@ -304,7 +304,7 @@ static void series_done(net_grpc_ccall *cc, int status, const char *message, voi
   }
   sc->on_done(status, message, sc->arg);
   storeapi__msg_pool_release(&sc->pool);
-  free(sc);
+  orr_small_free(sc);
 }
 
 int storeapi_client_series(storeapi_client *c, const Thanos__SeriesRequest *req,
@@ -325,7 +325,7 @@ int storeapi_client_series_packed(storeapi_client *c, const Thanos__SeriesReques
     return storeapi__local_call(c->loc, STOREAPI__M_SERIES, &req->base, timeout_ms, &t, NULL,
                                 out, NULL);
   }
-  storeapi_series_call *sc = calloc(1, sizeof(*sc));
+  storeapi_series_call *sc = orr_small_calloc(1, sizeof(*sc)); /* one per endpoint and query */
   if (!sc) return ORR_ENOMEM;
   sc->on_series = on_series;
   sc->on_done = on_done;
@@ -335,7 +335,7 @@ int storeapi_client_series_packed(storeapi_client *c, const Thanos__SeriesReques
   int rc = start_call(c, STOREAPI_PATH_SERIES, &req->base, packed, timeout_ms, series_msg,
                       series_done, sc, &sc->cc);
   if (rc) {
-    free(sc);
+    orr_small_free(sc);
     return rc;
   }
   if (out) *out = sc;

@@ -22,7 +22,9 @@
  *    endpoint and query took glibc's slow path).
  * 5. A node is one allocation with its label array; a merged series one
  *    with its owned and chunk pointers and its labels: a fan-out over a
- *    thousand one-series endpoints made five allocations per series. */
+ *    thousand one-series endpoints made five allocations per series. Both
+ *    are lib/base's small blocks (orr_small_*): a fan-out makes and frees
+ *    one of each per endpoint and query in a burst. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +118,7 @@ int storeapi_merge_new(size_t ninputs, storeapi_merge **out) {
 
 static void node_free(const storeapi_merge *m, node *n) {
   thanos__series__free_unpacked(n->s, m->alloc);
-  free(n);
+  orr_small_free(n);
 }
 
 void storeapi_merge_set_allocator(storeapi_merge *m, const ProtobufCAllocator *a) {
@@ -140,7 +142,7 @@ void storeapi_merge_free(storeapi_merge *m) {
 
 int storeapi_merge_push(storeapi_merge *m, size_t i, Thanos__Series *s) {
   input *in = &m->in[i];
-  node *n = in->closed ? NULL : calloc(1, sizeof(*n) + s->n_labels * sizeof(labels_label));
+  node *n = in->closed ? NULL : orr_small_calloc(1, sizeof(*n) + s->n_labels * sizeof(labels_label));
   if (!n) {
     thanos__series__free_unpacked(s, m->alloc);
     return in->closed ? ORR_EINVAL : ORR_ENOMEM;
@@ -217,7 +219,7 @@ void storeapi_merged_free(storeapi_merged *s) {
   if (!s) return;
   for (size_t i = 0; i < s->nowned; i++)
     thanos__series__free_unpacked(s->owned[i], (ProtobufCAllocator *)s->alloc);
-  free(s); /* note 5: the arrays are part of it */
+  orr_small_free(s); /* note 5: the arrays are part of it */
 }
 
 static int cmp_size(const void *a, const void *b) {
@@ -239,7 +241,7 @@ int storeapi_merge_next(storeapi_merge *m, storeapi_merged **out) {
   if (nown > 1) qsort(m->eq, nown, sizeof(*m->eq), cmp_size);
   for (size_t e = 0; e < nown; e++) nchunks += m->in[m->eq[e]].head->s->n_chunks;
   size_t nl = m->in[m->eq[0]].head->lset.n;
-  storeapi_merged *r = calloc(1, sizeof(*r) + (nown + nchunks) * sizeof(void *) +
+  storeapi_merged *r = orr_small_calloc(1, sizeof(*r) + (nown + nchunks) * sizeof(void *) +
                                      nl * sizeof(labels_label));
   if (!r) {
     for (size_t e = 0; e < nown; e++) heap_push(m, m->eq[e]);
@@ -279,7 +281,7 @@ int storeapi_merge_next(storeapi_merge *m, storeapi_merged **out) {
       memcpy(r->lset.v, n->lset.v, nl * sizeof(labels_label));
       r->lset.n = nl;
     }
-    free(n);
+    orr_small_free(n);
   }
   if (nown > 1 && r->series.n_chunks > 1) {
     qsort(r->series.chunks, r->series.n_chunks, sizeof(*r->series.chunks), aggr_cmp_full);
