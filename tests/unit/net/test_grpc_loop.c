@@ -26,6 +26,7 @@ typedef struct srv_stats {
   int blocked;          /* a streaming handler is waiting for on_writable */
   int64_t bytes_queued; /* message bytes accepted by net_grpc_call_send */
   char last_md[64];
+  int64_t last_left_ms; /* what was left of the last Echo's deadline, -1: none */
 } srv_stats;
 
 static srv_stats S;
@@ -83,6 +84,8 @@ static void h_echo(net_grpc_call *call, const uint8_t *req, size_t len, void *ar
   S.started++;
   const char *md = net_grpc_call_metadata(call, "x-test");
   snprintf(S.last_md, sizeof(S.last_md), "%s", md ? md : "");
+  uint64_t dl = net_grpc_call_deadline_ns(call);
+  S.last_left_ms = dl ? ((int64_t)dl - (int64_t)orr_mono_ns()) / 1000000 : -1;
   if (len > 7 && memcmp(req, "status:", 7) == 0) {
     /* "status:<code>:<message>" */
     char *s = orr_arena_strndup(net_grpc_call_arena(call), (const char *)req + 7, len - 7);
@@ -240,6 +243,24 @@ static void test_unary(void **state) {
   assert_int_equal(r2.status, NET_GRPC_OK);
   assert_string_equal(r2.first, "pong");
   assert_string_equal(S.last_md, "hello-md");
+}
+
+/* The deadline the server gets: a timeout of 10 s or more goes out rounded
+ * up to whole seconds (an HPACK-indexed value that a fan-out's calls
+ * share), a shorter one exactly. */
+static void test_timeout_sent(void **state) {
+  fixture *f = *state;
+  const int64_t tmo[] = {12345, 5000, 10000};
+  /* 12,345 ms goes out as 13 s: the server has more left than we asked. */
+  const int64_t lo[] = {12346, 4000, 9000}, hi[] = {13000, 5000, 10000};
+  for (size_t i = 0; i < 3; i++) {
+    net_grpc_call_opts o = {.unary = 1, .timeout_ms = tmo[i]};
+    result r = {0};
+    call(f, "/t.S/Echo", "t", &o, &r);
+    run_until(f->loop, &r.done);
+    assert_int_equal(r.status, NET_GRPC_OK);
+    assert_in_range(S.last_left_ms, lo[i], hi[i]);
+  }
 }
 
 static void test_many_concurrent(void **state) {
@@ -835,6 +856,7 @@ static void test_client_close_while_connecting(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timeout_sent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_message, setup, teardown),
