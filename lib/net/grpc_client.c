@@ -714,7 +714,10 @@ static int call_submit(net_grpc_ccall *c) {
   c->stream_id = id;
   c->conn = conn;
   c->req_off = 0;
-  net__h2_conn_kick(&conn->h);
+  /* Out now, not from the idle handle: a gateway starts a call per
+   * endpoint in one go, and the first requests then reach their endpoints
+   * while the rest are being made, instead of all after the last. */
+  net__h2_conn_flush(&conn->h);
   return 0;
 }
 

@@ -287,6 +287,15 @@ void net__h2_conn_kick(net__h2_conn *h) {
   uv_idle_start(&h->idle, h2_idle_cb);
 }
 
+void net__h2_conn_flush(net__h2_conn *h) {
+  if (h->closing) return;
+  if (h->idle_on || h->writing || !h->connected || !h->session) {
+    net__h2_conn_kick(h); /* then, or once the write or the connect is done */
+    return;
+  }
+  h2_flush(h);
+}
+
 void net__h2_conn_kick_output(net__h2_conn *h) {
   if (h->closing || h->idle_on || !h->session) return;
   if (nghttp2_session_want_write(h->session) || !nghttp2_session_want_read(h->session))
