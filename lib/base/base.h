@@ -87,6 +87,19 @@ char *orr_arena_sprintf(orr_arena *a, const char *fmt, ...) ORR_PRINTF(2, 3);
 size_t orr_arena_used(const orr_arena *a);
 size_t orr_arena_reserved(const orr_arena *a);
 
+/* 1 in AddressSanitizer builds, where caches of freed memory keep nothing
+ * (a use after free stays visible), else 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ORR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ORR_ASAN 1
+#endif
+#endif
+#ifndef ORR_ASAN
+#define ORR_ASAN 0
+#endif
+
 /* ---------------------------------------------------------------- small blocks
  * malloc for the small objects a fan-out makes and frees for every
  * endpoint of every query: blocks up to 2 KiB come from per-thread free

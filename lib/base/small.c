@@ -24,16 +24,7 @@
 
 #include "base.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SMALL_POOL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SMALL_POOL 0
-#endif
-#endif
-#ifndef SMALL_POOL
-#define SMALL_POOL 1
-#endif
+#define SMALL_POOL (!ORR_ASAN)
 
 #define CLASSES 6       /* 64, 128, 256, 512, 1024, 2048 bytes */
 #define BIG 255         /* not pooled: plain malloc */

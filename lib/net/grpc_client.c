@@ -50,16 +50,7 @@
 #define CLIENT_CALL_ARENA 896
 /* Note 6: a request buffer up to this size is kept for the next call. */
 #define CLIENT_KEEP_REQ 4096
-#if defined(__SANITIZE_ADDRESS__)
-#define CLIENT_KEEP 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CLIENT_KEEP 0
-#endif
-#endif
-#ifndef CLIENT_KEEP
-#define CLIENT_KEEP 1
-#endif
+#define CLIENT_KEEP (!ORR_ASAN)
 
 typedef struct cli_conn cli_conn;
 

@@ -31,12 +31,5 @@ static nghttp2_mem h2_mem = {NULL, pool_malloc, pool_free, pool_calloc, pool_rea
 nghttp2_mem *net__h2_mem_pool(void) { return &h2_mem; }
 
 nghttp2_mem *net__h2_mem(void) {
-#if defined(__SANITIZE_ADDRESS__)
-  return NULL; /* nghttp2's default, malloc: use-after-free stays visible */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return NULL;
-#endif
-#endif
-  return &h2_mem;
+  return ORR_ASAN ? NULL : &h2_mem; /* NULL: nghttp2's default, malloc */
 }
