@@ -2,13 +2,17 @@
  * gRPC server and client; the invariants are in net_int.h (gRPC section).
  * No gRPC knowledge here: the owner's nghttp2 callbacks do the protocol. */
 #include <errno.h>
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "net_int.h"
 
@@ -83,6 +87,136 @@ static void w_send(net__h2_witem *it) {
   }
 }
 
+/* ---------------------------------------------------------------- note 7: the writer's ring
+ * The writer sends a batch of writes (to as many sockets) with one
+ * io_uring_enter(2) instead of a send(2) each: on this project's VMs a
+ * system call's entry and exit cost about a microsecond, and sending a
+ * thousand 150-byte requests to loopback sockets took 3.6-3.9 us a send
+ * through the ring against 5.9-6.6 us with send(2) (measured by hand).
+ * Each send is non-blocking (MSG_DONTWAIT: the kernel completes it at once
+ * with what the socket took, or -EAGAIN, and never parks it), so the
+ * writer waits for nothing but its own batch, and a peer that stops
+ * reading stalls no one: what its socket did not take goes back to the
+ * loop as before. Without io_uring (an old kernel, a seccomp filter that
+ * refuses it, ORRERY_IO_URING=0 in the environment) the writer uses
+ * send(2). The ring is the writer's alone (one thread submits and reaps)
+ * and lives as long as the process. */
+#define W_RING 256
+
+static struct {
+  int fd; /* -1: send(2) */
+  unsigned *sq_tail, *sq_array, sq_mask;
+  unsigned *cq_head, *cq_tail, cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+} wr = {.fd = -1};
+static atomic_int w_ring_on = 1;      /* tests set 0: send(2) */
+static atomic_size_t w_ring_count;    /* sends submitted through the ring so far */
+
+static void w_ring_setup(void) {
+  const char *env = getenv("ORRERY_IO_URING");
+  if (env && strcmp(env, "0") == 0) return;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof(p));
+  p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  int fd = (int)syscall(__NR_io_uring_setup, W_RING, &p);
+  if (fd < 0 && errno == EINVAL) { /* a kernel before 6.0 lacks some flag */
+    memset(&p, 0, sizeof(p));
+    fd = (int)syscall(__NR_io_uring_setup, W_RING, &p);
+  }
+  if (fd < 0) {
+    orr_log_debug("writer thread: no io_uring, sends with send(2)", "err", strerror(errno), NULL);
+    return;
+  }
+  size_t sl = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cl = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  if (!(p.features & IORING_FEAT_SINGLE_MMAP) || p.sq_entries < W_RING) {
+    close(fd);
+    return;
+  }
+  char *q = mmap(NULL, sl > cl ? sl : cl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                 IORING_OFF_SQ_RING);
+  if (q == MAP_FAILED) {
+    close(fd);
+    return;
+  }
+  void *e = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (e == MAP_FAILED) {
+    munmap(q, sl > cl ? sl : cl);
+    close(fd);
+    return;
+  }
+  wr.sq_tail = (unsigned *)(q + p.sq_off.tail);
+  wr.sq_array = (unsigned *)(q + p.sq_off.array);
+  wr.sq_mask = *(unsigned *)(q + p.sq_off.ring_mask);
+  wr.cq_head = (unsigned *)(q + p.cq_off.head);
+  wr.cq_tail = (unsigned *)(q + p.cq_off.tail);
+  wr.cq_mask = *(unsigned *)(q + p.cq_off.ring_mask);
+  wr.cqes = (struct io_uring_cqe *)(q + p.cq_off.cqes);
+  wr.sqes = e;
+  wr.fd = fd;
+}
+
+/* Sends what each of |v|'s |n| (at most W_RING) writes has left, one send
+ * per write, as w_send's first try would. Returns -1 if the ring failed
+ * (then it is not used again; the writes whose outcome is unknown fail
+ * with EIO, so their connections close rather than risk a byte sent
+ * twice), else 0. */
+static int w_send_ring(net__h2_witem **v, int n) {
+  size_t max = atomic_load_explicit(&w_max, memory_order_relaxed);
+  unsigned tail = *wr.sq_tail; /* only this thread moves it */
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    net__h2_witem *it = v[i];
+    if (it->sent >= it->len || it->sent >= max) continue;
+    size_t want = it->len - it->sent;
+    if (want > max - it->sent) want = max - it->sent;
+    if (want > UINT32_MAX) want = UINT32_MAX;
+    unsigned idx = tail & wr.sq_mask;
+    struct io_uring_sqe *e = &wr.sqes[idx];
+    memset(e, 0, sizeof(*e));
+    e->opcode = IORING_OP_SEND;
+    e->fd = it->fd;
+    e->addr = (uint64_t)(uintptr_t)(it->data + it->sent);
+    e->len = (uint32_t)want;
+    e->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+    e->user_data = (uint64_t)(uintptr_t)it;
+    wr.sq_array[idx] = idx;
+    it->err = -1; /* until its completion is in */
+    tail++;
+    m++;
+  }
+  if (m == 0) return 0;
+  __atomic_store_n(wr.sq_tail, tail, __ATOMIC_RELEASE);
+  atomic_fetch_add_explicit(&w_ring_count, (size_t)m, memory_order_relaxed);
+  int done = 0, submit = m;
+  while (done < m) {
+    long r = syscall(__NR_io_uring_enter, wr.fd, (unsigned)submit, (unsigned)(m - done),
+                     IORING_ENTER_GETEVENTS, NULL, 0);
+    if (r < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY) {
+      orr_log_error("writer thread: io_uring_enter failed, back to send(2)", "err",
+                    strerror(errno), NULL);
+      for (int i = 0; i < n; i++)
+        if (v[i]->err == -1) v[i]->err = EIO;
+      wr.fd = -1;
+      return -1;
+    }
+    if (r > 0) submit -= (int)r;
+    unsigned h = *wr.cq_head, t = __atomic_load_n(wr.cq_tail, __ATOMIC_ACQUIRE);
+    for (; h != t; h++, done++) {
+      const struct io_uring_cqe *c = &wr.cqes[h & wr.cq_mask];
+      net__h2_witem *it = (net__h2_witem *)(uintptr_t)c->user_data;
+      it->err = 0;
+      if (c->res > 0) it->sent += (size_t)c->res; /* short: the socket is full */
+      else if (c->res == -EINTR) w_send(it);
+      else if (c->res != -EAGAIN) it->err = c->res < 0 ? -c->res : EIO;
+    }
+    __atomic_store_n(wr.cq_head, h, __ATOMIC_RELEASE);
+  }
+  return 0;
+}
+
 /* Hands |list| (finished, all for |q|) to its loop. The async is sent
  * under the queue's lock: the loop closes (and frees) the queue only after
  * taking the last item under that lock, so never while this runs. */
@@ -96,6 +230,7 @@ static void w_report(h2_wq *q, net__h2_witem *list, net__h2_witem *last) {
 
 static void *w_main(void *arg) {
   (void)arg;
+  w_ring_setup();
   for (;;) {
     pthread_mutex_lock(&w_mu);
     while (!w_head) pthread_cond_wait(&w_cv, &w_mu);
@@ -106,18 +241,28 @@ static void *w_main(void *arg) {
     net__h2_witem *run = NULL, *last = NULL;
     int nrun = 0;
     while (batch) {
-      net__h2_witem *it = batch;
-      batch = it->next;
-      w_send(it);
-      if (run && (run->q != it->q || nrun == H2_WRITER_REPORT)) {
-        w_report(run->q, run, last);
-        run = NULL;
-        nrun = 0;
+      net__h2_witem *v[W_RING];
+      int n = 0;
+      while (batch && n < W_RING) {
+        v[n++] = batch;
+        batch = batch->next;
       }
-      it->next = run;
-      if (!run) last = it;
-      run = it;
-      nrun++;
+      if (wr.fd < 0 || !atomic_load_explicit(&w_ring_on, memory_order_relaxed) ||
+          w_send_ring(v, n))
+        for (int i = 0; i < n; i++)
+          if (!v[i]->err) w_send(v[i]);
+      for (int i = 0; i < n; i++) {
+        net__h2_witem *it = v[i];
+        if (run && (run->q != it->q || nrun == H2_WRITER_REPORT)) {
+          w_report(run->q, run, last);
+          run = NULL;
+          nrun = 0;
+        }
+        it->next = run;
+        if (!run) last = it;
+        run = it;
+        nrun++;
+      }
     }
     if (run) w_report(run->q, run, last);
   }
@@ -242,6 +387,10 @@ void net__h2_set_inline_writes(int n) { atomic_store(&w_inline, n < 0 ? 0 : n); 
 void net__h2_set_writer_max(size_t n) { atomic_store(&w_max, n ? n : SIZE_MAX); }
 
 size_t net__h2_writer_writes(void) { return atomic_load(&w_count); }
+
+void net__h2_set_writer_ring(int on) { atomic_store(&w_ring_on, on != 0); }
+
+size_t net__h2_writer_ring_sends(void) { return atomic_load(&w_ring_count); }
 
 /* ---------------------------------------------------------------- connection */
 

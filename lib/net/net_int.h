@@ -227,6 +227,11 @@ void net__h2_set_inline_writes(int n);
  * the socket were full; the loop sends the rest). 0: no limit. */
 void net__h2_set_writer_max(size_t n);
 size_t net__h2_writer_writes(void);
+/* For tests (h2_conn.c note 7): the writer sends with send(2) (0) or
+ * through its io_uring if it has one (1, the default); how many sends went
+ * through the ring so far. */
+void net__h2_set_writer_ring(int on);
+size_t net__h2_writer_ring_sends(void);
 /* The allocator for the gRPC client's sessions (h2_mem.c), or NULL (malloc)
  * in sanitizer builds; net__h2_mem_pool() is the pool in every build (tests). */
 nghttp2_mem *net__h2_mem(void);

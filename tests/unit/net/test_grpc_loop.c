@@ -882,10 +882,22 @@ int main(void) {
   };
   int failed = cmocka_run_group_tests_name("inline writes", tests, NULL, NULL);
   /* Again with every write of both ends handed to the writer thread
-   * (h2_conn.c note 6): partial writes, closes while a write is out. */
+   * (h2_conn.c note 6): partial writes, closes while a write is out; its
+   * sends go through its io_uring (note 7), which this machine must have. */
   net__h2_set_inline_writes(0);
-  size_t before = net__h2_writer_writes();
-  failed += cmocka_run_group_tests_name("writer thread", tests, NULL, NULL);
+  size_t before = net__h2_writer_writes(), ring = net__h2_writer_ring_sends();
+  failed += cmocka_run_group_tests_name("writer thread, io_uring", tests, NULL, NULL);
+  if (net__h2_writer_ring_sends() - ring < 100) {
+    fprintf(stderr, "the writer's io_uring took %zu sends: no io_uring here?\n",
+            net__h2_writer_ring_sends() - ring);
+    failed++;
+  }
+  /* And with send(2), as without io_uring. */
+  net__h2_set_writer_ring(0);
+  ring = net__h2_writer_ring_sends();
+  failed += cmocka_run_group_tests_name("writer thread, send(2)", tests, NULL, NULL);
+  if (net__h2_writer_ring_sends() != ring) failed++;
+  net__h2_set_writer_ring(1);
   /* And with a socket that takes only 100 bytes from it: the rest of
    * every longer write goes out from the loop (uv_write). */
   net__h2_set_writer_max(100);
