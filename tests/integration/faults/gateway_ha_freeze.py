@@ -29,6 +29,16 @@ from gateway_common import (Proc, check, finish, free_port, http, log, start_gat
 BOUND_S = 10  # aim 5 s; generous for a loaded 2-core machine
 
 
+def all_threads_stopped(pid):
+    """Every thread of |pid| is stopped (state T in /proc)."""
+    tasks = os.listdir("/proc/%d/task" % pid)
+    for t in tasks:
+        with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return bool(tasks)
+
+
 def start_prom(args, work, rep):
     port = free_port()
     data = os.path.join(work, "prom-" + rep)
@@ -97,6 +107,10 @@ def main():
                                      for v in (json.loads(sb).get("data") or {}).values()
                                      for e in v)
         os.kill(proms["b"].pid, signal.SIGSTOP)
+        # kill() returns before the stop takes effect: one thread takes the
+        # signal and stops the others when it next runs, and on a loaded
+        # machine prom-b's other threads answered a query meanwhile (CI, once).
+        wait_for("prom-b stopped", lambda: all_threads_stopped(proms["b"].pid))
         log("froze prom-b (pid %d); its sidecar is %s" % (proms["b"].pid, frozen))
         now = time.time()
 
