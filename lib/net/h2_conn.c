@@ -70,11 +70,17 @@ static _Thread_local struct {
   h2_wq *q;
 } tl;
 
+/* How much of |it| the next send may take: what is left, within the test
+ * limit |max| (0: nothing). */
+static size_t w_want(const net__h2_witem *it, size_t max) {
+  if (it->sent >= it->len || it->sent >= max) return 0;
+  size_t want = it->len - it->sent;
+  return want < max - it->sent ? want : max - it->sent;
+}
+
 static void w_send(net__h2_witem *it) {
   size_t max = atomic_load_explicit(&w_max, memory_order_relaxed);
-  while (it->sent < it->len && it->sent < max) {
-    size_t want = it->len - it->sent;
-    if (want > max - it->sent) want = max - it->sent;
+  for (size_t want; (want = w_want(it, max)) > 0;) {
     ssize_t n = send(it->fd, it->data + it->sent, want, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       it->sent += (size_t)n;
@@ -169,9 +175,8 @@ static int w_send_ring(net__h2_witem **v, int n) {
   int m = 0;
   for (int i = 0; i < n; i++) {
     net__h2_witem *it = v[i];
-    if (it->sent >= it->len || it->sent >= max) continue;
-    size_t want = it->len - it->sent;
-    if (want > max - it->sent) want = max - it->sent;
+    size_t want = w_want(it, max);
+    if (want == 0) continue;
     if (want > UINT32_MAX) want = UINT32_MAX;
     unsigned idx = tail & wr.sq_mask;
     struct io_uring_sqe *e = &wr.sqes[idx];
@@ -438,7 +443,8 @@ void net__h2_conn_kick(net__h2_conn *h) {
 
 void net__h2_conn_flush(net__h2_conn *h) {
   if (h->closing) return;
-  if (h->idle_on || h->writing || !h->connected || !h->session) {
+  /* An owner with tick work gets it first, from the idle handle. */
+  if (h->ops->tick || h->idle_on || h->writing || !h->connected || !h->session) {
     net__h2_conn_kick(h); /* then, or once the write or the connect is done */
     return;
   }

@@ -211,11 +211,11 @@ void net__h2_conn_set_tls(net__h2_conn *h, net__tls *tls);
 int net__h2_conn_start(net__h2_conn *h);
 /* Asks for ops->tick and a flush on the next loop iteration. */
 void net__h2_conn_kick(net__h2_conn *h);
-/* Writes the session's output now if the connection is idle (no write in
- * flight, connected), else as net__h2_conn_kick. */
-void net__h2_conn_flush(net__h2_conn *h);
 /* The same, only when the session has output or is over (note 5). */
 void net__h2_conn_kick_output(net__h2_conn *h);
+/* Writes the session's output now if the connection is idle (connected,
+ * no write in flight) and its owner has no tick, else net__h2_conn_kick. */
+void net__h2_conn_flush(net__h2_conn *h);
 /* Closes the connection (idempotent); |err| is kept in h->err if it is the
  * first reason. */
 void net__h2_conn_close(net__h2_conn *h, int err);
