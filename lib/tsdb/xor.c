@@ -302,11 +302,12 @@ static inline __attribute__((always_inline)) int read_value(tsdb_xor_iter *it, u
   return 1;
 }
 
-/* Decodes sample 3 onwards: a delta of delta, then a value. */
-static inline __attribute__((always_inline)) int read_sample(tsdb_xor_iter *it, int checked) {
+/* Decodes sample 3 onwards: a delta of delta, then a value; |w| is
+ * peek(it->pos). */
+static inline __attribute__((always_inline)) int read_sample_w(tsdb_xor_iter *it, uint64_t w,
+                                                               int checked) {
   uint64_t pos = it->pos;
   uint64_t limit = (uint64_t)(it->end - it->base) * 8;
-  uint64_t w = peek(it, pos, checked);
   unsigned ones = (unsigned)__builtin_clzll(~w | 0x0fffffffffffffffull);
   uint64_t dod;
   unsigned used;
@@ -327,6 +328,10 @@ static inline __attribute__((always_inline)) int read_sample(tsdb_xor_iter *it, 
   it->t = (int64_t)((uint64_t)it->t + it->tdelta);
   it->pos = pos + used;
   return read_value(it, w, used, checked);
+}
+
+static inline __attribute__((always_inline)) int read_sample(tsdb_xor_iter *it, int checked) {
+  return read_sample_w(it, peek(it, it->pos, checked), checked);
 }
 
 void tsdb_xor_iter_init(tsdb_xor_iter *it, const uint8_t *p, size_t n) {
@@ -389,6 +394,44 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
   return 1;
 }
 
+/* Samples that repeat the previous one's interval and value take two zero
+ * bits each (delta of delta 0, value unchanged). A constant series at a
+ * steady interval is almost only these: up, *_info, a counter at rest, a
+ * rule's output (evaluated exactly on its interval), and since Prometheus
+ * 2.22 any of them scraped, as scrape times within 2 ms of the interval
+ * (--scrape.timestamp-tolerance) are aligned to it. The zero bits before
+ * the next set bit of one peek (|w|, at it->pos) are a run of them, read
+ * at once: at most as many as the chunk still holds, and as the bits up to
+ * |limit| hold (bits past a chunk's end are no samples). They go to |out|;
+ * returns how many (0: none), with it->t, ->pos and ->read advanced, or,
+ * when one is past |maxt|, how many up to and including that one, with
+ * *past set and the iterator as it was (the decode stops there). */
+#define RUN_BELOW ((uint64_t)1 << 60) /* a peek below this starts two or more */
+static inline __attribute__((always_inline)) unsigned repeat_run(tsdb_xor_iter *it, uint64_t w,
+                                                                 uint64_t limit,
+                                                                 tsdb_sample *out,
+                                                                 int64_t maxt, bool *past) {
+  unsigned run = (unsigned)__builtin_clzll(w | 1) >> 1;
+  if (run > PEEK_BITS / 2) run = PEEK_BITS / 2;
+  if (run > (unsigned)(it->total - it->read)) run = (unsigned)(it->total - it->read);
+  if (run > (limit - it->pos) / 2) run = (unsigned)((limit - it->pos) / 2);
+  uint64_t t = (uint64_t)it->t;
+  double v = it->v;
+  for (unsigned j = 0; j < run; j++) {
+    t += it->tdelta;
+    out[j].t = (int64_t)t;
+    out[j].v = v;
+    if ((int64_t)t > maxt) {
+      *past = true;
+      return j + 1;
+    }
+  }
+  it->t = (int64_t)t;
+  it->pos += 2 * (uint64_t)run;
+  it->read = (uint16_t)(it->read + run);
+  return run;
+}
+
 /* Chunks up to this size are decoded from a copy followed by FAST_MARGIN
  * zero bytes, so that the fast path runs to the last sample instead of
  * leaving the last 32 bytes (an eighth of a typical chunk) to the checked
@@ -428,12 +471,22 @@ static inline __attribute__((always_inline)) int decode_upto(const uint8_t *p, s
      * stores to |out| could otherwise alias it). */
     tsdb_xor_iter st = it;
     size_t len = (size_t)(st.end - st.base);
+    const uint64_t limit = (uint64_t)len * 8;
+    bool past = false;
     if (pad) {
       /* Each sample starts at most at bit len*8, so its reads stay within
        * the FAST_MARGIN zero bytes past the chunk. */
-      const uint64_t limit = (uint64_t)len * 8;
       while (st.read < st.total) {
-        if (read_sample(&st, 0) != 1) return st.err;
+        uint64_t w = peek(&st, st.pos, 0);
+        if (__builtin_expect(w < RUN_BELOW, 0)) {
+          unsigned r = repeat_run(&st, w, limit, out + k, maxt, &past);
+          if (r) {
+            k += (int)r;
+            if (past) return k;
+            continue;
+          }
+        }
+        if (read_sample_w(&st, w, 0) != 1) return st.err;
         if (st.pos > limit) return ORR_ECORRUPT;
         out[k].t = st.t;
         out[k].v = st.v;
@@ -442,7 +495,16 @@ static inline __attribute__((always_inline)) int decode_upto(const uint8_t *p, s
       }
     } else {
       while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
-        if (read_sample(&st, 0) != 1) return st.err;
+        uint64_t w = peek(&st, st.pos, 0);
+        if (__builtin_expect(w < RUN_BELOW, 0)) {
+          unsigned r = repeat_run(&st, w, limit, out + k, maxt, &past);
+          if (r) {
+            k += (int)r;
+            if (past) return k;
+            continue;
+          }
+        }
+        if (read_sample_w(&st, w, 0) != 1) return st.err;
         out[k].t = st.t;
         out[k].v = st.v;
         k++;

@@ -172,6 +172,34 @@ static void test_xor_roundtrip_shapes(void **state) {
   size_t len = roundtrip(s, N);
   assert_true(len < 2 + 10 + 8 + 3 + 1 + N / 4 + 2);
 
+  /* Mostly repeats (the decoder reads runs of them at once): runs of 1 to
+   * 69 samples repeating the interval and value, each broken by a new
+   * value, a jittered interval, or both; short (every maxt of decode_upto
+   * tried) and long. Then runs of 1 to 9 between random values, so that
+   * the chunk outgrows the padded copy and the unpadded fast path reads
+   * runs too. */
+  for (int pass = 0; pass < 2; pass++) {
+    int64_t tt = t0, iv = 15000;
+    double v = 1;
+    for (int i = 0; i < N;) {
+      int run = 1 + (int)(rnd() % (pass ? 9 : 69));
+      for (int j = 0; j < run && i < N; j++, i++) {
+        tt += iv;
+        s[i] = (tsdb_sample){tt, v};
+      }
+      switch (rnd() % 3) {
+      case 0: v = pass ? from_bits(rnd()) : v + 1; break;
+      case 1: iv += (int64_t)(rnd() % 5) - 2; break;
+      default:
+        v = pass ? from_bits(rnd()) : v * 2;
+        iv += 1;
+      }
+    }
+    if (!pass) roundtrip(s, 120);
+    size_t rl = roundtrip(s, N);
+    if (pass) assert_true(rl > 2048 + 32);
+  }
+
   /* Irregular timestamps hitting every dod bucket, negative deltas, huge
    * jumps, and the bucket edges (+2^(n-1) is positive, -2^(n-1) is not in
    * the bucket). */
