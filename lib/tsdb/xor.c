@@ -402,15 +402,17 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
  * (--scrape.timestamp-tolerance) are aligned to it. The zero bits before
  * the next set bit of one peek (|w|, at it->pos) are a run of them, read
  * at once: at most as many as the chunk still holds, and as the bits up to
- * |limit| hold (bits past a chunk's end are no samples). They go to |out|;
- * returns how many (0: none), with it->t, ->pos and ->read advanced, or,
- * when one is past |maxt|, how many up to and including that one, with
- * *past set and the iterator as it was (the decode stops there). */
+ * |limit| hold (bits past a chunk's end are no samples). They go to
+ * out[*k...], *k counting them. Returns 0 when there are none, 1 when
+ * they were read (it->t, ->pos and ->read advanced), 2 when one was past
+ * |maxt|: the samples up to and including it are written and the decode
+ * stops there (the iterator is left as it was). */
 #define RUN_BELOW ((uint64_t)1 << 60) /* a peek below this starts two or more */
-static inline __attribute__((always_inline)) unsigned repeat_run(tsdb_xor_iter *it, uint64_t w,
-                                                                 uint64_t limit,
-                                                                 tsdb_sample *out,
-                                                                 int64_t maxt, bool *past) {
+static inline __attribute__((always_inline)) int repeat_run(tsdb_xor_iter *it, uint64_t w,
+                                                            uint64_t limit, tsdb_sample *out,
+                                                            int *k, int64_t maxt) {
+  if (__builtin_expect(w >= RUN_BELOW, 1)) return 0;
+  out += *k;
   unsigned run = (unsigned)__builtin_clzll(w | 1) >> 1;
   if (run > PEEK_BITS / 2) run = PEEK_BITS / 2;
   if (run > (unsigned)(it->total - it->read)) run = (unsigned)(it->total - it->read);
@@ -422,14 +424,15 @@ static inline __attribute__((always_inline)) unsigned repeat_run(tsdb_xor_iter *
     out[j].t = (int64_t)t;
     out[j].v = v;
     if ((int64_t)t > maxt) {
-      *past = true;
-      return j + 1;
+      *k += (int)j + 1;
+      return 2;
     }
   }
   it->t = (int64_t)t;
   it->pos += 2 * (uint64_t)run;
   it->read = (uint16_t)(it->read + run);
-  return run;
+  *k += (int)run;
+  return run > 0;
 }
 
 /* Chunks up to this size are decoded from a copy followed by FAST_MARGIN
@@ -472,20 +475,14 @@ static inline __attribute__((always_inline)) int decode_upto(const uint8_t *p, s
     tsdb_xor_iter st = it;
     size_t len = (size_t)(st.end - st.base);
     const uint64_t limit = (uint64_t)len * 8;
-    bool past = false;
     if (pad) {
       /* Each sample starts at most at bit len*8, so its reads stay within
        * the FAST_MARGIN zero bytes past the chunk. */
       while (st.read < st.total) {
         uint64_t w = peek(&st, st.pos, 0);
-        if (__builtin_expect(w < RUN_BELOW, 0)) {
-          unsigned r = repeat_run(&st, w, limit, out + k, maxt, &past);
-          if (r) {
-            k += (int)r;
-            if (past) return k;
-            continue;
-          }
-        }
+        int run = repeat_run(&st, w, limit, out, &k, maxt);
+        if (run == 2) return k;
+        if (run) continue;
         if (read_sample_w(&st, w, 0) != 1) return st.err;
         if (st.pos > limit) return ORR_ECORRUPT;
         out[k].t = st.t;
@@ -496,14 +493,9 @@ static inline __attribute__((always_inline)) int decode_upto(const uint8_t *p, s
     } else {
       while (st.read < st.total && (st.pos >> 3) + FAST_MARGIN <= len) {
         uint64_t w = peek(&st, st.pos, 0);
-        if (__builtin_expect(w < RUN_BELOW, 0)) {
-          unsigned r = repeat_run(&st, w, limit, out + k, maxt, &past);
-          if (r) {
-            k += (int)r;
-            if (past) return k;
-            continue;
-          }
-        }
+        int run = repeat_run(&st, w, limit, out, &k, maxt);
+        if (run == 2) return k;
+        if (run) continue;
         if (read_sample_w(&st, w, 0) != 1) return st.err;
         out[k].t = st.t;
         out[k].v = st.v;
