@@ -4,8 +4,9 @@
  * bytes/sample, and the decode speed against Prometheus's published XOR
  * iterator figure (~22 ns/sample). Twice: with the timestamps a few
  * milliseconds off the interval, as scrapes are, and aligned to it, as
- * Prometheus 2.22 and later write scrapes that are within 2 ms of it
- * (--scrape.timestamp-tolerance), and as rule evaluations always are.
+ * Prometheus writes scrapes within 2 ms of it (since 2020; 2.42 has it,
+ * tuned by the hidden flag --scrape.timestamp-tolerance) and as rule
+ * evaluations always are.
  * Usage: bench_xor [series] [rounds] */
 #include <math.h>
 #include <stdio.h>

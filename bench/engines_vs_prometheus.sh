@@ -41,15 +41,16 @@
 # A difference in orrery's engine or gateway does: exit 1 after the table
 # (the bench stage runs this on a few hundred series for that check).
 #
-# Measured on main at 8f013e3 (Release build, build/rel, --work kept, so
-# runs 2 and 3 reused the data), defaults, three runs on an otherwise idle
-# 2-core machine: geometric mean of the ten ratios — VictoriaMetrics
-# 0.40-0.46 (4 of 10 answers equal Prometheus's; rate differs), orrery
-# engine 0.17 (worst query 0.28-0.31) and orrery gateway 0.28-0.33 (worst
-# 0.53-0.68), 10 of 10 equal. The engine's nearest query to its 0.5 bound
-# is the instant binop: 13.8-15.6 ms against Prometheus's 50-69 ms, which
-# itself moves between 42 and 81 ms from run to run. On the same machine
-# after days of other work, that query measured 20-24 ms (0.37-0.54).
+# Measured on main at 8f013e3 (three runs) and b3d44f0 (one), Release
+# build (build/rel), --work kept (so runs 2-4 reused the data), defaults,
+# on an otherwise idle 2-core machine: geometric mean of the ten ratios —
+# VictoriaMetrics 0.40-0.46 (4 of 10 answers equal Prometheus's; rate
+# differs), orrery engine 0.17 in every run (slowest query 0.26-0.31) and
+# orrery gateway 0.28-0.33 (slowest 0.50-0.68), 10 of 10 equal. The
+# engine's query nearest its 0.5 bound is the instant binop: 11.9-15.6 ms
+# against Prometheus's 50-69 ms, which itself moves between 42 and 81 ms
+# from run to run. On the same machine after days of other work, that
+# query measured 20-24 ms (0.37-0.54).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")

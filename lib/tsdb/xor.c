@@ -397,9 +397,10 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
 /* Samples that repeat the previous one's interval and value take two zero
  * bits each (delta of delta 0, value unchanged). A constant series at a
  * steady interval is almost only these: up, *_info, a counter at rest, a
- * rule's output (evaluated exactly on its interval), and since Prometheus
- * 2.22 any of them scraped, as scrape times within 2 ms of the interval
- * (--scrape.timestamp-tolerance) are aligned to it. The zero bits before
+ * rule's output (evaluated exactly on its interval), and any of them
+ * Prometheus scrapes, as it aligns scrape times within 2 ms of the interval
+ * to it (since 2020; 2.42 has it, tuned by the hidden flag
+ * --scrape.timestamp-tolerance). The zero bits before
  * the next set bit of one peek (|w|, at it->pos) are a run of them, read
  * at once: at most as many as the chunk still holds, and as the bits up to
  * |limit| hold (bits past a chunk's end are no samples). They go to
