@@ -400,11 +400,11 @@ int tsdb_xor_iter_seek(tsdb_xor_iter *it, int64_t t) {
  * rule's output (evaluated exactly on its interval), and any of them
  * Prometheus scrapes, as it aligns scrape times within 2 ms of the interval
  * to it (since 2020; 2.42 has it, tuned by the hidden flag
- * --scrape.timestamp-tolerance). The zero bits before
- * the next set bit of one peek (|w|, at it->pos) are a run of them, read
- * at once: at most as many as the chunk still holds, and as the bits up to
- * |limit| hold (bits past a chunk's end are no samples). They go to
- * out[*k...], *k counting them. Returns 0 when there are none, 1 when
+ * --scrape.timestamp-tolerance). The zero bits before the next set bit of
+ * one peek (|w|, at it->pos) are a run of them, read at once: at most as
+ * many as the chunk still holds, and as the bits up to |limit| hold (bits
+ * past a chunk's end are no samples). They go to out[*k...], *k counting
+ * them. Returns 0 when there are none, 1 when
  * they were read (it->t, ->pos and ->read advanced), 2 when one was past
  * |maxt|: the samples up to and including it are written and the decode
  * stops there (the iterator is left as it was). */
